@@ -1,0 +1,74 @@
+"""One table from domain errors to HTTP statuses, and one error body shape for all of them."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.errors import Conflict, EcomflowError, Forbidden, NotFound, Unauthorized, ValidationFailed
+
+logger = logging.getLogger("ecomflow.api")
+
+# Most specific first: the first matching class decides the status.
+STATUS_BY_ERROR: tuple[tuple[type[EcomflowError], int], ...] = (
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (ValidationFailed, 422),
+)
+
+
+def error_body(error: str, detail: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Return the error body every endpoint uses."""
+    body: dict[str, Any] = {"error": error, "detail": detail}
+    if fields is not None:
+        body["fields"] = fields
+    return body
+
+
+def _status_of(exc: EcomflowError) -> int:
+    return next((status for cls, status in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as {"error", "detail", "fields"?} with its status."""
+
+    @app.exception_handler(EcomflowError)
+    async def _domain(request: Request, exc: EcomflowError) -> JSONResponse:
+        fields = None
+        if isinstance(exc, ValidationFailed):
+            fields = [{"field": p.field, "rule": p.rule, "message": p.message} for p in exc.problems]
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        return JSONResponse(error_body(type(exc).__name__, exc.detail, fields), status_code=_status_of(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": _field_path(tuple(e["loc"])), "rule": e["type"], "message": f"{_field_path(tuple(e['loc']))}: {e['msg']}"}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f["message"] for f in fields)
+        return JSONResponse(error_body("ValidationFailed", detail, fields), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        name = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(exc.status_code, "HTTPError")
+        return JSONResponse(error_body(name, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("InternalError", "an unexpected error occurred; it has been logged"), status_code=500)

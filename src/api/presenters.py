@@ -1,0 +1,80 @@
+"""Turn engine rows into API bodies."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from engine.audit import list_events
+from engine.definitions import Definitions, ProcessSpec
+from engine.instances import children_of, get_instance
+from engine.models import AuditEvent, HumanTask, ProcessInstance
+from engine.orchestrator.runs import flow_run_ui_url
+from engine.tasks import list_comments
+from api import schemas
+
+
+def present_process(spec: ProcessSpec) -> schemas.ProcessOut:
+    return schemas.ProcessOut(
+        key=spec.key,
+        title=schemas.Label(zh=spec.label.zh, en=spec.label.en),
+        version=spec.version,
+        start_form=dict(spec.start_form.json_schema),
+        steps=[
+            schemas.StepOut(
+                key=step.key, kind=step.kind, title=schemas.Label(zh=step.label.zh, en=step.label.en),
+                role=step.role, roles=list(step.roles), due=str(step.due) if step.due else None,
+                form=dict(step.form.json_schema) if step.form else None,
+            )
+            for step in spec.steps
+        ],
+        schedule={"cron": spec.schedule.cron, "timezone": spec.schedule.timezone} if spec.schedule else None,
+    )
+
+
+def present_task(task: HumanTask) -> schemas.TaskOut:
+    return schemas.TaskOut(
+        id=task.id, instance_id=task.instance_id, process=task.process_key, step=task.step_key, kind=task.kind,
+        round=task.round, role=task.role, state=task.state, assignee=task.assignee, due_at=task.due_at,
+        priority=task.priority, created_at=task.created_at, version=task.version,
+    )
+
+
+def present_event(event: AuditEvent) -> schemas.EventOut:
+    return schemas.EventOut(id=event.id, at=event.at, type=event.type, actor=event.actor, task_id=event.task_id, data=event.data)
+
+
+def present_task_detail(session: Session, task: HumanTask, definitions: Definitions) -> schemas.TaskDetailOut:
+    form = definitions.process(task.process_key).step(task.step_key).form
+    instance = get_instance(session, task.instance_id)
+    return schemas.TaskDetailOut(
+        **present_task(task).model_dump(),
+        form=dict(form.json_schema) if form else None,
+        context={"params": instance.params, "business_key": instance.business_key, **(task.context or {})},
+        output=task.output,
+        completed_by=task.completed_by,
+        comments=[schemas.CommentOut(author=c.author, text=c.text, created_at=c.created_at) for c in list_comments(session, task_id=task.id)],
+        history=[present_event(e) for e in list_events(session, task_id=task.id)],
+    )
+
+
+def present_instance(instance: ProcessInstance) -> schemas.InstanceOut:
+    return schemas.InstanceOut(
+        id=instance.id, process=instance.process_key, business_key=instance.business_key, state=instance.state,
+        definition_version=instance.definition_version, params=instance.params, result=instance.result,
+        flow_run_id=instance.flow_run_id, flow_run_url=flow_run_ui_url(instance.flow_run_id),
+        created_at=instance.created_at, ended_at=instance.ended_at,
+    )
+
+
+def _link(instance: ProcessInstance) -> schemas.InstanceLink:
+    return schemas.InstanceLink(id=instance.id, process=instance.process_key, business_key=instance.business_key, state=instance.state)
+
+
+def present_instance_detail(session: Session, instance: ProcessInstance, tasks: list[HumanTask]) -> schemas.InstanceDetailOut:
+    parent = get_instance(session, instance.parent_id) if instance.parent_id else None
+    return schemas.InstanceDetailOut(
+        **present_instance(instance).model_dump(),
+        tasks=[present_task(t) for t in tasks],
+        history=[present_event(e) for e in list_events(session, instance_id=instance.id)],
+        parent=_link(parent) if parent else None,
+        children=[_link(c) for c in children_of(session, instance.id)],
+    )

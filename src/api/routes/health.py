@@ -1,0 +1,27 @@
+"""Liveness of the API, its database and Prefect."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.schemas import HealthOut
+from engine.db import session_scope
+from engine.orchestrator.runs import api_is_healthy
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthOut)
+def health() -> JSONResponse:
+    """Report whether the database and the Prefect API answer."""
+    try:
+        with session_scope() as session:
+            session.execute(text("SELECT 1"))
+        db = "ok"
+    except Exception:  # noqa: BLE001 - a health probe reports, it does not raise
+        db = "unavailable"
+    prefect = "ok" if api_is_healthy() else "unavailable"
+    status = "ok" if db == "ok" else "degraded"
+    body = HealthOut(status=status, db=db, prefect=prefect).model_dump()
+    return JSONResponse(body, status_code=200 if db == "ok" else 503)

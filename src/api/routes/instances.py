@@ -1,0 +1,56 @@
+"""Reading and cancelling process instances."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query
+from sqlalchemy import select
+
+from api.delivery import deliver_now, new_message_ids
+from api.deps import CurrentUser
+from api.presenters import present_instance, present_instance_detail
+from api.schemas import CancelIn, InstanceDetailOut, InstanceOut, InstancePage
+from engine.db import session_scope
+from engine.inbox import visible_to
+from engine.instances import InstanceState, cancel_instance, list_instances, visible_instance
+from engine.models import HumanTask
+
+router = APIRouter(tags=["instances"])
+
+
+@router.get("/instances", response_model=InstancePage)
+def list_(
+    user: CurrentUser,
+    process: str | None = None,
+    state: InstanceState | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> InstancePage:
+    """Return the instances the caller may see, newest first."""
+    with session_scope() as session:
+        rows = list_instances(session, principal=user, process_key=process, state=state, limit=limit, offset=offset)
+        return InstancePage(items=[present_instance(i) for i in rows])
+
+
+@router.get("/instances/{instance_id}", response_model=InstanceDetailOut)
+def get(instance_id: str, user: CurrentUser) -> InstanceDetailOut:
+    """Return an instance with its tasks (those the caller may see), history and links."""
+    with session_scope() as session:
+        instance = visible_instance(session, instance_id, principal=user)
+        tasks = list(
+            session.scalars(
+                select(HumanTask)
+                .where(HumanTask.instance_id == instance_id, visible_to(user))
+                .order_by(HumanTask.created_at, HumanTask.id)
+            )
+        )
+        return present_instance_detail(session, instance, tasks)
+
+
+@router.post("/instances/{instance_id}/cancel", response_model=InstanceOut)
+def cancel(instance_id: str, user: CurrentUser, background: BackgroundTasks, body: CancelIn | None = None) -> InstanceOut:
+    """Cancel an instance, its open tasks and its flow run (managers only)."""
+    with session_scope() as session:
+        instance = cancel_instance(session, instance_id=instance_id, principal=user, reason=body.reason if body else "")
+        background.add_task(deliver_now, new_message_ids(session))
+        return present_instance(instance)

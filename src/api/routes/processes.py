@@ -1,0 +1,46 @@
+"""The process catalogue, and starting instances."""
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks
+
+from api.delivery import deliver_now, new_message_ids
+from api.deps import CurrentUser, DefinitionsDep
+from api.presenters import present_instance, present_process
+from api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn
+from engine.db import session_scope
+from engine.errors import DefinitionMissing
+from engine.instances import start_instance
+
+router = APIRouter(tags=["processes"])
+
+
+@router.get("/me", response_model=MeOut)
+def me(user: CurrentUser) -> MeOut:
+    """Return the caller and their roles."""
+    return MeOut(name=user.name, roles=sorted(user.roles), is_manager=user.is_manager)
+
+
+@router.get("/processes", response_model=list[ProcessOut])
+def list_processes(user: CurrentUser, definitions: DefinitionsDep) -> list[ProcessOut]:
+    """Return every process with its forms as JSON Schema."""
+    return [present_process(spec) for spec in definitions.processes.values()]
+
+
+@router.get("/processes/{key}", response_model=ProcessOut)
+def get_process(key: str, user: CurrentUser, definitions: DefinitionsDep) -> ProcessOut:
+    """Return one process definition."""
+    if key not in definitions.processes:
+        raise DefinitionMissing(f"process {key} is not defined", process=key)
+    return present_process(definitions.processes[key])
+
+
+@router.post("/processes/{key}/instances", response_model=InstanceOut, status_code=201)
+def start(key: str, body: StartInstanceIn, user: CurrentUser, definitions: DefinitionsDep, background: BackgroundTasks) -> InstanceOut:
+    """Start an instance; its flow run is created right after the commit."""
+    with session_scope() as session:
+        instance = start_instance(
+            session, definitions=definitions, process_key=key, business_key=body.business_key,
+            params=body.params, actor=user.name,
+        )
+        background.add_task(deliver_now, new_message_ids(session))
+        return present_instance(instance)

@@ -1,0 +1,144 @@
+"""The ecomflow command: run everything, manage users, start processes, check flows.yaml."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.config import get_settings
+
+app = typer.Typer(help="ecomflow — e-commerce processes as Prefect flows with a human task inbox.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users and their tokens.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _use_our_prefect() -> None:
+    """Point this process's Prefect client at our server before Prefect is imported."""
+    from ecomflow.services import prefect_env
+
+    for key, value in prefect_env(get_settings()).items():
+        os.environ.setdefault(key, value)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from engine.migrate import upgrade_to_head
+
+    upgrade_to_head()
+    typer.echo(f"database at head: {get_settings().resolved_database_url}")
+
+
+@app.command()
+def check(file: Annotated[Path | None, typer.Option(help="flows.yaml to check")] = None) -> None:
+    """Validate flows.yaml; name the process, step and field of every error."""
+    from engine.definitions import DefinitionError, load_definitions
+
+    path = file or get_settings().definitions_path
+    try:
+        definitions = load_definitions(path)
+    except DefinitionError as exc:
+        typer.echo(f"{path}: {len(exc.problems)} problem(s)", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1) from None
+    steps = sum(len(p.steps) for p in definitions.processes.values())
+    typer.echo(f"{path}: ok — {len(definitions.roles)} roles, {len(definitions.processes)} processes, {steps} steps")
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: Annotated[list[str], typer.Option("--role", help="a role key from flows.yaml; repeat for several")],
+) -> None:
+    """Create a user and print their API token (shown only this once)."""
+    from engine.db import session_scope
+    from engine.errors import EcomflowError
+    from engine.process_specs import get_definitions
+    from engine.users import add_user
+
+    try:
+        with session_scope() as session:
+            _, token = add_user(session, name=name, roles=role, known_roles=get_definitions().roles)
+    except EcomflowError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(token)
+
+
+@app.command()
+def start(
+    process: str,
+    business_key: Annotated[str, typer.Option("--business-key", help="e.g. the order id")],
+    param: Annotated[list[str] | None, typer.Option("--param", help="k=v; v is parsed as JSON when it can be")] = None,
+) -> None:
+    """Start a process instance from the command line."""
+    from engine.db import session_scope
+    from engine.errors import EcomflowError, ValidationFailed
+    from engine.instances import start_instance
+    from engine.process_specs import get_definitions
+
+    params = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            typer.echo(f"error: --param {item!r} must be k=v", err=True)
+            raise typer.Exit(2)
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    try:
+        with session_scope() as session:
+            instance = start_instance(
+                session, definitions=get_definitions(), process_key=process, business_key=business_key,
+                params=params, actor="cli",
+            )
+    except ValidationFailed as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem.field}: {problem.message}", err=True)
+        raise typer.Exit(2) from None
+    except EcomflowError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"id": instance.id, "process": process, "business_key": business_key, "state": instance.state}))
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    _use_our_prefect()
+    settings = get_settings()
+    uvicorn.run("api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port, log_level="warning")
+
+
+@app.command()
+def worker() -> None:
+    """Run flow runs in this process, and deliver the outbox and sweep due times."""
+    _use_our_prefect()
+    from ecomflow.worker_process import run_worker
+
+    run_worker()
+
+
+@app.command()
+def up() -> None:
+    """Migrate, then run the Prefect server (unless PREFECT_API_URL is set), the API and the worker."""
+    from ecomflow.supervisor import run_all
+
+    sys.exit(run_all())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,51 @@
+"""The worker process: flow runs, outbox delivery and the sweeper, until SIGTERM or Ctrl-C."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from engine.config import get_settings
+from engine.dispatcher import run_dispatcher
+from engine.orchestrator.deployments import register_deployments
+from engine.orchestrator.worker import FlowWorker
+from engine.process_specs import get_definitions
+from engine.sweeper import run_sweeper
+from flows import implemented_flows
+
+logger = logging.getLogger("ecomflow.worker")
+
+
+def _register_until_done(stop: threading.Event) -> dict:
+    """Register deployments, waiting for the Prefect server if it is not up yet."""
+    while not stop.is_set():
+        try:
+            return register_deployments(implemented_flows(), get_definitions())
+        except Exception as exc:  # noqa: BLE001 - Prefect may still be starting
+            logger.warning("registering deployments failed (%s); retrying", exc)
+            stop.wait(2)
+    return {}
+
+
+def run_worker() -> None:
+    """Run until a stop signal: the flow worker in this thread, dispatcher and sweeper beside it."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = get_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    deployments = _register_until_done(stop)
+    worker = FlowWorker(deployments, concurrency=settings.worker_concurrency, poll_seconds=settings.worker_poll_seconds)
+    helpers = [
+        threading.Thread(target=run_dispatcher, args=(stop,), kwargs={"on_delivered": worker.poke}, name="dispatcher", daemon=True),
+        threading.Thread(target=run_sweeper, args=(stop,), name="sweeper", daemon=True),
+    ]
+    for thread in helpers:
+        thread.start()
+    logger.info("worker ready: %d deployment(s)", len(deployments))
+    started = time.monotonic()
+    worker.run_until(stop)
+    for thread in helpers:
+        thread.join(timeout=10)
+    logger.info("worker stopped after %.0fs", time.monotonic() - started)

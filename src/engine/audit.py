@@ -1,0 +1,39 @@
+"""Append-only audit events, always added to the caller's transaction."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clock import utcnow
+from engine.models import AuditEvent
+
+
+def record_event(
+    session: Session,
+    *,
+    type: str,
+    actor: str,
+    instance_id: str | None = None,
+    task_id: str | None = None,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Add one audit event to the session; it commits with the change it describes."""
+    event = AuditEvent(
+        type=type, actor=actor, instance_id=instance_id, task_id=task_id, data=data or {}, at=at or utcnow()
+    )
+    session.add(event)
+    return event
+
+
+def list_events(session: Session, *, instance_id: str | None = None, task_id: str | None = None) -> list[AuditEvent]:
+    """Return the events of an instance or a task, oldest first."""
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if instance_id is not None:
+        query = query.where(AuditEvent.instance_id == instance_id)
+    if task_id is not None:
+        query = query.where(AuditEvent.task_id == task_id)
+    return list(session.scalars(query))

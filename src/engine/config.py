@@ -1,0 +1,61 @@
+"""One settings object for the whole system; nothing else reads the environment."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Configuration read from ECOMFLOW_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="ECOMFLOW_", extra="ignore")
+
+    data_dir: Path = Path(".ecomflow")
+    database_url: str | None = None
+    definitions_path: Path = REPO_ROOT / "flows.yaml"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    prefect_port: int = 4200
+    # An external Prefect server; when unset `ecomflow up` starts one on SQLite.
+    prefect_api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ECOMFLOW_PREFECT_API_URL", "PREFECT_API_URL")
+    )
+    prefect_ui_url: str | None = None
+    worker_concurrency: int = 8
+    worker_poll_seconds: float = 1.0
+    dispatcher_poll_seconds: float = 0.5
+    sweeper_poll_seconds: float = 5.0
+    outbox_lease_seconds: float = 30.0
+    # Suspends must never time out on their own: business waits are ours to manage.
+    suspend_timeout_seconds: int = 10 * 365 * 24 * 3600
+    max_request_bytes: int = 1_000_000
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ecomflow.db').resolve()}"
+
+    @property
+    def resolved_prefect_api_url(self) -> str:
+        """Return the Prefect API URL, defaulting to the embedded server's."""
+        return self.prefect_api_url or f"http://127.0.0.1:{self.prefect_port}/api"
+
+    @property
+    def resolved_prefect_ui_url(self) -> str:
+        """Return the base URL of the Prefect UI."""
+        if self.prefect_ui_url:
+            return self.prefect_ui_url.rstrip("/")
+        return self.resolved_prefect_api_url.removesuffix("/api")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return Settings()

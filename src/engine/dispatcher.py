@@ -1,0 +1,114 @@
+"""Deliver the outbox to Prefect: lease a message, call Prefect outside any transaction, record the outcome.
+
+Safe to run in several processes at once: a message is leased by compare-and-set, and every
+delivery is idempotent on Prefect's side (idempotency key on start, pause-key check on resume).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from engine import outbox
+from engine.audit import record_event
+from engine.clock import utcnow
+from engine.config import get_settings
+from engine.db import session_scope
+from engine.instances import ACTIVE_INSTANCE_STATES, get_instance, record_flow_run
+from engine.models import OutboxMessage, ProcessInstance
+from engine.orchestrator import runs
+from engine.principals import SYSTEM_ACTOR
+from engine.process_specs import get_definitions
+
+logger = logging.getLogger("ecomflow.dispatcher")
+
+
+class NotDeliverableYet(Exception):
+    """The message cannot be delivered now; retry after a backoff."""
+
+
+def _run_name(instance: ProcessInstance) -> str:
+    return f"{instance.process_key}/{instance.business_key}"
+
+
+def _deliver_start(message: OutboxMessage) -> None:
+    with session_scope() as session:
+        instance = get_instance(session, message.instance_id)
+        if instance.state not in ACTIVE_INSTANCE_STATES or instance.flow_run_id:
+            return
+        spec = get_definitions().process(instance.process_key)
+        process_key, run_name = instance.process_key, _run_name(instance)
+    flow_run_id = runs.start_flow_run(
+        process_key=process_key, instance_id=message.instance_id, run_name=run_name,
+        tags=["ecomflow", process_key, *spec.roles],
+    )
+    with session_scope() as session:
+        record_flow_run(session, instance_id=message.instance_id, flow_run_id=flow_run_id)
+        record_event(
+            session, type="instance.flow_run_created", actor=SYSTEM_ACTOR, instance_id=message.instance_id,
+            data={"flow_run_id": flow_run_id},
+        )
+
+
+def _deliver_resume(message: OutboxMessage) -> None:
+    with session_scope() as session:
+        flow_run_id = get_instance(session, message.instance_id).flow_run_id
+    if flow_run_id is None:
+        raise NotDeliverableYet(f"instance {message.instance_id} has no flow run yet")
+    outcome = runs.resume_if_waiting(flow_run_id=flow_run_id, pause_key_prefix=f"task:{message.task_id}:")
+    if outcome is runs.ResumeOutcome.NOT_YET:
+        raise NotDeliverableYet(f"flow run {flow_run_id} is not suspended on task {message.task_id} yet")
+
+
+def _deliver_cancel(message: OutboxMessage) -> None:
+    with session_scope() as session:
+        flow_run_id = get_instance(session, message.instance_id).flow_run_id
+    if flow_run_id is not None:
+        runs.cancel_flow_run(flow_run_id)
+
+
+DELIVERERS: dict[str, Callable[[OutboxMessage], None]] = {
+    outbox.START_RUN: _deliver_start,
+    outbox.RESUME_RUN: _deliver_resume,
+    outbox.CANCEL_RUN: _deliver_cancel,
+}
+
+
+def deliver_one(message_id: int, *, now: datetime | None = None) -> bool:
+    """Try to deliver one message; return True if it is now delivered."""
+    now = now or utcnow()
+    with session_scope() as session:
+        message = outbox.lease(session, message_id=message_id, now=now, seconds=get_settings().outbox_lease_seconds)
+        if message is None:
+            return False
+        session.expunge(message)
+    try:
+        DELIVERERS[message.kind](message)
+    except Exception as exc:  # noqa: BLE001 - any failure is retried; the message is never lost
+        level = logging.DEBUG if isinstance(exc, NotDeliverableYet) else logging.WARNING
+        logger.log(level, "outbox message %s (%s) not delivered: %s", message.id, message.kind, exc)
+        with session_scope() as session:
+            outbox.mark_retry(session, message_id=message.id, attempts=message.attempts, now=utcnow(), error=repr(exc))
+        return False
+    with session_scope() as session:
+        outbox.mark_delivered(session, message_id=message.id, now=utcnow())
+    return True
+
+
+def dispatch_pending(*, limit: int = 100) -> int:
+    """Deliver every message that is due now; return how many were delivered."""
+    with session_scope() as session:
+        ids = outbox.pending_ids(session, now=utcnow(), limit=limit)
+    return sum(deliver_one(message_id) for message_id in ids)
+
+
+def run_dispatcher(stop: threading.Event, *, on_delivered: Callable[[], None] = lambda: None) -> None:
+    """Deliver the outbox until stop is set."""
+    while not stop.is_set():
+        try:
+            if dispatch_pending():
+                on_delivered()
+        except Exception:  # noqa: BLE001 - e.g. the database restarting; keep going
+            logger.warning("dispatching the outbox failed; retrying", exc_info=True)
+        stop.wait(get_settings().dispatcher_poll_seconds)

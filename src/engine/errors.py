@@ -1,0 +1,71 @@
+"""Domain errors, each about one object and saying its id and state.
+
+EcomflowError
+├── NotFound            the object does not exist, or the caller may not see it
+├── Forbidden           the caller may see it but not do this
+├── Conflict            the object's state forbids this now
+│   ├── IllegalTransition   the task state machine refuses the move
+│   ├── AlreadyClaimed      another user holds the task
+│   ├── FourEyesViolation   the approver did the work being approved
+│   └── VersionMismatch     If-Match names an older version
+├── ValidationFailed    a payload broke form rules; carries one FieldProblem per field
+├── Unauthorized        no valid token
+└── DefinitionMissing   flows.yaml has no such process or step
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class EcomflowError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    def __init__(self, detail: str, **about: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.about = about
+
+
+class NotFound(EcomflowError):
+    """The object does not exist or is not visible to the caller."""
+
+
+class Forbidden(EcomflowError):
+    """The caller may not perform this action."""
+
+
+class Unauthorized(EcomflowError):
+    """The caller presented no valid credentials."""
+
+
+class Conflict(EcomflowError):
+    """The object's current state forbids the action."""
+
+
+class IllegalTransition(Conflict):
+    """The task state machine refuses this transition."""
+
+
+class AlreadyClaimed(Conflict):
+    """Another user already holds the task."""
+
+
+class FourEyesViolation(Conflict):
+    """An approval may not be completed by the person whose work it approves."""
+
+
+class VersionMismatch(Conflict):
+    """The caller's version of the object is stale."""
+
+
+class ValidationFailed(EcomflowError):
+    """Submitted data broke the rules of its form."""
+
+    def __init__(self, detail: str, *, problems: Sequence[Any]) -> None:
+        super().__init__(detail)
+        self.problems = list(problems)
+
+
+class DefinitionMissing(NotFound):
+    """flows.yaml defines no such process or step."""

@@ -1,0 +1,132 @@
+"""The inbox query: the tasks a caller may see, filtered, sorted and paged by keyset cursor."""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from engine.clock import utcnow
+from engine.errors import ValidationFailed
+from engine.forms import FieldProblem
+from engine.models import HumanTask
+from engine.principals import Principal
+from engine.sqltypes import UTCDateTime
+from engine.task_states import ACTIVE_STATES, TaskState
+
+MAX_LIMIT = 200
+# Tasks without a due time sort after every real one.
+NO_DUE = datetime(9999, 12, 31, tzinfo=UTC)
+
+_due = func.coalesce(HumanTask.due_at, literal(NO_DUE, UTCDateTime()))
+# Each sort: the (column, descending?) keys before the id tie-breaker.
+SORTS: dict[str, tuple[tuple[Any, bool], ...]] = {
+    "due": ((_due, False),),
+    "-due": ((_due, True),),
+    "priority": ((HumanTask.priority, True), (_due, False)),
+    "created": ((HumanTask.created_at, False),),
+    "-created": ((HumanTask.created_at, True),),
+}
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """What the caller asked to see."""
+
+    state: str | None = None
+    mine: bool = False
+    role: str | None = None
+    process: str | None = None
+    overdue: bool = False
+    sort: str = "due"
+    cursor: str | None = None
+    limit: int = 50
+
+
+def _problem(field: str, rule: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, problems=[FieldProblem(field, rule, message)])
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str, keys: tuple[tuple[Any, bool], ...]) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(values, list) or len(values) != len(keys) + 1:
+            raise ValueError
+        decoded = []
+        for (column, _), value in zip(keys, values, strict=False):
+            is_time = column is _due or column is HumanTask.created_at
+            decoded.append(datetime.fromisoformat(value) if is_time else int(value))
+        decoded.append(str(values[-1]))
+        return decoded
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise _problem("cursor", "format", "cursor is not one this server issued for this sort") from None
+
+
+def _after(keys: tuple[tuple[Any, bool], ...], values: list[Any]) -> ColumnElement[bool]:
+    """Build the keyset condition "strictly after values" for mixed sort directions."""
+    columns = [column for column, _ in keys] + [HumanTask.id]
+    descending = [desc for _, desc in keys] + [False]
+    clauses = []
+    for i, (column, desc) in enumerate(zip(columns, descending, strict=True)):
+        equal_before = [columns[j] == values[j] for j in range(i)]
+        step = column < values[i] if desc else column > values[i]
+        clauses.append(and_(*equal_before, step))
+    return or_(*clauses)
+
+
+def visible_to(principal: Principal) -> ColumnElement[bool]:
+    """Return the condition for tasks the caller may see; it is part of every task query."""
+    if principal.is_manager:
+        return literal(True)
+    return or_(HumanTask.role.in_(sorted(principal.roles)), HumanTask.assignee == principal.name)
+
+
+def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) -> tuple[list[HumanTask], str | None]:
+    """Return one page of visible tasks and the cursor of the next page (None at the end)."""
+    if filters.sort not in SORTS:
+        raise _problem("sort", "enum", f"sort must be one of {', '.join(SORTS)}")
+    if not 1 <= filters.limit <= MAX_LIMIT:
+        raise _problem("limit", "max", f"limit must be between 1 and {MAX_LIMIT}")
+    if filters.state is not None and filters.state not in {s.value for s in TaskState}:
+        raise _problem("state", "enum", f"state must be one of {', '.join(s.value for s in TaskState)}")
+    keys = SORTS[filters.sort]
+    query = select(HumanTask).where(visible_to(principal))
+    if filters.state:
+        query = query.where(HumanTask.state == filters.state)
+    else:
+        query = query.where(HumanTask.state.in_(sorted(ACTIVE_STATES)))
+    if filters.mine:
+        query = query.where(HumanTask.assignee == principal.name)
+    if filters.role:
+        query = query.where(HumanTask.role == filters.role)
+    if filters.process:
+        query = query.where(HumanTask.process_key == filters.process)
+    if filters.overdue:
+        query = query.where(HumanTask.due_at < utcnow(), HumanTask.state.in_(sorted(ACTIVE_STATES)))
+    if filters.cursor:
+        query = query.where(_after(keys, _decode_cursor(filters.cursor, keys)))
+    order = [column.desc() if desc else column.asc() for column, desc in keys] + [HumanTask.id.asc()]
+    rows = list(session.scalars(query.order_by(*order).limit(filters.limit + 1)))
+    page, more = rows[: filters.limit], len(rows) > filters.limit
+    if not more:
+        return page, None
+    last = page[-1]
+    values = [_sort_value(last, column) for column, _ in keys] + [last.id]
+    return page, _encode_cursor(values)
+
+
+def _sort_value(task: HumanTask, column: Any) -> Any:
+    if column is _due:
+        return task.due_at or NO_DUE
+    if column is HumanTask.created_at:
+        return task.created_at
+    return task.priority

@@ -1,0 +1,196 @@
+"""Process instances: start, read, cancel, and the state the running flow reports."""
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine import outbox
+from engine.audit import record_event
+from engine.clock import utcnow
+from engine.definitions import Definitions
+from engine.errors import Conflict, DefinitionMissing, Forbidden, NotFound, ValidationFailed
+from engine.forms import validate_form
+from engine.models import HumanTask, ProcessInstance
+from engine.principals import SYSTEM_ACTOR, Principal
+from engine.task_states import ACTIVE_STATES, TaskState
+
+
+class InstanceState(StrEnum):
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+ACTIVE_INSTANCE_STATES = frozenset({InstanceState.RUNNING, InstanceState.WAITING})
+
+
+def start_instance(
+    session: Session,
+    *,
+    definitions: Definitions,
+    process_key: str,
+    business_key: str,
+    params: dict[str, Any],
+    actor: str,
+    parent_id: str | None = None,
+    parent_step: str | None = None,
+) -> ProcessInstance:
+    """Validate params, create the instance and queue the start of its flow run."""
+    try:
+        spec = definitions.process(process_key)
+    except KeyError:
+        raise DefinitionMissing(f"process {process_key} is not defined", process=process_key) from None
+    problems = validate_form(spec.start_form, params)
+    if problems:
+        raise ValidationFailed(f"params of {process_key} break {len(problems)} rule(s)", problems=problems)
+    instance = ProcessInstance(
+        process_key=process_key,
+        definition_version=spec.version,
+        business_key=business_key,
+        active_key=business_key,
+        state=InstanceState.RUNNING,
+        params=params,
+        parent_id=parent_id,
+        parent_step=parent_step,
+        started_by=actor,
+    )
+    try:
+        with session.begin_nested():
+            session.add(instance)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"an active {process_key} instance with business key {business_key} already exists",
+            process=process_key,
+            business_key=business_key,
+        ) from None
+    record_event(
+        session,
+        type="instance.started",
+        actor=actor,
+        instance_id=instance.id,
+        data={"process": process_key, "business_key": business_key, "version": spec.version},
+    )
+    outbox.enqueue(session, kind=outbox.START_RUN, instance_id=instance.id)
+    return instance
+
+
+def get_instance(session: Session, instance_id: str, *, for_update: bool = False) -> ProcessInstance:
+    """Return an instance by id or raise NotFound."""
+    query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    if for_update:
+        query = query.with_for_update()
+    instance = session.scalar(query)
+    if instance is None:
+        raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
+    return instance
+
+
+def visible_instance(session: Session, instance_id: str, *, principal: Principal) -> ProcessInstance:
+    """Return an instance the caller may see (managers, its starter, its task roles), else NotFound."""
+    instance = get_instance(session, instance_id)
+    if not _may_see(session, instance, principal):
+        raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
+    return instance
+
+
+def _may_see(session: Session, instance: ProcessInstance, principal: Principal) -> bool:
+    if principal.is_manager or instance.started_by == principal.name:
+        return True
+    query = select(HumanTask.id).where(
+        HumanTask.instance_id == instance.id,
+        (HumanTask.role.in_(principal.roles)) | (HumanTask.assignee == principal.name),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def list_instances(
+    session: Session,
+    *,
+    principal: Principal,
+    process_key: str | None = None,
+    state: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[ProcessInstance]:
+    """Return instances the caller may see, newest first."""
+    query = select(ProcessInstance).order_by(ProcessInstance.created_at.desc(), ProcessInstance.id)
+    if not principal.is_manager:
+        tasks_of_mine = select(HumanTask.instance_id).where(
+            (HumanTask.role.in_(principal.roles)) | (HumanTask.assignee == principal.name)
+        )
+        query = query.where(
+            (ProcessInstance.started_by == principal.name) | (ProcessInstance.id.in_(tasks_of_mine))
+        )
+    if process_key:
+        query = query.where(ProcessInstance.process_key == process_key)
+    if state:
+        query = query.where(ProcessInstance.state == state)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def children_of(session: Session, instance_id: str) -> list[ProcessInstance]:
+    """Return the child instances of an instance, oldest first."""
+    query = select(ProcessInstance).where(ProcessInstance.parent_id == instance_id).order_by(ProcessInstance.created_at)
+    return list(session.scalars(query))
+
+
+def set_instance_state(
+    session: Session, *, instance: ProcessInstance, state: InstanceState, actor: str = SYSTEM_ACTOR, **data: Any
+) -> bool:
+    """Move an active instance to a new state with its audit event; return False if nothing changed."""
+    if instance.state == state or instance.state not in ACTIVE_INSTANCE_STATES:
+        return False
+    now = utcnow()
+    previous = instance.state
+    instance.state = state
+    instance.updated_at = now
+    if state not in ACTIVE_INSTANCE_STATES:
+        instance.ended_at = now
+        instance.active_key = None
+    record_event(
+        session, type=f"instance.{state.value}", actor=actor, instance_id=instance.id, data={"from": previous, **data}
+    )
+    return True
+
+
+def cancel_instance(session: Session, *, instance_id: str, principal: Principal, reason: str = "") -> ProcessInstance:
+    """Cancel an active instance, its open tasks and its flow run (managers only)."""
+    instance = visible_instance(session, instance_id, principal=principal)
+    if not principal.is_manager:
+        raise Forbidden(f"only managers may cancel instance {instance_id}", instance_id=instance_id)
+    if instance.state not in ACTIVE_INSTANCE_STATES:
+        raise Conflict(f"instance {instance_id} is {instance.state} and cannot be cancelled", instance_id=instance_id)
+    open_tasks = session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state.in_(ACTIVE_STATES))
+    )
+    for task in open_tasks:
+        session.execute(
+            update(HumanTask)
+            .where(HumanTask.id == task.id)
+            .values(state=TaskState.CANCELLED, version=HumanTask.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        record_event(
+            session, type="task.cancelled", actor=principal.name, instance_id=instance_id, task_id=task.id,
+            data={"from": task.state, "reason": "instance cancelled"},
+        )
+    set_instance_state(session, instance=instance, state=InstanceState.CANCELLED, actor=principal.name, reason=reason)
+    outbox.enqueue(session, kind=outbox.CANCEL_RUN, instance_id=instance_id)
+    return instance
+
+
+def record_flow_run(session: Session, *, instance_id: str, flow_run_id: str) -> None:
+    """Remember which Prefect flow run executes the instance."""
+    session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == instance_id, ProcessInstance.flow_run_id.is_(None))
+        .values(flow_run_id=flow_run_id)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,19 @@
+"""Make or upgrade the schema; alembic migrations are the only way the schema is made."""
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+from engine.config import REPO_ROOT, get_settings
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Return the alembic config for a database URL (default: the configured one)."""
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url or get_settings().resolved_database_url)
+    return config
+
+
+def upgrade_to_head(url: str | None = None) -> None:
+    """Apply every migration not yet applied."""
+    command.upgrade(alembic_config(url), "head")

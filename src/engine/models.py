@@ -1,0 +1,219 @@
+"""SQLAlchemy models: the runtime state of every process, task and delivery."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from engine.clock import utcnow
+from engine.sqltypes import UTCDateTime
+
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def new_id() -> str:
+    """Return a fresh random id; random so that ids reveal nothing."""
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, Decimal: Numeric(14, 2)}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instances"
+    # active_key is the business key while the instance is active, NULL after: unique among active ones.
+    __table_args__ = (UniqueConstraint("process_key", "active_key", name="uq_instance_active_business_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    process_key: Mapped[str] = mapped_column(String(64), index=True)
+    definition_version: Mapped[int] = mapped_column(Integer)
+    business_key: Mapped[str] = mapped_column(String(128), index=True)
+    active_key: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    parent_step: Mapped[str | None] = mapped_column(String(64))
+    flow_run_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    started_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class HumanTask(Base):
+    __tablename__ = "human_tasks"
+    # One task per (instance, step, round): a replayed flow finds the row it made before.
+    __table_args__ = (
+        UniqueConstraint("instance_id", "step_key", "round", name="uq_task_step_round"),
+        Index("ix_task_inbox", "state", "role", "due_at"),
+        Index("ix_task_assignee", "assignee", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(64))
+    step_key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    role: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    # Users who may not complete this task (four-eyes: whoever did the work it approves).
+    excluded_users: Mapped[list[str]] = mapped_column(JSON, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    completed_by: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Bumped when a run resumes while this task is still open, so it can suspend again.
+    suspend_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TaskComment(Base):
+    __tablename__ = "task_comments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only history: one row per state change, written in the change's transaction."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    type: Mapped[str] = mapped_column(String(48))
+    actor: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxMessage(Base):
+    """A message to Prefect (start, resume, cancel) delivered after commit, retried until done."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "available_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    instance_id: Mapped[str | None] = mapped_column(String(36))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotentResponse(Base):
+    """The first answer to a request carrying an Idempotency-Key, replayed on a repeat."""
+
+    __tablename__ = "idempotent_responses"
+    __table_args__ = (UniqueConstraint("user_name", "key", name="uq_idempotency_user_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_name: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(128))
+    request_path: Mapped[str] = mapped_column(String(256))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StepResult(Base):
+    """The stored result of an auto step with a side effect: it runs once per key."""
+
+    __tablename__ = "step_results"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    step_key: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Refund(Base):
+    """A refund issued through the payment provider; one per return instance."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), unique=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    deduction: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    provider_ref: Mapped[str | None] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column()
+    due_by: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrderRating(Base):
+    """Ratings as the marketplace reports them (the marketplace itself is outside ecomflow)."""
+
+    __tablename__ = "order_ratings"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,111 @@
+"""Flow-run operations on the Prefect API, translated into what the engine needs to know."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from uuid import UUID
+
+import httpx
+from prefect import get_client
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
+from prefect.flow_runs import suspend_flow_run
+from prefect.states import Cancelled
+
+from engine.config import get_settings
+
+DEPLOYMENT_NAME = "ecomflow"
+
+
+class ResumeOutcome(Enum):
+    """What happened to a resume request."""
+
+    RESUMED = "resumed"  # the run was waiting on this task and now continues
+    OBSOLETE = "obsolete"  # the run is past this wait or finished: nothing to do
+    NOT_YET = "not_yet"  # the run has not reached its wait yet: try again shortly
+
+
+@dataclass(frozen=True)
+class RunView:
+    """The few facts about a flow run the engine looks at."""
+
+    id: str
+    state_type: str
+    state_name: str
+    pause_key: str | None
+
+
+def flow_run_ui_url(flow_run_id: str | None) -> str | None:
+    """Return the Prefect UI page of a flow run."""
+    if not flow_run_id:
+        return None
+    return f"{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}"
+
+
+def start_flow_run(*, process_key: str, instance_id: str, run_name: str, tags: list[str]) -> str:
+    """Create the flow run of an instance from its deployment; the same instance always gets the same run."""
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"{process_key}/{DEPLOYMENT_NAME}")
+        run = client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters={"instance_id": instance_id},
+            name=run_name,
+            tags=tags,
+            idempotency_key=f"ecomflow-instance-{instance_id}",
+        )
+    return str(run.id)
+
+
+def read_run(flow_run_id: str) -> RunView | None:
+    """Return a flow run's state, or None if Prefect has no such run."""
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(UUID(flow_run_id))
+        except ObjectNotFound:
+            return None
+    state = run.state
+    if state is None:
+        return RunView(id=flow_run_id, state_type="SCHEDULED", state_name="", pause_key=None)
+    return RunView(
+        id=flow_run_id, state_type=state.type.value, state_name=state.name or "", pause_key=state.state_details.pause_key
+    )
+
+
+def resume_if_waiting(*, flow_run_id: str, pause_key_prefix: str) -> ResumeOutcome:
+    """Resume the run if it is suspended on a key with this prefix."""
+    run = read_run(flow_run_id)
+    if run is None or run.state_type in {t.value for t in (StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED)}:
+        return ResumeOutcome.OBSOLETE
+    if run.state_type != StateType.PAUSED.value:
+        return ResumeOutcome.NOT_YET
+    if not (run.pause_key or "").startswith(pause_key_prefix):
+        return ResumeOutcome.OBSOLETE
+    with get_client(sync_client=True) as client:
+        response = client.resume_flow_run(UUID(flow_run_id))
+    if response.status == SetStateStatus.ACCEPT:
+        return ResumeOutcome.RESUMED
+    return ResumeOutcome.NOT_YET
+
+
+def cancel_flow_run(flow_run_id: str) -> None:
+    """Force the run into Cancelled, whatever it is doing."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.set_flow_run_state(UUID(flow_run_id), Cancelled(message="cancelled in ecomflow"), force=True)
+        except ObjectNotFound:
+            return
+
+
+def suspend_current_run(key: str) -> None:
+    """Suspend the calling flow run; raises Pause, or returns if this key was already resumed."""
+    suspend_flow_run(key=key, timeout=get_settings().suspend_timeout_seconds)
+
+
+def api_is_healthy() -> bool:
+    """Return whether the Prefect API answers its health check."""
+    try:
+        # A plain short request: the Prefect client retries for long when the server is down.
+        return httpx.get(f"{get_settings().resolved_prefect_api_url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,99 @@
+"""Run ecomflow's flow runs inside this one long-lived process instead of a process per run.
+
+The loop asks Prefect for scheduled (and resumed) runs of our deployments, takes each with a
+Scheduled → Pending transition (the server lets only one taker win), and runs it on a bounded
+thread pool through Prefect's flow engine, so every run keeps its states and logs in the UI.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from prefect import Flow, get_client
+from prefect.exceptions import Abort, Pause
+from prefect.flow_engine import run_flow
+from prefect.states import Pending
+from prefect.utilities.engine import propose_state_sync
+
+logger = logging.getLogger("ecomflow.worker")
+
+
+class FlowWorker:
+    """Pick up runs of the given deployments and execute them on a thread pool."""
+
+    def __init__(self, deployments: Mapping[UUID, Flow], *, concurrency: int, poll_seconds: float) -> None:
+        self._deployments = dict(deployments)
+        self._concurrency = concurrency
+        self._poll_seconds = poll_seconds
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flow-run")
+        self._in_flight: set[UUID] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def poke(self) -> None:
+        """Poll now instead of waiting for the next interval (a resume was just delivered)."""
+        self._wake.set()
+
+    def run_until(self, stop: threading.Event) -> None:
+        """Poll and execute runs until stop is set, then wait for the runs in progress."""
+        while not stop.is_set():
+            try:
+                self._poll_once()
+            except Exception:  # noqa: BLE001 - the loop must outlive a Prefect outage
+                logger.warning("polling Prefect for runs failed; retrying", exc_info=True)
+            self._wake.wait(self._poll_seconds)
+            self._wake.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _free_slots(self) -> int:
+        with self._lock:
+            return self._concurrency - len(self._in_flight)
+
+    def _poll_once(self) -> None:
+        if self._free_slots() <= 0:
+            return
+        with get_client(sync_client=True) as client:
+            runs = client.get_scheduled_flow_runs_for_deployments(
+                deployment_ids=list(self._deployments),
+                scheduled_before=datetime.now(UTC) + timedelta(seconds=1),
+            )
+            runs.sort(key=lambda run: run.next_scheduled_start_time or datetime.min.replace(tzinfo=UTC))
+            for run in runs:
+                if self._free_slots() <= 0:
+                    return
+                with self._lock:
+                    if run.id in self._in_flight:
+                        continue
+                if not self._take(client, run.id):
+                    continue
+                with self._lock:
+                    self._in_flight.add(run.id)
+                self._pool.submit(self._execute, run.id, self._deployments[run.deployment_id])
+
+    def _take(self, client, flow_run_id: UUID) -> bool:  # noqa: ANN001
+        """Move the run to Pending; False if another worker took it or it went elsewhere."""
+        try:
+            state = propose_state_sync(client, Pending(), flow_run_id=flow_run_id)
+        except Abort:
+            return False
+        return state.is_pending()
+
+    def _execute(self, flow_run_id: UUID, flow: Flow) -> None:
+        try:
+            with get_client(sync_client=True) as client:
+                flow_run = client.read_flow_run(flow_run_id)
+            run_flow(flow, flow_run=flow_run, return_type="state")
+        except Pause:
+            logger.debug("flow run %s suspended", flow_run_id)
+        except Abort:
+            logger.info("flow run %s aborted by the orchestrator", flow_run_id)
+        except BaseException:  # noqa: BLE001 - one failing run must never take the worker down
+            logger.exception("flow run %s raised", flow_run_id)
+        finally:
+            with self._lock:
+                self._in_flight.discard(flow_run_id)
+            self._wake.set()

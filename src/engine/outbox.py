@@ -1,0 +1,90 @@
+"""The outbox: messages to Prefect written with the change, delivered after commit, retried until done."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from engine.clock import utcnow
+from engine.models import OutboxMessage
+
+START_RUN = "start_run"
+RESUME_RUN = "resume_run"
+CANCEL_RUN = "cancel_run"
+
+MAX_BACKOFF = timedelta(seconds=30)
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    instance_id: str | None = None,
+    task_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """Add a message to the session; it becomes deliverable when the session commits."""
+    message = OutboxMessage(kind=kind, instance_id=instance_id, task_id=task_id, payload=payload or {})
+    session.add(message)
+    return message
+
+
+def pending_ids(session: Session, *, now: datetime, limit: int = 100) -> list[int]:
+    """Return ids of messages due for delivery and not leased by anyone."""
+    query = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.delivered_at.is_(None),
+            OutboxMessage.available_at <= now,
+            or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def lease(session: Session, *, message_id: int, now: datetime, seconds: float) -> OutboxMessage | None:
+    """Take a message for delivery (compare-and-set), or return None if another holder has it."""
+    taken = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.delivered_at.is_(None),
+            or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+        )
+        .values(locked_until=now + timedelta(seconds=seconds), attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        return None
+    return session.get(OutboxMessage, message_id, populate_existing=True)
+
+
+def mark_delivered(session: Session, *, message_id: int, now: datetime) -> None:
+    """Record that a message reached Prefect."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(delivered_at=now, locked_until=None, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_retry(session: Session, *, message_id: int, attempts: int, now: datetime, error: str) -> None:
+    """Put a message back with exponential backoff after a failed delivery."""
+    delay = min(timedelta(seconds=0.5 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(available_at=now + delay, locked_until=None, last_error=error[:2000])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def undelivered_count(session: Session) -> int:
+    """Return how many messages still wait for delivery."""
+    query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.delivered_at.is_(None))
+    return session.scalar(query) or 0

@@ -1,0 +1,1 @@
+"""Business rules of the deck as small pure functions; their parameters come from flows.yaml."""

@@ -1,0 +1,36 @@
+"""Stored results of auto steps: a replayed flow reads the result instead of running the step again."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.audit import record_event
+from engine.models import StepResult
+from engine.principals import SYSTEM_ACTOR
+
+
+def result_key(instance_id: str, step_key: str, round: int) -> str:
+    """Return the once-only key of an auto step in an instance."""
+    return f"{instance_id}:{step_key}:{round}"
+
+
+def load_result(session: Session, *, key: str) -> dict[str, Any] | None:
+    """Return the stored result of a step, or None if it has not run."""
+    stored = session.get(StepResult, key)
+    return None if stored is None else stored.result
+
+
+def store_result(
+    session: Session, *, key: str, instance_id: str, step_key: str, result: dict[str, Any]
+) -> dict[str, Any]:
+    """Store a step's result unless one is stored already; return the one that counts."""
+    try:
+        with session.begin_nested():
+            session.add(StepResult(key=key, instance_id=instance_id, step_key=step_key, result=result))
+            session.flush()
+    except IntegrityError:
+        return load_result(session, key=key)
+    record_event(session, type="step.completed", actor=SYSTEM_ACTOR, instance_id=instance_id, data={"step": step_key, "result": result})
+    return result

@@ -1,0 +1,129 @@
+"""What a running flow asks of the engine: its tasks (made once per step and round) and once-only results."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine import outbox
+from engine.audit import record_event
+from engine.clock import utcnow
+from engine.definitions import StepSpec
+from engine.instances import InstanceState, get_instance, set_instance_state
+from engine.models import HumanTask
+from engine.principals import SYSTEM_ACTOR
+from engine.task_states import TaskState
+
+
+def open_task(
+    session: Session,
+    *,
+    instance_id: str,
+    step: StepSpec,
+    round: int = 1,
+    context: dict[str, Any] | None = None,
+    excluded_users: Sequence[str] = (),
+    now: datetime | None = None,
+) -> HumanTask:
+    """Return the task of (instance, step, round), creating it the first time only."""
+    existing = find_task(session, instance_id=instance_id, step_key=step.key, round=round)
+    if existing is not None:
+        return existing
+    instance = get_instance(session, instance_id)
+    now = now or utcnow()
+    task = HumanTask(
+        instance_id=instance_id,
+        process_key=instance.process_key,
+        step_key=step.key,
+        kind=step.kind,
+        round=round,
+        role=step.role,
+        state=TaskState.OPEN,
+        excluded_users=sorted(set(excluded_users)),
+        due_at=now + step.due if step.due else None,
+        expires_at=now + step.expires if step.expires else None,
+        context=context or {},
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(task)
+            session.flush()
+    except IntegrityError:
+        # A concurrent replay made it first: use that one.
+        return find_task(session, instance_id=instance_id, step_key=step.key, round=round)
+    record_event(
+        session, type="task.created", actor=SYSTEM_ACTOR, instance_id=instance_id, task_id=task.id,
+        data={"step": step.key, "round": round, "role": step.role}, at=now,
+    )
+    set_instance_state(session, instance=instance, state=InstanceState.WAITING)
+    return task
+
+
+def find_task(session: Session, *, instance_id: str, step_key: str, round: int) -> HumanTask | None:
+    """Return the task of (instance, step, round) if it exists."""
+    query = select(HumanTask).where(
+        HumanTask.instance_id == instance_id, HumanTask.step_key == step_key, HumanTask.round == round
+    )
+    return session.scalar(query.execution_options(populate_existing=True))
+
+
+def pause_key(task: HumanTask) -> str:
+    """Return the key the flow suspends with while waiting on this task."""
+    return f"task:{task.id}:{task.suspend_seq}"
+
+
+def task_id_of_pause_key(key: str | None) -> str | None:
+    """Return the task id a pause key was made for, or None for other keys."""
+    if not key or not key.startswith("task:"):
+        return None
+    return key.split(":")[1]
+
+
+def note_resume_without_completion(session: Session, *, task_id: str) -> HumanTask:
+    """Record a resume that came while the task is still open, so the flow can suspend anew."""
+    session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == task_id)
+        .values(suspend_seq=HumanTask.suspend_seq + 1)
+        .execution_options(synchronize_session=False)
+    )
+    task = session.get(HumanTask, task_id, populate_existing=True)
+    record_event(
+        session, type="task.resumed_while_open", actor=SYSTEM_ACTOR, instance_id=task.instance_id, task_id=task.id,
+        data={"detail": "the run was resumed outside ecomflow; it waits again for this task"},
+    )
+    return task
+
+
+def expire_due_tasks(session: Session, *, now: datetime, limit: int = 100) -> list[HumanTask]:
+    """Expire active tasks whose expiry time has passed; each expiry queues its flow's resume."""
+    due = list(
+        session.scalars(
+            select(HumanTask)
+            .where(HumanTask.state.in_([TaskState.OPEN, TaskState.CLAIMED]), HumanTask.expires_at <= now)
+            .order_by(HumanTask.expires_at)
+            .limit(limit)
+        )
+    )
+    expired = []
+    for task in due:
+        moved = session.execute(
+            update(HumanTask)
+            .where(HumanTask.id == task.id, HumanTask.version == task.version)
+            .values(state=TaskState.EXPIRED, version=HumanTask.version + 1, completed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:
+            continue
+        record_event(
+            session, type="task.expired", actor=SYSTEM_ACTOR, instance_id=task.instance_id, task_id=task.id,
+            data={"from": task.state, "expires_at": task.expires_at.isoformat()}, at=now,
+        )
+        outbox.enqueue(session, kind=outbox.RESUME_RUN, instance_id=task.instance_id, task_id=task.id)
+        expired.append(task)
+    return expired

@@ -1,0 +1,63 @@
+"""The human-task state machine: the allowed moves as data, checked before anything is saved."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+from engine.errors import IllegalTransition
+
+
+class TaskState(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class TaskAction(StrEnum):
+    CLAIM = "claim"
+    RELEASE = "release"
+    ASSIGN = "assign"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+    EXPIRE = "expire"
+
+
+TERMINAL_STATES = frozenset({TaskState.COMPLETED, TaskState.CANCELLED, TaskState.EXPIRED})
+ACTIVE_STATES = frozenset({TaskState.OPEN, TaskState.CLAIMED})
+
+TRANSITIONS: dict[tuple[TaskState, TaskAction], TaskState] = {
+    (TaskState.OPEN, TaskAction.CLAIM): TaskState.CLAIMED,
+    (TaskState.OPEN, TaskAction.ASSIGN): TaskState.CLAIMED,
+    (TaskState.CLAIMED, TaskAction.ASSIGN): TaskState.CLAIMED,
+    (TaskState.CLAIMED, TaskAction.RELEASE): TaskState.OPEN,
+    (TaskState.CLAIMED, TaskAction.COMPLETE): TaskState.COMPLETED,
+    (TaskState.OPEN, TaskAction.CANCEL): TaskState.CANCELLED,
+    (TaskState.CLAIMED, TaskAction.CANCEL): TaskState.CANCELLED,
+    (TaskState.OPEN, TaskAction.EXPIRE): TaskState.EXPIRED,
+    (TaskState.CLAIMED, TaskAction.EXPIRE): TaskState.EXPIRED,
+}
+
+
+PAST_TENSE = {
+    TaskAction.CLAIM: "claimed",
+    TaskAction.RELEASE: "released",
+    TaskAction.ASSIGN: "assigned",
+    TaskAction.COMPLETE: "completed",
+    TaskAction.CANCEL: "cancelled",
+    TaskAction.EXPIRE: "expired",
+}
+
+
+def next_state(current: str, action: TaskAction, *, task_id: str) -> TaskState:
+    """Return the state an action leads to, or raise IllegalTransition naming the task."""
+    target = TRANSITIONS.get((TaskState(current), action))
+    if target is None:
+        hint = "; claim it first" if action is TaskAction.COMPLETE and current == TaskState.OPEN else ""
+        raise IllegalTransition(
+            f"task {task_id} is {current} and cannot be {PAST_TENSE[action]}{hint}",
+            task_id=task_id,
+            state=current,
+            action=action.value,
+        )
+    return target

@@ -1,0 +1,175 @@
+"""Human-task actions: claim, release, assign, complete, comment — each one transaction with its audit event."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine import outbox
+from engine.audit import record_event
+from engine.clock import utcnow
+from engine.definitions import Definitions
+from engine.errors import AlreadyClaimed, Forbidden, FourEyesViolation, NotFound, ValidationFailed, VersionMismatch
+from engine.forms import FieldProblem, validate_form
+from engine.models import HumanTask, TaskComment
+from engine.principals import Principal
+from engine.task_states import PAST_TENSE, TaskAction, TaskState, next_state
+from engine.users import find_principal
+
+MAX_COMMENT_CHARS = 5000
+
+
+def may_see(task: HumanTask, principal: Principal) -> bool:
+    """Return whether the caller may see the task: its role, its assignee, or a manager."""
+    return principal.is_manager or task.role in principal.roles or task.assignee == principal.name
+
+
+def get_visible_task(session: Session, task_id: str, *, principal: Principal) -> HumanTask:
+    """Return a task the caller may see; a task they may not see does not exist for them."""
+    task = session.get(HumanTask, task_id, populate_existing=True)
+    if task is None or not may_see(task, principal):
+        raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+    return task
+
+
+def _check_four_eyes(task: HumanTask, user: str) -> None:
+    if user in (task.excluded_users or []):
+        raise FourEyesViolation(
+            f"four-eyes rule: {user} did the work that task {task.id} ({task.step_key}) approves "
+            "and may not approve it",
+            task_id=task.id,
+            user=user,
+        )
+
+
+def _apply(
+    session: Session,
+    task: HumanTask,
+    action: TaskAction,
+    *,
+    actor: str,
+    expect_state: str,
+    values: dict[str, Any],
+    event_data: dict[str, Any] | None = None,
+) -> HumanTask:
+    """Move the task with a compare-and-set on (state, version) and write the audit event."""
+    target = next_state(expect_state, action, task_id=task.id)
+    result = session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == task.id, HumanTask.state == expect_state, HumanTask.version == task.version)
+        .values(state=target, version=HumanTask.version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        current = session.get(HumanTask, task.id, populate_existing=True)
+        if action is TaskAction.CLAIM and current is not None and current.state == TaskState.CLAIMED:
+            raise AlreadyClaimed(
+                f"task {task.id} is already claimed by {current.assignee}", task_id=task.id, assignee=current.assignee
+            )
+        raise VersionMismatch(
+            f"task {task.id} changed meanwhile (now {current.state if current else 'gone'}); reload and retry",
+            task_id=task.id,
+        )
+    record_event(
+        session,
+        type=f"task.{PAST_TENSE[action]}",
+        actor=actor,
+        instance_id=task.instance_id,
+        task_id=task.id,
+        data={"from": expect_state, "action": action.value, **(event_data or {})},
+    )
+    return session.get(HumanTask, task.id, populate_existing=True)
+
+
+def claim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
+    """Take an open task for oneself; exactly one concurrent claimer wins."""
+    task = get_visible_task(session, task_id, principal=principal)
+    if not principal.may_work_on(task.role):
+        raise Forbidden(f"task {task_id} is for role {task.role}; {principal.name} lacks it", task_id=task_id)
+    if task.state == TaskState.CLAIMED:
+        raise AlreadyClaimed(f"task {task_id} is already claimed by {task.assignee}", task_id=task_id, assignee=task.assignee)
+    _check_four_eyes(task, principal.name)
+    return _apply(
+        session, task, TaskAction.CLAIM, actor=principal.name, expect_state=task.state,
+        values={"assignee": principal.name, "claimed_at": utcnow()}, event_data={"assignee": principal.name},
+    )
+
+
+def release_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
+    """Put a claimed task back in its role's queue (its assignee or a manager)."""
+    task = get_visible_task(session, task_id, principal=principal)
+    if task.state == TaskState.CLAIMED and task.assignee != principal.name and not principal.is_manager:
+        raise Forbidden(f"task {task_id} is claimed by {task.assignee}; only they or a manager may release it", task_id=task_id)
+    return _apply(
+        session, task, TaskAction.RELEASE, actor=principal.name, expect_state=task.state,
+        values={"assignee": None, "claimed_at": None}, event_data={"previous_assignee": task.assignee},
+    )
+
+
+def assign_task(session: Session, *, task_id: str, principal: Principal, user: str, reason: str = "") -> HumanTask:
+    """Give a task to a named user who holds its role (managers only)."""
+    task = get_visible_task(session, task_id, principal=principal)
+    if not principal.is_manager:
+        raise Forbidden(f"only managers may assign task {task_id}", task_id=task_id)
+    assignee = find_principal(session, user)
+    if assignee is None:
+        raise ValidationFailed(f"user: {user} does not exist", problems=[FieldProblem("user", "exists", f"user {user} does not exist")])
+    if not assignee.may_work_on(task.role):
+        rule = f"user {user} lacks role {task.role}"
+        raise ValidationFailed(f"user: {rule}", problems=[FieldProblem("user", "role", rule)])
+    _check_four_eyes(task, user)
+    return _apply(
+        session, task, TaskAction.ASSIGN, actor=principal.name, expect_state=task.state,
+        values={"assignee": user, "claimed_at": utcnow()},
+        event_data={"assignee": user, "previous_assignee": task.assignee, "reason": reason},
+    )
+
+
+def complete_task(
+    session: Session,
+    *,
+    task_id: str,
+    principal: Principal,
+    data: Any,
+    definitions: Definitions,
+    expected_version: int | None = None,
+) -> HumanTask:
+    """Validate the output against the step's form, store it, and queue the flow's resume."""
+    task = get_visible_task(session, task_id, principal=principal)
+    if expected_version is not None and expected_version != task.version:
+        raise VersionMismatch(
+            f"task {task_id} is at version {task.version}, not {expected_version}; reload and retry", task_id=task_id
+        )
+    if task.state == TaskState.CLAIMED and task.assignee != principal.name:
+        raise Forbidden(f"task {task_id} is assigned to {task.assignee}; only they may complete it", task_id=task_id)
+    next_state(task.state, TaskAction.COMPLETE, task_id=task.id)
+    _check_four_eyes(task, principal.name)
+    form = definitions.process(task.process_key).step(task.step_key).form
+    problems = validate_form(form, data) if form is not None else []
+    if problems:
+        raise ValidationFailed(f"task {task_id}: {len(problems)} field(s) break the form's rules", problems=problems)
+    completed = _apply(
+        session, task, TaskAction.COMPLETE, actor=principal.name, expect_state=task.state,
+        values={"output": data, "completed_by": principal.name, "completed_at": utcnow()},
+    )
+    outbox.enqueue(session, kind=outbox.RESUME_RUN, instance_id=task.instance_id, task_id=task.id)
+    return completed
+
+
+def add_comment(session: Session, *, task_id: str, principal: Principal, text: str) -> TaskComment:
+    """Add a comment to a visible task."""
+    task = get_visible_task(session, task_id, principal=principal)
+    text = text.strip()
+    if not text or len(text) > MAX_COMMENT_CHARS:
+        rule = "must not be empty" if not text else f"must be at most {MAX_COMMENT_CHARS} characters"
+        raise ValidationFailed(f"text {rule}", problems=[FieldProblem("text", "length", f"text {rule}")])
+    comment = TaskComment(task_id=task.id, author=principal.name, text=text)
+    session.add(comment)
+    record_event(session, type="task.commented", actor=principal.name, instance_id=task.instance_id, task_id=task.id)
+    return comment
+
+
+def list_comments(session: Session, *, task_id: str) -> list[TaskComment]:
+    """Return a task's comments, oldest first."""
+    return list(session.scalars(select(TaskComment).where(TaskComment.task_id == task_id).order_by(TaskComment.id)))

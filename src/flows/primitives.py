@@ -1,0 +1,168 @@
+"""The building blocks a process flow is written with: human steps, approvals, auto steps.
+
+A human step survives days, restarts and deploys: the task row is made once per
+(instance, step, round); a completed task's output comes from our database; otherwise the run
+suspends (its process is free) until the dispatcher resumes it, and replays from the top.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prefect import Task
+from sqlalchemy import select
+from prefect.states import Cancelled, State
+
+from engine.db import session_scope
+from engine.definitions import ProcessSpec, StepSpec
+from engine.instances import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, set_instance_state
+from engine.models import HumanTask
+from engine.orchestrator.runs import suspend_current_run
+from engine.process_specs import get_definitions
+from engine.step_results import load_result, result_key, store_result
+from engine.steps import find_task, note_resume_without_completion, open_task, pause_key
+from engine.task_states import ACTIVE_STATES, TaskState
+
+logger = logging.getLogger("ecomflow.flows")
+
+
+class InstanceEnded(Exception):
+    """The instance was cancelled or ended while its run was away; the run stops."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What a human step produced: its form data and who submitted it, or that it expired."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    by: str | None = None
+    at: datetime | None = None
+    expired: bool = False
+
+    @property
+    def approved(self) -> bool:
+        """Return whether an approval step's decision was approve."""
+        return self.data.get("decision") == "approve"
+
+    @property
+    def comment(self) -> str:
+        """Return the reviewer's comment, if any."""
+        return self.data.get("comment") or ""
+
+
+def _outcome(task: HumanTask) -> StepOutcome | None:
+    if task.state == TaskState.COMPLETED:
+        return StepOutcome(data=dict(task.output or {}), by=task.completed_by, at=task.completed_at)
+    if task.state == TaskState.EXPIRED:
+        return StepOutcome(expired=True, at=task.completed_at)
+    if task.state == TaskState.CANCELLED:
+        raise InstanceEnded(f"task {task.id} was cancelled")
+    return None
+
+
+class ProcessRun:
+    """One execution (or replay) of a process instance inside its flow run."""
+
+    def __init__(self, *, spec: ProcessSpec, instance_id: str, params: dict[str, Any], started_at: datetime) -> None:
+        self.spec = spec
+        self.instance_id = instance_id
+        self.params = params
+        self.started_at = started_at
+
+    @classmethod
+    def load(cls, process_key: str, instance_id: str) -> ProcessRun:
+        """Load the instance the run executes; raise InstanceEnded if it is no longer active."""
+        with session_scope() as session:
+            instance = get_instance(session, instance_id)
+            if instance.state not in ACTIVE_INSTANCE_STATES:
+                raise InstanceEnded(f"instance {instance_id} is {instance.state}")
+            set_instance_state(session, instance=instance, state=InstanceState.RUNNING)
+            spec = get_definitions().process(process_key)
+            return cls(spec=spec, instance_id=instance_id, params=dict(instance.params), started_at=instance.created_at)
+
+    def human(self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None) -> StepOutcome:
+        """Wait for a person to complete the step's task and return what they submitted."""
+        return self._wait_for_task(self.spec.step(step_key), round=round, context=context)
+
+    def approval(self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None) -> StepOutcome:
+        """Wait for an approve/reject decision from someone other than the author of the approved work."""
+        step = self.spec.step(step_key)
+        return self._wait_for_task(step, round=round, context=context, excluded=self._authors_of_approved_work(step))
+
+    def auto(self, step_key: str, step_task: Task, *args: Any, round: int = 1, **kwargs: Any) -> dict[str, Any]:
+        """Run an auto step once; a replay gets the stored result, so the path never changes."""
+        key = result_key(self.instance_id, step_key, round)
+        with session_scope() as session:
+            stored = load_result(session, key=key)
+        if stored is not None:
+            return stored
+        result = step_task.with_options(name=step_key)(*args, **kwargs)
+        with session_scope() as session:
+            return store_result(session, key=key, instance_id=self.instance_id, step_key=step_key, result=result)
+
+    def finish(self, outcome: str, **details: Any) -> dict[str, Any]:
+        """Mark the instance completed with its outcome and return the run's result."""
+        result = {"outcome": outcome, **details}
+        with session_scope() as session:
+            instance = get_instance(session, self.instance_id)
+            instance.result = result
+            set_instance_state(session, instance=instance, state=InstanceState.COMPLETED, outcome=outcome)
+        return result
+
+    def _authors_of_approved_work(self, step: StepSpec) -> list[str]:
+        """Return who did the work this approval approves (four-eyes)."""
+        approved_key = step.approves or self._nearest_human_step_before(step.key)
+        if approved_key is None:
+            return []
+        with session_scope() as session:
+            authors = session.scalars(
+                select(HumanTask.completed_by).where(
+                    HumanTask.instance_id == self.instance_id,
+                    HumanTask.step_key == approved_key,
+                    HumanTask.completed_by.is_not(None),
+                )
+            )
+            return sorted(set(authors))
+
+    def _nearest_human_step_before(self, step_key: str) -> str | None:
+        keys = [s.key for s in self.spec.steps]
+        for earlier in reversed(self.spec.steps[: keys.index(step_key)]):
+            if earlier.is_human:
+                return earlier.key
+        return None
+
+    def _wait_for_task(
+        self, step: StepSpec, *, round: int, context: dict[str, Any] | None, excluded: list[str] | None = None
+    ) -> StepOutcome:
+        with session_scope() as session:
+            task = open_task(
+                session, instance_id=self.instance_id, step=step, round=round, context=context,
+                excluded_users=excluded or [],
+            )
+            outcome = _outcome(task)
+            key = pause_key(task)
+        while outcome is None:
+            suspend_current_run(key)  # raises Pause; returns only if this key was resumed before
+            with session_scope() as session:
+                task = find_task(session, instance_id=self.instance_id, step_key=step.key, round=round)
+                outcome = _outcome(task)
+                if outcome is None and task.state in ACTIVE_STATES:
+                    key = pause_key(note_resume_without_completion(session, task_id=task.id))
+        return outcome
+
+
+def stop_ended_run(exc: InstanceEnded) -> State:
+    """Return the Prefect state a run ends in when its instance ended elsewhere."""
+    return Cancelled(message=str(exc))
+
+
+def mark_instance_failed(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect hook signature
+    """Record in ecomflow that the instance's run failed, so managers see it."""
+    instance_id = (flow_run.parameters or {}).get("instance_id")
+    if not instance_id:
+        return
+    with session_scope() as session:
+        instance = get_instance(session, instance_id)
+        set_instance_state(session, instance=instance, state=InstanceState.FAILED, error=state.message or "")

@@ -1,0 +1,121 @@
+"""售后退换货流程 — returns and exchanges, process 10 of PROCESSES.md."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from prefect import flow, task
+
+from engine.db import session_scope
+from engine.definitions import parse_duration
+from engine.marketplace import ReportedRatings
+from engine.payments import LedgerPaymentProvider, issue_refund
+from engine.process_specs import get_definitions
+from engine.rules.returns_policy import check_return_policy
+from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+
+PROCESS = "returns_exchange"
+
+
+def _rules() -> dict[str, Any]:
+    return get_definitions().rules["returns"]
+
+
+@task
+def policy_check(params: dict[str, Any], requested_at: datetime) -> dict[str, Any]:
+    """Judge the request against 七日无理由退货 and the excluded categories."""
+    rules = _rules()
+    requested_on = requested_at.astimezone(ZoneInfo(get_definitions().timezone)).date()
+    verdict = check_return_policy(
+        delivered_on=date.fromisoformat(params["delivered_on"]),
+        requested_on=requested_on,
+        category=params["category"],
+        no_reason_days=int(rules["no_reason_days"]),
+        excluded_categories=frozenset(rules["excluded_categories"]),
+    )
+    return verdict.as_dict()
+
+
+@task
+def refund(instance_id: str, params: dict[str, Any], deduction: str, received_at: datetime) -> dict[str, Any]:
+    """Pay the refund through the payment provider, exactly once per return."""
+    with session_scope() as session:
+        paid = issue_refund(
+            session,
+            provider=LedgerPaymentProvider(),
+            instance_id=instance_id,
+            order_id=params["order_id"],
+            amount=Decimal(str(params["amount"])),
+            deduction=Decimal(deduction),
+            currency=get_definitions().rules.get("currency", "CNY"),
+            received_at=received_at,
+            pay_within=parse_duration(_rules()["refund_within"]),
+        )
+        return {"refund_id": paid.id, "amount": str(paid.amount), "reference": paid.provider_ref}
+
+
+@task
+def check_rating(order_id: str) -> dict[str, Any]:
+    """Ask the marketplace how the customer rated the order."""
+    with session_scope() as session:
+        return {"rating": ReportedRatings().order_rating(session, order_id=order_id)}
+
+
+def _inspect_until_settled(run: ProcessRun, context: dict[str, Any]) -> tuple[StepOutcome, Decimal]:
+    """Inspect the parcel; a damage deduction needs operations, whose reject sends it back to inspect."""
+    round = 1
+    while True:
+        inspection = run.human("inspect", round=round, context=context)
+        damaged = inspection.data["condition"] == "damaged"
+        deduction = Decimal(str(inspection.data.get("deduction") or 0)) if damaged else Decimal(0)
+        if deduction == 0:
+            return inspection, deduction
+        decision = run.approval(
+            "deduction_approval", round=round,
+            context={"inspection": inspection.data, "inspected_by": inspection.by, "amount": run.params["amount"]},
+        )
+        if decision.approved:
+            return inspection, deduction
+        context = {**context, "rework": {"round": round, "comment": decision.comment, "by": decision.by}}
+        round += 1
+
+
+def handle_return(run: ProcessRun) -> dict[str, Any]:
+    """Run one return or exchange from policy check to its close."""
+    params = run.params
+    verdict = run.auto("policy_check", policy_check, params, run.started_at)
+    review = run.approval("cs_review", context={"policy": verdict})
+    if not review.approved:
+        return run.finish("rejected", by=review.by, comment=review.comment)
+    if not verdict["eligible"]:
+        goodwill = run.approval(
+            "goodwill_approval", context={"policy": verdict, "cs_review": review.data, "cs_reviewer": review.by}
+        )
+        if not goodwill.approved:
+            return run.finish("rejected", by=goodwill.by, comment=goodwill.comment)
+    parcel = run.human("await_parcel", context={"policy": verdict})
+    if parcel.expired:
+        return run.finish("closed_no_parcel")
+    inspection, deduction = _inspect_until_settled(run, {"parcel": parcel.data})
+    if params["kind"] == "return":
+        paid = run.auto("refund", refund, run.instance_id, params, str(deduction), inspection.at)
+        outcome, details = "refunded", {"refund": paid}
+    else:
+        reship = run.human("reship", context={"inspection": inspection.data})
+        outcome, details = "reshipped", {"reship": reship.data}
+    rating = run.auto("check_rating", check_rating, params["order_id"])["rating"]
+    if rating is not None and rating <= int(_rules()["bad_rating_at_most"]):
+        follow_up = run.human("follow_up", context={"rating": rating, "outcome": outcome})
+        details["follow_up"] = follow_up.data
+    return run.finish(outcome, restock=inspection.data["restock"], **details)
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def returns_exchange(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """售后退换货流程: policy check, review, parcel, inspection, refund or reship, follow-up."""
+    try:
+        return handle_return(ProcessRun.load(PROCESS, instance_id))
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)

@@ -1,0 +1,81 @@
+"""Test setup: a real database (a SQLite file, or PostgreSQL when ECOMFLOW_TEST_DATABASE=postgresql)
+built by the alembic migrations, and emptied between tests."""
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+DATA_DIR = Path(tempfile.mkdtemp(prefix="ecomflow-test-"))
+BACKEND = os.environ.get("ECOMFLOW_TEST_DATABASE", "sqlite")
+PG_ADMIN_URL = os.environ.get("ECOMFLOW_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_DATABASE = f"ecomflow_test_{uuid.uuid4().hex[:10]}"
+
+
+def _database_url() -> str:
+    if BACKEND == "sqlite":
+        return f"sqlite:///{DATA_DIR / 'ecomflow.db'}"
+    if BACKEND == "postgresql":
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_DATABASE}"
+    raise RuntimeError(f"ECOMFLOW_TEST_DATABASE must be sqlite or postgresql, not {BACKEND!r}")
+
+
+# Settings are read once per process: fix them before any ecomflow module reads them.
+os.environ["ECOMFLOW_DATA_DIR"] = str(DATA_DIR)
+os.environ["ECOMFLOW_DATABASE_URL"] = _database_url()
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ["PREFECT_HOME"] = str(DATA_DIR / "prefect-home")
+os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "2")
+# Unit tests have no Prefect server: point at a closed port so attempts fail fast.
+os.environ.setdefault("PREFECT_API_URL", "http://127.0.0.1:9/api")
+
+
+def _admin_execute(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_url() -> str:
+    """Create the test database and migrate it to head once per session."""
+    from engine.migrate import upgrade_to_head
+
+    url = _database_url()
+    if BACKEND == "postgresql":
+        _admin_execute(f'CREATE DATABASE "{PG_DATABASE}"')
+    upgrade_to_head(url)
+    yield url
+    from engine.db import get_engine
+
+    get_engine().dispose()
+    if BACKEND == "postgresql":
+        _admin_execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+
+
+def empty_all_tables() -> None:
+    """Delete every row, keeping the schema the migrations made."""
+    from sqlalchemy import text
+
+    from engine.db import session_scope
+    from engine.models import Base
+
+    names = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with session_scope() as session:
+        if BACKEND == "postgresql":
+            session.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in names:
+                session.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> str:
+    """Give the test an empty database."""
+    empty_all_tables()
+    return database_url

@@ -1,0 +1,169 @@
+"""End-to-end stack: a real Prefect server, the API and the flow worker as separate processes."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ecomflow.services import Service
+from tests.conftest import DATA_DIR
+from tests.factories import make_user
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+PREFECT_PORT = free_port()
+API_PORT = free_port()
+PREFECT_API = f"http://127.0.0.1:{PREFECT_PORT}/api"
+LOG_DIR = Path(os.environ.get("ECOMFLOW_TEST_LOG_DIR", DATA_DIR / "logs"))
+LOG_DIR.mkdir(parents=True, exist_ok=True)
+COMMON_ENV = {
+    "PREFECT_API_URL": PREFECT_API,
+    "PREFECT_HOME": str(DATA_DIR / "prefect-home"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "ECOMFLOW_DATA_DIR": str(DATA_DIR),
+    "ECOMFLOW_DATABASE_URL": os.environ["ECOMFLOW_DATABASE_URL"],
+    "ECOMFLOW_API_PORT": str(API_PORT),
+    "ECOMFLOW_PREFECT_PORT": str(PREFECT_PORT),
+    "ECOMFLOW_WORKER_POLL_SECONDS": "0.5",
+    "ECOMFLOW_DISPATCHER_POLL_SECONDS": "0.3",
+    "ECOMFLOW_SWEEPER_POLL_SECONDS": "1",
+}
+
+
+def prefect_service() -> Service:
+    return Service(
+        name="prefect-server",
+        argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(PREFECT_PORT)],
+        env=COMMON_ENV, health_url=f"{PREFECT_API}/health", log_path=LOG_DIR / "prefect-server.log",
+    )
+
+
+def api_service() -> Service:
+    return Service(
+        name="api", argv=[sys.executable, "-m", "ecomflow.cli", "api"], env=COMMON_ENV,
+        health_url=f"http://127.0.0.1:{API_PORT}/health", log_path=LOG_DIR / "api.log",
+    )
+
+
+def worker_service() -> Service:
+    return Service(name="worker", argv=[sys.executable, "-m", "ecomflow.cli", "worker"], env=COMMON_ENV, log_path=LOG_DIR / "worker.log")
+
+
+@dataclass
+class Stack:
+    """The running processes, so tests can stop, kill and restart them."""
+
+    prefect: Service
+    api: Service
+    worker: Service
+    api_url: str = f"http://127.0.0.1:{API_PORT}"
+
+
+@pytest.fixture(scope="session")
+def stack(database_url: str) -> Iterator[Stack]:
+    os.environ["PREFECT_API_URL"] = PREFECT_API  # the test process reads runs from the same server
+    prefect, api, worker = prefect_service(), api_service(), worker_service()
+    prefect.start()
+    try:
+        prefect.wait_healthy(timeout=180)
+        api.start()
+        worker.start()
+        api.wait_healthy(timeout=60)
+        yield Stack(prefect=prefect, api=api, worker=worker)
+    finally:
+        for service in (worker, api, prefect):
+            service.stop()
+
+
+class Staff:
+    """A person using the inbox over HTTP."""
+
+    def __init__(self, base_url: str, name: str, token: str) -> None:
+        self.name = name
+        self.http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.post(path, **kwargs)
+
+    def start_return(self, params: dict[str, Any], business_key: str) -> dict[str, Any]:
+        response = self.post("/processes/returns_exchange/instances", json={"business_key": business_key, "params": params})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def wait_for_task(self, instance_id: str, step: str, *, round: int = 1, timeout: float = 60) -> dict[str, Any]:
+        """Poll the instance until the step's task is open, as a person refreshing the inbox would."""
+        found = wait_until(lambda: self._open_task(instance_id, step, round), timeout=timeout, what=f"task {step} of {instance_id}")
+        return found
+
+    def _open_task(self, instance_id: str, step: str, round: int) -> dict[str, Any] | None:
+        response = self.get("/tasks", params={"state": "open", "limit": 200, "sort": "-created"})
+        assert response.status_code == 200, response.text
+        for task in response.json()["items"]:
+            if task["instance_id"] == instance_id and task["step"] == step and task["round"] == round:
+                return task
+        return None
+
+    def do(self, task_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Claim and complete a task."""
+        claimed = self.post(f"/tasks/{task_id}/claim")
+        assert claimed.status_code == 200, claimed.text
+        done = self.post(f"/tasks/{task_id}/complete", json={"data": data})
+        assert done.status_code == 200, done.text
+        return done.json()
+
+    def instance(self, instance_id: str) -> dict[str, Any]:
+        response = self.get(f"/instances/{instance_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_for_state(self, instance_id: str, state: str, *, timeout: float = 60) -> dict[str, Any]:
+        def in_state() -> dict[str, Any] | None:
+            instance = self.instance(instance_id)
+            return instance if instance["state"] == state else None
+
+        return wait_until(in_state, timeout=timeout, what=f"instance {instance_id} in state {state}")
+
+
+def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def team(stack: Stack) -> dict[str, Staff]:
+    """One user per role needed by returns, plus a second customer_service and an owner."""
+    people = {
+        "cs": ("customer_service",),
+        "cs2": ("customer_service",),
+        "warehouse": ("warehouse",),
+        "ops": ("operations",),
+        "ops2": ("operations",),
+        "owner": ("owner",),
+    }
+    staff = {}
+    for key, roles in people.items():
+        principal, token = make_user(roles=roles)
+        staff[key] = Staff(stack.api_url, principal.name, token)
+    return staff

@@ -1,0 +1,125 @@
+"""A return driven entirely over HTTP by the people who do it, through a real Prefect server."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from engine.db import session_scope
+from engine.models import HumanTask, Refund
+from tests.e2e.conftest import PREFECT_API, Stack, Staff, wait_until
+from tests.factories import return_params
+
+pytestmark = pytest.mark.e2e
+
+
+def prefect_run(flow_run_id: str) -> dict:
+    response = httpx.get(f"{PREFECT_API}/flow_runs/{flow_run_id}", timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def wait_for_prefect_state(flow_run_id: str, state_type: str, timeout: float = 60) -> dict:
+    def in_state() -> dict | None:
+        run = prefect_run(flow_run_id)
+        return run if run["state"]["type"] == state_type else None
+
+    return wait_until(in_state, timeout=timeout, what=f"flow run {flow_run_id} to be {state_type}")
+
+
+def refunds_of(instance_id: str) -> list[Refund]:
+    with session_scope() as session:
+        return list(session.scalars(select(Refund).where(Refund.instance_id == instance_id)))
+
+
+class TestEligibleReturn:
+    def test_return_is_refunded_once_and_completes_in_prefect(self, stack: Stack, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        params = return_params(amount=299.0)
+        started = cs.start_return(params, business_key=f"RET-{uuid.uuid4().hex[:6]}")
+
+        review = cs.wait_for_task(started["id"], "cs_review")
+        detail = cs.get(f"/tasks/{review['id']}").json()
+        assert detail["context"]["policy"]["eligible"] is True
+        cs.do(review["id"], {"decision": "approve", "comment": "符合七天无理由"})
+
+        parcel = cs.wait_for_task(started["id"], "await_parcel")
+        cs.do(parcel["id"], {"return_tracking_no": "SF1234567890", "carrier": "SF"})
+
+        inspect = warehouse.wait_for_task(started["id"], "inspect")
+        warehouse.do(inspect["id"], {"condition": "ok", "restock": "yes"})
+
+        done = cs.wait_for_state(started["id"], "completed")
+        assert done["result"]["outcome"] == "refunded"
+        refunds = refunds_of(started["id"])
+        assert len(refunds) == 1 and float(refunds[0].amount) == 299.0
+        run = wait_for_prefect_state(done["flow_run_id"], "COMPLETED")
+        assert run["name"] == f"returns_exchange/{started['business_key']}"
+        assert done["flow_run_url"].endswith(f"/runs/flow-run/{done['flow_run_id']}")
+
+
+class TestIneligibleReturn:
+    def test_rejected_by_customer_service_ends_the_case(self, stack: Stack, team: dict[str, Staff]) -> None:
+        cs = team["cs"]
+        params = return_params(category="fresh")
+        started = cs.start_return(params, business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        review = cs.wait_for_task(started["id"], "cs_review")
+        policy = cs.get(f"/tasks/{review['id']}").json()["context"]["policy"]
+        assert policy["eligible"] is False
+        assert any("fresh" in reason for reason in policy["reasons"])
+        cs.do(review["id"], {"decision": "reject", "comment": "生鲜不支持无理由退货"})
+        done = cs.wait_for_state(started["id"], "completed")
+        assert done["result"]["outcome"] == "rejected"
+        assert refunds_of(started["id"]) == []
+
+
+class TestGoodwillReturn:
+    def test_goodwill_needs_a_second_approver(self, stack: Stack, team: dict[str, Staff]) -> None:
+        cs, ops, ops2, warehouse = team["cs"], team["ops"], team["ops2"], team["warehouse"]
+        late = (date.today() - timedelta(days=20)).isoformat()
+        started = cs.start_return(return_params(delivered_on=late, kind="exchange"), business_key=f"RET-{uuid.uuid4().hex[:6]}")
+
+        # An operations manager approves the goodwill review, so they must not approve the goodwill itself.
+        review = ops.wait_for_task(started["id"], "cs_review")
+        ops.do(review["id"], {"decision": "approve", "comment": "老客户，破例"})
+        goodwill = ops.wait_for_task(started["id"], "goodwill_approval")
+        refused = ops.post(f"/tasks/{goodwill['id']}/claim")
+        assert refused.status_code == 409
+        assert refused.json()["error"] == "FourEyesViolation"
+        ops2.do(goodwill["id"], {"decision": "approve", "comment": "同意"})
+
+        parcel = cs.wait_for_task(started["id"], "await_parcel")
+        cs.do(parcel["id"], {"return_tracking_no": "YT99887766"})
+        inspect = warehouse.wait_for_task(started["id"], "inspect")
+        warehouse.do(inspect["id"], {"condition": "ok", "restock": "yes"})
+        reship = warehouse.wait_for_task(started["id"], "reship")
+        warehouse.do(reship["id"], {"carrier": "SF", "tracking_no": "SF000111222"})
+        done = cs.wait_for_state(started["id"], "completed")
+        assert done["result"]["outcome"] == "reshipped"
+        assert refunds_of(started["id"]) == []
+
+
+class TestParcelNeverArrives:
+    def test_timer_closes_the_case(self, stack: Stack, team: dict[str, Staff]) -> None:
+        from engine.sweeper import sweep_once
+
+        cs = team["cs"]
+        started = cs.start_return(return_params(), business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        review = cs.wait_for_task(started["id"], "cs_review")
+        cs.do(review["id"], {"decision": "approve"})
+        parcel = cs.wait_for_task(started["id"], "await_parcel")
+        created = cs.get(f"/tasks/{parcel['id']}").json()["created_at"]
+
+        from datetime import datetime
+
+        assert sweep_once(now=datetime.fromisoformat(created) + timedelta(days=6, hours=23)) == 0
+        assert sweep_once(now=datetime.fromisoformat(created) + timedelta(days=7, minutes=1)) == 1
+        done = cs.wait_for_state(started["id"], "completed")
+        assert done["result"]["outcome"] == "closed_no_parcel"
+        assert cs.get(f"/tasks/{parcel['id']}").json()["state"] == "expired"
+        with session_scope() as session:
+            count = session.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.instance_id == started["id"]))
+        assert count == 2

@@ -1,0 +1,56 @@
+"""Factory functions for test data, with keyword-only overrides."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from engine.db import session_scope
+from engine.instances import start_instance
+from engine.principals import Principal
+from engine.process_specs import get_definitions
+from engine.steps import open_task
+from engine.users import add_user
+
+
+def make_user(*, name: str | None = None, roles: tuple[str, ...] = ("customer_service",)) -> tuple[Principal, str]:
+    """Create a user; return it as a principal with its token."""
+    name = name or f"user-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        add_user_result = add_user(session, name=name, roles=roles, known_roles=get_definitions().roles)
+    return Principal(name=name, roles=frozenset(roles)), add_user_result[1]
+
+
+def return_params(**overrides: Any) -> dict[str, Any]:
+    """Return valid start params of returns_exchange."""
+    from datetime import date, timedelta
+
+    params = {
+        "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
+        "sku": "SKU-TEE-001",
+        "kind": "return",
+        "reason": "尺码不合适",
+        "category": "normal",
+        "delivered_on": (date.today() - timedelta(days=2)).isoformat(),
+        "amount": 199.0,
+    }
+    params.update(overrides)
+    return params
+
+
+def make_instance(*, process: str = "returns_exchange", params: dict[str, Any] | None = None, actor: str = "tester") -> str:
+    """Start an instance directly in the engine (no flow run); return its id."""
+    with session_scope() as session:
+        instance = start_instance(
+            session, definitions=get_definitions(), process_key=process, business_key=f"BK-{uuid.uuid4().hex[:8]}",
+            params=params or return_params(), actor=actor,
+        )
+        return instance.id
+
+
+def make_task(*, step: str = "inspect", instance_id: str | None = None, round: int = 1, excluded: tuple[str, ...] = ()) -> str:
+    """Open a task as a flow would; return its id."""
+    instance_id = instance_id or make_instance()
+    with session_scope() as session:
+        spec = get_definitions().process("returns_exchange").step(step)
+        task = open_task(session, instance_id=instance_id, step=spec, round=round, excluded_users=excluded)
+        return task.id
