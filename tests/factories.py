@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import update
 
 from engine.db import session_scope
 from engine.instances import start_instance
+from engine.models import HumanTask
 from engine.principals import Principal
 from engine.process_specs import get_definitions
 from engine.steps import open_task
@@ -42,15 +46,27 @@ def make_instance(*, process: str = "returns_exchange", params: dict[str, Any] |
     with session_scope() as session:
         instance = start_instance(
             session, definitions=get_definitions(), process_key=process, business_key=f"BK-{uuid.uuid4().hex[:8]}",
-            params=params or return_params(), actor=actor,
+            params=return_params() if params is None else params, actor=actor,
         )
         return instance.id
 
 
-def make_task(*, step: str = "inspect", instance_id: str | None = None, round: int = 1, excluded: tuple[str, ...] = ()) -> str:
-    """Open a task as a flow would; return its id."""
-    instance_id = instance_id or make_instance()
+def make_task(
+    *,
+    step: str = "inspect",
+    process: str = "returns_exchange",
+    instance_id: str | None = None,
+    round: int = 1,
+    excluded: tuple[str, ...] = (),
+    now: datetime | None = None,
+    priority: int | None = None,
+) -> str:
+    """Open a task as a flow would (as if at `now`); return its id."""
+    instance_id = instance_id or make_instance(process=process, params=None if process == "returns_exchange" else {})
     with session_scope() as session:
-        spec = get_definitions().process("returns_exchange").step(step)
-        task = open_task(session, instance_id=instance_id, step=spec, round=round, excluded_users=excluded)
+        spec = get_definitions().process(process).step(step)
+        task = open_task(session, instance_id=instance_id, step=spec, round=round, excluded_users=excluded, now=now)
+        if priority is not None:
+            # Flows set no priority yet; tests set it as an escalation would.
+            session.execute(update(HumanTask).where(HumanTask.id == task.id).values(priority=priority))
         return task.id

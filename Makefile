@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make up` runs everything, `make test` passes the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: setup up test test-sqlite test-postgresql check bench clean
+
+setup: $(VENV)/.installed
+
+# Installs are reproducible: every package version is pinned by requirements.lock.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[test]'
+	touch $@
+
+up: setup
+	$(BIN)/ecomflow up
+
+test: test-sqlite test-postgresql
+
+test-sqlite: setup
+	$(BIN)/ecomflow check
+	ECOMFLOW_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
+
+test-postgresql: setup
+	scripts/ensure-postgres
+	ECOMFLOW_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
+
+check: setup
+	$(BIN)/ecomflow check
+
+clean:
+	rm -rf $(VENV) .ecomflow

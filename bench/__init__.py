@@ -1,0 +1,1 @@
+"""Benchmarks of ecomflow on a real, isolated stack: `python -m bench.turnaround`, `python -m bench.waiting_memory`."""

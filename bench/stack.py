@@ -1,0 +1,557 @@
+"""An isolated ecomflow stack for one benchmark run, and the measuring helpers the benchmarks share.
+
+`isolated_stack()` makes a fresh temp data dir, a fresh database (a SQLite file, or a new
+PostgreSQL database `ecomflow_bench_<random>` that is dropped afterwards), migrates it with
+alembic, creates the users, and starts a real Prefect server (SQLite in its own PREFECT_HOME),
+the API and the flow worker as separate process groups on free loopback ports. Everything is
+stopped in a `finally`, and every wait is bounded.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ecomflow.services import Service
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
+PG_ADMIN_URL = os.environ.get("ECOMFLOW_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DB_CHOICES = ("sqlite", "postgresql")
+# Environment variables of ours that must not leak from the caller into the stack's processes.
+_OWN_PREFIXES = ("ECOMFLOW_", "PREFECT_")
+
+
+def free_port() -> int:
+    """Return a TCP port on loopback that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class IsolatedService(Service):
+    """A Service whose environment is ours only: no ECOMFLOW_*/PREFECT_* leaks from the caller."""
+
+    def start(self) -> None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES) and k != "DO_NOT_TRACK"}
+        output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(
+            self.argv, env={**base, **self.env}, stdout=output, stderr=subprocess.STDOUT if output else None,
+            start_new_session=True, cwd=str(REPO_ROOT),
+        )
+        if output:
+            output.close()
+
+
+# --------------------------------------------------------------------------- memory of process trees
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # The command may contain spaces and parentheses: fields after the last ')' are fixed.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def process_tree(pid: int) -> list[int]:
+    """Return the pid and all its descendants that are alive now."""
+    children = _children_map()
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        if os.path.exists(f"/proc/{current}"):
+            found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory(pid: int) -> dict[str, Any]:
+    """Sum VmRSS (and PSS, which does not double-count shared pages) over a process and its descendants."""
+    pids = process_tree(pid)
+    return {
+        "pids": len(pids),
+        "rss_mb": round(sum(_status_kb(p, "VmRSS") for p in pids) / 1024, 1),
+        "pss_mb": round(sum(_pss_kb(p) for p in pids) / 1024, 1),
+        "threads": sum(_status_kb(p, "Threads") for p in pids),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds used so far by a process and its live descendants (and their reaped children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after ')' : state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14))
+    return round(total / tick, 2)
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+def machine_info() -> dict[str, str]:
+    """Return nproc, CPU model, RAM and the versions a result depends on."""
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        free = subprocess.run(["free", "-m"], capture_output=True, text=True, timeout=5).stdout
+        ram = f"{free.splitlines()[1].split()[1]} MB total (free -m)"
+    except (OSError, IndexError, subprocess.SubprocessError):
+        ram = "unknown"
+    import prefect
+
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "ram": ram,
+        "python": platform.python_version(),
+        "prefect": prefect.__version__,
+    }
+
+
+# --------------------------------------------------------------------------- HTTP helpers
+
+
+class Staff:
+    """One person using the API over HTTP (the same calls as tests/e2e Staff)."""
+
+    def __init__(self, base_url: str, name: str, token: str) -> None:
+        self.name = name
+        self.http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def start_return(self, params: dict[str, Any], business_key: str) -> dict[str, Any]:
+        response = self.http.post("/processes/returns_exchange/instances", json={"business_key": business_key, "params": params})
+        if response.status_code != 201:
+            raise RuntimeError(f"start returned {response.status_code}: {response.text}")
+        return response.json()
+
+    def open_tasks(self, **params: Any) -> list[dict[str, Any]]:
+        """One inbox page of open tasks, newest first."""
+        response = self.http.get("/tasks", params={"state": "open", "limit": 200, "sort": "-created", **params})
+        if response.status_code != 200:
+            raise RuntimeError(f"inbox returned {response.status_code}: {response.text}")
+        return response.json()["items"]
+
+    def all_open_tasks(self, **params: Any) -> list[dict[str, Any]]:
+        """Every open task the caller sees, following the keyset cursor."""
+        items, cursor = [], None
+        while True:
+            query = {"state": "open", "limit": 200, "sort": "created", **params}
+            if cursor:
+                query["cursor"] = cursor
+            response = self.http.get("/tasks", params=query)
+            if response.status_code != 200:
+                raise RuntimeError(f"inbox returned {response.status_code}: {response.text}")
+            page = response.json()
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+    def claim(self, task_id: str) -> None:
+        response = self.http.post(f"/tasks/{task_id}/claim")
+        if response.status_code != 200:
+            raise RuntimeError(f"claim returned {response.status_code}: {response.text}")
+
+    def complete(self, task_id: str, data: dict[str, Any]) -> None:
+        response = self.http.post(f"/tasks/{task_id}/complete", json={"data": data})
+        if response.status_code != 200:
+            raise RuntimeError(f"complete returned {response.status_code}: {response.text}")
+
+    def instance(self, instance_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/instances/{instance_id}")
+        if response.status_code != 200:
+            raise RuntimeError(f"instance returned {response.status_code}: {response.text}")
+        return response.json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def return_params(**overrides: Any) -> dict[str, Any]:
+    """Valid, eligible start params of returns_exchange (same shape as tests.factories.return_params)."""
+    params = {
+        "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
+        "sku": "SKU-TEE-001",
+        "kind": "return",
+        "reason": "尺码不合适",
+        "category": "normal",
+        "delivered_on": (_dt.date.today() - _dt.timedelta(days=2)).isoformat(),
+        "amount": 199.0,
+    }
+    params.update(overrides)
+    return params
+
+
+def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.25) -> Any:
+    """Call probe until it returns something truthy; raise TimeoutError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+@dataclass
+class BenchStack:
+    """A running isolated stack."""
+
+    db: str
+    data_dir: Path
+    database_url: str
+    pg_database: str | None
+    prefect_api: str
+    api_url: str
+    prefect: Service
+    api: Service
+    worker: Service
+    tokens: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    # Filled in after the processes have stopped (so shutdown lines are included).
+    log_report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def effective_settings(self) -> dict[str, str]:
+        """The worker/dispatcher/sweeper settings the stack runs with (defaults unless overridden)."""
+        from engine.config import Settings
+
+        keys = ("worker_concurrency", "worker_poll_seconds", "dispatcher_poll_seconds", "sweeper_poll_seconds")
+        return {key: self.env.get(f"ECOMFLOW_{key.upper()}", str(Settings.model_fields[key].default)) for key in keys}
+
+    def staff(self, name: str) -> Staff:
+        return Staff(self.api_url, name, self.tokens[name])
+
+    def db_size_bytes(self) -> int:
+        """Size of our database: the SQLite file with its WAL, or pg_database_size."""
+        if self.db == "sqlite":
+            path = Path(self.database_url.split("///", 1)[1])
+            return sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
+    def sqlite_main_file_bytes(self) -> int | None:
+        if self.db != "sqlite":
+            return None
+        path = Path(self.database_url.split("///", 1)[1])
+        return path.stat().st_size if path.exists() else 0
+
+    def prefect_db_size_bytes(self) -> int:
+        """Size of the Prefect server's SQLite database with its WAL."""
+        home = Path(self.env["PREFECT_HOME"])
+        return sum(p.stat().st_size for p in home.glob("prefect.db*") if p.is_file())
+
+    def memory(self) -> dict[str, dict[str, Any]]:
+        """Memory of each process group now."""
+        return {name: tree_memory(service.process.pid) for name, service in self.services().items()}
+
+    def services(self) -> dict[str, Service]:
+        return {"worker": self.worker, "prefect": self.prefect, "api": self.api}
+
+    def check_alive(self) -> None:
+        for name, service in self.services().items():
+            if not service.running():
+                raise RuntimeError(f"{name} exited with code {service.process.returncode}; see {service.log_path}")
+
+    def prefect_count(self, state_types: list[str], *, flow_name: str | None = None) -> int:
+        """Count flow runs in the given Prefect state types."""
+        body: dict[str, Any] = {"flow_runs": {"state": {"type": {"any_": state_types}}}}
+        if flow_name:
+            body["flows"] = {"name": {"any_": [flow_name]}}
+        response = httpx.post(f"{self.prefect_api}/flow_runs/count", json=body, timeout=30)
+        response.raise_for_status()
+        return int(response.json())
+
+    def log_problems(self, limit: int = 20) -> dict[str, Any]:
+        """Count ERROR/CRITICAL/Traceback lines (and WARNING lines) in each log; keep the first few."""
+        report: dict[str, Any] = {}
+        for path in sorted(self.log_dir.glob("*.log")):
+            errors, warnings, samples = 0, 0, []
+            for line in path.read_text(errors="replace").splitlines():
+                if re.search(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call last\)", line):
+                    errors += 1
+                    if len(samples) < limit:
+                        samples.append(line[:300])
+                elif re.search(r"\bWARNING\b", line):
+                    warnings += 1
+                    if len(samples) < limit:
+                        samples.append(line[:300])
+            report[path.name] = {"errors": errors, "warnings": warnings, "samples": samples}
+        return report
+
+
+def _create_pg_database() -> tuple[str, str]:
+    import psycopg
+
+    name = f"ecomflow_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_pg_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _wait_for_log_line(service: Service, pattern: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.running():
+            raise RuntimeError(f"{service.name} exited with code {service.process.returncode}; see {service.log_path}")
+        if service.log_path and service.log_path.exists() and pattern in service.log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{service.name} did not log {pattern!r} within {timeout:.0f}s; see {service.log_path}")
+
+
+@contextmanager
+def isolated_stack(
+    db: str = "sqlite",
+    *,
+    users: Mapping[str, tuple[str, ...]],
+    env: Mapping[str, str] | None = None,
+    keep_data: bool = False,
+    startup_timeout: float = 180,
+) -> Iterator[BenchStack]:
+    """Start a fresh stack, yield it, and stop and remove everything afterwards.
+
+    users maps a user name to its roles; their tokens are in stack.tokens. env adds or
+    overrides ECOMFLOW_* settings of the API and worker (e.g. poll intervals).
+    """
+    if db not in DB_CHOICES:
+        raise ValueError(f"db must be one of {DB_CHOICES}, not {db!r}")
+    data_dir = Path(tempfile.mkdtemp(prefix=f"ecomflow-bench-{db}-"))
+    (data_dir / "logs").mkdir()
+    pg_database = None
+    saved_env = {key: os.environ.get(key) for key in ("ECOMFLOW_DATABASE_URL", "ECOMFLOW_DATA_DIR")}
+    services: list[Service] = []
+    stack: BenchStack | None = None
+    engine_url = None
+    failed = True
+    try:
+        if db == "postgresql":
+            pg_database, database_url = _create_pg_database()
+        else:
+            database_url = f"sqlite:///{data_dir / 'ecomflow.db'}"
+        # Settings are read once per process: fix them before any engine module reads them.
+        # (Everything below also passes the URL explicitly, so an already-configured caller works too.)
+        os.environ["ECOMFLOW_DATABASE_URL"] = database_url
+        os.environ["ECOMFLOW_DATA_DIR"] = str(data_dir)
+        from engine.db import session_scope
+        from engine.migrate import upgrade_to_head
+        from engine.process_specs import get_definitions
+        from engine.users import add_user
+
+        timings: dict[str, float] = {}
+        started = time.monotonic()
+        upgrade_to_head(database_url)
+        timings["migrate_s"] = round(time.monotonic() - started, 2)
+        engine_url = database_url
+        tokens = {}
+        for name, roles in users.items():
+            with session_scope(database_url) as session:
+                _, tokens[name] = add_user(session, name=name, roles=roles, known_roles=get_definitions().roles)
+
+        prefect_port, api_port = free_port(), free_port()
+        prefect_api = f"http://127.0.0.1:{prefect_port}/api"
+        common_env = {
+            "PREFECT_API_URL": prefect_api,
+            "PREFECT_HOME": str(data_dir / "prefect-home"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "ECOMFLOW_DATABASE_URL": database_url,
+            "ECOMFLOW_DATA_DIR": str(data_dir),
+            "ECOMFLOW_API_HOST": "127.0.0.1",
+            "ECOMFLOW_API_PORT": str(api_port),
+            "ECOMFLOW_PREFECT_PORT": str(prefect_port),
+            **(env or {}),
+        }
+        log_dir = data_dir / "logs"
+        prefect = IsolatedService(
+            name="prefect-server",
+            argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+            env=common_env, health_url=f"{prefect_api}/health", log_path=log_dir / "prefect-server.log",
+        )
+        api = IsolatedService(
+            name="api", argv=[sys.executable, "-m", "ecomflow.cli", "api"], env=common_env,
+            health_url=f"http://127.0.0.1:{api_port}/health", log_path=log_dir / "api.log",
+        )
+        worker = IsolatedService(
+            name="worker", argv=[sys.executable, "-m", "ecomflow.cli", "worker"], env=common_env,
+            log_path=log_dir / "worker.log",
+        )
+        started = time.monotonic()
+        services.append(prefect)
+        prefect.start()
+        prefect.wait_healthy(timeout=startup_timeout)
+        timings["prefect_start_s"] = round(time.monotonic() - started, 2)
+        started = time.monotonic()
+        services.extend([api, worker])
+        api.start()
+        worker.start()
+        api.wait_healthy(timeout=60)
+        timings["api_start_s"] = round(time.monotonic() - started, 2)
+        _wait_for_log_line(worker, "worker ready", timeout=120)
+        timings["worker_ready_s"] = round(time.monotonic() - started, 2)
+        stack = BenchStack(
+            db=db, data_dir=data_dir, database_url=database_url, pg_database=pg_database, prefect_api=prefect_api,
+            api_url=f"http://127.0.0.1:{api_port}", prefect=prefect, api=api, worker=worker, tokens=tokens,
+            env=common_env, timings=timings,
+        )
+        yield stack
+        failed = False
+    finally:
+        for service in reversed(services):  # worker, api, then prefect
+            try:
+                service.stop(timeout=20)
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                print(f"[bench] stopping {service.name} failed: {exc}", file=sys.stderr)
+        if stack is not None:
+            stack.log_report = stack.log_problems()
+        if engine_url is not None:
+            from engine.db import get_engine
+
+            get_engine(engine_url).dispose()
+        if pg_database is not None:
+            try:
+                _drop_pg_database(pg_database)
+            except Exception as exc:  # noqa: BLE001
+                print(f"[bench] dropping database {pg_database} failed: {exc}", file=sys.stderr)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if keep_data or failed:
+            print(f"[bench] data dir kept: {data_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- figures and RESULTS.md
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil
+    return ordered[int(rank) - 1]
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    """n, p50, p95, max, min and mean of durations in seconds."""
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "p50_s": round(percentile(values, 50), 3),
+        "p95_s": round(percentile(values, 95), 3),
+        "max_s": round(max(values), 3),
+        "min_s": round(min(values), 3),
+        "mean_s": round(sum(values) / len(values), 3),
+    }
+
+
+def command_line() -> str:
+    """The command that is running, as one would type it from the repo root."""
+    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    module = sys.modules["__main__"].__spec__.name if getattr(sys.modules["__main__"], "__spec__", None) else sys.argv[0]
+    return f"cd {REPO_ROOT} && {sys.executable} -m {module} {args}".rstrip()
+
+
+def append_results(title: str, *, db: str, rows: list[tuple[str, str]], notes: list[str] | None = None,
+                   path: Path = RESULTS_PATH) -> None:
+    """Append a dated section with the command, the machine and a table of figures to RESULTS.md."""
+    machine = machine_info()
+    now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    lines = [
+        f"## {title} — {db} — {now}",
+        "",
+        f"- command: `{command_line()}`",
+        f"- machine: {machine['nproc']} CPUs ({machine['cpu']}), RAM {machine['ram']}, Python {machine['python']}",
+        f"- database (ecomflow): {db}; Prefect server: SQLite in its own PREFECT_HOME; prefect {machine['prefect']}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *[f"| {name} | {value} |" for name, value in rows],
+        "",
+    ]
+    if notes:
+        lines += [*(f"- {note}" for note in notes), ""]
+    if not path.exists():
+        path.write_text("# Benchmark results\n\nEach section is appended by a run of a `bench/` script.\n\n")
+    with path.open("a") as handle:
+        handle.write("\n".join(lines) + "\n")

@@ -1,0 +1,92 @@
+"""What survives: a Prefect outage during a completion, and replays of a run from the top."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from engine.db import session_scope
+from engine.marketplace import report_rating
+from engine.models import AuditEvent, HumanTask, OutboxMessage, Refund
+from tests.e2e.conftest import PREFECT_API, Stack, Staff, wait_until
+from tests.factories import return_params
+
+pytestmark = pytest.mark.e2e
+
+
+def _count(model, *conditions) -> int:  # noqa: ANN001
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*conditions))
+
+
+def _prefect_state(flow_run_id: str) -> dict:
+    response = httpx.get(f"{PREFECT_API}/flow_runs/{flow_run_id}", timeout=10)
+    response.raise_for_status()
+    return response.json()["state"]
+
+
+class TestPrefectOutage:
+    def test_completion_made_while_prefect_is_down_is_delivered_when_it_is_back(self, stack: Stack, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        started = cs.start_return(return_params(), business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        review = cs.wait_for_task(started["id"], "cs_review")
+        cs.do(review["id"], {"decision": "approve"})
+        parcel = cs.wait_for_task(started["id"], "await_parcel")
+
+        stack.prefect.stop()
+        try:
+            done = cs.do(parcel["id"], {"return_tracking_no": "JD0001112223"})
+            assert done["state"] == "completed"
+            time.sleep(3)  # give the dispatcher several tries against the dead server
+            undelivered = _count(
+                OutboxMessage, OutboxMessage.task_id == parcel["id"], OutboxMessage.delivered_at.is_(None)
+            )
+            assert undelivered == 1
+        finally:
+            stack.prefect.start()
+            stack.prefect.wait_healthy(timeout=180)
+
+        inspect = warehouse.wait_for_task(started["id"], "inspect", timeout=120)
+        warehouse.do(inspect["id"], {"condition": "ok", "restock": "yes"})
+        finished = cs.wait_for_state(started["id"], "completed", timeout=90)
+        assert finished["result"]["outcome"] == "refunded"
+        assert _count(OutboxMessage, OutboxMessage.task_id == parcel["id"], OutboxMessage.delivered_at.is_not(None)) == 1
+
+
+class TestReplay:
+    def test_resume_from_outside_replays_without_second_task_or_refund(self, stack: Stack, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        params = return_params(amount=88.0)
+        started = cs.start_return(params, business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        # The marketplace reports a bad rating, so the case waits on a follow-up after the refund.
+        with session_scope() as session:
+            report_rating(session, order_id=params["order_id"], rating=1)
+        cs.do(cs.wait_for_task(started["id"], "cs_review")["id"], {"decision": "approve"})
+        cs.do(cs.wait_for_task(started["id"], "await_parcel")["id"], {"return_tracking_no": "ZT5556667778"})
+        warehouse.do(warehouse.wait_for_task(started["id"], "inspect")["id"], {"condition": "ok", "restock": "yes"})
+        follow_up = cs.wait_for_task(started["id"], "follow_up")
+        flow_run_id = cs.instance(started["id"])["flow_run_id"]
+        wait_until(lambda: _prefect_state(flow_run_id)["type"] == "PAUSED", timeout=30, what="run suspended on follow_up")
+        tasks_before = _count(HumanTask, HumanTask.instance_id == started["id"])
+
+        # Resume the run the way the Prefect UI's button does, with the task still open.
+        response = httpx.post(f"{PREFECT_API}/flow_runs/{flow_run_id}/resume", json={}, timeout=10)
+        assert response.status_code in (200, 201), response.text
+        wait_until(
+            lambda: _count(AuditEvent, AuditEvent.task_id == follow_up["id"], AuditEvent.type == "task.resumed_while_open") == 1,
+            timeout=60, what="the replay to reach the open follow-up",
+        )
+        wait_until(lambda: _prefect_state(flow_run_id)["type"] == "PAUSED", timeout=60, what="run suspended again")
+
+        assert _count(HumanTask, HumanTask.instance_id == started["id"]) == tasks_before
+        assert _count(Refund, Refund.instance_id == started["id"]) == 1
+        assert cs.get(f"/tasks/{follow_up['id']}").json()["state"] == "open"
+
+        cs.do(follow_up["id"], {"contact_result": "resolved", "notes": "已电话致歉并补发优惠券"})
+        finished = cs.wait_for_state(started["id"], "completed")
+        assert finished["result"]["outcome"] == "refunded"
+        assert finished["result"]["follow_up"]["contact_result"] == "resolved"
+        assert _count(Refund, Refund.instance_id == started["id"]) == 1
