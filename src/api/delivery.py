@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from engine.dispatcher import deliver_one
 from engine.models import OutboxMessage
+from engine.orchestrator.runs import api_is_healthy
 
 logger = logging.getLogger("ecomflow.api")
 
@@ -19,6 +20,9 @@ def new_message_ids(session: Session) -> list[int]:
 
 def deliver_now(message_ids: list[int]) -> None:
     """Try each message once; the dispatcher retries whatever fails here."""
+    # During a Prefect outage the client's own retries would tie up API threads: leave it to the dispatcher.
+    if not message_ids or not api_is_healthy():
+        return
     for message_id in message_ids:
         try:
             deliver_one(message_id)

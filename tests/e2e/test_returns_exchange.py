@@ -123,3 +123,32 @@ class TestParcelNeverArrives:
         with session_scope() as session:
             count = session.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.instance_id == started["id"]))
         assert count == 2
+
+
+class TestDamagedReturn:
+    def test_deduction_needs_operations_and_a_reject_sends_it_back_to_inspection(self, stack: Stack, team: dict[str, Staff]) -> None:
+        cs, warehouse, ops = team["cs"], team["warehouse"], team["ops"]
+        started = cs.start_return(return_params(amount=200.0), business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        cs.do(cs.wait_for_task(started["id"], "cs_review")["id"], {"decision": "approve"})
+        cs.do(cs.wait_for_task(started["id"], "await_parcel")["id"], {"return_tracking_no": "SF7778889990"})
+        warehouse.do(
+            warehouse.wait_for_task(started["id"], "inspect")["id"],
+            {"condition": "damaged", "restock": "no", "deduction": 50, "notes": "领口污渍"},
+        )
+
+        first = ops.wait_for_task(started["id"], "deduction_approval")
+        assert ops.get(f"/tasks/{first['id']}").json()["context"]["inspection"]["deduction"] == 50
+        ops.do(first["id"], {"decision": "reject", "comment": "扣款过高，请拍照并重新评估"})
+
+        again = warehouse.wait_for_task(started["id"], "inspect", round=2)
+        rework = warehouse.get(f"/tasks/{again['id']}").json()["context"]["rework"]
+        assert rework == {"round": 1, "comment": "扣款过高，请拍照并重新评估", "by": ops.name}
+        warehouse.do(again["id"], {"condition": "damaged", "restock": "no", "deduction": 30})
+        second = ops.wait_for_task(started["id"], "deduction_approval", round=2)
+        ops.do(second["id"], {"decision": "approve", "comment": "同意扣30"})
+
+        done = cs.wait_for_state(started["id"], "completed")
+        assert done["result"]["outcome"] == "refunded"
+        refunds = refunds_of(started["id"])
+        assert len(refunds) == 1
+        assert (float(refunds[0].amount), float(refunds[0].deduction)) == (170.0, 30.0)

@@ -1,0 +1,58 @@
+"""The ecomflow command: check, start."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from ecomflow.cli import app
+from engine.config import REPO_ROOT
+
+runner = CliRunner()
+
+
+class TestCheck:
+    def test_the_shipped_flows_yaml_is_valid(self) -> None:
+        result = runner.invoke(app, ["check"])
+        assert result.exit_code == 0, result.output
+        assert "ok" in result.output and "processes" in result.output
+
+    def test_errors_name_process_step_and_field(self, tmp_path: Path) -> None:
+        raw = yaml.safe_load((REPO_ROOT / "flows.yaml").read_text(encoding="utf-8"))
+        steps = raw["processes"]["returns_exchange"]["steps"]
+        inspect = next(step for step in steps if step["key"] == "inspect")
+        inspect["form"]["fields"]["condition"]["type"] = "enumm"
+        review = next(step for step in steps if step["key"] == "cs_review")
+        review["role"] = "intern"
+        broken = tmp_path / "flows.yaml"
+        broken.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+
+        result = runner.invoke(app, ["check", "--file", str(broken)])
+
+        assert result.exit_code == 1
+        assert "returns_exchange" in result.output
+        assert "inspect" in result.output and "condition" in result.output and "enumm" in result.output
+        assert "cs_review" in result.output and "intern" in result.output
+
+
+class TestStart:
+    def test_bad_params_are_refused_naming_each_field(self, clean_db: str) -> None:
+        result = runner.invoke(
+            app, ["start", "returns_exchange", "--business-key", "ORD-9", "--param", "kind=swap", "--param", "amount=-1"]
+        )
+        assert result.exit_code == 2
+        for field in ("kind", "amount", "order_id"):
+            assert field in result.output
+
+    def test_valid_params_start_an_instance(self, clean_db: str) -> None:
+        params = {
+            "order_id": "ORD-2001", "sku": "TEE-1", "kind": "return", "reason": "质量问题", "category": "normal",
+            "delivered_on": "2026-11-20", "amount": "59",
+        }
+        args = ["start", "returns_exchange", "--business-key", "ORD-2001"]
+        for key, value in params.items():
+            args += ["--param", f"{key}={value}"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert '"state": "running"' in result.output
