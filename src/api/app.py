@@ -1,12 +1,37 @@
 """The FastAPI application: thin routes over the engine, one error shape, a request size limit."""
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body, install_error_handlers
 from api.routes import health, instances, processes, tasks
 from engine.config import get_settings
+
+
+class _StreamedBodyLimit:
+    """Refuse a body that outgrows the limit while it streams in: chunked bodies carry no Content-Length."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise HTTPException(413, f"request bodies are limited to {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
 
 
 def create_app() -> FastAPI:
@@ -18,6 +43,8 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     limit = get_settings().max_request_bytes
+    # Added first, so it sits inside _limit_body and raises straight into the route's body parsing.
+    app.add_middleware(_StreamedBodyLimit, limit=limit)
 
     @app.middleware("http")
     async def _limit_body(request: Request, call_next):  # noqa: ANN001, ANN202

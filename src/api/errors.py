@@ -35,7 +35,9 @@ def _status_of(exc: EcomflowError) -> int:
     return next((status for cls, status in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def _field_path(loc: tuple[Any, ...], error_type: str = "") -> str:
+    if error_type == "json_invalid":
+        return "body"  # its loc holds a character position, not a field
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
     path = ""
     for part in parts:
@@ -56,10 +58,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [
-            {"field": _field_path(tuple(e["loc"])), "rule": e["type"], "message": f"{_field_path(tuple(e['loc']))}: {e['msg']}"}
-            for e in exc.errors()
-        ]
+        fields = []
+        for error in exc.errors():
+            path = _field_path(tuple(error["loc"]), error["type"])
+            fields.append({"field": path, "rule": error["type"], "message": f"{path}: {error['msg']}"})
         detail = "; ".join(f["message"] for f in fields)
         return JSONResponse(error_body("ValidationFailed", detail, fields), status_code=422)
 

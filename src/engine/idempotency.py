@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from engine.models import IdempotentResponse
 
+__all__ = ["IdempotentResponse", "MAX_KEY_CHARS", "find_response", "save_response"]
 MAX_KEY_CHARS = 128
 
 

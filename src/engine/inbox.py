@@ -64,11 +64,27 @@ def _decode_cursor(cursor: str, keys: tuple[tuple[Any, bool], ...]) -> list[Any]
         decoded = []
         for (column, _), value in zip(keys, values, strict=False):
             is_time = column is _due or column is HumanTask.created_at
-            decoded.append(datetime.fromisoformat(value) if is_time else int(value))
+            decoded.append(_time_of(value) if is_time else _integer_of(value))
         decoded.append(str(values[-1]))
         return decoded
-    except (ValueError, TypeError, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError):
         raise _problem("cursor", "format", "cursor is not one this server issued for this sort") from None
+
+
+def _time_of(value: Any) -> datetime:
+    # A naive or unconvertible time would fail at bind time (a 500), not here (a 422).
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("naive time in cursor")
+    return moment.astimezone(UTC)
+
+
+def _integer_of(value: Any) -> int:
+    # Beyond a 32-bit INTEGER column the database raises (a 500), not here (a 422).
+    number = int(value)
+    if not -(2**31) <= number < 2**31:
+        raise ValueError("integer out of range in cursor")
+    return number
 
 
 def _after(keys: tuple[tuple[Any, bool], ...], values: list[Any]) -> ColumnElement[bool]:

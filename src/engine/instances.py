@@ -149,11 +149,19 @@ def set_instance_state(
         return False
     now = utcnow()
     previous = instance.state
-    instance.state = state
-    instance.updated_at = now
+    values: dict[str, Any] = {"state": state, "updated_at": now}
     if state not in ACTIVE_INSTANCE_STATES:
-        instance.ended_at = now
-        instance.active_key = None
+        values.update(ended_at=now, active_key=None)
+    # Compare-and-set: a cancel and the flow's own completion may race; only one wins.
+    moved = session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == instance.id, ProcessInstance.state == previous)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(instance)
+    if moved.rowcount != 1:
+        return False
     record_event(
         session, type=f"instance.{state.value}", actor=actor, instance_id=instance.id, data={"from": previous, **data}
     )
@@ -165,23 +173,24 @@ def cancel_instance(session: Session, *, instance_id: str, principal: Principal,
     instance = visible_instance(session, instance_id, principal=principal)
     if not principal.is_manager:
         raise Forbidden(f"only managers may cancel instance {instance_id}", instance_id=instance_id)
-    if instance.state not in ACTIVE_INSTANCE_STATES:
+    if not set_instance_state(session, instance=instance, state=InstanceState.CANCELLED, actor=principal.name, reason=reason):
         raise Conflict(f"instance {instance_id} is {instance.state} and cannot be cancelled", instance_id=instance_id)
     open_tasks = session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state.in_(ACTIVE_STATES))
     )
-    for task in open_tasks:
-        session.execute(
+    for task in list(open_tasks):
+        # Guarded by state and version: a task completed a moment ago stays completed.
+        cancelled = session.execute(
             update(HumanTask)
-            .where(HumanTask.id == task.id)
+            .where(HumanTask.id == task.id, HumanTask.state == task.state, HumanTask.version == task.version)
             .values(state=TaskState.CANCELLED, version=HumanTask.version + 1)
             .execution_options(synchronize_session=False)
         )
-        record_event(
-            session, type="task.cancelled", actor=principal.name, instance_id=instance_id, task_id=task.id,
-            data={"from": task.state, "reason": "instance cancelled"},
-        )
-    set_instance_state(session, instance=instance, state=InstanceState.CANCELLED, actor=principal.name, reason=reason)
+        if cancelled.rowcount == 1:
+            record_event(
+                session, type="task.cancelled", actor=principal.name, instance_id=instance_id, task_id=task.id,
+                data={"from": task.state, "reason": "instance cancelled"},
+            )
     outbox.enqueue(session, kind=outbox.CANCEL_RUN, instance_id=instance_id)
     return instance
 

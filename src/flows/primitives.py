@@ -108,6 +108,7 @@ class ProcessRun:
         with session_scope() as session:
             instance = get_instance(session, self.instance_id)
             instance.result = result
+            session.flush()
             set_instance_state(session, instance=instance, state=InstanceState.COMPLETED, outcome=outcome)
         return result
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from ecomflow.services import Service
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, empty_all_tables
 from tests.factories import make_user
 
 
@@ -73,8 +73,11 @@ class Stack:
     api_url: str = f"http://127.0.0.1:{API_PORT}"
 
 
-@pytest.fixture(scope="session")
+# Package scope: the worker must be gone before later tests empty the tables under it.
+@pytest.fixture(scope="package")
 def stack(database_url: str) -> Iterator[Stack]:
+    empty_all_tables()  # leftovers of earlier tests (e.g. undelivered starts) must not reach this worker
+    previous_api_url = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = PREFECT_API  # the test process reads runs from the same server
     prefect, api, worker = prefect_service(), api_service(), worker_service()
     prefect.start()
@@ -87,6 +90,8 @@ def stack(database_url: str) -> Iterator[Stack]:
     finally:
         for service in (worker, api, prefect):
             service.stop()
+        if previous_api_url is not None:
+            os.environ["PREFECT_API_URL"] = previous_api_url
 
 
 class Staff:
@@ -151,7 +156,7 @@ def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def team(stack: Stack) -> dict[str, Staff]:
     """One user per role needed by returns, plus a second customer_service and an owner."""
     people = {

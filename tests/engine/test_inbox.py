@@ -147,6 +147,11 @@ class TestSorts:
         assert _refusal(worker, sort="random") == [("sort", "enum")]
 
 
+def _cursor_of(value: object) -> str:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
 def _sort_key(sort: str, task: HumanTask) -> tuple[object, ...]:
     """The order each sort promises, computed in Python from the rows."""
     due = (task.due_at or NO_DUE).timestamp()
@@ -198,19 +203,23 @@ class TestKeysetPages:
         assert len(page) == 25 and cursor is None
 
     @pytest.mark.parametrize(
-        "cursor",
+        ("sort", "cursor"),
         [
-            "garbage!!",
-            base64.urlsafe_b64encode(b"{not json").decode(),
-            base64.urlsafe_b64encode(json.dumps({"a": 1}).encode()).decode(),
-            base64.urlsafe_b64encode(json.dumps(["2025-01-01T00:00:00+00:00"]).encode()).decode(),
-            base64.urlsafe_b64encode(json.dumps(["not a time", "id"]).encode()).decode(),
+            ("due", "garbage!!"),
+            ("due", _cursor_of(b"{not json")),
+            ("due", _cursor_of({"a": 1})),
+            ("due", _cursor_of(["2025-01-01T00:00:00+00:00"])),
+            ("due", _cursor_of(["not a time", "id"])),
+            ("due", _cursor_of(["2025-01-01T00:00:00", "id"])),
+            ("due", _cursor_of(["9999-12-31T23:00:00-05:00", "id"])),
+            ("priority", _cursor_of([2**40, "2025-01-01T00:00:00+00:00", "id"])),
         ],
-        ids=["not-base64", "not-json", "not-a-list", "wrong-length", "bad-value"],
+        ids=["not-base64", "not-json", "not-a-list", "wrong-length", "bad-value", "naive-time", "time-overflow", "huge-int"],
     )
-    def test_garbage_cursor_is_refused_naming_cursor(self, clean_db: str, cursor: str) -> None:
+    def test_garbage_cursor_is_refused_naming_cursor(self, clean_db: str, sort: str, cursor: str) -> None:
         worker, _ = make_user(roles=("warehouse",))
-        assert _refusal(worker, cursor=cursor) == [("cursor", "format")]
+        make_task()
+        assert _refusal(worker, sort=sort, cursor=cursor) == [("cursor", "format")]
 
     def test_cursor_of_another_sort_is_refused(self, many_tasks: tuple[Principal, list[str]]) -> None:
         worker, _ = many_tasks

@@ -78,6 +78,14 @@ def _parse_if_match(if_match: str | None) -> int | None:
     return int(value)
 
 
+def _replay(stored: idempotency.IdempotentResponse, path: str) -> JSONResponse:
+    """Return the stored first answer, unless the key was first used for another request."""
+    if stored.request_path != path:
+        rule = f"Idempotency-Key was already used for {stored.request_path}; use a new key for each request"
+        raise ValidationFailed(rule, problems=[FieldProblem("Idempotency-Key", "unique", rule)])
+    return JSONResponse(stored.body, status_code=stored.status_code)
+
+
 @router.post("/{task_id}/complete", response_model=TaskOut)
 def complete(
     task_id: str,
@@ -94,7 +102,7 @@ def complete(
     try:
         with session_scope() as session:
             if idempotency_key and (stored := idempotency.find_response(session, user=user.name, key=idempotency_key)):
-                return JSONResponse(stored.body, status_code=stored.status_code)
+                return _replay(stored, request.url.path)
             task = tasks.complete_task(
                 session, task_id=task_id, principal=user, data=body.data, definitions=definitions,
                 expected_version=expected_version,
@@ -108,7 +116,7 @@ def complete(
         if idempotency_key:
             with session_scope() as session:
                 if stored := idempotency.find_response(session, user=user.name, key=idempotency_key):
-                    return JSONResponse(stored.body, status_code=stored.status_code)
+                    return _replay(stored, request.url.path)
         raise
     return JSONResponse(answer, status_code=200)
 
