@@ -56,9 +56,10 @@ def _deliver_resume(message: OutboxMessage) -> None:
         flow_run_id = get_instance(session, message.instance_id).flow_run_id
     if flow_run_id is None:
         raise NotDeliverableYet(f"instance {message.instance_id} has no flow run yet")
-    outcome = runs.resume_if_waiting(flow_run_id=flow_run_id, pause_key_prefix=f"task:{message.task_id}:")
+    prefix = message.payload["pause_key_prefix"]
+    outcome = runs.resume_if_waiting(flow_run_id=flow_run_id, pause_key_prefix=prefix)
     if outcome is runs.ResumeOutcome.NOT_YET:
-        raise NotDeliverableYet(f"flow run {flow_run_id} is not suspended on task {message.task_id} yet")
+        raise NotDeliverableYet(f"flow run {flow_run_id} is not suspended on {prefix} yet")
 
 
 def _deliver_cancel(message: OutboxMessage) -> None:

@@ -40,8 +40,9 @@ def start_instance(
     actor: str,
     parent_id: str | None = None,
     parent_step: str | None = None,
+    start_run: bool = True,
 ) -> ProcessInstance:
-    """Validate params, create the instance and queue the start of its flow run."""
+    """Validate params, create the instance and queue the start of its flow run (unless it has one)."""
     try:
         spec = definitions.process(process_key)
     except KeyError:
@@ -77,7 +78,8 @@ def start_instance(
         instance_id=instance.id,
         data={"process": process_key, "business_key": business_key, "version": spec.version},
     )
-    outbox.enqueue(session, kind=outbox.START_RUN, instance_id=instance.id)
+    if start_run:
+        outbox.enqueue(session, kind=outbox.START_RUN, instance_id=instance.id)
     return instance
 
 
@@ -193,6 +195,11 @@ def cancel_instance(session: Session, *, instance_id: str, principal: Principal,
             )
     outbox.enqueue(session, kind=outbox.CANCEL_RUN, instance_id=instance_id)
     return instance
+
+
+def find_instance_of_run(session: Session, *, flow_run_id: str) -> ProcessInstance | None:
+    """Return the instance a flow run executes, if any."""
+    return session.scalar(select(ProcessInstance).where(ProcessInstance.flow_run_id == flow_run_id))
 
 
 def record_flow_run(session: Session, *, instance_id: str, flow_run_id: str) -> None:

@@ -92,7 +92,7 @@ class HumanTask(Base):
     __tablename__ = "human_tasks"
     # One task per (instance, step, round): a replayed flow finds the row it made before.
     __table_args__ = (
-        UniqueConstraint("instance_id", "step_key", "round", name="uq_task_step_round"),
+        UniqueConstraint("instance_id", "step_key", "round", "lane", name="uq_task_step_round_lane"),
         Index("ix_task_inbox", "state", "role", "due_at"),
         Index("ix_task_assignee", "assignee", "state"),
     )
@@ -103,6 +103,8 @@ class HumanTask(Base):
     step_key: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     round: Mapped[int] = mapped_column(Integer, default=1)
+    # A parallel step has one task per lane (its role); other steps have the empty lane.
+    lane: Mapped[str] = mapped_column(String(32), default="")
     role: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(16))
     assignee: Mapped[str | None] = mapped_column(String(64))
@@ -120,6 +122,7 @@ class HumanTask(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_reminded_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class TaskComment(Base):
@@ -217,3 +220,108 @@ class OrderRating(Base):
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     rating: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Timer(Base):
+    """A business wait (a go-live slot, an event's end): the sweeper resumes the run at fire_at."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "step_key", "round", name="uq_timer_step_round"),
+        Index("ix_timer_due", "fired_at", "fire_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    step_key: Mapped[str] = mapped_column(String(64))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    fire_at: Mapped[datetime] = mapped_column()
+    fired_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Bumped when a run resumes before the timer fired, so it can suspend again.
+    suspend_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sku(Base):
+    """A product variant with its two prices and the one stock shared by shop and stores."""
+
+    __tablename__ = "skus"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32), default="normal")
+    online_price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    offline_price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    price_policy: Mapped[str] = mapped_column(String(16), default="flexible")
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StockReservation(Base):
+    """A stock movement made once per key, whatever replays happen."""
+
+    __tablename__ = "stock_reservations"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    fulfilment: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogEntry(Base):
+    """What went live on the shop: listings, pages, modules, images."""
+
+    __tablename__ = "catalog_entries"
+    __table_args__ = (UniqueConstraint("instance_id", "kind", "ref", name="uq_catalog_publish_once"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    ref: Mapped[str] = mapped_column(String(128), index=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    channel_ref: Mapped[str] = mapped_column(String(128))
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CopyEntry(Base):
+    """A reviewed customer-care text in the copy library."""
+
+    __tablename__ = "copy_library"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), unique=True)
+    scenario: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Base):
+    """An approved themed campaign."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), unique=True)
+    theme: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[str] = mapped_column(String(10))
+    ends_on: Mapped[str] = mapped_column(String(10))
+    budget: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KpiTarget(Base):
+    """A revenue target from a quarterly plan's decomposition, per month or department."""
+
+    __tablename__ = "kpi_targets"
+    __table_args__ = (UniqueConstraint("plan_instance_id", "scope", "key", name="uq_kpi_target"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    plan_instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    quarter: Mapped[str] = mapped_column(String(7))
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(32))
+    revenue: Mapped[Decimal] = mapped_column(Numeric(14, 2))

@@ -31,6 +31,15 @@ def enqueue(
     return message
 
 
+def enqueue_resume(
+    session: Session, *, instance_id: str, pause_key_prefix: str, task_id: str | None = None
+) -> OutboxMessage:
+    """Queue the resume of a run that is suspended on a key starting with the prefix."""
+    return enqueue(
+        session, kind=RESUME_RUN, instance_id=instance_id, task_id=task_id, payload={"pause_key_prefix": pause_key_prefix}
+    )
+
+
 def pending_ids(session: Session, *, now: datetime, limit: int = 100) -> list[int]:
     """Return ids of messages due for delivery and not leased by anyone."""
     query = (

@@ -25,12 +25,13 @@ def open_task(
     instance_id: str,
     step: StepSpec,
     round: int = 1,
+    lane: str = "",
     context: dict[str, Any] | None = None,
     excluded_users: Sequence[str] = (),
     now: datetime | None = None,
 ) -> HumanTask:
-    """Return the task of (instance, step, round), creating it the first time only."""
-    existing = find_task(session, instance_id=instance_id, step_key=step.key, round=round)
+    """Return the task of (instance, step, round, lane), creating it the first time only."""
+    existing = find_task(session, instance_id=instance_id, step_key=step.key, round=round, lane=lane)
     if existing is not None:
         return existing
     instance = get_instance(session, instance_id)
@@ -41,7 +42,8 @@ def open_task(
         step_key=step.key,
         kind=step.kind,
         round=round,
-        role=step.role,
+        lane=lane,
+        role=lane or step.role,
         state=TaskState.OPEN,
         excluded_users=sorted(set(excluded_users)),
         due_at=now + step.due if step.due else None,
@@ -55,33 +57,34 @@ def open_task(
             session.flush()
     except IntegrityError:
         # A concurrent replay made it first: use that one.
-        return find_task(session, instance_id=instance_id, step_key=step.key, round=round)
+        return find_task(session, instance_id=instance_id, step_key=step.key, round=round, lane=lane)
     record_event(
         session, type="task.created", actor=SYSTEM_ACTOR, instance_id=instance_id, task_id=task.id,
-        data={"step": step.key, "round": round, "role": step.role}, at=now,
+        data={"step": step.key, "round": round, "role": task.role}, at=now,
     )
     set_instance_state(session, instance=instance, state=InstanceState.WAITING)
     return task
 
 
-def find_task(session: Session, *, instance_id: str, step_key: str, round: int) -> HumanTask | None:
-    """Return the task of (instance, step, round) if it exists."""
+def find_task(session: Session, *, instance_id: str, step_key: str, round: int, lane: str = "") -> HumanTask | None:
+    """Return the task of (instance, step, round, lane) if it exists."""
     query = select(HumanTask).where(
-        HumanTask.instance_id == instance_id, HumanTask.step_key == step_key, HumanTask.round == round
+        HumanTask.instance_id == instance_id,
+        HumanTask.step_key == step_key,
+        HumanTask.round == round,
+        HumanTask.lane == lane,
     )
     return session.scalar(query.execution_options(populate_existing=True))
 
 
+def task_pause_prefix(task_id: str) -> str:
+    """Return the start of every pause key used while waiting on this task."""
+    return f"task:{task_id}:"
+
+
 def pause_key(task: HumanTask) -> str:
     """Return the key the flow suspends with while waiting on this task."""
-    return f"task:{task.id}:{task.suspend_seq}"
-
-
-def task_id_of_pause_key(key: str | None) -> str | None:
-    """Return the task id a pause key was made for, or None for other keys."""
-    if not key or not key.startswith("task:"):
-        return None
-    return key.split(":")[1]
+    return f"{task_pause_prefix(task.id)}{task.suspend_seq}"
 
 
 def note_resume_without_completion(session: Session, *, task_id: str) -> HumanTask:
@@ -124,6 +127,6 @@ def expire_due_tasks(session: Session, *, now: datetime, limit: int = 100) -> li
             session, type="task.expired", actor=SYSTEM_ACTOR, instance_id=task.instance_id, task_id=task.id,
             data={"from": task.state, "expires_at": task.expires_at.isoformat()}, at=now,
         )
-        outbox.enqueue(session, kind=outbox.RESUME_RUN, instance_id=task.instance_id, task_id=task.id)
+        outbox.enqueue_resume(session, instance_id=task.instance_id, pause_key_prefix=task_pause_prefix(task.id), task_id=task.id)
         expired.append(task)
     return expired

@@ -15,6 +15,7 @@ from engine.forms import FieldProblem, validate_form
 from engine.models import HumanTask, TaskComment
 from engine.principals import Principal
 from engine.task_states import PAST_TENSE, TaskAction, TaskState, next_state
+from engine.steps import task_pause_prefix
 from engine.users import find_principal
 
 MAX_COMMENT_CHARS = 5000
@@ -153,7 +154,7 @@ def complete_task(
         session, task, TaskAction.COMPLETE, actor=principal.name, expect_state=task.state,
         values={"output": data, "completed_by": principal.name, "completed_at": utcnow()},
     )
-    outbox.enqueue(session, kind=outbox.RESUME_RUN, instance_id=task.instance_id, task_id=task.id)
+    outbox.enqueue_resume(session, instance_id=task.instance_id, pause_key_prefix=task_pause_prefix(task.id), task_id=task.id)
     return completed
 
 

@@ -12,17 +12,31 @@ from datetime import datetime
 from typing import Any
 
 from prefect import Task
+from prefect.context import FlowRunContext
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from prefect.states import Cancelled, State
 
+from engine.children import start_child_once
+from engine.clock import utcnow
 from engine.db import session_scope
 from engine.definitions import ProcessSpec, StepSpec
-from engine.instances import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, set_instance_state
+from engine.instances import (
+    ACTIVE_INSTANCE_STATES,
+    InstanceState,
+    find_instance_of_run,
+    get_instance,
+    record_flow_run,
+    set_instance_state,
+    start_instance,
+)
 from engine.models import HumanTask
+from engine.principals import SYSTEM_ACTOR
 from engine.orchestrator.runs import suspend_current_run
 from engine.process_specs import get_definitions
 from engine.step_results import load_result, result_key, store_result
 from engine.steps import find_task, note_resume_without_completion, open_task, pause_key
+from engine.timers import arm_timer, find_timer, note_early_resume, timer_pause_key
 from engine.task_states import ACTIVE_STATES, TaskState
 
 logger = logging.getLogger("ecomflow.flows")
@@ -82,6 +96,25 @@ class ProcessRun:
             spec = get_definitions().process(process_key)
             return cls(spec=spec, instance_id=instance_id, params=dict(instance.params), started_at=instance.created_at)
 
+    @classmethod
+    def load_or_start(
+        cls, process_key: str, instance_id: str | None, *, business_key: str, params: dict[str, Any]
+    ) -> ProcessRun:
+        """Load the instance, or for a scheduled run (no instance yet) start one bound to this run."""
+        if instance_id is not None:
+            return cls.load(process_key, instance_id)
+        flow_run_id = str(FlowRunContext.get().flow_run.id)
+        with session_scope() as session:
+            existing = find_instance_of_run(session, flow_run_id=flow_run_id)
+            if existing is None:
+                existing = start_instance(
+                    session, definitions=get_definitions(), process_key=process_key, business_key=business_key,
+                    params=params, actor="schedule", start_run=False,
+                )
+                record_flow_run(session, instance_id=existing.id, flow_run_id=flow_run_id)
+            instance_id = existing.id
+        return cls.load(process_key, instance_id)
+
     def human(self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None) -> StepOutcome:
         """Wait for a person to complete the step's task and return what they submitted."""
         return self._wait_for_task(self.spec.step(step_key), round=round, context=context)
@@ -90,6 +123,43 @@ class ProcessRun:
         """Wait for an approve/reject decision from someone other than the author of the approved work."""
         step = self.spec.step(step_key)
         return self._wait_for_task(step, round=round, context=context, excluded=self._authors_of_approved_work(step))
+
+    def parallel(self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None) -> dict[str, StepOutcome]:
+        """Open one task per role of the step at once and wait until every one is done."""
+        step = self.spec.step(step_key)
+        with session_scope() as session:
+            for role in step.roles:
+                open_task(session, instance_id=self.instance_id, step=step, round=round, lane=role, context=context)
+        return {role: self._wait_for_task(step, round=round, context=context, lane=role) for role in step.roles}
+
+    def wait_until(self, step_key: str, fire_at: datetime, *, round: int = 1) -> None:
+        """Wait (suspended, no process held) until the time; the sweeper resumes the run."""
+        with session_scope() as session:
+            timer = arm_timer(session, instance_id=self.instance_id, step_key=step_key, round=round, fire_at=fire_at, now=utcnow())
+            fired, key, timer_id = timer.fired_at is not None, timer_pause_key(timer), timer.id
+        if not fired:
+            set_waiting(self.instance_id)
+        while not fired:
+            suspend_current_run(key)  # raises Pause; returns only if this key was resumed before
+            with session_scope() as session:
+                timer = find_timer(session, instance_id=self.instance_id, step_key=step_key, round=round)
+                fired = timer.fired_at is not None
+                if not fired:
+                    key = timer_pause_key(note_early_resume(session, timer_id=timer_id))
+
+    def child(self, step_key: str, *, index: int, process_key: str, params: dict[str, Any], business_key: str | None = None) -> str:
+        """Start a child instance for this step and index exactly once; return its id."""
+        arguments = dict(
+            definitions=get_definitions(), parent_id=self.instance_id, step_key=step_key, index=index,
+            process_key=process_key, params=params, business_key=business_key,
+        )
+        try:
+            with session_scope() as session:
+                return start_child_once(session, **arguments)
+        except IntegrityError:
+            # A concurrent replay started it first; this attempt rolled back entirely.
+            with session_scope() as session:
+                return start_child_once(session, **arguments)
 
     def auto(self, step_key: str, step_task: Task, *args: Any, round: int = 1, **kwargs: Any) -> dict[str, Any]:
         """Run an auto step once; a replay gets the stored result, so the path never changes."""
@@ -135,11 +205,17 @@ class ProcessRun:
         return None
 
     def _wait_for_task(
-        self, step: StepSpec, *, round: int, context: dict[str, Any] | None, excluded: list[str] | None = None
+        self,
+        step: StepSpec,
+        *,
+        round: int,
+        context: dict[str, Any] | None,
+        excluded: list[str] | None = None,
+        lane: str = "",
     ) -> StepOutcome:
         with session_scope() as session:
             task = open_task(
-                session, instance_id=self.instance_id, step=step, round=round, context=context,
+                session, instance_id=self.instance_id, step=step, round=round, lane=lane, context=context,
                 excluded_users=excluded or [],
             )
             outcome = _outcome(task)
@@ -147,11 +223,17 @@ class ProcessRun:
         while outcome is None:
             suspend_current_run(key)  # raises Pause; returns only if this key was resumed before
             with session_scope() as session:
-                task = find_task(session, instance_id=self.instance_id, step_key=step.key, round=round)
+                task = find_task(session, instance_id=self.instance_id, step_key=step.key, round=round, lane=lane)
                 outcome = _outcome(task)
                 if outcome is None and task.state in ACTIVE_STATES:
                     key = pause_key(note_resume_without_completion(session, task_id=task.id))
         return outcome
+
+
+def set_waiting(instance_id: str) -> None:
+    """Mark the instance as waiting (on a person or a time)."""
+    with session_scope() as session:
+        set_instance_state(session, instance=get_instance(session, instance_id), state=InstanceState.WAITING)
 
 
 def stop_ended_run(exc: InstanceEnded) -> State:
