@@ -1,11 +1,22 @@
-"""One Prefect flow per process of flows.yaml."""
+"""One Prefect flow per process of flows.yaml, in a module named after the process."""
 from __future__ import annotations
+
+import importlib
 
 from prefect import Flow
 
+from engine.process_specs import get_definitions
+
 
 def implemented_flows() -> dict[str, Flow]:
-    """Return the flow of every implemented process, by process key."""
-    from flows.returns_exchange import returns_exchange
-
-    return {"returns_exchange": returns_exchange}
+    """Return the flow of every process that has its module here, by process key."""
+    flows = {}
+    for key in get_definitions().processes:
+        try:
+            module = importlib.import_module(f"flows.{key}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"flows.{key}":
+                raise  # a broken import inside an existing flow module must not hide
+            continue
+        flows[key] = getattr(module, key)
+    return flows

@@ -38,7 +38,7 @@ COMMON_ENV = {
     "ECOMFLOW_DATABASE_URL": os.environ["ECOMFLOW_DATABASE_URL"],
     "ECOMFLOW_API_PORT": str(API_PORT),
     "ECOMFLOW_PREFECT_PORT": str(PREFECT_PORT),
-    "ECOMFLOW_WORKER_POLL_SECONDS": "0.5",
+    "ECOMFLOW_WORKER_POLL_SECONDS": "0.25",
     "ECOMFLOW_DISPATCHER_POLL_SECONDS": "0.3",
     "ECOMFLOW_SWEEPER_POLL_SECONDS": "1",
 }
@@ -107,10 +107,13 @@ class Staff:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.post(path, **kwargs)
 
-    def start_return(self, params: dict[str, Any], business_key: str) -> dict[str, Any]:
-        response = self.post("/processes/returns_exchange/instances", json={"business_key": business_key, "params": params})
+    def start(self, process: str, params: dict[str, Any], business_key: str) -> dict[str, Any]:
+        response = self.post(f"/processes/{process}/instances", json={"business_key": business_key, "params": params})
         assert response.status_code == 201, response.text
         return response.json()
+
+    def start_return(self, params: dict[str, Any], business_key: str) -> dict[str, Any]:
+        return self.start("returns_exchange", params, business_key)
 
     def wait_for_task(self, instance_id: str, step: str, *, round: int = 1, timeout: float = 60) -> dict[str, Any]:
         """Poll the instance until the step's task is open, as a person refreshing the inbox would."""
@@ -146,7 +149,7 @@ class Staff:
         return wait_until(in_state, timeout=timeout, what=f"instance {instance_id} in state {state}")
 
 
-def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.25) -> Any:
+def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = probe()
@@ -158,14 +161,21 @@ def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval:
 
 @pytest.fixture(scope="package")
 def team(stack: Stack) -> dict[str, Staff]:
-    """One user per role needed by returns, plus a second customer_service and an owner."""
+    """One user per role, and a second one of each role that approves its own kind of work."""
     people = {
         "cs": ("customer_service",),
         "cs2": ("customer_service",),
         "warehouse": ("warehouse",),
+        "warehouse2": ("warehouse",),
         "ops": ("operations",),
         "ops2": ("operations",),
         "owner": ("owner",),
+        "product": ("product",),
+        "product2": ("product",),
+        "promotion": ("promotion",),
+        "promotion2": ("promotion",),
+        "visual": ("visual",),
+        "visual2": ("visual",),
     }
     staff = {}
     for key, roles in people.items():

@@ -1,0 +1,52 @@
+"""Publishing to the shop (the marketplace is outside ecomflow): once per instance, kind and ref."""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.audit import record_event
+from engine.models import CatalogEntry
+from engine.principals import SYSTEM_ACTOR
+
+
+class Channel(Protocol):
+    """The sales channel ecomflow publishes to; must treat a repeated key as the same publication."""
+
+    def publish(self, *, key: str, kind: str, ref: str, content: dict[str, Any]) -> str:
+        """Publish and return the channel's reference."""
+        ...
+
+
+class CatalogChannel:
+    """The embedded default: the catalog table is the shop window."""
+
+    def publish(self, *, key: str, kind: str, ref: str, content: dict[str, Any]) -> str:
+        return f"catalog:{key}"
+
+
+def find_entry(session: Session, *, instance_id: str, kind: str, ref: str) -> CatalogEntry | None:
+    """Return what an instance published under (kind, ref)."""
+    query = select(CatalogEntry).where(CatalogEntry.instance_id == instance_id, CatalogEntry.kind == kind, CatalogEntry.ref == ref)
+    return session.scalar(query)
+
+
+def publish_once(
+    session: Session, *, channel: Channel, instance_id: str, kind: str, ref: str, content: dict[str, Any]
+) -> CatalogEntry:
+    """Publish (kind, ref) for an instance exactly once and record it in the catalog."""
+    existing = find_entry(session, instance_id=instance_id, kind=kind, ref=ref)
+    if existing is not None:
+        return existing
+    channel_ref = channel.publish(key=f"{instance_id}:{kind}:{ref}", kind=kind, ref=ref, content=content)
+    entry = CatalogEntry(kind=kind, ref=ref, instance_id=instance_id, content=content, channel_ref=channel_ref)
+    try:
+        with session.begin_nested():
+            session.add(entry)
+            session.flush()
+    except IntegrityError:
+        return find_entry(session, instance_id=instance_id, kind=kind, ref=ref)
+    record_event(session, type="catalog.published", actor=SYSTEM_ACTOR, instance_id=instance_id, data={"kind": kind, "ref": ref})
+    return entry
