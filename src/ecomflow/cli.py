@@ -133,6 +133,17 @@ def worker() -> None:
 
 
 @app.command()
+def demo(
+    drive: Annotated[bool, typer.Option("--drive", help="play the staff over HTTP and complete every step")] = False,
+    api_url: Annotated[str | None, typer.Option("--api", help="API base URL (default: the configured one)")] = None,
+) -> None:
+    """Create a user per role and sample SKUs, and start one instance of every process (needs `ecomflow up`)."""
+    from ecomflow.demo import run_demo
+
+    run_demo(drive_staff=drive, api=api_url)
+
+
+@app.command()
 def up() -> None:
     """Migrate, then run the Prefect server (unless PREFECT_API_URL is set), the API and the worker."""
     from ecomflow.supervisor import run_all

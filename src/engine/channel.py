@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.db import insert_unless_exists
 from engine.audit import record_event
 from engine.models import CatalogEntry
 from engine.principals import SYSTEM_ACTOR
@@ -42,11 +42,7 @@ def publish_once(
         return existing
     channel_ref = channel.publish(key=f"{instance_id}:{kind}:{ref}", kind=kind, ref=ref, content=content)
     entry = CatalogEntry(kind=kind, ref=ref, instance_id=instance_id, content=content, channel_ref=channel_ref)
-    try:
-        with session.begin_nested():
-            session.add(entry)
-            session.flush()
-    except IntegrityError:
+    if not insert_unless_exists(session, entry):
         return find_entry(session, instance_id=instance_id, kind=kind, ref=ref)
     record_event(session, type="catalog.published", actor=SYSTEM_ACTOR, instance_id=instance_id, data={"kind": kind, "ref": ref})
     return entry

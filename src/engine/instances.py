@@ -5,10 +5,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import outbox
+from engine.db import insert_unless_exists
 from engine.audit import record_event
 from engine.clock import utcnow
 from engine.definitions import Definitions
@@ -61,16 +61,12 @@ def start_instance(
         parent_step=parent_step,
         started_by=actor,
     )
-    try:
-        with session.begin_nested():
-            session.add(instance)
-            session.flush()
-    except IntegrityError:
+    if not insert_unless_exists(session, instance):
         raise Conflict(
             f"an active {process_key} instance with business key {business_key} already exists",
             process=process_key,
             business_key=business_key,
-        ) from None
+        )
     record_event(
         session,
         type="instance.started",

@@ -6,9 +6,9 @@ from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.db import insert_unless_exists
 from engine.audit import record_event
 from engine.models import Refund
 from engine.principals import SYSTEM_ACTOR
@@ -56,11 +56,7 @@ def issue_refund(
         instance_id=instance_id, order_id=order_id, amount=payable, deduction=deduction, currency=currency,
         provider_ref=reference, received_at=received_at, due_by=received_at + pay_within,
     )
-    try:
-        with session.begin_nested():
-            session.add(refund)
-            session.flush()
-    except IntegrityError:
+    if not insert_unless_exists(session, refund):
         return find_refund(session, instance_id=instance_id)
     record_event(
         session, type="refund.issued", actor=SYSTEM_ACTOR, instance_id=instance_id,

@@ -5,24 +5,16 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.db import insert_unless_exists
 from engine.audit import record_event
 from engine.models import Campaign, CopyEntry, KpiTarget
 from engine.principals import SYSTEM_ACTOR
 
 
 def _insert_once(session: Session, row: Any, existing: Any) -> bool:
-    if existing is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return existing is None and insert_unless_exists(session, row)
 
 
 def save_copy(session: Session, *, instance_id: str, scenario: str, channel: str, text: str) -> CopyEntry:

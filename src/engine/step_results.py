@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.db import insert_unless_exists
 from engine.audit import record_event
 from engine.models import StepResult
 from engine.principals import SYSTEM_ACTOR
@@ -26,11 +26,7 @@ def store_result(
     session: Session, *, key: str, instance_id: str, step_key: str, result: dict[str, Any]
 ) -> dict[str, Any]:
     """Store a step's result unless one is stored already; return the one that counts."""
-    try:
-        with session.begin_nested():
-            session.add(StepResult(key=key, instance_id=instance_id, step_key=step_key, result=result))
-            session.flush()
-    except IntegrityError:
+    if not insert_unless_exists(session, StepResult(key=key, instance_id=instance_id, step_key=step_key, result=result)):
         return load_result(session, key=key)
     record_event(session, type="step.completed", actor=SYSTEM_ACTOR, instance_id=instance_id, data={"step": step_key, "result": result})
     return result

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import outbox
+from engine.db import insert_unless_exists
 from engine.audit import record_event
 from engine.clock import utcnow
 from engine.definitions import StepSpec
@@ -51,11 +51,7 @@ def open_task(
         context=context or {},
         created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(task)
-            session.flush()
-    except IntegrityError:
+    if not insert_unless_exists(session, task):
         # A concurrent replay made it first: use that one.
         return find_task(session, instance_id=instance_id, step_key=step.key, round=round, lane=lane)
     record_event(

@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import outbox
+from engine.db import insert_unless_exists
 from engine.audit import record_event
 from engine.models import Timer
 from engine.principals import SYSTEM_ACTOR
@@ -38,11 +38,7 @@ def arm_timer(session: Session, *, instance_id: str, step_key: str, round: int, 
         instance_id=instance_id, step_key=step_key, round=round, fire_at=fire_at,
         fired_at=now if fire_at <= now else None, created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(timer)
-            session.flush()
-    except IntegrityError:
+    if not insert_unless_exists(session, timer):
         return find_timer(session, instance_id=instance_id, step_key=step_key, round=round)
     record_event(
         session, type="timer.armed", actor=SYSTEM_ACTOR, instance_id=instance_id,

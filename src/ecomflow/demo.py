@@ -1,0 +1,139 @@
+"""`ecomflow demo`: a user per role, sample SKUs, one instance of every process; --drive plays the staff."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from ecomflow.sample_data import DEMO_SKUS, sample_object
+from engine.config import get_settings
+from engine.db import session_scope
+from engine.inventory import upsert_sku
+from engine.process_specs import get_definitions
+from engine.models import User
+from engine.users import add_user, issue_token
+
+SECOND_OF_EACH = "_2"  # a second user per role, for four-eyes approvals of that role's own work
+TERMINAL = {"completed", "cancelled", "failed"}
+
+
+@dataclass
+class DemoUser:
+    name: str
+    role: str
+    token: str
+
+
+def create_users() -> dict[str, list[DemoUser]]:
+    """Create two users per role (or give existing demo users a fresh token)."""
+    definitions = get_definitions()
+    users: dict[str, list[DemoUser]] = {}
+    with session_scope() as session:
+        for role in definitions.roles:
+            for suffix in ("", SECOND_OF_EACH):
+                name = f"demo_{role}{suffix}"
+                existing = session.scalar(select(User).where(User.name == name))
+                if existing is None:
+                    _, token = add_user(session, name=name, roles=[role], known_roles=definitions.roles)
+                else:
+                    token = issue_token(session, user=existing)
+                users.setdefault(role, []).append(DemoUser(name=name, role=role, token=token))
+    return users
+
+
+def create_skus() -> None:
+    """Create the sample SKUs with their shop and store prices and one shared stock."""
+    with session_scope() as session:
+        for sku, (name, online, offline, stock) in DEMO_SKUS.items():
+            upsert_sku(session, sku=sku, name=name, online_price=Decimal(online), offline_price=Decimal(offline), stock=stock)
+
+
+def start_every_process(api: str, starter: DemoUser) -> list[dict[str, Any]]:
+    """Start one instance of every process over HTTP; return the instances."""
+    client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {starter.token}"}, timeout=30)
+    started = []
+    for process in client.get("/processes").raise_for_status().json():
+        params = sample_object(process["start_form"])
+        params.update(_start_overrides(process["key"]))
+        business_key = f"DEMO-{uuid.uuid4().hex[:8]}"
+        response = client.post(f"/processes/{process['key']}/instances", json={"business_key": business_key, "params": params})
+        if response.status_code != 201:
+            raise RuntimeError(f"starting {process['key']} failed: {response.status_code} {response.text}")
+        started.append(response.json())
+    return started
+
+
+def _start_overrides(process: str) -> dict[str, Any]:
+    """Start params that must tell a story rather than fill a schema."""
+    return {
+        "returns_exchange": {"kind": "return", "category": "normal", "amount": 179, "reason": "尺码偏小"},
+        "presales_order": {"customer": "顾客小王", "question": "这款T恤有白色M码吗？"},
+    }.get(process, {})
+
+
+def drive(api: str, users: dict[str, list[DemoUser]], instance_ids: list[str], *, timeout: float = 600) -> dict[str, str]:
+    """Complete every open task as the right people until the demo's instances (and children) end."""
+    clients = {
+        user.name: httpx.Client(base_url=api, headers={"Authorization": f"Bearer {user.token}"}, timeout=30)
+        for people in users.values() for user in people
+    }
+    manager = clients[users["operations"][0].name]
+    tracked = set(instance_ids)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = {i: manager.get(f"/instances/{i}").json() for i in tracked}
+        for detail in states.values():
+            tracked |= {child["id"] for child in detail["children"]}
+        if all(s["state"] in TERMINAL for s in states.values()) and len(states) == len(tracked):
+            return {i: s["state"] for i, s in states.items()}
+        worked = False
+        for role, people in users.items():
+            inbox = clients[people[0].name].get("/tasks", params={"role": role, "limit": 200}).json()["items"]
+            for task in inbox:
+                if task["instance_id"] in tracked and task["state"] == "open":
+                    worked |= _do_task(task["id"], [clients[p.name] for p in people])
+        if not worked:
+            time.sleep(1)
+    raise TimeoutError("the demo's instances did not all end in time; see the worker log")
+
+
+def _do_task(task_id: str, people: list[httpx.Client]) -> bool:
+    """Claim and complete a task, trying the second person of the role when four-eyes refuses the first."""
+    for client in people:
+        detail = client.get(f"/tasks/{task_id}").json()
+        data = sample_object(detail["form"] or {})
+        if client.post(f"/tasks/{task_id}/claim").status_code != 200:
+            continue
+        done = client.post(f"/tasks/{task_id}/complete", json={"data": data})
+        if done.status_code == 200:
+            return True
+        client.post(f"/tasks/{task_id}/release")
+        raise RuntimeError(f"completing task {task_id} ({detail['process']}/{detail['step']}) failed: {done.text}")
+    return False
+
+
+def run_demo(*, drive_staff: bool, api: str | None = None) -> None:
+    """Set up the demo and optionally drive it to the end, printing what happens."""
+    settings = get_settings()
+    api = api or f"http://{settings.api_host}:{settings.api_port}"
+    users = create_users()
+    create_skus()
+    tokens_file = settings.data_dir / "demo-tokens.json"
+    tokens_file.write_text(json.dumps({u.name: u.token for p in users.values() for u in p}, indent=2), encoding="utf-8")
+    print(f"users: {', '.join(u.name for p in users.values() for u in p)} (tokens in {tokens_file})")
+    started = start_every_process(api, users["operations"][0])
+    for instance in started:
+        print(f"started {instance['process']:<28} {instance['business_key']}  {instance['id']}")
+    if drive_staff:
+        ended = drive(api, users, [i["id"] for i in started])
+        counts: dict[str, int] = {}
+        for state in ended.values():
+            counts[state] = counts.get(state, 0) + 1
+        print(f"all {len(ended)} instances (children included) ended: {counts}")
+    print(f"watch them in the Prefect UI: {settings.resolved_prefect_ui_url}/runs")
