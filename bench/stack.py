@@ -141,6 +141,26 @@ def cpu_seconds(pid: int) -> float:
 # --------------------------------------------------------------------------- the machine
 
 
+def loadavg() -> str:
+    """The 1/5/15-minute load averages: other work on the machine skews every figure here."""
+    try:
+        with open("/proc/loadavg") as handle:
+            return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def code_version() -> str:
+    """The commit the stack ran, and whether src/ or flows.yaml had uncommitted changes."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "flows.yaml", "migrations"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}" + (f" + {len(dirty)} uncommitted file(s) in src/flows.yaml/migrations" if dirty else " (clean)")
+
+
 def machine_info() -> dict[str, str]:
     """Return nproc, CPU model, RAM and the versions a result depends on."""
     cpu = "unknown"
@@ -262,6 +282,8 @@ class BenchStack:
     """A running isolated stack."""
 
     db: str
+    prefect_db: str
+    prefect_pg_database: str | None
     data_dir: Path
     database_url: str
     pg_database: str | None
@@ -307,7 +329,12 @@ class BenchStack:
         return path.stat().st_size if path.exists() else 0
 
     def prefect_db_size_bytes(self) -> int:
-        """Size of the Prefect server's SQLite database with its WAL."""
+        """Size of the Prefect server's database: SQLite with its WAL, or pg_database_size."""
+        if self.prefect_pg_database:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                return int(conn.execute("SELECT pg_database_size(%s)", (self.prefect_pg_database,)).fetchone()[0])
         home = Path(self.env["PREFECT_HOME"])
         return sum(p.stat().st_size for p in home.glob("prefect.db*") if p.is_file())
 
@@ -336,24 +363,28 @@ class BenchStack:
         """Count ERROR/CRITICAL/Traceback lines (and WARNING lines) in each log; keep the first few."""
         report: dict[str, Any] = {}
         for path in sorted(self.log_dir.glob("*.log")):
-            errors, warnings, samples = 0, 0, []
-            for line in path.read_text(errors="replace").splitlines():
-                if re.search(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call last\)", line):
+            errors, warnings, samples, first_error = 0, 0, [], None
+            lines = path.read_text(errors="replace").splitlines()
+            for number, line in enumerate(lines):
+                if re.search(r"\b(ERROR|CRITICAL)\b", line):
                     errors += 1
+                    if first_error is None:
+                        first_error = number
                     if len(samples) < limit:
                         samples.append(line[:300])
                 elif re.search(r"\bWARNING\b", line):
                     warnings += 1
                     if len(samples) < limit:
                         samples.append(line[:300])
-            report[path.name] = {"errors": errors, "warnings": warnings, "samples": samples}
+            context = [line[:300] for line in lines[first_error:first_error + 60]] if first_error is not None else []
+            report[path.name] = {"errors": errors, "warnings": warnings, "samples": samples, "first_error_context": context}
         return report
 
 
-def _create_pg_database() -> tuple[str, str]:
+def _create_pg_database(prefix: str = "ecomflow_bench") -> tuple[str, str]:
     import psycopg
 
-    name = f"ecomflow_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return name, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
@@ -366,15 +397,34 @@ def _drop_pg_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _wait_for_log_line(service: Service, pattern: str, timeout: float) -> None:
+def _wait_for_deployments(worker: Service, prefect_api: str, names: tuple[str, ...], timeout: float) -> None:
+    """Wait until the worker has registered its deployments (its loop starts right after).
+
+    (The worker's own "worker ready" INFO line cannot be relied on: Prefect installs a WARNING
+    root handler on import, so the worker's logging.basicConfig(level=INFO) is a no-op.)
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not service.running():
-            raise RuntimeError(f"{service.name} exited with code {service.process.returncode}; see {service.log_path}")
-        if service.log_path and service.log_path.exists() and pattern in service.log_path.read_text(errors="replace"):
+        if not worker.running():
+            raise RuntimeError(f"{worker.name} exited with code {worker.process.returncode}; see {worker.log_path}")
+        try:
+            if all(httpx.get(f"{prefect_api}/deployments/name/{name}", timeout=5).status_code == 200 for name in names):
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        raise TimeoutError(f"the worker did not register {names} within {timeout:.0f}s; see {worker.log_path}")
+    # The worker registers every implemented flow in turn: wait until the count stops growing.
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = int(httpx.post(f"{prefect_api}/deployments/count", json={}, timeout=5).json())
+        if count != last:
+            last, stable_since = count, time.monotonic()
+        elif time.monotonic() - stable_since >= 2:
             return
         time.sleep(0.2)
-    raise TimeoutError(f"{service.name} did not log {pattern!r} within {timeout:.0f}s; see {service.log_path}")
+    raise TimeoutError(f"the worker did not register {names} within {timeout:.0f}s; see {worker.log_path}")
 
 
 @contextmanager
@@ -385,17 +435,21 @@ def isolated_stack(
     env: Mapping[str, str] | None = None,
     keep_data: bool = False,
     startup_timeout: float = 180,
+    prefect_db: str = "sqlite",
 ) -> Iterator[BenchStack]:
     """Start a fresh stack, yield it, and stop and remove everything afterwards.
 
     users maps a user name to its roles; their tokens are in stack.tokens. env adds or
-    overrides ECOMFLOW_* settings of the API and worker (e.g. poll intervals).
+    overrides ECOMFLOW_* settings of the API and worker (e.g. poll intervals). prefect_db
+    "postgresql" puts the Prefect server's own database in a fresh PostgreSQL database too
+    (`ecomflow_bench_prefect_<random>`, dropped afterwards) instead of SQLite in PREFECT_HOME.
     """
-    if db not in DB_CHOICES:
-        raise ValueError(f"db must be one of {DB_CHOICES}, not {db!r}")
+    if db not in DB_CHOICES or prefect_db not in DB_CHOICES:
+        raise ValueError(f"db and prefect_db must be one of {DB_CHOICES}, not {db!r}/{prefect_db!r}")
     data_dir = Path(tempfile.mkdtemp(prefix=f"ecomflow-bench-{db}-"))
     (data_dir / "logs").mkdir()
     pg_database = None
+    prefect_pg_database = None
     saved_env = {key: os.environ.get(key) for key in ("ECOMFLOW_DATABASE_URL", "ECOMFLOW_DATA_DIR")}
     services: list[Service] = []
     stack: BenchStack | None = None
@@ -406,6 +460,10 @@ def isolated_stack(
             pg_database, database_url = _create_pg_database()
         else:
             database_url = f"sqlite:///{data_dir / 'ecomflow.db'}"
+        prefect_env: dict[str, str] = {}
+        if prefect_db == "postgresql":
+            prefect_pg_database, prefect_pg_url = _create_pg_database("ecomflow_bench_prefect")
+            prefect_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = prefect_pg_url.replace("postgresql://", "postgresql+asyncpg://", 1)
         # Settings are read once per process: fix them before any engine module reads them.
         # (Everything below also passes the URL explicitly, so an already-configured caller works too.)
         os.environ["ECOMFLOW_DATABASE_URL"] = database_url
@@ -437,6 +495,7 @@ def isolated_stack(
             "ECOMFLOW_API_HOST": "127.0.0.1",
             "ECOMFLOW_API_PORT": str(api_port),
             "ECOMFLOW_PREFECT_PORT": str(prefect_port),
+            **prefect_env,
             **(env or {}),
         }
         log_dir = data_dir / "logs"
@@ -464,10 +523,10 @@ def isolated_stack(
         worker.start()
         api.wait_healthy(timeout=60)
         timings["api_start_s"] = round(time.monotonic() - started, 2)
-        _wait_for_log_line(worker, "worker ready", timeout=120)
+        _wait_for_deployments(worker, prefect_api, ("returns_exchange/ecomflow",), timeout=120)
         timings["worker_ready_s"] = round(time.monotonic() - started, 2)
         stack = BenchStack(
-            db=db, data_dir=data_dir, database_url=database_url, pg_database=pg_database, prefect_api=prefect_api,
+            db=db, prefect_db=prefect_db, prefect_pg_database=prefect_pg_database, data_dir=data_dir, database_url=database_url, pg_database=pg_database, prefect_api=prefect_api,
             api_url=f"http://127.0.0.1:{api_port}", prefect=prefect, api=api, worker=worker, tokens=tokens,
             env=common_env, timings=timings,
         )
@@ -485,17 +544,22 @@ def isolated_stack(
             from engine.db import get_engine
 
             get_engine(engine_url).dispose()
-        if pg_database is not None:
+        for name in (pg_database, prefect_pg_database):
+            if name is None:
+                continue
             try:
-                _drop_pg_database(pg_database)
+                _drop_pg_database(name)
             except Exception as exc:  # noqa: BLE001
-                print(f"[bench] dropping database {pg_database} failed: {exc}", file=sys.stderr)
+                print(f"[bench] dropping database {name} failed: {exc}", file=sys.stderr)
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        if keep_data or failed:
+        log_errors = stack is not None and any(r["errors"] for r in stack.log_report.values())
+        if log_errors:
+            print(f"[bench] logs have ERROR lines; keeping {data_dir}", file=sys.stderr)
+        if keep_data or failed or log_errors:
             print(f"[bench] data dir kept: {data_dir}", file=sys.stderr)
         else:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -533,7 +597,7 @@ def command_line() -> str:
 
 
 def append_results(title: str, *, db: str, rows: list[tuple[str, str]], notes: list[str] | None = None,
-                   path: Path = RESULTS_PATH) -> None:
+                   load_before: str | None = None, prefect_db: str = "sqlite", path: Path = RESULTS_PATH) -> None:
     """Append a dated section with the command, the machine and a table of figures to RESULTS.md."""
     machine = machine_info()
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -541,8 +605,11 @@ def append_results(title: str, *, db: str, rows: list[tuple[str, str]], notes: l
         f"## {title} — {db} — {now}",
         "",
         f"- command: `{command_line()}`",
+        f"- code: {code_version()}",
         f"- machine: {machine['nproc']} CPUs ({machine['cpu']}), RAM {machine['ram']}, Python {machine['python']}",
-        f"- database (ecomflow): {db}; Prefect server: SQLite in its own PREFECT_HOME; prefect {machine['prefect']}",
+        f"- load average (1/5/15 min) before → after the run: {load_before or '?'} → {loadavg()}",
+        f"- database (ecomflow): {db}; Prefect server's database: "
+        f"{'SQLite in its own PREFECT_HOME' if prefect_db == 'sqlite' else 'its own PostgreSQL database'}; prefect {machine['prefect']}",
         "",
         "| figure | value |",
         "|---|---|",

@@ -11,14 +11,18 @@ Also: POST instance 201 → first task (cs_review) in the inbox.
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import math
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
+import httpx
+
 from bench.stack import (
-    DB_CHOICES, BenchStack, Staff, append_results, cpu_seconds, isolated_stack, return_params, summarize,
+    DB_CHOICES, BenchStack, loadavg, Staff, append_results, cpu_seconds, isolated_stack, return_params, summarize,
 )
 
 USERS = {"cs": ("customer_service",), "wh": ("warehouse",)}
@@ -58,6 +62,53 @@ def _poll_state(staff: Staff, instance_id: str, state: str, *, interval: float, 
         time.sleep(interval)
 
 
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dict[str, float]]:
+    """Split each complete → next task into its parts, from our DB and Prefect's state history.
+
+    complete → resumed: the complete's outbox row was written → Prefect shows the run Scheduled/"Resuming"
+    resumed → picked up: → the worker moved it to Pending (its poll)
+    picked up → running: Pending → Running (read the run, enter the flow engine)
+    running → next task: Running → the next task row was written (replay up to the next wait)
+    """
+    from sqlalchemy import select
+
+    from engine.db import session_scope
+    from engine.models import HumanTask, OutboxMessage, ProcessInstance
+
+    parts: dict[str, list[float]] = {}
+    with session_scope(stack.database_url) as session:
+        for instance_id in instance_ids:
+            flow_run_id = session.get(ProcessInstance, instance_id).flow_run_id
+            tasks = list(session.scalars(
+                select(HumanTask).where(HumanTask.instance_id == instance_id).order_by(HumanTask.created_at)))
+            response = httpx.get(f"{stack.prefect_api}/flow_run_states/", params={"flow_run_id": flow_run_id}, timeout=30)
+            response.raise_for_status()
+            states = sorted(((_parse(st["timestamp"]), st["type"], st["name"]) for st in response.json()), key=lambda x: x[0])
+            for index, task in enumerate(tasks):
+                message = session.scalar(select(OutboxMessage).where(
+                    OutboxMessage.task_id == task.id, OutboxMessage.kind == "resume_run"))
+                if message is None:
+                    continue
+                later = [st for st in states if st[0] >= message.created_at]
+                try:
+                    resuming = next(st[0] for st in later if st[1] == "SCHEDULED")
+                    pending = next(st[0] for st in later if st[1] == "PENDING" and st[0] >= resuming)
+                    running = next(st[0] for st in later if st[1] == "RUNNING" and st[0] >= pending)
+                except StopIteration:
+                    continue
+                parts.setdefault("complete → resumed in Prefect", []).append((resuming - message.created_at).total_seconds())
+                parts.setdefault("resumed → picked up by worker (Pending)", []).append((pending - resuming).total_seconds())
+                parts.setdefault("picked up → Running", []).append((running - pending).total_seconds())
+                if index + 1 < len(tasks):
+                    parts.setdefault("Running → next task row written", []).append(
+                        (tasks[index + 1].created_at - running).total_seconds())
+    return {label: summarize(values) for label, values in parts.items()}
+
+
 def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout: float = 120,
           deadline_s: float = 270) -> dict[str, Any]:
     """Drive enough instances for `steps` task→task transitions; return the raw series and summaries."""
@@ -69,7 +120,9 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
     to_completed: list[float] = []
     complete_http: list[float] = []
     series: list[dict[str, Any]] = []
+    instance_ids: list[str] = []
     cpu_before = {name: cpu_seconds(s.process.pid) for name, s in stack.services().items()}
+    memory_before = stack.memory()
     started = time.monotonic()
     try:
         for number in range(instances):
@@ -79,6 +132,7 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
             created = cs.start_return(return_params(), business_key=f"BENCH-{uuid.uuid4().hex[:8]}")
             t_201 = time.monotonic()
             instance_id = created["id"]
+            instance_ids.append(instance_id)
             task, seen = _poll_task(cs, stack, instance_id, "cs_review", interval=interval, timeout=step_timeout)
             first_task.append(seen - t_201)
             series.append({"instance": number, "transition": "201→cs_review", "s": round(seen - t_201, 3)})
@@ -106,9 +160,16 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
         cpu_after = {name: cpu_seconds(s.process.pid) for name, s in stack.services().items()}
         # One initial execution plus one replay per completed task.
         executions = instances * (1 + len(TASK_STEPS))
-        completed_in_prefect = stack.prefect_count(["COMPLETED"], flow_name="returns_exchange")
+        # Our DB says completed a moment before Prefect's run finishes: give Prefect up to 30 s.
+        wait_deadline = time.monotonic() + 30
+        while (completed_in_prefect := stack.prefect_count(["COMPLETED"], flow_name="returns_exchange")) < instances:
+            if time.monotonic() > wait_deadline:
+                break
+            time.sleep(0.2)
+        memory_after = stack.memory()
         return {
             "instances": instances,
+            "rss_mb": {name: (memory_before[name]["rss_mb"], memory_after[name]["rss_mb"]) for name in memory_after},
             "elapsed_s": round(elapsed, 1),
             "first_task": summarize(first_task),
             "task_to_next_task": summarize(task_to_task),
@@ -119,6 +180,7 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
             "worker_cpu_s_per_execution": round((cpu_after["worker"] - cpu_before["worker"]) / executions, 3),
             "prefect_runs_completed": completed_in_prefect,
             "series": series,
+            "breakdown": breakdown(stack, instance_ids),
         }
     finally:
         for staff in people.values():
@@ -126,14 +188,19 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
 
 
 def run(db: str = "sqlite", steps: int = 20, *, interval: float = 0.02, env: dict[str, str] | None = None,
-        keep_data: bool = False) -> dict[str, Any]:
+        keep_data: bool = False, prefect_db: str = "sqlite") -> dict[str, Any]:
     """Start an isolated stack, measure, stop it; return the figures."""
-    with isolated_stack(db, users=USERS, env=env, keep_data=keep_data) as stack:
+    load_before = loadavg()
+    with isolated_stack(db, users=USERS, env=env, keep_data=keep_data, prefect_db=prefect_db) as stack:
         figures = drive(stack, steps=steps, interval=interval)
         figures["startup"] = dict(stack.timings)
         figures["settings"] = stack.effective_settings()
     figures["db"] = db
-    figures["logs"] = {name: {k: v for k, v in report.items() if k != "samples"} for name, report in stack.log_report.items()}
+    figures["prefect_db"] = prefect_db
+    figures["load_before"] = load_before
+    figures["logs"] = {name: {k: report[k] for k in ("errors", "warnings")} for name, report in stack.log_report.items()}
+    figures["first_errors"] = {name: r["first_error_context"] for name, r in stack.log_report.items() if r["first_error_context"]}
+    figures["data_dir"] = str(stack.data_dir)
     figures["log_samples"] = {name: report["samples"] for name, report in stack.log_report.items() if report["samples"]}
     return figures
 
@@ -154,10 +221,13 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
         _row("inspect complete 200 → instance completed", figures["inspect_to_completed"]),
         _row("POST instance 201 → first task (cs_review) in inbox", figures["first_task"]),
         _row("complete HTTP round trip", figures["complete_http"]),
+        *[_row(f"  part: {label}", summary) for label, summary in figures["breakdown"].items()],
         ("instances driven (sequentially)", str(figures["instances"])),
         ("Prefect runs COMPLETED at the end", str(figures["prefect_runs_completed"])),
         ("worker CPU-s per flow execution (initial run + each resume)", f"{figures['worker_cpu_s_per_execution']:.3f}"),
         ("CPU-s during the run: worker / prefect / api", " / ".join(f"{figures['cpu_s'][k]:.1f}" for k in ("worker", "prefect", "api"))),
+        ("RSS before → after (0 waiting at both ends): worker / prefect / api", " / ".join(
+            f"{figures['rss_mb'][k][0]:.0f} → {figures['rss_mb'][k][1]:.0f} MB" for k in ("worker", "prefect", "api"))),
         ("wall time of the measured part", f"{figures['elapsed_s']} s"),
         ("stack start: prefect healthy / api healthy / worker ready", " / ".join(
             f"{figures['startup'][k]} s" for k in ("prefect_start_s", "api_start_s", "worker_ready_s"))),
@@ -168,7 +238,8 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.turnaround", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=DB_CHOICES, default="sqlite")
+    parser.add_argument("--db", choices=DB_CHOICES, default="sqlite", help="ecomflow's database")
+    parser.add_argument("--prefect-db", choices=DB_CHOICES, default="sqlite", help="the Prefect server's database")
     parser.add_argument("--steps", type=int, default=20, help="task→task transitions to time (two per return)")
     parser.add_argument("--interval", type=float, default=0.02, help="inbox poll interval in seconds")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra ECOMFLOW_* setting for API and worker")
@@ -176,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
-    figures = run(args.db, args.steps, interval=args.interval, env=env or None, keep_data=args.keep)
+    figures = run(args.db, args.steps, interval=args.interval, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db)
     rows = table(figures)
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
@@ -186,12 +257,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"--- {name} (first problem lines)")
         for line in samples:
             print("   ", line)
+    for name, context in figures["first_errors"].items():
+        print(f"--- {name}: first ERROR with context (data dir {figures['data_dir']})")
+        for line in context:
+            if line and not line[0].isspace():  # the log line and the exception lines, not the frames
+                print("   ", line[:200])
     if not args.no_record:
         notes = [
             "settings: " + ", ".join(f"{k}={v}" for k, v in figures["settings"].items()) + f" (env overrides: {env or 'none'})",
             "series (s): " + ", ".join(f"{item['transition']}={item['s']}" for item in figures["series"]),
         ]
-        append_results("Turnaround", db=args.db, rows=rows, notes=notes)
+        for name, context in figures["first_errors"].items():
+            detail = next((line.strip() for line in context[1:] if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line)), "")
+            notes.append(f"first ERROR in {name}: `{context[0].strip()}` … `{detail}`")
+        append_results("Turnaround", db=args.db if args.prefect_db == "sqlite" else f"{args.db}, Prefect on postgresql", rows=rows, notes=notes, load_before=figures["load_before"], prefect_db=args.prefect_db)
     return figures
 
 

@@ -3,19 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.orm import Session
-
 from engine.dispatcher import deliver_one
-from engine.models import OutboxMessage
 from engine.orchestrator.runs import api_is_healthy
 
 logger = logging.getLogger("ecomflow.api")
-
-
-def new_message_ids(session: Session) -> list[int]:
-    """Return the ids of outbox messages this session has flushed but not yet delivered."""
-    session.flush()
-    return [obj.id for obj in session.identity_map.values() if isinstance(obj, OutboxMessage) and obj.delivered_at is None]
 
 
 def deliver_now(message_ids: list[int]) -> None:

@@ -30,7 +30,8 @@ def _register_until_done(stop: threading.Event) -> dict:
 
 def run_worker() -> None:
     """Run until a stop signal: the flow worker in this thread, dispatcher and sweeper beside it."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # force: importing Prefect has already configured the root logger.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
     settings = get_settings()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

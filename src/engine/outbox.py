@@ -15,6 +15,7 @@ RESUME_RUN = "resume_run"
 CANCEL_RUN = "cancel_run"
 
 MAX_BACKOFF = timedelta(seconds=30)
+NEW_MESSAGES = "ecomflow.outbox.new"
 
 
 def enqueue(
@@ -28,7 +29,15 @@ def enqueue(
     """Add a message to the session; it becomes deliverable when the session commits."""
     message = OutboxMessage(kind=kind, instance_id=instance_id, task_id=task_id, payload=payload or {})
     session.add(message)
+    # A strong reference: callers hand the new messages to Prefect right after the commit.
+    session.info.setdefault(NEW_MESSAGES, []).append(message)
     return message
+
+
+def new_message_ids(session: Session) -> list[int]:
+    """Return the ids of the messages this session enqueued (flushing to get them)."""
+    session.flush()
+    return [message.id for message in session.info.get(NEW_MESSAGES, [])]
 
 
 def enqueue_resume(

@@ -6,11 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Query
 from sqlalchemy import select
 
-from api.delivery import deliver_now, new_message_ids
+from api.delivery import deliver_now
 from api.deps import CurrentUser
 from api.presenters import present_instance, present_instance_detail
 from api.schemas import CancelIn, InstanceDetailOut, InstanceOut, InstancePage
 from engine.db import session_scope
+from engine.outbox import new_message_ids
 from engine.inbox import visible_to
 from engine.instances import InstanceState, cancel_instance, list_instances, visible_instance
 from engine.models import HumanTask

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks
 
-from api.delivery import deliver_now, new_message_ids
+from api.delivery import deliver_now
 from api.deps import CurrentUser, DefinitionsDep
 from api.presenters import present_instance, present_process
 from api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn
 from engine.db import session_scope
+from engine.outbox import new_message_ids
 from engine.errors import DefinitionMissing
 from engine.instances import start_instance
 

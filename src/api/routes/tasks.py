@@ -7,12 +7,13 @@ from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from api.delivery import deliver_now, new_message_ids
+from api.delivery import deliver_now
 from api.deps import CurrentUser, DefinitionsDep
 from api.presenters import present_task, present_task_detail
 from api.schemas import AssignIn, CommentIn, CommentOut, CompleteIn, TaskDetailOut, TaskOut, TaskPage
 from engine import idempotency, tasks
 from engine.db import session_scope
+from engine.outbox import new_message_ids
 from engine.errors import Conflict, ValidationFailed
 from engine.forms import FieldProblem
 from engine.inbox import MAX_LIMIT, InboxFilter, list_inbox

@@ -16,6 +16,7 @@ from uuid import UUID
 from prefect import Flow, get_client
 from prefect.exceptions import Abort, Pause
 from prefect.flow_engine import run_flow
+from prefect.settings import temporary_settings
 from prefect.states import Pending
 from prefect.utilities.engine import propose_state_sync
 
@@ -86,7 +87,9 @@ class FlowWorker:
         try:
             with get_client(sync_client=True) as client:
                 flow_run = client.read_flow_run(flow_run_id)
-            run_flow(flow, flow_run=flow_run, return_type="state")
+            # Prefect's heartbeat thread adds ~1 s to every execution on exit; this worker tracks its runs itself.
+            with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+                run_flow(flow, flow_run=flow_run, return_type="state")
         except Pause:
             logger.debug("flow run %s suspended", flow_run_id)
         except Abort:
