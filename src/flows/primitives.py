@@ -79,9 +79,12 @@ def _outcome(task: HumanTask) -> StepOutcome | None:
 class ProcessRun:
     """One execution (or replay) of a process instance inside its flow run."""
 
-    def __init__(self, *, spec: ProcessSpec, instance_id: str, params: dict[str, Any], started_at: datetime) -> None:
+    def __init__(
+        self, *, spec: ProcessSpec, instance_id: str, business_key: str, params: dict[str, Any], started_at: datetime
+    ) -> None:
         self.spec = spec
         self.instance_id = instance_id
+        self.business_key = business_key
         self.params = params
         self.started_at = started_at
 
@@ -94,7 +97,10 @@ class ProcessRun:
                 raise InstanceEnded(f"instance {instance_id} is {instance.state}")
             set_instance_state(session, instance=instance, state=InstanceState.RUNNING)
             spec = get_definitions().process(process_key)
-            return cls(spec=spec, instance_id=instance_id, params=dict(instance.params), started_at=instance.created_at)
+            return cls(
+                spec=spec, instance_id=instance_id, business_key=instance.business_key, params=dict(instance.params),
+                started_at=instance.created_at,
+            )
 
     @classmethod
     def load_or_start(
@@ -244,8 +250,9 @@ def stop_ended_run(exc: InstanceEnded) -> State:
 def mark_instance_failed(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect hook signature
     """Record in ecomflow that the instance's run failed, so managers see it."""
     instance_id = (flow_run.parameters or {}).get("instance_id")
-    if not instance_id:
-        return
     with session_scope() as session:
-        instance = get_instance(session, instance_id)
+        # A scheduled run has no instance_id parameter: it started its instance itself.
+        instance = get_instance(session, instance_id) if instance_id else find_instance_of_run(session, flow_run_id=str(flow_run.id))
+        if instance is None:
+            return
         set_instance_state(session, instance=instance, state=InstanceState.FAILED, error=state.message or "")

@@ -1,0 +1,94 @@
+"""促销图片设计流程 — promo image design, process 6 of PROCESSES.md.
+
+The images go live when promotion approves them; the performance feedback task opens then,
+due 7 days later, and an "optimize" verdict sends the images back to design (根据数据反馈优化图片).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+
+from engine.channel import CatalogChannel, publish_once
+from engine.db import session_scope
+from engine.process_specs import get_definitions
+from engine.rules.ad_law import scan_form_text
+from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+
+PROCESS = "promo_image_design"
+CUSTOMER_FACING = ("copy",)
+
+
+@task
+def copy_check(request: dict[str, Any]) -> dict[str, Any]:
+    """Check the copy printed on the images against the advertising law; return every term and where."""
+    hits = scan_form_text(request, fields=CUSTOMER_FACING, banned=get_definitions().rules["banned_terms"])
+    findings = [
+        {"field": hit.field, "rule": "ad_law", "term": hit.term, "position": hit.position, "message": hit.message}
+        for hit in hits
+    ]
+    return {"passed": not findings, "findings": findings}
+
+
+@task
+def archive(instance_id: str, request: dict[str, Any], images: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
+    """File the finished work (完成作品建档) in the catalog, once per instance."""
+    content = {"request": request, "images": images, "feedback": feedback}
+    with session_scope() as session:
+        entry = publish_once(
+            session, channel=CatalogChannel(), instance_id=instance_id, kind="promo_image", ref=instance_id, content=content,
+        )
+        session.flush()
+        return {"catalog_id": entry.id, "channel_ref": entry.channel_ref}
+
+
+def _request_until_clean(run: ProcessRun) -> StepOutcome:
+    """Take the request until its copy passes the advertising-law check; a hit goes back to the requester."""
+    round = 1
+    context: dict[str, Any] = {}
+    while True:
+        request = run.human("request", round=round, context=context)
+        check = run.auto("copy_check", copy_check, request.data, round=round)
+        if check["passed"]:
+            return request
+        context = {"findings": check["findings"], "previous_request": request.data}
+        round += 1
+
+
+def _design_until_approved(run: ProcessRun, round: int, context: dict[str, Any]) -> tuple[StepOutcome, StepOutcome, int]:
+    """Design until promotion approves the images; a reject goes back to design with the comment, round+1."""
+    while True:
+        design = run.human("design", round=round, context=context)
+        decision = run.approval("review", round=round, context={**context, "design": design.data, "designed_by": design.by})
+        if decision.approved:
+            return design, decision, round
+        context = {**context, "rework": {"round": round, "comment": decision.comment, "by": decision.by}, "previous_design": design.data}
+        round += 1
+
+
+def handle_images(run: ProcessRun) -> dict[str, Any]:
+    """Run one promo image request from the brief to the archived, data-tested images."""
+    request = _request_until_clean(run)
+    round, context = 1, {"request": request.data}
+    while True:
+        design, review, round = _design_until_approved(run, round, context)
+        # The review approval is the go-live; the feedback task, opened now, is due 7 days later.
+        feedback = run.human(
+            "performance_feedback", round=round,
+            context={"request": request.data, "design": design.data, "live_since": review.at.isoformat()},
+        )
+        if feedback.data["verdict"] == "keep":
+            break
+        context = {"request": request.data, "feedback": {"round": round, "by": feedback.by, **feedback.data}, "previous_design": design.data}
+        round += 1
+    archived = run.auto("archive", archive, run.instance_id, request.data, design.data, feedback.data)
+    return run.finish("archived", rounds=round, catalog_id=archived["catalog_id"], click_through_rate=feedback.data["click_through_rate"])
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def promo_image_design(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """促销图片设计流程: request, advertising-law check, design, review, data feedback, archive."""
+    try:
+        return handle_images(ProcessRun.load(PROCESS, instance_id))
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)

@@ -1,0 +1,129 @@
+"""主题营销方案制定流程 — the themed campaign plan, process 2 of PROCESSES.md.
+
+Price policy: a SKU known to the inventory is judged by its own policy (unified or flexible);
+an unknown SKU by rules.price_policy.default. The allowed discount is rules.price_policy.max_online_discount.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from prefect import flow, task
+
+from engine.db import session_scope
+from engine.instances import get_instance
+from engine.inventory import get_skus
+from engine.process_specs import get_definitions
+from engine.records import save_campaign as record_campaign
+from engine.rules.budget import approver_role
+from engine.rules.price_policy import PriceLine, check_prices, price_table
+from flows.artifacts import publish_table
+from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+
+PROCESS = "themed_campaign_plan"
+CREATIVE_FIELDS = ("purpose", "sizes", "copy", "deadline")
+
+
+@task
+def price_policy_check(instance_id: str, round: int, skus: list[dict[str, Any]], budget: float) -> dict[str, Any]:
+    """Judge every SKU's promo price against its channel price policy, and who must approve the budget."""
+    rules = get_definitions().rules
+    default, maximum = rules["price_policy"]["default"], rules["price_policy"]["max_online_discount"]
+    with session_scope() as session:
+        policies = {code: sku.price_policy for code, sku in get_skus(session, [line["sku"] for line in skus]).items()}
+        business_key = get_instance(session, instance_id).business_key
+    rows, violations = [], []
+    for line in skus:
+        policy = policies.get(line["sku"], default)
+        price = PriceLine(sku=line["sku"], online_price=line["online_price"], offline_price=line["offline_price"])
+        rows += [{**row, "policy": policy} for row in price_table([price], policy=policy, max_online_discount=maximum)]
+        violations += [
+            {"sku": v.sku, "policy": policy, "discount": str(v.discount), "allowed": str(v.allowed), "message": v.message}
+            for v in check_prices([price], policy=policy, max_online_discount=maximum)
+        ]
+    budget_approver = approver_role(budget, owner_above=rules["owner_approval_above"])
+    publish_table(
+        f"{PROCESS}-{business_key}-price-policy-round-{round}", rows,
+        description=f"Channel price policy check, round {round} (同一定价，灵活促销)",
+    )
+    return {
+        "rows": rows,
+        "violations": violations,
+        "budget": str(budget),
+        "budget_approver": budget_approver,
+        "needs_owner": bool(violations) or budget_approver == "owner",
+    }
+
+
+@task
+def save_campaign(instance_id: str, campaign: dict[str, Any], approvals: dict[str, Any]) -> dict[str, Any]:
+    """Record the approved campaign, once per instance."""
+    details = {key: value for key, value in campaign.items() if key not in ("theme", "starts_on", "ends_on", "budget")}
+    with session_scope() as session:
+        row = record_campaign(
+            session, instance_id=instance_id, theme=campaign["theme"], starts_on=campaign["starts_on"],
+            ends_on=campaign["ends_on"], budget=Decimal(str(campaign["budget"])), details={**details, "approvals": approvals},
+        )
+        session.flush()
+        return {"campaign_id": row.id}
+
+
+def _rework(decision: StepOutcome, round: int) -> dict[str, Any]:
+    return {"round": round, "comment": decision.comment, "by": decision.by}
+
+
+def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any], int]:
+    """Draft, check and approve the campaign; any reject sends it back to the draft, round+1."""
+    round = 1
+    context: dict[str, Any] = {}
+    while True:
+        draft = run.human("draft_campaign", round=round, context=context)
+        check = run.auto(
+            "price_policy_check", price_policy_check, run.instance_id, round, draft.data["skus"], draft.data["budget"], round=round,
+        )
+        review = {"campaign": draft.data, "drafted_by": draft.by, "price_check": check}
+        approvals: dict[str, Any] = {}
+        if check["needs_owner"]:
+            decision = run.approval("owner_price_approval", round=round, context=review)
+            if not decision.approved:
+                context = {"rework": _rework(decision, round), "previous_draft": draft.data, "price_check": check}
+                round += 1
+                continue
+            approvals["owner"] = decision.by
+        decision = run.approval("campaign_approval", round=round, context={**review, "owner_approved_by": approvals.get("owner")})
+        if decision.approved:
+            approvals["operations"] = decision.by
+            return draft, approvals, round
+        context = {"rework": _rework(decision, round), "previous_draft": draft.data, "price_check": check}
+        round += 1
+
+
+def handle_campaign(run: ProcessRun) -> dict[str, Any]:
+    """Run one themed campaign from draft to its creatives and its ads and events."""
+    draft, approvals, rounds = _campaign_until_approved(run)
+    campaign = draft.data
+    saved = run.auto("save_campaign", save_campaign, run.instance_id, campaign, approvals)
+    promo_images = [
+        run.child(
+            "promo_images", index=index, process_key="promo_image_design",
+            params={"campaign": campaign["theme"], **{f: creative[f] for f in CREATIVE_FIELDS if creative.get(f) is not None}},
+        )
+        for index, creative in enumerate(campaign.get("creatives") or [])
+    ]
+    ads = run.child(
+        "ads_and_events", index=0, process_key="ads_and_events",
+        params={"campaign": campaign["theme"], "skus": [line["sku"] for line in campaign["skus"]], "budget": campaign["budget"]},
+    )
+    return run.finish(
+        "approved", campaign_id=saved["campaign_id"], rounds=rounds, approvals=approvals,
+        promo_images=promo_images, ads_and_events=ads,
+    )
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def themed_campaign_plan(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """主题营销方案制定流程: draft, price policy, owner and operations approval, creatives and ads."""
+    try:
+        return handle_campaign(ProcessRun.load(PROCESS, instance_id))
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)
