@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 20:13:38.290027
+Create Date: 2026-11-26 20:51:06.675270
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def upgrade() -> None:
     sa.Column('ref', sa.String(length=128), nullable=False),
     sa.Column('instance_id', sa.String(length=36), nullable=False),
     sa.Column('content', sa.JSON(), nullable=False),
-    sa.Column('channel_ref', sa.String(length=128), nullable=False),
+    sa.Column('channel_ref', sa.String(length=255), nullable=False),
     sa.Column('published_at', engine.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -89,17 +89,20 @@ def upgrade() -> None:
 
     op.create_table('stock_reservations',
     sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('order_key', sa.String(length=180), nullable=False),
     sa.Column('instance_id', sa.String(length=36), nullable=False),
     sa.Column('sku', sa.String(length=64), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
     sa.Column('fulfilment', sa.String(length=16), nullable=False),
     sa.Column('created_at', engine.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('released_at', engine.sqltypes.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
     sa.ForeignKeyConstraint(['sku'], ['skus.sku'], ),
     sa.PrimaryKeyConstraint('key')
     )
     with op.batch_alter_table('stock_reservations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stock_reservations_instance_id'), ['instance_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_stock_reservations_order_key'), ['order_key'], unique=False)
 
     op.create_table('timers',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -145,6 +148,7 @@ def downgrade() -> None:
 
     op.drop_table('timers')
     with op.batch_alter_table('stock_reservations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stock_reservations_order_key'))
         batch_op.drop_index(batch_op.f('ix_stock_reservations_instance_id'))
 
     op.drop_table('stock_reservations')

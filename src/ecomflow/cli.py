@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Annotated
 

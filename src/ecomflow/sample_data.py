@@ -49,6 +49,9 @@ FIELD_VALUES: dict[str, Any] = {
 def _string(name: str, schema: dict[str, Any], now: datetime) -> str:
     fmt = schema.get("format")
     if fmt == "date":
+        if name.startswith("event_"):
+            # A platform event that just ended, so the demo's effect tracking opens at once.
+            return (date.today() - timedelta(days=1 if name.endswith("ends_on") else 2)).isoformat()
         return (date.today() + timedelta(days=7 if name.endswith(("ends_on", "deadline")) else 0)).isoformat()
     if fmt == "date-time":
         # Soon, so the demo's timers fire within a minute.
@@ -68,10 +71,12 @@ def _number(schema: dict[str, Any]) -> float:
 def sample_value(name: str, schema: dict[str, Any], *, now: datetime | None = None) -> Any:
     """Return a valid, realistic value for one field."""
     now = now or datetime.now(UTC)
-    if name in FIELD_VALUES:
-        return FIELD_VALUES[name]
+    preferred = FIELD_VALUES.get(name)
     if "enum" in schema:
-        return schema["enum"][0]
+        # The same field name can mean different things in different forms (channel: im|sms vs ppc|…).
+        return preferred if preferred in schema["enum"] else schema["enum"][0]
+    if preferred is not None:
+        return preferred
     kind = schema.get("type")
     if kind == "object":
         return sample_object(schema, now=now)

@@ -11,6 +11,8 @@ from engine.models import StepResult
 from engine.principals import SYSTEM_ACTOR
 from engine.step_results import load_result, result_key
 
+MAX_BUSINESS_KEY = 128
+
 
 def start_child_once(
     session: Session,
@@ -33,11 +35,15 @@ def start_child_once(
     if stored is not None:
         return stored["child_id"]
     parent = get_instance(session, parent_id)
+    derived = f"{parent.business_key}/{step_key}/{index + 1}"
+    if len(derived) > MAX_BUSINESS_KEY:
+        # Keys nest along chains (photo → module → listing): fall back to the parent's id, which is short.
+        derived = f"{step_key}/{index + 1}/{parent_id}"
     child = start_instance(
         session,
         definitions=definitions,
         process_key=process_key,
-        business_key=business_key or f"{parent.business_key}/{step_key}/{index + 1}",
+        business_key=business_key or derived,
         params=params,
         actor=SYSTEM_ACTOR,
         parent_id=parent_id,

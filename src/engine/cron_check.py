@@ -32,7 +32,7 @@ def _cron_item_ok(item: str, low: int, high: int, names: tuple[str, ...]) -> boo
         if token is None:
             continue
         if token.isdigit():
-            value = int(token)
+            value = _to_int(token)
         elif token.lower() in names:
             value = names.index(token.lower()) + low
         else:
@@ -40,4 +40,12 @@ def _cron_item_ok(item: str, low: int, high: int, names: tuple[str, ...]) -> boo
         if not low <= value <= high:
             return False
         values.append(value)
-    return (len(values) < 2 or values[0] <= values[1]) and (step is None or int(step) > 0)
+    return (len(values) < 2 or values[0] <= values[1]) and (step is None or _to_int(step) > 0)
+
+
+def _to_int(digits: str) -> int:
+    """Return the value of an ASCII digit run; -1 when int() refuses it for having too many digits."""
+    try:
+        return int(digits)
+    except ValueError:
+        return -1

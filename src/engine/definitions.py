@@ -9,7 +9,7 @@ Steps, rules, cron and durations are checked in step_definitions, rules_schema, 
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +34,8 @@ __all__ = [
 
 _TOP_KEYS = ("version", "calendar", "roles", "rules", "processes")
 _PROCESS_KEYS = ("title", "version", "volume", "schedule", "start_form", "steps")
+_MAX_DEPTH = 64  # nesting levels; the shipped file uses 12, and every reader below recurses
+_LEAVES = (str, int, float, type(None))  # the common scalars, skipped fast by the shape walk
 
 
 class DefinitionError(Exception):
@@ -164,7 +166,9 @@ def parse_definitions(raw: Any) -> Definitions:
     """Validate an already-loaded flows.yaml mapping; raise DefinitionError listing every problem."""
     if not isinstance(raw, Mapping):
         raise DefinitionError([f"(top level): expected a mapping, got {type(raw).__name__}"])
-    problems: list[str] = []
+    problems: list[str] = _shape_problems(raw)
+    if problems:
+        raise DefinitionError(problems)  # every reader below would recurse without end (or too deep)
     for key in raw:
         if key not in _TOP_KEYS:
             problems.append(f"{key}: unknown top-level key (allowed: {', '.join(_TOP_KEYS)})")
@@ -194,7 +198,7 @@ def _read_calendar(raw: Any, problems: list[str]) -> str:
 def _read_timezone(value: Any, where: str, problems: list[str]) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, TypeError, ValueError):
+    except (ZoneInfoNotFoundError, TypeError, ValueError, OSError):  # OSError: a directory such as 'America'
         problems.append(f"{where}: unknown time zone {value!r} (expected an IANA name such as Asia/Shanghai)")
         return "UTC"
     return value
@@ -303,6 +307,49 @@ def _check_child_cycles(processes: Mapping[str, ProcessSpec], problems: list[str
         visit(key, (key,))
 
 
+def _shape_problems(raw: Any) -> list[str]:
+    """Locate mappings and lists that contain themselves (YAML `&a [*a]`) or nest deeper than _MAX_DEPTH."""
+    problems: list[str] = []
+    height: dict[int, int | None] = {id(raw): None}  # None while being walked, then the levels it holds
+    # Frames: the container, the key it sits under, its (key, child) iterator and the tallest level seen below it.
+    stack: list[tuple[Any, Any, Iterator[tuple[Any, Any]], list[int]]] = [(raw, None, _children(raw), [1])]
+    while stack:
+        node, _, children, tallest = stack[-1]
+        for key, child in children:
+            if isinstance(child, _LEAVES) or not isinstance(child, (Mapping, list)):
+                continue
+            levels = height.get(id(child), -1)
+            if levels == -1 and len(stack) < _MAX_DEPTH:
+                height[id(child)] = None
+                stack.append((child, key, _children(child), [1]))
+                break
+            if levels is None:
+                problems.append(f"{_location(stack, key)}: refers to a mapping or list that contains it "
+                                "(a recursive YAML alias)")
+            elif levels == -1 or len(stack) + levels > _MAX_DEPTH:
+                problems.append(f"{_location(stack, key)}: nested more than {_MAX_DEPTH} levels deep")
+            else:
+                tallest[0] = max(tallest[0], 1 + levels)
+        else:
+            stack.pop()
+            height[id(node)] = tallest[0]
+            if stack:
+                stack[-1][3][0] = max(stack[-1][3][0], 1 + tallest[0])
+    return problems
+
+
+
+def _children(node: Any) -> Iterator[tuple[Any, Any]]:
+    return iter(node.items() if isinstance(node, Mapping) else enumerate(node))
+
+
+def _location(stack: list[tuple[Any, Any, Any, Any]], key: Any) -> str:
+    where = ""
+    for (parent, _, _, _), (_, step, _, _) in zip(stack, [*stack[1:], (None, key, None, None)]):
+        where += f"[{step}]" if isinstance(parent, list) else f".{step}" if where else str(step)
+    return where
+
+
 def _is_positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
@@ -338,6 +385,8 @@ def load_definitions(path: str | Path) -> Definitions:
         raw = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise DefinitionError([f"{path}: not valid YAML: {exc}"]) from None
+    except RecursionError:
+        raise DefinitionError([f"{path}: not valid YAML: nested too deeply"]) from None
     finally:
         loader.dispose()
     problems = [f"{path}: {duplicate}" for duplicate in loader.duplicates]

@@ -15,4 +15,7 @@ def parse_duration(text: str) -> timedelta:
     match = DURATION.match(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"invalid duration {text!r}: expected a positive <int>m, <int>h or <int>d, e.g. 10m, 8h, 5d")
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    except (OverflowError, ValueError):  # beyond timedelta's range, or too many digits for int()
+        raise ValueError(f"invalid duration {text!r}: too long (timedelta holds at most 999999999 days)") from None

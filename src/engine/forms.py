@@ -261,7 +261,7 @@ def _compile_attrs(kind: str, raw: Mapping[str, Any], where: str, problems: list
             try:
                 re.compile(pattern)
                 attrs["pattern"] = pattern
-            except (re.error, TypeError) as exc:
+            except (re.error, TypeError, OverflowError, RecursionError) as exc:
                 problems.append(f"{where}.pattern: not a valid regular expression ({exc})")
     elif kind in ("integer", "number"):
         attrs.update({k: raw[k] for k in ("min", "max") if k in raw})

@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -263,11 +262,14 @@ class StockReservation(Base):
     __tablename__ = "stock_reservations"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The reservation a line belongs to (one per order); key is order_key + ":" + sku.
+    order_key: Mapped[str] = mapped_column(String(180), index=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
     sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"))
     quantity: Mapped[int] = mapped_column(Integer)
     fulfilment: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class CatalogEntry(Base):
@@ -281,7 +283,7 @@ class CatalogEntry(Base):
     ref: Mapped[str] = mapped_column(String(128), index=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"))
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
-    channel_ref: Mapped[str] = mapped_column(String(128))
+    channel_ref: Mapped[str] = mapped_column(String(255))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine.clock import utcnow
 from engine.models import OutboxMessage
 
 START_RUN = "start_run"

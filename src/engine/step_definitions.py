@@ -93,6 +93,8 @@ def _read_step(index: int, raw: Any, steps_where: str, *, roles: Mapping[str, An
         role = raw.get("role")
         if role is None:
             problems.append(f"{where}.role: {kind} steps need a role")
+        elif not isinstance(role, str):
+            problems.append(f"{where}.role: expected a role key (a string), got {role!r}")
         elif role not in roles:
             problems.append(f"{where}.role: unknown role {role!r} (declared: {', '.join(roles)})")
         step["role"] = role
@@ -115,7 +117,7 @@ def _read_step(index: int, raw: Any, steps_where: str, *, roles: Mapping[str, An
         child = raw.get("process")
         if child is None:
             problems.append(f"{where}.process: a child step needs the process to start")
-        elif child not in known:
+        elif isinstance(child, str) and child not in known:  # a non-string was reported above
             problems.append(f"{where}.process: unknown process {child!r} (defined: {', '.join(sorted(known))})")
     reminder = raw.get("reminder")
     if isinstance(reminder, str) and reminder != "daily" and not DURATION.match(reminder):
@@ -128,7 +130,9 @@ def _read_step_roles(raw: Any, where: str, roles: Mapping[str, Any], problems: l
         problems.append(f"{where}: a parallel step needs a non-empty list of roles")
         return ()
     for role in raw:
-        if role not in roles:
+        if not isinstance(role, str):
+            problems.append(f"{where}: expected role keys (strings), got {role!r}")
+        elif role not in roles:
             problems.append(f"{where}: unknown role {role!r} (declared: {', '.join(roles)})")
     if len(set(map(str, raw))) != len(raw):
         problems.append(f"{where}: roles must be unique")

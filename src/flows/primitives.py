@@ -31,7 +31,6 @@ from engine.instances import (
     start_instance,
 )
 from engine.models import HumanTask
-from engine.principals import SYSTEM_ACTOR
 from engine.orchestrator.runs import suspend_current_run
 from engine.process_specs import get_definitions
 from engine.step_results import load_result, result_key, store_result

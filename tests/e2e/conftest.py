@@ -159,6 +159,23 @@ def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def prefect_api(method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """Call the Prefect API, waiting out the 503s its SQLite database answers while locked."""
+
+    def attempt() -> httpx.Response | None:
+        response = httpx.request(method, f"{PREFECT_API}{path}", timeout=10, **kwargs)
+        return None if response.status_code == 503 else response
+
+    return wait_until(attempt, timeout=30, what=f"Prefect {method} {path}", interval=0.5)
+
+
+def prefect_run_state(flow_run_id: str) -> dict[str, Any]:
+    """Return the current state of a flow run."""
+    response = prefect_api("GET", f"/flow_runs/{flow_run_id}")
+    response.raise_for_status()
+    return response.json()["state"]
+
+
 @pytest.fixture(scope="package")
 def team(stack: Stack) -> dict[str, Staff]:
     """One user per role, and a second one of each role that approves its own kind of work."""

@@ -5,14 +5,13 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from engine.db import session_scope
 from engine.models import KpiTarget
 from flows.artifacts import artifact_key
-from tests.e2e.conftest import PREFECT_API, Stack, Staff, wait_until
+from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -37,13 +36,6 @@ def plan_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-def prefect_api(method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """Call the Prefect API, waiting out a busy server's 503s as Prefect's own client does."""
-    def attempt() -> httpx.Response | None:
-        response = httpx.request(method, f"{PREFECT_API}{path}", timeout=10, **kwargs)
-        return None if response.status_code == 503 else response
-
-    return wait_until(attempt, timeout=30, what=f"Prefect {method} {path}", interval=0.5)
 
 
 def artifacts(key: str) -> list[dict[str, Any]]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 import time
 import uuid
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from engine.db import session_scope
 from engine.marketplace import report_rating
 from engine.models import AuditEvent, HumanTask, OutboxMessage, Refund
-from tests.e2e.conftest import PREFECT_API, Stack, Staff, wait_until
+from tests.e2e.conftest import prefect_api, prefect_run_state, Stack, Staff, wait_until
 from tests.factories import return_params
 
 pytestmark = pytest.mark.e2e
@@ -23,9 +22,7 @@ def _count(model, *conditions) -> int:  # noqa: ANN001
 
 
 def _prefect_state(flow_run_id: str) -> dict:
-    response = httpx.get(f"{PREFECT_API}/flow_runs/{flow_run_id}", timeout=10)
-    response.raise_for_status()
-    return response.json()["state"]
+    return prefect_run_state(flow_run_id)
 
 
 class TestPrefectOutage:
@@ -90,10 +87,7 @@ class TestReplay:
 
         # Resume the run the way the Prefect UI's button does, with the task still open.
         # Prefect on SQLite answers 503 while its database is locked; a person would press the button again.
-        wait_until(
-            lambda: httpx.post(f"{PREFECT_API}/flow_runs/{flow_run_id}/resume", json={}, timeout=10).status_code in (200, 201),
-            timeout=30, what="Prefect to accept the resume", interval=1,
-        )
+        assert prefect_api("POST", f"/flow_runs/{flow_run_id}/resume", json={}).status_code in (200, 201)
         wait_until(
             lambda: _count(AuditEvent, AuditEvent.task_id == follow_up["id"], AuditEvent.type == "task.resumed_while_open") == 1,
             timeout=60, what="the replay to reach the open follow-up",

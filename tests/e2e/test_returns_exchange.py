@@ -4,20 +4,19 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from engine.db import session_scope
 from engine.models import HumanTask, Refund
-from tests.e2e.conftest import PREFECT_API, Stack, Staff, wait_until
+from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
 from tests.factories import return_params
 
 pytestmark = pytest.mark.e2e
 
 
 def prefect_run(flow_run_id: str) -> dict:
-    response = httpx.get(f"{PREFECT_API}/flow_runs/{flow_run_id}", timeout=10)
+    response = prefect_api("GET", f"/flow_runs/{flow_run_id}")
     response.raise_for_status()
     return response.json()
 

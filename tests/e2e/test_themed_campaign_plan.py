@@ -5,7 +5,6 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -13,20 +12,13 @@ from engine.db import session_scope
 from engine.inventory import upsert_sku
 from engine.models import Campaign
 from flows.artifacts import artifact_key
-from tests.e2e.conftest import PREFECT_API, Stack, Staff, wait_until
+from tests.e2e.conftest import prefect_api, Stack, Staff
 
 pytestmark = pytest.mark.e2e
 
 PROCESS = "themed_campaign_plan"
 
 
-def prefect_api(method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """Call the Prefect API, waiting out a busy server's 503s as Prefect's own client does."""
-    def attempt() -> httpx.Response | None:
-        response = httpx.request(method, f"{PREFECT_API}{path}", timeout=10, **kwargs)
-        return None if response.status_code == 503 else response
-
-    return wait_until(attempt, timeout=30, what=f"Prefect {method} {path}", interval=0.5)
 
 
 def make_sku(*, offline_price: str = "100", policy: str = "flexible") -> str:

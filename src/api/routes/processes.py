@@ -5,11 +5,12 @@ from fastapi import APIRouter, BackgroundTasks
 
 from api.delivery import deliver_now
 from api.deps import CurrentUser, DefinitionsDep
+from api.flow_registry import has_flow
 from api.presenters import present_instance, present_process
 from api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn
 from engine.db import session_scope
 from engine.outbox import new_message_ids
-from engine.errors import DefinitionMissing
+from engine.errors import Conflict, DefinitionMissing
 from engine.instances import start_instance
 
 router = APIRouter(tags=["processes"])
@@ -38,6 +39,8 @@ def get_process(key: str, user: CurrentUser, definitions: DefinitionsDep) -> Pro
 @router.post("/processes/{key}/instances", response_model=InstanceOut, status_code=201)
 def start(key: str, body: StartInstanceIn, user: CurrentUser, definitions: DefinitionsDep, background: BackgroundTasks) -> InstanceOut:
     """Start an instance; its flow run is created right after the commit."""
+    if key in definitions.processes and not has_flow(key):
+        raise Conflict(f"process {key} is defined in flows.yaml but has no flow to run it yet", process=key)
     with session_scope() as session:
         instance = start_instance(
             session, definitions=definitions, process_key=key, business_key=body.business_key,

@@ -1,0 +1,95 @@
+"""宝贝模块制作业务流程 — listing module production, process 3 of PROCESSES.md."""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+
+from engine.channel import CatalogChannel, publish_once
+from engine.db import session_scope
+from engine.instances import get_instance
+from engine.process_specs import get_definitions
+from engine.rules.ad_law import scan_form_text
+from flows.artifacts import publish_table
+from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+
+PROCESS = "listing_module_production"
+# The customer-facing text of the selling-points form; specs are product facts, audience is internal.
+CUSTOMER_FACING = ("selling_points",)
+
+
+@task
+def copy_check(instance_id: str, points: dict[str, Any], round: int) -> dict[str, Any]:
+    """Find every banned absolute term in the selling points, and where; publish the hits as an artifact."""
+    hits = scan_form_text(points, fields=CUSTOMER_FACING, banned=get_definitions().rules["banned_terms"])
+    findings = [
+        {"field": hit.field, "rule": "ad_law", "term": hit.term, "position": hit.position, "message": hit.message}
+        for hit in hits
+    ]
+    if findings:
+        with session_scope() as session:
+            business_key = get_instance(session, instance_id).business_key
+        publish_table(
+            f"{PROCESS}-{business_key}-copy-check", findings,
+            description=f"广告法极限词 {business_key} round {round}: {len(findings)} hits",
+        )
+    return {"findings": findings}
+
+
+@task
+def archive_module(instance_id: str, sku: str, content: dict[str, Any]) -> dict[str, Any]:
+    """Archive the approved module in the catalog, once."""
+    with session_scope() as session:
+        entry = publish_once(session, channel=CatalogChannel(), instance_id=instance_id, kind="listing_module", ref=sku, content=content)
+        return {"catalog_id": entry.id, "module": entry.channel_ref}
+
+
+def _write_until_clean(run: ProcessRun, base: dict[str, Any]) -> StepOutcome:
+    """Write the selling points until the advertising-law check finds nothing; each hit is one more round."""
+    context = base
+    round = 1
+    while True:
+        points = run.human("write_selling_points", round=round, context=context)
+        check = run.auto("copy_check", copy_check, run.instance_id, points.data, round, round=round)
+        if not check["findings"]:
+            return points
+        context = {**base, "findings": check["findings"], "rework": {"round": round, "step": "copy_check"}}
+        round += 1
+
+
+def _design_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepOutcome, StepOutcome]:
+    """Design the module until operations approves it; a reject sends it back with the comment."""
+    context = base
+    round = 1
+    while True:
+        design = run.human("design_module", round=round, context=context)
+        review = run.approval("review_module", round=round, context={**base, "design": design.data, "designed_by": design.by})
+        if review.approved:
+            return design, review
+        context = {**base, "rework": {"round": round, "comment": review.comment, "by": review.by}}
+        round += 1
+
+
+def handle_module(run: ProcessRun) -> dict[str, Any]:
+    """Run one listing module from selling points to archive, then hand it to listing upload."""
+    photo_archive = run.params.get("photo_archive")
+    points = _write_until_clean(run, {"sku": run.params.get("sku"), "photo_archive": photo_archive})
+    sku = run.params.get("sku") or points.data["sku"]
+    design, review = _design_until_approved(run, {"sku": sku, "photo_archive": photo_archive, "selling_points": points.data})
+    content = {
+        "sku": sku, "photo_archive": photo_archive, "selling_points": points.data["selling_points"],
+        "specs": points.data["specs"], "audience": points.data["audience"], "design": design.data,
+        "approved_by": review.by,
+    }
+    archived = run.auto("archive", archive_module, run.instance_id, sku, content)
+    upload = run.child("listing_upload", index=0, process_key="listing_upload", params={"sku": sku, "module": archived["module"]})
+    return run.finish("archived", sku=sku, module=archived["module"], listing_upload=upload)
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def listing_module_production(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """宝贝模块制作业务流程: selling points, advertising-law check, design, review, archive, upload."""
+    try:
+        return handle_module(ProcessRun.load(PROCESS, instance_id))
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)

@@ -1,0 +1,119 @@
+"""宝贝上传流程 — listing upload, process 12 of PROCESSES.md."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow, task
+
+from engine.channel import CatalogChannel, publish_once
+from engine.db import session_scope
+from engine.instances import get_instance
+from engine.inventory import get_skus
+from engine.process_specs import get_definitions
+from engine.rules.listing import Finding, check_listing
+from engine.rules.price_policy import PriceLine, check_prices, price_table
+from flows.artifacts import publish_markdown, publish_table
+from flows.slots import in_peak_hours, slot_time
+from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+
+PROCESS = "listing_upload"
+
+
+def _price_findings(session: Any, listing: dict[str, Any]) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Check each SKU row under its own price policy (the SKU's, else the default); return findings and table rows."""
+    rules = get_definitions().rules["price_policy"]
+    rows = listing["skus"]
+    known = get_skus(session, [row["sku"] for row in rows])
+    findings, table = [], []
+    for index, row in enumerate(rows):
+        line = PriceLine(sku=row["sku"], online_price=listing["price"], offline_price=listing["offline_price"])
+        policy = known[row["sku"]].price_policy if row["sku"] in known else rules["default"]
+        limits = dict(policy=policy, max_online_discount=rules["max_online_discount"])
+        findings.extend(
+            Finding(field=f"skus[{index}].price", rule="price_policy", message=violation.message)
+            for violation in check_prices([line], **limits)
+        )
+        table.extend({**entry, "policy": policy} for entry in price_table([line], **limits))
+    return findings, table
+
+
+@task
+def listing_check(instance_id: str, listing: dict[str, Any], round: int) -> dict[str, Any]:
+    """Check title bytes, advertising law, price policy and main images; publish the findings as an artifact."""
+    definitions = get_definitions()
+    rules = definitions.rules
+    with session_scope() as session:
+        business_key = get_instance(session, instance_id).business_key
+        price_findings, prices = _price_findings(session, listing)
+    findings = check_listing(
+        title=listing["title"],
+        main_images=listing["main_images"],
+        texts={"skus": [{"spec": row.get("spec") or ""} for row in listing["skus"]]},
+        prices=[],  # checked per SKU above, each under its own policy
+        title_max_bytes=int(rules["listing"]["title_max_bytes"]),
+        min_main_images=int(rules["listing"]["min_main_images"]),
+        banned=rules["banned_terms"],
+        policy=rules["price_policy"]["default"],
+        max_online_discount=rules["price_policy"]["max_online_discount"],
+    ) + price_findings
+    rows = [{"field": f.field, "rule": f.rule, "message": f.message} for f in findings]
+    key = f"{PROCESS}-{business_key}-listing-check"
+    if rows:
+        publish_table(key, rows, description=f"宝贝上传检查 {business_key} round {round}: {len(rows)} findings")
+    else:
+        publish_markdown(key, f"# 宝贝上传检查 {business_key}\n\nRound {round}: all checks passed.",
+                         description=f"宝贝上传检查 {business_key} round {round}: passed")
+    slot = slot_time(listing["go_live_at"])
+    return {"findings": rows, "prices": prices, "go_live_at": slot.isoformat(), "in_peak_hours": in_peak_hours(slot)}
+
+
+@task
+def publish_listing(instance_id: str, sku: str, listing: dict[str, Any], module: str | None) -> dict[str, Any]:
+    """Put the listing into the catalog, once."""
+    content = {**listing, "module": module}
+    with session_scope() as session:
+        entry = publish_once(session, channel=CatalogChannel(), instance_id=instance_id, kind="listing", ref=sku, content=content)
+        return {"catalog_id": entry.id, "channel_ref": entry.channel_ref, "published_at": entry.published_at.isoformat()}
+
+
+def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any]]:
+    """Prepare the listing until it passes the check and operations approves; each loop is one round."""
+    base = {"sku": run.params.get("sku"), "module": run.params.get("module")}
+    context: dict[str, Any] = base
+    round = 1
+    while True:
+        listing = run.human("prepare_listing", round=round, context=context)
+        check = run.auto("listing_check", listing_check, run.instance_id, listing.data, round, round=round)
+        if check["findings"]:
+            context = {**base, "findings": check["findings"], "rework": {"round": round, "step": "listing_check"}}
+            round += 1
+            continue
+        review = run.approval("review", round=round, context={
+            "listing": listing.data, "prepared_by": listing.by, "prices": check["prices"],
+            "go_live_at": check["go_live_at"], "in_peak_hours": check["in_peak_hours"],
+        })
+        if review.approved:
+            return listing, check
+        context = {**base, "rework": {"round": round, "step": "review", "comment": review.comment, "by": review.by}}
+        round += 1
+
+
+def handle_listing(run: ProcessRun) -> dict[str, Any]:
+    """Run one listing from preparation through its checks and review to live and verified."""
+    listing, check = _prepare_until_approved(run)
+    run.wait_until("go_live", datetime.fromisoformat(check["go_live_at"]))
+    sku = run.params.get("sku") or listing.data["skus"][0]["sku"]
+    published = run.auto("publish", publish_listing, run.instance_id, sku, listing.data, run.params.get("module"))
+    verify = run.human("verify_live", context={"sku": sku, "title": listing.data["title"], "catalog": published})
+    outcome = "live" if verify.data["result"] == "ok" else "live_with_problem"
+    return run.finish(outcome, sku=sku, catalog=published, verify=verify.data)
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def listing_upload(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """宝贝上传流程: prepare, check, review, go live at the slot, publish, verify."""
+    try:
+        return handle_listing(ProcessRun.load(PROCESS, instance_id))
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)

@@ -1,0 +1,78 @@
+"""首页设计/宝贝详情模块设计流程 — homepage and detail page design, process 5 of PROCESSES.md."""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+
+from engine.channel import CatalogChannel, publish_once
+from engine.db import session_scope
+from flows.slots import in_peak_hours, slot_time
+from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+
+PROCESS = "page_design"
+MISSING_SKU = {"field": "sku", "rule": "required_for_detail", "message": "a detail page needs the SKU it describes"}
+
+
+@task
+def publish_page(instance_id: str, page: str, sku: str | None, content: dict[str, Any]) -> dict[str, Any]:
+    """Publish the page to the shop, once: the homepage, or the SKU's detail page."""
+    kind, ref = ("homepage", "homepage") if page == "homepage" else ("detail_page", sku or "")
+    with session_scope() as session:
+        entry = publish_once(session, channel=CatalogChannel(), instance_id=instance_id, kind=kind, ref=ref, content=content)
+        return {"catalog_id": entry.id, "kind": kind, "channel_ref": entry.channel_ref, "published_at": entry.published_at.isoformat()}
+
+
+def _brief_until_complete(run: ProcessRun) -> tuple[StepOutcome, str | None]:
+    """Take the brief; a detail page without its SKU goes back to the author (the form cannot require it)."""
+    context: dict[str, Any] = {}
+    round = 1
+    while True:
+        brief = run.human("brief", round=round, context=context)
+        sku = brief.data.get("sku") or run.params.get("sku")
+        if brief.data["page"] == "homepage" or sku:
+            return brief, sku
+        context = {"findings": [MISSING_SKU], "rework": {"round": round, "step": "brief"}}
+        round += 1
+
+
+def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: bool) -> StepOutcome:
+    """Design until operations (and, for the homepage, the owner) approves; a reject returns to design."""
+    context = base
+    round = 1
+    while True:
+        design = run.human("design", round=round, context=context)
+        decision_context = {**base, "design": design.data, "designed_by": design.by}
+        review = run.approval("review", round=round, context=decision_context)
+        decision, step = review, "review"
+        if review.approved and homepage:
+            step = "owner_signoff"
+            decision = run.approval(step, round=round, context={
+                **decision_context, "review": {"by": review.by, "comment": review.comment},
+            })
+        if decision.approved:
+            return design
+        context = {**base, "rework": {"round": round, "step": step, "comment": decision.comment, "by": decision.by}}
+        round += 1
+
+
+def handle_page(run: ProcessRun) -> dict[str, Any]:
+    """Run one page design from the brief to publication at its go-live slot."""
+    brief, sku = _brief_until_complete(run)
+    page = brief.data["page"]
+    go_live_at = slot_time(brief.data["go_live_at"])
+    base = {"brief": brief.data, "sku": sku, "go_live_at": go_live_at.isoformat(), "in_peak_hours": in_peak_hours(go_live_at)}
+    design = _design_until_approved(run, base, homepage=page == "homepage")
+    run.wait_until("go_live", go_live_at)
+    content = {"page": page, "sku": sku, "brief": brief.data, "design": design.data}
+    published = run.auto("publish", publish_page, run.instance_id, page, sku, content)
+    return run.finish("published", page=page, sku=sku, catalog=published)
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def page_design(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """首页设计/宝贝详情模块设计流程: brief, design, review, owner sign-off (homepage), go live, publish."""
+    try:
+        return handle_page(ProcessRun.load(PROCESS, instance_id))
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)

@@ -1,0 +1,168 @@
+"""售前咨询下单流程 — pre-sales inquiry and order, process 9 of PROCESSES.md (high volume)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from prefect import flow, task
+
+from engine.db import session_scope
+from engine.inventory import get_skus, release_stock, reserve_stock
+from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+
+PROCESS = "presales_order"
+# A backordered order has its stock checked again this long after operations decided to wait.
+BACKORDER_RECHECK = timedelta(days=1)
+
+
+def reservation_key(instance_id: str, *, partial: bool) -> str:
+    """Return the key that makes an order's stock reservation happen once, whatever replays happen."""
+    # Distinct keys: a partial reservation made after a shortage never mistakes itself for the full one.
+    return f"{PROCESS}/{instance_id}/partial" if partial else f"{PROCESS}/{instance_id}"
+
+
+@task
+def stock_check(instance_id: str, lines: list[dict[str, Any]], fulfilment: str, partial: bool) -> dict[str, Any]:
+    """Reserve the order's lines from the one stock the shop and the stores share; report any shortage.
+
+    With partial, reserve what the stock has of each line instead, and report the rest as unfilled.
+    """
+    wanted = [(line["sku"], int(line["quantity"])) for line in lines]
+    with session_scope() as session:
+        if partial:
+            stock = get_skus(session, [sku for sku, _ in wanted])
+            available = {sku: max(row.stock, 0) for sku, row in stock.items()}
+            wanted = [(sku, min(qty, available.get(sku, 0))) for sku, qty in wanted if available.get(sku, 0) > 0]
+            if not wanted:
+                short = [{"sku": line["sku"], "wanted": int(line["quantity"]), "available": 0} for line in lines]
+                return {"reserved": False, "lines": [], "short": short, "partial": True, "unfilled": []}
+        key = reservation_key(instance_id, partial=partial)
+        result = reserve_stock(session, key=key, instance_id=instance_id, lines=wanted, fulfilment=fulfilment)
+    taken = {line["sku"]: line["quantity"] for line in result["lines"]}
+    unfilled = [
+        {"sku": line["sku"], "quantity": int(line["quantity"]) - taken.get(line["sku"], 0)}
+        for line in lines
+        if result["reserved"] and int(line["quantity"]) > taken.get(line["sku"], 0)
+    ]
+    return {**result, "partial": partial, "unfilled": unfilled}
+
+
+@task
+def put_back_stock(instance_id: str) -> dict[str, Any]:
+    """Return the goods of an uncollected order to the shared stock, once."""
+    with session_scope() as session:
+        released = [
+            line
+            for partial in (False, True)
+            for line in release_stock(session, key=reservation_key(instance_id, partial=partial), instance_id=instance_id)
+        ]
+    return {"released": released}
+
+
+def merge_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the order lines with one line per SKU (quantities of repeated SKUs added up)."""
+    quantities: dict[str, int] = {}
+    for line in lines:
+        quantities[line["sku"]] = quantities.get(line["sku"], 0) + int(line["quantity"])
+    return [{"sku": sku, "quantity": qty} for sku, qty in quantities.items()]
+
+
+def _order_findings(answer: dict[str, Any]) -> list[dict[str, str]]:
+    """Return what an answer marked ordered lacks: the order id and its lines."""
+    if answer["outcome"] != "ordered":
+        return []
+    missing = {"order_id": "an ordered inquiry needs the order id", "order_lines": "an ordered inquiry needs its order lines"}
+    return [
+        {"field": field, "rule": "required_when_ordered", "message": message}
+        for field, message in missing.items()
+        if not answer.get(field)
+    ]
+
+
+def _answer(run: ProcessRun) -> StepOutcome:
+    """Answer the inquiry; an order without its id or lines goes back to customer service, round+1."""
+    round, context = 1, {"customer": run.params["customer"], "question": run.params["question"]}
+    while True:
+        answer = run.human("answer_inquiry", round=round, context=context)
+        findings = _order_findings(answer.data)
+        if not findings:
+            return answer
+        context = {**context, "findings": findings, "previous_answer": answer.data}
+        round += 1
+
+
+def _reserve(
+    run: ProcessRun, order: dict[str, Any], lines: list[dict[str, Any]], fulfilment: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """Reserve the stock; on a shortage operations decides, until it is reserved or the order is cancelled.
+
+    backorder: check again after BACKORDER_RECHECK; transfer_from_store: the goods were moved in and
+    booked into the shared stock, check again at once; partial_ship: reserve what there is;
+    cancel_order: nothing is reserved. Returns the reservation (None when cancelled) and the decisions.
+    """
+    round, partial, decisions = 1, False, []
+    while True:
+        stock = run.auto("stock_check", stock_check, run.instance_id, lines, fulfilment, partial, round=round)
+        if stock["reserved"]:
+            return stock, decisions
+        decision = run.human(
+            "shortage_decision", round=round,
+            context={"order": order, "lines": lines, "fulfilment": fulfilment, "short": stock["short"], "earlier_decisions": decisions},
+        )
+        choice = decision.data["decision"]
+        decisions = [*decisions, {"round": round, "decision": choice, "by": decision.by, "notes": decision.data.get("notes", "")}]
+        if choice == "cancel_order":
+            return None, decisions
+        partial = choice == "partial_ship"
+        if choice == "backorder":
+            run.wait_until("stock_check", _at(decision) + BACKORDER_RECHECK, round=round + 1)
+        round += 1
+
+
+def _at(outcome: StepOutcome) -> datetime:
+    assert outcome.at is not None  # a completed task always has its completion time
+    return outcome.at
+
+
+def _ship(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
+    """打单/配货 → 审单/打包 → 发货, all by the warehouse."""
+    picked = run.human("print_and_pick", context=context)
+    packed = run.human("verify_and_pack", context={**context, "waybill_no": picked.data["waybill_no"]})
+    shipped = run.human("ship", context={**context, "waybill_no": picked.data["waybill_no"], "packages": packed.data["packages"]})
+    return run.finish("shipped", **context, waybill_no=picked.data["waybill_no"], **shipped.data)
+
+
+def _store_pickup(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
+    """网上购物店内取货: the warehouse prepares the goods at the store, customer service confirms the pickup."""
+    prepared = run.human("prepare_pickup", context=context)
+    collected = run.human("picked_up", context={**context, "prepared": prepared.data})
+    details = {**context, "store": prepared.data["store"], "pickup": collected.data}
+    if collected.data["outcome"] == "not_collected":
+        details["stock_released"] = run.auto("release_stock", put_back_stock, run.instance_id)["released"]
+    return run.finish(collected.data["outcome"], **details)
+
+
+def handle_inquiry(run: ProcessRun) -> dict[str, Any]:
+    """Run one inquiry from the answer to the goods shipped or picked up."""
+    answer = _answer(run)
+    if answer.data["outcome"] != "ordered":
+        return run.finish("no_order", answered_by=answer.by, recommended_skus=answer.data.get("recommended_skus", []))
+    fulfilment = answer.data.get("fulfilment") or "ship"
+    order = {"order_id": answer.data["order_id"], "customer": run.params["customer"], "notes": answer.data.get("notes", "")}
+    lines = merge_lines(answer.data["order_lines"])
+    stock, decisions = _reserve(run, order, lines, fulfilment)
+    if stock is None:
+        return run.finish("cancelled", order_id=order["order_id"], shortage_decisions=decisions)
+    context = {"order": order, "lines": stock["lines"], "unfilled": stock["unfilled"], "shortage_decisions": decisions}
+    if fulfilment == "store_pickup":
+        return _store_pickup(run, {**context, "pickup_store": answer.data.get("pickup_store")})
+    return _ship(run, context)
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def presales_order(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """售前咨询下单流程: answer, stock check (one stock), shortage decision, ship or store pickup."""
+    try:
+        return handle_inquiry(ProcessRun.load(PROCESS, instance_id))
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)

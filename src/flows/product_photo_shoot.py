@@ -1,0 +1,71 @@
+"""商品拍摄流程 — product photo shoot, process 11 of PROCESSES.md."""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+
+from engine.channel import CatalogChannel, publish_once
+from engine.db import session_scope
+from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+
+PROCESS = "product_photo_shoot"
+
+
+@task
+def archive_photos(instance_id: str, content: dict[str, Any]) -> dict[str, Any]:
+    """Archive the approved photo set in the catalog, once (完成作品建档)."""
+    with session_scope() as session:
+        entry = publish_once(session, channel=CatalogChannel(), instance_id=instance_id, kind="photo_set", ref=instance_id, content=content)
+        return {"catalog_id": entry.id, "photo_archive": entry.channel_ref}
+
+
+def _shoot_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepOutcome, StepOutcome, StepOutcome]:
+    """Shoot and retouch until operations approves; a reject redoes the retouch, or the shoot, as the reviewer chose."""
+    round = 1
+    shoot = run.human("shoot", round=round, context=base)
+    while True:
+        retouch = run.human("retouch", round=round, context={**base, "shoot": shoot.data})
+        review = run.approval("review", round=round, context={
+            **base, "shoot": shoot.data, "retouch": retouch.data, "retouched_by": retouch.by,
+        })
+        if review.approved:
+            return shoot, retouch, review
+        redo = review.data.get("redo") or "retouch"
+        rework = {"round": round, "comment": review.comment, "by": review.by, "redo": redo}
+        round += 1
+        if redo == "shoot":
+            shoot = run.human("shoot", round=round, context={**base, "rework": rework})
+        base = {**base, "rework": rework}
+
+
+def handle_shoot(run: ProcessRun) -> dict[str, Any]:
+    """Run one photo shoot from the request to the archive, then start a listing module per SKU."""
+    request = run.human("request", context={"skus": run.params.get("skus") or []})
+    handover = run.human("sample_handover", context={"request": request.data})
+    shoot, retouch, review = _shoot_until_approved(run, {"request": request.data, "samples": handover.data})
+    returned = run.human("sample_return", context={"samples": handover.data, "final_photos": retouch.data["final_photos"]})
+    skus = list(dict.fromkeys(request.data["skus"]))  # a SKU named twice still gets one module
+    archived = run.auto("archive", archive_photos, run.instance_id, {
+        "skus": skus, "shot_list": request.data["shot_list"], "style": request.data["style"],
+        "raw_photos": shoot.data["raw_photos"], "final_photos": retouch.data["final_photos"],
+        "image_count": retouch.data["image_count"], "approved_by": review.by,
+    })
+    modules = [
+        run.child("listing_modules", index=index, process_key="listing_module_production",
+                  params={"sku": sku, "photo_archive": archived["photo_archive"]})
+        for index, sku in enumerate(skus)
+    ]
+    return run.finish(
+        "archived", photo_archive=archived["photo_archive"], listing_modules=modules,
+        sample_condition=returned.data["condition"],
+    )
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def product_photo_shoot(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """商品拍摄流程: request, samples, shoot, retouch, review, return samples, archive, one module per SKU."""
+    try:
+        return handle_shoot(ProcessRun.load(PROCESS, instance_id))
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)

@@ -1,0 +1,123 @@
+"""常规推广工作流程 — routine promotion, process 7 of PROCESSES.md (scheduled Mondays 09:00)."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from prefect import flow, task
+from prefect.runtime import flow_run
+
+from engine.db import session_scope
+from engine.figures import period_figures
+from engine.process_specs import get_definitions
+from engine.rules.budget import approver_role
+from flows.artifacts import publish_markdown
+from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+
+PROCESS = "routine_promotion"
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(get_definitions().timezone)
+
+
+def monday_of(day: date) -> date:
+    """Return the Monday of the day's week."""
+    return day - timedelta(days=day.weekday())
+
+
+def iso_week(day: date) -> str:
+    """Return the ISO week of a day, e.g. 2026-W49."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _week_of(run: ProcessRun) -> date:
+    """Return the Monday of the week the run plans: the start form's, else the week it was started in."""
+    given = run.params.get("week_of")
+    day = date.fromisoformat(given) if given else run.started_at.astimezone(_zone()).date()
+    return monday_of(day)
+
+
+@task
+def weekly_review(week_of: str) -> dict[str, Any]:
+    """Collect last week's figures (Monday to Monday, local time) and attach them as a markdown artifact."""
+    monday = date.fromisoformat(week_of)
+    start = datetime.combine(monday - timedelta(days=7), time(), tzinfo=_zone())
+    end = datetime.combine(monday, time(), tzinfo=_zone())
+    with session_scope() as session:
+        figures = period_figures(session, start=start, end=end)
+    reviewed = iso_week(start.date())
+    publish_markdown(
+        f"{PROCESS}-{reviewed}-weekly-review", _review_markdown(reviewed, figures),
+        description=f"上周数据回顾 / Weekly review {reviewed}",
+    )
+    return {"week": reviewed, "figures": figures}
+
+
+def _review_markdown(week: str, figures: dict[str, Any]) -> str:
+    rows = [f"| {process} | {figures['instances_started'].get(process, 0)} | {figures['instances_completed'].get(process, 0)} |"
+            for process in sorted(set(figures["instances_started"]) | set(figures["instances_completed"]))]
+    return "\n".join([
+        f"# 上周数据回顾 — {week}",
+        f"{figures['period']['start']} – {figures['period']['end']}",
+        "",
+        "| process | started | completed |",
+        "|---|---|---|",
+        *(rows or ["| — | 0 | 0 |"]),
+        "",
+        f"- tasks completed: {figures['tasks_completed']}",
+        f"- refunds: {figures['refunds']['count']} ({figures['refunds']['amount']} CNY)",
+        f"- catalog publications: {figures['catalog_publications']}",
+        "",
+        "```json", json.dumps(figures, ensure_ascii=False, indent=2), "```",
+    ])
+
+
+def _plan_until_approved(run: ProcessRun, review: dict[str, Any]) -> tuple[StepOutcome, StepOutcome, int]:
+    """Plan the week's actions until the budget's approver approves; a reject loops back with the comment."""
+    owner_above = get_definitions().rules["owner_approval_above"]
+    context: dict[str, Any] = {"weekly_review": review}
+    round = 1
+    while True:
+        plan = run.human("plan_actions", round=round, context=context)
+        owner = approver_role(plan.data["budget"], owner_above=owner_above) == "owner"
+        decision = run.approval(
+            "owner_budget_approval" if owner else "budget_approval", round=round,
+            context={"plan": plan.data, "planned_by": plan.by, "owner_approval_above": owner_above},
+        )
+        if decision.approved:
+            return plan, decision, round
+        rework = {"round": round, "comment": decision.comment, "by": decision.by}
+        context = {**context, "rework": rework, "previous_plan": plan.data}
+        round += 1
+
+
+def handle_week(run: ProcessRun) -> dict[str, Any]:
+    """Run one week's routine promotion: review, plan, budget approval, execution report."""
+    review = run.auto("weekly_review", weekly_review, _week_of(run).isoformat())
+    plan, decision, rounds = _plan_until_approved(run, review)
+    report = run.human("execute_and_report", context={"plan": plan.data, "approved_by": decision.by})
+    return run.finish("reported", budget=plan.data["budget"], approved_by=decision.by, rounds=rounds, report=report.data)
+
+
+def _scheduled_week() -> date:
+    """Return the Monday of the week this run was scheduled for, in the calendar time zone."""
+    scheduled: datetime = flow_run.scheduled_start_time
+    return monday_of(scheduled.astimezone(_zone()).date())
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def routine_promotion(instance_id: str | None = None):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """常规推广工作流程: weekly review, action plan, budget approval, execution report."""
+    try:
+        if instance_id is None:  # a scheduled run: it starts its own instance, keyed by the ISO week
+            week = _scheduled_week()
+            run = ProcessRun.load_or_start(PROCESS, None, business_key=iso_week(week), params={"week_of": week.isoformat()})
+        else:
+            run = ProcessRun.load(PROCESS, instance_id)
+        return handle_week(run)
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)

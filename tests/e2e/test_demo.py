@@ -1,0 +1,28 @@
+"""`ecomflow demo --drive`: every process, played by simulated staff over HTTP, runs to its end."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from ecomflow.demo import run_demo
+from engine.db import session_scope
+from engine.models import ProcessInstance
+from flows import implemented_flows
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+class TestDemo:
+    def test_every_process_runs_to_completion_with_its_children(self, stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+        run_demo(drive_staff=True, api=stack.api_url, timeout=240)
+        output = capsys.readouterr().out
+        assert "ended" in output
+        with session_scope() as session:
+            demo = session.scalars(select(ProcessInstance).where(ProcessInstance.business_key.like("DEMO-%"))).all()
+            started_processes = {i.process_key for i in demo if i.parent_id is None}
+            children = session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id.in_([i.id for i in demo]))).all()
+        assert started_processes == set(implemented_flows())
+        assert len(started_processes) >= 12
+        assert {i.state for i in demo} == {"completed"}
+        assert children, "the plan, campaign and photo shoot start children"

@@ -1,0 +1,147 @@
+"""宝贝上传: the listing check sends every finding back, and a reviewed listing goes live at its slot."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from engine.db import session_scope
+from engine.inventory import upsert_sku
+from engine.models import CatalogEntry, Timer
+from engine.sweeper import sweep_once
+from flows.artifacts import artifact_key
+from tests.e2e.conftest import prefect_api, Staff, Stack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def new_sku(*, policy: str = "flexible") -> str:
+    code = f"SKU-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        upsert_sku(session, sku=code, name="纯棉短袖T恤", online_price=Decimal("99"), offline_price=Decimal("100"),
+                   stock=80, price_policy=policy)
+    return code
+
+
+def peak_slot(days_ahead: int = 2) -> datetime:
+    """Return 20:00 Shanghai time a few days ahead: far enough that the background sweeper leaves it alone."""
+    day = datetime.now(SHANGHAI).date() + timedelta(days=days_ahead)
+    return datetime(day.year, day.month, day.day, 20, 0, tzinfo=SHANGHAI)
+
+
+def listing_form(sku: str, **overrides: Any) -> dict[str, Any]:
+    form = {
+        "title": "春季新款纯棉短袖T恤男士宽松圆领上衣",
+        "category": "男装/T恤",
+        "price": 90.0,
+        "offline_price": 100.0,
+        "skus": [{"sku": sku, "spec": "白色/L", "stock": 50}],
+        "main_images": [f"https://img.example.com/{sku}/{n}.jpg" for n in range(5)],
+        "detail_module": f"catalog:module:{sku}",
+        "go_live_at": peak_slot().replace(tzinfo=None).isoformat(),  # naive: calendar time
+    }
+    form.update(overrides)
+    return form
+
+
+def findings_of(staff: Staff, instance_id: str, round: int) -> list[dict[str, Any]]:
+    task = staff.wait_for_task(instance_id, "prepare_listing", round=round)
+    return staff.get(f"/tasks/{task['id']}").json()["context"]["findings"]
+
+
+def catalog_entries(instance_id: str) -> list[CatalogEntry]:
+    with session_scope() as session:
+        return list(session.scalars(select(CatalogEntry).where(CatalogEntry.instance_id == instance_id)))
+
+
+def go_live_timer(instance_id: str) -> Timer | None:
+    with session_scope() as session:
+        return session.scalar(select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "go_live"))
+
+
+class TestListingCheck:
+    def test_each_rule_sends_the_listing_back_with_all_its_findings(self, stack: Stack, team: dict[str, Staff]) -> None:
+        product, ops = team["product"], team["ops"]
+        sku, unified = new_sku(), new_sku(policy="unified")
+        started = product.start("listing_upload", {"sku": sku, "module": f"catalog:module:{sku}"}, f"UP-{uuid.uuid4().hex[:6]}")
+        iid = started["id"]
+
+        first = product.wait_for_task(iid, "prepare_listing")
+        product.do(first["id"], listing_form(sku, title="全网最好穿的纯棉T恤"))
+        [hit] = findings_of(product, iid, 2)
+        assert (hit["field"], hit["rule"]) == ("title", "ad_law") and "'最'" in hit["message"]
+
+        product.do(product.wait_for_task(iid, "prepare_listing", round=2)["id"], listing_form(sku, title="纯" * 31))
+        [long] = findings_of(product, iid, 3)
+        assert (long["field"], long["rule"]) == ("title", "title_length") and "62 bytes" in long["message"]
+
+        # Exactly 60 bytes passes; four images do not.
+        few = listing_form(sku, title="纯" * 30, main_images=["https://img.example.com/1.jpg"] * 4)
+        product.do(product.wait_for_task(iid, "prepare_listing", round=3)["id"], few)
+        [images] = findings_of(product, iid, 4)
+        assert (images["field"], images["rule"]) == ("main_images", "main_images")
+
+        # A unified-price SKU may not sell online below its store price.
+        below = listing_form(unified, price=95.0, offline_price=100.0)
+        product.do(product.wait_for_task(iid, "prepare_listing", round=4)["id"], below)
+        [price] = findings_of(product, iid, 5)
+        assert (price["field"], price["rule"]) == ("skus[0].price", "price_policy") and "unified" in price["message"]
+
+        everything = listing_form(unified, title="最" * 31, price=95.0, main_images=["https://img.example.com/1.jpg"])
+        product.do(product.wait_for_task(iid, "prepare_listing", round=5)["id"], everything)
+        rules = [finding["rule"] for finding in findings_of(product, iid, 6)]
+        assert rules.count("ad_law") == 31
+        assert {"title_length", "main_images", "price_policy"} <= set(rules)
+        key = artifact_key("listing_upload", started["business_key"], "listing-check")
+        artifact = prefect_api("GET", f"/artifacts/{key}/latest")
+        assert artifact.status_code == 200 and artifact.json()["type"] == "table"
+
+        product.do(product.wait_for_task(iid, "prepare_listing", round=6)["id"], listing_form(sku, price=85.0))
+        review = ops.wait_for_task(iid, "review", round=6)
+        context = ops.get(f"/tasks/{review['id']}").json()["context"]
+        assert context["prices"][0]["ok"] is True and context["prices"][0]["policy"] == "flexible"
+        assert context["in_peak_hours"] is True
+        assert catalog_entries(iid) == []
+
+
+class TestGoLive:
+    def test_reviewed_listing_is_published_when_the_slot_comes_and_not_before(self, stack: Stack, team: dict[str, Staff]) -> None:
+        product, ops = team["product"], team["ops"]
+        sku = new_sku()
+        started = product.start("listing_upload", {"sku": sku}, f"UP-{uuid.uuid4().hex[:6]}")
+        iid = started["id"]
+        product.do(product.wait_for_task(iid, "prepare_listing")["id"], listing_form(sku))
+
+        first = ops.wait_for_task(iid, "review")
+        ops.do(first["id"], {"decision": "reject", "comment": "主图第一张换白底"})
+        again = product.wait_for_task(iid, "prepare_listing", round=2)
+        rework = product.get(f"/tasks/{again['id']}").json()["context"]["rework"]
+        assert rework == {"round": 1, "step": "review", "comment": "主图第一张换白底", "by": ops.name}
+        product.do(again["id"], listing_form(sku))
+        ops.do(ops.wait_for_task(iid, "review", round=2)["id"], {"decision": "approve"})
+
+        timer = wait_until(lambda: go_live_timer(iid), timeout=60, what="the go-live timer")
+        slot = peak_slot()
+        assert timer.fire_at == slot and timer.fired_at is None
+        assert sweep_once(now=slot - timedelta(minutes=1)).timers_fired == 0
+        product.wait_for_state(iid, "waiting")  # the run suspends just after arming the timer
+        assert go_live_timer(iid).fired_at is None and catalog_entries(iid) == []
+
+        assert sweep_once(now=slot + timedelta(minutes=1)).timers_fired >= 1
+        verify = product.wait_for_task(iid, "verify_live")
+        [entry] = catalog_entries(iid)
+        assert (entry.kind, entry.ref, entry.content["title"]) == ("listing", sku, listing_form(sku)["title"])
+        context = product.get(f"/tasks/{verify['id']}").json()["context"]
+        assert context["catalog"]["channel_ref"] == entry.channel_ref
+        product.do(verify["id"], {"listing_url": f"https://shop.example.com/item/{sku}", "result": "ok"})
+
+        done = product.wait_for_state(iid, "completed")
+        assert done["result"]["outcome"] == "live" and done["result"]["sku"] == sku
+        assert len(catalog_entries(iid)) == 1

@@ -1,0 +1,249 @@
+"""Pre-sales inquiries over HTTP: an order takes the one shared stock exactly once, then ships or is picked up in a store."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.db import session_scope
+from engine.inventory import get_skus, upsert_sku
+from engine.models import AuditEvent, HumanTask, StockReservation, Timer
+from engine.sweeper import sweep_once
+from tests.e2e.conftest import prefect_api, prefect_run_state, Staff, wait_until
+
+pytestmark = pytest.mark.e2e
+
+PROCESS = "presales_order"
+
+
+def make_sku(stock: int) -> str:
+    code = f"SKU-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        upsert_sku(session, sku=code, name="纯棉短袖T恤", online_price=Decimal("99.00"), offline_price=Decimal("109.00"), stock=stock)
+    return code
+
+
+def set_stock(sku: str, stock: int) -> None:
+    with session_scope() as session:
+        upsert_sku(session, sku=sku, name="纯棉短袖T恤", online_price=Decimal("99.00"), offline_price=Decimal("109.00"), stock=stock)
+
+
+def stock_of(*skus: str) -> list[int]:
+    with session_scope() as session:
+        rows = get_skus(session, list(skus))
+        return [rows[sku].stock for sku in skus]
+
+
+def reservations_of(instance_id: str) -> list[tuple[str, int, str]]:
+    with session_scope() as session:
+        rows = session.scalars(select(StockReservation).where(StockReservation.instance_id == instance_id))
+        return sorted((r.sku, r.quantity, r.fulfilment) for r in rows)
+
+
+def count(model, *conditions) -> int:  # noqa: ANN001
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*conditions))
+
+
+def start_inquiry(cs: Staff) -> str:
+    params = {"customer": f"buyer-{uuid.uuid4().hex[:6]}", "question": "这款T恤有L码吗？能今天发货吗？", "channel": "im"}
+    return cs.start(PROCESS, params, business_key=f"INQ-{uuid.uuid4().hex[:8]}")["id"]
+
+
+def order(lines: list[tuple[str, int]], *, fulfilment: str = "ship", **extra: Any) -> dict[str, Any]:
+    return {
+        "recommended_skus": [sku for sku, _ in lines],
+        "outcome": "ordered",
+        "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
+        "order_lines": [{"sku": sku, "quantity": qty} for sku, qty in lines],
+        "fulfilment": fulfilment,
+        **extra,
+    }
+
+
+def answer(cs: Staff, instance_id: str, data: dict[str, Any], *, round: int = 1) -> None:
+    cs.do(cs.wait_for_task(instance_id, "answer_inquiry", round=round)["id"], data)
+
+
+def ship(warehouse: Staff, instance_id: str) -> dict[str, Any]:
+    warehouse.do(warehouse.wait_for_task(instance_id, "print_and_pick")["id"], {"waybill_no": "WB20251201001"})
+    warehouse.do(warehouse.wait_for_task(instance_id, "verify_and_pack")["id"], {"packages": 1, "weight_kg": 0.6})
+    warehouse.do(warehouse.wait_for_task(instance_id, "ship")["id"], {"carrier": "SF", "tracking_no": "SF1029384756"})
+    return warehouse.wait_for_state(instance_id, "completed")
+
+
+def prefect_state(flow_run_id: str) -> str:
+    return prefect_run_state(flow_run_id)["type"]
+
+
+class TestShip:
+    def test_order_ships_and_takes_the_stock_exactly_once_even_after_a_replay(self, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        tee, cap = make_sku(10), make_sku(4)
+        instance_id = start_inquiry(cs)
+        # The same SKU on two lines counts as one line of 3.
+        answer(cs, instance_id, order([(tee, 2), (cap, 1), (tee, 1)]))
+
+        pick = warehouse.wait_for_task(instance_id, "print_and_pick")
+        context = warehouse.get(f"/tasks/{pick['id']}").json()["context"]
+        assert sorted((line["sku"], line["quantity"]) for line in context["lines"]) == sorted([(tee, 3), (cap, 1)])
+        assert stock_of(tee, cap) == [7, 3]
+
+        # Resume the suspended run from outside: it replays from the top past the stock check.
+        flow_run_id = cs.instance(instance_id)["flow_run_id"]
+        wait_until(lambda: prefect_state(flow_run_id) == "PAUSED", timeout=30, what="run suspended on print_and_pick")
+        response = prefect_api("POST", f"/flow_runs/{flow_run_id}/resume", json={})
+        assert response.status_code in (200, 201), response.text
+        wait_until(
+            lambda: count(AuditEvent, AuditEvent.task_id == pick["id"], AuditEvent.type == "task.resumed_while_open") == 1,
+            timeout=60, what="the replay to reach the open print_and_pick",
+        )
+        wait_until(lambda: prefect_state(flow_run_id) == "PAUSED", timeout=60, what="run suspended again")
+        assert stock_of(tee, cap) == [7, 3]
+
+        done = ship(warehouse, instance_id)
+        assert done["result"]["outcome"] == "shipped"
+        assert (done["result"]["carrier"], done["result"]["tracking_no"]) == ("SF", "SF1029384756")
+        assert stock_of(tee, cap) == [10 - 3, 4 - 1]
+        assert sorted(reservations_of(instance_id)) == sorted([(tee, 3, "ship"), (cap, 1, "ship")])
+
+
+class TestStorePickup:
+    def test_pickup_reads_the_same_stock_as_the_shop(self, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        tee = make_sku(5)
+        online = start_inquiry(cs)
+        answer(cs, online, order([(tee, 2)]))
+        warehouse.wait_for_task(online, "print_and_pick")
+        assert stock_of(tee) == [3]
+
+        in_store = start_inquiry(cs)
+        answer(cs, in_store, order([(tee, 3)], fulfilment="store_pickup", pickup_store="南京西路店"))
+        prepare = warehouse.wait_for_task(in_store, "prepare_pickup")
+        assert warehouse.get(f"/tasks/{prepare['id']}").json()["context"]["pickup_store"] == "南京西路店"
+        assert stock_of(tee) == [0]
+        warehouse.do(prepare["id"], {"store": "南京西路店", "shelf_location": "B-12"})
+
+        picked = cs.wait_for_task(in_store, "picked_up")
+        cs.do(picked["id"], {"outcome": "picked_up", "picked_up_at": "2025-12-01T15:30:00+08:00"})
+        done = cs.wait_for_state(in_store, "completed")
+        assert (done["result"]["outcome"], done["result"]["store"]) == ("picked_up", "南京西路店")
+        assert reservations_of(in_store) == [(tee, 3, "store_pickup")]
+        assert all(t["step"] not in ("print_and_pick", "ship") for t in done["tasks"])
+
+        # The stock both channels share is now empty: the next order, online, is short.
+        third = start_inquiry(cs)
+        answer(cs, third, order([(tee, 1)]))
+        team["ops"].wait_for_task(third, "shortage_decision")
+        assert stock_of(tee) == [0]
+
+
+    def test_goods_not_collected_go_back_into_the_shared_stock_once(self, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        tee = make_sku(4)
+        in_store = start_inquiry(cs)
+        answer(cs, in_store, order([(tee, 1), (tee, 2)], fulfilment="store_pickup", pickup_store="淮海路店"))
+        prepare = warehouse.wait_for_task(in_store, "prepare_pickup")
+        assert stock_of(tee) == [1]  # the two lines of one SKU were taken together
+        warehouse.do(prepare["id"], {"store": "淮海路店", "shelf_location": "A-03"})
+        cs.do(cs.wait_for_task(in_store, "picked_up")["id"], {"outcome": "not_collected", "notes": "顾客七天未到店"})
+        done = cs.wait_for_state(in_store, "completed")
+        assert done["result"]["stock_released"] == [{"sku": tee, "quantity": 3}]
+        assert stock_of(tee) == [4]
+        assert count(AuditEvent, AuditEvent.instance_id == in_store, AuditEvent.type == "stock.released") == 1
+
+
+class TestShortage:
+    def test_shortage_goes_to_operations_and_partial_ship_takes_what_there_is(self, team: dict[str, Staff]) -> None:
+        cs, ops, warehouse = team["cs"], team["ops"], team["warehouse"]
+        tee = make_sku(1)
+        instance_id = start_inquiry(cs)
+        answer(cs, instance_id, order([(tee, 3)]))
+
+        decision = ops.wait_for_task(instance_id, "shortage_decision")
+        detail = ops.get(f"/tasks/{decision['id']}").json()
+        assert detail["role"] == "operations"
+        assert detail["context"]["short"] == [{"sku": tee, "wanted": 3, "available": 1}]
+        assert stock_of(tee) == [1] and reservations_of(instance_id) == []
+        ops.do(decision["id"], {"decision": "partial_ship", "notes": "先发1件，其余退款"})
+
+        pick = warehouse.wait_for_task(instance_id, "print_and_pick")
+        assert warehouse.get(f"/tasks/{pick['id']}").json()["context"]["unfilled"] == [{"sku": tee, "quantity": 2}]
+        done = ship(warehouse, instance_id)
+        assert done["result"]["lines"] == [{"sku": tee, "quantity": 1}]
+        assert done["result"]["shortage_decisions"][0]["decision"] == "partial_ship"
+        assert stock_of(tee) == [0]
+
+    def test_cancel_reserves_nothing(self, team: dict[str, Staff]) -> None:
+        cs, ops = team["cs"], team["ops"]
+        tee = make_sku(2)
+        instance_id = start_inquiry(cs)
+        answer(cs, instance_id, order([(tee, 5)]))
+        ops.do(ops.wait_for_task(instance_id, "shortage_decision")["id"], {"decision": "cancel_order", "notes": "顾客不愿等待"})
+        done = cs.wait_for_state(instance_id, "completed")
+        assert done["result"]["outcome"] == "cancelled"
+        assert stock_of(tee) == [2] and reservations_of(instance_id) == []
+
+    def test_transfer_checks_again_at_once_and_a_second_shortage_returns_to_operations(self, team: dict[str, Staff]) -> None:
+        cs, ops, warehouse = team["cs"], team["ops"], team["warehouse"]
+        tee = make_sku(0)
+        instance_id = start_inquiry(cs)
+        answer(cs, instance_id, order([(tee, 2)]))
+        # Transfer decided before the goods were booked in: still short, operations decides again.
+        ops.do(ops.wait_for_task(instance_id, "shortage_decision")["id"], {"decision": "transfer_from_store"})
+        second = ops.wait_for_task(instance_id, "shortage_decision", round=2)
+        earlier = ops.get(f"/tasks/{second['id']}").json()["context"]["earlier_decisions"]
+        assert [d["decision"] for d in earlier] == ["transfer_from_store"]
+
+        set_stock(tee, 2)  # the store's goods are booked into the shared stock
+        ops.do(second["id"], {"decision": "transfer_from_store", "notes": "已从徐汇店调拨2件"})
+        warehouse.wait_for_task(instance_id, "print_and_pick")
+        assert stock_of(tee) == [0]
+        assert reservations_of(instance_id) == [(tee, 2, "ship")]
+
+    def test_backorder_checks_the_stock_again_when_its_timer_fires(self, team: dict[str, Staff]) -> None:
+        cs, ops, warehouse = team["cs"], team["ops"], team["warehouse"]
+        tee = make_sku(0)
+        instance_id = start_inquiry(cs)
+        answer(cs, instance_id, order([(tee, 1)]))
+        ops.do(ops.wait_for_task(instance_id, "shortage_decision")["id"], {"decision": "backorder", "notes": "下周到货"})
+
+        def armed() -> Timer | None:
+            with session_scope() as session:
+                return session.scalar(select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "stock_check"))
+
+        timer = wait_until(armed, timeout=60, what="the backorder re-check timer")
+        assert sweep_once(now=timer.fire_at - timedelta(minutes=1)).timers_fired == 0
+        set_stock(tee, 5)  # the replenishment arrives
+        assert sweep_once(now=timer.fire_at + timedelta(minutes=1)).timers_fired == 1
+        warehouse.wait_for_task(instance_id, "print_and_pick")
+        assert stock_of(tee) == [4]
+
+
+class TestNoOrder:
+    def test_no_order_closes_at_once(self, team: dict[str, Staff]) -> None:
+        cs = team["cs"]
+        tee = make_sku(3)
+        instance_id = start_inquiry(cs)
+        answer(cs, instance_id, {"recommended_skus": [tee], "outcome": "no_order", "notes": "顾客再考虑"})
+        done = cs.wait_for_state(instance_id, "completed")
+        assert done["result"]["outcome"] == "no_order"
+        assert done["result"]["recommended_skus"] == [tee]
+        assert count(HumanTask, HumanTask.instance_id == instance_id) == 1
+        assert stock_of(tee) == [3] and reservations_of(instance_id) == []
+
+    def test_ordered_without_lines_goes_back_to_customer_service(self, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        tee = make_sku(3)
+        instance_id = start_inquiry(cs)
+        answer(cs, instance_id, {"outcome": "ordered", "order_id": "ORD-12345"})
+        again = cs.wait_for_task(instance_id, "answer_inquiry", round=2)
+        findings = cs.get(f"/tasks/{again['id']}").json()["context"]["findings"]
+        assert [(f["field"], f["rule"]) for f in findings] == [("order_lines", "required_when_ordered")]
+        cs.do(again["id"], order([(tee, 1)]))
+        warehouse.wait_for_task(instance_id, "print_and_pick")
+        assert stock_of(tee) == [2]

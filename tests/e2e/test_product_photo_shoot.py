@@ -1,0 +1,137 @@
+"""商品拍摄: the reviewer redoes the retouch or the shoot; the archive starts 11 → 3 → 12 once each."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from engine.db import session_scope
+from engine.models import CatalogEntry, ProcessInstance
+from tests.e2e.conftest import Staff, Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def new_skus(count: int) -> list[str]:
+    return [f"SKU-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+
+
+def request_form(skus: list[str]) -> dict[str, Any]:
+    return {
+        "skus": skus,
+        "shot_list": ["main", "detail", "model"],
+        "style": "白底主图，自然光模特图",
+        "deadline": (date.today() + timedelta(days=5)).isoformat(),
+    }
+
+
+def shoot_form(version: int) -> dict[str, Any]:
+    return {"raw_photos": f"https://nas.example.com/raw/v{version}", "shot_count": 120}
+
+
+def retouch_form(version: int) -> dict[str, Any]:
+    return {"final_photos": f"https://nas.example.com/final/v{version}", "image_count": 24}
+
+
+def children_of(instance_id: str) -> list[ProcessInstance]:
+    with session_scope() as session:
+        return list(session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id == instance_id)))
+
+
+def catalog_entries(instance_id: str) -> list[CatalogEntry]:
+    with session_scope() as session:
+        return list(session.scalars(select(CatalogEntry).where(CatalogEntry.instance_id == instance_id)))
+
+
+def hand_over_samples(warehouse: Staff, instance_id: str, skus: list[str], receiver: str) -> None:
+    task = warehouse.wait_for_task(instance_id, "sample_handover")
+    warehouse.do(task["id"], {"samples": [{"sku": sku, "quantity": 1} for sku in skus], "handed_to": receiver})
+
+
+class TestReview:
+    def test_reject_redoes_the_retouch_or_the_shoot_as_the_reviewer_chooses(self, stack: Stack, team: dict[str, Staff]) -> None:
+        product, warehouse, visual, visual2, ops = team["product"], team["warehouse"], team["visual"], team["visual2"], team["ops"]
+        skus = new_skus(2)
+        started = product.start("product_photo_shoot", {"skus": skus}, f"SHOOT-{uuid.uuid4().hex[:6]}")
+        iid = started["id"]
+        product.do(product.wait_for_task(iid, "request")["id"], request_form([skus[0], skus[1], skus[0]]))
+        hand_over_samples(warehouse, iid, skus, visual.name)
+        visual.do(visual.wait_for_task(iid, "shoot")["id"], shoot_form(1))
+        visual2.do(visual2.wait_for_task(iid, "retouch")["id"], retouch_form(1))
+
+        # No redo chosen: the retouch is redone, the shoot is kept.
+        ops.do(ops.wait_for_task(iid, "review")["id"], {"decision": "reject", "comment": "肤色偏黄"})
+        retouch = visual2.wait_for_task(iid, "retouch", round=2)
+        context = visual2.get(f"/tasks/{retouch['id']}").json()["context"]
+        assert context["rework"] == {"round": 1, "comment": "肤色偏黄", "by": ops.name, "redo": "retouch"}
+        assert context["shoot"] == shoot_form(1)
+        visual2.do(retouch["id"], retouch_form(2))
+
+        ops.do(ops.wait_for_task(iid, "review", round=2)["id"], {"decision": "reject", "comment": "模特图要重拍", "redo": "shoot"})
+        shoot = visual.wait_for_task(iid, "shoot", round=3)
+        rework = visual.get(f"/tasks/{shoot['id']}").json()["context"]["rework"]
+        assert rework == {"round": 2, "comment": "模特图要重拍", "by": ops.name, "redo": "shoot"}
+        visual.do(shoot["id"], shoot_form(3))
+        retouch = visual2.wait_for_task(iid, "retouch", round=3)
+        assert visual2.get(f"/tasks/{retouch['id']}").json()["context"]["shoot"] == shoot_form(3)
+        visual2.do(retouch["id"], retouch_form(3))
+        ops.do(ops.wait_for_task(iid, "review", round=3)["id"], {"decision": "approve"})
+
+        warehouse.do(warehouse.wait_for_task(iid, "sample_return")["id"], {"condition": "ok"})
+        done = ops.wait_for_state(iid, "completed")
+        steps = sorted((task["step"], task["round"]) for task in done["tasks"] if task["step"] in ("shoot", "retouch", "review"))
+        assert steps == [("retouch", 1), ("retouch", 2), ("retouch", 3), ("review", 1), ("review", 2), ("review", 3),
+                         ("shoot", 1), ("shoot", 3)]
+        [entry] = catalog_entries(iid)
+        assert (entry.kind, entry.content["final_photos"], entry.content["raw_photos"]) == (
+            "photo_set", retouch_form(3)["final_photos"], shoot_form(3)["raw_photos"],
+        )
+        # One module per SKU, though the request named the first SKU twice.
+        assert sorted(child.params["sku"] for child in children_of(iid)) == sorted(skus)
+
+
+class TestChain:
+    def test_shoot_starts_a_module_per_sku_and_each_module_starts_its_upload_once(self, stack: Stack, team: dict[str, Staff]) -> None:
+        product, warehouse, visual, ops = team["product"], team["warehouse"], team["visual"], team["ops"]
+        skus = new_skus(2)
+        started = product.start("product_photo_shoot", {"skus": skus}, f"SHOOT-{uuid.uuid4().hex[:6]}")
+        iid = started["id"]
+        product.do(product.wait_for_task(iid, "request")["id"], request_form(skus))
+        hand_over_samples(warehouse, iid, skus, visual.name)
+        visual.do(visual.wait_for_task(iid, "shoot")["id"], shoot_form(1))
+        visual.do(visual.wait_for_task(iid, "retouch")["id"], retouch_form(1))
+        ops.do(ops.wait_for_task(iid, "review")["id"], {"decision": "approve"})
+        warehouse.do(warehouse.wait_for_task(iid, "sample_return")["id"], {"condition": "ok"})
+
+        shoot = ops.wait_for_state(iid, "completed")
+        archive = shoot["result"]["photo_archive"]
+        modules = {ops.instance(child["id"])["params"]["sku"]: ops.instance(child["id"]) for child in shoot["children"]}
+        assert set(modules) == set(skus) and len(shoot["children"]) == 2
+        for module in modules.values():
+            assert module["process"] == "listing_module_production"
+            assert module["params"]["photo_archive"] == archive
+            assert module["parent"]["id"] == iid
+
+        first = modules[skus[0]]["id"]
+        points = {"sku": skus[0], "selling_points": ["新疆长绒棉", "双针走线", "宽松版型"],
+                  "specs": [{"name": "面料", "value": "棉"}], "audience": "通勤男性"}
+        product.do(product.wait_for_task(first, "write_selling_points")["id"], points)
+        visual.do(visual.wait_for_task(first, "design_module")["id"], {"module_file": "https://design.example.com/m.psd"})
+        ops.do(ops.wait_for_task(first, "review_module")["id"], {"decision": "approve"})
+
+        module = ops.wait_for_state(first, "completed")
+        [upload_link] = module["children"]
+        assert upload_link["process"] == "listing_upload"
+        assert module["parent"]["id"] == iid
+        upload = ops.instance(upload_link["id"])
+        assert upload["parent"]["id"] == first and upload["params"]["sku"] == skus[0]
+        product.wait_for_task(upload["id"], "prepare_listing")
+
+        # Started once each, however often the flows replayed.
+        assert len(children_of(iid)) == 2
+        assert [child.id for child in children_of(first)] == [upload["id"]]
+        assert children_of(modules[skus[1]]["id"]) == []
+        assert {child["id"] for child in ops.instance(iid)["children"]} == {m["id"] for m in modules.values()}
