@@ -14,7 +14,7 @@ from engine.models import AuditEvent, Timer
 from engine.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PROCESS = "ads_and_events"
 SHANGHAI = ZoneInfo("Asia/Shanghai")

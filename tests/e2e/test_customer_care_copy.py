@@ -11,7 +11,7 @@ from engine.db import session_scope
 from engine.models import CopyEntry
 from tests.e2e.conftest import Staff
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PROCESS = "customer_care_copy"
 GOOD_SMS = "【小店】亲，您的包裹已发出，预计两天内送达，请注意查收。回T退订"

@@ -11,7 +11,7 @@ from engine.db import session_scope
 from engine.models import CatalogEntry
 from tests.e2e.conftest import Staff, Stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 
 def selling_points(sku: str, *points: str) -> dict[str, Any]:

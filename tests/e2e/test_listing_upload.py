@@ -17,7 +17,7 @@ from engine.sweeper import sweep_once
 from flows.artifacts import artifact_key
 from tests.e2e.conftest import prefect_api, Staff, Stack, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -14,7 +14,7 @@ from engine.models import CatalogEntry, Timer
 from engine.sweeper import sweep_once
 from tests.e2e.conftest import Staff, Stack, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -15,7 +15,7 @@ from engine.models import AuditEvent, HumanTask, StockReservation, Timer
 from engine.sweeper import sweep_once
 from tests.e2e.conftest import prefect_api, prefect_run_state, Staff, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PROCESS = "presales_order"
 

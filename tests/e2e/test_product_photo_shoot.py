@@ -12,7 +12,7 @@ from engine.db import session_scope
 from engine.models import CatalogEntry, ProcessInstance
 from tests.e2e.conftest import Staff, Stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 
 def new_skus(count: int) -> list[str]:

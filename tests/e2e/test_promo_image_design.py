@@ -11,7 +11,7 @@ from engine.db import session_scope
 from engine.models import CatalogEntry
 from tests.e2e.conftest import Stack, Staff
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PROCESS = "promo_image_design"
 

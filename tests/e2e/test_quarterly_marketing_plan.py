@@ -13,7 +13,7 @@ from engine.models import KpiTarget
 from flows.artifacts import artifact_key
 from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PROCESS = "quarterly_marketing_plan"
 # Department role → the team member who files its strategy.

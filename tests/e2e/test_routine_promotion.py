@@ -10,7 +10,7 @@ from engine.db import session_scope
 from engine.instances import find_instance_of_run
 from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PROCESS = "routine_promotion"
 

@@ -14,7 +14,7 @@ from engine.models import Campaign
 from flows.artifacts import artifact_key
 from tests.e2e.conftest import prefect_api, Stack, Staff
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PROCESS = "themed_campaign_plan"
 
