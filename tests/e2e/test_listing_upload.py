@@ -8,13 +8,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
 
 from engine.db import session_scope
 from engine.inventory import upsert_sku
-from engine.models import CatalogEntry, Timer
 from engine.sweeper import sweep_once
 from flows.artifacts import artifact_key
+from tests.e2e.records import catalog_entries, go_live_timer
 from tests.e2e.conftest import prefect_api, Staff, Stack, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
@@ -56,14 +55,6 @@ def findings_of(staff: Staff, instance_id: str, round: int) -> list[dict[str, An
     return staff.get(f"/tasks/{task['id']}").json()["context"]["findings"]
 
 
-def catalog_entries(instance_id: str) -> list[CatalogEntry]:
-    with session_scope() as session:
-        return list(session.scalars(select(CatalogEntry).where(CatalogEntry.instance_id == instance_id)))
-
-
-def go_live_timer(instance_id: str) -> Timer | None:
-    with session_scope() as session:
-        return session.scalar(select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "go_live"))
 
 
 class TestListingCheck:

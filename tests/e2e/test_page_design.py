@@ -7,11 +7,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
 
-from engine.db import session_scope
-from engine.models import CatalogEntry, Timer
 from engine.sweeper import sweep_once
+from tests.e2e.records import catalog_entries, go_live_timer
 from tests.e2e.conftest import Staff, Stack, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
@@ -36,14 +34,6 @@ def brief(page: str, **overrides: Any) -> dict[str, Any]:
     return form
 
 
-def catalog_entries(instance_id: str) -> list[CatalogEntry]:
-    with session_scope() as session:
-        return list(session.scalars(select(CatalogEntry).where(CatalogEntry.instance_id == instance_id)))
-
-
-def go_live_timer(instance_id: str) -> Timer | None:
-    with session_scope() as session:
-        return session.scalar(select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "go_live"))
 
 
 def go_live(staff: Staff, instance_id: str) -> dict[str, Any]:

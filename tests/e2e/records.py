@@ -1,0 +1,19 @@
+"""Reading what flows left in the database, for e2e assertions."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine.db import session_scope
+from engine.models import CatalogEntry, Timer
+
+
+def catalog_entries(instance_id: str) -> list[CatalogEntry]:
+    """Return what an instance published."""
+    with session_scope() as session:
+        return list(session.scalars(select(CatalogEntry).where(CatalogEntry.instance_id == instance_id)))
+
+
+def go_live_timer(instance_id: str) -> Timer | None:
+    """Return the instance's go-live timer, if armed."""
+    with session_scope() as session:
+        return session.scalar(select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "go_live"))
