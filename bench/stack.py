@@ -8,6 +8,8 @@ stopped in a `finally`, and every wait is bounded.
 """
 from __future__ import annotations
 
+import argparse
+
 import datetime as _dt
 import os
 import platform
@@ -622,3 +624,37 @@ def append_results(title: str, *, db: str, rows: list[tuple[str, str]], notes: l
         path.write_text("# Benchmark results\n\nEach section is appended by a run of a `bench/` script.\n\n")
     with path.open("a") as handle:
         handle.write("\n".join(lines) + "\n")
+
+
+def add_common_options(parser: "argparse.ArgumentParser") -> None:
+    """Add the options every benchmark takes."""
+    parser.add_argument("--db", choices=DB_CHOICES, default="sqlite", help="ecomflow's database")
+    parser.add_argument("--prefect-db", choices=DB_CHOICES, default="sqlite", help="the Prefect server's database")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra ECOMFLOW_* setting for API and worker")
+    parser.add_argument("--keep", action="store_true", help="keep the data dir (logs, SQLite files)")
+    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
+
+
+def print_report(rows: list[tuple[str, str]], figures: dict) -> None:
+    """Print a benchmark's figures and the first problem lines of each log."""
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    for name, samples in figures["log_samples"].items():
+        print(f"--- {name} (first problem lines)")
+        for line in samples:
+            print("   ", line)
+    for name, context in figures["first_errors"].items():
+        print(f"--- {name}: first ERROR with context (data dir {figures['data_dir']})")
+        for line in context:
+            if line and not line[0].isspace():  # the log line and the exception lines, not the frames
+                print("   ", line[:200])
+
+
+def report_notes(figures: dict, env: dict[str, str]) -> list[str]:
+    """Return the notes under a RESULTS.md table: settings and the first error of each log."""
+    notes = ["settings: " + ", ".join(f"{k}={v}" for k, v in figures["settings"].items()) + f" (env overrides: {env or 'none'})"]
+    for name, context in figures["first_errors"].items():
+        detail = next((line.strip() for line in context[1:] if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line)), "")
+        notes.append(f"first ERROR in {name}: `{context[0].strip()}` … `{detail}`")
+    return notes

@@ -11,7 +11,6 @@ Also: POST instance 201 → first task (cs_review) in the inbox.
 from __future__ import annotations
 
 import argparse
-import re
 import json
 import math
 import time
@@ -22,7 +21,8 @@ from typing import Any
 import httpx
 
 from bench.stack import (
-    DB_CHOICES, BenchStack, loadavg, Staff, append_results, cpu_seconds, isolated_stack, return_params, summarize,
+    BenchStack, loadavg, Staff, add_common_options, append_results, cpu_seconds, isolated_stack, print_report,
+    report_notes, return_params, summarize,
 )
 
 USERS = {"cs": ("customer_service",), "wh": ("warehouse",)}
@@ -238,38 +238,18 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.turnaround", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=DB_CHOICES, default="sqlite", help="ecomflow's database")
-    parser.add_argument("--prefect-db", choices=DB_CHOICES, default="sqlite", help="the Prefect server's database")
+    add_common_options(parser)
     parser.add_argument("--steps", type=int, default=20, help="task→task transitions to time (two per return)")
     parser.add_argument("--interval", type=float, default=0.02, help="inbox poll interval in seconds")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra ECOMFLOW_* setting for API and worker")
-    parser.add_argument("--keep", action="store_true", help="keep the data dir (logs, SQLite files)")
-    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
     figures = run(args.db, args.steps, interval=args.interval, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db)
     rows = table(figures)
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_report(rows, figures)
     print("series:", json.dumps(figures["series"], ensure_ascii=False))
-    for name, samples in figures["log_samples"].items():
-        print(f"--- {name} (first problem lines)")
-        for line in samples:
-            print("   ", line)
-    for name, context in figures["first_errors"].items():
-        print(f"--- {name}: first ERROR with context (data dir {figures['data_dir']})")
-        for line in context:
-            if line and not line[0].isspace():  # the log line and the exception lines, not the frames
-                print("   ", line[:200])
     if not args.no_record:
-        notes = [
-            "settings: " + ", ".join(f"{k}={v}" for k, v in figures["settings"].items()) + f" (env overrides: {env or 'none'})",
-            "series (s): " + ", ".join(f"{item['transition']}={item['s']}" for item in figures["series"]),
-        ]
-        for name, context in figures["first_errors"].items():
-            detail = next((line.strip() for line in context[1:] if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line)), "")
-            notes.append(f"first ERROR in {name}: `{context[0].strip()}` … `{detail}`")
+        notes = report_notes(figures, env)
+        notes.insert(1, "series (s): " + ", ".join(f"{item['transition']}={item['s']}" for item in figures["series"]))
         append_results("Turnaround", db=args.db if args.prefect_db == "sqlite" else f"{args.db}, Prefect on postgresql", rows=rows, notes=notes, load_before=figures["load_before"], prefect_db=args.prefect_db)
     return figures
 

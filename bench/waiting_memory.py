@@ -10,7 +10,6 @@ inbox and its Prefect flow run is suspended (PAUSED), and measures the same agai
 from __future__ import annotations
 
 import argparse
-import re
 import time
 import uuid
 from datetime import datetime
@@ -19,7 +18,8 @@ from typing import Any
 import httpx
 
 from bench.stack import (
-    DB_CHOICES, BenchStack, loadavg, append_results, cpu_seconds, isolated_stack, return_params, summarize,
+    BenchStack, loadavg, add_common_options, append_results, cpu_seconds, isolated_stack, print_report, report_notes,
+    return_params, summarize,
 )
 
 USERS = {"cs": ("customer_service",)}
@@ -193,36 +193,17 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.waiting_memory", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=DB_CHOICES, default="sqlite", help="ecomflow's database")
-    parser.add_argument("--prefect-db", choices=DB_CHOICES, default="sqlite", help="the Prefect server's database")
+    add_common_options(parser)
     parser.add_argument("--n", type=int, default=100, help="returns to leave waiting on cs_review")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to let things settle before each measurement")
     parser.add_argument("--timeout", type=float, default=240, help="seconds allowed for all N to suspend")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra ECOMFLOW_* setting for API and worker")
-    parser.add_argument("--keep", action="store_true", help="keep the data dir (logs, SQLite files)")
-    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
     figures = run(args.db, args.n, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db, settle_s=args.settle, timeout=args.timeout)
     rows = table(figures)
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    for name, samples in figures["log_samples"].items():
-        print(f"--- {name} (first problem lines)")
-        for line in samples:
-            print("   ", line)
-    for name, context in figures["first_errors"].items():
-        print(f"--- {name}: first ERROR with context (data dir {figures['data_dir']})")
-        for line in context:
-            if line and not line[0].isspace():  # the log line and the exception lines, not the frames
-                print("   ", line[:200])
+    print_report(rows, figures)
     if not args.no_record:
-        notes = ["settings: " + ", ".join(f"{k}={v}" for k, v in figures["settings"].items()) + f" (env overrides: {env or 'none'})"]
-        for name, context in figures["first_errors"].items():
-            detail = next((line.strip() for line in context[1:] if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line)), "")
-            notes.append(f"first ERROR in {name}: `{context[0].strip()}` … `{detail}`")
-        append_results("Waiting memory", db=args.db if args.prefect_db == "sqlite" else f"{args.db}, Prefect on postgresql", rows=rows, notes=notes, load_before=figures["load_before"], prefect_db=args.prefect_db)
+        append_results("Waiting memory", db=args.db if args.prefect_db == "sqlite" else f"{args.db}, Prefect on postgresql", rows=rows, notes=report_notes(figures, env), load_before=figures["load_before"], prefect_db=args.prefect_db)
     return figures
 
 
