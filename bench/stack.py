@@ -249,20 +249,6 @@ class Staff:
         self.http.close()
 
 
-def return_params(**overrides: Any) -> dict[str, Any]:
-    """Valid, eligible start params of returns_exchange (same shape as tests.factories.return_params)."""
-    params = {
-        "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
-        "sku": "SKU-TEE-001",
-        "kind": "return",
-        "reason": "尺码不合适",
-        "category": "normal",
-        "delivered_on": (_dt.date.today() - _dt.timedelta(days=2)).isoformat(),
-        "amount": 199.0,
-    }
-    params.update(overrides)
-    return params
-
 
 def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.25) -> Any:
     """Call probe until it returns something truthy; raise TimeoutError after timeout seconds."""
@@ -658,3 +644,12 @@ def report_notes(figures: dict, env: dict[str, str]) -> list[str]:
         detail = next((line.strip() for line in context[1:] if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line)), "")
         notes.append(f"first ERROR in {name}: `{context[0].strip()}` … `{detail}`")
     return notes
+
+
+def closing_rows(figures: dict) -> list[tuple[str, str]]:
+    """Return the rows every benchmark table ends with: stack start-up and log problems."""
+    return [
+        ("stack start: prefect healthy / api healthy / worker ready", " / ".join(
+            f"{figures['startup'][k]} s" for k in ("prefect_start_s", "api_start_s", "worker_ready_s"))),
+        ("log lines ERROR / WARNING", ", ".join(f"{n}: {r['errors']}/{r['warnings']}" for n, r in figures["logs"].items())),
+    ]

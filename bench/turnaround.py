@@ -20,9 +20,10 @@ from typing import Any
 
 import httpx
 
+from ecomflow.sample_data import return_params
 from bench.stack import (
-    BenchStack, loadavg, Staff, add_common_options, append_results, cpu_seconds, isolated_stack, print_report,
-    report_notes, return_params, summarize,
+    closing_rows, BenchStack, loadavg, Staff, add_common_options, append_results, cpu_seconds, isolated_stack, print_report,
+    report_notes, summarize,
 )
 
 USERS = {"cs": ("customer_service",), "wh": ("warehouse",)}
@@ -229,9 +230,7 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("RSS before → after (0 waiting at both ends): worker / prefect / api", " / ".join(
             f"{figures['rss_mb'][k][0]:.0f} → {figures['rss_mb'][k][1]:.0f} MB" for k in ("worker", "prefect", "api"))),
         ("wall time of the measured part", f"{figures['elapsed_s']} s"),
-        ("stack start: prefect healthy / api healthy / worker ready", " / ".join(
-            f"{figures['startup'][k]} s" for k in ("prefect_start_s", "api_start_s", "worker_ready_s"))),
-        ("log lines ERROR / WARNING", ", ".join(f"{n}: {r['errors']}/{r['warnings']}" for n, r in figures["logs"].items())),
+        *closing_rows(figures),
     ]
     return rows
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import httpx
 
+from ecomflow.sample_data import return_params
 from bench.stack import (
-    BenchStack, loadavg, add_common_options, append_results, cpu_seconds, isolated_stack, print_report, report_notes,
-    return_params, summarize,
+    closing_rows, BenchStack, loadavg, add_common_options, append_results, cpu_seconds, isolated_stack, print_report, report_notes,
+    summarize,
 )
 
 USERS = {"cs": ("customer_service",)}
@@ -184,9 +185,7 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("Prefect runs PAUSED / still running-pending-scheduled", f"{figures['runs_paused']} / {figures['runs_not_suspended']}"),
         ("CPU-s from baseline to measured: worker / prefect / api", " / ".join(
             f"{wait['cpu_s'][k] - base['cpu_s'][k]:.1f}" for k in ("worker", "prefect", "api"))),
-        ("stack start: prefect healthy / api healthy / worker ready", " / ".join(
-            f"{figures['startup'][k]} s" for k in ("prefect_start_s", "api_start_s", "worker_ready_s"))),
-        ("log lines ERROR / WARNING", ", ".join(f"{name}: {r['errors']}/{r['warnings']}" for name, r in figures["logs"].items())),
+        *closing_rows(figures),
     ]
     return rows
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from ecomflow.sample_data import return_params
 from engine.db import session_scope
 from engine.instances import start_instance
 from engine.models import HumanTask
@@ -23,22 +24,6 @@ def make_user(*, name: str | None = None, roles: tuple[str, ...] = ("customer_se
         add_user_result = add_user(session, name=name, roles=roles, known_roles=get_definitions().roles)
     return Principal(name=name, roles=frozenset(roles)), add_user_result[1]
 
-
-def return_params(**overrides: Any) -> dict[str, Any]:
-    """Return valid start params of returns_exchange."""
-    from datetime import date, timedelta
-
-    params = {
-        "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
-        "sku": "SKU-TEE-001",
-        "kind": "return",
-        "reason": "尺码不合适",
-        "category": "normal",
-        "delivered_on": (date.today() - timedelta(days=2)).isoformat(),
-        "amount": 199.0,
-    }
-    params.update(overrides)
-    return params
 
 
 def make_instance(*, process: str = "returns_exchange", params: dict[str, Any] | None = None, actor: str = "tester") -> str:

@@ -1,6 +1,7 @@
 """Plausible form data from a step's JSON Schema, for the demo's simulated staff."""
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -98,3 +99,18 @@ def sample_value(name: str, schema: dict[str, Any], *, now: datetime | None = No
 def sample_object(schema: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
     """Return data for every property of an object schema."""
     return {name: sample_value(name, prop, now=now) for name, prop in schema.get("properties", {}).items()}
+
+
+def return_params(**overrides: Any) -> dict[str, Any]:
+    """Return valid start params of an eligible returns_exchange (delivered two days ago)."""
+    params = {
+        "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
+        "sku": "SKU-TEE-001",
+        "kind": "return",
+        "reason": "尺码不合适",
+        "category": "normal",
+        "delivered_on": (date.today() - timedelta(days=2)).isoformat(),
+        "amount": 199.0,
+    }
+    params.update(overrides)
+    return params
