@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body, install_error_handlers
-from api.routes import health, instances, processes, tasks
+from api.routes import health, instances, processes, reports, tasks, users, webhooks
 from engine.config import get_settings
 
 
@@ -53,6 +53,6 @@ def create_app() -> FastAPI:
             return JSONResponse(error_body("PayloadTooLarge", f"request bodies are limited to {limit} bytes"), status_code=413)
         return await call_next(request)
 
-    for module in (health, processes, instances, tasks):
+    for module in (health, processes, instances, tasks, users, reports, webhooks):
         app.include_router(module.router)
     return app

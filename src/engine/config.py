@@ -4,10 +4,19 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class WebhookEndpoint(BaseModel):
+    """A receiver of notifications: its URL, the HMAC secret and the events it wants ("*" = all)."""
+
+    name: str
+    url: str
+    secret: SecretStr
+    events: list[str] = ["*"]
 
 
 class Settings(BaseSettings):
@@ -34,6 +43,12 @@ class Settings(BaseSettings):
     # Suspends must never time out on their own: business waits are ours to manage.
     suspend_timeout_seconds: int = 10 * 365 * 24 * 3600
     max_request_bytes: int = 1_000_000
+    # JSON list of {name, url, secret, events}, e.g. ECOMFLOW_WEBHOOKS='[{"name": "im", ...}]'.
+    webhooks: list[WebhookEndpoint] = []
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 12
+    # Breach forecast: recent throughput is measured over this many days.
+    forecast_window_days: int = 7
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,15 +15,16 @@ from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from engine.business_calendar import BusinessCalendar
 from engine.cron_check import cron_problems
 from engine.durations import parse_duration
 from engine.forms import NAME_PATTERN, FormSpec, Label, parse_label
 from engine.rules_schema import RULES_SCHEMA as RULES_SCHEMA  # re-exported: importers read it from here
 from engine.rules_schema import read_rules
+from engine.sla_definitions import Escalation, SlaPolicy, read_calendar, read_sla, read_timezone
 from engine.step_definitions import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
 
 __all__ = [
@@ -32,7 +33,7 @@ __all__ = [
     "parse_duration",
 ]
 
-_TOP_KEYS = ("version", "calendar", "roles", "rules", "processes")
+_TOP_KEYS = ("version", "calendar", "sla", "roles", "rules", "processes")
 _PROCESS_KEYS = ("title", "version", "volume", "schedule", "start_form", "steps")
 _MAX_DEPTH = 64  # nesting levels; the shipped file uses 12, and every reader below recurses
 _LEAVES = (str, int, float, type(None))  # the common scalars, skipped fast by the shape walk
@@ -105,6 +106,10 @@ class StepSpec:
     each: str | None = None
     at: str | None = None
     reminder: str | None = None
+    priority: int = 50
+    # "wall": due times count every minute (a customer waiting on a pre-sales answer); else business time.
+    clock: str = "business"
+    escalate: Escalation | None = None
 
     @property
     def is_human(self) -> bool:
@@ -143,10 +148,16 @@ class Definitions:
     """Everything flows.yaml defines: roles, shared rules and processes (all read-only)."""
 
     version: int
-    timezone: str
+    calendar: BusinessCalendar
+    sla: SlaPolicy
     roles: Mapping[str, Role]
     rules: Mapping[str, Any]
     processes: Mapping[str, ProcessSpec]
+
+    @property
+    def timezone(self) -> str:
+        """Return the team's time zone (the calendar's)."""
+        return self.calendar.timezone
 
     def process(self, key: str) -> ProcessSpec:
         """Return the process called `key` or raise UnknownProcess."""
@@ -175,33 +186,15 @@ def parse_definitions(raw: Any) -> Definitions:
     version = raw.get("version")
     if not _is_positive_int(version):
         problems.append(f"version: expected a positive integer, got {version!r}")
-    timezone = _read_calendar(raw.get("calendar"), problems)
+    calendar = read_calendar(raw.get("calendar"), problems)
     roles = _read_roles(raw.get("roles"), problems)
+    sla = read_sla(raw.get("sla"), roles, problems)
     rules = read_rules(raw.get("rules"), roles, problems)
-    processes = _read_processes(raw.get("processes"), roles, timezone, problems)
+    processes = _read_processes(raw.get("processes"), roles, calendar.timezone, sla, problems)
     if problems:
         raise DefinitionError(problems)
-    return Definitions(version=version, timezone=timezone, roles=MappingProxyType(roles), rules=rules,
+    return Definitions(version=version, calendar=calendar, sla=sla, roles=MappingProxyType(roles), rules=rules,
                        processes=MappingProxyType(processes))
-
-
-def _read_calendar(raw: Any, problems: list[str]) -> str:
-    if not isinstance(raw, Mapping) or "timezone" not in raw:
-        problems.append("calendar: expected a mapping with a timezone, e.g. {timezone: Asia/Shanghai}")
-        return "UTC"
-    for key in raw:
-        if key != "timezone":
-            problems.append(f"calendar: unknown key {key!r} (allowed: timezone)")
-    return _read_timezone(raw["timezone"], "calendar.timezone", problems)
-
-
-def _read_timezone(value: Any, where: str, problems: list[str]) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, TypeError, ValueError, OSError):  # OSError: a directory such as 'America'
-        problems.append(f"{where}: unknown time zone {value!r} (expected an IANA name such as Asia/Shanghai)")
-        return "UTC"
-    return value
 
 
 def _read_roles(raw: Any, problems: list[str]) -> dict[str, Role]:
@@ -227,7 +220,7 @@ def _read_roles(raw: Any, problems: list[str]) -> dict[str, Role]:
     return roles
 
 
-def _read_processes(raw: Any, roles: Mapping[str, Role], timezone: str,
+def _read_processes(raw: Any, roles: Mapping[str, Role], timezone: str, sla: SlaPolicy,
                     problems: list[str]) -> dict[str, ProcessSpec]:
     if not isinstance(raw, Mapping) or not raw:
         problems.append("processes: expected a non-empty mapping of process key to process")
@@ -238,7 +231,7 @@ def _read_processes(raw: Any, roles: Mapping[str, Role], timezone: str,
         if not isinstance(key, str) or not NAME_PATTERN.match(key):
             problems.append(f"processes.{key}: process keys are lower_snake_case")
             continue
-        process = _read_process(key, spec, roles=roles, known=known, timezone=timezone, problems=problems)
+        process = _read_process(key, spec, roles=roles, known=known, timezone=timezone, sla=sla, problems=problems)
         if process is not None:
             processes[key] = process
     _check_child_cycles(processes, problems)
@@ -246,7 +239,7 @@ def _read_processes(raw: Any, roles: Mapping[str, Role], timezone: str,
 
 
 def _read_process(key: str, raw: Any, *, roles: Mapping[str, Role], known: frozenset[str], timezone: str,
-                  problems: list[str]) -> ProcessSpec | None:
+                  sla: SlaPolicy, problems: list[str]) -> ProcessSpec | None:
     where = f"processes.{key}"
     if not isinstance(raw, Mapping):
         problems.append(f"{where}: expected a mapping with title, version, start_form and steps")
@@ -269,6 +262,9 @@ def _read_process(key: str, raw: Any, *, roles: Mapping[str, Role], known: froze
     else:
         start_form = read_form(raw["start_form"], f"{where}.start_form", approval=False, problems=problems)
     step_kwargs = read_steps(key, raw.get("steps"), start_form, roles=roles, known=known, problems=problems)
+    for kwargs in step_kwargs:
+        if kwargs["kind"] in HUMAN_KINDS and "escalate" not in kwargs:
+            kwargs["escalate"] = sla.escalate  # the flows.yaml-wide default unless the step says otherwise
     steps = tuple(StepSpec(**kwargs) for kwargs in step_kwargs)
     if len(problems) > before:
         return None
@@ -285,7 +281,7 @@ def _read_schedule(raw: Any, where: str, timezone: str, problems: list[str]) -> 
     for extra in set(raw) - {"cron", "timezone"}:
         problems.append(f"{where}: unknown key {extra!r} (allowed: cron, timezone)")
     problems.extend(f"{where}.cron: {problem}" for problem in cron_problems(raw["cron"]))
-    zone = _read_timezone(raw.get("timezone", timezone), f"{where}.timezone", problems)
+    zone = read_timezone(raw.get("timezone", timezone), f"{where}.timezone", problems)
     return Schedule(cron=raw["cron"], timezone=zone)
 
 

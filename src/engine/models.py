@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -46,6 +47,11 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Away (leave, sick): set while absent; new work goes to the substitute or back to the queue.
+    away_since: Mapped[datetime | None] = mapped_column(default=None)
+    away_until: Mapped[datetime | None] = mapped_column(default=None)
+    substitute: Mapped[str | None] = mapped_column(String(64), default=None)
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
 
 
 class UserRole(Base):
@@ -94,6 +100,11 @@ class HumanTask(Base):
         UniqueConstraint("instance_id", "step_key", "round", "lane", name="uq_task_step_round_lane"),
         Index("ix_task_inbox", "state", "role", "due_at"),
         Index("ix_task_assignee", "assignee", "state"),
+        # The sweeper's three SLA scans and the KPI range scan.
+        Index("ix_task_remind", "state", "remind_at"),
+        Index("ix_task_overdue", "state", "due_at"),
+        Index("ix_task_escalate", "state", "escalate_at"),
+        Index("ix_task_completed_at", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -122,6 +133,17 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
     last_reminded_at: Mapped[datetime | None] = mapped_column(default=None)
+    # SLA: when to remind (a fraction of the due time) and to escalate, and when each happened.
+    remind_at: Mapped[datetime | None] = mapped_column(default=None)
+    reminded_at: Mapped[datetime | None] = mapped_column(default=None)
+    overdue_at: Mapped[datetime | None] = mapped_column(default=None)
+    escalate_at: Mapped[datetime | None] = mapped_column(default=None)
+    escalated_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The role (or "managers") that may also claim the task once it escalated.
+    escalated_to: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Breach forecast, refreshed by the sweeper from the role's queue depth and recent throughput.
+    expected_finish_at: Mapped[datetime | None] = mapped_column(default=None)
+    at_risk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TaskComment(Base):
@@ -165,6 +187,8 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when delivery was given up after the last allowed attempt (webhooks only).
+    failed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class IdempotentResponse(Base):

@@ -7,6 +7,7 @@ from typing import Any
 
 from engine.durations import DURATION, parse_duration
 from engine.forms import NAME_PATTERN, FormDefinitionError, FormSpec, compile_form, parse_label
+from engine.sla_definitions import CLOCKS, PRIORITIES, read_escalation
 
 __all__ = ["HUMAN_KINDS", "STEP_KINDS", "read_form", "read_steps"]
 
@@ -14,9 +15,10 @@ STEP_KINDS = ("human", "approval", "auto", "timer", "parallel", "child")
 HUMAN_KINDS = frozenset({"human", "approval", "parallel"})
 _STEP_COMMON_KEYS = frozenset({"key", "kind", "title", "when"})
 _STEP_KIND_KEYS = {
-    "human": frozenset({"role", "due", "expires", "form", "reminder"}),
-    "approval": frozenset({"role", "due", "expires", "form", "reject_to", "approves", "reminder"}),
-    "parallel": frozenset({"roles", "due", "expires", "form", "reminder"}),
+    "human": frozenset({"role", "due", "expires", "form", "reminder", "priority", "clock", "escalate"}),
+    "approval": frozenset({"role", "due", "expires", "form", "reject_to", "approves", "reminder", "priority", "clock",
+                           "escalate"}),
+    "parallel": frozenset({"roles", "due", "expires", "form", "reminder", "priority", "clock", "escalate"}),
     "auto": frozenset(),
     "timer": frozenset({"at"}),
     "child": frozenset({"process", "each"}),
@@ -119,10 +121,28 @@ def _read_step(index: int, raw: Any, steps_where: str, *, roles: Mapping[str, An
             problems.append(f"{where}.process: a child step needs the process to start")
         elif isinstance(child, str) and child not in known:  # a non-string was reported above
             problems.append(f"{where}.process: unknown process {child!r} (defined: {', '.join(sorted(known))})")
+    if kind in HUMAN_KINDS:
+        _read_sla_keys(raw, where, step, roles, problems)
     reminder = raw.get("reminder")
     if isinstance(reminder, str) and reminder != "daily" and not DURATION.match(reminder):
         problems.append(f"{where}.reminder: expected 'daily' or a duration such as 4h, got {reminder!r}")
     return step
+
+
+def _read_sla_keys(raw: Mapping[str, Any], where: str, step: dict[str, Any], roles: Mapping[str, Any],
+                   problems: list[str]) -> None:
+    priority = raw.get("priority", "normal")
+    if not isinstance(priority, str) or priority not in PRIORITIES:
+        problems.append(f"{where}.priority: expected one of {', '.join(PRIORITIES)}, got {priority!r}")
+        priority = "normal"
+    step["priority"] = PRIORITIES[priority]
+    clock = raw.get("clock", "business")
+    if not isinstance(clock, str) or clock not in CLOCKS:
+        problems.append(f"{where}.clock: expected one of {', '.join(CLOCKS)}, got {clock!r}")
+        clock = "business"
+    step["clock"] = clock
+    if "escalate" in raw:
+        step["escalate"] = read_escalation(raw["escalate"], f"{where}.escalate", roles, problems)
 
 
 def _read_step_roles(raw: Any, where: str, roles: Mapping[str, Any], problems: list[str]) -> tuple[str, ...]:

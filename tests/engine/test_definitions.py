@@ -258,8 +258,8 @@ class TestParseDefinitions:
         raw["calendar"]["locale"] = "zh"
         problems = problems_of(raw)
         assert problems == [
-            "extra: unknown top-level key (allowed: version, calendar, roles, rules, processes)",
-            "calendar: unknown key 'locale' (allowed: timezone)",
+            "extra: unknown top-level key (allowed: version, calendar, sla, roles, rules, processes)",
+            "calendar: unknown key 'locale' (allowed: timezone, working_hours, weekends, holidays, workdays)",
             "roles.owner: unknown key 'boss' (allowed: zh, en, manager)",
             "processes.demo: unknown key 'owner' (allowed: title, version, volume, schedule, start_form, steps)",
         ]

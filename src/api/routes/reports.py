@@ -1,0 +1,6 @@
+"""Routes: reports."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["reports"])

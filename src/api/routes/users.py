@@ -1,0 +1,6 @@
+"""Routes: users."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["users"])
