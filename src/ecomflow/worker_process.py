@@ -37,7 +37,10 @@ def run_worker() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     deployments = _register_until_done(stop)
-    worker = FlowWorker(deployments, concurrency=settings.worker_concurrency, poll_seconds=settings.worker_poll_seconds)
+    worker = FlowWorker(
+        deployments, concurrency=settings.worker_concurrency, poll_seconds=settings.worker_poll_seconds,
+        lease_seconds=settings.run_lease_seconds, max_takes=settings.max_run_takes,
+    )
     helpers = [
         threading.Thread(target=run_dispatcher, args=(stop,), kwargs={"on_delivered": worker.poke}, name="dispatcher", daemon=True),
         threading.Thread(target=run_sweeper, args=(stop,), name="sweeper", daemon=True),

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     dispatcher_poll_seconds: float = 0.5
     sweeper_poll_seconds: float = 5.0
     outbox_lease_seconds: float = 30.0
+    # A worker renews its flow-run leases every third of this; a run unrenewed this long is recovered.
+    run_lease_seconds: float = 30.0
+    # A run taken this many times without reaching a wait or an end is marked Crashed.
+    max_run_takes: int = 3
     # Suspends must never time out on their own: business waits are ours to manage.
     suspend_timeout_seconds: int = 10 * 365 * 24 * 3600
     max_request_bytes: int = 1_000_000

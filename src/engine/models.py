@@ -245,6 +245,19 @@ class OrderRating(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class FlowRunLease(Base):
+    """A flow run a worker is executing now; an expired lease means that worker died mid-run."""
+
+    __tablename__ = "flow_run_leases"
+
+    flow_run_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(64), index=True)
+    leased_until: Mapped[datetime] = mapped_column(index=True)
+    # How many times a worker took this run without it reaching a wait or an end: a crash loop guard.
+    takes: Mapped[int] = mapped_column(Integer, default=1)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Timer(Base):
     """A business wait (a go-live slot, an event's end): the sweeper resumes the run at fire_at."""
 

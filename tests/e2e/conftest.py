@@ -41,6 +41,8 @@ COMMON_ENV = {
     "ECOMFLOW_WORKER_POLL_SECONDS": "0.1",
     "ECOMFLOW_DISPATCHER_POLL_SECONDS": "0.3",
     "ECOMFLOW_SWEEPER_POLL_SECONDS": "1",
+    # Short leases, so the recovery of runs a dead worker left behind shows within seconds.
+    "ECOMFLOW_RUN_LEASE_SECONDS": "3",
 }
 
 

@@ -3,11 +3,17 @@
 The loop asks Prefect for scheduled (and resumed) runs of our deployments, takes each with a
 Scheduled → Pending transition (the server lets only one taker win), and runs it on a bounded
 thread pool through Prefect's flow engine, so every run keeps its states and logs in the UI.
+Each run it executes is leased in our database and the leases are renewed while the worker
+lives; runs whose worker died are found by the lease scan and handed back (recovery.py).
 """
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -17,8 +23,13 @@ from prefect import Flow, get_client
 from prefect.exceptions import Abort, Pause
 from prefect.flow_engine import run_flow
 from prefect.settings import temporary_settings
-from prefect.states import Pending
+from prefect.states import Pending, Scheduled
 from prefect.utilities.engine import propose_state_sync
+
+from engine import run_leases
+from engine.clock import utcnow
+from engine.db import session_scope
+from engine.orchestrator.recovery import recover_abandoned_runs
 
 logger = logging.getLogger("ecomflow.worker")
 
@@ -26,10 +37,15 @@ logger = logging.getLogger("ecomflow.worker")
 class FlowWorker:
     """Pick up runs of the given deployments and execute them on a thread pool."""
 
-    def __init__(self, deployments: Mapping[UUID, Flow], *, concurrency: int, poll_seconds: float) -> None:
+    def __init__(self, deployments: Mapping[UUID, Flow], *, concurrency: int, poll_seconds: float,
+                 lease_seconds: float = 30.0, max_takes: int = 3) -> None:
         self._deployments = dict(deployments)
         self._concurrency = concurrency
         self._poll_seconds = poll_seconds
+        self._lease_seconds = lease_seconds
+        self._max_takes = max_takes
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._last_renewal = self._last_scan = float("-inf")
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flow-run")
         self._in_flight: set[UUID] = set()
         self._lock = threading.Lock()
@@ -42,13 +58,39 @@ class FlowWorker:
     def run_until(self, stop: threading.Event) -> None:
         """Poll and execute runs until stop is set, then wait for the runs in progress."""
         while not stop.is_set():
-            try:
-                self._poll_once()
-            except Exception:  # noqa: BLE001 - the loop must outlive a Prefect outage
-                logger.warning("polling Prefect for runs failed; retrying", exc_info=True)
+            for chore in (self._renew_leases, self._poll_once, self._recover_abandoned):
+                try:
+                    chore()
+                except Exception:  # noqa: BLE001 - the loop must outlive a Prefect or database outage
+                    logger.warning("%s failed; retrying", chore.__name__.strip("_"), exc_info=True)
             self._wake.wait(self._poll_seconds)
             self._wake.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _renew_leases(self) -> None:
+        """Keep this worker's leases alive, well before they would expire."""
+        if time.monotonic() - self._last_renewal < self._lease_seconds / 3:
+            return
+        with self._lock:
+            executing = [str(run_id) for run_id in self._in_flight]
+        with session_scope() as session:
+            run_leases.renew(session, worker_id=self.worker_id, flow_run_ids=executing, now=utcnow(),
+                             seconds=self._lease_seconds)
+        self._last_renewal = time.monotonic()
+
+    def _recover_abandoned(self) -> None:
+        """Hand back runs whose worker died; a few times per lease period is enough."""
+        if time.monotonic() - self._last_scan < self._lease_seconds / 2:
+            return
+        with self._lock:
+            executing = {str(run_id) for run_id in self._in_flight}
+        found = recover_abandoned_runs(
+            deployment_ids=self._deployments, executing=executing, worker_id=self.worker_id, now=utcnow(),
+            lease_seconds=self._lease_seconds, max_takes=self._max_takes,
+        )
+        self._last_scan = time.monotonic()
+        if found.rescheduled:
+            self._wake.set()
 
     def _free_slots(self) -> int:
         with self._lock:
@@ -76,12 +118,22 @@ class FlowWorker:
                 self._pool.submit(self._execute, run.id, self._deployments[run.deployment_id])
 
     def _take(self, client, flow_run_id: UUID) -> bool:  # noqa: ANN001
-        """Move the run to Pending; False if another worker took it or it went elsewhere."""
+        """Move the run to Pending and lease it; False if another worker took it or it went elsewhere."""
         try:
             state = propose_state_sync(client, Pending(), flow_run_id=flow_run_id)
         except Abort:
             return False
-        return state.is_pending()
+        if not state.is_pending():
+            return False
+        try:
+            with session_scope() as session:
+                run_leases.hold(session, flow_run_id=str(flow_run_id), worker_id=self.worker_id, now=utcnow(),
+                                seconds=self._lease_seconds)
+        except Exception:  # noqa: BLE001 - without a lease the run must not run here; put it back
+            logger.warning("leasing flow run %s failed; putting it back", flow_run_id, exc_info=True)
+            client.set_flow_run_state(flow_run_id, Scheduled(), force=True)
+            return False
+        return True
 
     def _execute(self, flow_run_id: UUID, flow: Flow) -> None:
         try:
@@ -97,6 +149,14 @@ class FlowWorker:
         except BaseException:  # noqa: BLE001 - one failing run must never take the worker down
             logger.exception("flow run %s raised", flow_run_id)
         finally:
+            self._drop_lease(flow_run_id)
             with self._lock:
                 self._in_flight.discard(flow_run_id)
             self._wake.set()
+
+    def _drop_lease(self, flow_run_id: UUID) -> None:
+        try:
+            with session_scope() as session:
+                run_leases.release(session, flow_run_id=str(flow_run_id), worker_id=self.worker_id)
+        except Exception:  # noqa: BLE001 - the lease then expires; the scan finds the run suspended or ended
+            logger.warning("dropping the lease of flow run %s failed", flow_run_id, exc_info=True)
