@@ -302,13 +302,7 @@ class BenchStack:
 
     def db_size_bytes(self) -> int:
         """Size of our database: the SQLite file with its WAL, or pg_database_size."""
-        if self.db == "sqlite":
-            path = Path(self.database_url.split("///", 1)[1])
-            return sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
-        import psycopg
-
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
-            return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+        return database_size_bytes(self.database_url)
 
     def sqlite_main_file_bytes(self) -> int | None:
         if self.db != "sqlite":
@@ -349,24 +343,40 @@ class BenchStack:
 
     def log_problems(self, limit: int = 20) -> dict[str, Any]:
         """Count ERROR/CRITICAL/Traceback lines (and WARNING lines) in each log; keep the first few."""
-        report: dict[str, Any] = {}
-        for path in sorted(self.log_dir.glob("*.log")):
-            errors, warnings, samples, first_error = 0, 0, [], None
-            lines = path.read_text(errors="replace").splitlines()
-            for number, line in enumerate(lines):
-                if re.search(r"\b(ERROR|CRITICAL)\b", line):
-                    errors += 1
-                    if first_error is None:
-                        first_error = number
-                    if len(samples) < limit:
-                        samples.append(line[:300])
-                elif re.search(r"\bWARNING\b", line):
-                    warnings += 1
-                    if len(samples) < limit:
-                        samples.append(line[:300])
-            context = [line[:300] for line in lines[first_error:first_error + 60]] if first_error is not None else []
-            report[path.name] = {"errors": errors, "warnings": warnings, "samples": samples, "first_error_context": context}
-        return report
+        return log_problems(self.log_dir, limit)
+
+
+def database_size_bytes(database_url: str) -> int:
+    """Size of a database: the SQLite file with its WAL, or pg_database_size."""
+    if database_url.startswith("sqlite"):
+        path = Path(database_url.split("///", 1)[1])
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
+
+def log_problems(log_dir: Path, limit: int = 20) -> dict[str, Any]:
+    """Count ERROR/CRITICAL/Traceback lines (and WARNING lines) in each log of a directory; keep the first few."""
+    report: dict[str, Any] = {}
+    for path in sorted(log_dir.glob("*.log")):
+        errors, warnings, samples, first_error = 0, 0, [], None
+        lines = path.read_text(errors="replace").splitlines()
+        for number, line in enumerate(lines):
+            if re.search(r"\b(ERROR|CRITICAL)\b", line):
+                errors += 1
+                if first_error is None:
+                    first_error = number
+                if len(samples) < limit:
+                    samples.append(line[:300])
+            elif re.search(r"\bWARNING\b", line):
+                warnings += 1
+                if len(samples) < limit:
+                    samples.append(line[:300])
+        context = [line[:300] for line in lines[first_error:first_error + 60]] if first_error is not None else []
+        report[path.name] = {"errors": errors, "warnings": warnings, "samples": samples, "first_error_context": context}
+    return report
 
 
 def _create_pg_database(prefix: str = "ecomflow_bench") -> tuple[str, str]:
@@ -584,9 +594,15 @@ def command_line() -> str:
     return f"cd {REPO_ROOT} && {sys.executable} -m {module} {args}".rstrip()
 
 
+_PREFECT_DB_TEXT = {"sqlite": "SQLite in its own PREFECT_HOME", None: "none (this benchmark runs no Prefect server)"}
+
+
 def append_results(title: str, *, db: str, rows: list[tuple[str, str]], notes: list[str] | None = None,
-                   load_before: str | None = None, prefect_db: str = "sqlite", path: Path = RESULTS_PATH) -> None:
-    """Append a dated section with the command, the machine and a table of figures to RESULTS.md."""
+                   load_before: str | None = None, prefect_db: str | None = "sqlite", path: Path = RESULTS_PATH) -> None:
+    """Append a dated section with the command, the machine and a table of figures to RESULTS.md.
+
+    prefect_db None: the benchmark ran no Prefect server.
+    """
     machine = machine_info()
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [
@@ -597,7 +613,7 @@ def append_results(title: str, *, db: str, rows: list[tuple[str, str]], notes: l
         f"- machine: {machine['nproc']} CPUs ({machine['cpu']}), RAM {machine['ram']}, Python {machine['python']}",
         f"- load average (1/5/15 min) before → after the run: {load_before or '?'} → {loadavg()}",
         f"- database (ecomflow): {db}; Prefect server's database: "
-        f"{'SQLite in its own PREFECT_HOME' if prefect_db == 'sqlite' else 'its own PostgreSQL database'}; prefect {machine['prefect']}",
+        f"{_PREFECT_DB_TEXT.get(prefect_db, 'its own PostgreSQL database')}; prefect {machine['prefect']}",
         "",
         "| figure | value |",
         "|---|---|",

@@ -1,0 +1,68 @@
+"""Benchmark (e) at a tiny size on the test database kind: it runs end to end and reports every figure.
+
+No timed assertions: the figures' values depend on the machine; their presence does not.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bench import inbox_latency
+from tests.conftest import BACKEND
+
+REQUESTS = 20
+ARGV = ["--db", BACKEND, "--open", "400", "--closed", "500", "--requests", str(REQUESTS), "--depth", "1", "--no-record"]
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[dict, list[tuple[str, str]]]:
+    recorded: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbox_latency, "append_results", lambda title, **_: recorded.append(title))
+        figures = inbox_latency.main(ARGV)
+    assert recorded == [], "--no-record must leave bench/RESULTS.md alone"
+    return figures, inbox_latency.table(figures)
+
+
+class TestInboxLatencyTiny:
+    def test_seeds_the_asked_sizes(self, run) -> None:
+        counts = run[0]["seed"]["counts"]
+        assert counts["open"] + counts["claimed"] == 400
+        assert counts["completed"] == 500
+        assert counts["rows_audit_events"] > counts["rows_human_tasks"] > 0
+        assert run[0]["db_bytes"] > 0
+
+    def test_times_every_inbox_series(self, run) -> None:
+        series = run[0]["inbox_http"]
+        assert series["GET /me (authentication only)"]["n"] == REQUESTS
+        for who in ("staff", "manager"):
+            for sort in inbox_latency.SORTS:
+                for page in ("first page", "page 2 (cursor)"):
+                    [summary] = [s for name, s in series.items() if name.startswith(who) and f"sort={sort} · {page}" in name]
+                    assert summary["n"] == REQUESTS
+                    assert {"p50", "p95", "p99", "max"} <= set(summary)
+        assert all(s["n"] == REQUESTS for s in run[0]["inbox_engine"].values())
+
+    def test_claims_and_completes_every_task(self, run) -> None:
+        figures = run[0]
+        assert figures["http"]["failures"] == []
+        assert figures["http"]["pair"]["n"] == REQUESTS
+        assert figures["http_claims"]["failures"] == 0
+        assert figures["engine"]["latency"]["n"] == REQUESTS
+        assert figures["raw"]["latency"]["n"] == REQUESTS and figures["raw"]["lost"] == 0
+        assert min(figures[k]["claims_per_s"] for k in ("http_claims", "engine", "raw")) > 0
+        # Each complete queued its flow's resume, and with no Prefect nothing delivered it.
+        assert figures["queued_resumes"][0] == REQUESTS
+
+    def test_explains_the_inbox_and_the_claim(self, run) -> None:
+        plans = run[0]["explain"]
+        assert sum(name.startswith("inbox,") for name in plans) == 2 * len(inbox_latency.SORTS)
+        assert any(name.startswith("claim of an approval task") for name in plans)
+        assert all(plan for plan in plans.values())
+
+    def test_report_has_every_row(self, run) -> None:
+        names = [name for name, _ in run[1]]
+        for expected in ("tasks: open / claimed / completed", "POST /tasks/{id}/complete", "claim + complete (pair)",
+                         "claims/s: HTTP claim / engine / raw SQL", "engine / raw; HTTP / raw",
+                         "goal inbox p95 < 20 ms (worst series)", "goal claim+complete p99 < 20 ms"):
+            assert expected in names
+        assert all(value for _, value in run[1])
