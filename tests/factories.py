@@ -10,7 +10,7 @@ from sqlalchemy import update
 from ecomflow.sample_data import return_params
 from engine.db import session_scope
 from engine.instances import start_instance
-from engine.models import HumanTask
+from engine.models import AuditEvent, HumanTask
 from engine.principals import Principal
 from engine.process_specs import get_definitions
 from engine.steps import open_task
@@ -54,4 +54,36 @@ def make_task(
         if priority is not None:
             # Flows set no priority yet; tests set it as an escalation would.
             session.execute(update(HumanTask).where(HumanTask.id == task.id).values(priority=priority))
+        return task.id
+
+
+def add_task_row(
+    *,
+    instance_id: str,
+    role: str = "warehouse",
+    process: str = "returns_exchange",
+    created_at: datetime,
+    state: str = "open",
+    assignee: str | None = None,
+    events: tuple[tuple[str, datetime], ...] = (),
+    completed_at: datetime | None = None,
+    completed_by: str | None = None,
+    due_at: datetime | None = None,
+    round: int = 1,
+    priority: int = 0,
+    claimed_at: datetime | None = None,
+) -> str:
+    """Insert a task row with a hand-written history of (audit event type, at); return its id."""
+    taken = [at for type, at in events if type != "task.released"]
+    with session_scope() as session:
+        task = HumanTask(
+            instance_id=instance_id, process_key=process, step_key=f"step-{uuid.uuid4().hex[:8]}", kind="human",
+            round=round, role=role, state=state, assignee=assignee, due_at=due_at, priority=priority,
+            created_at=created_at, claimed_at=claimed_at or (taken[-1] if taken else None),
+            completed_at=completed_at, completed_by=completed_by,
+        )
+        session.add(task)
+        session.flush()
+        for type, at in events:
+            session.add(AuditEvent(type=type, actor="tester", instance_id=instance_id, task_id=task.id, at=at))
         return task.id

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from engine.db import session_scope
 from engine.definitions import Definitions
@@ -13,14 +14,24 @@ from engine.process_specs import get_definitions
 from engine.users import authenticate
 
 
-def current_principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """Return the caller named by the bearer token, or raise Unauthorized."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+# A security scheme, not a header parameter: the OpenAPI then says which routes need a token (all but /health).
+_bearer = HTTPBearer(auto_error=False, description="an API token from `ecomflow users add`")
+
+
+def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """Return the bearer token the caller sent, or raise Unauthorized."""
+    token = credentials.credentials.strip() if credentials is not None else ""
+    if not token:
         raise Unauthorized("send Authorization: Bearer <token>")
+    return token
+
+
+def current_principal(token: Annotated[str, Depends(bearer_token)]) -> Principal:
+    """Return the caller named by the bearer token, or raise Unauthorized."""
     with session_scope() as session:
-        return authenticate(session, token.strip())
+        return authenticate(session, token)
 
 
+BearerToken = Annotated[str, Depends(bearer_token)]
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 DefinitionsDep = Annotated[Definitions, Depends(get_definitions)]

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import ErrorOut, ValidationErrorOut
 from engine.errors import Conflict, EcomflowError, Forbidden, NotFound, Unauthorized, ValidationFailed
 
 logger = logging.getLogger("ecomflow.api")
@@ -23,6 +24,24 @@ STATUS_BY_ERROR: tuple[tuple[type[EcomflowError], int], ...] = (
 )
 
 
+_MEANINGS = {
+    401: "no valid bearer token (missing, unknown or revoked)",
+    403: "the caller may see the object but not do this",
+    404: "no such object, or the caller may not see it",
+    409: "the object's state forbids this now",
+    413: "the request body is larger than the limit",
+    422: "the request broke a rule; `fields` names each field",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return the OpenAPI `responses=` entries documenting these error statuses with the one error body."""
+    return {
+        status: {"model": ValidationErrorOut if status == 422 else ErrorOut, "description": _MEANINGS[status]}
+        for status in statuses
+    }
+
+
 def error_body(error: str, detail: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Return the error body every endpoint uses."""
     body: dict[str, Any] = {"error": error, "detail": detail}
@@ -31,7 +50,7 @@ def error_body(error: str, detail: str, fields: list[dict[str, Any]] | None = No
     return body
 
 
-def _status_of(exc: EcomflowError) -> int:
+def status_of(exc: EcomflowError) -> int:
     return next((status for cls, status in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
 
 
@@ -54,7 +73,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, ValidationFailed):
             fields = [{"field": p.field, "rule": p.rule, "message": p.message} for p in exc.problems]
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-        return JSONResponse(error_body(type(exc).__name__, exc.detail, fields), status_code=_status_of(exc), headers=headers)
+        return JSONResponse(error_body(type(exc).__name__, exc.detail, fields), status_code=status_of(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -67,6 +86,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's answer to a body it could not decode (not UTF-8, nested too deep): malformed JSON, as json_invalid is.
+            message = "body: the body is not valid UTF-8 JSON"
+            return JSONResponse(
+                error_body("ValidationFailed", message, [{"field": "body", "rule": "json_invalid", "message": message}]),
+                status_code=422,
+            )
         name = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(exc.status_code, "HTTPError")
         return JSONResponse(error_body(name, str(exc.detail)), status_code=exc.status_code)
 

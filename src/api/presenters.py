@@ -1,15 +1,21 @@
 """Turn engine rows into API bodies."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from engine.audit import list_events
+from engine.clock import utcnow
 from engine.definitions import Definitions, ProcessSpec
 from engine.instances import children_of, get_instance
+from engine.kpi import KpiReport, KpiRow, Percentiles
 from engine.models import AuditEvent, HumanTask, ProcessInstance
 from engine.orchestrator.runs import flow_run_ui_url
+from engine.task_states import ACTIVE_STATES
 from engine.tasks import list_comments
 from api import schemas
+from api.report_schemas import DurationPercentilesOut, KpiReportOut, KpiRowOut
 
 
 def present_process(spec: ProcessSpec) -> schemas.ProcessOut:
@@ -30,11 +36,16 @@ def present_process(spec: ProcessSpec) -> schemas.ProcessOut:
     )
 
 
-def present_task(task: HumanTask) -> schemas.TaskOut:
+def present_task(task: HumanTask, *, now: datetime | None = None) -> schemas.TaskOut:
+    # Overdue and at risk speak of open work: an ended task is neither, whatever its forecast said last.
+    active = task.state in ACTIVE_STATES
     return schemas.TaskOut(
         id=task.id, instance_id=task.instance_id, process=task.process_key, step=task.step_key, kind=task.kind,
         round=task.round, role=task.role, state=task.state, assignee=task.assignee, due_at=task.due_at,
-        priority=task.priority, created_at=task.created_at, version=task.version,
+        overdue=active and task.due_at is not None and task.due_at < (now or utcnow()),
+        priority=task.priority, at_risk=active and task.at_risk,
+        expected_finish_at=task.expected_finish_at if active else None, escalated_to=task.escalated_to,
+        created_at=task.created_at, version=task.version,
     )
 
 
@@ -77,4 +88,23 @@ def present_instance_detail(session: Session, instance: ProcessInstance, tasks: 
         history=[present_event(e) for e in list_events(session, instance_id=instance.id)],
         parent=_link(parent) if parent else None,
         children=[_link(c) for c in children_of(session, instance.id)],
+    )
+
+
+def _percentiles(values: Percentiles) -> DurationPercentilesOut:
+    return DurationPercentilesOut(p50=values.p50, p90=values.p90)
+
+
+def present_kpi_row(row: KpiRow) -> KpiRowOut:
+    return KpiRowOut(
+        key=row.key, done=row.done, cycle_seconds=_percentiles(row.cycle), queue_seconds=_percentiles(row.queue),
+        claimed_seconds=_percentiles(row.claimed), working_seconds=_percentiles(row.working),
+        on_time_rate=row.on_time_rate, rework_rate=row.rework_rate, open=row.open, overdue=row.overdue,
+    )
+
+
+def present_kpi_report(report: KpiReport, *, timezone: str) -> KpiReportOut:
+    return KpiReportOut(
+        start=report.start, end=report.end, as_of=report.as_of, timezone=timezone, group_by=report.group_by.value,
+        rows=[present_kpi_row(row) for row in report.rows], total=present_kpi_row(report.total),
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from engine.bulk import BulkAction
 
 
 class Body(BaseModel):
@@ -76,7 +78,13 @@ class TaskOut(BaseModel):
     state: str
     assignee: str | None
     due_at: datetime | None
-    priority: int
+    overdue: bool = Field(description="open or claimed, and past its due time")
+    priority: int = Field(description="higher is more urgent; the inbox's priority sort serves it first")
+    at_risk: bool = Field(description="open or claimed, and forecast to finish after its due time")
+    expected_finish_at: datetime | None = Field(
+        description="when the role's queue and recent throughput say it will be done; null without a forecast",
+    )
+    escalated_to: str | None = Field(description="the role (or managers) that may also take it since it escalated")
     created_at: datetime
     version: int
 
@@ -146,3 +154,91 @@ class HealthOut(BaseModel):
     status: str
     db: str
     prefect: str
+
+
+class DelegateIn(Body):
+    user: str = Field(min_length=1, max_length=64, description="the colleague who takes the task over")
+    reason: str = Field(max_length=500, description="why; required, kept in the task's history")
+
+
+class BulkIn(Body):
+    action: BulkAction
+    task_ids: list[str] = Field(description="1 to 200 unique task ids; results come back in this order")
+    user: str | None = Field(default=None, max_length=64, description="for assign: whom the tasks go to")
+    reason: str = Field(default="", max_length=500, description="kept in each task's history; needed to reassign")
+
+
+class FieldProblemOut(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The one error body: its name, a sentence, and on 422 one entry per broken rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str = Field(description="the error's name: NotFound, Forbidden, AlreadyClaimed, ValidationFailed, ...")
+    detail: str = Field(description="a sentence naming the object and why")
+    fields: list[FieldProblemOut] = Field(default_factory=list, description="on 422 only: each field and the rule it broke")
+
+
+class ValidationErrorOut(ErrorOut):
+    """A 422: the payload broke rules, each named in `fields`."""
+
+    fields: list[FieldProblemOut]
+
+
+class TokensRevokedOut(BaseModel):
+    revoked: int = Field(description="how many tokens were revoked now; they answer 401 from this moment")
+
+
+class BulkItemOut(BaseModel):
+    task_id: str
+    ok: bool
+    status: int = Field(description="the HTTP status this task alone would have had")
+    unchanged: bool | None = Field(default=None, description="true when the task already was as asked")
+    error: str | None = None
+    detail: str | None = None
+    fields: list[FieldProblemOut] | None = None
+    task: TaskOut | None = None
+
+
+class BulkOut(BaseModel):
+    results: list[BulkItemOut]
+
+
+class AbsenceIn(Body):
+    until: AwareDatetime | None = Field(default=None, description="when they are back; none: until marked back")
+    substitute: str | None = Field(default=None, max_length=64, description="who takes over their claimed tasks")
+    reason: str = Field(max_length=500)
+
+
+class AbsenceOut(BaseModel):
+    since: datetime
+    until: datetime | None
+    substitute: str | None
+
+
+class UserOut(BaseModel):
+    name: str
+    roles: list[str]
+    is_manager: bool
+    active: bool
+    away: bool
+    absence: AbsenceOut | None = Field(description="set while away")
+
+
+class HandoverOut(BaseModel):
+    task_id: str
+    process: str
+    step: str
+    outcome: str = Field(description="delegated (to the substitute) or released (to the role's queue)")
+    to: str | None
+    reason: str
+
+
+class AwayOut(BaseModel):
+    user: UserOut
+    tasks: list[HandoverOut]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,8 @@ from engine.config import get_settings
 app = typer.Typer(help="ecomflow — e-commerce processes as Prefect flows with a human task inbox.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users and their tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+report_app = typer.Typer(help="Print reports from the task history.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 
 def _use_our_prefect() -> None:
@@ -68,6 +71,70 @@ def users_add(
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from None
     typer.echo(token)
+
+
+@users_app.command("revoke")
+def users_revoke(name: str) -> None:
+    """Revoke every API token of a user: each answers 401 from the next request on."""
+    from engine.db import session_scope
+    from engine.users import find_user, revoke_tokens
+
+    with session_scope() as session:
+        if find_user(session, name) is None:
+            typer.echo(f"error: user {name} does not exist", err=True)
+            raise typer.Exit(2)
+        count = revoke_tokens(session, name=name)
+    typer.echo(f"revoked {count} token(s) of {name}")
+
+
+@users_app.command("password")
+def users_password(
+    name: str,
+    password: Annotated[
+        str | None, typer.Option("--password", help="the new password; asked for (hidden, twice) when left out")
+    ] = None,
+) -> None:
+    """Set the password a user signs in to the web pages with (/ui)."""
+    from engine.db import session_scope
+    from engine.errors import EcomflowError
+    from engine.users import set_password
+
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope() as session:
+            set_password(session, name=name, password=password)
+    except EcomflowError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"password set for {name}")
+
+
+@report_app.command("daily")
+def report_daily(
+    day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD in the team's time zone; default: today")] = None,
+) -> None:
+    """Print the daily report (日报表) of a day as markdown, as the scheduled flow publishes it."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from engine.clock import utcnow
+    from engine.daily_report import build_daily_report
+    from engine.db import session_scope
+    from engine.process_specs import get_definitions
+
+    timezone = get_definitions().timezone
+    try:
+        # fromisoformat alone would also take 20260501 or 2026-W18-5.
+        if day is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            raise ValueError(day)
+        report_day = date.fromisoformat(day) if day is not None else utcnow().astimezone(ZoneInfo(timezone)).date()
+    except ValueError:
+        typer.echo(f"error: --date must be a date as YYYY-MM-DD, not {day!r}", err=True)
+        raise typer.Exit(2) from None
+    with session_scope() as session:
+        report = build_daily_report(session, day=report_day, timezone=timezone, now=utcnow())
+    typer.echo(report.markdown(), nl=False)
 
 
 @app.command()

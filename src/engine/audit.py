@@ -1,4 +1,4 @@
-"""Append-only audit events, always added to the caller's transaction."""
+"""Append-only audit events, always added to the caller's transaction with the webhooks they stand for."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.models import AuditEvent
+from engine.notifications import notify_audit_event
 
 
 def record_event(
@@ -26,6 +27,8 @@ def record_event(
         type=type, actor=actor, instance_id=instance_id, task_id=task_id, data=data or {}, at=at or utcnow()
     )
     session.add(event)
+    # Same transaction: a rolled-back change notifies nobody, a committed one is sure to.
+    notify_audit_event(session, event)
     return event
 
 

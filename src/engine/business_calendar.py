@@ -22,7 +22,8 @@ class BusinessCalendar:
     """When the team works; all arithmetic returns aware UTC datetimes."""
 
     timezone: str = "UTC"
-    working_hours: tuple[tuple[time, time], ...] = ((time(0), time(23, 59, 59, 999999)),)
+    # Minutes after local midnight: (540, 720) is 09:00-12:00; (0, 1440) the whole day.
+    working_hours: tuple[tuple[int, int], ...] = ((0, 24 * 60),)
     weekends: frozenset[int] = frozenset()  # ISO weekdays: 6 = Saturday, 7 = Sunday
     holidays: frozenset[date] = frozenset()
     workdays: frozenset[date] = frozenset()  # make-up working days (调休) that fall on a weekend
@@ -100,9 +101,10 @@ class BusinessCalendar:
         day = moment.astimezone(zone).date()
         for _ in range(_MAX_DAYS_SCANNED):
             if self.is_working_day(day):
+                midnight = datetime.combine(day, time(0), zone)
                 for opens, closes in self.working_hours:
-                    start = datetime.combine(day, opens, zone).astimezone(UTC)
-                    end = datetime.combine(day, closes, zone).astimezone(UTC)
+                    start = (midnight + timedelta(minutes=opens)).astimezone(UTC)
+                    end = (midnight + timedelta(minutes=closes)).astimezone(UTC)
                     if end > moment:
                         yield start, end
             day += DAY

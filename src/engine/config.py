@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 12
     # Breach forecast: recent throughput is measured over this many days.
     forecast_window_days: int = 7
+    # How often the sweeper recomputes every open task's expected finish and at-risk flag.
+    forecast_refresh_seconds: float = 60.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,6 +1,7 @@
 """Database engines and sessions; SQLite gets WAL, a busy timeout and write-first transactions."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -31,18 +32,34 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class _WithoutRowData(logging.Filter):
+    """Drop the result rows SQLAlchemy's engine log shows at DEBUG: they hold customers' params and form outputs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Row %r"
+
+
+def _keep_data_out_of_the_sql_log() -> None:
+    # Statement parameters are hidden by hide_parameters; rows have no such switch, so a filter drops them.
+    sql_log = logging.getLogger("sqlalchemy.engine.Engine")
+    if not any(isinstance(f, _WithoutRowData) for f in sql_log.filters):
+        sql_log.addFilter(_WithoutRowData())
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for a database URL with the settings our guarantees need."""
+    _keep_data_out_of_the_sql_log()
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # hide_parameters: neither the SQL log nor an error's message (logged on a 500) shows the values.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 @lru_cache(maxsize=4)

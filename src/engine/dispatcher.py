@@ -1,16 +1,17 @@
-"""Deliver the outbox to Prefect: lease a message, call Prefect outside any transaction, record the outcome.
+"""Deliver the outbox to Prefect and webhook receivers: lease a message, send it outside any transaction.
 
 Safe to run in several processes at once: a message is leased by compare-and-set, and every
-delivery is idempotent on Prefect's side (idempotency key on start, pause-key check on resume).
+delivery is idempotent on Prefect's side (idempotency key on start, pause-key check on resume);
+webhook receivers de-duplicate by the delivery id, the same on every retry.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from engine import outbox
+from engine import outbox, webhooks
 from engine.audit import record_event
 from engine.clock import utcnow
 from engine.config import get_settings
@@ -73,35 +74,45 @@ DELIVERERS: dict[str, Callable[[OutboxMessage], None]] = {
     outbox.START_RUN: _deliver_start,
     outbox.RESUME_RUN: _deliver_resume,
     outbox.CANCEL_RUN: _deliver_cancel,
+    outbox.WEBHOOK: webhooks.deliver_webhook,
 }
+MAX_BACKOFF_BY_KIND: dict[str, timedelta] = {outbox.WEBHOOK: webhooks.MAX_BACKOFF}
 
 
 def deliver_one(message_id: int, *, now: datetime | None = None) -> bool:
-    """Try to deliver one message; return True if it is now delivered."""
-    now = now or utcnow()
+    """Try to deliver one message; return True if it is now delivered. Tests pass `now` to move time."""
+    clock = utcnow if now is None else (lambda: now)
     with session_scope() as session:
-        message = outbox.lease(session, message_id=message_id, now=now, seconds=get_settings().outbox_lease_seconds)
+        message = outbox.lease(session, message_id=message_id, now=clock(), seconds=get_settings().outbox_lease_seconds)
         if message is None:
             return False
         session.expunge(message)
     try:
         DELIVERERS[message.kind](message)
+    except outbox.Undeliverable as exc:
+        logger.error("outbox message %s (%s) abandoned: %s", message.id, message.kind, exc)
+        with session_scope() as session:
+            outbox.mark_failed(session, message_id=message.id, now=clock(), error=str(exc))
+        return False
     except Exception as exc:  # noqa: BLE001 - any failure is retried; the message is never lost
         level = logging.DEBUG if isinstance(exc, NotDeliverableYet) else logging.WARNING
         logger.log(level, "outbox message %s (%s) not delivered: %s", message.id, message.kind, exc)
         with session_scope() as session:
-            outbox.mark_retry(session, message_id=message.id, attempts=message.attempts, now=utcnow(), error=repr(exc))
+            outbox.mark_retry(
+                session, message_id=message.id, attempts=message.attempts, now=clock(), error=repr(exc),
+                max_backoff=MAX_BACKOFF_BY_KIND.get(message.kind, outbox.MAX_BACKOFF),
+            )
         return False
     with session_scope() as session:
-        outbox.mark_delivered(session, message_id=message.id, now=utcnow())
+        outbox.mark_delivered(session, message_id=message.id, now=clock())
     return True
 
 
-def dispatch_pending(*, limit: int = 100) -> int:
-    """Deliver every message that is due now; return how many were delivered."""
+def dispatch_pending(*, limit: int = 100, now: datetime | None = None) -> int:
+    """Deliver every message that is due now (or at `now`); return how many were delivered."""
     with session_scope() as session:
-        ids = outbox.pending_ids(session, now=utcnow(), limit=limit)
-    return sum(deliver_one(message_id) for message_id in ids)
+        ids = outbox.pending_ids(session, now=now or utcnow(), limit=limit)
+    return sum(deliver_one(message_id, now=now) for message_id in ids)
 
 
 def run_dispatcher(stop: threading.Event, *, on_delivered: Callable[[], None] = lambda: None) -> None:

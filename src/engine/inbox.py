@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -15,6 +15,7 @@ from engine.errors import ValidationFailed
 from engine.forms import FieldProblem
 from engine.models import HumanTask
 from engine.principals import Principal
+from engine.sla import tasks_workable_by
 from engine.sqltypes import UTCDateTime
 from engine.task_states import ACTIVE_STATES, TaskState
 
@@ -23,11 +24,14 @@ MAX_LIMIT = 200
 NO_DUE = datetime(9999, 12, 31, tzinfo=UTC)
 
 _due = func.coalesce(HumanTask.due_at, literal(NO_DUE, UTCDateTime()))
+# 1 for a task forecast to miss its due time: a plain integer compares alike on every database.
+_risk = case((HumanTask.at_risk.is_(True), 1), else_=0)
 # Each sort: the (column, descending?) keys before the id tie-breaker.
 SORTS: dict[str, tuple[tuple[Any, bool], ...]] = {
     "due": ((_due, False),),
     "-due": ((_due, True),),
     "priority": ((HumanTask.priority, True), (_due, False)),
+    "at_risk": ((_risk, True), (_due, False)),
     "created": ((HumanTask.created_at, False),),
     "-created": ((HumanTask.created_at, True),),
 }
@@ -42,6 +46,8 @@ class InboxFilter:
     role: str | None = None
     process: str | None = None
     overdue: bool = False
+    # True: only tasks forecast to miss their due time; False: only the others; None: both.
+    at_risk: bool | None = None
     sort: str = "due"
     cursor: str | None = None
     limit: int = 50
@@ -103,7 +109,7 @@ def visible_to(principal: Principal) -> ColumnElement[bool]:
     """Return the condition for tasks the caller may see; it is part of every task query."""
     if principal.is_manager:
         return literal(True)
-    return or_(HumanTask.role.in_(sorted(principal.roles)), HumanTask.assignee == principal.name)
+    return or_(tasks_workable_by(principal.roles), HumanTask.assignee == principal.name)
 
 
 def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) -> tuple[list[HumanTask], str | None]:
@@ -128,6 +134,8 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
         query = query.where(HumanTask.process_key == filters.process)
     if filters.overdue:
         query = query.where(HumanTask.due_at < utcnow(), HumanTask.state.in_(sorted(ACTIVE_STATES)))
+    if filters.at_risk is not None:
+        query = query.where(_at_risk() if filters.at_risk else ~_at_risk())
     if filters.cursor:
         query = query.where(_after(keys, _decode_cursor(filters.cursor, keys)))
     order = [column.desc() if desc else column.asc() for column, desc in keys] + [HumanTask.id.asc()]
@@ -140,9 +148,16 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
     return page, _encode_cursor(values)
 
 
+def _at_risk() -> ColumnElement[bool]:
+    # A forecast is about open work: an ended task is never at risk, whatever was stored last.
+    return and_(HumanTask.at_risk.is_(True), HumanTask.state.in_(sorted(ACTIVE_STATES)))
+
+
 def _sort_value(task: HumanTask, column: Any) -> Any:
     if column is _due:
         return task.due_at or NO_DUE
+    if column is _risk:
+        return int(task.at_risk)
     if column is HumanTask.created_at:
         return task.created_at
     return task.priority

@@ -176,18 +176,20 @@ def cancel_instance(session: Session, *, instance_id: str, principal: Principal,
     open_tasks = session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state.in_(ACTIVE_STATES))
     )
+    now = utcnow()
     for task in list(open_tasks):
         # Guarded by state and version: a task completed a moment ago stays completed.
         cancelled = session.execute(
             update(HumanTask)
             .where(HumanTask.id == task.id, HumanTask.state == task.state, HumanTask.version == task.version)
-            .values(state=TaskState.CANCELLED, version=HumanTask.version + 1)
+            # completed_at is when a task ended, whatever the ending: the KPIs count open tasks by it.
+            .values(state=TaskState.CANCELLED, version=HumanTask.version + 1, completed_at=now)
             .execution_options(synchronize_session=False)
         )
         if cancelled.rowcount == 1:
             record_event(
                 session, type="task.cancelled", actor=principal.name, instance_id=instance_id, task_id=task.id,
-                data={"from": task.state, "reason": "instance cancelled"},
+                data={"from": task.state, "reason": "instance cancelled"}, at=now,
             )
     outbox.enqueue(session, kind=outbox.CANCEL_RUN, instance_id=instance_id)
     return instance

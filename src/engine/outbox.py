@@ -1,4 +1,4 @@
-"""The outbox: messages to Prefect written with the change, delivered after commit, retried until done."""
+"""The outbox: messages to Prefect and webhooks written with the change, delivered after commit, retried."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -12,9 +12,14 @@ from engine.models import OutboxMessage
 START_RUN = "start_run"
 RESUME_RUN = "resume_run"
 CANCEL_RUN = "cancel_run"
+WEBHOOK = "webhook"
 
 MAX_BACKOFF = timedelta(seconds=30)
 NEW_MESSAGES = "ecomflow.outbox.new"
+
+
+class Undeliverable(Exception):
+    """The message can never be delivered: mark it failed instead of retrying."""
 
 
 def enqueue(
@@ -54,6 +59,7 @@ def pending_ids(session: Session, *, now: datetime, limit: int = 100) -> list[in
         select(OutboxMessage.id)
         .where(
             OutboxMessage.delivered_at.is_(None),
+            OutboxMessage.failed_at.is_(None),
             OutboxMessage.available_at <= now,
             or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
         )
@@ -70,6 +76,7 @@ def lease(session: Session, *, message_id: int, now: datetime, seconds: float) -
         .where(
             OutboxMessage.id == message_id,
             OutboxMessage.delivered_at.is_(None),
+            OutboxMessage.failed_at.is_(None),
             or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
         )
         .values(locked_until=now + timedelta(seconds=seconds), attempts=OutboxMessage.attempts + 1)
@@ -90,9 +97,11 @@ def mark_delivered(session: Session, *, message_id: int, now: datetime) -> None:
     )
 
 
-def mark_retry(session: Session, *, message_id: int, attempts: int, now: datetime, error: str) -> None:
+def mark_retry(
+    session: Session, *, message_id: int, attempts: int, now: datetime, error: str, max_backoff: timedelta = MAX_BACKOFF
+) -> None:
     """Put a message back with exponential backoff after a failed delivery."""
-    delay = min(timedelta(seconds=0.5 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+    delay = min(timedelta(seconds=0.5 * 2 ** max(attempts - 1, 0)), max_backoff)
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
@@ -101,7 +110,19 @@ def mark_retry(session: Session, *, message_id: int, attempts: int, now: datetim
     )
 
 
+def mark_failed(session: Session, *, message_id: int, now: datetime, error: str) -> None:
+    """Record that delivery was given up: the message is never tried again."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(failed_at=now, locked_until=None, last_error=error[:2000])
+        .execution_options(synchronize_session=False)
+    )
+
+
 def undelivered_count(session: Session) -> int:
-    """Return how many messages still wait for delivery."""
-    query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.delivered_at.is_(None))
+    """Return how many messages still wait for delivery (given-up ones wait no more)."""
+    query = select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None)
+    )
     return session.scalar(query) or 0

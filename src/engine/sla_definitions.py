@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -73,7 +73,7 @@ def read_timezone(value: Any, where: str, problems: list[str]) -> str:
     return value
 
 
-def _read_hours(raw: Any, problems: list[str]) -> tuple[tuple[time, time], ...] | None:
+def _read_hours(raw: Any, problems: list[str]) -> tuple[tuple[int, int], ...] | None:
     if raw is None:
         return None  # every hour of a working day counts
     where = "calendar.working_hours"
@@ -87,11 +87,10 @@ def _read_hours(raw: Any, problems: list[str]) -> tuple[tuple[time, time], ...] 
             problems.append(f"{where}: {text!r} is not a \"HH:MM-HH:MM\" range")
             continue
         h1, m1, h2, m2 = map(int, match.groups())
-        if (h2, m2) > (24, 0):
+        opens, closes = h1 * 60 + m1, h2 * 60 + m2
+        if closes > 24 * 60:
             problems.append(f"{where}: {text!r} ends after 24:00")
             continue
-        opens = time(h1, m1)
-        closes = time(23, 59, 59, 999999) if (h2, m2) == (24, 0) else time(h2, m2)
         if closes <= opens:
             problems.append(f"{where}: {text!r} must end after it starts")
             continue

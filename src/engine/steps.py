@@ -12,10 +12,12 @@ from engine import outbox
 from engine.db import insert_unless_exists
 from engine.audit import record_event
 from engine.clock import utcnow
-from engine.definitions import StepSpec
+from engine.definitions import Definitions, StepSpec
 from engine.instances import InstanceState, get_instance, set_instance_state
 from engine.models import HumanTask
 from engine.principals import SYSTEM_ACTOR
+from engine.process_specs import get_definitions
+from engine.sla import due_times
 from engine.task_states import TaskState
 
 
@@ -29,6 +31,7 @@ def open_task(
     context: dict[str, Any] | None = None,
     excluded_users: Sequence[str] = (),
     now: datetime | None = None,
+    definitions: Definitions | None = None,
 ) -> HumanTask:
     """Return the task of (instance, step, round, lane), creating it the first time only."""
     existing = find_task(session, instance_id=instance_id, step_key=step.key, round=round, lane=lane)
@@ -36,6 +39,9 @@ def open_task(
         return existing
     instance = get_instance(session, instance_id)
     now = now or utcnow()
+    definitions = definitions or get_definitions()
+    # Due, reminder and escalation count the step's clock; the parcel wait (expires) stays wall time.
+    times = due_times(calendar=definitions.calendar, step=step, sla=definitions.sla, now=now)
     task = HumanTask(
         instance_id=instance_id,
         process_key=instance.process_key,
@@ -46,7 +52,10 @@ def open_task(
         role=lane or step.role,
         state=TaskState.OPEN,
         excluded_users=sorted(set(excluded_users)),
-        due_at=now + step.due if step.due else None,
+        priority=step.priority,
+        due_at=times.due_at,
+        remind_at=times.remind_at,
+        escalate_at=times.escalate_at,
         expires_at=now + step.expires if step.expires else None,
         context=context or {},
         created_at=now,

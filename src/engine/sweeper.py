@@ -1,16 +1,22 @@
-"""Turn due times into events: expire tasks, fire timers, send daily reminders."""
+"""Turn due times into events: expire tasks, fire timers, send reminders, flag overdue tasks and escalate them."""
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.config import get_settings
 from engine.db import session_scope
+from engine.forecast import refresh_forecasts
 from engine.process_specs import get_definitions
 from engine.reminders import send_daily_reminders
+from engine.sla import SweepBatch, escalate_overdue_tasks, flag_overdue_tasks, remind_due_tasks
 from engine.steps import expire_due_tasks
 from engine.timers import fire_due_timers
 
@@ -24,10 +30,14 @@ class SweepResult:
     expired: int
     timers_fired: int
     reminded: int
+    reminded_due: int = 0
+    overdue: int = 0
+    escalated: int = 0
+    forecasts_updated: int = 0
 
 
-def sweep_once(*, now: datetime | None = None) -> SweepResult:
-    """Handle everything due by now. Tests pass a later now instead of sleeping."""
+def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepResult:
+    """Handle everything due by now, and refresh the breach forecast. Tests pass a later now instead of sleeping."""
     now = now or utcnow()
     with session_scope() as session:
         expired = len(expire_due_tasks(session, now=now))
@@ -35,14 +45,39 @@ def sweep_once(*, now: datetime | None = None) -> SweepResult:
         fired = len(fire_due_timers(session, now=now))
     with session_scope() as session:
         reminded = len(send_daily_reminders(session, definitions=get_definitions(), now=now))
-    return SweepResult(expired=expired, timers_fired=fired, reminded=reminded)
+    reminded_due = _in_batches(lambda session: remind_due_tasks(session, now=now))
+    overdue = _in_batches(lambda session: flag_overdue_tasks(session, now=now))
+    escalated = _in_batches(lambda session: escalate_overdue_tasks(session, definitions=get_definitions(), now=now))
+    forecasts_updated = 0
+    if forecast:
+        with session_scope() as session:
+            forecasts_updated = refresh_forecasts(session, now=now)
+    return SweepResult(
+        expired=expired, timers_fired=fired, reminded=reminded, reminded_due=reminded_due, overdue=overdue,
+        escalated=escalated, forecasts_updated=forecasts_updated,
+    )
+
+
+def _in_batches(sweep: Callable[[Session], SweepBatch]) -> int:
+    """Run a sweep one batch per transaction until nothing more is due; return how many tasks it changed."""
+    changed = 0
+    while True:
+        with session_scope() as session:
+            batch = sweep(session)
+        changed += len(batch.changed)
+        if not batch.more_may_be_due:
+            return changed
 
 
 def run_sweeper(stop: threading.Event) -> None:
-    """Sweep until stop is set."""
+    """Sweep until stop is set; the forecast, which reads every open task, at its own slower pace."""
+    last_forecast = float("-inf")
     while not stop.is_set():
         try:
-            sweep_once()
+            forecast = time.monotonic() - last_forecast >= get_settings().forecast_refresh_seconds
+            sweep_once(forecast=forecast)
+            if forecast:
+                last_forecast = time.monotonic()
         except Exception:  # noqa: BLE001 - e.g. the database restarting; keep going
             logger.warning("sweeping failed; retrying", exc_info=True)
         stop.wait(get_settings().sweeper_poll_seconds)

@@ -18,6 +18,7 @@ class TaskAction(StrEnum):
     CLAIM = "claim"
     RELEASE = "release"
     ASSIGN = "assign"
+    DELEGATE = "delegate"
     COMPLETE = "complete"
     CANCEL = "cancel"
     EXPIRE = "expire"
@@ -30,6 +31,8 @@ TRANSITIONS: dict[tuple[TaskState, TaskAction], TaskState] = {
     (TaskState.OPEN, TaskAction.CLAIM): TaskState.CLAIMED,
     (TaskState.OPEN, TaskAction.ASSIGN): TaskState.CLAIMED,
     (TaskState.CLAIMED, TaskAction.ASSIGN): TaskState.CLAIMED,
+    # The holder (or a manager) hands a claimed task to a colleague; an open one is claimed or assigned.
+    (TaskState.CLAIMED, TaskAction.DELEGATE): TaskState.CLAIMED,
     (TaskState.CLAIMED, TaskAction.RELEASE): TaskState.OPEN,
     (TaskState.CLAIMED, TaskAction.COMPLETE): TaskState.COMPLETED,
     (TaskState.OPEN, TaskAction.CANCEL): TaskState.CANCELLED,
@@ -43,9 +46,16 @@ PAST_TENSE = {
     TaskAction.CLAIM: "claimed",
     TaskAction.RELEASE: "released",
     TaskAction.ASSIGN: "assigned",
+    TaskAction.DELEGATE: "delegated",
     TaskAction.COMPLETE: "completed",
     TaskAction.CANCEL: "cancelled",
     TaskAction.EXPIRE: "expired",
+}
+
+# What to do instead, for the refusals people run into.
+HINTS = {
+    (TaskState.OPEN, TaskAction.COMPLETE): "; claim it first",
+    (TaskState.OPEN, TaskAction.DELEGATE): "; only a claimed task is delegated, assign an open one",
 }
 
 
@@ -53,7 +63,7 @@ def next_state(current: str, action: TaskAction, *, task_id: str) -> TaskState:
     """Return the state an action leads to, or raise IllegalTransition naming the task."""
     target = TRANSITIONS.get((TaskState(current), action))
     if target is None:
-        hint = "; claim it first" if action is TaskAction.COMPLETE and current == TaskState.OPEN else ""
+        hint = HINTS.get((TaskState(current), action), "")
         raise IllegalTransition(
             f"task {task_id} is {current} and cannot be {PAST_TENSE[action]}{hint}",
             task_id=task_id,

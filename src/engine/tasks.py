@@ -10,20 +10,22 @@ from engine import outbox
 from engine.audit import record_event
 from engine.clock import utcnow
 from engine.definitions import Definitions
-from engine.errors import AlreadyClaimed, Forbidden, FourEyesViolation, NotFound, ValidationFailed, VersionMismatch
+from engine.errors import AlreadyClaimed, Forbidden, NotFound, ValidationFailed, VersionMismatch
+from engine.four_eyes import check_four_eyes
 from engine.forms import FieldProblem, validate_form
 from engine.models import HumanTask, TaskComment
 from engine.principals import Principal
+from engine.sla import working_roles
 from engine.task_states import PAST_TENSE, TaskAction, TaskState, next_state
 from engine.steps import task_pause_prefix
-from engine.users import find_principal
+from engine.users import available_principal
 
 MAX_COMMENT_CHARS = 5000
 
 
 def may_see(task: HumanTask, principal: Principal) -> bool:
-    """Return whether the caller may see the task: its role, its assignee, or a manager."""
-    return principal.is_manager or task.role in principal.roles or task.assignee == principal.name
+    """Return whether the caller may see the task: its role or escalated role, its assignee, or a manager."""
+    return principal.is_manager or bool(working_roles(task) & principal.roles) or task.assignee == principal.name
 
 
 def get_visible_task(session: Session, task_id: str, *, principal: Principal) -> HumanTask:
@@ -34,14 +36,27 @@ def get_visible_task(session: Session, task_id: str, *, principal: Principal) ->
     return task
 
 
-def _check_four_eyes(task: HumanTask, user: str) -> None:
-    if user in (task.excluded_users or []):
-        raise FourEyesViolation(
-            f"four-eyes rule: {user} did the work that task {task.id} ({task.step_key}) approves "
-            "and may not approve it",
-            task_id=task.id,
-            user=user,
-        )
+def may_hold(principal: Principal, task: HumanTask) -> bool:
+    """Return whether the user may work on the task: its role or escalated role, or a manager."""
+    return any(principal.may_work_on(role) for role in working_roles(task))
+
+
+def _check_receiver(session: Session, task: HumanTask, *, user: str, reason: str, reason_needed_for: str | None) -> None:
+    """Refuse handing the task to someone who cannot take it, or without a needed reason, naming each field."""
+    problems: list[FieldProblem] = []
+    if reason_needed_for is not None and not reason.strip():
+        problems.append(FieldProblem("reason", "required", f"reason is required to {reason_needed_for}"))
+    try:
+        receiver = available_principal(session, user, field="user", now=utcnow())
+    except ValidationFailed as unavailable:
+        problems.extend(unavailable.problems)
+    else:
+        if not may_hold(receiver, task):
+            wanted = " or ".join(sorted(working_roles(task)))
+            problems.append(FieldProblem("user", "role", f"user {user} lacks role {wanted}"))
+    if problems:
+        raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), problems=problems)
+    check_four_eyes(session, task=task, user=user)
 
 
 def _apply(
@@ -86,44 +101,63 @@ def _apply(
 def claim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
     """Take an open task for oneself; exactly one concurrent claimer wins."""
     task = get_visible_task(session, task_id, principal=principal)
-    if not principal.may_work_on(task.role):
-        raise Forbidden(f"task {task_id} is for role {task.role}; {principal.name} lacks it", task_id=task_id)
+    if not may_hold(principal, task):
+        wanted = " or ".join(sorted(working_roles(task)))
+        raise Forbidden(f"task {task_id} is for role {wanted}; {principal.name} lacks it", task_id=task_id)
     if task.state == TaskState.CLAIMED:
         raise AlreadyClaimed(f"task {task_id} is already claimed by {task.assignee}", task_id=task_id, assignee=task.assignee)
-    _check_four_eyes(task, principal.name)
+    check_four_eyes(session, task=task, user=principal.name)
     return _apply(
         session, task, TaskAction.CLAIM, actor=principal.name, expect_state=task.state,
         values={"assignee": principal.name, "claimed_at": utcnow()}, event_data={"assignee": principal.name},
     )
 
 
-def release_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
+def release_task(session: Session, *, task_id: str, principal: Principal, reason: str = "") -> HumanTask:
     """Put a claimed task back in its role's queue (its assignee or a manager)."""
     task = get_visible_task(session, task_id, principal=principal)
     if task.state == TaskState.CLAIMED and task.assignee != principal.name and not principal.is_manager:
         raise Forbidden(f"task {task_id} is claimed by {task.assignee}; only they or a manager may release it", task_id=task_id)
     return _apply(
         session, task, TaskAction.RELEASE, actor=principal.name, expect_state=task.state,
-        values={"assignee": None, "claimed_at": None}, event_data={"previous_assignee": task.assignee},
+        values={"assignee": None, "claimed_at": None}, event_data={"previous_assignee": task.assignee, "reason": reason},
     )
 
 
 def assign_task(session: Session, *, task_id: str, principal: Principal, user: str, reason: str = "") -> HumanTask:
-    """Give a task to a named user who holds its role (managers only)."""
+    """Give a task to a named user who may work on it (managers only); taking it from its holder needs a reason."""
     task = get_visible_task(session, task_id, principal=principal)
     if not principal.is_manager:
         raise Forbidden(f"only managers may assign task {task_id}", task_id=task_id)
-    assignee = find_principal(session, user)
-    if assignee is None:
-        raise ValidationFailed(f"user: {user} does not exist", problems=[FieldProblem("user", "exists", f"user {user} does not exist")])
-    if not assignee.may_work_on(task.role):
-        rule = f"user {user} lacks role {task.role}"
-        raise ValidationFailed(f"user: {rule}", problems=[FieldProblem("user", "role", rule)])
-    _check_four_eyes(task, user)
+    next_state(task.state, TaskAction.ASSIGN, task_id=task.id)
+    if task.state == TaskState.CLAIMED and task.assignee == user:
+        return task  # already theirs: assigning again changes nothing
+    reassigning = task.state == TaskState.CLAIMED
+    _check_receiver(
+        session, task, user=user, reason=reason,
+        reason_needed_for=f"take task {task_id} from {task.assignee}" if reassigning else None,
+    )
     return _apply(
         session, task, TaskAction.ASSIGN, actor=principal.name, expect_state=task.state,
         values={"assignee": user, "claimed_at": utcnow()},
         event_data={"assignee": user, "previous_assignee": task.assignee, "reason": reason},
+    )
+
+
+def delegate_task(session: Session, *, task_id: str, principal: Principal, user: str, reason: str) -> HumanTask:
+    """Hand a claimed task to a colleague who may work on it (its holder or a manager), saying why."""
+    task = get_visible_task(session, task_id, principal=principal)
+    next_state(task.state, TaskAction.DELEGATE, task_id=task.id)
+    if task.assignee != principal.name and not principal.is_manager:
+        raise Forbidden(f"task {task_id} is held by {task.assignee}; only they or a manager may delegate it", task_id=task_id)
+    if user == task.assignee:
+        message = f"user {user} already holds task {task_id}; name a colleague"
+        raise ValidationFailed(f"user: {message}", problems=[FieldProblem("user", "other", message)])
+    _check_receiver(session, task, user=user, reason=reason, reason_needed_for=f"delegate task {task_id}")
+    return _apply(
+        session, task, TaskAction.DELEGATE, actor=principal.name, expect_state=task.state,
+        values={"assignee": user, "claimed_at": utcnow()},
+        event_data={"from": task.assignee, "to": user, "reason": reason},
     )
 
 
@@ -138,6 +172,8 @@ def complete_task(
 ) -> HumanTask:
     """Validate the output against the step's form, store it, and queue the flow's resume."""
     task = get_visible_task(session, task_id, principal=principal)
+    # Whoever may never approve this hears that first, before any state or version detail.
+    check_four_eyes(session, task=task, user=principal.name, definitions=definitions)
     if expected_version is not None and expected_version != task.version:
         raise VersionMismatch(
             f"task {task_id} is at version {task.version}, not {expected_version}; reload and retry", task_id=task_id
@@ -145,7 +181,6 @@ def complete_task(
     if task.state == TaskState.CLAIMED and task.assignee != principal.name:
         raise Forbidden(f"task {task_id} is assigned to {task.assignee}; only they may complete it", task_id=task_id)
     next_state(task.state, TaskAction.COMPLETE, task_id=task.id)
-    _check_four_eyes(task, principal.name)
     form = definitions.process(task.process_key).step(task.step_key).form
     problems = validate_form(form, data) if form is not None else []
     if problems:

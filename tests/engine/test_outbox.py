@@ -100,6 +100,14 @@ class TestMarkRetry:
             outbox.mark_retry(session, message_id=message_id, attempts=20, now=now, error="refused")
         assert _message(message_id).available_at == now + outbox.MAX_BACKOFF
 
+    def test_a_kind_may_have_a_larger_cap(self, clean_db: str, now: datetime) -> None:
+        message_id = _enqueue(outbox.WEBHOOK, at=now)
+        with session_scope() as session:
+            outbox.mark_retry(
+                session, message_id=message_id, attempts=20, now=now, error="refused", max_backoff=timedelta(minutes=10)
+            )
+        assert _message(message_id).available_at == now + timedelta(minutes=10)
+
     def test_retry_releases_the_lease_and_waits_for_its_time(self, clean_db: str, now: datetime) -> None:
         message_id = _enqueue(at=now)
         leased = _lease(message_id, now=now)
@@ -123,6 +131,20 @@ class TestMarkDelivered:
         assert _pending(now + timedelta(hours=1)) == [kept]
         stored = _message(delivered)
         assert (stored.delivered_at, stored.locked_until, stored.last_error) == (now, None, None)
+        with session_scope() as session:
+            assert outbox.undelivered_count(session) == 1
+
+
+class TestMarkFailed:
+    def test_a_failed_message_is_never_pending_nor_leased_again(self, clean_db: str, now: datetime) -> None:
+        kept, failed = _enqueue(outbox.WEBHOOK, at=now), _enqueue(outbox.WEBHOOK, at=now)
+        _lease(failed, now=now)
+        with session_scope() as session:
+            outbox.mark_failed(session, message_id=failed, now=now, error="y" * 5000)
+        stored = _message(failed)
+        assert (stored.failed_at, stored.locked_until, stored.last_error, stored.delivered_at) == (now, None, "y" * 2000, None)
+        assert _pending(now + timedelta(days=1)) == [kept]
+        assert _lease(failed, now=now + timedelta(days=1)) is None
         with session_scope() as session:
             assert outbox.undelivered_count(session) == 1
 

@@ -12,7 +12,7 @@ from engine.orchestrator.runs import api_is_healthy
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthOut)
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut, "description": "the database is down"}})
 def health() -> JSONResponse:
     """Report whether the database and the Prefect API answer."""
     try:

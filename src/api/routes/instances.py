@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from api.delivery import deliver_now
 from api.deps import CurrentUser
+from api.errors import error_responses
 from api.presenters import present_instance, present_instance_detail
 from api.schemas import CancelIn, InstanceDetailOut, InstanceOut, InstancePage
 from engine.db import session_scope
@@ -16,7 +17,8 @@ from engine.inbox import visible_to
 from engine.instances import InstanceState, cancel_instance, list_instances, visible_instance
 from engine.models import HumanTask
 
-router = APIRouter(tags=["instances"])
+router = APIRouter(tags=["instances"], responses=error_responses(401, 413, 422))
+MAX_OFFSET = 1_000_000_000
 
 
 @router.get("/instances", response_model=InstancePage)
@@ -25,7 +27,8 @@ def list_(
     process: str | None = None,
     state: InstanceState | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded: an offset beyond a 64-bit integer made the database driver fail (a 500).
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> InstancePage:
     """Return the instances the caller may see, newest first."""
     with session_scope() as session:
@@ -33,7 +36,7 @@ def list_(
         return InstancePage(items=[present_instance(i) for i in rows])
 
 
-@router.get("/instances/{instance_id}", response_model=InstanceDetailOut)
+@router.get("/instances/{instance_id}", response_model=InstanceDetailOut, responses=error_responses(404))
 def get(instance_id: str, user: CurrentUser) -> InstanceDetailOut:
     """Return an instance with its tasks (those the caller may see), history and links."""
     with session_scope() as session:
@@ -48,7 +51,7 @@ def get(instance_id: str, user: CurrentUser) -> InstanceDetailOut:
         return present_instance_detail(session, instance, tasks)
 
 
-@router.post("/instances/{instance_id}/cancel", response_model=InstanceOut)
+@router.post("/instances/{instance_id}/cancel", response_model=InstanceOut, responses=error_responses(403, 404, 409))
 def cancel(instance_id: str, user: CurrentUser, background: BackgroundTasks, body: CancelIn | None = None) -> InstanceOut:
     """Cancel an instance, its open tasks and its flow run (managers only)."""
     with session_scope() as session:

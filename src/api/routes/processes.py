@@ -4,16 +4,18 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks
 
 from api.delivery import deliver_now
-from api.deps import CurrentUser, DefinitionsDep
+from api.deps import BearerToken, CurrentUser, DefinitionsDep
+from api.errors import error_responses
 from api.flow_registry import has_flow
 from api.presenters import present_instance, present_process
-from api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn
+from api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn, TokensRevokedOut
 from engine.db import session_scope
 from engine.outbox import new_message_ids
 from engine.errors import Conflict, DefinitionMissing
 from engine.instances import start_instance
+from engine.users import revoke_token
 
-router = APIRouter(tags=["processes"])
+router = APIRouter(tags=["processes"], responses=error_responses(401, 413, 422))
 
 
 @router.get("/me", response_model=MeOut)
@@ -22,13 +24,20 @@ def me(user: CurrentUser) -> MeOut:
     return MeOut(name=user.name, roles=sorted(user.roles), is_manager=user.is_manager)
 
 
+@router.post("/me/tokens/revoke", response_model=TokensRevokedOut)
+def revoke_my_token(user: CurrentUser, token: BearerToken) -> TokensRevokedOut:
+    """Revoke the token this request carries: from now on it answers 401 (the caller's other tokens stay)."""
+    with session_scope() as session:
+        return TokensRevokedOut(revoked=revoke_token(session, token=token, actor=user.name))
+
+
 @router.get("/processes", response_model=list[ProcessOut])
 def list_processes(user: CurrentUser, definitions: DefinitionsDep) -> list[ProcessOut]:
     """Return every process with its forms as JSON Schema."""
     return [present_process(spec) for spec in definitions.processes.values()]
 
 
-@router.get("/processes/{key}", response_model=ProcessOut)
+@router.get("/processes/{key}", response_model=ProcessOut, responses=error_responses(404))
 def get_process(key: str, user: CurrentUser, definitions: DefinitionsDep) -> ProcessOut:
     """Return one process definition."""
     if key not in definitions.processes:
@@ -36,7 +45,9 @@ def get_process(key: str, user: CurrentUser, definitions: DefinitionsDep) -> Pro
     return present_process(definitions.processes[key])
 
 
-@router.post("/processes/{key}/instances", response_model=InstanceOut, status_code=201)
+@router.post(
+    "/processes/{key}/instances", response_model=InstanceOut, status_code=201, responses=error_responses(404, 409),
+)
 def start(key: str, body: StartInstanceIn, user: CurrentUser, definitions: DefinitionsDep, background: BackgroundTasks) -> InstanceOut:
     """Start an instance; its flow run is created right after the commit."""
     if key in definitions.processes and not has_flow(key):

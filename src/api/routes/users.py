@@ -1,6 +1,63 @@
-"""Routes: users."""
+"""Users: who they are, and their absences (marking someone away hands over their claimed tasks)."""
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 
-router = APIRouter(tags=["users"])
+from api.deps import CurrentUser
+from api.errors import error_responses
+from api.schemas import AbsenceIn, AbsenceOut, AwayOut, HandoverOut, TokensRevokedOut, UserOut
+from engine.absence import get_user_for, mark_away, mark_back
+from engine.clock import utcnow
+from engine.db import session_scope
+from engine.models import User
+from engine.users import is_away, principal_of, revoke_tokens
+
+router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401, 413, 422))
+
+
+@router.get("/{name}", response_model=UserOut, responses=error_responses(403, 404))
+def get(name: str, user: CurrentUser) -> UserOut:
+    """Return a user's roles and absence (the user themself or a manager)."""
+    with session_scope() as session:
+        return _present_user(session, get_user_for(session, name=name, principal=user))
+
+
+@router.put("/{name}/absence", response_model=AwayOut, responses=error_responses(403, 404, 409))
+def mark_absent(name: str, body: AbsenceIn, user: CurrentUser) -> AwayOut:
+    """Mark the user away; each task they hold goes to the substitute or back to its queue, in one transaction."""
+    with session_scope() as session:
+        away, handovers = mark_away(
+            session, name=name, principal=user, reason=body.reason, until=body.until, substitute=body.substitute,
+        )
+        return AwayOut(
+            user=_present_user(session, away),
+            tasks=[
+                HandoverOut(task_id=h.task_id, process=h.process, step=h.step, outcome=h.outcome, to=h.to, reason=h.reason)
+                for h in handovers
+            ],
+        )
+
+
+@router.delete("/{name}/absence", response_model=UserOut, responses=error_responses(403, 404))
+def mark_returned(name: str, user: CurrentUser) -> UserOut:
+    """End the user's absence: work may be assigned and delegated to them again."""
+    with session_scope() as session:
+        return _present_user(session, mark_back(session, name=name, principal=user))
+
+
+@router.post("/{name}/tokens/revoke", response_model=TokensRevokedOut, responses=error_responses(403, 404))
+def revoke_user_tokens(name: str, user: CurrentUser) -> TokensRevokedOut:
+    """Revoke every token of the user (the user themself or a manager): each answers 401 from now on."""
+    with session_scope() as session:
+        target = get_user_for(session, name=name, principal=user)
+        return TokensRevokedOut(revoked=revoke_tokens(session, name=target.name, actor=user.name))
+
+
+def _present_user(session: Session, user: User) -> UserOut:
+    principal = principal_of(session, user)
+    away = is_away(user, now=utcnow())
+    return UserOut(
+        name=user.name, roles=sorted(principal.roles), is_manager=principal.is_manager, active=user.active, away=away,
+        absence=AbsenceOut(since=user.away_since, until=user.away_until, substitute=user.substitute) if away else None,
+    )

@@ -1,6 +1,35 @@
-"""Routes: webhooks."""
+"""The webhook delivery log (managers)."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["webhooks"])
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.deps import CurrentUser
+from api.errors import error_responses
+from engine.db import session_scope
+from engine.errors import Forbidden
+from engine.notifications import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=error_responses(401, 413, 422))
+
+
+class DeliveryPage(BaseModel):
+    # The engine's Delivery dataclass is the item schema: one definition of a log row.
+    items: list[Delivery]
+
+
+@router.get("/deliveries", response_model=DeliveryPage, responses=error_responses(403))
+def deliveries(
+    user: CurrentUser,
+    event: str | None = None,
+    status: DeliveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LOG_LIMIT)] = 50,
+) -> DeliveryPage:
+    """Return webhook deliveries, newest first: pending, delivered or failed, with attempts and the last error."""
+    if not user.is_manager:
+        raise Forbidden(f"only managers may read the webhook delivery log; {user.name} is not one")
+    with session_scope() as session:
+        rows = list_deliveries(session, event=event, status=status, limit=limit)
+    return DeliveryPage(items=rows)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from uuid import UUID
 
 import httpx
@@ -102,10 +103,16 @@ def suspend_current_run(key: str) -> None:
     suspend_flow_run(key=key, timeout=get_settings().suspend_timeout_seconds)
 
 
+@lru_cache(maxsize=1)
+def _health_client() -> httpx.Client:
+    # One shared client: a new one per call costs 17-27 ms of TLS setup (bench/inbox_latency.py).
+    return httpx.Client(timeout=2)
+
+
 def api_is_healthy() -> bool:
     """Return whether the Prefect API answers its health check."""
     try:
         # A plain short request: the Prefect client retries for long when the server is down.
-        return httpx.get(f"{get_settings().resolved_prefect_api_url}/health", timeout=2).status_code == 200
+        return _health_client().get(f"{get_settings().resolved_prefect_api_url}/health").status_code == 200
     except httpx.HTTPError:
         return False

@@ -1,0 +1,44 @@
+"""Response bodies of the reports API (GET /reports/kpi)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class DurationPercentilesOut(BaseModel):
+    """Durations of the done tasks, in seconds; null when no task was done."""
+
+    p50: float | None = Field(description="median, by linear interpolation")
+    p90: float | None = Field(description="90th percentile, by linear interpolation")
+
+
+class KpiRowOut(BaseModel):
+    """The KPIs of one person, role or process, or of everyone (the total row)."""
+
+    key: str = Field(description="the person's name, the role key or the process key; 'total' for the total row")
+    done: int = Field(description="tasks completed in the range (a person's: those they completed)")
+    cycle_seconds: DurationPercentilesOut = Field(description="created → completed")
+    queue_seconds: DurationPercentilesOut = Field(description="created → first claim or assignment")
+    claimed_seconds: DurationPercentilesOut = Field(
+        description="first → last claim, assignment or delegation (hand-overs, releases, re-claims)",
+    )
+    working_seconds: DurationPercentilesOut = Field(description="last claim, assignment or delegation → completed")
+    on_time_rate: float | None = Field(description="share of done tasks with a due time completed by it; null when none had one")
+    rework_rate: float | None = Field(description="share of done tasks in round 2 or later (redone after a reject)")
+    open: int = Field(description="tasks created and not ended at as_of (a person's: those they hold now)")
+    overdue: int = Field(description="of the open tasks, those past their due time at as_of")
+
+
+class KpiReportOut(BaseModel):
+    """KPIs over [start, end) per group, with a total row; managers see every group, others their own row."""
+
+    start: datetime
+    end: datetime
+    as_of: datetime = Field(description="the moment open and overdue are counted at: the earlier of end and now")
+    timezone: str = Field(description="the team's time zone, in which dates given as YYYY-MM-DD were read")
+    group_by: str = Field(description="person, role or process")
+    rows: list[KpiRowOut]
+    total: KpiRowOut = Field(
+        description="everyone's tasks together, unassigned open ones included (for a non-manager: their own row again)",
+    )

@@ -1,0 +1,63 @@
+"""Four-eyes: nobody acts on an approval of work they did themselves, whatever the flow passed.
+
+Who may not act on a task = the users the flow stored on it (excluded_users) and, for an
+approval step, everyone who completed the step it approves (flows.yaml `approves`) in the
+same instance, in any round or lane.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.definitions import Definitions
+from engine.errors import FourEyesViolation
+from engine.models import HumanTask
+from engine.process_specs import get_definitions
+
+__all__ = ["approved_step_of", "check_four_eyes", "four_eyes_violation"]
+
+
+def approved_step_of(task: HumanTask, *, definitions: Definitions | None = None) -> str | None:
+    """Return the key of the step whose work this task approves, or None."""
+    try:
+        step = (definitions or get_definitions()).process(task.process_key).step(task.step_key)
+    except KeyError:
+        # A task of a process or step no longer defined keeps only what the flow stored.
+        return None
+    return step.approves
+
+
+def four_eyes_violation(
+    session: Session, *, task: HumanTask, user: str, definitions: Definitions | None = None
+) -> str | None:
+    """Return the sentence saying why the user may not act on the task, or None if they may."""
+    approved = approved_step_of(task, definitions=definitions)
+    if approved is not None and _completed_approved_work(session, task=task, approved=approved, user=user):
+        return (
+            f"four-eyes rule: {user} did {approved} that {task.step_key} approves "
+            f"(task {task.id}) and may not act on it"
+        )
+    if user in (task.excluded_users or []):
+        return f"four-eyes rule: {user} did the work that {task.step_key} approves (task {task.id}) and may not act on it"
+    return None
+
+
+def check_four_eyes(session: Session, *, task: HumanTask, user: str, definitions: Definitions | None = None) -> None:
+    """Raise FourEyesViolation if the user did the work this task approves."""
+    violation = four_eyes_violation(session, task=task, user=user, definitions=definitions)
+    if violation is not None:
+        raise FourEyesViolation(violation, task_id=task.id, user=user)
+
+
+def _completed_approved_work(session: Session, *, task: HumanTask, approved: str, user: str) -> bool:
+    query = (
+        select(HumanTask.id)
+        .where(
+            HumanTask.instance_id == task.instance_id,
+            HumanTask.step_key == approved,
+            # completed_by is only ever set by a completion; no state test, so the (instance, step) index serves it.
+            HumanTask.completed_by == user,
+        )
+        .limit(1)
+    )
+    return session.scalar(query) is not None

@@ -1,0 +1,165 @@
+"""Notifications: which audit events become webhooks, queued in the outbox with the change, and their delivery log."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import outbox
+from engine.clock import utcnow
+from engine.config import WebhookEndpoint, get_settings
+from engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+
+WEBHOOK_EVENT_BY_AUDIT_TYPE = MappingProxyType({
+    "task.created": "task.created",
+    "task.assigned": "task.assigned",
+    # A delegation hands the task to someone else: for receivers that is an assignment.
+    "task.delegated": "task.assigned",
+    "task.overdue": "task.overdue",
+    "task.escalated": "task.escalated",
+    "instance.completed": "instance.completed",
+    "report.daily": "report.daily",
+})
+ALL_EVENTS = "*"
+# Audit data keys safe to pass on: never form outputs, params or free text, which may hold customer data.
+PASSED_THROUGH_KEYS_BY_TYPE = MappingProxyType({
+    "task.escalated": ("to", "release"),
+    "report.daily": (
+        "report_date", "done", "open", "overdue", "on_time_rate", "rework_rate", "cycle_p50_seconds", "cycle_p90_seconds",
+    ),
+})
+MAX_LOG_LIMIT = 200
+
+
+class DeliveryStatus(StrEnum):
+    """Where a webhook delivery stands: still trying, accepted, or given up."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+def is_subscribed(endpoint: WebhookEndpoint, event: str) -> bool:
+    """Return whether the endpoint wants this event."""
+    return ALL_EVENTS in endpoint.events or event in endpoint.events
+
+
+def notify(
+    session: Session, *, event: str, data: dict[str, Any], occurred_at: datetime | None = None
+) -> list[OutboxMessage]:
+    """Queue one webhook message per endpoint subscribed to the event; they commit with the session."""
+    occurred = (occurred_at or utcnow()).isoformat()
+    return [
+        outbox.enqueue(
+            session,
+            kind=outbox.WEBHOOK,
+            # The endpoint is named, not copied: its URL and secret are read from settings at delivery time.
+            payload={
+                "endpoint": endpoint.name, "delivery_id": str(uuid.uuid4()), "event": event,
+                "occurred_at": occurred, "data": data,
+            },
+        )
+        for endpoint in get_settings().webhooks
+        if is_subscribed(endpoint, event)
+    ]
+
+
+def notify_audit_event(session: Session, audit: AuditEvent) -> None:
+    """Queue the webhooks an audit event stands for, if it stands for any and webhooks are configured."""
+    event = WEBHOOK_EVENT_BY_AUDIT_TYPE.get(audit.type)
+    if event is None or not get_settings().webhooks:
+        return
+    notify(session, event=event, data=describe(session, audit), occurred_at=audit.at)
+
+
+def describe(session: Session, audit: AuditEvent) -> dict[str, Any]:
+    """Return what a receiver may know about the event: ids, process, step, role, assignee, due time."""
+    data: dict[str, Any] = {"actor": audit.actor, "instance_id": audit.instance_id}
+    if audit.task_id is not None:
+        data.update(_task_facts(session, audit.task_id))
+    elif audit.instance_id is not None:
+        data.update(_instance_facts(session, audit.instance_id))
+    passed = PASSED_THROUGH_KEYS_BY_TYPE.get(audit.type, ())
+    data.update({key: audit.data[key] for key in passed if key in (audit.data or {})})
+    return data
+
+
+def _task_facts(session: Session, task_id: str) -> dict[str, Any]:
+    # A column query reads the row as this transaction left it, whatever the caller's objects hold.
+    row = session.execute(
+        select(
+            HumanTask.instance_id, HumanTask.process_key, HumanTask.step_key, HumanTask.role,
+            HumanTask.assignee, HumanTask.due_at,
+        ).where(HumanTask.id == task_id)
+    ).one_or_none()
+    if row is None:
+        return {"task_id": task_id}
+    return {
+        "task_id": task_id, "instance_id": row.instance_id, "process": row.process_key, "step": row.step_key,
+        "role": row.role, "assignee": row.assignee, "due_at": row.due_at.isoformat() if row.due_at else None,
+    }
+
+
+def _instance_facts(session: Session, instance_id: str) -> dict[str, Any]:
+    process_key = session.scalar(select(ProcessInstance.process_key).where(ProcessInstance.id == instance_id))
+    return {"process": process_key} if process_key is not None else {}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook message as the delivery log shows it."""
+
+    id: int
+    delivery_id: str
+    endpoint: str
+    url: str | None
+    event: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+def _status_of(message: OutboxMessage) -> DeliveryStatus:
+    if message.delivered_at is not None:
+        return DeliveryStatus.DELIVERED
+    if message.failed_at is not None:
+        return DeliveryStatus.FAILED
+    return DeliveryStatus.PENDING
+
+
+def _present(message: OutboxMessage, urls: dict[str, str]) -> Delivery:
+    status = _status_of(message)
+    return Delivery(
+        id=message.id, delivery_id=message.payload["delivery_id"], endpoint=message.payload["endpoint"],
+        url=urls.get(message.payload["endpoint"]), event=message.payload["event"], status=status,
+        attempts=message.attempts, last_error=message.last_error, created_at=message.created_at,
+        delivered_at=message.delivered_at, failed_at=message.failed_at,
+        next_attempt_at=message.available_at if status is DeliveryStatus.PENDING else None,
+    )
+
+
+def list_deliveries(
+    session: Session, *, event: str | None = None, status: DeliveryStatus | None = None, limit: int = 50
+) -> list[Delivery]:
+    """Return webhook deliveries, newest first; the URL is the endpoint's current one (None once removed)."""
+    query = select(OutboxMessage).where(OutboxMessage.kind == outbox.WEBHOOK).order_by(OutboxMessage.id.desc())
+    if event is not None:
+        query = query.where(OutboxMessage.payload["event"].as_string() == event)
+    if status is DeliveryStatus.PENDING:
+        query = query.where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
+    elif status is DeliveryStatus.DELIVERED:
+        query = query.where(OutboxMessage.delivered_at.is_not(None))
+    elif status is DeliveryStatus.FAILED:
+        query = query.where(OutboxMessage.failed_at.is_not(None))
+    urls = {endpoint.name: endpoint.url for endpoint in get_settings().webhooks}
+    return [_present(message, urls) for message in session.scalars(query.limit(min(limit, MAX_LOG_LIMIT)))]

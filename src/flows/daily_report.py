@@ -1,0 +1,85 @@
+"""日报表 — the daily report (scheduled 18:00 Asia/Shanghai): the day's KPIs where managers look.
+
+compute_kpis (the day's KPIs by person, role and process) → publish_report (a table and a
+markdown Prefect artifact) → notify (a report.daily audit event, which the webhooks carry on).
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from prefect import flow, task
+from prefect.runtime import flow_run
+
+from engine.clock import utcnow
+from engine.daily_report import build_daily_report, record_report_event
+from engine.db import session_scope
+from engine.process_specs import get_definitions
+from flows.artifacts import publish_markdown, publish_table
+from flows.primitives import InstanceEnded, ProcessRun, mark_instance_failed, stop_ended_run
+
+PROCESS = "daily_report"
+MARKDOWN_KEY = "daily-report"
+TABLE_KEY = "daily-report-table"
+
+
+def _timezone() -> str:
+    return get_definitions().timezone
+
+
+@task
+def compute_kpis(report_date: str) -> dict[str, Any]:
+    """Compute the day's KPIs by person, role and process, as table rows, markdown and a summary."""
+    with session_scope() as session:
+        report = build_daily_report(session, day=date.fromisoformat(report_date), timezone=_timezone(), now=utcnow())
+    return {"report_date": report_date, "rows": report.table_rows(), "markdown": report.markdown(), "summary": report.summary()}
+
+
+@task
+def publish_report(report: dict[str, Any]) -> dict[str, Any]:
+    """Attach the report to the run as a table and as markdown; each key keeps every day's version."""
+    day = report["report_date"]
+    publish_table(TABLE_KEY, report["rows"], description=f"日报表 KPI 明细 / Daily report KPIs {day}")
+    publish_markdown(MARKDOWN_KEY, report["markdown"], description=f"日报表 / Daily report {day}")
+    return {"artifacts": [MARKDOWN_KEY, TABLE_KEY]}
+
+
+@task
+def notify(instance_id: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Record the report.daily event with the day's totals; the webhooks turn it into a notification."""
+    with session_scope() as session:
+        record_report_event(session, instance_id=instance_id, summary=summary)
+    return {"event": "report.daily"}
+
+
+def report_date_of(run: ProcessRun) -> str:
+    """Return the day the run reports on: the start form's, else the local day it was started."""
+    return run.params.get("report_date") or run.started_at.astimezone(ZoneInfo(_timezone())).date().isoformat()
+
+
+def handle_report(run: ProcessRun) -> dict[str, Any]:
+    """Compute, publish and announce one day's report."""
+    report = run.auto("compute_kpis", compute_kpis, report_date_of(run))
+    published = run.auto("publish_report", publish_report, report)
+    run.auto("notify", notify, run.instance_id, report["summary"])
+    return run.finish("published", artifacts=published["artifacts"], **report["summary"])
+
+
+def _scheduled_day() -> str:
+    """Return the local day the scheduler meant this run for."""
+    return flow_run.scheduled_start_time.astimezone(ZoneInfo(_timezone())).date().isoformat()
+
+
+@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
+def daily_report(instance_id: str | None = None):  # noqa: ANN201 - returns a result dict or a Cancelled state
+    """日报表: the day's KPIs by person, role and process, published as artifacts and announced."""
+    try:
+        if instance_id is None:  # a scheduled run: it starts its own instance, keyed by the day
+            day = _scheduled_day()
+            run = ProcessRun.load_or_start(PROCESS, None, business_key=day, params={"report_date": day})
+        else:
+            run = ProcessRun.load(PROCESS, instance_id)
+        return handle_report(run)
+    except InstanceEnded as exc:
+        return stop_ended_run(exc)
