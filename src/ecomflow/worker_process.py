@@ -9,6 +9,7 @@ import time
 from engine.config import get_settings
 from engine.dispatcher import run_dispatcher
 from engine.orchestrator.deployments import register_deployments
+from engine.orchestrator.wakeups import start_wakeups
 from engine.orchestrator.worker import FlowWorker
 from engine.process_specs import get_definitions
 from engine.sweeper import run_sweeper
@@ -47,6 +48,7 @@ def run_worker() -> None:
     ]
     for thread in helpers:
         thread.start()
+    start_wakeups(deployments, worker.poke)
     logger.info("worker ready: %d deployment(s)", len(deployments))
     started = time.monotonic()
     worker.run_until(stop)

@@ -57,6 +57,13 @@ class FlowWorker:
 
     def run_until(self, stop: threading.Event) -> None:
         """Poll and execute runs until stop is set, then wait for the runs in progress."""
+        # One client for the loop: opening one per poll costs an extra request (a CSRF-token probe) each time.
+        with get_client(sync_client=True) as client:
+            self._client = client
+            self._loop(stop)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
             for chore in (self._renew_leases, self._poll_once, self._recover_abandoned):
                 try:
@@ -65,7 +72,6 @@ class FlowWorker:
                     logger.warning("%s failed; retrying", chore.__name__.strip("_"), exc_info=True)
             self._wake.wait(self._poll_seconds)
             self._wake.clear()
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _renew_leases(self) -> None:
         """Keep this worker's leases alive, well before they would expire."""
@@ -99,23 +105,23 @@ class FlowWorker:
     def _poll_once(self) -> None:
         if self._free_slots() <= 0:
             return
-        with get_client(sync_client=True) as client:
-            runs = client.get_scheduled_flow_runs_for_deployments(
-                deployment_ids=list(self._deployments),
-                scheduled_before=datetime.now(UTC) + timedelta(seconds=1),
-            )
-            runs.sort(key=lambda run: run.next_scheduled_start_time or datetime.min.replace(tzinfo=UTC))
-            for run in runs:
-                if self._free_slots() <= 0:
-                    return
-                with self._lock:
-                    if run.id in self._in_flight:
-                        continue
-                if not self._take(client, run.id):
+        client = self._client
+        runs = client.get_scheduled_flow_runs_for_deployments(
+            deployment_ids=list(self._deployments),
+            scheduled_before=datetime.now(UTC) + timedelta(seconds=1),
+        )
+        runs.sort(key=lambda run: run.next_scheduled_start_time or datetime.min.replace(tzinfo=UTC))
+        for run in runs:
+            if self._free_slots() <= 0:
+                return
+            with self._lock:
+                if run.id in self._in_flight:
                     continue
-                with self._lock:
-                    self._in_flight.add(run.id)
-                self._pool.submit(self._execute, run.id, self._deployments[run.deployment_id])
+            if not self._take(client, run.id):
+                continue
+            with self._lock:
+                self._in_flight.add(run.id)
+            self._pool.submit(self._execute, run.id, self._deployments[run.deployment_id])
 
     def _take(self, client, flow_run_id: UUID) -> bool:  # noqa: ANN001
         """Move the run to Pending and lease it; False if another worker took it or it went elsewhere."""
