@@ -20,6 +20,7 @@ up: setup
 test: test-sqlite test-postgresql
 
 test-sqlite: setup
+	scripts/ensure-chromium
 	$(BIN)/ecomflow check
 	ECOMFLOW_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
 
@@ -28,6 +29,7 @@ test-sqlite: setup
 # always uses the embedded SQLite default, so it is tested once.
 test-postgresql: setup
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	ECOMFLOW_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q -m "not processes" --ignore=tests/e2e/test_up.py
 
 check: setup

@@ -7,6 +7,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body, install_error_handlers
 from api.routes import health, instances, processes, reports, tasks, users, webhooks
+from api.web import mount_web
 from engine.config import get_settings
 
 
@@ -55,4 +56,6 @@ def create_app() -> FastAPI:
 
     for module in (health, processes, instances, tasks, users, reports, webhooks):
         app.include_router(module.router)
+    # The staff web pages and manager dashboard under /ui (cookie sessions; the API above keeps bearer tokens).
+    mount_web(app)
     return app

@@ -1,0 +1,187 @@
+"""The task page: its form, the context of earlier steps, comments and history; complete, comment, delegate, reassign."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+
+from api.delivery import deliver_now
+from api.presenters import present_task
+from api.web.context_view import ContextRenderer, field_names
+from api.web.deps import ManagerForm, Page, PageRefused, StaffForm, StaffPage
+from api.web.flash import Flash
+from api.web.forms import FormView, build_form_view, read_submission
+from api.web.labels import priority_name, process_title, role_title, step_title
+from api.web.refusals import refusal_text
+from api.web.rendering import HOME, redirect, render
+from api.web.workload import colleagues_for
+from engine import tasks
+from engine.audit import list_events
+from engine.db import session_scope
+from engine.definitions import Definitions, StepSpec
+from engine.errors import EcomflowError, NotFound, ValidationFailed
+from engine.forms import FieldProblem
+from engine.instances import get_instance
+from engine.models import AuditEvent, HumanTask
+from engine.orchestrator.runs import flow_run_ui_url
+from engine.outbox import new_message_ids
+from engine.task_states import ACTIVE_STATES, TaskState
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+# What of an audit event's data the history shows, in this order.
+_HISTORY_DETAILS = ("assignee", "to", "previous_assignee", "reason", "escalated_to", "detail")
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One audit event in words."""
+
+    at: datetime
+    actor: str
+    what: str
+    details: list[tuple[str, str]]
+
+
+def _task_url(task_id: str) -> str:
+    return f"{HOME}/tasks/{task_id}"
+
+
+def _history(events: Sequence[AuditEvent], page: Page, renderer: ContextRenderer) -> list[HistoryLine]:
+    lines = []
+    for event in events:
+        data = event.data or {}
+        details = [(renderer.key_label(key), str(data[key])) for key in _HISTORY_DETAILS if data.get(key)]
+        lines.append(HistoryLine(at=event.at, actor=event.actor, what=page.t.get(f"event.{event.type}", event.type), details=details))
+    return lines
+
+
+def _step_of(definitions: Definitions, task: HumanTask) -> StepSpec | None:
+    """Return the task's step as flows.yaml defines it now, or None for a step no longer defined."""
+    process = definitions.processes.get(task.process_key)
+    return next((s for s in process.steps if s.key == task.step_key), None) if process is not None else None
+
+
+def _visible_task(session: Session, task_id: str, page: Page) -> HumanTask:
+    try:
+        return tasks.get_visible_task(session, task_id, principal=page.user)
+    except NotFound:
+        raise PageRefused(404, "refused.task_missing", page) from None
+
+
+def _render_task(
+    session: Session, page: Page, task: HumanTask, *, values: dict[str, Any] | None = None,
+    problems: Sequence[FieldProblem] = (), status: int = 200,
+) -> HTMLResponse:
+    """Render the task page; after a refused completion, with what was entered and each problem by its field."""
+    definitions, t, user = page.definitions, page.t, page.user
+    process = definitions.processes.get(task.process_key)
+    step = _step_of(definitions, task)
+    renderer = ContextRenderer(t=t, names=field_names(process))
+    instance = get_instance(session, task.instance_id)
+    active = task.state in ACTIVE_STATES
+    mine = task.assignee == user.name
+    may_work = task.state == TaskState.CLAIMED and mine
+    approval = step is not None and step.kind == "approval"
+    form_view: FormView | None = None
+    if may_work and step is not None and step.form is not None:
+        form_view = build_form_view(step.form, values=values or {}, problems=problems, t=t, zone=page.zone, approval=approval)
+    context = {"business_key": instance.business_key, "params": instance.params, **(task.context or {})}
+    return render(
+        "task.html", page, status=status,
+        task=task, shown=present_task(task, now=page.now),
+        process_title=process_title(definitions, t, task.process_key),
+        step_title=step_title(definitions, t, task.process_key, task.step_key),
+        role_title=role_title(definitions, t, task.role), escalated_to=role_title(definitions, t, task.escalated_to),
+        priority=priority_name(task.priority), business_key=instance.business_key,
+        flow_run_url=flow_run_ui_url(instance.flow_run_id) if user.is_manager else None,
+        context=renderer.show(context), output=renderer.show(task.output) if task.output is not None else None,
+        comments=tasks.list_comments(session, task_id=task.id),
+        history=_history(list_events(session, task_id=task.id), page, renderer),
+        form_view=form_view, approval=approval, may_work=may_work,
+        may_claim=task.state == TaskState.OPEN and tasks.may_hold(user, task),
+        may_release=task.state == TaskState.CLAIMED and (mine or user.is_manager),
+        may_delegate=task.state == TaskState.CLAIMED and (mine or user.is_manager),
+        may_assign=active and user.is_manager,
+        colleagues=colleagues_for(session, task.role) if active else [],
+    )
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+def task_page(task_id: str, page: StaffPage) -> HTMLResponse:
+    """Show a task."""
+    with session_scope() as session:
+        return _render_task(session, page, _visible_task(session, task_id, page))
+
+
+@router.post("/tasks/{task_id}/complete", response_class=HTMLResponse)
+def complete(task_id: str, page: StaffForm) -> Response:
+    """Submit the task's form; problems come back next to their fields, success goes back to the inbox."""
+    with session_scope() as session:
+        step = _step_of(page.definitions, _visible_task(session, task_id, page))
+    if step is None:
+        return redirect(page, _task_url(task_id), flash=Flash("error", page.t("refused.step_missing")))
+    data = read_submission(step.form, page.form, zone=page.zone) if step.form is not None else {}
+    version = page.field("version")
+    try:
+        with session_scope() as session:
+            done = tasks.complete_task(
+                session, task_id=task_id, principal=page.user, data=data, definitions=page.definitions,
+                expected_version=int(version) if version.isdigit() else None,
+            )
+            name = step_title(page.definitions, page.t, done.process_key, done.step_key)
+            resumes = new_message_ids(session)
+    except ValidationFailed as refused:
+        with session_scope() as session:
+            task = _visible_task(session, task_id, page)
+            return _render_task(session, page, task, values=data, problems=refused.problems, status=422)
+    except EcomflowError as refused:
+        return redirect(page, _task_url(task_id), flash=Flash("error", refusal_text(refused, page.t)))
+    response = redirect(page, HOME, flash=Flash("ok", page.t("flash.completed", step=name)))
+    # The flow's resume is handed to Prefect right after the answer, as the API does; the dispatcher retries.
+    response.background = BackgroundTask(deliver_now, resumes)
+    return response
+
+
+@router.post("/tasks/{task_id}/comments")
+def comment(task_id: str, page: StaffForm) -> RedirectResponse:
+    """Add a comment to the task."""
+    try:
+        with session_scope() as session:
+            tasks.add_comment(session, task_id=task_id, principal=page.user, text=page.field("text"))
+    except EcomflowError as refused:
+        return redirect(page, _task_url(task_id), flash=Flash("error", refusal_text(refused, page.t)))
+    return redirect(page, f"{_task_url(task_id)}#comments", flash=Flash("ok", page.t("flash.commented")))
+
+
+@router.post("/tasks/{task_id}/delegate")
+def delegate(task_id: str, page: StaffForm) -> RedirectResponse:
+    """Hand a claimed task to a colleague, saying why."""
+    user, reason = page.field("user"), page.field("reason")
+    if not user:
+        return redirect(page, _task_url(task_id), flash=Flash("error", page.t("problem.user.required")))
+    try:
+        with session_scope() as session:
+            tasks.delegate_task(session, task_id=task_id, principal=page.user, user=user, reason=reason)
+    except EcomflowError as refused:
+        return redirect(page, _task_url(task_id), flash=Flash("error", refusal_text(refused, page.t, user=user)))
+    return redirect(page, _task_url(task_id), flash=Flash("ok", page.t("flash.delegated", user=user)))
+
+
+@router.post("/tasks/{task_id}/assign")
+def reassign(task_id: str, page: ManagerForm) -> RedirectResponse:
+    """Give a task to a named user (managers); taking it from its holder needs a reason."""
+    user, reason = page.field("user"), page.field("reason")
+    if not user:
+        return redirect(page, _task_url(task_id), flash=Flash("error", page.t("problem.user.required")))
+    try:
+        with session_scope() as session:
+            tasks.assign_task(session, task_id=task_id, principal=page.user, user=user, reason=reason)
+    except EcomflowError as refused:
+        return redirect(page, _task_url(task_id), flash=Flash("error", refusal_text(refused, page.t, user=user)))
+    return redirect(page, _task_url(task_id), flash=Flash("ok", page.t("flash.assigned", user=user)))
