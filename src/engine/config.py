@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Suspends must never time out on their own: business waits are ours to manage.
     suspend_timeout_seconds: int = 10 * 365 * 24 * 3600
     max_request_bytes: int = 1_000_000
+    # Signs the web pages' session cookies; set the same value on every API replica (else a per-machine key file).
+    web_secret: SecretStr | None = None
     # JSON list of {name, url, secret, events}, e.g. ECOMFLOW_WEBHOOKS='[{"name": "im", ...}]'.
     webhooks: list[WebhookEndpoint] = []
     webhook_timeout_seconds: float = 5.0

@@ -14,7 +14,7 @@ from api.web.labels import process_title, role_title, step_title
 from api.web.refusals import refusal_text
 from api.web.rendering import render
 from api.web.task_rows import task_rows
-from api.web.workload import Workload, active_user_names, unfinished_tasks_of, workload_by
+from engine.workload import Workload, active_user_names, unfinished_tasks_of, workload_by
 from engine.bulk import BulkAction, BulkOutcome, BulkRequest, run_bulk
 from engine.db import session_scope
 from engine.errors import EcomflowError, ValidationFailed

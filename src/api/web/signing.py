@@ -16,7 +16,11 @@ KEY_FILE_NAME = "web-signing.key"
 
 @lru_cache(maxsize=1)
 def signing_key() -> bytes:
-    """Return the key that signs web cookies, creating it (mode 0600) on first use."""
+    """Return the key that signs web cookies: the configured secret, else a key file made (mode 0600) on first use."""
+    configured = get_settings().web_secret
+    if configured is not None:
+        # Several API replicas on several machines must share one key; a data-dir file is per machine.
+        return hashlib.sha256(configured.get_secret_value().encode()).digest()
     return _read_or_create_key(get_settings().data_dir / KEY_FILE_NAME)
 
 

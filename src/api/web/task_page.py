@@ -20,7 +20,7 @@ from api.web.forms import FormView, build_form_view, read_submission
 from api.web.labels import priority_name, process_title, role_title, step_title
 from api.web.refusals import refusal_text
 from api.web.rendering import HOME, redirect, render
-from api.web.workload import colleagues_for
+from engine.workload import colleagues_for
 from engine import tasks
 from engine.audit import list_events
 from engine.db import session_scope

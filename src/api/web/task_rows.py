@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from api.presenters import present_task
 from api.web.deps import Page
 from api.web.labels import priority_name, process_title, role_title, step_title
-from api.web.workload import business_keys_of
+from engine.workload import business_keys_of
 from engine.models import HumanTask
 from engine.task_states import TaskState
 from engine.tasks import may_hold

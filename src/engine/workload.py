@@ -1,4 +1,4 @@
-"""Read-only queries the pages need beyond the engine's: workload counts, instances' current steps, colleagues."""
+"""Read-only workload queries for the manager dashboard: counts by role and process, current steps, colleagues."""
 from __future__ import annotations
 
 from collections import defaultdict
