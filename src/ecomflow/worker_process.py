@@ -41,6 +41,7 @@ def run_worker() -> None:
     worker = FlowWorker(
         deployments, concurrency=settings.worker_concurrency, poll_seconds=settings.worker_poll_seconds,
         lease_seconds=settings.run_lease_seconds, max_takes=settings.max_run_takes,
+        retries=settings.flow_retries, retry_delay_seconds=settings.flow_retry_delay_seconds,
     )
     helpers = [
         threading.Thread(target=run_dispatcher, args=(stop,), kwargs={"on_delivered": worker.poke}, name="dispatcher", daemon=True),

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     run_lease_seconds: float = 30.0
     # A run taken this many times without reaching a wait or an end is marked Crashed.
     max_run_takes: int = 3
+    # A flow run that raises is retried this often, this far apart, before it is failed (bench/chaos.py).
+    flow_retries: int = 6
+    flow_retry_delay_seconds: float = 5.0
     # Suspends must never time out on their own: business waits are ours to manage.
     suspend_timeout_seconds: int = 10 * 365 * 24 * 3600
     max_request_bytes: int = 1_000_000

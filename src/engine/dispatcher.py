@@ -16,7 +16,7 @@ from engine.audit import record_event
 from engine.clock import utcnow
 from engine.config import get_settings
 from engine.db import session_scope
-from engine.instances import ACTIVE_INSTANCE_STATES, get_instance, record_flow_run
+from engine.instances import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, record_flow_run, set_instance_state
 from engine.models import OutboxMessage, ProcessInstance
 from engine.orchestrator import runs
 from engine.principals import SYSTEM_ACTOR
@@ -61,6 +61,17 @@ def _deliver_resume(message: OutboxMessage) -> None:
     outcome = runs.resume_if_waiting(flow_run_id=flow_run_id, pause_key_prefix=prefix)
     if outcome is runs.ResumeOutcome.NOT_YET:
         raise NotDeliverableYet(f"flow run {flow_run_id} is not suspended on {prefix} yet")
+    if outcome is runs.ResumeOutcome.RUN_ENDED:
+        _fail_orphaned_instance(message.instance_id, flow_run_id)
+
+
+def _fail_orphaned_instance(instance_id: str, flow_run_id: str) -> None:
+    """An active instance whose run ended without it (its failure hook could not reach us) is failed, visibly."""
+    with session_scope() as session:
+        instance = get_instance(session, instance_id)
+        if instance.state in ACTIVE_INSTANCE_STATES:
+            set_instance_state(session, instance=instance, state=InstanceState.FAILED,
+                               error=f"flow run {flow_run_id} ended while the instance was still active")
 
 
 def _deliver_cancel(message: OutboxMessage) -> None:

@@ -24,6 +24,7 @@ class ResumeOutcome(Enum):
 
     RESUMED = "resumed"  # the run was waiting on this task and now continues
     OBSOLETE = "obsolete"  # the run is past this wait or finished: nothing to do
+    RUN_ENDED = "run_ended"  # the run failed, crashed or was cancelled: it will never take this resume
     NOT_YET = "not_yet"  # the run has not reached its wait yet: try again shortly
 
 
@@ -76,8 +77,10 @@ def read_run(flow_run_id: str) -> RunView | None:
 def resume_if_waiting(*, flow_run_id: str, pause_key_prefix: str) -> ResumeOutcome:
     """Resume the run if it is suspended on a key with this prefix."""
     run = read_run(flow_run_id)
-    if run is None or run.state_type in {t.value for t in (StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED)}:
+    if run is None or run.state_type == StateType.COMPLETED.value:
         return ResumeOutcome.OBSOLETE
+    if run.state_type in {t.value for t in (StateType.FAILED, StateType.CANCELLED, StateType.CRASHED)}:
+        return ResumeOutcome.RUN_ENDED
     if run.state_type != StateType.PAUSED.value:
         return ResumeOutcome.NOT_YET
     if not (run.pause_key or "").startswith(pause_key_prefix):

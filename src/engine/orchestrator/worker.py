@@ -38,8 +38,14 @@ class FlowWorker:
     """Pick up runs of the given deployments and execute them on a thread pool."""
 
     def __init__(self, deployments: Mapping[UUID, Flow], *, concurrency: int, poll_seconds: float,
-                 lease_seconds: float = 30.0, max_takes: int = 3) -> None:
-        self._deployments = dict(deployments)
+                 lease_seconds: float = 30.0, max_takes: int = 3, retries: int = 0,
+                 retry_delay_seconds: float = 5.0) -> None:
+        # Flows replay idempotently, so a run that failed on a passing fault (the database restarting) is retried
+        # rather than left failed with its instance stuck.
+        self._deployments = {
+            deployment_id: flow.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)
+            for deployment_id, flow in deployments.items()
+        }
         self._concurrency = concurrency
         self._poll_seconds = poll_seconds
         self._lease_seconds = lease_seconds

@@ -1,0 +1,41 @@
+"""Chaos at a small size: staff work returns and orders while the worker, the API and Prefect are killed.
+
+bench/chaos.py's own stack (fresh database, own ports), not the package's shared one. The kills
+follow a fixed plan so that each part is hit at least once and Prefect's restart fits the run.
+PostgreSQL itself is not restarted here: the cluster is shared with the other tests of this
+session (and whatever else runs on the machine); ECOMFLOW_CHAOS_PG_RESTART=1 turns it on.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bench import chaos, stack
+from engine.config import get_settings
+from tests.conftest import BACKEND, PG_ADMIN_URL
+
+pytestmark = pytest.mark.e2e
+
+# (seconds after the chaos starts, what): the worker mid-run early, Prefect while instances still start, then the API.
+PLAN = ((4.0, "worker"), (10.0, "prefect"), (20.0, "api"), (26.0, "worker"))
+PG_RESTART = os.environ.get("ECOMFLOW_CHAOS_PG_RESTART") == "1" and BACKEND == "postgresql"
+
+
+def test_nothing_is_lost_or_done_twice_when_processes_are_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack, "PG_ADMIN_URL", PG_ADMIN_URL)  # the test cluster, not the benchmarks' default
+    # Settings are read once per process, and the stack points ECOMFLOW_* at its own database while it
+    # runs: read them now, so the rest of the session keeps the test database.
+    get_settings()
+    plan = (*PLAN, (30.0, "postgresql")) if PG_RESTART else PLAN
+    figures = chaos.run(BACKEND, instances=6, duration=32, seed=7, plan=plan, restart_postgresql=PG_RESTART,
+                        drain=15, settle_timeout=30)
+    chaos.print_report(figures)
+
+    assert figures["chaos_error"] is None
+    assert [kill.what for kill in figures["kills"] if kill.injected] == [what for _, what in plan]
+    failed = {check.name: check.offenders for check in figures["checks"] if not check.passed}
+    assert failed == {}
+    counts = figures["counts"]
+    assert sum(counts["instances"].values()) == 6
+    assert counts["completes answered 200"] > 0
