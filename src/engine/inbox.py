@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from engine.clock import utcnow
 from engine.errors import ValidationFailed
 from engine.forms import FieldProblem
+from engine.inbox_by_due import page_by_due
 from engine.models import HumanTask
 from engine.principals import Principal
 from engine.sla import tasks_workable_by
@@ -121,31 +122,48 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
     if filters.state is not None and filters.state not in {s.value for s in TaskState}:
         raise _problem("state", "enum", f"state must be one of {', '.join(s.value for s in TaskState)}")
     keys = SORTS[filters.sort]
-    query = select(HumanTask).where(visible_to(principal))
-    if filters.state:
-        query = query.where(HumanTask.state == filters.state)
-    else:
-        query = query.where(HumanTask.state.in_(sorted(ACTIVE_STATES)))
-    if filters.mine:
-        query = query.where(HumanTask.assignee == principal.name)
-    if filters.role:
-        query = query.where(HumanTask.role == filters.role)
-    if filters.process:
-        query = query.where(HumanTask.process_key == filters.process)
-    if filters.overdue:
-        query = query.where(HumanTask.due_at < utcnow(), HumanTask.state.in_(sorted(ACTIVE_STATES)))
-    if filters.at_risk is not None:
-        query = query.where(_at_risk() if filters.at_risk else ~_at_risk())
-    if filters.cursor:
-        query = query.where(_after(keys, _decode_cursor(filters.cursor, keys)))
-    order = [column.desc() if desc else column.asc() for column, desc in keys] + [HumanTask.id.asc()]
-    rows = list(session.scalars(query.order_by(*order).limit(filters.limit + 1)))
+    cursor = _decode_cursor(filters.cursor, keys) if filters.cursor else None
+    states = [filters.state] if filters.state else sorted(ACTIVE_STATES)
+    conditions = _filter_conditions(principal, filters)
+    rows = None
+    if filters.sort in ("due", "-due"):
+        after = None if cursor is None else (None if cursor[0] == NO_DUE else cursor[0], cursor[1])
+        ids = page_by_due(session, principal=principal, states=states, conditions=conditions, after=after,
+                          size=filters.limit + 1, descending=filters.sort == "-due")
+        rows = None if ids is None else _in_order(session, ids)
+    if rows is None:
+        query = select(HumanTask).where(visible_to(principal), HumanTask.state.in_(states), *conditions)
+        if cursor is not None:
+            query = query.where(_after(keys, cursor))
+        order = [column.desc() if desc else column.asc() for column, desc in keys] + [HumanTask.id.asc()]
+        rows = list(session.scalars(query.order_by(*order).limit(filters.limit + 1)))
     page, more = rows[: filters.limit], len(rows) > filters.limit
     if not more:
         return page, None
     last = page[-1]
     values = [_sort_value(last, column) for column, _ in keys] + [last.id]
     return page, _encode_cursor(values)
+
+
+def _filter_conditions(principal: Principal, filters: InboxFilter) -> list[ColumnElement[bool]]:
+    """Return the conditions of the caller's filters (visibility and state are added by the query paths)."""
+    conditions = []
+    if filters.mine:
+        conditions.append(HumanTask.assignee == principal.name)
+    if filters.role:
+        conditions.append(HumanTask.role == filters.role)
+    if filters.process:
+        conditions.append(HumanTask.process_key == filters.process)
+    if filters.overdue:
+        conditions.append(and_(HumanTask.due_at < utcnow(), HumanTask.state.in_(sorted(ACTIVE_STATES))))
+    if filters.at_risk is not None:
+        conditions.append(_at_risk() if filters.at_risk else ~_at_risk())
+    return conditions
+
+
+def _in_order(session: Session, ids: list[str]) -> list[HumanTask]:
+    by_id = {task.id: task for task in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))}
+    return [by_id[task_id] for task_id in ids if task_id in by_id]
 
 
 def _at_risk() -> ColumnElement[bool]:

@@ -99,7 +99,9 @@ class HumanTask(Base):
     __table_args__ = (
         UniqueConstraint("instance_id", "step_key", "round", "lane", name="uq_task_step_round_lane"),
         Index("ix_task_inbox", "state", "role", "due_at"),
-        Index("ix_task_assignee", "assignee", "state"),
+        # Equality on (assignee|escalated_to, state), then due_at: the inbox reads its default sort in index order.
+        Index("ix_task_assignee", "assignee", "state", "due_at"),
+        Index("ix_task_escalated", "escalated_to", "state", "due_at"),
         # The sweeper's three SLA scans and the KPI range scan.
         Index("ix_task_remind", "state", "remind_at"),
         Index("ix_task_overdue", "state", "due_at"),
