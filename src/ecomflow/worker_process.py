@@ -33,6 +33,8 @@ def run_worker() -> None:
     """Run until a stop signal: the flow worker in this thread, dispatcher and sweeper beside it."""
     # force: importing Prefect has already configured the root logger.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
+    # One INFO line per HTTP request to Prefect drowned the worker log (3 of 4 lines); failures still show.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from prefect import Flow, get_client
+from prefect.context import SyncClientContext
 from prefect.exceptions import Abort, Pause
 from prefect.flow_engine import run_flow
 from prefect.settings import temporary_settings
@@ -32,6 +33,21 @@ from engine.db import session_scope
 from engine.orchestrator.recovery import recover_abandoned_runs
 
 logger = logging.getLogger("ecomflow.worker")
+
+
+_thread_state = threading.local()
+
+
+def _prepare_run_thread() -> None:
+    """Enter, for the pool thread's whole life, the settings and the Prefect client every execution uses."""
+    # Prefect's heartbeat thread adds ~1 s to every execution on exit; this worker tracks its runs itself.
+    settings = temporary_settings(updates={"flows.heartbeat_frequency": None})
+    settings.__enter__()
+    # run_flow reuses a client already entered in its thread: a new one per execution cost ~20 ms of TLS setup
+    # and a version probe (py-spy in bench/throughput.py: over half of the worker's CPU).
+    client = SyncClientContext()
+    client.__enter__()
+    _thread_state.kept = (settings, client)
 
 
 class FlowWorker:
@@ -52,7 +68,8 @@ class FlowWorker:
         self._max_takes = max_takes
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._last_renewal = self._last_scan = float("-inf")
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flow-run")
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flow-run",
+                                        initializer=_prepare_run_thread)
         self._in_flight: set[UUID] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -149,11 +166,8 @@ class FlowWorker:
 
     def _execute(self, flow_run_id: UUID, flow: Flow) -> None:
         try:
-            with get_client(sync_client=True) as client:
-                flow_run = client.read_flow_run(flow_run_id)
-            # Prefect's heartbeat thread adds ~1 s to every execution on exit; this worker tracks its runs itself.
-            with temporary_settings(updates={"flows.heartbeat_frequency": None}):
-                run_flow(flow, flow_run=flow_run, return_type="state")
+            flow_run = SyncClientContext.get().client.read_flow_run(flow_run_id)
+            run_flow(flow, flow_run=flow_run, return_type="state")
         except Pause:
             logger.debug("flow run %s suspended", flow_run_id)
         except Abort:
