@@ -1,0 +1,278 @@
+"""The throughput load on a bare Prefect served deployment: what Prefect alone does with the same work.
+
+A fresh Prefect server of its own (SQLite in a temp PREFECT_HOME, or a fresh PostgreSQL database
+with --prefect-db postgresql) and `python -m bench.bare_flows`, which serves bare_return (3 human
+steps, 4 when damaged) and bare_presales (4) with `prefect.serve`: the default runner, a new
+process per flow-run execution. Each human step is a `suspend_flow_run(wait_for_input=...)`.
+The same staff, feeder and observer as bench.throughput drive it: a person's inbox is
+POST /api/flow_runs/filter (Paused runs, oldest first), taking an item is an in-process mark (Prefect has no
+claim), completing it is POST /api/flow_runs/{id}/resume with the run_input; the feeder creates
+flow runs from the deployments; the observer reads the Prefect server's database every 0.1 s.
+Run it through `python -m bench.throughput --compare-bare` (or --bare-only).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.bare_flows import DEPLOYMENT
+from bench.stack import PREFECT_ACCESS_LOG_ENV, IsolatedService, _create_pg_database, _drop_pg_database, free_port, log_problems
+from bench.throughput import Desk, Item, Recorder, _log_figures, is_damaged, measure, staff_roles
+from ecomflow.sample_data import FIRST_SKU
+
+FLOWS = ("bare_return", "bare_presales")
+ROLE_OF_STEP = {
+    "cs_review": "customer_service", "await_parcel": "customer_service", "inspect": "warehouse",
+    "deduction_approval": "operations", "answer_inquiry": "customer_service", "print_and_pick": "warehouse",
+    "verify_and_pack": "warehouse", "ship": "warehouse",
+}
+INPUT = {
+    "cs_review": {"decision": "approve", "comment": "同意"},
+    "deduction_approval": {"decision": "approve", "comment": "同意"},
+    "await_parcel": {"return_tracking_no": "SF1234567890", "carrier": "SF"},
+    "answer_inquiry": {"outcome": "ordered", "order_id": "ORD-DEMO-0001", "order_lines": [{"sku": FIRST_SKU, "quantity": 1}], "fulfilment": "ship"},
+    "print_and_pick": {"waybill_no": "YT0001"},
+    "verify_and_pack": {"packages": 1},
+    "ship": {"carrier": "SF", "tracking_no": "SF0001"},
+}
+ENDED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+@dataclass
+class BareStack:
+    """A running Prefect server and the served bare flows."""
+
+    data_dir: Path
+    prefect_api: str
+    prefect: IsolatedService
+    runner: IsolatedService
+    prefect_pg_url: str | None
+    deployments: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    log_report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def services(self) -> dict[str, IsolatedService]:
+        return {"runner": self.runner, "prefect": self.prefect}
+
+    def check_alive(self) -> None:
+        for name, service in self.services().items():
+            if not service.running():
+                raise RuntimeError(f"{name} exited with code {service.process.returncode}; see {service.log_path}")
+
+
+def _deployment_ids(stack: BareStack, timeout: float) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack.check_alive()
+        found = {}
+        for name in FLOWS:
+            response = httpx.get(f"{stack.prefect_api}/deployments/name/{name}/{DEPLOYMENT}", timeout=5)
+            if response.status_code == 200:
+                found[name] = response.json()["id"]
+        if len(found) == len(FLOWS):
+            return found
+        time.sleep(0.3)
+    raise TimeoutError(f"the bare deployments were not served within {timeout:.0f}s; see {stack.runner.log_path}")
+
+
+@contextmanager
+def bare_stack(prefect_db: str = "sqlite", *, poll_seconds: int = 1, keep_data: bool = False,
+               startup_timeout: float = 180) -> Iterator[BareStack]:
+    """Start a fresh Prefect server and serve the bare flows; stop and remove everything afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix="ecomflow-bench-bare-"))
+    (data_dir / "logs").mkdir()
+    pg_name, pg_url, stack, failed = None, None, None, True
+    services: list[IsolatedService] = []
+    try:
+        env = {"PREFECT_HOME": str(data_dir / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+               "PREFECT_RUNNER_POLL_FREQUENCY": str(poll_seconds)}
+        if prefect_db == "postgresql":
+            pg_name, pg_url = _create_pg_database("ecomflow_bench_prefect")
+            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = pg_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        port = free_port()
+        env["PREFECT_API_URL"] = api = f"http://127.0.0.1:{port}/api"
+        prefect = IsolatedService(name="prefect-server", env={**env, **PREFECT_ACCESS_LOG_ENV}, health_url=f"{api}/health", log_path=data_dir / "logs" / "prefect-server.log",
+                                  argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)])
+        runner = IsolatedService(name="runner", env=env, argv=[sys.executable, "-m", "bench.bare_flows"], log_path=data_dir / "logs" / "runner.log")
+        started = time.monotonic()
+        services.append(prefect)
+        prefect.start()
+        prefect.wait_healthy(timeout=startup_timeout)
+        timings = {"prefect_start_s": round(time.monotonic() - started, 2)}
+        services.append(runner)
+        runner.start()
+        stack = BareStack(data_dir=data_dir, prefect_api=api, prefect=prefect, runner=runner, prefect_pg_url=pg_url, timings=timings)
+        stack.deployments = _deployment_ids(stack, timeout=120)
+        timings["runner_ready_s"] = round(time.monotonic() - started - timings["prefect_start_s"], 2)
+        yield stack
+        failed = False
+    finally:
+        for service in reversed(services):
+            try:
+                service.stop(timeout=20)
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                print(f"[bench] stopping {service.name} failed: {exc}", file=sys.stderr)
+        if stack is not None:
+            stack.log_report = log_problems(stack.log_dir)
+        if pg_name:
+            try:
+                _drop_pg_database(pg_name)
+            except Exception as exc:  # noqa: BLE001
+                print(f"[bench] dropping database {pg_name} failed: {exc}", file=sys.stderr)
+        # (Stopping the runner crashes the runs it executes: ERROR lines are expected here.)
+        if keep_data or failed:
+            print(f"[bench] data dir kept: {data_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+class BareDesk:
+    """One member of staff working straight on Prefect: paused runs are the inbox, a resume completes."""
+
+    def __init__(self, stack: BareStack, role: str, roles: list[str], taken: set[tuple[str, str]], lock: threading.Lock,
+                 recorder: Recorder) -> None:
+        self.http = httpx.Client(base_url=stack.prefect_api, timeout=30)
+        self.role, self.roles, self.taken, self.lock, self.recorder = role, roles, taken, lock, recorder
+        self.flow_names = {value: key for key, value in stack.deployments.items()}
+
+    def inbox(self) -> list[Item]:
+        body = {"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200}
+        response = self.http.post("/flow_runs/filter", json=body)
+        if not self.recorder.call("POST flow_runs/filter", response.status_code, response.status_code == 200):
+            return []
+        items = []
+        for run in response.json():
+            key = run["state"]["state_details"]["pause_key"] or ""
+            items.append(Item(run["id"], f"{run['id']}:{key}", self.flow_names.get(run["deployment_id"], "?"), key.replace("-", "_")))
+        mine = [i for i in items if ROLE_OF_STEP.get(i.step) == self.role]
+        if not mine and self.role == "operations":
+            mine = [i for i in items if i.step != "inspect"]
+        return mine
+
+    def take(self, item: Item) -> bool:
+        with self.lock:
+            if item.point in self.taken:
+                return False
+            self.taken.add(item.point)
+            return True
+
+    def complete(self, item: Item) -> bool:
+        data = dict(INPUT.get(item.step, {}))
+        if item.step == "inspect":
+            damaged = is_damaged(item.instance, self.roles)
+            data = {"condition": "damaged" if damaged else "ok", "restock": "yes", "deduction": 10 if damaged else 0}
+        response = self.http.post(f"/flow_runs/{item.instance}/resume", json={"run_input": data})
+        answer = response.json() if response.status_code in (200, 201) else {}
+        if answer.get("status") == "ACCEPT":
+            return self.recorder.call("POST resume", response.status_code, True)
+        # E.g. "Run input schema not found.": the run shows Paused a moment before its input schema is saved.
+        reason = (answer.get("details") or {}).get("reason") or response.text[:80]
+        with self.lock:
+            self.taken.discard(item.point)  # someone tries again later
+        return self.recorder.call("POST resume", response.status_code, False, reason=f"{answer.get('status', '')} {reason}".strip())
+
+
+class BareSystem:
+    """The bare served deployment; the observer reads the Prefect server's own database."""
+
+    name = "bare"
+    staff_use_prefect = True
+
+    def __init__(self, stack: BareStack, roles: list[str]) -> None:
+        self.stack, self.roles = stack, roles
+        self.starter = httpx.Client(base_url=stack.prefect_api, timeout=30)
+        self._db_lock = threading.Lock()
+        self._pg = None
+        if stack.prefect_pg_url:
+            import psycopg
+
+            self._pg = psycopg.connect(stack.prefect_pg_url, autocommit=True)
+
+    def desks(self, recorder: Recorder) -> list[Desk]:
+        taken: set[tuple[str, str]] = set()
+        lock = threading.Lock()
+        return [BareDesk(self.stack, role, self.roles, taken, lock, recorder) for role in self.roles]
+
+    def start_one(self, number: int, recorder: Recorder) -> str:
+        flow = FLOWS[number % len(FLOWS)]
+        parameters = {"order_id": f"ORD-{uuid.uuid4().hex[:8]}"} if flow == "bare_return" else {"customer": f"顾客{number}"}
+        response = self.starter.post(f"/deployments/{self.stack.deployments[flow]}/create_flow_run", json={"parameters": parameters})
+        recorder.call("POST create_flow_run", response.status_code, response.status_code == 201)
+        response.raise_for_status()
+        return response.json()["id"]
+
+    def _query(self, sql: str) -> list[tuple]:
+        with self._db_lock:
+            if self._pg is not None:
+                return self._pg.execute(sql).fetchall()
+            path = Path(self.stack.data_dir / "prefect-home" / "prefect.db")
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+                return conn.execute(sql).fetchall()
+
+    def probe(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        rows = self._query(
+            "SELECT fr.id, fr.state_type, frs.state_details FROM flow_run fr JOIN flow_run_state frs ON frs.id = fr.state_id "
+            f"WHERE fr.state_type IN ('PAUSED', {', '.join(repr(s) for s in ENDED)})"
+        )
+        points, ends = [], []
+        for run_id, state, details in rows:
+            run_id = str(run_id)
+            if state == "PAUSED":
+                details = json.loads(details) if isinstance(details, str) else details
+                points.append((run_id, f"{run_id}:{details.get('pause_key')}"))
+            else:
+                ends.append((run_id, str(state).lower()))
+        return points, ends
+
+    def pipeline(self) -> dict[str, int]:
+        counts = Counter({str(state): n for state, n in self._query("SELECT state_type, count(*) FROM flow_run GROUP BY state_type")})
+        return {"Prefect runs scheduled/pending/running": counts["SCHEDULED"] + counts["PENDING"] + counts["RUNNING"],
+                "Prefect runs paused": counts["PAUSED"]}
+
+    def services(self) -> dict[str, int]:
+        return {name: service.process.pid for name, service in self.stack.services().items()}
+
+    def prefect_log(self) -> Path:
+        return self.stack.log_dir / "prefect-server.log"
+
+    def check_alive(self) -> None:
+        self.stack.check_alive()
+
+    def close(self) -> None:
+        if self._pg is not None:
+            self._pg.close()
+
+
+def run_bare(*, staff: int, duration: float, warmup: float, in_flight: int, prefect_db: str = "sqlite", poll_seconds: int = 1,
+             keep_data: bool = False, profile: bool = True, **options: Any) -> dict[str, Any]:
+    """Start a bare Prefect stack, load it like bench.throughput loads ours, stop it; return the figures."""
+    roles = staff_roles(staff)
+    with bare_stack(prefect_db, poll_seconds=poll_seconds, keep_data=keep_data) as stack:
+        system = BareSystem(stack, roles)
+        try:
+            figures = measure(system, warmup=warmup, duration=duration, in_flight=in_flight, profile=profile,
+                              profile_dir=stack.data_dir / "profiles", **options)
+        finally:
+            system.close()
+        figures["startup"] = dict(stack.timings)
+        figures["stack_settings"] = {"runner_poll_s": poll_seconds, "serve_limit": "None", "prefect_db": prefect_db}
+    figures.update(roles=Counter(roles), data_dir=str(stack.data_dir), **_log_figures(stack.log_report))
+    return figures

@@ -1,0 +1,86 @@
+"""Benchmarks (b) and (c) at a tiny size: both sides run end to end and report every figure.
+
+No timed assertions: the figures' values depend on the machine; their presence does not.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bench import throughput
+from bench.stack import summarise_profile
+from tests.conftest import BACKEND
+
+# Two bare runs in flight: each execution of a bare run is a new Python process (~5 CPU-s).
+ARGV = ["--db", BACKEND, "--staff", "2", "--duration", "8", "--warmup", "2", "--in-flight", "2", "--drain", "3",
+        "--compare-bare", "--no-profile", "--no-record"]
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[dict, list[tuple[str, str]]]:
+    recorded: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(throughput, "append_results", lambda title, **_: recorded.append(title))
+        results = throughput.main(ARGV)
+    assert recorded == [], "--no-record must leave bench/RESULTS.md alone"
+    return results, throughput.table(results)
+
+
+@pytest.mark.e2e
+class TestThroughputTiny:
+    def test_runs_both_sides(self, run) -> None:
+        assert set(run[0]) == {"ecomflow", "bare"}
+
+    def test_measures_every_figure(self, run) -> None:
+        for name, figures in run[0].items():
+            assert figures["window_s"] > 0, name
+            assert figures["steps_done"] >= 0 and figures["steps_per_s"] >= 0
+            assert figures["accepted_per_s"] >= 0
+            assert "n" in figures["turnaround"] and "n" in figures["start_to_first_point"]
+            assert {"start", "end"} <= set(figures["in_pipeline"]) and {"start", "end"} <= set(figures["waiting_in_inbox"])
+            assert figures["pipeline"]["start"].keys() == figures["pipeline"]["end"].keys() != set()
+            assert figures["cpu_s_per_step"].keys() == figures["cpu_s"].keys()
+            # Both Prefect servers answered somebody during the window (the worker or the runner polls).
+            assert sum(figures["prefect_calls"].values()) > 0, name
+
+    def test_measures_each_process(self, run) -> None:
+        assert set(run[0]["ecomflow"]["cpu_s"]) == {"worker", "prefect", "api"}
+        assert set(run[0]["bare"]["cpu_s"]) == {"runner", "prefect"}
+        assert run[0]["ecomflow"]["pipeline"]["end"]["outbox undelivered"] >= 0
+
+    def test_drives_with_valid_data(self, run) -> None:
+        ours = run[0]["ecomflow"]
+        assert ours["harness_calls"].get("GET /tasks", 0) > 0
+        # (A loaded Prefect server on SQLite may answer 503 now and then: the harness retries those.)
+        assert not [kind for kind in ours["refused"] if kind.startswith(("POST complete 422", "POST instances 422"))], ours["errors"]
+        assert not [kind for kind in run[0]["bare"]["refused"] if "REJECT" in kind and "schema not found" not in kind]
+
+    def test_report_has_every_row(self, run) -> None:
+        names = [name for name, _ in run[1]]
+        assert names[:3] == [
+            "ratio ecomflow / bare: human steps done/s", "ratio ecomflow / bare: turnaround p50",
+            "ratio ecomflow / bare: CPU-s per done step (all processes)",
+        ]
+        for side in ("ecomflow", "bare"):
+            for row in ("human steps done/s (next task visible or instance ended)", "completes accepted/s",
+                        "complete 200 → next task visible (or ended)", "accepted, next not yet visible: window start → end",
+                        "Prefect API calls per done step (top endpoints)"):
+                assert f"{side}: {row}" in names
+        assert "ecomflow: outbox undelivered: window start → end" in names
+        assert all(value for _, value in run[1])
+
+
+class TestSummariseProfile:
+    FOLDED = "\n".join([
+        "process 1:\"python\";<module> (/x/run.py:1);work (/x/site-packages/sqlalchemy/orm/session.py:9) 6",
+        "process 1:\"python\";<module> (/x/run.py:1);create_default_context (/usr/lib/python3.11/ssl.py:7) 3",
+        "process 1:\"python\";<module> (/x/run.py:1);select (/usr/lib/python3.11/selectors.py:4) 90",
+    ])
+
+    def test_leaves_out_waiting_samples(self) -> None:
+        summary = summarise_profile(self.FOLDED)
+        assert summary["samples"] == 99 and summary["working_samples"] == 9
+        assert summary["self_by_package"] == [("sqlalchemy", 66.7), ("stdlib ssl", 33.3)]
+        assert summary["self_by_function"][0] == ("work (orm/session.py)", 66.7)
+
+    def test_empty_profile(self) -> None:
+        assert summarise_profile("")["samples"] == 0
