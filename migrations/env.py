@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from engine.db import make_engine
 from engine.config import get_settings
@@ -23,16 +24,32 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connectable = context.config.attributes.get("connection")
     if connectable is not None:
-        context.configure(connection=connectable, target_metadata=target_metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+        _run_migrations(connectable)
         return
     engine = make_engine(_url())
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            # Batch migrations copy a table, drop it and rename the copy: enforced foreign keys refuse the drop
+            # (or cascade deletes into the rows that refer to it). Off for this connection, before its transaction;
+            # _run_migrations checks the keys before committing.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        _run_migrations(connection)
     engine.dispose()
+
+
+def _run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            _check_foreign_keys(connection)
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """Refuse to commit a migration that left rows referring to nothing (SQLite checked nothing while keys were off)."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left {len(broken)} row(s) with broken foreign keys, e.g. {broken[:3]}")
 
 
 if context.is_offline_mode():

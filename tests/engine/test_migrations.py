@@ -3,17 +3,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
+from sqlalchemy.orm import Session
 
+from ecomflow.sample_data import return_params
 from engine.db import get_engine, make_engine
 from engine.migrate import alembic_config, upgrade_to_head
-from engine.models import Base
+from engine.models import AuditEvent, Base, HumanTask, ProcessInstance
+from engine.principals import Principal
+from engine.tasks import claim_task
+from engine.users import authenticate, hash_token
 from tests.conftest import BACKEND, PG_ADMIN_URL, _admin_execute
 
 
@@ -71,3 +81,225 @@ class TestUpgradeToHead:
 class TestMigrationsMatchModels:
     def test_autogenerate_finds_no_difference(self, database_url: str) -> None:
         assert _differences(get_engine()) == []
+
+
+# --- data planted at every revision survives the upgrades, and a downgrade of the newest one ------------------
+
+T0 = datetime(2026, 11, 1, 8, 0)  # naive UTC: what the columns store
+INSTANCE_ID = "11111111-1111-4111-8111-111111111111"
+OPEN_TASK_ID = "22222222-2222-4222-8222-000000000001"
+OLD_TOKEN = "ecf_old-release-token"
+OLD_PARAMS = return_params(order_id="ORD-OLD-1", delivered_on="2026-10-30")
+# Columns a later revision adds keep NULL in old rows, except these, which their migration fills.
+FILLED_BY_MIGRATION = {("human_tasks", "lane"): "", ("human_tasks", "at_risk"): False}
+
+
+def _task_row(number: int, *, step: str, role: str, state: str, **values: Any) -> dict[str, Any]:
+    """Return a human_tasks row of the old instance; values may name columns of later revisions."""
+    row = dict(
+        id=f"22222222-2222-4222-8222-{number:012d}", instance_id=INSTANCE_ID, process_key="returns_exchange",
+        step_key=step, kind="human", round=1, role=role, state=state, assignee=None, excluded_users=[], priority=0,
+        due_at=T0 + timedelta(days=2), expires_at=None, context={"order_id": "ORD-OLD-1"}, output=None,
+        completed_by=None, version=1, suspend_seq=0, created_at=T0, claimed_at=None, completed_at=None, lane="", at_risk=False,
+    )
+    return row | values
+
+
+OLD_TASKS = [
+    _task_row(1, step="inspect", role="warehouse", state="open", at_risk=True),
+    _task_row(2, step="reship", role="warehouse", state="claimed", assignee="old-wu", version=2, claimed_at=T0),
+    _task_row(
+        3, step="await_parcel", role="customer_service", state="completed", assignee="old-chen", version=3,
+        output={"return_tracking_no": "SF1234567890"}, completed_by="old-chen", completed_at=T0 + timedelta(hours=3),
+        expires_at=T0 + timedelta(days=7), remind_at=T0 + timedelta(days=1), escalated_to="managers",
+    ),
+    _task_row(4, step="goodwill_approval", role="operations", state="cancelled", version=2, completed_at=T0),
+    _task_row(5, step="cs_review", role="customer_service", state="expired", version=2, completed_at=T0,
+              excluded_users=["old-wu"]),
+]
+
+
+class RevisionSchema:
+    """The tables of a database as one revision made them, reflected from the database itself."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.metadata = MetaData()
+        self.metadata.reflect(connection)
+
+    def columns(self) -> dict[str, set[str]]:
+        return {name: {column.name for column in table.columns} for name, table in self.metadata.tables.items()}
+
+    def insert(self, connection: Connection, name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Insert the rows with the columns this revision has; return them as inserted, or None if it lacks the table."""
+        assert name in Base.metadata.tables, f"no table {name} at head either"
+        table = self.metadata.tables.get(name)
+        if table is None:
+            return None
+        kept = [{column: value for column, value in row.items() if column in table.columns} for row in rows]
+        connection.execute(table.insert(), kept)
+        return kept
+
+
+@dataclass
+class Planted:
+    """Rows planted in a database, per table, with only the columns they were inserted with."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def as_of(self, columns: dict[str, set[str]]) -> Planted:
+        """Return what survives a schema with these columns: its tables, and of each row its columns."""
+        return Planted({
+            name: [{c: v for c, v in row.items() if c in columns[name]} for row in rows]
+            for name, rows in self.rows.items() if name in columns
+        })
+
+
+def plant_old_data(connection: Connection) -> Planted:
+    """Insert a returns case in several task states with everything around it, as the revision's schema allows."""
+    schema, planted = RevisionSchema(connection), Planted()
+
+    def insert(name: str, rows: list[dict[str, Any]]) -> None:
+        kept = schema.insert(connection, name, rows)
+        if kept is not None:
+            planted.rows[name] = kept
+
+    insert("users", [
+        dict(name=name, active=name != "old-gone", created_at=T0) for name in ("old-wu", "old-ops", "old-chen", "old-gone")
+    ])
+    user_id = dict(connection.execute(text("SELECT name, id FROM users")).all())
+    roles = [("old-wu", "warehouse"), ("old-ops", "operations"), ("old-chen", "customer_service"), ("old-gone", "warehouse")]
+    insert("user_roles", [dict(user_id=user_id[name], role=role) for name, role in roles])
+    insert("api_tokens", [
+        dict(user_id=user_id["old-wu"], token_hash=hash_token(OLD_TOKEN), created_at=T0, revoked_at=None),
+        dict(user_id=user_id["old-ops"], token_hash=hash_token("ecf_revoked"), created_at=T0, revoked_at=T0),
+    ])
+    insert("process_instances", [dict(
+        id=INSTANCE_ID, process_key="returns_exchange", definition_version=1, business_key="BK-OLD-1",
+        active_key="BK-OLD-1", state="waiting", params=OLD_PARAMS, result=None, parent_id=None, parent_step=None,
+        flow_run_id="33333333-3333-4333-8333-333333333333", started_by="old-ops", created_at=T0, updated_at=T0,
+        ended_at=None,
+    )])
+    insert("human_tasks", OLD_TASKS)
+    completed = OLD_TASKS[2]["id"]
+    insert("task_comments", [dict(task_id=completed, author="old-chen", text="包裹已签收", created_at=T0)])
+    insert("audit_events", [
+        *[dict(at=T0, type="task.created", actor="system", instance_id=INSTANCE_ID, task_id=t["id"], data={"step": t["step_key"]})
+          for t in OLD_TASKS],
+        dict(at=T0, type="task.completed", actor="old-chen", instance_id=INSTANCE_ID, task_id=completed,
+             data={"from": "claimed", "action": "complete"}),
+    ])
+    insert("outbox", [
+        dict(kind="resume_run", instance_id=INSTANCE_ID, task_id=completed, payload={"pause_key_prefix": f"task:{completed}:"},
+             created_at=T0, available_at=T0, locked_until=None, attempts=1, delivered_at=T0, last_error=None),
+        dict(kind="start_run", instance_id=INSTANCE_ID, task_id=None, payload={}, created_at=T0, available_at=T0,
+             locked_until=None, attempts=3, delivered_at=None, last_error="prefect down"),
+    ])
+    insert("step_results", [dict(
+        key=f"{INSTANCE_ID}:policy_check:1", instance_id=INSTANCE_ID, step_key="policy_check",
+        result={"eligible": True}, created_at=T0,
+    )])
+    insert("refunds", [dict(
+        instance_id=INSTANCE_ID, order_id="ORD-OLD-1", amount=Decimal("199.00"), deduction=Decimal("20.50"),
+        currency="CNY", provider_ref="PAY-1", received_at=T0, due_by=T0 + timedelta(days=3), created_at=T0,
+    )])
+    insert("idempotent_responses", [dict(
+        user_name="old-chen", key="k-1", request_path=f"/tasks/{completed}/complete", status_code=200,
+        body={"id": completed, "state": "completed"}, created_at=T0,
+    )])
+    insert("order_ratings", [dict(order_id="ORD-OLD-1", rating=5, recorded_at=T0)])
+    insert("timers", [dict(
+        id="44444444-4444-4444-8444-444444444444", instance_id=INSTANCE_ID, step_key="await_parcel_timer", round=1,
+        fire_at=T0 + timedelta(days=7), fired_at=None, suspend_seq=1, created_at=T0,
+    )])
+    insert("skus", [dict(
+        sku="OLD-SKU-1", name="旧款T恤", category="normal", online_price=Decimal("179.00"), offline_price=Decimal("199.00"),
+        price_policy="flexible", stock=7, updated_at=T0,
+    )])
+    insert("stock_reservations", [dict(
+        key=f"{INSTANCE_ID}:OLD-SKU-1", order_key=INSTANCE_ID, instance_id=INSTANCE_ID, sku="OLD-SKU-1", quantity=1,
+        fulfilment="ship", created_at=T0, released_at=None,
+    )])
+    insert("flow_run_leases", [dict(
+        flow_run_id="33333333-3333-4333-8333-333333333333", worker_id="worker-old", leased_until=T0, takes=2, taken_at=T0,
+    )])
+    return planted
+
+
+def check_data_survived(engine: Engine, planted: Planted) -> None:
+    """Assert every planted row is still there with its values, and columns it was planted without hold their defaults."""
+    with engine.connect() as connection:
+        schema = RevisionSchema(connection)
+        for name, rows in planted.rows.items():
+            table = schema.metadata.tables[name]
+            inserted_columns = set(rows[0])
+            stored = [dict(row._mapping) for row in connection.execute(select(table))]
+            # Autoincrement ids were the database's to choose; every other column is compared.
+            later = [c.name for c in table.columns if c.name not in inserted_columns and c.name != "id"]
+            expected = [row | {c: FILLED_BY_MIGRATION.get((name, c)) for c in later} for row in rows]
+            found = [{c: row[c] for c in (*inserted_columns, *later)} for row in stored]
+            assert _unordered(found) == _unordered(expected), name
+
+
+def _unordered(rows: list[dict[str, Any]]) -> list[str]:
+    """Return rows in a form that compares equal whatever the order of rows and of their keys."""
+    return sorted(repr(sorted(row.items())) for row in rows)
+
+
+def check_app_works_on_old_rows(engine: Engine) -> None:
+    """The ORM reads the old rows, the old token still logs in, and an old open task can be claimed."""
+    with Session(engine) as session:
+        principal = authenticate(session, OLD_TOKEN)
+        assert principal == Principal(name="old-wu", roles=frozenset({"warehouse"}))
+        instance = session.get(ProcessInstance, INSTANCE_ID)
+        assert (instance.state, instance.params, instance.created_at) == ("waiting", OLD_PARAMS, T0.replace(tzinfo=UTC))
+        completed = session.get(HumanTask, OLD_TASKS[2]["id"])
+        assert (completed.output, completed.completed_by) == (OLD_TASKS[2]["output"], "old-chen")
+        claimed = claim_task(session, task_id=OPEN_TASK_ID, principal=principal)
+        session.commit()
+        assert (claimed.state, claimed.assignee, claimed.version, claimed.lane) == ("claimed", "old-wu", 2, "")
+        events = session.scalars(select(AuditEvent.type).where(AuditEvent.task_id == OPEN_TASK_ID).order_by(AuditEvent.id))
+        assert list(events) == ["task.created", "task.claimed"]
+
+
+def _revisions_oldest_first() -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+REVISIONS = _revisions_oldest_first()
+
+
+class TestOldDataSurvivesUpgrades:
+    @pytest.mark.parametrize("revision", REVISIONS)
+    def test_data_planted_at_revision_survives_upgrade_to_head(self, empty_database_url: str, revision: str) -> None:
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(alembic_config(empty_database_url), revision)
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            command.upgrade(alembic_config(empty_database_url), "head")
+            assert _revision(engine) == REVISIONS[-1]
+            check_data_survived(engine, planted)
+            check_app_works_on_old_rows(engine)
+        finally:
+            engine.dispose()
+
+    def test_newest_revision_downgrades_and_upgrades_with_data(self, empty_database_url: str) -> None:
+        config = alembic_config(empty_database_url)
+        previous = ScriptDirectory.from_config(config).get_revision(REVISIONS[-1]).down_revision
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(config, "head")
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            command.downgrade(config, previous)
+            assert _revision(engine) == previous
+            with engine.connect() as connection:
+                kept = planted.as_of(RevisionSchema(connection).columns())
+            check_data_survived(engine, kept)
+            command.upgrade(config, "head")
+            check_data_survived(engine, kept)
+            assert _differences(engine) == []
+            check_app_works_on_old_rows(engine)
+        finally:
+            engine.dispose()
