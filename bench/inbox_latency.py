@@ -509,9 +509,12 @@ def explain_paths(url: str, principals: dict[str, Any], approval: OpenTask | Non
     plans = {}
     for who, principal in principals.items():
         for sort in SORTS:
-            [(statement, parameters)] = captured_selects(
+            selects = captured_selects(
                 url, lambda s, p=principal, o=sort: list_inbox(s, principal=p, filters=InboxFilter(sort=o)))
-            plans[f"inbox, {who} · sort={sort}"] = explain(url, statement, parameters)
+            # The due sort sends one small indexed SELECT per visibility branch and state, then one by id.
+            for number, (statement, parameters) in enumerate(selects, 1):
+                label = f"inbox, {who} · sort={sort}" + (f" · SELECT {number}/{len(selects)}" if len(selects) > 1 else "")
+                plans[label] = explain(url, statement, parameters)
     if approval is not None:
         claimer = Principal(name=f"bench-{approval.role}", roles=frozenset({approval.role}))
         selects = captured_selects(url, lambda s: claim_task(s, task_id=approval.id, principal=claimer))
