@@ -17,20 +17,23 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 up: setup
 	$(BIN)/ecomflow up
 
-test: test-sqlite test-postgresql
+# Both databases at once: most of the suite's time is waiting on processes and HTTP, not CPU.
+# -O keeps each database's output together.
+test: setup
+	scripts/ensure-postgres
+	scripts/ensure-chromium
+	$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgresql
 
 test-sqlite: setup
 	scripts/ensure-chromium
 	$(BIN)/ecomflow check
 	ECOMFLOW_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
 
-# On PostgreSQL every engine, API and core end-to-end test runs again; each process's own rule-by-rule
-# e2e module runs on SQLite only (the demo test drives every flow on PostgreSQL), and `ecomflow up`
-# always uses the embedded SQLite default, so it is tested once.
+# The whole suite again on PostgreSQL, except `ecomflow up`, which always uses the embedded SQLite default.
 test-postgresql: setup
 	scripts/ensure-postgres
 	scripts/ensure-chromium
-	ECOMFLOW_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q -m "not processes" --ignore=tests/e2e/test_up.py
+	ECOMFLOW_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q --ignore=tests/e2e/test_up.py
 
 check: setup
 	$(BIN)/ecomflow check

@@ -382,3 +382,28 @@ class TestDelivery:
         assert deliver_webhooks(now=utcnow()) == 2
         assert [a.headers["X-Ecomflow-Event"] for a in overdue_only.arrivals] == ["task.overdue"]
         assert all(a.signature_valid for a in everything.arrivals + overdue_only.arrivals)
+
+
+class TestTwoDispatchers:
+    def test_each_message_is_sent_once_when_two_dispatchers_race(
+        self, clean_db: str, configure_webhooks: Callable[..., None], start_receiver: Callable[..., WebhookReceiver]
+    ) -> None:
+        receiver = start_receiver()
+        configure_webhooks(endpoint("im", receiver.url, events=("task.created",)))
+        for _ in range(30):
+            make_task()
+        barrier = threading.Barrier(2)
+
+        def dispatch() -> None:
+            barrier.wait()
+            for _ in range(5):  # several passes each, so both keep meeting the same pending messages
+                deliver_webhooks(now=utcnow())
+
+        threads = [threading.Thread(target=dispatch) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        sent = [arrival.headers["X-Ecomflow-Delivery"] for arrival in receiver.arrivals]
+        assert len(sent) == 30 and len(set(sent)) == 30  # one POST per message: the lease let one dispatcher send it
+        assert all(message.delivered_at is not None for message in webhook_messages())
