@@ -82,10 +82,13 @@ def _link(instance: ProcessInstance) -> schemas.InstanceLink:
 
 def present_instance_detail(session: Session, instance: ProcessInstance, tasks: list[HumanTask]) -> schemas.InstanceDetailOut:
     parent = get_instance(session, instance.parent_id) if instance.parent_id else None
+    # `tasks` are those the caller may see: the history of the others would leak their ids, actors and reasons.
+    shown = {t.id for t in tasks}
+    events = [e for e in list_events(session, instance_id=instance.id) if e.task_id is None or e.task_id in shown]
     return schemas.InstanceDetailOut(
         **present_instance(instance).model_dump(),
         tasks=[present_task(t) for t in tasks],
-        history=[present_event(e) for e in list_events(session, instance_id=instance.id)],
+        history=[present_event(e) for e in events],
         parent=_link(parent) if parent else None,
         children=[_link(c) for c in children_of(session, instance.id)],
     )

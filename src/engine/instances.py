@@ -16,6 +16,7 @@ from engine.errors import Conflict, DefinitionMissing, Forbidden, NotFound, Vali
 from engine.forms import validate_form
 from engine.models import HumanTask, ProcessInstance
 from engine.principals import SYSTEM_ACTOR, Principal
+from engine.sla import tasks_workable_by
 from engine.task_states import ACTIVE_STATES, TaskState
 
 
@@ -91,7 +92,7 @@ def get_instance(session: Session, instance_id: str, *, for_update: bool = False
 
 
 def visible_instance(session: Session, instance_id: str, *, principal: Principal) -> ProcessInstance:
-    """Return an instance the caller may see (managers, its starter, its task roles), else NotFound."""
+    """Return an instance the caller may see (managers, its starter, whoever may see one of its tasks), else NotFound."""
     instance = get_instance(session, instance_id)
     if not _may_see(session, instance, principal):
         raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
@@ -103,7 +104,7 @@ def _may_see(session: Session, instance: ProcessInstance, principal: Principal) 
         return True
     query = select(HumanTask.id).where(
         HumanTask.instance_id == instance.id,
-        (HumanTask.role.in_(principal.roles)) | (HumanTask.assignee == principal.name),
+        tasks_workable_by(principal.roles) | (HumanTask.assignee == principal.name),
     )
     return session.scalar(query.limit(1)) is not None
 
@@ -121,7 +122,7 @@ def list_instances(
     query = select(ProcessInstance).order_by(ProcessInstance.created_at.desc(), ProcessInstance.id)
     if not principal.is_manager:
         tasks_of_mine = select(HumanTask.instance_id).where(
-            (HumanTask.role.in_(principal.roles)) | (HumanTask.assignee == principal.name)
+            tasks_workable_by(principal.roles) | (HumanTask.assignee == principal.name)
         )
         query = query.where(
             (ProcessInstance.started_by == principal.name) | (ProcessInstance.id.in_(tasks_of_mine))

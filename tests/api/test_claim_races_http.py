@@ -30,7 +30,7 @@ CONFLICT_ERRORS = {"AlreadyClaimed", "VersionMismatch", "IllegalTransition"}
 
 def _post_together(requests: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
     """Send each request from its own thread (and its own connection), all released at once."""
-    start = threading.Barrier(len(requests))
+    start = threading.Barrier(len(requests), timeout=120)
 
     def send(request: Callable[[], httpx.Response]) -> httpx.Response:
         start.wait()

@@ -1,6 +1,7 @@
 """The task inbox: list, read, claim, release, assign, delegate, complete, comment, and bulk actions."""
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
@@ -144,11 +145,15 @@ def delegate(task_id: str, body: DelegateIn, user: CurrentUser) -> TaskOut:
         return present_task(tasks.delegate_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason))
 
 
+_VERSION = re.compile(r"[0-9]{1,18}")
+
+
 def _parse_if_match(if_match: str | None) -> int | None:
     if if_match is None:
         return None
     value = if_match.strip().strip('"').removeprefix("W/").strip('"')
-    if not value.isdigit():
+    # ASCII digits, bounded: str.isdigit() passes "²" and 5,000 digits, on which int() raised (a 500).
+    if not _VERSION.fullmatch(value):
         rule = "If-Match must be the task's version number"
         raise ValidationFailed(rule, problems=[FieldProblem("If-Match", "format", rule)])
     return int(value)
