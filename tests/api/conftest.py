@@ -1,70 +1,24 @@
 """The real API over real HTTP: uvicorn in a thread of the test process, one per session."""
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from tests.factories import make_user
+from tests.served_app import ServedApp, served_app, wait_for
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(probe: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll until probe() is true; fail naming what never happened."""
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.02)
-
-
-@dataclass
-class ApiServer:
-    """The running server and its base URL."""
-
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def is_idle(self) -> bool:
-        """Return whether no request is in flight (a request's background delivery counts as in flight)."""
-        return not self.server.server_state.tasks
-
-
-def _answers_health(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
+ApiServer = ServedApp
 
 
 @pytest.fixture(scope="session")
 def api_server(database_url: str) -> Iterator[ApiServer]:
-    port = free_port()
-    config = uvicorn.Config("api.app:create_app", factory=True, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="api-server", daemon=True)
-    thread.start()
-    running = ApiServer(url=f"http://127.0.0.1:{port}", server=server, thread=thread)
-    try:
-        wait_for(lambda: not thread.is_alive() or _answers_health(running.url), timeout=60, what="the API's /health")
-        assert thread.is_alive(), "the API server thread died while starting"
+    with served_app(ready_path="/health") as running:
         yield running
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(autouse=True)

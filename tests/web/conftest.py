@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from ecomflow.sample_data import return_params
 from engine.db import session_scope
@@ -22,7 +19,7 @@ from engine.process_specs import get_definitions
 from engine.steps import open_task
 from engine.tasks import claim_task
 from engine.users import set_password
-from tests.api.conftest import free_port, wait_for
+from tests.served_app import ServedApp, served_app, wait_for
 from tests.conftest import empty_all_tables
 from tests.factories import make_user
 
@@ -38,41 +35,13 @@ STAFF = {
 }
 
 
-@dataclass
-class WebServer:
-    """The app (API and pages) served by uvicorn in a thread of the test process."""
-
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def is_idle(self) -> bool:
-        """Return whether no request is in flight (a completion's background delivery counts)."""
-        return not self.server.server_state.tasks
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/ui/login", timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
+WebServer = ServedApp
 
 
 @pytest.fixture(scope="module")
 def web_server(database_url: str) -> Iterator[WebServer]:
-    port = free_port()
-    config = uvicorn.Config("api.app:create_app", factory=True, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="web-server", daemon=True)
-    thread.start()
-    running = WebServer(url=f"http://127.0.0.1:{port}", server=server, thread=thread)
-    try:
-        wait_for(lambda: not thread.is_alive() or _answers(running.url), timeout=60, what="the web sign-in page")
-        assert thread.is_alive(), "the web server thread died while starting"
+    with served_app(ready_path="/ui/login") as running:
         yield running
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
