@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body, install_error_handlers
+from api.nul_guard import RefuseNul
 from api.routes import health, instances, processes, reports, tasks, users, webhooks
 from api.web import mount_web
 from engine.config import get_settings
@@ -44,7 +45,8 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     limit = get_settings().max_request_bytes
-    # Added first, so it sits inside _limit_body and raises straight into the route's body parsing.
+    # Added first, so they sit inside _limit_body and raise straight into the route's body parsing.
+    app.add_middleware(RefuseNul)
     app.add_middleware(_StreamedBodyLimit, limit=limit)
 
     @app.middleware("http")

@@ -93,6 +93,9 @@ def install_error_handlers(app: FastAPI) -> None:
                 error_body("ValidationFailed", message, [{"field": "body", "rule": "json_invalid", "message": message}]),
                 status_code=422,
             )
+        fields = getattr(exc, "fields", None)
+        if fields:
+            return JSONResponse(error_body("ValidationFailed", str(exc.detail), fields), status_code=exc.status_code)
         name = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(exc.status_code, "HTTPError")
         return JSONResponse(error_body(name, str(exc.detail)), status_code=exc.status_code)
 

@@ -314,3 +314,36 @@ class TestNoSecretsInLogs:
             if secret in _texts(record)
         ]
         assert not leaks, "\n".join(sorted({f"{what} {name} {message[:50]}" for what, name, message in leaks}))
+
+
+class TestNulCharacter:
+    """PostgreSQL text cannot hold U+0000: every way in is refused with a 422 naming where it was."""
+
+    def test_in_a_comment_is_refused_naming_the_field(self, login: Callable[..., Caller]) -> None:
+        caller = login("warehouse")
+        task_id = make_task()
+        answer = caller.post(f"/tasks/{task_id}/comments", json={"text": "ok\u0000then"})
+        assert answer.status_code == 422
+        assert field_names(answer.json()) == ["body.text"]
+        assert caller.get(f"/tasks/{task_id}").json()["comments"] == []
+
+    def test_in_form_data_is_refused_naming_the_nested_field(self, login: Callable[..., Caller]) -> None:
+        caller = login("warehouse")
+        task_id = make_task()
+        assert caller.post(f"/tasks/{task_id}/claim").status_code == 200
+        answer = caller.post(f"/tasks/{task_id}/complete", json={"data": {"condition": "ok", "notes": "a\u0000"}})
+        assert answer.status_code == 422 and field_names(answer.json()) == ["body.data.notes"]
+        assert caller.get(f"/tasks/{task_id}").json()["state"] == "claimed"
+
+    def test_in_the_query_is_refused(self, login: Callable[..., Caller]) -> None:
+        caller = login("warehouse")
+        answer = caller.get("/tasks", params={"process": "returns\u0000"})
+        assert answer.status_code == 422 and field_names(answer.json()) == ["url"]
+
+    def test_an_escaped_backslash_before_u0000_is_plain_text(self, login: Callable[..., Caller]) -> None:
+        caller = login("warehouse")
+        task_id = make_task()
+        # The JSON text "\\u0000" is a backslash followed by "u0000": no NUL in it.
+        answer = caller.post(f"/tasks/{task_id}/comments", content=b'{"text": "path C:\\\\u0000"}',
+                             headers={"Content-Type": "application/json"})
+        assert answer.status_code == 201, answer.text

@@ -55,7 +55,9 @@ class TestInboxLatencyTiny:
 
     def test_explains_the_inbox_and_the_claim(self, run) -> None:
         plans = run[0]["explain"]
-        assert sum(name.startswith("inbox,") for name in plans) == 2 * len(inbox_latency.SORTS)
+        # Every caller and sort is explained (the due sort sends several SELECTs, each explained).
+        explained = {name.split(" · SELECT")[0] for name in plans if name.startswith("inbox,")}
+        assert len(explained) == 2 * len(inbox_latency.SORTS)
         assert any(name.startswith("claim of an approval task") for name in plans)
         assert all(plan for plan in plans.values())
 
