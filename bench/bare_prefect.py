@@ -30,7 +30,9 @@ from typing import Any
 import httpx
 
 from bench.bare_flows import DEPLOYMENT
-from bench.stack import PREFECT_ACCESS_LOG_ENV, IsolatedService, _create_pg_database, _drop_pg_database, free_port, log_problems
+from bench.stack import (
+    PREFECT_ACCESS_LOG_ENV, IsolatedService, StackSystem, _create_pg_database, _drop_pg_database, free_port, log_problems,
+)
 from bench.throughput import Desk, Item, Recorder, _log_figures, is_damaged, measure, staff_roles
 from ecomflow.sample_data import FIRST_SKU
 
@@ -190,7 +192,7 @@ class BareDesk:
         return self.recorder.call("POST resume", response.status_code, False, reason=f"{answer.get('status', '')} {reason}".strip())
 
 
-class BareSystem:
+class BareSystem(StackSystem):
     """The bare served deployment; the observer reads the Prefect server's own database."""
 
     name = "bare"
@@ -247,14 +249,6 @@ class BareSystem:
         return {"Prefect runs scheduled/pending/running": counts["SCHEDULED"] + counts["PENDING"] + counts["RUNNING"],
                 "Prefect runs paused": counts["PAUSED"]}
 
-    def services(self) -> dict[str, int]:
-        return {name: service.process.pid for name, service in self.stack.services().items()}
-
-    def prefect_log(self) -> Path:
-        return self.stack.log_dir / "prefect-server.log"
-
-    def check_alive(self) -> None:
-        self.stack.check_alive()
 
     def close(self) -> None:
         if self._pg is not None:

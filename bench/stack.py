@@ -265,6 +265,21 @@ def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval:
 # --------------------------------------------------------------------------- the stack
 
 
+class StackSystem:
+    """What a load benchmark reads off the stack a system under test runs on (ours or bare Prefect's)."""
+
+    stack: Any  # BenchStack or bench.bare_prefect.BareStack: both have services(), log_dir and check_alive()
+
+    def services(self) -> dict[str, int]:
+        return {name: service.process.pid for name, service in self.stack.services().items()}
+
+    def prefect_log(self) -> Path:
+        return self.stack.log_dir / "prefect-server.log"
+
+    def check_alive(self) -> None:
+        self.stack.check_alive()
+
+
 @dataclass
 class BenchStack:
     """A running isolated stack."""

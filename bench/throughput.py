@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from bench.stack import (
     PREFECT_ACCESS_LOG_ENV, BenchStack, add_common_options, append_results, cpu_seconds, finish_profiles, isolated_stack,
-    loadavg, percentile, prefect_calls, print_report, start_profiles,
+    StackSystem, loadavg, percentile, prefect_calls, print_report, start_profiles,
 )
 from ecomflow.sample_data import FIRST_SKU, return_params, sample_object
 
@@ -371,7 +371,7 @@ class OurDesk:
         return self.recorder.call("POST complete", response.status_code, response.status_code == 200)
 
 
-class OurSystem:
+class OurSystem(StackSystem):
     """ecomflow on an isolated stack; the observer reads our database directly."""
 
     name = "ecomflow"
@@ -425,14 +425,6 @@ class OurSystem:
         running = self.stack.prefect_count(["SCHEDULED", "PENDING", "RUNNING"])
         return {"outbox undelivered": undelivered, "tasks open": open_tasks, "Prefect runs scheduled/pending/running": running}
 
-    def services(self) -> dict[str, int]:
-        return {name: service.process.pid for name, service in self.stack.services().items()}
-
-    def prefect_log(self) -> Path:
-        return self.stack.log_dir / "prefect-server.log"
-
-    def check_alive(self) -> None:
-        self.stack.check_alive()
 
 
 def run_ours(db: str, *, staff: int, duration: float, warmup: float, in_flight: int, env: dict[str, str] | None = None,
