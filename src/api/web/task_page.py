@@ -1,7 +1,7 @@
 """The task page: its form, the context of earlier steps, comments and history; complete, comment, delegate, reassign."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -162,26 +162,23 @@ def comment(task_id: str, page: StaffForm) -> RedirectResponse:
 @router.post("/tasks/{task_id}/delegate")
 def delegate(task_id: str, page: StaffForm) -> RedirectResponse:
     """Hand a claimed task to a colleague, saying why."""
-    user, reason = page.field("user"), page.field("reason")
-    if not user:
-        return redirect(page, _task_url(task_id), flash=Flash("error", page.t("problem.user.required")))
-    try:
-        with session_scope() as session:
-            tasks.delegate_task(session, task_id=task_id, principal=page.user, user=user, reason=reason)
-    except EcomflowError as refused:
-        return redirect(page, _task_url(task_id), flash=Flash("error", refusal_text(refused, page.t, user=user)))
-    return redirect(page, _task_url(task_id), flash=Flash("ok", page.t("flash.delegated", user=user)))
+    return _hand_over(task_id, page, tasks.delegate_task, done="flash.delegated")
 
 
 @router.post("/tasks/{task_id}/assign")
 def reassign(task_id: str, page: ManagerForm) -> RedirectResponse:
     """Give a task to a named user (managers); taking it from its holder needs a reason."""
+    return _hand_over(task_id, page, tasks.assign_task, done="flash.assigned")
+
+
+def _hand_over(task_id: str, page: Page, action: Callable[..., object], *, done: str) -> RedirectResponse:
+    """Give the task to the form's user with the form's reason through the engine action, and say how it went."""
     user, reason = page.field("user"), page.field("reason")
     if not user:
         return redirect(page, _task_url(task_id), flash=Flash("error", page.t("problem.user.required")))
     try:
         with session_scope() as session:
-            tasks.assign_task(session, task_id=task_id, principal=page.user, user=user, reason=reason)
+            action(session, task_id=task_id, principal=page.user, user=user, reason=reason)
     except EcomflowError as refused:
         return redirect(page, _task_url(task_id), flash=Flash("error", refusal_text(refused, page.t, user=user)))
-    return redirect(page, _task_url(task_id), flash=Flash("ok", page.t("flash.assigned", user=user)))
+    return redirect(page, _task_url(task_id), flash=Flash("ok", page.t(done, user=user)))
