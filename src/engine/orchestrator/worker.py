@@ -31,6 +31,7 @@ from engine import run_leases
 from engine.clock import utcnow
 from engine.db import session_scope
 from engine.orchestrator.recovery import recover_abandoned_runs
+from engine.orchestrator.suspension_watch import shared_suspension_watch
 
 logger = logging.getLogger("ecomflow.worker")
 
@@ -81,7 +82,7 @@ class FlowWorker:
     def run_until(self, stop: threading.Event) -> None:
         """Poll and execute runs until stop is set, then wait for the runs in progress."""
         # One client for the loop: opening one per poll costs an extra request (a CSRF-token probe) each time.
-        with get_client(sync_client=True) as client:
+        with get_client(sync_client=True) as client, shared_suspension_watch():
             self._client = client
             self._loop(stop)
         self._pool.shutdown(wait=True, cancel_futures=True)

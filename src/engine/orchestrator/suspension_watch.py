@@ -1,0 +1,120 @@
+"""One watcher of outside suspension requests for every run the worker executes.
+
+Prefect's flow engine opens, for each execution of a deployment's run, a thread, an event loop,
+a client and an event subscription (which the server answers with a backfill query) so that a
+suspension set from outside stops the run at its next boundary. Our runs execute for well under
+a second between waits, so that was a new subscription per human step: 55 % of the worker's CPU
+and the Prefect server's top cost (py-spy in bench/throughput.py). Here one Prefect
+FlowRunSuspendingObserver, started once, watches every run in flight instead.
+
+prefect is pinned (3.9.1); tests/e2e/test_suspension_watch.py fails if the hook moves.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from uuid import UUID
+
+import prefect.flow_engine
+from prefect._flow_run_suspension import FlowRunSuspensionRequest
+from prefect._internal.observers import FlowRunSuspendingObserver
+from prefect.client.schemas.objects import State
+
+logger = logging.getLogger("ecomflow.worker")
+
+
+class SharedSuspensionWatch:
+    """A FlowRunSuspendingObserver on its own event-loop thread, shared by all executions."""
+
+    def __init__(self, *, watch_timeout_seconds: float = 10.0) -> None:
+        self._watch_timeout = watch_timeout_seconds
+        self._requests: dict[UUID, FlowRunSuspensionRequest] = {}
+        self._requests_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._observer: FlowRunSuspendingObserver | None = None
+        self._stopped: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, *, timeout: float = 30.0) -> bool:
+        """Start the observer; False (and Prefect's per-execution observer stays) if it could not start."""
+        # The caller's context carries Prefect's settings (API URL) into the thread, as Prefect's own observer does.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="suspension-watch", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout)
+        return self._observer is not None
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._observe())
+        except Exception:  # noqa: BLE001 - runs still execute; only outside suspensions go unseen
+            logger.warning("the suspension watch stopped", exc_info=True)
+        finally:
+            self._observer = None
+            self._ready.set()
+
+    async def _observe(self) -> None:
+        self._loop, self._stopped = asyncio.get_running_loop(), asyncio.Event()
+        async with FlowRunSuspendingObserver(on_suspended=self._on_suspended) as observer:
+            self._observer = observer
+            self._ready.set()
+            await self._stopped.wait()
+
+    def _on_suspended(self, flow_run_id: UUID, state: State) -> None:
+        with self._requests_lock:
+            request = self._requests.get(flow_run_id)
+        if request is not None:
+            request.mark_requested(state)
+
+    @contextmanager
+    def watch(self, flow_run_id: UUID, request: FlowRunSuspensionRequest) -> Iterator[None]:
+        """Watch one run while it executes (the signature of Prefect's observe_flow_run_suspension)."""
+        observer, loop = self._observer, self._loop
+        if observer is None or loop is None:
+            yield
+            return
+        with self._requests_lock:
+            self._requests[flow_run_id] = request
+        ready = asyncio.run_coroutine_threadsafe(observer.watch_flow_run_id(flow_run_id), loop)
+        try:
+            # Prefect waits the same way: a suspension already set before the run started must be seen.
+            ready.result(timeout=self._watch_timeout)
+        except FutureTimeout:
+            logger.warning("suspension watch of flow run %s not ready after %.0fs", flow_run_id, self._watch_timeout)
+        try:
+            yield
+        finally:
+            ready.cancel()
+            loop.call_soon_threadsafe(observer.remove_in_flight_flow_run_id, flow_run_id)
+            with self._requests_lock:
+                self._requests.pop(flow_run_id, None)
+
+    def stop(self) -> None:
+        """Close the observer and its thread."""
+        loop, stopped = self._loop, self._stopped
+        if loop is not None and stopped is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stopped.set)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+@contextmanager
+def shared_suspension_watch() -> Iterator[SharedSuspensionWatch]:
+    """Route the flow engine's per-execution observer to one shared watch while inside."""
+    shared = SharedSuspensionWatch()
+    original = prefect.flow_engine.observe_flow_run_suspension
+    if shared.start():
+        prefect.flow_engine.observe_flow_run_suspension = shared.watch
+    else:
+        logger.warning("the shared suspension watch did not start; Prefect's per-execution observer stays")
+    try:
+        yield shared
+    finally:
+        prefect.flow_engine.observe_flow_run_suspension = original
+        shared.stop()

@@ -1,0 +1,76 @@
+"""The worker's one shared suspension watch still stops a run that is suspended from outside."""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import prefect.flow_engine
+import pytest
+from prefect._flow_run_suspension import FlowRunSuspensionRequest
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from engine.orchestrator.suspension_watch import SharedSuspensionWatch, shared_suspension_watch
+from tests.e2e.conftest import PREFECT_API, Stack, prefect_api, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def _running_flow_run() -> uuid.UUID:
+    flow = prefect_api("POST", "/flows/", json={"name": f"suspension-watch-{uuid.uuid4().hex[:6]}"})
+    run = prefect_api("POST", "/flow_runs/", json={"flow_id": flow.json()["id"], "state": {"type": "RUNNING"}})
+    assert run.status_code == 201, run.text
+    return uuid.UUID(run.json()["id"])
+
+
+def _suspend_from_outside(flow_run_id: uuid.UUID) -> None:
+    state = {"type": "PAUSED", "name": "Suspended", "state_details": {"pause_reschedule": True, "pause_key": "outside"}}
+    response = prefect_api("POST", f"/flow_runs/{flow_run_id}/set_state", json={"state": state, "force": True})
+    assert response.status_code in (200, 201), response.text
+    assert response.json()["status"] == "ACCEPT"
+
+
+@pytest.fixture
+def watch(stack: Stack) -> Iterator[SharedSuspensionWatch]:
+    with temporary_settings(updates={PREFECT_API_URL: PREFECT_API}), shared_suspension_watch() as shared:
+        yield shared
+
+
+def test_the_flow_engine_observer_is_routed_to_the_shared_watch_and_back(stack: Stack) -> None:
+    original = prefect.flow_engine.observe_flow_run_suspension
+    with temporary_settings(updates={PREFECT_API_URL: PREFECT_API}), shared_suspension_watch() as shared:
+        assert prefect.flow_engine.observe_flow_run_suspension == shared.watch
+    assert prefect.flow_engine.observe_flow_run_suspension is original
+
+
+def test_a_run_suspended_from_outside_is_marked_and_its_neighbour_is_not(watch: SharedSuspensionWatch) -> None:
+    suspended, neighbour = _running_flow_run(), _running_flow_run()
+    suspended_request, neighbour_request = FlowRunSuspensionRequest(), FlowRunSuspensionRequest()
+    with watch.watch(suspended, suspended_request), watch.watch(neighbour, neighbour_request):
+        _suspend_from_outside(suspended)
+        wait_until(suspended_request.is_requested, timeout=20, what="the suspension to reach the running run")
+        assert suspended_request.get_state().name == "Suspended"
+        assert not neighbour_request.is_requested()
+
+
+def test_runs_watched_from_many_threads_share_it(watch: SharedSuspensionWatch) -> None:
+    runs = [_running_flow_run() for _ in range(6)]
+    requests = {run: FlowRunSuspensionRequest() for run in runs}
+    inside, release = threading.Barrier(len(runs) + 1), threading.Event()
+
+    def execute(run: uuid.UUID) -> None:
+        with watch.watch(run, requests[run]):
+            inside.wait(timeout=20)
+            release.wait(timeout=30)
+
+    threads = [threading.Thread(target=execute, args=(run,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    inside.wait(timeout=20)
+    for run in runs[::2]:
+        _suspend_from_outside(run)
+    wait_until(lambda: all(requests[run].is_requested() for run in runs[::2]), timeout=20, what="every suspension")
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert [requests[run].is_requested() for run in runs] == [True, False] * 3
