@@ -23,7 +23,6 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Crashed, Scheduled
 
-from engine.orchestrator.lock_retry import prefect_httpx_settings
 from engine import run_leases
 from engine.audit import record_event
 from engine.db import session_scope
@@ -67,7 +66,7 @@ def _running_or_pending(deployment_ids: list[UUID]) -> list[FlowRun]:
     if not deployment_ids:
         return []
     states = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))
-    with get_client(sync_client=True, httpx_settings=prefect_httpx_settings()) as client:
+    with get_client(sync_client=True) as client:
         return client.read_flow_runs(
             flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=deployment_ids), state=states),
             limit=_PAGE,
@@ -91,7 +90,7 @@ def _abandoned(run: FlowRun, *, now: datetime, lease_seconds: float, worker_id: 
 
 def _reschedule(run: FlowRun, *, now: datetime) -> None:
     message = "rescheduled by ecomflow: the worker executing it stopped renewing its lease"
-    with get_client(sync_client=True, httpx_settings=prefect_httpx_settings()) as client:
+    with get_client(sync_client=True) as client:
         client.set_flow_run_state(run.id, Scheduled(scheduled_time=now, message=message), force=True)
     _audit(run, type="instance.run_rescheduled", data={"flow_run_id": str(run.id), "from": run.state_type.value})
     logger.warning("flow run %s was abandoned by its worker; rescheduled", run.id)
@@ -99,7 +98,7 @@ def _reschedule(run: FlowRun, *, now: datetime) -> None:
 
 def _mark_crashed(run: FlowRun, *, takes: int, worker_id: str) -> None:
     message = f"crashed: taken {takes} times without reaching a wait or an end (see the worker logs)"
-    with get_client(sync_client=True, httpx_settings=prefect_httpx_settings()) as client:
+    with get_client(sync_client=True) as client:
         client.set_flow_run_state(run.id, Crashed(message=message), force=True)
     with session_scope() as session:
         instance = _instance_of(session, run)

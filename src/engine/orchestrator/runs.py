@@ -17,7 +17,6 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelled
 
-from engine.orchestrator.lock_retry import prefect_httpx_settings
 from engine.config import get_settings
 
 DEPLOYMENT_NAME = "ecomflow"
@@ -29,7 +28,7 @@ def _client() -> SyncPrefectClient:
     api_url = PREFECT_API_URL.value()
     cached = getattr(_thread_state, "client", None)
     if cached is None or cached[0] != api_url:
-        client = get_client(sync_client=True, httpx_settings=prefect_httpx_settings())
+        client = get_client(sync_client=True)
         client.__enter__()
         _thread_state.client = cached = (api_url, client)
     return cached[1]

@@ -27,7 +27,6 @@ from prefect.settings import temporary_settings
 from prefect.states import Pending, Scheduled
 from prefect.utilities.engine import propose_state_sync
 
-from engine.orchestrator.lock_retry import prefect_httpx_settings
 from engine import run_leases
 from engine.clock import utcnow
 from engine.db import session_scope
@@ -47,7 +46,7 @@ def _prepare_run_thread() -> None:
     settings.__enter__()
     # run_flow reuses a client already entered in its thread: a new one per execution cost ~20 ms of TLS setup
     # and a version probe (py-spy in bench/throughput.py: over half of the worker's CPU).
-    client = SyncClientContext(httpx_settings=prefect_httpx_settings())
+    client = SyncClientContext()
     client.__enter__()
     _thread_state.kept = (settings, client)
 
@@ -83,7 +82,7 @@ class FlowWorker:
     def run_until(self, stop: threading.Event) -> None:
         """Poll and execute runs until stop is set, then wait for the runs in progress."""
         # One client for the loop: opening one per poll costs an extra request (a CSRF-token probe) each time.
-        with get_client(sync_client=True, httpx_settings=prefect_httpx_settings()) as client, shared_suspension_watch():
+        with get_client(sync_client=True) as client, shared_suspension_watch():
             self._client = client
             self._loop(stop)
         self._pool.shutdown(wait=True, cancel_futures=True)
