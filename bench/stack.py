@@ -516,7 +516,7 @@ def isolated_stack(
         log_dir = data_dir / "logs"
         prefect = IsolatedService(
             name="prefect-server",
-            argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+            argv=[sys.executable, "-m", "ecomflow.prefect_server", "--host", "127.0.0.1", "--port", str(prefect_port)],
             env={**common_env, **(prefect_server_env or {})}, health_url=f"{prefect_api}/health",
             log_path=log_dir / "prefect-server.log",
         )

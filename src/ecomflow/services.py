@@ -94,7 +94,7 @@ def prefect_server(settings: Settings, *, log_dir: Path) -> Service:
     port = str(settings.prefect_port)
     return Service(
         name="prefect-server",
-        argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
+        argv=[sys.executable, "-m", "ecomflow.prefect_server", "--host", "127.0.0.1", "--port", port],
         env={**prefect_env(settings), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"},
         health_url=f"http://127.0.0.1:{port}/api/health",
         log_path=log_dir / "prefect-server.log",

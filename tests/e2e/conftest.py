@@ -49,7 +49,7 @@ COMMON_ENV = {
 def prefect_service() -> Service:
     return Service(
         name="prefect-server",
-        argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(PREFECT_PORT)],
+        argv=[sys.executable, "-m", "ecomflow.prefect_server", "--host", "127.0.0.1", "--port", str(PREFECT_PORT)],
         env=COMMON_ENV, health_url=f"{PREFECT_API}/health", log_path=LOG_DIR / "prefect-server.log",
     )
 

@@ -1,0 +1,47 @@
+"""The embedded Prefect server, with its SQLite write transactions taking the write lock at BEGIN.
+
+Prefect 3.9.1 begins most of its server transactions on SQLite as DEFERRED: they read, then ask
+for the write lock. If another connection committed in between, SQLite refuses at once ("database
+is locked"; the busy timeout cannot help a stale snapshot), the server answers 503 and Prefect's
+client waits 2, 4, 8 … s. Resumes hit this most: in bench/throughput.py every resume met it and
+the turnaround p95 was 14 s. Begun IMMEDIATE, writers queue on the busy timeout instead, as
+Prefect already does for its set-state transactions.
+
+    python -m ecomflow.prefect_server --host 127.0.0.1 --port 4200   # = prefect server start …
+
+ECOMFLOW_PREFECT_SQLITE_IMMEDIATE=0 keeps Prefect's own behaviour (for the benchmarks' before/after).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+def take_sqlite_write_lock_at_begin() -> None:
+    """Make every transaction the Prefect server begins on SQLite an IMMEDIATE one."""
+    from prefect.server.database.configurations import AioSqliteConfiguration
+
+    deferred_or_immediate = AioSqliteConfiguration.begin_transaction
+
+    @asynccontextmanager
+    async def begin_immediate(self, session, with_for_update: bool = False) -> AsyncIterator:  # noqa: ANN001
+        async with deferred_or_immediate(self, session, with_for_update=True) as transaction:
+            yield transaction
+
+    AioSqliteConfiguration.begin_transaction = begin_immediate
+
+
+def main(argv: list[str]) -> None:
+    """Run `prefect server start` in this process with the change above."""
+    if os.environ.get("ECOMFLOW_PREFECT_SQLITE_IMMEDIATE", "1") != "0":
+        take_sqlite_write_lock_at_begin()
+    from prefect.cli import app
+
+    sys.argv = ["prefect", "server", "start", *argv]  # Prefect's CLI reads its arguments from sys.argv
+    app()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
