@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -78,66 +78,85 @@ def _snapshot(stack: BenchStack) -> dict[str, Any]:
     }
 
 
-def drive(stack: BenchStack, *, n: int, settle_s: float = 5.0, timeout: float = 240, poll: float = 0.2) -> dict[str, Any]:
-    """Measure the baseline, start n returns, wait for all to wait on cs_review, measure again."""
+def _start_returns(cs: Any, count: int) -> dict[str, datetime]:
+    """POST count returns one after another; return each instance's id with the time of its 201."""
+    posted: dict[str, datetime] = {}
+    for _ in range(count):
+        created = cs.start_return(return_params(), business_key=f"BENCH-{uuid.uuid4().hex[:8]}")
+        posted[created["id"]] = datetime.now(UTC)
+    return posted
+
+
+def _first_tasks(stack: BenchStack) -> dict[str, datetime]:
+    """Return, from our database, when each instance's cs_review task was written."""
+    from sqlalchemy import select
+
+    from engine.db import session_scope
+    from engine.models import HumanTask
+
+    with session_scope(stack.database_url) as session:
+        rows = session.execute(select(HumanTask.instance_id, HumanTask.created_at).where(HumanTask.step_key == "cs_review"))
+        return {instance_id: created.replace(tzinfo=created.tzinfo or UTC) for instance_id, created in rows}
+
+
+def _wait_until_all_wait(stack: BenchStack, posted: dict[str, datetime], *, deadline: float, poll: float) -> dict[str, float]:
+    """Wait until every posted return has its cs_review task and a PAUSED run; return the elapsed times."""
+    started, n = time.monotonic(), len(posted)
+    while len(tasks := _first_tasks(stack)) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(tasks)} of {n} returns reached cs_review in time")
+        stack.check_alive()
+        time.sleep(poll)
+    all_tasks_s = time.monotonic() - started
+    while (count := stack.prefect_count(["PAUSED"], flow_name="returns_exchange")) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {count} of {n} flow runs suspended in time")
+        time.sleep(poll)
+    return {"all_first_tasks_s": round(all_tasks_s, 2), "all_suspended_s": round(time.monotonic() - started, 2)}
+
+
+def drive(stack: BenchStack, *, checkpoints: list[int], settle_s: float = 5.0, timeout: float = 240,
+          poll: float = 1.0, breakdown_sample: int = 200) -> dict[str, Any]:
+    """Measure the baseline, then start returns up to each checkpoint, wait until all wait on cs_review, measure."""
     cs = stack.staff("cs")
     try:
         time.sleep(settle_s)  # let start-up work (deployment registration, first polls) finish
         baseline = _snapshot(stack)
-
-        created_at: dict[str, float] = {}
-        started = time.monotonic()
-        for _ in range(n):
-            created = cs.start_return(return_params(), business_key=f"BENCH-{uuid.uuid4().hex[:8]}")
-            created_at[created["id"]] = time.monotonic()
-        posts_s = time.monotonic() - started
-
-        first_task_at: dict[str, float] = {}
-        deadline = started + timeout
-        while len(first_task_at) < n:
-            now = time.monotonic()
-            if now > deadline:
-                raise TimeoutError(f"only {len(first_task_at)} of {n} returns reached cs_review within {timeout:.0f}s")
-            for task in cs.all_open_tasks(process="returns_exchange"):
-                if task["step"] == "cs_review" and task["instance_id"] in created_at:
-                    first_task_at.setdefault(task["instance_id"], now)
-            stack.check_alive()
-            time.sleep(poll)
-        all_tasks_s = max(first_task_at.values()) - started
-
-        def paused() -> int:
-            return stack.prefect_count(["PAUSED"], flow_name="returns_exchange")
-
-        while (count := paused()) < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {count} of {n} flow runs suspended within {timeout:.0f}s")
-            time.sleep(poll)
-        all_paused_s = time.monotonic() - started
-        time.sleep(settle_s)
-        waiting = _snapshot(stack)
-        not_suspended = stack.prefect_count(["RUNNING", "PENDING", "SCHEDULED"], flow_name="returns_exchange")
-        return {
-            "n": n,
-            "posts_s": round(posts_s, 2),
-            "all_first_tasks_s": round(all_tasks_s, 2),
-            "all_suspended_s": round(all_paused_s, 2),
-            "first_task_latency": summarize([first_task_at[i] - created_at[i] for i in created_at]),
-            "baseline": baseline,
-            "waiting": waiting,
-            "runs_paused": paused(),
-            "runs_not_suspended": not_suspended,
-            "breakdown": start_breakdown(stack, list(created_at)),
-        }
+        posted: dict[str, datetime] = {}
+        measured = []
+        for target in checkpoints:
+            deadline = time.monotonic() + timeout
+            started = time.monotonic()
+            new = _start_returns(cs, target - len(posted))
+            posts_s = time.monotonic() - started
+            posted.update(new)
+            waits = _wait_until_all_wait(stack, posted, deadline=deadline, poll=poll)
+            time.sleep(settle_s)
+            tasks = _first_tasks(stack)
+            measured.append({
+                "n": target,
+                "started_now": len(new),
+                "posts_s": round(posts_s, 2),
+                **{key: round(value + posts_s, 2) for key, value in waits.items()},
+                "first_task_latency": summarize([(tasks[i] - new[i]).total_seconds() for i in new]),
+                "snapshot": _snapshot(stack),
+                "runs_paused": stack.prefect_count(["PAUSED"], flow_name="returns_exchange"),
+                "runs_not_suspended": stack.prefect_count(["RUNNING", "PENDING", "SCHEDULED"], flow_name="returns_exchange"),
+            })
+        # Prefect's state history is read per run: a sample of the last checkpoint's starts is enough.
+        sample = list(posted)[-breakdown_sample:]
+        return {"checkpoints": measured, "baseline": baseline, "breakdown": start_breakdown(stack, sample),
+                "breakdown_n": len(sample)}
     finally:
         cs.close()
 
 
-def run(db: str = "sqlite", n: int = 100, *, env: dict[str, str] | None = None, keep_data: bool = False,
+def run(db: str = "sqlite", checkpoints: list[int] | None = None, *, env: dict[str, str] | None = None, keep_data: bool = False,
         settle_s: float = 5.0, timeout: float = 240, prefect_db: str = "sqlite") -> dict[str, Any]:
     """Start an isolated stack, measure, stop it; return the figures."""
     load_before = loadavg()
     with isolated_stack(db, users=USERS, env=env, keep_data=keep_data, prefect_db=prefect_db) as stack:
-        figures = drive(stack, n=n, settle_s=settle_s, timeout=timeout)
+        figures = drive(stack, checkpoints=checkpoints or [100], settle_s=settle_s, timeout=timeout)
         figures["startup"] = dict(stack.timings)
         figures["settings"] = stack.effective_settings()
     figures["db"] = db
@@ -155,36 +174,45 @@ def _mb(value: int | None) -> str:
 
 
 def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
-    n, base, wait = figures["n"], figures["baseline"], figures["waiting"]
-    rows: list[tuple[str, str]] = [("", f"0 waiting → {n} waiting")]
+    base, points = figures["baseline"], figures["checkpoints"]
+    first = points[0]
+
+    def across(value_of) -> str:  # noqa: ANN001
+        return " → ".join(value_of(point["snapshot"]) for point in points)
+
+    rows: list[tuple[str, str]] = [("waiting returns", "0 → " + " → ".join(str(p["n"]) for p in points))]
     for name, label in (("worker", "worker"), ("prefect", "Prefect server"), ("api", "API")):
-        b, w = base["memory"][name], wait["memory"][name]
-        delta = w["rss_mb"] - b["rss_mb"]
-        rows.append((
-            f"{label} RSS (sum over {w['pids']} process(es))",
-            f"{b['rss_mb']:.1f} MB → {w['rss_mb']:.1f} MB (+{delta:.1f} MB, {delta * 1024 / n:.0f} kB per waiting return)",
-        ))
-        rows.append((f"{label} PSS", f"{b['pss_mb']:.1f} MB → {w['pss_mb']:.1f} MB"))
+        rss = [base["memory"][name]["rss_mb"]] + [p["snapshot"]["memory"][name]["rss_mb"] for p in points]
+        rows.append((f"{label} RSS", " → ".join(f"{v:.0f} MB" for v in rss)))
+        last, at_first = rss[-1], rss[1]
+        rows.append((f"{label} RSS at {points[-1]['n']} vs at {first['n']} waiting", f"{(last / at_first - 1) * 100:+.0f} %"))
+        rows.append((f"{label} PSS", f"{base['memory'][name]['pss_mb']:.0f} MB → " + across(lambda s, n=name: f"{s['memory'][n]['pss_mb']:.0f} MB")))
         if name == "worker":
-            rows.append(("worker threads", f"{b['threads']} → {w['threads']}"))
+            rows.append(("worker threads", f"{base['memory'][name]['threads']} → " + across(lambda s: str(s["memory"]["worker"]["threads"]))))
     db_label = "SQLite file + WAL" if figures["db"] == "sqlite" else "pg_database_size"
-    rows.append((f"ecomflow DB size ({db_label})", f"{_mb(base['db_bytes'])} → {_mb(wait['db_bytes'])}"))
+    rows.append((f"ecomflow DB size ({db_label})", f"{_mb(base['db_bytes'])} → " + across(lambda s: _mb(s["db_bytes"]))))
     if figures["db"] == "sqlite":
-        rows.append(("ecomflow SQLite main file", f"{_mb(base['sqlite_main_file_bytes'])} → {_mb(wait['sqlite_main_file_bytes'])}"))
+        rows.append(("ecomflow SQLite main file", f"{_mb(base['sqlite_main_file_bytes'])} → " + across(lambda s: _mb(s["sqlite_main_file_bytes"]))))
     prefect_label = "SQLite prefect.db + WAL" if figures["prefect_db"] == "sqlite" else "pg_database_size"
-    rows.append((f"Prefect server DB size ({prefect_label})", f"{_mb(base['prefect_db_bytes'])} → {_mb(wait['prefect_db_bytes'])}"))
+    rows.append((f"Prefect server DB size ({prefect_label})", f"{_mb(base['prefect_db_bytes'])} → " + across(lambda s: _mb(s["prefect_db_bytes"]))))
+    for point in points:
+        latency = point["first_task_latency"]
+        rows += [
+            (f"to {point['n']}: POST {point['started_now']} more returns (one after another)", f"{point['posts_s']} s"),
+            (f"to {point['n']}: first of those POSTs → all cs_review tasks written / all runs PAUSED",
+             f"{point['all_first_tasks_s']} s / {point['all_suspended_s']} s "
+             f"({point['started_now'] / point['all_suspended_s']:.1f} starts/s)"),
+            (f"to {point['n']}: per return, 201 → cs_review written",
+             f"p50 {latency['p50_s']:.2f} s · p95 {latency['p95_s']:.2f} s · max {latency['max_s']:.2f} s"),
+            (f"to {point['n']}: Prefect runs PAUSED / still running-pending-scheduled",
+             f"{point['runs_paused']} / {point['runs_not_suspended']}"),
+        ]
     rows += [
-        (f"time to POST {n} returns (sequential)", f"{figures['posts_s']} s"),
-        (f"first POST → all {n} cs_review tasks in inbox", f"{figures['all_first_tasks_s']} s"),
-        (f"first POST → all {n} flow runs suspended (PAUSED)", f"{figures['all_suspended_s']} s"),
-        ("per return: 201 → its cs_review in inbox", (
-            f"p50 {figures['first_task_latency']['p50_s']:.2f} s · p95 {figures['first_task_latency']['p95_s']:.2f} s "
-            f"· max {figures['first_task_latency']['max_s']:.2f} s")),
-        *[(f"  part: {label}", f"p50 {v['p50_s']:.2f} s · p95 {v['p95_s']:.2f} s · max {v['max_s']:.2f} s (n={v['n']})")
+        *[(f"start part (last {figures['breakdown_n']} starts): {label}",
+           f"p50 {v['p50_s']:.2f} s · p95 {v['p95_s']:.2f} s · max {v['max_s']:.2f} s (n={v['n']})")
           for label, v in figures["breakdown"].items()],
-        ("Prefect runs PAUSED / still running-pending-scheduled", f"{figures['runs_paused']} / {figures['runs_not_suspended']}"),
-        ("CPU-s from baseline to measured: worker / prefect / api", " / ".join(
-            f"{wait['cpu_s'][k] - base['cpu_s'][k]:.1f}" for k in ("worker", "prefect", "api"))),
+        ("CPU-s from baseline to the last checkpoint: worker / prefect / api", " / ".join(
+            f"{points[-1]['snapshot']['cpu_s'][k] - base['cpu_s'][k]:.1f}" for k in ("worker", "prefect", "api"))),
         *closing_rows(figures),
     ]
     return rows
@@ -193,12 +221,13 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.waiting_memory", description=__doc__.split("\n\n")[0])
     add_common_options(parser)
-    parser.add_argument("--n", type=int, default=100, help="returns to leave waiting on cs_review")
+    parser.add_argument("--n", type=int, action="append", help="returns waiting on cs_review at a checkpoint; repeat for several (e.g. --n 100 --n 1000 --n 10000)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to let things settle before each measurement")
-    parser.add_argument("--timeout", type=float, default=240, help="seconds allowed for all N to suspend")
+    parser.add_argument("--timeout", type=float, default=240, help="seconds allowed to reach each checkpoint")
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
-    figures = run(args.db, args.n, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db, settle_s=args.settle, timeout=args.timeout)
+    checkpoints = sorted(set(args.n or [100]))
+    figures = run(args.db, checkpoints, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db, settle_s=args.settle, timeout=args.timeout)
     rows = table(figures)
     print_report(rows, figures)
     if not args.no_record:
