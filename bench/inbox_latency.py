@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from bench import db_settings
 from bench.stack import (
     IsolatedService, _create_pg_database, _drop_pg_database, add_common_options, append_results, database_size_bytes,
     free_port, loadavg, log_problems, percentile, print_report,
@@ -460,6 +461,23 @@ def time_raw_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
     return {"latency": latency(durations), "claims_per_s": _rate(durations), "lost": lost}
 
 
+def compare_settings(url: str, chunks: list[list[OpenTask]]) -> dict[str, Any]:
+    """Each connection setting of engine/db.py against its alternative (bench.db_settings)."""
+    from engine.db import get_engine
+
+    if url.startswith("sqlite"):
+        get_engine(url).dispose()  # the journal mode changes only with no other connection open
+        return {"journal": db_settings.sqlite_journal(url, chunks[:3]), "concurrent": db_settings.sqlite_concurrent(url, chunks[3:])}
+
+    def claim(session: Any, task: OpenTask) -> None:
+        from engine.principals import Principal
+        from engine.tasks import claim_task
+
+        claim_task(session, task_id=task.id, principal=Principal(name=f"bench-{task.role}", roles=frozenset({task.role})))
+
+    return {"pre_ping": db_settings.pg_pre_ping(url, chunks[:2], claim)}
+
+
 def captured_selects(url: str, work: Callable[[Any], Any]) -> list[tuple[str, Any]]:
     """Run work(session) in a transaction that is rolled back; return the distinct SELECTs on human_tasks it sent."""
     from sqlalchemy import event
@@ -596,9 +614,11 @@ def run(db: str, *, open_tasks: int, closed_tasks: int, requests: int, depth: in
             principals = {f"staff {staff} ({role})": Principal(name=staff, roles=frozenset({role})),
                           f"manager {MANAGER} (operations)": Principal(name=MANAGER, roles=frozenset({"operations"}))}
             figures["inbox_engine"] = time_inbox_engine(url, principals, requests=requests)
-            tasks = pick_open_tasks(url, rng=rng, count=4 * requests)
-            share = len(tasks) // 4
-            approval = next((t for t in tasks[4 * share:] + tasks if t.kind == "approval"), None)
+            # Four series of claims below, then three per setting group (bench.db_settings).
+            tasks = pick_open_tasks(url, rng=rng, count=10 * requests)
+            share = len(tasks) // 10
+            setting_chunks = [tasks[i * share:(i + 1) * share] for i in range(4, 10)]
+            approval = next((t for t in tasks if t.kind == "approval"), None)
             figures["explain"] = explain_paths(url, principals, approval)
             with api_service(url, data_dir, env or {}) as api:
                 base_url = api.health_url.removesuffix("/health")
@@ -613,6 +633,7 @@ def run(db: str, *, open_tasks: int, closed_tasks: int, requests: int, depth: in
                 figures["http_claims"] = time_claims_http(base_url, seeded["tokens"], tasks[share:2 * share])
             figures["engine"] = time_engine_claims(url, tasks[2 * share:3 * share])
             figures["raw"] = time_raw_claims(url, tasks[3 * share:4 * share])
+            figures["settings"] = compare_settings(url, setting_chunks)
             figures["queued_resumes"] = _queued_resumes(url)
             figures["probe"] = time_health_probe()
             figures["db_bytes_after"] = database_size_bytes(url)
@@ -677,6 +698,7 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("goal inbox p95 < 20 ms (worst series)", f"{inbox_p95:.1f} ms: {_goal(inbox_p95, 20)}"),
         ("goal claim+complete p99 < 20 ms", f"{http['pair'].get('p99', 0):.1f} ms: {_goal(http['pair'].get('p99', 0), 20)}"),
         ("goal engine claims ≥ 50 % of raw", f"{engine_ratio:.0%}: {_goal(engine_ratio, 0.5, below=False)}"),
+        *db_settings.rows(figures.get("settings", {})),
         ("resumes left queued (Prefect down) / of which delivery was attempted", "{} / {}".format(*figures["queued_resumes"])),
         *[(f"Prefect health probe, nothing listening: {name}", _ms(s, ("p50", "max"))) for name, s in figures["probe"].items()],
         ("log lines ERROR / WARNING", ", ".join(f"{n}: {r['errors']}/{r['warnings']}" for n, r in figures["logs"].items()) or "none"),

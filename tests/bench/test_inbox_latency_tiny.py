@@ -68,3 +68,15 @@ class TestInboxLatencyTiny:
                          "goal inbox p95 < 20 ms (worst series)", "goal claim+complete p99 < 20 ms"):
             assert expected in names
         assert all(value for _, value in run[1])
+
+    def test_compares_each_connection_setting_with_its_alternative(self, run) -> None:
+        settings = run[0]["settings"]
+        if BACKEND == "sqlite":
+            assert list(settings) == ["journal", "concurrent"]
+            assert all(result["claims_per_s"] > 0 for result in settings["journal"].values())
+            ours = settings["concurrent"]["BEGIN IMMEDIATE + busy_timeout 30 s (ours)"]
+            assert ours["errors"] == {} and ours["claims"] == ours["attempts"] > 0
+        else:
+            assert list(settings["pre_ping"]) == ["pool_pre_ping on (ours)", "pool_pre_ping off"]
+            assert all(result["claims_per_s"] > 0 for result in settings["pre_ping"].values())
+        assert any(name.startswith("setting: ") for name, _ in run[1])
