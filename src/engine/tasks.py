@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import outbox
 from engine.audit import record_event
@@ -95,7 +96,10 @@ def _apply(
         task_id=task.id,
         data={"from": expect_state, "action": action.value, **(event_data or {})},
     )
-    return session.get(HumanTask, task.id, populate_existing=True)
+    # The row now holds exactly these values: set them on the object instead of reading the row back.
+    for key, value in {"state": target, "version": task.version + 1, **values}.items():
+        set_committed_value(task, key, value)
+    return task
 
 
 def claim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
