@@ -10,6 +10,12 @@ Prefect already does for its set-state transactions.
     python -m ecomflow.prefect_server --host 127.0.0.1 --port 4200   # = prefect server start …
 
 ECOMFLOW_PREFECT_SQLITE_IMMEDIATE=0 keeps Prefect's own behaviour (for the benchmarks' before/after).
+
+Prefect's late-runs service is off unless PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED says otherwise: it
+rewrites every run still Scheduled 15 s after its time to "Late", one state change and event each.
+With 10,000 returns started in a burst it rewrote 7,876 runs, overflowed the server's event queue
+(events dropped) and cut starts from ~7/s to under 1/s (bench.waiting_memory). Our worker takes
+Scheduled and Late runs alike; runs waiting for it still show as Scheduled in the Prefect UI.
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ def take_sqlite_write_lock_at_begin() -> None:
 
 def main(argv: list[str]) -> None:
     """Run `prefect server start` in this process with the change above."""
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED", "false")
     if os.environ.get("ECOMFLOW_PREFECT_SQLITE_IMMEDIATE", "1") != "0":
         take_sqlite_write_lock_at_begin()
     from prefect.cli import app

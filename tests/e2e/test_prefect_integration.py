@@ -1,4 +1,4 @@
-"""The worker's one shared suspension watch still stops a run that is suspended from outside."""
+"""How ecomflow runs Prefect: one shared suspension watch in the worker, an embedded server without late-run rewrites."""
 from __future__ import annotations
 
 import threading
@@ -74,3 +74,8 @@ def test_runs_watched_from_many_threads_share_it(watch: SharedSuspensionWatch) -
     for thread in threads:
         thread.join(timeout=10)
     assert [requests[run].is_requested() for run in runs] == [True, False] * 3
+
+
+def test_the_embedded_prefect_server_runs_without_the_late_runs_service(stack: Stack) -> None:
+    settings = prefect_api("GET", "/admin/settings").json()
+    assert settings["server"]["services"]["late_runs"]["enabled"] is False
