@@ -1,4 +1,4 @@
-"""The embedded Prefect server, with its SQLite write transactions taking the write lock at BEGIN.
+"""The embedded Prefect server: `prefect server start` with three changes, each measured in bench/RESULTS.md.
 
 Prefect 3.9.1 begins most of its server transactions on SQLite as DEFERRED: they read, then ask
 for the write lock. If another connection committed in between, SQLite refuses at once ("database
@@ -16,6 +16,12 @@ rewrites every run still Scheduled 15 s after its time to "Late", one state chan
 With 10,000 returns started in a burst it rewrote 7,876 runs, overflowed the server's event queue
 (events dropped) and cut starts from ~7/s to under 1/s (bench.waiting_memory). Our worker takes
 Scheduled and Late runs alike; runs waiting for it still show as Scheduled in the Prefect UI.
+
+Its pause-expirations service is off too (PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED): every
+5 s it loads every paused run, to fail those whose pause timed out, so its cost grows with the
+number of people's tasks open (2,300 waiting returns: the server's top cost, starts under 1/s).
+Our runs suspend with a ten-year timeout and our sweeper owns every deadline, so it never has
+work for us.
 """
 from __future__ import annotations
 
@@ -41,7 +47,8 @@ def take_sqlite_write_lock_at_begin() -> None:
 
 def main(argv: list[str]) -> None:
     """Run `prefect server start` in this process with the change above."""
-    os.environ.setdefault("PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED", "false")
+    for service in ("LATE_RUNS", "PAUSE_EXPIRATIONS"):
+        os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
     if os.environ.get("ECOMFLOW_PREFECT_SQLITE_IMMEDIATE", "1") != "0":
         take_sqlite_write_lock_at_begin()
     from prefect.cli import app

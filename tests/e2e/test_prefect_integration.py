@@ -76,6 +76,7 @@ def test_runs_watched_from_many_threads_share_it(watch: SharedSuspensionWatch) -
     assert [requests[run].is_requested() for run in runs] == [True, False] * 3
 
 
-def test_the_embedded_prefect_server_runs_without_the_late_runs_service(stack: Stack) -> None:
+def test_the_embedded_prefect_server_runs_without_late_runs_and_pause_expirations(stack: Stack) -> None:
     settings = prefect_api("GET", "/admin/settings").json()
     assert settings["server"]["services"]["late_runs"]["enabled"] is False
+    assert settings["server"]["services"]["pause_expirations"]["enabled"] is False
