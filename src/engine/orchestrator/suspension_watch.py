@@ -79,11 +79,11 @@ class SharedSuspensionWatch:
             return
         with self._requests_lock:
             self._requests[flow_run_id] = request
-        # Not awaited: the watch's first read checks the run's state whenever it answers. Waiting for it (as
-        # Prefect does) held every execution up to 10 s when the server was slow: with 10,000 returns started
-        # at once, starts fell to 0.8/s (bench.waiting_memory). Never cancelled either: a read cancelled
-        # mid-request can leave its pooled connection unusable.
-        asyncio.run_coroutine_threadsafe(observer.watch_flow_run_id(flow_run_id), loop)
+        # Watched from the events alone, without Prefect's first read of the run's state: waiting for that read
+        # held every execution up to 10 s when the server was slow, and not waiting piled the reads up in the
+        # client's connection pool (with 10,000 returns started at once, starts fell to 0.8/s; bench.waiting_memory).
+        # The run was just taken (Pending), not suspended; a suspension set from now on arrives as an event.
+        loop.call_soon_threadsafe(observer.add_in_flight_flow_run_id, flow_run_id)
         try:
             yield
         finally:
