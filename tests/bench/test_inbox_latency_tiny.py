@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench import inbox_latency
+from tests.bench.recording import main_without_recording
 from tests.conftest import BACKEND
 
 REQUESTS = 20
@@ -15,11 +16,7 @@ ARGV = ["--db", BACKEND, "--open", "400", "--closed", "500", "--requests", str(R
 
 @pytest.fixture(scope="module")
 def run() -> tuple[dict, list[tuple[str, str]]]:
-    recorded: list[str] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inbox_latency, "append_results", lambda title, **_: recorded.append(title))
-        figures = inbox_latency.main(ARGV)
-    assert recorded == [], "--no-record must leave bench/RESULTS.md alone"
+    figures = main_without_recording(inbox_latency, ARGV)
     return figures, inbox_latency.table(figures)
 
 

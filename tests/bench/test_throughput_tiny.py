@@ -8,6 +8,7 @@ import pytest
 
 from bench import throughput
 from bench.stack import summarise_profile
+from tests.bench.recording import main_without_recording
 from tests.conftest import BACKEND
 
 # Two bare runs in flight: each execution of a bare run is a new Python process (~5 CPU-s).
@@ -17,11 +18,7 @@ ARGV = ["--db", BACKEND, "--staff", "2", "--duration", "8", "--warmup", "2", "--
 
 @pytest.fixture(scope="module")
 def run() -> tuple[dict, list[tuple[str, str]]]:
-    recorded: list[str] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(throughput, "append_results", lambda title, **_: recorded.append(title))
-        results = throughput.main(ARGV)
-    assert recorded == [], "--no-record must leave bench/RESULTS.md alone"
+    results = main_without_recording(throughput, ARGV)
     return results, throughput.table(results)
 
 

@@ -7,28 +7,20 @@ from __future__ import annotations
 import pytest
 
 from bench import turnaround, waiting_memory
+from tests.bench.recording import main_without_recording
 from tests.conftest import BACKEND
 
 pytestmark = pytest.mark.e2e
 
 
-def _main_without_recording(module, argv: list[str]) -> dict:  # noqa: ANN001
-    recorded: list[str] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(module, "append_results", lambda title, **_: recorded.append(title))
-        figures = module.main([*argv, "--no-record"])
-    assert recorded == [], "--no-record must leave bench/RESULTS.md alone"
-    return figures
-
-
 @pytest.fixture(scope="module")
 def waiting() -> dict:
-    return _main_without_recording(waiting_memory, ["--db", BACKEND, "--n", "2", "--n", "4", "--settle", "0.5"])
+    return main_without_recording(waiting_memory, ["--db", BACKEND, "--n", "2", "--n", "4", "--settle", "0.5"])
 
 
 @pytest.fixture(scope="module")
 def turned() -> dict:
-    return _main_without_recording(turnaround, ["--db", BACKEND, "--steps", "2"])
+    return main_without_recording(turnaround, ["--db", BACKEND, "--steps", "2"])
 
 
 class TestWaitingMemoryTiny:
