@@ -99,12 +99,23 @@ def _first_tasks(stack: BenchStack) -> dict[str, datetime]:
         return {instance_id: created.replace(tzinfo=created.tzinfo or UTC) for instance_id, created in rows}
 
 
+def _count_first_tasks(stack: BenchStack) -> int:
+    """Count the cs_review tasks written so far (polled while waiting: a count, not 10,000 rows a second)."""
+    from sqlalchemy import func, select
+
+    from engine.db import session_scope
+    from engine.models import HumanTask
+
+    with session_scope(stack.database_url) as session:
+        return session.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.step_key == "cs_review"))
+
+
 def _wait_until_all_wait(stack: BenchStack, posted: dict[str, datetime], *, deadline: float, poll: float) -> dict[str, float]:
     """Wait until every posted return has its cs_review task and a PAUSED run; return the elapsed times."""
     started, n = time.monotonic(), len(posted)
-    while len(tasks := _first_tasks(stack)) < n:
+    while (written := _count_first_tasks(stack)) < n:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(tasks)} of {n} returns reached cs_review in time")
+            raise TimeoutError(f"only {written} of {n} returns reached cs_review in time")
         stack.check_alive()
         time.sleep(poll)
     all_tasks_s = time.monotonic() - started
