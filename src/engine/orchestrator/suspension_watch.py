@@ -7,7 +7,7 @@ a second between waits, so that was a new subscription per human step: 55 % of t
 and the Prefect server's top cost (py-spy in bench/throughput.py). Here one Prefect
 FlowRunSuspendingObserver, started once, watches every run in flight instead.
 
-prefect is pinned (3.9.1); tests/e2e/test_prefect_integration.py fails if the hook moves.
+prefect is pinned (3.9.1); the worker and tests/e2e/test_prefect_integration.py fail if the hooked name disappears.
 """
 from __future__ import annotations
 
