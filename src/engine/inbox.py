@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine.clock import utcnow
 from engine.errors import ValidationFailed
 from engine.forms import FieldProblem
-from engine.inbox_by_due import page_by_due
+from engine.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
 from engine.models import HumanTask
 from engine.principals import Principal
 from engine.sla import tasks_workable_by
@@ -35,6 +35,13 @@ SORTS: dict[str, tuple[tuple[Any, bool], ...]] = {
     "at_risk": ((_risk, True), (_due, False)),
     "created": ((HumanTask.created_at, False),),
     "-created": ((HumanTask.created_at, True),),
+}
+# The sorts read in index order (engine/inbox_ordered.py); the others go through one sorted query.
+ORDERED_SORTS = {
+    "due": OrderedSort(),
+    "-due": OrderedSort(descending=True),
+    "priority": OrderedSort(lead=PRIORITY),
+    "at_risk": OrderedSort(lead=AT_RISK),
 }
 
 
@@ -126,10 +133,10 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
     states = [filters.state] if filters.state else sorted(ACTIVE_STATES)
     conditions = _filter_conditions(principal, filters)
     rows = None
-    if filters.sort in ("due", "-due"):
-        after = None if cursor is None else (None if cursor[0] == NO_DUE else cursor[0], cursor[1])
-        ids = page_by_due(session, principal=principal, states=states, conditions=conditions, after=after,
-                          size=filters.limit + 1, descending=filters.sort == "-due")
+    if filters.sort in ORDERED_SORTS:
+        ordered = ORDERED_SORTS[filters.sort]
+        ids = page_in_order(session, principal=principal, sort=ordered, states=states, conditions=conditions,
+                            after=None if cursor is None else _ordered_cursor(ordered, cursor), size=filters.limit + 1)
         rows = None if ids is None else _in_order(session, ids)
     if rows is None:
         query = select(HumanTask).where(visible_to(principal), HumanTask.state.in_(states), *conditions)
@@ -159,6 +166,13 @@ def _filter_conditions(principal: Principal, filters: InboxFilter) -> list[Colum
     if filters.at_risk is not None:
         conditions.append(_at_risk() if filters.at_risk else ~_at_risk())
     return conditions
+
+
+def _ordered_cursor(sort: OrderedSort, cursor: list[Any]) -> Cursor:
+    """Return a decoded cursor as (lead value, due time or None for "no due time", id)."""
+    lead, rest = (cursor[0], cursor[1:]) if sort.lead else (0, cursor)
+    due, last_id = rest
+    return lead, None if due == NO_DUE else due, last_id
 
 
 def _in_order(session: Session, ids: list[str]) -> list[HumanTask]:

@@ -148,6 +148,14 @@ class HumanTask(Base):
     at_risk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+# The inbox's priority and at_risk sorts read in index order (engine/inbox_ordered.py): equality on
+# (state, role), or on state for managers, then the lead descending and the due time ascending.
+Index("ix_task_inbox_priority", HumanTask.state, HumanTask.role, HumanTask.priority.desc(), HumanTask.due_at)
+Index("ix_task_all_priority", HumanTask.state, HumanTask.priority.desc(), HumanTask.due_at)
+Index("ix_task_inbox_risk", HumanTask.state, HumanTask.role, HumanTask.at_risk.desc(), HumanTask.due_at)
+Index("ix_task_all_risk", HumanTask.state, HumanTask.at_risk.desc(), HumanTask.due_at)
+
+
 class TaskComment(Base):
     __tablename__ = "task_comments"
 

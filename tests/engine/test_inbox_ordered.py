@@ -1,4 +1,4 @@
-"""The index-ordered due sort gives exactly the general query's pages, for every kind of caller."""
+"""The index-ordered sorts (due, -due, priority, at_risk) give exactly the general query's pages, for every kind of caller."""
 from __future__ import annotations
 
 import random
@@ -10,7 +10,7 @@ from sqlalchemy import update
 from engine.clock import utcnow
 from engine.db import session_scope
 from engine.inbox import InboxFilter, list_inbox
-from engine.inbox_by_due import page_by_due
+from engine.inbox_ordered import page_in_order
 from engine.models import HumanTask
 from engine.principals import Principal
 from tests.factories import make_instance, make_task, make_user
@@ -20,7 +20,7 @@ ROLES = ("warehouse", "customer_service", "product")
 
 @pytest.fixture
 def mixed_tasks(clean_db: str) -> list[str]:
-    """60 active tasks over three roles: ties in due, undated ones, escalations, assignees, both states."""
+    """60 active tasks over three roles: ties in due and priority, undated ones, at risk or not, escalations, assignees, both states."""
     rng = random.Random(7)
     base = utcnow().replace(microsecond=0)
     instance_id = make_instance()
@@ -34,6 +34,8 @@ def mixed_tasks(clean_db: str) -> list[str]:
                 assignee=assignee,
                 state="claimed" if assignee else "open",
                 due_at=None if rng.random() < 0.15 else base + timedelta(hours=rng.randint(0, 8)),
+                priority=rng.choice([0, 25, 50, 50, 75, 100]),
+                at_risk=rng.random() < 0.3,
             ))
     return task_ids
 
@@ -50,11 +52,11 @@ def _walk(principal: Principal, **filters: object) -> list[str]:
 
 def _general(principal: Principal, monkeypatch: pytest.MonkeyPatch, **filters: object) -> list[str]:
     """The same walk through the general sorted query (the fast path switched off)."""
-    monkeypatch.setattr("engine.inbox.page_by_due", lambda *args, **kwargs: None)
+    monkeypatch.setattr("engine.inbox.page_in_order", lambda *args, **kwargs: None)
     try:
         return _walk(principal, **filters)
     finally:
-        monkeypatch.setattr("engine.inbox.page_by_due", page_by_due)
+        monkeypatch.setattr("engine.inbox.page_in_order", page_in_order)
 
 
 CALLERS = {
@@ -65,17 +67,17 @@ CALLERS = {
 }
 
 
-@pytest.mark.parametrize("sort", ["due", "-due"])
+@pytest.mark.parametrize("sort", ["due", "-due", "priority", "at_risk"])
 @pytest.mark.parametrize("caller", list(CALLERS))
 def test_pages_equal_the_general_query(mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, sort: str, caller: str) -> None:
     principal, _ = make_user(roles=CALLERS[caller])
     answered = []
 
     def counted(*args: object, **kwargs: object) -> list[str] | None:
-        answered.append(ids := page_by_due(*args, **kwargs))
+        answered.append(ids := page_in_order(*args, **kwargs))
         return ids
 
-    monkeypatch.setattr("engine.inbox.page_by_due", counted)
+    monkeypatch.setattr("engine.inbox.page_in_order", counted)
     fast = _walk(principal, sort=sort)
     assert answered and None not in answered  # every page came from the index-ordered path
     assert fast == _general(principal, monkeypatch, sort=sort)
@@ -83,12 +85,15 @@ def test_pages_equal_the_general_query(mixed_tasks: list[str], monkeypatch: pyte
 
 
 @pytest.mark.parametrize("filters", [{"state": "claimed"}, {"role": "warehouse"}, {"at_risk": False}, {"overdue": True}])
-def test_filters_equal_the_general_query(mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, filters: dict) -> None:
+@pytest.mark.parametrize("sort", ["due", "priority", "at_risk"])
+def test_filters_equal_the_general_query(mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, filters: dict,
+                                         sort: str) -> None:
     principal, _ = make_user(roles=("warehouse", "product"))
-    assert _walk(principal, **filters) == _general(principal, monkeypatch, **filters)
+    assert _walk(principal, sort=sort, **filters) == _general(principal, monkeypatch, sort=sort, **filters)
 
 
-def test_own_tasks_of_another_role_are_listed(mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("sort", ["due", "priority"])
+def test_own_tasks_of_another_role_are_listed(mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, sort: str) -> None:
     ana = Principal(name="ana", roles=frozenset({"visual"}))  # holds tasks of roles she lacks
-    fast = _walk(ana, sort="due")
-    assert fast and fast == _general(ana, monkeypatch, sort="due")
+    fast = _walk(ana, sort=sort)
+    assert fast and fast == _general(ana, monkeypatch, sort=sort)
