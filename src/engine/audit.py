@@ -4,12 +4,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.models import AuditEvent
 from engine.notifications import notify_audit_event
+
+
+_INSERT_EVENT = insert(AuditEvent.__table__)
+_EVENT_COLUMNS = ("type", "actor", "instance_id", "task_id", "data", "at")
 
 
 def record_event(
@@ -22,11 +26,13 @@ def record_event(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Add one audit event to the session; it commits with the change it describes."""
+    """Insert one audit event in the session's transaction; it commits with the change it describes."""
     event = AuditEvent(
         type=type, actor=actor, instance_id=instance_id, task_id=task_id, data=data or {}, at=at or utcnow()
     )
-    session.add(event)
+    # A plain INSERT, not an object for the unit of work: the events are only ever appended (profiled: half
+    # the cost of a claim went to flushing the event object).
+    session.execute(_INSERT_EVENT, {column: getattr(event, column) for column in _EVENT_COLUMNS})
     # Same transaction: a rolled-back change notifies nobody, a committed one is sure to.
     notify_audit_event(session, event)
     return event

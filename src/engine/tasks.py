@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -103,7 +103,54 @@ def _apply(
 
 
 def claim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
-    """Take an open task for oneself; exactly one concurrent claimer wins."""
+    """Take an open task for oneself; exactly one concurrent claimer wins.
+
+    The common case is one UPDATE ... RETURNING: open, and of a role the caller holds. A refusal
+    found after it (four-eyes) raises, and the caller's transaction rolls the claim back with it.
+    """
+    task = _claim_if_open(session, task_id=task_id, principal=principal)
+    if task is None:
+        return _claim_checked(session, task_id=task_id, principal=principal)
+    check_four_eyes(session, task=task, user=principal.name)
+    record_event(
+        session, type=f"task.{PAST_TENSE[TaskAction.CLAIM]}", actor=principal.name, instance_id=task.instance_id,
+        task_id=task.id, data={"from": TaskState.OPEN.value, "action": TaskAction.CLAIM.value, "assignee": principal.name},
+    )
+    return task
+
+
+def _claim_statement(*, any_role: bool) -> Any:
+    """Build the one-statement claim once: open, and (unless the caller is a manager) of a role they hold."""
+    roles = bindparam("roles", expanding=True)
+    table = HumanTask.__table__
+    holdable = [] if any_role else [or_(table.c.role.in_(roles), table.c.escalated_to.in_(roles))]
+    claim = (
+        update(table)
+        .where(table.c.id == bindparam("task_id"), table.c.state == TaskState.OPEN.value, *holdable)
+        .values(state=next_state(TaskState.OPEN, TaskAction.CLAIM, task_id=""), version=table.c.version + 1,
+                assignee=bindparam("assignee"), claimed_at=bindparam("claimed_at"))
+        .returning(*table.c)
+    )
+    # Loaded as the object the callers present, refreshing one this session already holds.
+    return select(HumanTask).from_statement(claim).execution_options(populate_existing=True)
+
+
+# Built once: composing the statement per call cost as much as running it (profiled).
+_CLAIM_BY_ROLE = _claim_statement(any_role=False)
+_CLAIM_BY_MANAGER = _claim_statement(any_role=True)
+
+
+def _claim_if_open(session: Session, *, task_id: str, principal: Principal) -> HumanTask | None:
+    """Claim the task in one statement if it is open and the caller may hold it; None otherwise."""
+    statement = _CLAIM_BY_MANAGER if principal.is_manager else _CLAIM_BY_ROLE
+    values = {"task_id": task_id, "assignee": principal.name, "claimed_at": utcnow()}
+    if not principal.is_manager:
+        values["roles"] = sorted(principal.roles)
+    return session.scalars(statement, values).one_or_none()
+
+
+def _claim_checked(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
+    """Claim after reading the task, refusing with the precise reason (missing, role, claimed, four-eyes)."""
     task = get_visible_task(session, task_id, principal=principal)
     if not may_hold(principal, task):
         wanted = " or ".join(sorted(working_roles(task)))
