@@ -104,6 +104,23 @@ class TestClaimTask:
         assert event.actor == worker.name
         assert event.data["assignee"] == worker.name and event.data["from"] == "open"
 
+    def test_manager_claims_a_task_of_any_role(self, clean_db: str) -> None:
+        owner, _ = make_user(roles=("owner",))
+        task_id = make_task(step="inspect")
+        claimed = _claim(task_id, owner)
+        assert (claimed.state, claimed.assignee, claimed.role) == ("claimed", owner.name, "warehouse")
+        assert [event.actor for event in _events(task_id, "task.claimed")] == [owner.name]
+
+    def test_a_task_the_session_already_read_comes_back_claimed(self, clean_db: str) -> None:
+        worker, _ = make_user(roles=("warehouse",))
+        task_id = make_task()
+        with session_scope() as session:
+            held = session.get(HumanTask, task_id)
+            assert held.state == "open"
+            claimed = claim_task(session, task_id=task_id, principal=worker)
+            assert claimed is held
+            assert (held.state, held.assignee, held.version) == ("claimed", worker.name, 2)
+
     def test_second_claim_names_the_holder(self, clean_db: str) -> None:
         first, _ = make_user(roles=("warehouse",))
         second, _ = make_user(roles=("warehouse",))
