@@ -34,14 +34,24 @@ class Lead:
     """A column sorted descending before the due time, with its "equal to" and "below" conditions.
 
     `computed` sorts the same but matches no index: a branch read through its own equality index
-    (assignee, escalated_to) orders with it, or the planner would walk the whole state's lead
-    index instead, filtering (SQLite did: 350 ms for a staff inbox with no escalated tasks).
+    (assignee, escalated_to) orders and compares with it, or the planner would walk the whole
+    state's lead index instead, filtering (SQLite did: 350 ms for a staff inbox with no escalated
+    tasks, and 310 ms for a later page when only the cursor's conditions still named the column).
     """
 
     column: Any
     computed: Any
     equal: Callable[[int], ColumnElement[bool]]
     below: Callable[[int], ColumnElement[bool]]
+
+    def order(self, *, indexed: bool) -> Any:
+        return (self.column if indexed else self.computed).desc()
+
+    def conditions(self, value: int, *, indexed: bool) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+        """Return ("lead equals value", "lead below value")."""
+        if indexed:
+            return self.equal(value), self.below(value)
+        return self.computed == value, self.computed < value
 
 
 PRIORITY = Lead(
@@ -82,9 +92,9 @@ def page_in_order(
         _ordered_read(sort, state=state, branch=branch, lead_indexed=lead_indexed, phase=phase,
                       conditions=[*conditions, *part], size=size)
         for phase in phases
-        for part in _parts(sort.lead, phase, after)
         for state in states
         for branch, lead_indexed in _visibility_branches(principal)
+        for part in _parts(sort.lead, phase, after, lead_indexed=lead_indexed)
     ]
     if not reads:
         return []
@@ -99,7 +109,7 @@ def _ordered_read(sort: OrderedSort, *, state: str, branch: ColumnElement[bool],
                   conditions: list[ColumnElement[bool]], size: int) -> Select:
     """Return the first `size` rows of one branch, state and phase in the sort's order, read along an index."""
     lead = sort.lead.column if sort.lead else literal(0)
-    lead_order = [] if not sort.lead else [(sort.lead.column if lead_indexed else sort.lead.computed).desc()]
+    lead_order = [sort.lead.order(indexed=lead_indexed)] if sort.lead else []
     return (
         select(lead.label("lead"), HumanTask.due_at, HumanTask.id)
         .where(HumanTask.state == state, branch, phase.condition(), *conditions)
@@ -112,7 +122,8 @@ def _phase_of(phases: list[_Phase], row: Row) -> _Phase:
     return phases[0] if row[1] is not None else phases[1]
 
 
-def _parts(lead: Lead | None, phase: _Phase, after: Cursor | None) -> list[list[ColumnElement[bool]]]:
+def _parts(lead: Lead | None, phase: _Phase, after: Cursor | None, *, lead_indexed: bool
+           ) -> list[list[ColumnElement[bool]]]:
     """Return the conditions of each ordered read of a phase that lie strictly after the cursor.
 
     With a lead, "after" is two index ranges read apart: the cursor's lead value beyond its due
@@ -124,7 +135,8 @@ def _parts(lead: Lead | None, phase: _Phase, after: Cursor | None) -> list[list[
     same_lead = [] if phase.before_cursor(due) else [[phase.keyset(due, last_id)]]
     if lead is None:
         return same_lead
-    return [[lead.equal(lead_value), *part] for part in same_lead] + [[lead.below(lead_value)]]
+    equal, below = lead.conditions(lead_value, indexed=lead_indexed)
+    return [[equal, *part] for part in same_lead] + [[below]]
 
 
 def _visibility_branches(principal: Principal) -> list[tuple[ColumnElement[bool], bool]]:
