@@ -33,10 +33,11 @@ Cursor = tuple[int, datetime | None, str]
 class Lead:
     """A column sorted descending before the due time, with its "equal to" and "below" conditions.
 
-    `computed` sorts the same but matches no index: a branch read through its own equality index
-    (assignee, escalated_to) orders and compares with it, or the planner would walk the whole
-    state's lead index instead, filtering (SQLite did: 350 ms for a staff inbox with no escalated
-    tasks, and 310 ms for a later page when only the cursor's conditions still named the column).
+    `computed` sorts the same but matches no index. The reads that go through another index
+    order and compare with it: the assignee and escalated_to branches (their equality index) and
+    the undated phase (due_at IS NULL on a due index). Otherwise the planner walks the whole
+    state's lead index, filtering: SQLite took 350 ms for a staff inbox with no escalated tasks,
+    310 ms for a later page, and 14 ms for a manager's first page with few undated tasks.
     """
 
     column: Any
@@ -89,12 +90,12 @@ def page_in_order(
         return None  # ended tasks are few per query but many in total: the general query serves them
     phases = [_Phase(dated=True, descending=sort.descending), _Phase(dated=False, descending=sort.descending)]
     reads = [
-        _ordered_read(sort, state=state, branch=branch, lead_indexed=lead_indexed, phase=phase,
+        _ordered_read(sort, state=state, branch=branch, lead_indexed=lead_indexed and phase.dated, phase=phase,
                       conditions=[*conditions, *part], size=size)
         for phase in phases
         for state in states
         for branch, lead_indexed in _visibility_branches(principal)
-        for part in _parts(sort.lead, phase, after, lead_indexed=lead_indexed)
+        for part in _parts(sort.lead, phase, after, lead_indexed=lead_indexed and phase.dated)
     ]
     if not reads:
         return []
