@@ -1,15 +1,21 @@
-"""How ecomflow runs Prefect: one shared suspension watch in the worker, an embedded server without late-run rewrites."""
+"""How ecomflow runs Prefect: one shared suspension watch and result defaults settled once in the worker, an embedded
+server without late-run rewrites."""
 from __future__ import annotations
 
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import prefect.flow_engine
 import pytest
+from prefect import flow, get_client
 from prefect._flow_run_suspension import FlowRunSuspensionRequest
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.results import get_default_result_storage
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from engine.orchestrator.result_defaults import with_result_defaults
 from engine.orchestrator.suspension_watch import SharedSuspensionWatch, shared_suspension_watch
 from tests.e2e.conftest import PREFECT_API, Stack, prefect_api, wait_until
 
@@ -80,3 +86,26 @@ def test_the_embedded_prefect_server_runs_without_late_runs_and_pause_expiration
     settings = prefect_api("GET", "/admin/settings").json()
     assert settings["server"]["services"]["late_runs"]["enabled"] is False
     assert settings["server"]["services"]["pause_expirations"]["enabled"] is False
+
+
+@flow(name="result-defaults-probe")
+def _probe() -> int:
+    return 1
+
+
+def test_settled_flows_run_without_asking_the_server_for_result_storage(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = []
+    read = SyncPrefectClient.read_server_default_result_storage
+    monkeypatch.setattr(SyncPrefectClient, "read_server_default_result_storage",
+                        lambda client: asked.append(1) or read(client))
+    with temporary_settings(updates={PREFECT_API_URL: PREFECT_API}), get_client(sync_client=True) as client:
+        settled = with_result_defaults({"probe": _probe}, client)["probe"]
+        assert settled.result_storage == Path(get_default_result_storage(_sync=True).basepath)
+        assert settled.persist_result is False  # Prefect's default: no setting and no server storage block
+        before = len(asked)
+        assert [settled(return_state=True).is_completed() for _ in range(2)] == [True, True]
+        assert len(asked) == before
+        # The unsettled flow still asks on each run: what the worker spares.
+        assert _probe(return_state=True).is_completed() and len(asked) > before

@@ -31,6 +31,7 @@ from engine import run_leases
 from engine.clock import utcnow
 from engine.db import session_scope
 from engine.orchestrator.recovery import recover_abandoned_runs
+from engine.orchestrator.result_defaults import with_result_defaults
 from engine.orchestrator.suspension_watch import shared_suspension_watch
 
 logger = logging.getLogger("ecomflow.worker")
@@ -72,6 +73,7 @@ class FlowWorker:
         self._last_renewal = self._last_scan = float("-inf")
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flow-run",
                                         initializer=_prepare_run_thread)
+        self._result_defaults_settled = False
         self._in_flight: set[UUID] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -90,13 +92,20 @@ class FlowWorker:
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            for chore in (self._renew_leases, self._poll_once, self._recover_abandoned):
+            for chore in (self._settle_result_defaults, self._renew_leases, self._poll_once, self._recover_abandoned):
                 try:
                     chore()
                 except Exception:  # noqa: BLE001 - the loop must outlive a Prefect or database outage
                     logger.warning("%s failed; retrying", chore.__name__.strip("_"), exc_info=True)
             self._wake.wait(self._poll_seconds)
             self._wake.clear()
+
+    def _settle_result_defaults(self) -> None:
+        """Once per worker (retried while Prefect is unreachable): spare each execution the storage lookup."""
+        if self._result_defaults_settled:
+            return
+        self._deployments = with_result_defaults(self._deployments, self._client)
+        self._result_defaults_settled = True
 
     def _renew_leases(self) -> None:
         """Keep this worker's leases alive, well before they would expire."""
