@@ -90,12 +90,12 @@ def page_in_order(
         return None  # ended tasks are few per query but many in total: the general query serves them
     phases = [_Phase(dated=True, descending=sort.descending), _Phase(dated=False, descending=sort.descending)]
     reads = [
-        _ordered_read(sort, state=state, branch=branch, lead_indexed=lead_indexed and phase.dated, phase=phase,
+        _ordered_read(sort, state=state, branch=branch, lead_indexed=lead_indexed, phase=phase,
                       conditions=[*conditions, *part], size=size)
         for phase in phases
         for state in states
-        for branch, lead_indexed in _visibility_branches(principal)
-        for part in _parts(sort.lead, phase, after, lead_indexed=lead_indexed and phase.dated)
+        for branch, lead_indexed in _visibility_branches(principal, phase)
+        for part in _parts(sort.lead, phase, after, lead_indexed=lead_indexed)
     ]
     if not reads:
         return []
@@ -140,16 +140,17 @@ def _parts(lead: Lead | None, phase: _Phase, after: Cursor | None, *, lead_index
     return [[equal, *part] for part in same_lead] + [[below]]
 
 
-def _visibility_branches(principal: Principal) -> list[tuple[ColumnElement[bool], bool]]:
-    """One equality condition per index, and whether a lead index follows it (models.py).
+def _visibility_branches(principal: Principal, phase: _Phase) -> list[tuple[ColumnElement[bool], bool]]:
+    """One equality condition per index, and whether a lead index serves it in this phase (models.py).
 
-    Managers see all; others their roles, escalations and own tasks.
+    Managers see all; others their roles, escalations and own tasks. Only dated tasks are read
+    along a lead index; the undated ones come from a due index (due_at IS NULL).
     """
     if principal.is_manager:
-        return [(true(), True)]
+        return [(true(), phase.dated)]
     roles = sorted(principal.roles)
     return [
-        *((HumanTask.role == role, True) for role in roles),
+        *((HumanTask.role == role, phase.dated) for role in roles),
         *((HumanTask.escalated_to == role, False) for role in roles),
         (HumanTask.assignee == principal.name, False),
     ]
