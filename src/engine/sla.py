@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.audit import record_event
@@ -77,9 +77,12 @@ def working_roles(task: HumanTask) -> frozenset[str]:
     return frozenset({task.role, task.escalated_to})
 
 
-def tasks_workable_by(roles: Iterable[str]) -> ColumnElement[bool]:
-    """Return working_roles as a query condition: the task's role or escalated role is one of these."""
-    held = sorted(roles)
+def tasks_workable_by(roles: Iterable[str] | BindParameter) -> ColumnElement[bool]:
+    """Return working_roles as a query condition: the task's role or escalated role is one of these.
+
+    The roles may be an expanding bind parameter, for a statement built once (the claim).
+    """
+    held = roles if isinstance(roles, BindParameter) else sorted(roles)
     return or_(HumanTask.role.in_(held), HumanTask.escalated_to.in_(held))
 
 

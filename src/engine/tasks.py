@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -16,7 +16,7 @@ from engine.four_eyes import check_four_eyes
 from engine.forms import FieldProblem, validate_form
 from engine.models import HumanTask, TaskComment
 from engine.principals import Principal
-from engine.sla import working_roles
+from engine.sla import tasks_workable_by, working_roles
 from engine.task_states import PAST_TENSE, TaskAction, TaskState, next_state
 from engine.steps import task_pause_prefix
 from engine.users import available_principal
@@ -88,18 +88,20 @@ def _apply(
             f"task {task.id} changed meanwhile (now {current.state if current else 'gone'}); reload and retry",
             task_id=task.id,
         )
-    record_event(
-        session,
-        type=f"task.{PAST_TENSE[action]}",
-        actor=actor,
-        instance_id=task.instance_id,
-        task_id=task.id,
-        data={"from": expect_state, "action": action.value, **(event_data or {})},
-    )
+    _record_transition(session, task, action, actor=actor, from_state=expect_state, event_data=event_data)
     # The row now holds exactly these values: set them on the object instead of reading the row back.
     for key, value in {"state": target, "version": task.version + 1, **values}.items():
         set_committed_value(task, key, value)
     return task
+
+
+def _record_transition(session: Session, task: HumanTask, action: TaskAction, *, actor: str, from_state: str,
+                       event_data: dict[str, Any] | None = None) -> None:
+    """Write the audit event of a task's move, in the move's transaction."""
+    record_event(
+        session, type=f"task.{PAST_TENSE[action]}", actor=actor, instance_id=task.instance_id, task_id=task.id,
+        data={"from": from_state, "action": action.value, **(event_data or {})},
+    )
 
 
 def claim_task(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
@@ -112,18 +114,15 @@ def claim_task(session: Session, *, task_id: str, principal: Principal) -> Human
     if task is None:
         return _claim_checked(session, task_id=task_id, principal=principal)
     check_four_eyes(session, task=task, user=principal.name)
-    record_event(
-        session, type=f"task.{PAST_TENSE[TaskAction.CLAIM]}", actor=principal.name, instance_id=task.instance_id,
-        task_id=task.id, data={"from": TaskState.OPEN.value, "action": TaskAction.CLAIM.value, "assignee": principal.name},
-    )
+    _record_transition(session, task, TaskAction.CLAIM, actor=principal.name, from_state=TaskState.OPEN.value,
+                       event_data={"assignee": principal.name})
     return task
 
 
 def _claim_statement(*, any_role: bool) -> Any:
     """Build the one-statement claim once: open, and (unless the caller is a manager) of a role they hold."""
-    roles = bindparam("roles", expanding=True)
     table = HumanTask.__table__
-    holdable = [] if any_role else [or_(table.c.role.in_(roles), table.c.escalated_to.in_(roles))]
+    holdable = [] if any_role else [tasks_workable_by(bindparam("roles", expanding=True))]
     # A row another claim holds locked is skipped, not waited for: the checked path then answers. Queued
     # behind the winner on PostgreSQL, 64 claimers per task took twice as long (tests/engine/test_races.py).
     open_and_free = (
