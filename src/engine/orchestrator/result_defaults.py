@@ -9,14 +9,17 @@ the worker restarts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from prefect import Flow
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.results import get_default_result_storage
 from prefect.settings import get_current_settings
 
+K = TypeVar("K")
 
-def with_result_defaults(flows: dict, client: SyncPrefectClient) -> dict:
+
+def with_result_defaults(flows: dict[K, Flow], client: SyncPrefectClient) -> dict[K, Flow]:
     """Return the flows with result storage and persistence set, as Prefect's defaults resolve them now."""
     settings = get_current_settings().results
     server_block = client.read_server_default_result_storage().default_result_storage_block_id
