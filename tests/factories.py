@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 
 from ecomflow.sample_data import return_params
-from engine.db import session_scope
+from engine.db import make_engine, session_scope
 from engine.instances import start_instance
 from engine.models import AuditEvent, HumanTask
 from engine.principals import Principal
@@ -87,3 +89,19 @@ def add_task_row(
         for type, at in events:
             session.add(AuditEvent(type=type, actor="tester", instance_id=instance_id, task_id=task.id, at=at))
         return task.id
+
+
+@contextmanager
+def uncommitted_change_to(database_url: str, task_id: str) -> Iterator[Connection]:
+    """Hold a transaction of another connection that changed the task and has not committed (on SQLite: the write lock)."""
+    engine = make_engine(database_url)  # set up as the app's: on SQLite its transactions begin IMMEDIATE
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            connection.execute(update(HumanTask).where(HumanTask.id == task_id).values(assignee="someone-writing"))
+            try:
+                yield connection
+            finally:
+                transaction.rollback()
+    finally:
+        engine.dispose()

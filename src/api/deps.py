@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from engine.db import session_scope
+from engine.db import read_scope
 from engine.definitions import Definitions
 from engine.errors import Unauthorized
 from engine.principals import Principal
@@ -28,7 +28,7 @@ def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Dep
 
 def current_principal(token: Annotated[str, Depends(bearer_token)]) -> Principal:
     """Return the caller named by the bearer token, or raise Unauthorized."""
-    with session_scope() as session:
+    with read_scope() as session:
         return authenticate(session, token)
 
 

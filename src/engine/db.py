@@ -1,4 +1,4 @@
-"""Database engines and sessions; SQLite gets WAL, a busy timeout and write-first transactions."""
+"""Database engines and sessions; SQLite gets WAL, a busy timeout, write-first transactions and snapshot reads."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import get_settings
+
+
+# Execution option of the engine read_scope's sessions use; SQLite's begin hook reads it.
+_READ_ONLY = "ecomflow_read_only"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -28,8 +32,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # noqa: ANN001
-        # IMMEDIATE avoids SQLITE_BUSY on read-then-write upgrades under concurrency.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = bool(connection.get_execution_options().get(_READ_ONLY))
+        kept = connection.connection.info  # lives as long as the DBAPI connection, across checkouts
+        if kept.get("query_only", False) != read_only:
+            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            kept["query_only"] = read_only
+        # Writers: IMMEDIATE avoids SQLITE_BUSY on read-then-write upgrades under concurrency.
+        # Readers: a WAL snapshot, which never waits for the write lock that claims and completes hold.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class _WithoutRowData(logging.Filter):
@@ -86,6 +96,30 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def read_only(engine: Engine) -> Engine:
+    """Return the engine on the same pool whose transactions refuse writes (on SQLite: and never wait for the write lock)."""
+    options: dict[str, object] = {_READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True  # BEGIN READ ONLY; the pool resets it when the connection comes back
+    return engine.execution_options(**options)
+
+
+@lru_cache(maxsize=4)
+def get_read_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
+    """Return the factory of read-only sessions."""
+    return sessionmaker(bind=read_only(get_engine(url)), expire_on_commit=False, autoflush=False)
+
+
+@contextmanager
+def read_scope(url: str | None = None) -> Iterator[Session]:
+    """Run reads only, in one transaction that is never committed; the database refuses any write in it.
+
+    On SQLite it reads a snapshot and never waits for the write lock (session_scope takes that lock first).
+    """
+    with get_read_sessionmaker(url)() as session:
+        yield session
 
 
 def insert_unless_exists(session: Session, row: object) -> bool:

@@ -15,7 +15,7 @@ from engine.db import session_scope
 from engine.models import AuditEvent, HumanTask, OutboxMessage
 from engine.outbox import RESUME_RUN
 from tests.api.conftest import Caller, assert_error, field_names
-from tests.factories import make_task
+from tests.factories import make_task, uncommitted_change_to
 
 GOOD_INSPECTION = {"condition": "ok", "restock": "yes", "deduction": 0, "notes": "完好"}
 
@@ -214,6 +214,17 @@ class TestVisibility:
             assert roles <= set(caller.roles)
         assert worker.get("/tasks", params={"role": "operations"}).json()["items"] == []
         assert goodwill not in {t["id"] for t in clerk.get("/tasks", params={"state": "open"}).json()["items"]}
+
+    def test_reads_answer_while_a_writer_holds_the_database(self, login: Callable[..., Caller], database_url: str) -> None:
+        worker = login("warehouse")
+        task_id = make_task(step="inspect")
+        with uncommitted_change_to(database_url, task_id):
+            # Reads that took SQLite's write lock first (as writes do) waited here for the writer, up to 30 s.
+            inbox = worker.get("/tasks", timeout=5)
+            detail = worker.get(f"/tasks/{task_id}", timeout=5)
+        assert [(t["id"], t["assignee"]) for t in inbox.json()["items"]] == [(task_id, None)]
+        assert detail.status_code == 200
+        assert detail.json()["assignee"] is None
 
     def test_managers_see_every_task(self, login: Callable[..., Caller]) -> None:
         ops = login("operations")

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.schemas import HealthOut
-from engine.db import session_scope
+from engine.db import read_scope
 from engine.orchestrator.runs import api_is_healthy
 
 router = APIRouter(tags=["health"])
@@ -16,7 +16,7 @@ router = APIRouter(tags=["health"])
 def health() -> JSONResponse:
     """Report whether the database and the Prefect API answer."""
     try:
-        with session_scope() as session:
+        with read_scope() as session:
             session.execute(text("SELECT 1"))
         db = "ok"
     except Exception:  # noqa: BLE001 - a health probe reports, it does not raise

@@ -11,7 +11,7 @@ from api.deps import CurrentUser
 from api.errors import error_responses
 from api.presenters import present_instance, present_instance_detail
 from api.schemas import CancelIn, InstanceDetailOut, InstanceOut, InstancePage
-from engine.db import session_scope
+from engine.db import read_scope, session_scope
 from engine.outbox import new_message_ids
 from engine.inbox import visible_to
 from engine.instances import InstanceState, cancel_instance, list_instances, visible_instance
@@ -31,7 +31,7 @@ def list_(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> InstancePage:
     """Return the instances the caller may see, newest first."""
-    with session_scope() as session:
+    with read_scope() as session:
         rows = list_instances(session, principal=user, process_key=process, state=state, limit=limit, offset=offset)
         return InstancePage(items=[present_instance(i) for i in rows])
 
@@ -39,7 +39,7 @@ def list_(
 @router.get("/instances/{instance_id}", response_model=InstanceDetailOut, responses=error_responses(404))
 def get(instance_id: str, user: CurrentUser) -> InstanceDetailOut:
     """Return an instance with its tasks (those the caller may see), history and links."""
-    with session_scope() as session:
+    with read_scope() as session:
         instance = visible_instance(session, instance_id, principal=user)
         tasks = list(
             session.scalars(

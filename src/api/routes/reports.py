@@ -13,7 +13,7 @@ from api.errors import error_responses
 from api.presenters import present_kpi_report
 from api.report_schemas import KpiReportOut
 from engine.clock import utcnow
-from engine.db import session_scope
+from engine.db import read_scope
 from engine.errors import ValidationFailed
 from engine.forms import FieldProblem
 from engine.kpi import GroupBy, kpis_for
@@ -72,6 +72,6 @@ def kpi(
     """Return the KPIs per person, role or process with a total; non-managers get their own person row only."""
     now = utcnow()
     range_start, range_end = report_range(start, end, zone=ZoneInfo(definitions.timezone), now=now)
-    with session_scope() as session:
+    with read_scope() as session:
         report = kpis_for(session, principal=user, start=range_start, end=range_end, group_by=group_by, now=now)
     return present_kpi_report(report, timezone=definitions.timezone)

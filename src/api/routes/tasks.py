@@ -30,7 +30,7 @@ from api.schemas import (
 )
 from engine import idempotency, tasks
 from engine.bulk import BulkOutcome, BulkRequest, run_bulk
-from engine.db import session_scope
+from engine.db import read_scope, session_scope
 from engine.outbox import new_message_ids
 from engine.errors import Conflict, EcomflowError, ValidationFailed
 from engine.forms import FieldProblem
@@ -57,7 +57,7 @@ def inbox(
         state=state, mine=mine, role=role, process=process, overdue=overdue, at_risk=at_risk, sort=sort, cursor=cursor,
         limit=limit,
     )
-    with session_scope() as session:
+    with read_scope() as session:
         rows, next_cursor = list_inbox(session, principal=user, filters=filters)
         return TaskPage(items=[present_task(t) for t in rows], next_cursor=next_cursor)
 
@@ -112,7 +112,7 @@ def _present_outcome(outcome: BulkOutcome) -> dict[str, Any]:
 @router.get("/{task_id}", response_model=TaskDetailOut, responses=error_responses(404))
 def get(task_id: str, user: CurrentUser, definitions: DefinitionsDep) -> TaskDetailOut:
     """Return a task with its form, context, comments and history."""
-    with session_scope() as session:
+    with read_scope() as session:
         task = tasks.get_visible_task(session, task_id, principal=user)
         return present_task_detail(session, task, definitions)
 

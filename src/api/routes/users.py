@@ -9,7 +9,7 @@ from api.errors import error_responses
 from api.schemas import AbsenceIn, AbsenceOut, AwayOut, HandoverOut, TokensRevokedOut, UserOut
 from engine.absence import get_user_for, mark_away, mark_back
 from engine.clock import utcnow
-from engine.db import session_scope
+from engine.db import read_scope, session_scope
 from engine.models import User
 from engine.users import is_away, principal_of, revoke_tokens
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(40
 @router.get("/{name}", response_model=UserOut, responses=error_responses(403, 404))
 def get(name: str, user: CurrentUser) -> UserOut:
     """Return a user's roles and absence (the user themself or a manager)."""
-    with session_scope() as session:
+    with read_scope() as session:
         return _present_user(session, get_user_for(session, name=name, principal=user))
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from api.deps import CurrentUser
 from api.errors import error_responses
-from engine.db import session_scope
+from engine.db import read_scope
 from engine.errors import Forbidden
 from engine.notifications import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
 
@@ -30,6 +30,6 @@ def deliveries(
     """Return webhook deliveries, newest first: pending, delivered or failed, with attempts and the last error."""
     if not user.is_manager:
         raise Forbidden(f"only managers may read the webhook delivery log; {user.name} is not one")
-    with session_scope() as session:
+    with read_scope() as session:
         rows = list_deliveries(session, event=event, status=status, limit=limit)
     return DeliveryPage(items=rows)

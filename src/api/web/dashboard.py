@@ -16,7 +16,7 @@ from api.web.rendering import render
 from api.web.task_rows import task_rows
 from engine.workload import Workload, active_user_names, unfinished_tasks_of, workload_by
 from engine.bulk import BulkAction, BulkOutcome, BulkRequest, run_bulk
-from engine.db import session_scope
+from engine.db import read_scope, session_scope
 from engine.errors import EcomflowError, ValidationFailed
 from engine.forms import FieldProblem
 from engine.inbox import InboxFilter, list_inbox
@@ -140,7 +140,7 @@ def _render_dashboard(page: Page, *, bulk: BulkForm | None = None, results: list
     days = _period(page)
     params = page.request.query_params
     role, process = params.get("role") or None, params.get("process") or None
-    with session_scope() as session:
+    with read_scope() as session:
         by_role = _workload_rows(workload_by(session, group="role", now=now), lambda k: role_title(definitions, t, k))
         by_process = _workload_rows(workload_by(session, group="process", now=now), lambda k: process_title(definitions, t, k))
         start = now - timedelta(days=days)

@@ -19,7 +19,7 @@ from api.web.csrf import CSRF_FIELD, csrf_token, new_pre_session_nonce, pre_sess
 from api.web.flash import Flash, read_flash
 from api.web.i18n import LANG_COOKIE, Translator, page_language
 from engine.clock import utcnow
-from engine.db import session_scope
+from engine.db import read_scope
 from engine.definitions import Definitions
 from engine.principals import Principal
 from engine.process_specs import get_definitions
@@ -88,7 +88,7 @@ class Page:
 def visitor_page(request: Request) -> Page:
     """Describe the request of anyone, signed in or not."""
     now = utcnow()
-    with session_scope() as db:
+    with read_scope() as db:
         session = read_session(db, request, now=now)
     nonce = session.nonce if session else pre_session_nonce(request)
     lang = page_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))

@@ -17,7 +17,7 @@ from api.web.refusals import refusal_text
 from api.web.rendering import HOME, redirect, render, render_html, safe_next, with_page_cookies
 from api.web.task_rows import TaskRow, task_rows
 from engine import tasks
-from engine.db import session_scope
+from engine.db import read_scope, session_scope
 from engine.errors import EcomflowError
 from engine.inbox import InboxFilter, list_inbox
 
@@ -83,7 +83,7 @@ class InboxSections:
 def load_sections(page: Page, query: InboxQuery) -> InboxSections:
     """Read my tasks and (unless only mine are asked for) the open queue of my roles."""
     try:
-        with session_scope() as session:
+        with read_scope() as session:
             mine, _ = list_inbox(
                 session, principal=page.user,
                 filters=query.engine_filter(mine=True, state=None, limit=MY_TASKS_LIMIT, cursor=None),

@@ -23,7 +23,7 @@ from api.web.rendering import HOME, redirect, render
 from engine.workload import colleagues_for
 from engine import tasks
 from engine.audit import list_events
-from engine.db import session_scope
+from engine.db import read_scope, session_scope
 from engine.definitions import Definitions, StepSpec
 from engine.errors import EcomflowError, NotFound, ValidationFailed
 from engine.forms import FieldProblem
@@ -115,7 +115,7 @@ def _render_task(
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 def task_page(task_id: str, page: StaffPage) -> HTMLResponse:
     """Show a task."""
-    with session_scope() as session:
+    with read_scope() as session:
         return _render_task(session, page, _visible_task(session, task_id, page))
 
 
