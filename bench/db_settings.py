@@ -6,6 +6,9 @@ Run from bench.inbox_latency after seeding (the 100k/1M database), so the figure
 - SQLite busy timeout and write-first transactions: four threads claiming at once, as the API's
   workers do: BEGIN IMMEDIATE + busy_timeout (ours) vs no busy timeout vs BEGIN DEFERRED that
   reads before it writes (the shape of claim_task);
+- SQLite read transactions: a staff inbox read, repeated while three threads claim, as GET /tasks
+  runs beside claims and completes: BEGIN DEFERRED with query_only (ours, read_scope) vs BEGIN
+  IMMEDIATE, which every transaction of ours used before;
 - PostgreSQL connection pool: claim_task in a session per claim with pool_pre_ping (ours) and without.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ from bench.stack import percentile
 
 CLAIM = "UPDATE human_tasks SET state='claimed', assignee=?, version=version+1 WHERE id=? AND state='open' AND version=?"
 READ = "SELECT state, version FROM human_tasks WHERE id=?"
+INBOX_READ = "SELECT id FROM human_tasks WHERE state='open' AND role=? ORDER BY due_at, id LIMIT 50"
 JOURNAL_VARIANTS = {
     "WAL + synchronous=NORMAL (ours)": ("WAL", "NORMAL"),
     "WAL + synchronous=FULL": ("WAL", "FULL"),
@@ -125,6 +129,57 @@ def sqlite_concurrent(url: str, chunks: Sequence[Sequence[Any]], *, threads: int
     return results
 
 
+READ_VARIANTS = {
+    "BEGIN DEFERRED + query_only (ours: read_scope)": ("BEGIN", "ON"),
+    "BEGIN IMMEDIATE (every transaction, before read_scope)": ("BEGIN IMMEDIATE", "OFF"),
+}
+
+
+def _reader(conn: sqlite3.Connection, role: str, *, begin: str, writing: threading.Event, durations: list[float]) -> None:
+    while writing.is_set():
+        started = time.perf_counter()
+        conn.execute(begin)
+        conn.execute(INBOX_READ, (role,)).fetchall()
+        conn.execute("COMMIT")
+        durations.append(time.perf_counter() - started)
+
+
+def sqlite_reads_during_writes(url: str, chunks: Sequence[Sequence[Any]], *, writers: int = 3) -> dict[str, dict[str, Any]]:
+    """One thread reads an inbox page over and over while `writers` threads claim, under each read variant."""
+    results = {}
+    for (name, (begin, query_only)), tasks in zip(READ_VARIANTS.items(), chunks, strict=False):
+        outcome: dict[str, Any] = {"durations": [], "errors": {}}
+        lock, writing, reads = threading.Lock(), threading.Event(), []
+        reader_conn = _connect(url)
+        reader_conn.execute(f"PRAGMA query_only={query_only}")
+        writer_conns = [_connect(url) for _ in range(writers)]
+        claimers = [
+            threading.Thread(target=_claimer, args=(conn, tasks[i::writers]),
+                             kwargs={"begin": "BEGIN IMMEDIATE", "read_first": True, "outcome": outcome, "lock": lock})
+            for i, conn in enumerate(writer_conns)
+        ]
+        reader = threading.Thread(target=_reader, args=(reader_conn, tasks[0].role),
+                                  kwargs={"begin": begin, "writing": writing, "durations": reads})
+        writing.set()
+        started = time.perf_counter()
+        reader.start()
+        for claimer in claimers:
+            claimer.start()
+        for claimer in claimers:
+            claimer.join()
+        wall = time.perf_counter() - started
+        writing.clear()
+        reader.join()
+        for conn in (reader_conn, *writer_conns):
+            conn.close()
+        results[name] = {
+            "reads": len(reads), "reads_per_s": round(len(reads) / wall, 1) if wall else 0.0,
+            "read_ms": _latency_ms(reads) | ({"max": max(reads) * 1000} if reads else {}),
+            "claims_per_s": round(len(outcome["durations"]) / wall, 1) if wall else 0.0, "errors": outcome["errors"],
+        }
+    return results
+
+
 def pg_pre_ping(url: str, chunks: Sequence[Sequence[Any]], claim: Callable[[Any, Any], None]) -> dict[str, dict[str, Any]]:
     """claim(session, task) in a session per claim, from a pool with and without a ping on each checkout."""
     from sqlalchemy import create_engine
@@ -151,6 +206,12 @@ def pg_pre_ping(url: str, chunks: Sequence[Sequence[Any]], claim: Callable[[Any,
 def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     """Report rows: one per variant."""
     out = []
+    for name, result in figures.get("reads", {}).items():
+        read = result["read_ms"]
+        errors = ", ".join(f"{count}× {message}" for message, count in result["errors"].items()) or "none"
+        out.append((f"setting: SQLite, an inbox read while 3 threads claim: {name}",
+                    f"{result['reads_per_s']:.0f} reads/s · p50 {read['p50']:.2f} · p99 {read['p99']:.2f} · "
+                    f"max {read['max']:.1f} ms · claims beside it {result['claims_per_s']:.0f}/s · errors: {errors}"))
     for group, label in (("journal", "SQLite, one claimer"), ("concurrent", "SQLite, 4 claimers at once"), ("pre_ping", "PostgreSQL engine claims")):
         for name, result in figures.get(group, {}).items():
             latency = result["latency_ms"]

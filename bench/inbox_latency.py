@@ -469,7 +469,8 @@ def compare_settings(url: str, chunks: list[list[OpenTask]]) -> dict[str, Any]:
 
     if url.startswith("sqlite"):
         get_engine(url).dispose()  # the journal mode changes only with no other connection open
-        return {"journal": db_settings.sqlite_journal(url, chunks[:3]), "concurrent": db_settings.sqlite_concurrent(url, chunks[3:])}
+        return {"journal": db_settings.sqlite_journal(url, chunks[:3]), "concurrent": db_settings.sqlite_concurrent(url, chunks[3:6]),
+                "reads": db_settings.sqlite_reads_during_writes(url, chunks[6:8])}
 
     def claim(session: Any, task: OpenTask) -> None:
         from engine.principals import Principal
@@ -619,10 +620,10 @@ def run(db: str, *, open_tasks: int, closed_tasks: int, requests: int, depth: in
             principals = {f"staff {staff} ({role})": Principal(name=staff, roles=frozenset({role})),
                           f"manager {MANAGER} (operations)": Principal(name=MANAGER, roles=frozenset({"operations"}))}
             figures["inbox_engine"] = time_inbox_engine(url, principals, requests=requests)
-            # Four series of claims below, then three per setting group (bench.db_settings).
-            tasks = pick_open_tasks(url, rng=rng, count=10 * requests)
-            share = len(tasks) // 10
-            setting_chunks = [tasks[i * share:(i + 1) * share] for i in range(4, 10)]
+            # Four series of claims below, then one per variant of bench.db_settings (3 + 3 + 2).
+            tasks = pick_open_tasks(url, rng=rng, count=12 * requests)
+            share = len(tasks) // 12
+            setting_chunks = [tasks[i * share:(i + 1) * share] for i in range(4, 12)]
             approval = next((t for t in tasks if t.kind == "approval"), None)
             figures["explain"] = explain_paths(url, principals, approval)
             with api_service(url, data_dir, env or {}) as api:

@@ -69,10 +69,13 @@ class TestInboxLatencyTiny:
     def test_compares_each_connection_setting_with_its_alternative(self, run) -> None:
         settings = run[0]["settings"]
         if BACKEND == "sqlite":
-            assert list(settings) == ["journal", "concurrent"]
+            assert list(settings) == ["journal", "concurrent", "reads"]
             assert all(result["claims_per_s"] > 0 for result in settings["journal"].values())
             ours = settings["concurrent"]["BEGIN IMMEDIATE + busy_timeout 30 s (ours)"]
             assert ours["errors"] == {} and ours["claims"] == ours["attempts"] > 0
+            assert len(settings["reads"]) == 2
+            for result in settings["reads"].values():
+                assert result["reads"] > 0 and result["claims_per_s"] > 0 and result["errors"] == {}
         else:
             assert list(settings["pre_ping"]) == ["pool_pre_ping on (ours)", "pool_pre_ping off"]
             assert all(result["claims_per_s"] > 0 for result in settings["pre_ping"].values())
