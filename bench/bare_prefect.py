@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from bench.bare_flows import DEPLOYMENT
+from bench.prefect_home import seed_prefect_home
 from bench.stack import (
     PREFECT_ACCESS_LOG_ENV, IsolatedService, StackSystem, _create_pg_database, _drop_pg_database, free_port, log_problems,
 )
@@ -114,6 +115,7 @@ def bare_stack(prefect_db: str = "sqlite", *, poll_seconds: int = 1, keep_data: 
         prefect = IsolatedService(name="prefect-server", env={**env, **PREFECT_ACCESS_LOG_ENV}, health_url=f"{api}/health", log_path=data_dir / "logs" / "prefect-server.log",
                                   argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)])
         runner = IsolatedService(name="runner", env=env, argv=[sys.executable, "-m", "bench.bare_flows"], log_path=data_dir / "logs" / "runner.log")
+        seed_prefect_home(data_dir / "prefect-home", env)
         started = time.monotonic()
         services.append(prefect)
         prefect.start()

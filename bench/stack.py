@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from bench.prefect_home import seed_prefect_home
 from ecomflow.services import Service
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -528,6 +529,7 @@ def isolated_stack(
             name="worker", argv=[sys.executable, "-m", "ecomflow.cli", "worker"], env=common_env,
             log_path=log_dir / "worker.log",
         )
+        seed_prefect_home(data_dir / "prefect-home", prefect.env)
         started = time.monotonic()
         services.append(prefect)
         prefect.start()

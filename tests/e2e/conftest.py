@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.prefect_home import seed_prefect_home
 from ecomflow.services import Service
 from tests.conftest import DATA_DIR, empty_all_tables
 from tests.factories import make_user
@@ -82,6 +83,7 @@ def stack(database_url: str) -> Iterator[Stack]:
     previous_api_url = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = PREFECT_API  # the test process reads runs from the same server
     prefect, api, worker = prefect_service(), api_service(), worker_service()
+    seed_prefect_home(Path(COMMON_ENV["PREFECT_HOME"]), COMMON_ENV)
     prefect.start()
     try:
         prefect.wait_healthy(timeout=180)
