@@ -75,7 +75,7 @@ class TestInboxLatencyTiny:
             assert ours["errors"] == {} and ours["claims"] == ours["attempts"] > 0
             assert len(settings["reads"]) == 2
             for result in settings["reads"].values():
-                assert result["reads"] > 0 and result["claims_per_s"] > 0 and result["errors"] == {}
+                assert result["reads"] > 0 and result["writes_per_s"] > 0 and result["errors"] == {}
         else:
             assert list(settings["pre_ping"]) == ["pool_pre_ping on (ours)", "pool_pre_ping off"]
             assert all(result["claims_per_s"] > 0 for result in settings["pre_ping"].values())
