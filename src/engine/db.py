@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import get_settings
+from engine.wal_checkpoints import checkpoint_in_background
 
 
 # Execution option of the engine read_scope's sessions use; SQLite's begin hook reads it.
@@ -56,15 +57,22 @@ def _keep_data_out_of_the_sql_log() -> None:
         sql_log.addFilter(_WithoutRowData())
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for a database URL with the settings our guarantees need."""
+def make_engine(url: str, *, background_checkpoints: bool = False) -> Engine:
+    """Create an engine for a database URL with the settings our guarantees need.
+
+    background_checkpoints: on a SQLite file, fold the write-ahead log back on a thread of the engine's
+    own instead of in the commits (engine/wal_checkpoints.py); the shared engine of each process does.
+    """
     _keep_data_out_of_the_sql_log()
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        on_disk = bool(path) and path != ":memory:"
+        if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
         _configure_sqlite(engine)
+        if on_disk and background_checkpoints:
+            checkpoint_in_background(engine, path)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -75,7 +83,7 @@ def make_engine(url: str) -> Engine:
 @lru_cache(maxsize=4)
 def get_engine(url: str | None = None) -> Engine:
     """Return the shared engine for a URL (default: the configured database)."""
-    return make_engine(url or get_settings().resolved_database_url)
+    return make_engine(url or get_settings().resolved_database_url, background_checkpoints=True)
 
 
 @lru_cache(maxsize=4)
