@@ -79,21 +79,27 @@ def sqlite_journal(url: str, chunks: Sequence[Sequence[Any]]) -> dict[str, dict[
 def _claimer(conn: sqlite3.Connection, tasks: Sequence[Any], *, begin: str, read_first: bool,
              outcome: dict[str, Any], lock: threading.Lock) -> None:
     for task in tasks:
-        started = time.perf_counter()
-        try:
-            conn.execute(begin)
-            if read_first:
-                conn.execute(READ, (task.id,)).fetchone()
-            conn.execute(CLAIM, (f"settings-{task.role}", task.id, task.version))
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            with lock:
-                outcome["errors"][str(error)] = outcome["errors"].get(str(error), 0) + 1
-            continue
+        read = [(READ, (task.id,))] if read_first else []
+        _timed_transaction(conn, [(begin, ()), *read, (CLAIM, (f"settings-{task.role}", task.id, task.version))],
+                           outcome=outcome, lock=lock)
+
+
+def _timed_transaction(conn: sqlite3.Connection, statements: Sequence[tuple[str, tuple]], *,
+                       outcome: dict[str, Any], lock: threading.Lock) -> None:
+    """Run the statements (the first begins) and commit; record the duration, or the error that ended it."""
+    started = time.perf_counter()
+    try:
+        for sql, params in statements:
+            conn.execute(sql, params).fetchall()
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         with lock:
-            outcome["durations"].append(time.perf_counter() - started)
+            outcome["errors"][str(error)] = outcome["errors"].get(str(error), 0) + 1
+        return
+    with lock:
+        outcome["durations"].append(time.perf_counter() - started)
 
 
 CONCURRENT_VARIANTS: dict[str, dict[str, Any]] = {
@@ -154,20 +160,8 @@ def _writer(conn: sqlite3.Connection, tasks: Sequence[Any], *, until: float, out
     """Until the deadline, write transactions of a claim's shape: take the lock, read the task, change its row, commit."""
     while time.perf_counter() < until:
         for task in tasks:
-            started = time.perf_counter()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute(READ, (task.id,)).fetchone()
-                conn.execute(BUMP, (task.id,))
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                with lock:
-                    outcome["errors"][str(error)] = outcome["errors"].get(str(error), 0) + 1
-                continue
-            with lock:
-                outcome["durations"].append(time.perf_counter() - started)
+            _timed_transaction(conn, [("BEGIN IMMEDIATE", ()), (READ, (task.id,)), (BUMP, (task.id,))],
+                               outcome=outcome, lock=lock)
             time.sleep(WRITE_PAUSE_S)  # busy, not saturated: unpaced, three writers made 55,000 transactions/s
 
 
