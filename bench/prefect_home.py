@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 
 TEMPLATE_ENV = "ECOMFLOW_PREFECT_DB_TEMPLATE"
@@ -47,8 +48,7 @@ def _migrate_template(template: Path) -> None:
                    capture_output=True, timeout=600)
     built = home / "prefect.db"
     # One self-contained file: fold the write-ahead log in before copying it.
-    with sqlite3.connect(built) as connection:
+    with closing(sqlite3.connect(built)) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    connection.close()
     os.replace(built, template)
     shutil.rmtree(home, ignore_errors=True)
