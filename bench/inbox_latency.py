@@ -5,7 +5,7 @@ flows.yaml, N open or claimed tasks, M completed ones, their audit events, users
 the real API (`ecomflow api`, no Prefect server: a complete's immediate delivery finds Prefect down
 and leaves the resume queued) and times over HTTP: GET /tasks of a staff user with one role and of
 a manager (first page and a later page via cursor, sorts due, priority and at_risk), then POST claim +
-complete of open tasks. Without HTTP it times the same inbox query, `engine.tasks.claim_task` in a
+complete of open tasks. Without HTTP it times the same inbox query, `ecomflow.engine.tasks.claim_task` in a
 `session_scope` loop and a raw SQL compare-and-set loop on the same database, and prints the plans
 of the inbox query and of a claim's SELECTs (before/after evidence for index changes).
 Goals: inbox p95 < 20 ms, claim+complete p99 < 20 ms, engine claims ≥ 50 % of raw.
@@ -60,8 +60,8 @@ def _minutes(rng: random.Random, low: float, high: float) -> timedelta:
 @contextmanager
 def fresh_database(db: str, data_dir: Path) -> Iterator[tuple[str, float]]:
     """Make an empty database, migrate it to head, yield (url, migrate seconds), drop it afterwards."""
-    from engine.db import get_engine
-    from engine.migrate import upgrade_to_head
+    from ecomflow.engine.db import get_engine
+    from ecomflow.engine.migrate import upgrade_to_head
 
     pg_name = None
     if db == "postgresql":
@@ -85,9 +85,9 @@ class Seeder:
         from sqlalchemy import event, insert
 
         from ecomflow.sample_data import sample_object
-        from engine.db import make_engine
-        from engine.models import AuditEvent, HumanTask, ProcessInstance
-        from engine.process_specs import get_definitions
+        from ecomflow.engine.db import make_engine
+        from ecomflow.engine.models import AuditEvent, HumanTask, ProcessInstance
+        from ecomflow.engine.process_specs import get_definitions
 
         self.engine = make_engine(url)  # its own engine: its connections never serve the timed part
         if url.startswith("sqlite"):
@@ -118,7 +118,7 @@ class Seeder:
 
     def _task(self, process: Any, step: Any, role: str, lane: str, *, instance_id: str, created: datetime, state: str,
               context: dict, done_by: dict[str, str]) -> None:
-        from engine.sla import due_times
+        from ecomflow.engine.sla import due_times
 
         rng = self.rng
         times = due_times(calendar=self.definitions.calendar, step=step, sla=self.definitions.sla, now=created)
@@ -227,9 +227,9 @@ class Seeder:
 
 def seed(url: str, *, open_tasks: int, closed_tasks: int, rng: random.Random) -> dict[str, Any]:
     """Fill the database; return the counts, the busiest staff role and each user's token."""
-    from engine.clock import utcnow
-    from engine.db import session_scope
-    from engine.users import add_user
+    from ecomflow.engine.clock import utcnow
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.users import add_user
 
     started = time.monotonic()
     seeder = Seeder(url, rng=rng, now=utcnow())
@@ -325,8 +325,8 @@ def time_inbox_http(clients: dict[str, httpx.Client], *, requests: int, depth: i
 
 def time_inbox_engine(url: str, principals: dict[str, Any], *, requests: int) -> dict[str, dict[str, float]]:
     """Time list_inbox (first page, sort due) without HTTP: the database and ORM part of GET /tasks."""
-    from engine.db import session_scope
-    from engine.inbox import InboxFilter, list_inbox
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.inbox import InboxFilter, list_inbox
 
     def page(principal: Any) -> None:
         with session_scope(url) as session:
@@ -348,8 +348,8 @@ def pick_open_tasks(url: str, *, rng: random.Random, count: int) -> list[OpenTas
     """Return `count` random open (unclaimed) tasks."""
     from sqlalchemy import select
 
-    from engine.db import session_scope
-    from engine.models import HumanTask as T
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.models import HumanTask as T
 
     with session_scope(url) as session:
         query = select(T.id, T.role, T.process_key, T.step_key, T.kind, T.version).where(T.state == "open").order_by(T.id)
@@ -392,7 +392,7 @@ def time_claims_http(base_url: str, tokens: dict[str, str], tasks: list[OpenTask
 def time_claim_complete_http(base_url: str, tokens: dict[str, str], tasks: list[OpenTask]) -> dict[str, Any]:
     """Claim and complete each task over HTTP with valid form data; time each call and the pair."""
     from ecomflow.sample_data import sample_object
-    from engine.process_specs import get_definitions
+    from ecomflow.engine.process_specs import get_definitions
 
     definitions, clients = get_definitions(), _clients(base_url, tokens, tasks)
     claims, completes, pairs, done_tasks, failures = [], [], [], [], []
@@ -420,9 +420,9 @@ def time_claim_complete_http(base_url: str, tokens: dict[str, str], tasks: list[
 
 def time_engine_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
     """claim_task in a session_scope per claim, as the API route does, without HTTP."""
-    from engine.db import session_scope
-    from engine.principals import Principal
-    from engine.tasks import claim_task
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.principals import Principal
+    from ecomflow.engine.tasks import claim_task
 
     durations = []
     for task in tasks:
@@ -465,7 +465,7 @@ def time_raw_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
 
 def compare_settings(url: str, chunks: list[list[OpenTask]]) -> dict[str, Any]:
     """Each connection setting of engine/db.py against its alternative (bench.db_settings)."""
-    from engine.db import get_engine
+    from ecomflow.engine.db import get_engine
 
     if url.startswith("sqlite"):
         get_engine(url).dispose()  # the journal mode changes only with no other connection open
@@ -473,8 +473,8 @@ def compare_settings(url: str, chunks: list[list[OpenTask]]) -> dict[str, Any]:
                 "reads": db_settings.sqlite_reads_during_writes(url, chunks[6:8])}
 
     def claim(session: Any, task: OpenTask) -> None:
-        from engine.principals import Principal
-        from engine.tasks import claim_task
+        from ecomflow.engine.principals import Principal
+        from ecomflow.engine.tasks import claim_task
 
         claim_task(session, task_id=task.id, principal=Principal(name=f"bench-{task.role}", roles=frozenset({task.role})))
 
@@ -485,7 +485,7 @@ def captured_selects(url: str, work: Callable[[Any], Any]) -> list[tuple[str, An
     """Run work(session) in a transaction that is rolled back; return the distinct SELECTs on human_tasks it sent."""
     from sqlalchemy import event
 
-    from engine.db import get_engine, get_sessionmaker
+    from ecomflow.engine.db import get_engine, get_sessionmaker
 
     engine, captured = get_engine(url), {}
 
@@ -506,7 +506,7 @@ def captured_selects(url: str, work: Callable[[Any], Any]) -> list[tuple[str, An
 
 def explain(url: str, statement: str, parameters: Any) -> list[str]:
     """Return the plan of a statement: EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL."""
-    from engine.db import get_engine
+    from ecomflow.engine.db import get_engine
 
     sqlite = url.startswith("sqlite")
     with get_engine(url).connect() as conn:
@@ -523,9 +523,9 @@ def explain(url: str, statement: str, parameters: Any) -> list[str]:
 
 def explain_paths(url: str, principals: dict[str, Any], approval: OpenTask | None) -> dict[str, list[str]]:
     """Plans of the inbox query (each user and sort) and of the SELECTs a claim of an approval task sends."""
-    from engine.inbox import InboxFilter, list_inbox
-    from engine.principals import Principal
-    from engine.tasks import claim_task
+    from ecomflow.engine.inbox import InboxFilter, list_inbox
+    from ecomflow.engine.principals import Principal
+    from ecomflow.engine.tasks import claim_task
 
     plans = {}
     for who, principal in principals.items():
@@ -573,8 +573,8 @@ def _queued_resumes(url: str) -> tuple[int, int]:
     """(resume messages never delivered, of which attempted) after the run."""
     from sqlalchemy import func, select
 
-    from engine.db import session_scope
-    from engine.models import OutboxMessage
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.models import OutboxMessage
 
     with session_scope(url) as session:
         waiting = OutboxMessage.delivered_at.is_(None)
@@ -604,7 +604,7 @@ def time_health_probe(n: int = 9) -> dict[str, dict[str, float]]:
 def run(db: str, *, open_tasks: int, closed_tasks: int, requests: int, depth: int, seed_value: int,
         env: dict[str, str] | None = None, keep_data: bool = False) -> dict[str, Any]:
     """Make and seed the database, measure, clean up; return the figures."""
-    from engine.principals import Principal
+    from ecomflow.engine.principals import Principal
 
     rng = random.Random(seed_value)
     data_dir = Path(tempfile.mkdtemp(prefix=f"ecomflow-bench-inbox-{db}-"))

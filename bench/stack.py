@@ -308,7 +308,7 @@ class BenchStack:
 
     def effective_settings(self) -> dict[str, str]:
         """The worker/dispatcher/sweeper settings the stack runs with (defaults unless overridden)."""
-        from engine.config import Settings
+        from ecomflow.engine.config import Settings
 
         keys = ("worker_concurrency", "worker_poll_seconds", "dispatcher_poll_seconds", "sweeper_poll_seconds")
         return {key: self.env.get(f"ECOMFLOW_{key.upper()}", str(Settings.model_fields[key].default)) for key in keys}
@@ -484,10 +484,10 @@ def isolated_stack(
         # (Everything below also passes the URL explicitly, so an already-configured caller works too.)
         os.environ["ECOMFLOW_DATABASE_URL"] = database_url
         os.environ["ECOMFLOW_DATA_DIR"] = str(data_dir)
-        from engine.db import session_scope
-        from engine.migrate import upgrade_to_head
-        from engine.process_specs import get_definitions
-        from engine.users import add_user
+        from ecomflow.engine.db import session_scope
+        from ecomflow.engine.migrate import upgrade_to_head
+        from ecomflow.engine.process_specs import get_definitions
+        from ecomflow.engine.users import add_user
 
         timings: dict[str, float] = {}
         started = time.monotonic()
@@ -559,7 +559,7 @@ def isolated_stack(
         if stack is not None:
             stack.log_report = stack.log_problems()
         if engine_url is not None:
-            from engine.db import get_engine
+            from ecomflow.engine.db import get_engine
 
             get_engine(engine_url).dispose()
         for name in (pg_database, prefect_pg_database):

@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from ecomflow.sample_data import return_params
-from engine.db import make_engine, session_scope
-from engine.instances import start_instance
-from engine.models import AuditEvent, HumanTask
-from engine.principals import Principal
-from engine.process_specs import get_definitions
-from engine.steps import open_task
-from engine.users import add_user
+from ecomflow.engine.db import make_engine, session_scope
+from ecomflow.engine.instances import start_instance
+from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.steps import open_task
+from ecomflow.engine.users import add_user
 
 
 def make_user(*, name: str | None = None, roles: tuple[str, ...] = ("customer_service",)) -> tuple[Principal, str]:

@@ -5,11 +5,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body, install_error_handlers
-from api.nul_guard import RefuseNul
-from api.routes import health, instances, processes, reports, tasks, users, webhooks
-from api.web import mount_web
-from engine.config import get_settings
+from ecomflow.api.errors import error_body, install_error_handlers
+from ecomflow.api.nul_guard import RefuseNul
+from ecomflow.api.routes import health, instances, processes, reports, tasks, users, webhooks
+from ecomflow.api.web import mount_web
+from ecomflow.engine.config import get_settings
 
 
 class _StreamedBodyLimit:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from engine.dispatcher import deliver_one
-from engine.orchestrator.runs import api_is_healthy
+from ecomflow.engine.dispatcher import deliver_one
+from ecomflow.engine.orchestrator.runs import api_is_healthy
 
 logger = logging.getLogger("ecomflow.api")
 

@@ -6,12 +6,12 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from engine.db import read_scope
-from engine.definitions import Definitions
-from engine.errors import Unauthorized
-from engine.principals import Principal
-from engine.process_specs import get_definitions
-from engine.users import authenticate
+from ecomflow.engine.db import read_scope
+from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.errors import Unauthorized
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.users import authenticate
 
 
 # A security scheme, not a header parameter: the OpenAPI then says which routes need a token (all but /health).

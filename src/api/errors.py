@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import ErrorOut, ValidationErrorOut
-from engine.errors import Conflict, EcomflowError, Forbidden, NotFound, Unauthorized, ValidationFailed
+from ecomflow.api.schemas import ErrorOut, ValidationErrorOut
+from ecomflow.engine.errors import Conflict, EcomflowError, Forbidden, NotFound, Unauthorized, ValidationFailed
 
 logger = logging.getLogger("ecomflow.api")
 

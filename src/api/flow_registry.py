@@ -8,4 +8,4 @@ from importlib.util import find_spec
 @lru_cache(maxsize=64)
 def has_flow(process_key: str) -> bool:
     """Return whether a flow module exists for the process, without importing it."""
-    return find_spec(f"flows.{process_key}") is not None
+    return find_spec(f"ecomflow.flows.{process_key}") is not None

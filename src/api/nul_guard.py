@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body
+from ecomflow.api.errors import error_body
 
 RULE = "no_nul"
 MESSAGE = "must not contain the NUL character (U+0000)"

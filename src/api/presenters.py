@@ -5,17 +5,17 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from engine.audit import list_events
-from engine.clock import utcnow
-from engine.definitions import Definitions, ProcessSpec
-from engine.instances import children_of, get_instance
-from engine.kpi import KpiReport, KpiRow, Percentiles
-from engine.models import AuditEvent, HumanTask, ProcessInstance
-from engine.orchestrator.runs import flow_run_ui_url
-from engine.task_states import ACTIVE_STATES
-from engine.tasks import list_comments
-from api import schemas
-from api.report_schemas import DurationPercentilesOut, KpiReportOut, KpiRowOut
+from ecomflow.engine.audit import list_events
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.definitions import Definitions, ProcessSpec
+from ecomflow.engine.instances import children_of, get_instance
+from ecomflow.engine.kpi import KpiReport, KpiRow, Percentiles
+from ecomflow.engine.models import AuditEvent, HumanTask, ProcessInstance
+from ecomflow.engine.orchestrator.runs import flow_run_ui_url
+from ecomflow.engine.task_states import ACTIVE_STATES
+from ecomflow.engine.tasks import list_comments
+from ecomflow.api import schemas
+from ecomflow.api.report_schemas import DurationPercentilesOut, KpiReportOut, KpiRowOut
 
 
 def present_process(spec: ProcessSpec) -> schemas.ProcessOut:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from engine.config import get_settings
+from ecomflow.engine.config import get_settings
 
 app = typer.Typer(help="ecomflow — e-commerce processes as Prefect flows with a human task inbox.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users and their tokens.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def _use_our_prefect() -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from engine.migrate import upgrade_to_head
+    from ecomflow.engine.migrate import upgrade_to_head
 
     upgrade_to_head()
     typer.echo(f"database at head: {get_settings().resolved_database_url}")
@@ -39,7 +39,7 @@ def migrate() -> None:
 @app.command()
 def check(file: Annotated[Path | None, typer.Option(help="flows.yaml to check")] = None) -> None:
     """Validate flows.yaml; name the process, step and field of every error."""
-    from engine.definitions import DefinitionError, load_definitions
+    from ecomflow.engine.definitions import DefinitionError, load_definitions
 
     path = file or get_settings().definitions_path
     try:
@@ -59,10 +59,10 @@ def users_add(
     role: Annotated[list[str], typer.Option("--role", help="a role key from flows.yaml; repeat for several")],
 ) -> None:
     """Create a user and print their API token (shown only this once)."""
-    from engine.db import session_scope
-    from engine.errors import EcomflowError
-    from engine.process_specs import get_definitions
-    from engine.users import add_user
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.errors import EcomflowError
+    from ecomflow.engine.process_specs import get_definitions
+    from ecomflow.engine.users import add_user
 
     try:
         with session_scope() as session:
@@ -76,8 +76,8 @@ def users_add(
 @users_app.command("revoke")
 def users_revoke(name: str) -> None:
     """Revoke every API token of a user: each answers 401 from the next request on."""
-    from engine.db import session_scope
-    from engine.users import find_user, revoke_tokens
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.users import find_user, revoke_tokens
 
     with session_scope() as session:
         if find_user(session, name) is None:
@@ -95,9 +95,9 @@ def users_password(
     ] = None,
 ) -> None:
     """Set the password a user signs in to the web pages with (/ui)."""
-    from engine.db import session_scope
-    from engine.errors import EcomflowError
-    from engine.users import set_password
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.errors import EcomflowError
+    from ecomflow.engine.users import set_password
 
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
@@ -118,10 +118,10 @@ def report_daily(
     from datetime import date
     from zoneinfo import ZoneInfo
 
-    from engine.clock import utcnow
-    from engine.daily_report import build_daily_report
-    from engine.db import session_scope
-    from engine.process_specs import get_definitions
+    from ecomflow.engine.clock import utcnow
+    from ecomflow.engine.daily_report import build_daily_report
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.process_specs import get_definitions
 
     timezone = get_definitions().timezone
     try:
@@ -144,10 +144,10 @@ def start(
     param: Annotated[list[str] | None, typer.Option("--param", help="k=v; v is parsed as JSON when it can be")] = None,
 ) -> None:
     """Start a process instance from the command line."""
-    from engine.db import session_scope
-    from engine.errors import EcomflowError, ValidationFailed
-    from engine.instances import start_instance
-    from engine.process_specs import get_definitions
+    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.errors import EcomflowError, ValidationFailed
+    from ecomflow.engine.instances import start_instance
+    from ecomflow.engine.process_specs import get_definitions
 
     params = {}
     for item in param or []:
@@ -183,7 +183,7 @@ def api() -> None:
 
     _use_our_prefect()
     settings = get_settings()
-    uvicorn.run("api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port, log_level="warning")
+    uvicorn.run("ecomflow.api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port, log_level="warning")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from engine.config import Settings
+from ecomflow.engine.config import Settings
 
 
 def prefect_env(settings: Settings) -> dict[str, str]:

@@ -6,14 +6,14 @@ import signal
 import threading
 import time
 
-from engine.config import get_settings
-from engine.dispatcher import run_dispatcher
-from engine.orchestrator.deployments import register_deployments
-from engine.orchestrator.wakeups import start_wakeups
-from engine.orchestrator.worker import FlowWorker
-from engine.process_specs import get_definitions
-from engine.sweeper import run_sweeper
-from flows import implemented_flows
+from ecomflow.engine.config import get_settings
+from ecomflow.engine.dispatcher import run_dispatcher
+from ecomflow.engine.orchestrator.deployments import register_deployments
+from ecomflow.engine.orchestrator.wakeups import start_wakeups
+from ecomflow.engine.orchestrator.worker import FlowWorker
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.sweeper import run_sweeper
+from ecomflow.flows import implemented_flows
 
 logger = logging.getLogger("ecomflow.worker")
 

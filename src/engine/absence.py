@@ -7,16 +7,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit import record_event
-from engine.clock import utcnow
-from engine.errors import Forbidden, NotFound, ValidationFailed
-from engine.forms import FieldProblem
-from engine.four_eyes import four_eyes_violation
-from engine.models import HumanTask, User
-from engine.principals import Principal
-from engine.task_states import TaskState
-from engine.tasks import delegate_task, may_hold, release_task
-from engine.users import available_principal, find_user
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
+from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.four_eyes import four_eyes_violation
+from ecomflow.engine.models import HumanTask, User
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.task_states import TaskState
+from ecomflow.engine.tasks import delegate_task, may_hold, release_task
+from ecomflow.engine.users import available_principal, find_user
 
 MAX_REASON_CHARS = 500
 

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from engine.clock import utcnow
-from engine.models import AuditEvent
-from engine.notifications import notify_audit_event
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.models import AuditEvent
+from ecomflow.engine.notifications import notify_audit_event
 
 
 _INSERT_EVENT = insert(AuditEvent.__table__)

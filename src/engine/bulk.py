@@ -9,15 +9,15 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.errors import EcomflowError, Forbidden, ValidationFailed
-from engine.forms import FieldProblem
-from engine.models import HumanTask
-from engine.principals import Principal
-from engine.task_states import TaskState
-from engine.tasks import assign_task, claim_task, get_visible_task, release_task
-from engine.users import available_principal
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import EcomflowError, Forbidden, ValidationFailed
+from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.task_states import TaskState
+from ecomflow.engine.tasks import assign_task, claim_task, get_visible_task, release_task
+from ecomflow.engine.users import available_principal
 
 logger = logging.getLogger("ecomflow.bulk")
 

@@ -6,10 +6,10 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.db import insert_unless_exists
-from engine.audit import record_event
-from engine.models import CatalogEntry
-from engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.models import CatalogEntry
+from ecomflow.engine.principals import SYSTEM_ACTOR
 
 
 class Channel(Protocol):

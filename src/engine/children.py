@@ -5,11 +5,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.definitions import Definitions
-from engine.instances import get_instance, start_instance
-from engine.models import StepResult
-from engine.principals import SYSTEM_ACTOR
-from engine.step_results import load_result, result_key
+from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.instances import get_instance, start_instance
+from ecomflow.engine.models import StepResult
+from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.step_results import load_result, result_key
 
 MAX_BUSINESS_KEY = 128
 

@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The twelve processes as shipped; `ecomflow init` copies them into a project directory.
+PACKAGED_DEFINITIONS = Path(str(files("ecomflow").joinpath("flows.yaml")))
+
+
+def default_definitions_path() -> Path:
+    """Return ./flows.yaml when the working directory has one, else the packaged default."""
+    local = Path("flows.yaml")
+    return local if local.is_file() else PACKAGED_DEFINITIONS
 
 
 class WebhookEndpoint(BaseModel):
@@ -26,7 +34,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".ecomflow")
     database_url: str | None = None
-    definitions_path: Path = REPO_ROOT / "flows.yaml"
+    definitions_path: Path = Field(default_factory=default_definitions_path)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     prefect_port: int = 4200

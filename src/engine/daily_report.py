@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit import record_event
-from engine.instances import get_instance
-from engine.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
-from engine.models import AuditEvent
-from engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.instances import get_instance
+from ecomflow.engine.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
+from ecomflow.engine.models import AuditEvent
+from ecomflow.engine.principals import SYSTEM_ACTOR
 
 REPORT_EVENT = "report.daily"
 HEADINGS = {

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.config import get_settings
-from engine.wal_checkpoints import checkpoint_in_background
+from ecomflow.engine.config import get_settings
+from ecomflow.engine.wal_checkpoints import checkpoint_in_background
 
 
 # Execution option of the engine read_scope's sessions use; SQLite's begin hook reads it.

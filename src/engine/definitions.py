@@ -18,18 +18,18 @@ from typing import Any
 
 import yaml
 
-from engine.business_calendar import BusinessCalendar
-from engine.cron_check import cron_problems
-from engine.durations import parse_duration
-from engine.forms import NAME_PATTERN, FormSpec, Label, parse_label
-from engine.rules_schema import RULES_SCHEMA as RULES_SCHEMA  # re-exported: importers read it from here
-from engine.rules_schema import read_rules
-from engine.sla_definitions import Escalation, SlaPolicy, read_calendar, read_sla, read_timezone
-from engine.step_definitions import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
+from ecomflow.engine.business_calendar import BusinessCalendar
+from ecomflow.engine.cron_check import cron_problems
+from ecomflow.engine.durations import parse_duration
+from ecomflow.engine.forms import NAME_PATTERN, FormSpec, Label, parse_label
+from ecomflow.engine.rules_schema import RULES_SCHEMA as RULES_SCHEMA  # re-exported: importers read it from here
+from ecomflow.engine.rules_schema import read_rules
+from ecomflow.engine.sla_definitions import Escalation, SlaPolicy, read_calendar, read_sla, read_timezone
+from ecomflow.engine.step_definitions import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
 
 __all__ = [
     "STEP_KINDS", "DefinitionError", "Definitions", "Label", "ProcessSpec", "Role", "Schedule", "StepSpec",
-    "UnknownProcess", "UnknownStep", "default_definitions_path", "load_definitions", "parse_definitions",
+    "UnknownProcess", "UnknownStep", "load_definitions", "parse_definitions",
     "parse_duration",
 ]
 
@@ -393,8 +393,3 @@ def load_definitions(path: str | Path) -> Definitions:
     if problems:
         raise DefinitionError(problems)
     return definitions
-
-
-def default_definitions_path() -> Path:
-    """Return the flows.yaml at the repository root."""
-    return Path(__file__).resolve().parents[2] / "flows.yaml"

@@ -11,16 +11,16 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from engine import outbox, webhooks
-from engine.audit import record_event
-from engine.clock import utcnow
-from engine.config import get_settings
-from engine.db import session_scope
-from engine.instances import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, record_flow_run, set_instance_state
-from engine.models import OutboxMessage, ProcessInstance
-from engine.orchestrator import runs
-from engine.principals import SYSTEM_ACTOR
-from engine.process_specs import get_definitions
+from ecomflow.engine import outbox, webhooks
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.config import get_settings
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.instances import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, record_flow_run, set_instance_state
+from ecomflow.engine.models import OutboxMessage, ProcessInstance
+from ecomflow.engine.orchestrator import runs
+from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.process_specs import get_definitions
 
 logger = logging.getLogger("ecomflow.dispatcher")
 

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine.config import get_settings
-from engine.models import HumanTask
-from engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.engine.config import get_settings
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
 
 # A moved forecast is rewritten only past this: it is an estimate, and rewriting every open row each sweep is not cheap.
 RESTATE_AFTER = timedelta(minutes=5)

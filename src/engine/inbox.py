@@ -10,15 +10,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from engine.clock import utcnow
-from engine.errors import ValidationFailed
-from engine.forms import FieldProblem
-from engine.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
-from engine.models import HumanTask
-from engine.principals import Principal
-from engine.sla import tasks_workable_by
-from engine.sqltypes import UTCDateTime
-from engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.errors import ValidationFailed
+from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.sla import tasks_workable_by
+from ecomflow.engine.sqltypes import UTCDateTime
+from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
 
 MAX_LIMIT = 200
 # Tasks without a due time sort after every real one.

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Select, and_, cast, false, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
-from engine.models import HumanTask
-from engine.principals import Principal
-from engine.task_states import ACTIVE_STATES
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.task_states import ACTIVE_STATES
 
 # A row as read: (lead value, due time, id); the lead is 0 when the sort has none.
 Row = tuple[int, datetime | None, str]

@@ -7,10 +7,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.audit import record_event
-from engine.clock import utcnow
-from engine.models import Sku, StockReservation
-from engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.models import Sku, StockReservation
+from ecomflow.engine.principals import SYSTEM_ACTOR
 
 
 def upsert_sku(

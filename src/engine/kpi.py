@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.errors import Forbidden
-from engine.models import AuditEvent, HumanTask
-from engine.principals import Principal
-from engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.engine.errors import Forbidden
+from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
 
 # The moments a person took the task on: claiming it, being assigned it, or having it delegated.
 CLAIM_EVENTS = ("task.claimed", "task.assigned", "task.delegated")

@@ -5,9 +5,9 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from engine.audit import record_event
-from engine.models import OrderRating
-from engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.models import OrderRating
+from ecomflow.engine.principals import SYSTEM_ACTOR
 
 
 class Marketplace(Protocol):

@@ -21,8 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from engine.clock import utcnow
-from engine.sqltypes import UTCDateTime
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.sqltypes import UTCDateTime
 
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import outbox
-from engine.clock import utcnow
-from engine.config import WebhookEndpoint, get_settings
-from engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine import outbox
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.config import WebhookEndpoint, get_settings
+from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 
 WEBHOOK_EVENT_BY_AUDIT_TYPE = MappingProxyType({
     "task.created": "task.created",

@@ -8,10 +8,10 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.db import insert_unless_exists
-from engine.audit import record_event
-from engine.models import Refund
-from engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.models import Refund
+from ecomflow.engine.principals import SYSTEM_ACTOR
 
 
 class PaymentProvider(Protocol):

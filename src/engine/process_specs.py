@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from engine.config import get_settings
-from engine.definitions import Definitions, load_definitions
+from ecomflow.engine.config import get_settings
+from ecomflow.engine.definitions import Definitions, load_definitions
 
 
 @lru_cache(maxsize=1)

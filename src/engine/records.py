@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.db import insert_unless_exists
-from engine.audit import record_event
-from engine.models import Campaign, CopyEntry, KpiTarget
-from engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.models import Campaign, CopyEntry, KpiTarget
+from ecomflow.engine.principals import SYSTEM_ACTOR
 
 
 def _insert_once(session: Session, row: Any, existing: Any) -> bool:

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine.audit import record_event
-from engine.definitions import Definitions
-from engine.models import HumanTask
-from engine.principals import SYSTEM_ACTOR
-from engine.task_states import ACTIVE_STATES
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.task_states import ACTIVE_STATES
 
 DAILY = timedelta(days=1)
 

@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine.audit import record_event
-from engine.business_calendar import WALL_CLOCK, BusinessCalendar
-from engine.definitions import Definitions, StepSpec
-from engine.models import HumanTask
-from engine.principals import SYSTEM_ACTOR
-from engine.sla_definitions import MANAGERS, Escalation, SlaPolicy
-from engine.task_states import ACTIVE_STATES, TaskAction, TaskState, next_state
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.business_calendar import WALL_CLOCK, BusinessCalendar
+from ecomflow.engine.definitions import Definitions, StepSpec
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.sla_definitions import MANAGERS, Escalation, SlaPolicy
+from ecomflow.engine.task_states import ACTIVE_STATES, TaskAction, TaskState, next_state
 
 __all__ = [
     "BATCH_SIZE", "DueTimes", "SweepBatch", "clock_of", "due_times", "escalate_overdue_tasks", "flag_overdue_tasks",

@@ -5,10 +5,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.db import insert_unless_exists
-from engine.audit import record_event
-from engine.models import StepResult
-from engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.models import StepResult
+from ecomflow.engine.principals import SYSTEM_ACTOR
 
 
 def result_key(instance_id: str, step_key: str, round: int) -> str:

@@ -8,17 +8,17 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine import outbox
-from engine.db import insert_unless_exists
-from engine.audit import record_event
-from engine.clock import utcnow
-from engine.definitions import Definitions, StepSpec
-from engine.instances import InstanceState, get_instance, set_instance_state
-from engine.models import HumanTask
-from engine.principals import SYSTEM_ACTOR
-from engine.process_specs import get_definitions
-from engine.sla import due_times
-from engine.task_states import TaskState
+from ecomflow.engine import outbox
+from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.definitions import Definitions, StepSpec
+from ecomflow.engine.instances import InstanceState, get_instance, set_instance_state
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.sla import due_times
+from ecomflow.engine.task_states import TaskState
 
 
 def open_task(

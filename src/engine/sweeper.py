@@ -10,15 +10,15 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from engine.clock import utcnow
-from engine.config import get_settings
-from engine.db import session_scope
-from engine.forecast import refresh_forecasts
-from engine.process_specs import get_definitions
-from engine.reminders import send_daily_reminders
-from engine.sla import SweepBatch, escalate_overdue_tasks, flag_overdue_tasks, remind_due_tasks
-from engine.steps import expire_due_tasks
-from engine.timers import fire_due_timers
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.config import get_settings
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.forecast import refresh_forecasts
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.reminders import send_daily_reminders
+from ecomflow.engine.sla import SweepBatch, escalate_overdue_tasks, flag_overdue_tasks, remind_due_tasks
+from ecomflow.engine.steps import expire_due_tasks
+from ecomflow.engine.timers import fire_due_timers
 
 logger = logging.getLogger("ecomflow.sweeper")
 

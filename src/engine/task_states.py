@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from engine.errors import IllegalTransition
+from ecomflow.engine.errors import IllegalTransition
 
 
 class TaskState(StrEnum):

@@ -7,19 +7,19 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine import outbox
-from engine.audit import record_event
-from engine.clock import utcnow
-from engine.definitions import Definitions
-from engine.errors import AlreadyClaimed, Forbidden, NotFound, ValidationFailed, VersionMismatch
-from engine.four_eyes import check_four_eyes
-from engine.forms import FieldProblem, validate_form
-from engine.models import HumanTask, TaskComment
-from engine.principals import Principal
-from engine.sla import tasks_workable_by, working_roles
-from engine.task_states import PAST_TENSE, TaskAction, TaskState, next_state
-from engine.steps import task_pause_prefix
-from engine.users import available_principal
+from ecomflow.engine import outbox
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.errors import AlreadyClaimed, Forbidden, NotFound, ValidationFailed, VersionMismatch
+from ecomflow.engine.four_eyes import check_four_eyes
+from ecomflow.engine.forms import FieldProblem, validate_form
+from ecomflow.engine.models import HumanTask, TaskComment
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.sla import tasks_workable_by, working_roles
+from ecomflow.engine.task_states import PAST_TENSE, TaskAction, TaskState, next_state
+from ecomflow.engine.steps import task_pause_prefix
+from ecomflow.engine.users import available_principal
 
 MAX_COMMENT_CHARS = 5000
 

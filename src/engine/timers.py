@@ -6,11 +6,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine import outbox
-from engine.db import insert_unless_exists
-from engine.audit import record_event
-from engine.models import Timer
-from engine.principals import SYSTEM_ACTOR
+from ecomflow.engine import outbox
+from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.models import Timer
+from ecomflow.engine.principals import SYSTEM_ACTOR
 
 
 def timer_pause_prefix(timer_id: str) -> str:

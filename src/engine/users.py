@@ -11,12 +11,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit import record_event
-from engine.clock import utcnow
-from engine.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from engine.forms import FieldProblem
-from engine.models import ApiToken, User, UserRole
-from engine.principals import SYSTEM_ACTOR, Principal
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.models import ApiToken, User, UserRole
+from ecomflow.engine.principals import SYSTEM_ACTOR, Principal
 
 
 def hash_token(token: str) -> str:

@@ -20,10 +20,10 @@ from typing import Any
 
 import httpx
 
-from engine import outbox
-from engine.clock import utcnow
-from engine.config import Settings, WebhookEndpoint, get_settings
-from engine.models import OutboxMessage
+from ecomflow.engine import outbox
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.config import Settings, WebhookEndpoint, get_settings
+from ecomflow.engine.models import OutboxMessage
 
 # Receivers may be down for a while: back off up to ten minutes between attempts.
 MAX_BACKOFF = timedelta(minutes=10)

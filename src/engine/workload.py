@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from engine.models import HumanTask, ProcessInstance, User, UserRole
-from engine.principals import MANAGER_ROLES
-from engine.task_states import ACTIVE_STATES
+from ecomflow.engine.models import HumanTask, ProcessInstance, User, UserRole
+from ecomflow.engine.principals import MANAGER_ROLES
+from ecomflow.engine.task_states import ACTIVE_STATES
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import importlib
 
 from prefect import Flow
 
-from engine.process_specs import get_definitions
+from ecomflow.engine.process_specs import get_definitions
 
 
 def implemented_flows() -> dict[str, Flow]:
@@ -13,9 +13,9 @@ def implemented_flows() -> dict[str, Flow]:
     flows = {}
     for key in get_definitions().processes:
         try:
-            module = importlib.import_module(f"flows.{key}")
+            module = importlib.import_module(f"ecomflow.flows.{key}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"flows.{key}":
+            if exc.name != f"ecomflow.flows.{key}":
                 raise  # a broken import inside an existing flow module must not hide
             continue
         flows[key] = getattr(module, key)

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow
 
-from engine.process_specs import get_definitions
-from engine.rules.budget import approver_role
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.rules.budget import approver_role
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "ads_and_events"
 

@@ -5,12 +5,12 @@ from typing import Any
 
 from prefect import flow, task
 
-from engine.db import session_scope
-from engine.process_specs import get_definitions
-from engine.records import save_copy
-from engine.rules.ad_law import find_banned_terms
-from engine.rules.sms import check_sms
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.records import save_copy
+from ecomflow.engine.rules.ad_law import find_banned_terms
+from ecomflow.engine.rules.sms import check_sms
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "customer_care_copy"
 

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 from prefect import flow, task
 from prefect.runtime import flow_run
 
-from engine.clock import utcnow
-from engine.daily_report import build_daily_report, record_report_event
-from engine.db import session_scope
-from engine.process_specs import get_definitions
-from flows.artifacts import publish_markdown, publish_table
-from flows.primitives import InstanceEnded, ProcessRun, mark_instance_failed, stop_ended_run
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.daily_report import build_daily_report, record_report_event
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.flows.artifacts import publish_markdown, publish_table
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, mark_instance_failed, stop_ended_run
 
 PROCESS = "daily_report"
 MARKDOWN_KEY = "daily-report"

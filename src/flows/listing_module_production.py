@@ -5,13 +5,13 @@ from typing import Any
 
 from prefect import flow, task
 
-from engine.channel import CatalogChannel, publish_once
-from engine.db import session_scope
-from engine.instances import get_instance
-from engine.process_specs import get_definitions
-from engine.rules.ad_law import scan_form_text
-from flows.artifacts import publish_table
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.channel import CatalogChannel, publish_once
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.instances import get_instance
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.rules.ad_law import scan_form_text
+from ecomflow.flows.artifacts import publish_table
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "listing_module_production"
 # The customer-facing text of the selling-points form; specs are product facts, audience is internal.

@@ -6,16 +6,16 @@ from typing import Any
 
 from prefect import flow, task
 
-from engine.channel import CatalogChannel, publish_once
-from engine.db import session_scope
-from engine.instances import get_instance
-from engine.inventory import get_skus
-from engine.process_specs import get_definitions
-from engine.rules.listing import Finding, check_listing
-from engine.rules.price_policy import PriceLine, check_prices, price_table
-from flows.artifacts import publish_markdown, publish_table
-from flows.slots import in_peak_hours, slot_time
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.channel import CatalogChannel, publish_once
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.instances import get_instance
+from ecomflow.engine.inventory import get_skus
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.rules.listing import Finding, check_listing
+from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
+from ecomflow.flows.artifacts import publish_markdown, publish_table
+from ecomflow.flows.slots import in_peak_hours, slot_time
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "listing_upload"
 

@@ -5,10 +5,10 @@ from typing import Any
 
 from prefect import flow, task
 
-from engine.channel import CatalogChannel, publish_once
-from engine.db import session_scope
-from flows.slots import in_peak_hours, slot_time
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.channel import CatalogChannel, publish_once
+from ecomflow.engine.db import session_scope
+from ecomflow.flows.slots import in_peak_hours, slot_time
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "page_design"
 MISSING_SKU = {"field": "sku", "rule": "required_for_detail", "message": "a detail page needs the SKU it describes"}

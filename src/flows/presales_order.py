@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import flow, task
 
-from engine.db import session_scope
-from engine.inventory import get_skus, release_stock, reserve_stock
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.inventory import get_skus, release_stock, reserve_stock
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "presales_order"
 # A backordered order has its stock checked again this long after operations decided to wait.

@@ -16,11 +16,11 @@ from prefect.context import FlowRunContext
 from sqlalchemy.exc import IntegrityError
 from prefect.states import Cancelled, State
 
-from engine.children import start_child_once
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.definitions import ProcessSpec, StepSpec
-from engine.instances import (
+from ecomflow.engine.children import start_child_once
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.definitions import ProcessSpec, StepSpec
+from ecomflow.engine.instances import (
     ACTIVE_INSTANCE_STATES,
     InstanceState,
     find_instance_of_run,
@@ -29,13 +29,13 @@ from engine.instances import (
     set_instance_state,
     start_instance,
 )
-from engine.models import HumanTask
-from engine.orchestrator.runs import suspend_current_run
-from engine.process_specs import get_definitions
-from engine.step_results import load_result, result_key, store_result
-from engine.steps import find_task, note_resume_without_completion, open_task, pause_key
-from engine.timers import arm_timer, find_timer, note_early_resume, timer_pause_key
-from engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.orchestrator.runs import suspend_current_run
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.step_results import load_result, result_key, store_result
+from ecomflow.engine.steps import find_task, note_resume_without_completion, open_task, pause_key
+from ecomflow.engine.timers import arm_timer, find_timer, note_early_resume, timer_pause_key
+from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
 
 logger = logging.getLogger("ecomflow.flows")
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from prefect import flow, task
 
-from engine.channel import CatalogChannel, publish_once
-from engine.db import session_scope
-from engine.process_specs import get_definitions
-from engine.rules.ad_law import scan_form_text
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.channel import CatalogChannel, publish_once
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.rules.ad_law import scan_form_text
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "promo_image_design"
 CUSTOMER_FACING = ("copy",)

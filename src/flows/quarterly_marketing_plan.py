@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 from prefect import flow, task
 from prefect.runtime import flow_run
 
-from engine.db import session_scope
-from engine.figures import period_figures
-from engine.instances import get_instance
-from engine.process_specs import get_definitions
-from engine.records import save_targets
-from engine.rules.targets import decompose_targets as split_targets
-from flows.artifacts import publish_markdown, publish_table
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.figures import period_figures
+from ecomflow.engine.instances import get_instance
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.records import save_targets
+from ecomflow.engine.rules.targets import decompose_targets as split_targets
+from ecomflow.flows.artifacts import publish_markdown, publish_table
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "quarterly_marketing_plan"
 CAMPAIGN_FIELDS = ("theme", "starts_on", "ends_on", "budget")

@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, task
 
-from engine.db import session_scope
-from engine.definitions import parse_duration
-from engine.marketplace import ReportedRatings
-from engine.payments import LedgerPaymentProvider, issue_refund
-from engine.process_specs import get_definitions
-from engine.rules.returns_policy import check_return_policy
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.definitions import parse_duration
+from ecomflow.engine.marketplace import ReportedRatings
+from ecomflow.engine.payments import LedgerPaymentProvider, issue_refund
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.rules.returns_policy import check_return_policy
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "returns_exchange"
 

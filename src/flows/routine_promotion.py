@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 from prefect import flow, task
 from prefect.runtime import flow_run
 
-from engine.db import session_scope
-from engine.figures import period_figures
-from engine.process_specs import get_definitions
-from engine.rules.budget import approver_role
-from flows.artifacts import publish_markdown
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.figures import period_figures
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.rules.budget import approver_role
+from ecomflow.flows.artifacts import publish_markdown
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "routine_promotion"
 

@@ -10,15 +10,15 @@ from typing import Any
 
 from prefect import flow, task
 
-from engine.db import session_scope
-from engine.instances import get_instance
-from engine.inventory import get_skus
-from engine.process_specs import get_definitions
-from engine.records import save_campaign as record_campaign
-from engine.rules.budget import approver_role
-from engine.rules.price_policy import PriceLine, check_prices, price_table
-from flows.artifacts import publish_table
-from flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.instances import get_instance
+from ecomflow.engine.inventory import get_skus
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.records import save_campaign as record_campaign
+from ecomflow.engine.rules.budget import approver_role
+from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
+from ecomflow.flows.artifacts import publish_table
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "themed_campaign_plan"
 CREATIVE_FIELDS = ("purpose", "sizes", "copy", "deadline")

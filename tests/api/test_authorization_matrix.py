@@ -30,15 +30,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api.app import create_app
-from engine.db import session_scope
-from engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
-from engine.outbox import WEBHOOK
-from engine.principals import MANAGER_ROLES, Principal
-from engine.process_specs import get_definitions
-from engine.steps import open_task
-from engine.tasks import claim_task, complete_task
-from engine.users import revoke_tokens
+from ecomflow.api.app import create_app
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.outbox import WEBHOOK
+from ecomflow.engine.principals import MANAGER_ROLES, Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.steps import open_task
+from ecomflow.engine.tasks import claim_task, complete_task
+from ecomflow.engine.users import revoke_tokens
 from tests.api.conftest import ApiServer, assert_error, client, field_names
 from tests.factories import make_user, return_params
 

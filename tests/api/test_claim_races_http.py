@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import select
 
-from engine.db import session_scope
-from engine.models import AuditEvent, HumanTask
-from engine.principals import Principal
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.principals import Principal
 from tests.api.conftest import Caller, assert_error
 from tests.engine.test_races import (
     HandOver,

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api import app as app_module
-from engine.config import Settings
-from engine.db import session_scope
-from engine.models import ProcessInstance
-from engine.users import revoke_tokens
+from ecomflow.api import app as app_module
+from ecomflow.engine.config import Settings
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import ProcessInstance
+from ecomflow.engine.users import revoke_tokens
 from tests.api.conftest import Caller, assert_error
 from tests.factories import make_task, return_params
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from api.app import create_app
+from ecomflow.api.app import create_app
 from ecomflow.cli import app as cli_app
-from engine.db import session_scope
-from engine.models import ApiToken, AuditEvent, HumanTask, ProcessInstance, TaskComment
-from engine.process_specs import get_definitions
-from engine.users import find_user, issue_token
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import ApiToken, AuditEvent, HumanTask, ProcessInstance, TaskComment
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.users import find_user, issue_token
 from tests.api.conftest import ApiServer, Caller, assert_error, client, field_names
 from tests.factories import make_task, return_params
 

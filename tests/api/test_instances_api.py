@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import select
 
-from engine.db import session_scope
-from engine.models import HumanTask, OutboxMessage
-from engine.outbox import CANCEL_RUN, START_RUN
-from engine.process_specs import get_definitions
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import HumanTask, OutboxMessage
+from ecomflow.engine.outbox import CANCEL_RUN, START_RUN
+from ecomflow.engine.process_specs import get_definitions
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import make_task, return_params
 

@@ -26,12 +26,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
-from engine.db import session_scope
-from engine.errors import Unauthorized
-from engine.principals import Principal
-from engine.tasks import claim_task
-from engine.users import authenticate, find_user, issue_token
+from ecomflow.api.app import create_app
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import Unauthorized
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.tasks import claim_task
+from ecomflow.engine.users import authenticate, find_user, issue_token
 from tests.api.conftest import ApiServer
 from tests.conftest import empty_all_tables
 from tests.factories import make_instance, make_task, make_user, return_params

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from engine.clock import utcnow
+from ecomflow.engine.clock import utcnow
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import add_task_row, make_instance
 

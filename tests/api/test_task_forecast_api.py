@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.models import HumanTask
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import HumanTask
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import add_task_row, make_instance
 

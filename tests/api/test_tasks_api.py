@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import func, select
 
-from engine.db import session_scope
-from engine.models import AuditEvent, HumanTask, OutboxMessage
-from engine.outbox import RESUME_RUN
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage
+from ecomflow.engine.outbox import RESUME_RUN
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import make_task, uncommitted_change_to
 

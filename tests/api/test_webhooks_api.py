@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from engine.clock import utcnow
+from ecomflow.engine.clock import utcnow
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.engine.test_webhooks import (  # noqa: F401 - fixtures are found by name
     WebhookReceiver,

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from engine.db import session_scope
-from engine.process_specs import get_definitions
-from engine.models import AuditEvent, Timer
-from engine.sweeper import sweep_once
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.models import AuditEvent, Timer
+from ecomflow.engine.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]

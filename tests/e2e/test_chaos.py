@@ -12,7 +12,7 @@ import os
 import pytest
 
 from bench import chaos, stack
-from engine.config import get_settings
+from ecomflow.engine.config import get_settings
 from tests.conftest import BACKEND, PG_ADMIN_URL
 
 pytestmark = pytest.mark.e2e

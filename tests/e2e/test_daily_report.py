@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from flows.daily_report import MARKDOWN_KEY, TABLE_KEY
+from ecomflow.flows.daily_report import MARKDOWN_KEY, TABLE_KEY
 from tests.e2e.conftest import Stack, Staff, prefect_api
 
 pytestmark = [pytest.mark.e2e]

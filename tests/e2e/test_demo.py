@@ -5,9 +5,9 @@ import pytest
 from sqlalchemy import select
 
 from ecomflow.demo import run_demo
-from engine.db import session_scope
-from engine.models import ProcessInstance
-from flows import implemented_flows
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import ProcessInstance
+from ecomflow.flows import implemented_flows
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e

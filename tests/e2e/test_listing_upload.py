@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.db import session_scope
-from engine.inventory import upsert_sku
-from engine.sweeper import sweep_once
-from flows.artifacts import artifact_key
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.inventory import upsert_sku
+from ecomflow.engine.sweeper import sweep_once
+from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.records import catalog_entries, go_live_timer
 from tests.e2e.conftest import prefect_api, Staff, Stack, wait_until
 

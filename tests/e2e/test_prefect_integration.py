@@ -15,8 +15,8 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.results import get_default_result_storage
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from engine.orchestrator.result_defaults import with_result_defaults
-from engine.orchestrator.suspension_watch import SharedSuspensionWatch, shared_suspension_watch
+from ecomflow.engine.orchestrator.result_defaults import with_result_defaults
+from ecomflow.engine.orchestrator.suspension_watch import SharedSuspensionWatch, shared_suspension_watch
 from tests.e2e.conftest import PREFECT_API, Stack, prefect_api, wait_until
 
 pytestmark = pytest.mark.e2e

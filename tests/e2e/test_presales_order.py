@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.db import session_scope
-from engine.inventory import get_skus, upsert_sku
-from engine.models import AuditEvent, HumanTask, StockReservation, Timer
-from engine.sweeper import sweep_once
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.inventory import get_skus, upsert_sku
+from ecomflow.engine.models import AuditEvent, HumanTask, StockReservation, Timer
+from ecomflow.engine.sweeper import sweep_once
 from tests.e2e.conftest import prefect_api, prefect_run_state, Staff, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]

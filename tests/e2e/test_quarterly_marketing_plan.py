@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.db import session_scope
-from engine.models import KpiTarget
-from flows.artifacts import artifact_key
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import KpiTarget
+from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]

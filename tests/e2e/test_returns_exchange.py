@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine.db import session_scope
-from engine.models import HumanTask, Refund
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import HumanTask, Refund
 from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
 from tests.factories import return_params
 
@@ -103,7 +103,7 @@ class TestGoodwillReturn:
 
 class TestParcelNeverArrives:
     def test_timer_closes_the_case(self, stack: Stack, team: dict[str, Staff]) -> None:
-        from engine.sweeper import sweep_once
+        from ecomflow.engine.sweeper import sweep_once
 
         cs = team["cs"]
         started = cs.start_return(return_params(), business_key=f"RET-{uuid.uuid4().hex[:6]}")

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.db import session_scope
-from engine.inventory import upsert_sku
-from engine.models import Campaign
-from flows.artifacts import artifact_key
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.inventory import upsert_sku
+from ecomflow.engine.models import Campaign
+from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.conftest import prefect_api, Stack, Staff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]

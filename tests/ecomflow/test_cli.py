@@ -7,7 +7,8 @@ import yaml
 from typer.testing import CliRunner
 
 from ecomflow.cli import app
-from engine.config import REPO_ROOT
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ecomflow.cli import app
-from engine.clock import utcnow
+from ecomflow.engine.clock import utcnow
 from tests.factories import add_task_row, make_instance
 
 runner = CliRunner()

@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from engine.absence import mark_away, mark_back
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.errors import Forbidden, NotFound, ValidationFailed
-from engine.models import AuditEvent, HumanTask, User
-from engine.principals import Principal
-from engine.process_specs import get_definitions
-from engine.tasks import assign_task, claim_task, complete_task, delegate_task
+from ecomflow.engine.absence import mark_away, mark_back
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
+from ecomflow.engine.models import AuditEvent, HumanTask, User
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task
 from tests.factories import make_instance, make_task, make_user
 
 GOOD_INSPECTION = {"condition": "ok", "restock": "yes"}

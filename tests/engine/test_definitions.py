@@ -10,18 +10,18 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.definitions import (
+from ecomflow.engine.definitions import (
     DefinitionError,
     Definitions,
     Label,
     UnknownProcess,
     UnknownStep,
-    default_definitions_path,
     load_definitions,
     parse_definitions,
     parse_duration,
 )
-from engine.forms import validate_form
+from ecomflow.engine.config import PACKAGED_DEFINITIONS, default_definitions_path
+from ecomflow.engine.forms import validate_form
 
 FLOWS_YAML = Path(__file__).resolve().parents[2] / "flows.yaml"
 
@@ -339,8 +339,15 @@ class TestLookups:
 
 
 class TestLoadDefinitions:
-    def test_default_path_is_the_repository_flows_yaml(self):
-        assert default_definitions_path() == FLOWS_YAML
+    def test_default_path_is_the_working_directorys_flows_yaml(self, tmp_path, monkeypatch):
+        (tmp_path / "flows.yaml").write_text("version: 1\n", encoding="utf-8")
+        monkeypatch.chdir(tmp_path)
+        assert default_definitions_path() == Path("flows.yaml")
+
+    def test_default_path_without_one_is_the_packaged_file(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        assert default_definitions_path() == PACKAGED_DEFINITIONS
+        assert PACKAGED_DEFINITIONS.read_bytes() == FLOWS_YAML.read_bytes()
 
     def test_missing_file(self, tmp_path):
         with pytest.raises(DefinitionError, match="cannot read the definitions file"):

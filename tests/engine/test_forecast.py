@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from engine.db import session_scope
-from engine.forecast import RESTATE_AFTER, refresh_forecasts
-from engine.inbox import InboxFilter, list_inbox
-from engine.models import HumanTask
-from engine.principals import Principal
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.forecast import RESTATE_AFTER, refresh_forecasts
+from ecomflow.engine.inbox import InboxFilter, list_inbox
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.principals import Principal
 from tests.factories import add_task_row, make_instance
 
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import select, update
 
 from ecomflow.sample_data import sample_object
-from engine.db import session_scope
-from engine.definitions import ProcessSpec, StepSpec
-from engine.errors import FourEyesViolation
-from engine.models import AuditEvent, HumanTask
-from engine.principals import MANAGER_ROLES, Principal
-from engine.process_specs import get_definitions
-from engine.steps import open_task
-from engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.definitions import ProcessSpec, StepSpec
+from ecomflow.engine.errors import FourEyesViolation
+from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.principals import MANAGER_ROLES, Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.steps import open_task
+from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task
 from tests.factories import make_instance, make_user
 
 

@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.errors import ValidationFailed
-from engine.inbox import MAX_LIMIT, NO_DUE, SORTS, InboxFilter, list_inbox
-from engine.models import HumanTask
-from engine.principals import Principal
-from engine.process_specs import get_definitions
-from engine.tasks import claim_task, complete_task
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import ValidationFailed
+from ecomflow.engine.inbox import MAX_LIMIT, NO_DUE, SORTS, InboxFilter, list_inbox
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.tasks import claim_task, complete_task
 from tests.factories import make_instance, make_task, make_user
 
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine.audit import list_events
-from engine.db import session_scope
-from engine.instances import InstanceState, cancel_instance, get_instance, set_instance_state
-from engine.models import HumanTask, OutboxMessage
-from engine.principals import Principal
-from engine.tasks import claim_task, complete_task
-from engine.process_specs import get_definitions
+from ecomflow.engine.audit import list_events
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.instances import InstanceState, cancel_instance, get_instance, set_instance_state
+from ecomflow.engine.models import HumanTask, OutboxMessage
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.tasks import claim_task, complete_task
+from ecomflow.engine.process_specs import get_definitions
 from tests.factories import make_instance, make_task
 
 MANAGER = Principal(name="mgr", roles=frozenset({"operations"}))

@@ -21,13 +21,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.errors import Forbidden
-from engine.instances import cancel_instance
-from engine.kpi import GroupBy, KpiReport, KpiRow, Percentiles, compute_kpis, kpis_for, percentile
-from engine.models import HumanTask
-from engine.principals import Principal
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import Forbidden
+from ecomflow.engine.instances import cancel_instance
+from ecomflow.engine.kpi import GroupBy, KpiReport, KpiRow, Percentiles, compute_kpis, kpis_for, percentile
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.principals import Principal
 from tests.factories import add_task_row, make_instance, make_task
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

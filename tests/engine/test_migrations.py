@@ -18,12 +18,12 @@ from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
 from sqlalchemy.orm import Session
 
 from ecomflow.sample_data import return_params
-from engine.db import get_engine, make_engine
-from engine.migrate import alembic_config, upgrade_to_head
-from engine.models import AuditEvent, Base, HumanTask, ProcessInstance
-from engine.principals import Principal
-from engine.tasks import claim_task
-from engine.users import authenticate, hash_token
+from ecomflow.engine.db import get_engine, make_engine
+from ecomflow.engine.migrate import alembic_config, upgrade_to_head
+from ecomflow.engine.models import AuditEvent, Base, HumanTask, ProcessInstance
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.tasks import claim_task
+from ecomflow.engine.users import authenticate, hash_token
 from tests.conftest import BACKEND, PG_ADMIN_URL, _admin_execute
 
 

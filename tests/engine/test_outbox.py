@@ -5,10 +5,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from engine import outbox
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.models import OutboxMessage
+from ecomflow.engine import outbox
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import OutboxMessage
 
 
 def _enqueue(kind: str = outbox.RESUME_RUN, *, at: datetime) -> int:

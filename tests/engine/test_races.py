@@ -16,14 +16,14 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from engine.db import make_engine, session_scope
-from engine.errors import AlreadyClaimed, Conflict
-from engine.models import AuditEvent, HumanTask, OutboxMessage
-from engine.outbox import RESUME_RUN
-from engine.principals import Principal
-from engine.process_specs import get_definitions
-from engine.steps import open_task
-from engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task
+from ecomflow.engine.db import make_engine, session_scope
+from ecomflow.engine.errors import AlreadyClaimed, Conflict
+from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage
+from ecomflow.engine.outbox import RESUME_RUN
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.steps import open_task
+from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task
 from tests.conftest import BACKEND
 from tests.factories import make_instance, make_user
 

@@ -5,8 +5,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from engine.process_specs import get_definitions
-from engine.rules.returns_policy import ReturnVerdict, check_return_policy
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.rules.returns_policy import ReturnVerdict, check_return_policy
 
 DELIVERED = date(2025, 5, 1)
 EXCLUDED = frozenset({"custom_made", "fresh", "digital", "opened_hygiene"})

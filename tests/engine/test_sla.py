@@ -12,22 +12,22 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from engine.business_calendar import BusinessCalendar
-from engine.db import session_scope
-from engine.definitions import Definitions, StepSpec
-from engine.errors import NotFound
-from engine.inbox import InboxFilter, list_inbox
-from engine.instances import cancel_instance
-from engine.models import AuditEvent, HumanTask
-from engine.principals import Principal
-from engine.process_specs import get_definitions
-from engine.sla import (
+from ecomflow.engine.business_calendar import BusinessCalendar
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.definitions import Definitions, StepSpec
+from ecomflow.engine.errors import NotFound
+from ecomflow.engine.inbox import InboxFilter, list_inbox
+from ecomflow.engine.instances import cancel_instance
+from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.sla import (
     DueTimes, SweepBatch, due_times, escalate_overdue_tasks, remind_due_tasks, tasks_workable_by, working_roles,
 )
-from engine.sla_definitions import MANAGERS, Escalation
-from engine.steps import open_task
-from engine.sweeper import SweepResult, sweep_once
-from engine.tasks import claim_task, get_visible_task
+from ecomflow.engine.sla_definitions import MANAGERS, Escalation
+from ecomflow.engine.steps import open_task
+from ecomflow.engine.sweeper import SweepResult, sweep_once
+from ecomflow.engine.tasks import claim_task, get_visible_task
 from tests.factories import make_instance, make_task, make_user
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -24,17 +24,17 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, func, select, update
 
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.errors import Conflict, EcomflowError, Forbidden, NotFound, ValidationFailed
-from engine.instances import cancel_instance
-from engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
-from engine.outbox import RESUME_RUN
-from engine.principals import MANAGER_ROLES, Principal
-from engine.process_specs import get_definitions
-from engine.steps import open_task
-from engine.sweeper import sweep_once
-from engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import Conflict, EcomflowError, Forbidden, NotFound, ValidationFailed
+from ecomflow.engine.instances import cancel_instance
+from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.outbox import RESUME_RUN
+from ecomflow.engine.principals import MANAGER_ROLES, Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.steps import open_task
+from ecomflow.engine.sweeper import sweep_once
+from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task
 from tests.factories import make_instance, make_user
 
 ROLES_OF = {

@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from engine.errors import IllegalTransition
-from engine.task_states import ACTIVE_STATES, TERMINAL_STATES, TRANSITIONS, TaskAction, TaskState, next_state
+from ecomflow.engine.errors import IllegalTransition
+from ecomflow.engine.task_states import ACTIVE_STATES, TERMINAL_STATES, TRANSITIONS, TaskAction, TaskState, next_state
 
 S, A = TaskState, TaskAction
 # The machine as the design states it, written out independently of the module under test.

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.errors import (
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import (
     AlreadyClaimed,
     Forbidden,
     FourEyesViolation,
@@ -20,13 +20,13 @@ from engine.errors import (
     ValidationFailed,
     VersionMismatch,
 )
-from engine.instances import cancel_instance
-from engine.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
-from engine.outbox import RESUME_RUN
-from engine.principals import Principal
-from engine.process_specs import get_definitions
-from engine.steps import expire_due_tasks
-from engine.tasks import add_comment, assign_task, claim_task, complete_task, get_visible_task, release_task
+from ecomflow.engine.instances import cancel_instance
+from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
+from ecomflow.engine.outbox import RESUME_RUN
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.steps import expire_due_tasks
+from ecomflow.engine.tasks import add_comment, assign_task, claim_task, complete_task, get_visible_task, release_task
 from tests.factories import make_task, make_user
 
 GOOD_INSPECTION = {"condition": "ok", "restock": "yes"}

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from engine.db import session_scope
-from engine.models import AuditEvent, OutboxMessage
-from engine.process_specs import get_definitions
-from engine.reminders import send_daily_reminders
-from engine.steps import open_task
-from engine.timers import arm_timer, fire_due_timers, timer_pause_prefix
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import AuditEvent, OutboxMessage
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.reminders import send_daily_reminders
+from ecomflow.engine.steps import open_task
+from ecomflow.engine.timers import arm_timer, fire_due_timers, timer_pause_prefix
 from tests.factories import make_instance
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)

@@ -8,12 +8,12 @@ from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from ecomflow.cli import app as cli
-from engine.db import session_scope
-from engine.errors import Conflict, Unauthorized, ValidationFailed
-from engine.models import ApiToken, Base, User
-from engine.principals import Principal
-from engine.process_specs import get_definitions
-from engine.users import add_user, authenticate, revoke_tokens
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import Conflict, Unauthorized, ValidationFailed
+from ecomflow.engine.models import ApiToken, Base, User
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.users import add_user, authenticate, revoke_tokens
 from tests.factories import make_user
 
 

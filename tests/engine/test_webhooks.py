@@ -15,16 +15,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from engine import dispatcher, outbox
-from engine.audit import record_event
-from engine.clock import utcnow
-from engine.config import get_settings
-from engine.db import session_scope
-from engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
-from engine.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE, DeliveryStatus, list_deliveries
-from engine.principals import SYSTEM_ACTOR
-from engine.tasks import assign_task
-from engine.webhooks import MAX_BACKOFF, sign, verify_signature
+from ecomflow.engine import dispatcher, outbox
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.config import get_settings
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE, DeliveryStatus, list_deliveries
+from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.tasks import assign_task
+from ecomflow.engine.webhooks import MAX_BACKOFF, sign, verify_signature
 from tests.factories import make_instance, make_task, make_user
 
 SECRET = "s3cret-for-tests-only"

@@ -4,9 +4,9 @@ from __future__ import annotations
 import uuid
 from types import SimpleNamespace
 
-from engine.db import session_scope
-from engine.instances import get_instance, record_flow_run
-from flows.primitives import mark_instance_failed
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.instances import get_instance, record_flow_run
+from ecomflow.flows.primitives import mark_instance_failed
 from tests.factories import make_instance
 
 

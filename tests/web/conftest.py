@@ -12,13 +12,13 @@ import httpx
 import pytest
 
 from ecomflow.sample_data import return_params
-from engine.db import session_scope
-from engine.instances import start_instance
-from engine.principals import Principal
-from engine.process_specs import get_definitions
-from engine.steps import open_task
-from engine.tasks import claim_task
-from engine.users import set_password
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.instances import start_instance
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.steps import open_task
+from ecomflow.engine.tasks import claim_task
+from ecomflow.engine.users import set_password
 from tests.served_app import ServedApp, served_app, wait_for
 from tests.conftest import empty_all_tables
 from tests.factories import make_user

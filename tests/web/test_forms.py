@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from starlette.datastructures import FormData
 
-from api.web.forms import build_form_view, path_label, problem_text, read_submission, spec_at
-from api.web.i18n import Translator
-from engine.forms import FieldProblem, compile_form, validate_form
-from engine.process_specs import get_definitions
+from ecomflow.api.web.forms import build_form_view, path_label, problem_text, read_submission, spec_at
+from ecomflow.api.web.i18n import Translator
+from ecomflow.engine.forms import FieldProblem, compile_form, validate_form
+from ecomflow.engine.process_specs import get_definitions
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZH, EN = Translator("zh"), Translator("en")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from api.web.catalogue import CATALOGUE, ENTRIES
-from api.web.i18n import Translator, page_language, preferred_language
-from engine.definitions import Definitions
-from engine.process_specs import get_definitions
+from ecomflow.api.web.catalogue import CATALOGUE, ENTRIES
+from ecomflow.api.web.i18n import Translator, page_language, preferred_language
+from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.process_specs import get_definitions
 
 WEB_SOURCE = Path(__file__).resolve().parents[2] / "src" / "api" / "web"
 # t("key"...) and t('key'...) in Python modules and templates, with a literal key.

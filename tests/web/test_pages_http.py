@@ -8,12 +8,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from api.web.auth import SESSION_COOKIE
-from api.web.signing import sign
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.models import HumanTask, User
-from engine.users import set_password
+from ecomflow.api.web.auth import SESSION_COOKIE
+from ecomflow.api.web.signing import sign
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.models import HumanTask, User
+from ecomflow.engine.users import set_password
 from tests.factories import add_task_row, make_instance
 from tests.web.conftest import PASSWORD, WebServer, csrf_of, new_task, sign_in
 

@@ -5,10 +5,10 @@ import pytest
 from typer.testing import CliRunner
 
 from ecomflow.cli import app as cli
-from engine.db import session_scope
-from engine.errors import NotFound, Unauthorized, ValidationFailed
-from engine.models import User
-from engine.users import WRONG_CREDENTIALS, find_user, password_matches, set_password, verify_password
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import NotFound, Unauthorized, ValidationFailed
+from ecomflow.engine.models import User
+from ecomflow.engine.users import WRONG_CREDENTIALS, find_user, password_matches, set_password, verify_password
 from tests.factories import make_user
 
 

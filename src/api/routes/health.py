@@ -5,9 +5,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.schemas import HealthOut
-from engine.db import read_scope
-from engine.orchestrator.runs import api_is_healthy
+from ecomflow.api.schemas import HealthOut
+from ecomflow.engine.db import read_scope
+from ecomflow.engine.orchestrator.runs import api_is_healthy
 
 router = APIRouter(tags=["health"])
 

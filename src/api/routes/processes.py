@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks
 
-from api.delivery import deliver_now
-from api.deps import BearerToken, CurrentUser, DefinitionsDep
-from api.errors import error_responses
-from api.flow_registry import has_flow
-from api.presenters import present_instance, present_process
-from api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn, TokensRevokedOut
-from engine.db import session_scope
-from engine.outbox import new_message_ids
-from engine.errors import Conflict, DefinitionMissing
-from engine.instances import start_instance
-from engine.users import revoke_token
+from ecomflow.api.delivery import deliver_now
+from ecomflow.api.deps import BearerToken, CurrentUser, DefinitionsDep
+from ecomflow.api.errors import error_responses
+from ecomflow.api.flow_registry import has_flow
+from ecomflow.api.presenters import present_instance, present_process
+from ecomflow.api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn, TokensRevokedOut
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.outbox import new_message_ids
+from ecomflow.engine.errors import Conflict, DefinitionMissing
+from ecomflow.engine.instances import start_instance
+from ecomflow.engine.users import revoke_token
 
 router = APIRouter(tags=["processes"], responses=error_responses(401, 413, 422))
 

@@ -8,15 +8,15 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentUser, DefinitionsDep
-from api.errors import error_responses
-from api.presenters import present_kpi_report
-from api.report_schemas import KpiReportOut
-from engine.clock import utcnow
-from engine.db import read_scope
-from engine.errors import ValidationFailed
-from engine.forms import FieldProblem
-from engine.kpi import GroupBy, kpis_for
+from ecomflow.api.deps import CurrentUser, DefinitionsDep
+from ecomflow.api.errors import error_responses
+from ecomflow.api.presenters import present_kpi_report
+from ecomflow.api.report_schemas import KpiReportOut
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import read_scope
+from ecomflow.engine.errors import ValidationFailed
+from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.kpi import GroupBy, kpis_for
 
 router = APIRouter(tags=["reports"], responses=error_responses(401, 413, 422))
 

@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.delivery import deliver_now
-from api.deps import CurrentUser, DefinitionsDep
-from api.errors import error_responses, status_of
-from api.presenters import present_task, present_task_detail
-from api.schemas import (
+from ecomflow.api.delivery import deliver_now
+from ecomflow.api.deps import CurrentUser, DefinitionsDep
+from ecomflow.api.errors import error_responses, status_of
+from ecomflow.api.presenters import present_task, present_task_detail
+from ecomflow.api.schemas import (
     AssignIn,
     BulkIn,
     BulkItemOut,
@@ -28,13 +28,13 @@ from api.schemas import (
     TaskOut,
     TaskPage,
 )
-from engine import idempotency, tasks
-from engine.bulk import BulkOutcome, BulkRequest, run_bulk
-from engine.db import read_scope, session_scope
-from engine.outbox import new_message_ids
-from engine.errors import Conflict, EcomflowError, ValidationFailed
-from engine.forms import FieldProblem
-from engine.inbox import MAX_LIMIT, SORTS, InboxFilter, list_inbox
+from ecomflow.engine import idempotency, tasks
+from ecomflow.engine.bulk import BulkOutcome, BulkRequest, run_bulk
+from ecomflow.engine.db import read_scope, session_scope
+from ecomflow.engine.outbox import new_message_ids
+from ecomflow.engine.errors import Conflict, EcomflowError, ValidationFailed
+from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.inbox import MAX_LIMIT, SORTS, InboxFilter, list_inbox
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=error_responses(401, 413, 422))
 

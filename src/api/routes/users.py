@@ -4,14 +4,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser
-from api.errors import error_responses
-from api.schemas import AbsenceIn, AbsenceOut, AwayOut, HandoverOut, TokensRevokedOut, UserOut
-from engine.absence import get_user_for, mark_away, mark_back
-from engine.clock import utcnow
-from engine.db import read_scope, session_scope
-from engine.models import User
-from engine.users import is_away, principal_of, revoke_tokens
+from ecomflow.api.deps import CurrentUser
+from ecomflow.api.errors import error_responses
+from ecomflow.api.schemas import AbsenceIn, AbsenceOut, AwayOut, HandoverOut, TokensRevokedOut, UserOut
+from ecomflow.engine.absence import get_user_for, mark_away, mark_back
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import read_scope, session_scope
+from ecomflow.engine.models import User
+from ecomflow.engine.users import is_away, principal_of, revoke_tokens
 
 router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401, 413, 422))
 

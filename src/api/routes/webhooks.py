@@ -6,11 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import CurrentUser
-from api.errors import error_responses
-from engine.db import read_scope
-from engine.errors import Forbidden
-from engine.notifications import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
+from ecomflow.api.deps import CurrentUser
+from ecomflow.api.errors import error_responses
+from ecomflow.engine.db import read_scope
+from ecomflow.engine.errors import Forbidden
+from ecomflow.engine.notifications import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=error_responses(401, 413, 422))
 

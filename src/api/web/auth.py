@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
-from api.web.signing import mac, sign, unsign
-from engine.models import User
-from engine.principals import Principal
-from engine.users import find_user, principal_of
+from ecomflow.api.web.signing import mac, sign, unsign
+from ecomflow.engine.models import User
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.users import find_user, principal_of
 
 SESSION_COOKIE = "ecf_session"
 SESSION_LIFETIME = timedelta(hours=12)  # a working day; then sign in again

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.web.i18n import Translator
-from engine.definitions import ProcessSpec
-from engine.forms import FieldSpec, Label
+from ecomflow.api.web.i18n import Translator
+from ecomflow.engine.definitions import ProcessSpec
+from ecomflow.engine.forms import FieldSpec, Label
 
 MAX_DEPTH = 6
 MAX_TABLE_COLUMNS = 12

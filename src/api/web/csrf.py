@@ -6,8 +6,8 @@ import secrets
 
 from fastapi import Request, Response
 
-from api.web.auth import set_cookie
-from api.web.signing import mac, sign, unsign
+from ecomflow.api.web.auth import set_cookie
+from ecomflow.api.web.signing import mac, sign, unsign
 
 CSRF_FIELD = "csrf_token"
 # Before sign-in the login and language forms still need a token: it comes from this cookie's nonce.

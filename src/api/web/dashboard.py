@@ -9,21 +9,21 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from api.web.deps import ManagerForm, ManagerPage, Page
-from api.web.labels import process_title, role_title, step_title
-from api.web.refusals import refusal_text
-from api.web.rendering import render
-from api.web.task_rows import task_rows
-from engine.workload import Workload, active_user_names, unfinished_tasks_of, workload_by
-from engine.bulk import BulkAction, BulkOutcome, BulkRequest, run_bulk
-from engine.db import read_scope, session_scope
-from engine.errors import EcomflowError, ValidationFailed
-from engine.forms import FieldProblem
-from engine.inbox import InboxFilter, list_inbox
-from engine.instances import list_instances
-from engine.kpi import GroupBy, KpiReport, kpis_for
-from engine.models import HumanTask
-from engine.orchestrator.runs import flow_run_ui_url
+from ecomflow.api.web.deps import ManagerForm, ManagerPage, Page
+from ecomflow.api.web.labels import process_title, role_title, step_title
+from ecomflow.api.web.refusals import refusal_text
+from ecomflow.api.web.rendering import render
+from ecomflow.api.web.task_rows import task_rows
+from ecomflow.engine.workload import Workload, active_user_names, unfinished_tasks_of, workload_by
+from ecomflow.engine.bulk import BulkAction, BulkOutcome, BulkRequest, run_bulk
+from ecomflow.engine.db import read_scope, session_scope
+from ecomflow.engine.errors import EcomflowError, ValidationFailed
+from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.inbox import InboxFilter, list_inbox
+from ecomflow.engine.instances import list_instances
+from ecomflow.engine.kpi import GroupBy, KpiReport, kpis_for
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 PERIOD_DAYS = (7, 30, 90)

@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from api.web.auth import WebSession, read_session
-from api.web.csrf import CSRF_FIELD, csrf_token, new_pre_session_nonce, pre_session_nonce, token_matches
-from api.web.flash import Flash, read_flash
-from api.web.i18n import LANG_COOKIE, Translator, page_language
-from engine.clock import utcnow
-from engine.db import read_scope
-from engine.definitions import Definitions
-from engine.principals import Principal
-from engine.process_specs import get_definitions
+from ecomflow.api.web.auth import WebSession, read_session
+from ecomflow.api.web.csrf import CSRF_FIELD, csrf_token, new_pre_session_nonce, pre_session_nonce, token_matches
+from ecomflow.api.web.flash import Flash, read_flash
+from ecomflow.api.web.i18n import LANG_COOKIE, Translator, page_language
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import read_scope
+from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.principals import Principal
+from ecomflow.engine.process_specs import get_definitions
 
 
 class SignInRequired(Exception):

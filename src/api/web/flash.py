@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from fastapi import Request, Response
 
-from api.web.auth import COOKIE_PATH, set_cookie
-from api.web.signing import sign, unsign
+from ecomflow.api.web.auth import COOKIE_PATH, set_cookie
+from ecomflow.api.web.signing import sign, unsign
 
 FLASH_COOKIE = "ecf_flash"
 _PURPOSE = "flash"

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 
-from api.web.i18n import Translator
-from engine.forms import FieldProblem, FieldSpec, FormSpec
+from ecomflow.api.web.i18n import Translator
+from ecomflow.engine.forms import FieldProblem, FieldSpec, FormSpec
 
 DECISION = "decision"
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

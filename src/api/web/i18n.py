@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from api.web.catalogue import CATALOGUE
-from engine.forms import Label
+from ecomflow.api.web.catalogue import CATALOGUE
+from ecomflow.engine.forms import Label
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"

@@ -10,16 +10,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 
-from api.web.deps import Page, StaffForm, StaffPage
-from api.web.flash import Flash
-from api.web.labels import process_title, role_title, step_title
-from api.web.refusals import refusal_text
-from api.web.rendering import HOME, redirect, render, render_html, safe_next, with_page_cookies
-from api.web.task_rows import TaskRow, task_rows
-from engine import tasks
-from engine.db import read_scope, session_scope
-from engine.errors import EcomflowError
-from engine.inbox import InboxFilter, list_inbox
+from ecomflow.api.web.deps import Page, StaffForm, StaffPage
+from ecomflow.api.web.flash import Flash
+from ecomflow.api.web.labels import process_title, role_title, step_title
+from ecomflow.api.web.refusals import refusal_text
+from ecomflow.api.web.rendering import HOME, redirect, render, render_html, safe_next, with_page_cookies
+from ecomflow.api.web.task_rows import TaskRow, task_rows
+from ecomflow.engine import tasks
+from ecomflow.engine.db import read_scope, session_scope
+from ecomflow.engine.errors import EcomflowError
+from ecomflow.engine.inbox import InboxFilter, list_inbox
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 SORT_CHOICES = ("due", "priority", "at_risk")

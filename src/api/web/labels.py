@@ -1,9 +1,9 @@
 """Names of processes, steps, roles, priorities and states in the page's language, from flows.yaml and the catalogue."""
 from __future__ import annotations
 
-from api.web.i18n import Translator
-from engine.definitions import Definitions
-from engine.sla_definitions import MANAGERS, PRIORITIES
+from ecomflow.api.web.i18n import Translator
+from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.sla_definitions import MANAGERS, PRIORITIES
 
 
 def process_title(definitions: Definitions, t: Translator, key: str) -> str:

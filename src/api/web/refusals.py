@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.web.i18n import Translator
-from engine.errors import AlreadyClaimed, EcomflowError, IllegalTransition, ValidationFailed
-from engine.forms import FieldProblem
+from ecomflow.api.web.i18n import Translator
+from ecomflow.engine.errors import AlreadyClaimed, EcomflowError, IllegalTransition, ValidationFailed
+from ecomflow.engine.forms import FieldProblem
 
 
 def problem_sentence(problem: FieldProblem, t: Translator, **values: Any) -> str:

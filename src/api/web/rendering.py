@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from api.web.csrf import CSRF_FIELD, set_pre_session_cookie
-from api.web.deps import Page
-from api.web.flash import Flash, clear_flash, set_flash
+from ecomflow.api.web.csrf import CSRF_FIELD, set_pre_session_cookie
+from ecomflow.api.web.deps import Page
+from ecomflow.api.web.flash import Flash, clear_flash, set_flash
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
-STATIC_DIR = Path(__file__).parent / "static"
+# Templates and static files ship as package data of this package.
+WEB_PACKAGE = "ecomflow.api.web"
 STATIC_PATH = "/ui/static"
 HOME = "/ui"
 
@@ -54,7 +54,7 @@ def percent(rate: float | None) -> str:
 
 
 _environment = Environment(
-    loader=FileSystemLoader(TEMPLATES_DIR),
+    loader=PackageLoader(WEB_PACKAGE, "templates"),
     autoescape=select_autoescape(["html"]),
     undefined=StrictUndefined,
     trim_blocks=True,

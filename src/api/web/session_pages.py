@@ -6,15 +6,15 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api.web.auth import COOKIE_PATH, end_session, set_cookie, start_session
-from api.web.csrf import PRE_SESSION_COOKIE
-from api.web.deps import VisitorForm, VisitorPage, posted_form
-from api.web.flash import Flash
-from api.web.i18n import LANG_COOKIE, LANGUAGES
-from api.web.rendering import HOME, redirect, render, safe_next
-from engine.db import session_scope
-from engine.errors import Unauthorized
-from engine.users import find_user, verify_password
+from ecomflow.api.web.auth import COOKIE_PATH, end_session, set_cookie, start_session
+from ecomflow.api.web.csrf import PRE_SESSION_COOKIE
+from ecomflow.api.web.deps import VisitorForm, VisitorPage, posted_form
+from ecomflow.api.web.flash import Flash
+from ecomflow.api.web.i18n import LANG_COOKIE, LANGUAGES
+from ecomflow.api.web.rendering import HOME, redirect, render, safe_next
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.errors import Unauthorized
+from ecomflow.engine.users import find_user, verify_password
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 LOGIN = "/ui/login"

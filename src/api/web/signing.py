@@ -9,7 +9,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from engine.config import get_settings
+from ecomflow.engine.config import get_settings
 
 KEY_FILE_NAME = "web-signing.key"
 

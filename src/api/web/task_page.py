@@ -11,27 +11,27 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
-from api.delivery import deliver_now
-from api.presenters import present_task
-from api.web.context_view import ContextRenderer, field_names
-from api.web.deps import ManagerForm, Page, PageRefused, StaffForm, StaffPage
-from api.web.flash import Flash
-from api.web.forms import FormView, build_form_view, read_submission
-from api.web.labels import priority_name, process_title, role_title, step_title
-from api.web.refusals import refusal_text
-from api.web.rendering import HOME, redirect, render
-from engine.workload import colleagues_for
-from engine import tasks
-from engine.audit import list_events
-from engine.db import read_scope, session_scope
-from engine.definitions import Definitions, StepSpec
-from engine.errors import EcomflowError, NotFound, ValidationFailed
-from engine.forms import FieldProblem
-from engine.instances import get_instance
-from engine.models import AuditEvent, HumanTask
-from engine.orchestrator.runs import flow_run_ui_url
-from engine.outbox import new_message_ids
-from engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.api.delivery import deliver_now
+from ecomflow.api.presenters import present_task
+from ecomflow.api.web.context_view import ContextRenderer, field_names
+from ecomflow.api.web.deps import ManagerForm, Page, PageRefused, StaffForm, StaffPage
+from ecomflow.api.web.flash import Flash
+from ecomflow.api.web.forms import FormView, build_form_view, read_submission
+from ecomflow.api.web.labels import priority_name, process_title, role_title, step_title
+from ecomflow.api.web.refusals import refusal_text
+from ecomflow.api.web.rendering import HOME, redirect, render
+from ecomflow.engine.workload import colleagues_for
+from ecomflow.engine import tasks
+from ecomflow.engine.audit import list_events
+from ecomflow.engine.db import read_scope, session_scope
+from ecomflow.engine.definitions import Definitions, StepSpec
+from ecomflow.engine.errors import EcomflowError, NotFound, ValidationFailed
+from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.instances import get_instance
+from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.orchestrator.runs import flow_run_ui_url
+from ecomflow.engine.outbox import new_message_ids
+from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 # What of an audit event's data the history shows, in this order.

@@ -7,13 +7,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from api.presenters import present_task
-from api.web.deps import Page
-from api.web.labels import priority_name, process_title, role_title, step_title
-from engine.workload import business_keys_of
-from engine.models import HumanTask
-from engine.task_states import TaskState
-from engine.tasks import may_hold
+from ecomflow.api.presenters import present_task
+from ecomflow.api.web.deps import Page
+from ecomflow.api.web.labels import priority_name, process_title, role_title, step_title
+from ecomflow.engine.workload import business_keys_of
+from ecomflow.engine.models import HumanTask
+from ecomflow.engine.task_states import TaskState
+from ecomflow.engine.tasks import may_hold
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from prefect import Flow
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
-from engine.definitions import Definitions
-from engine.orchestrator.runs import DEPLOYMENT_NAME
+from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.orchestrator.runs import DEPLOYMENT_NAME
 
 
 def register_deployments(flows: Mapping[str, Flow], definitions: Definitions) -> dict[UUID, Flow]:

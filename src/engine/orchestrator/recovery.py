@@ -23,11 +23,11 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Crashed, Scheduled
 
-from engine import run_leases
-from engine.audit import record_event
-from engine.db import session_scope
-from engine.instances import InstanceState, find_instance_of_run, get_instance, set_instance_state
-from engine.principals import SYSTEM_ACTOR
+from ecomflow.engine import run_leases
+from ecomflow.engine.audit import record_event
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.instances import InstanceState, find_instance_of_run, get_instance, set_instance_state
+from ecomflow.engine.principals import SYSTEM_ACTOR
 
 logger = logging.getLogger("ecomflow.recovery")
 

@@ -17,7 +17,7 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelled
 
-from engine.config import get_settings
+from ecomflow.engine.config import get_settings
 
 DEPLOYMENT_NAME = "ecomflow"
 _thread_state = threading.local()

@@ -27,12 +27,12 @@ from prefect.settings import temporary_settings
 from prefect.states import Pending, Scheduled
 from prefect.utilities.engine import propose_state_sync
 
-from engine import run_leases
-from engine.clock import utcnow
-from engine.db import session_scope
-from engine.orchestrator.recovery import recover_abandoned_runs
-from engine.orchestrator.result_defaults import with_result_defaults
-from engine.orchestrator.suspension_watch import shared_suspension_watch
+from ecomflow.engine import run_leases
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db import session_scope
+from ecomflow.engine.orchestrator.recovery import recover_abandoned_runs
+from ecomflow.engine.orchestrator.result_defaults import with_result_defaults
+from ecomflow.engine.orchestrator.suspension_watch import shared_suspension_watch
 
 logger = logging.getLogger("ecomflow.worker")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.rules.price_policy import to_decimal
+from ecomflow.engine.rules.price_policy import to_decimal
 
 
 def approver_role(amount: Decimal | float | int, *, owner_above: Decimal | float | int) -> str:

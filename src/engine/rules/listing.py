@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.rules.ad_law import scan_form_text
-from engine.rules.price_policy import PriceLine, check_prices
+from ecomflow.engine.rules.ad_law import scan_form_text
+from ecomflow.engine.rules.price_policy import PriceLine, check_prices
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from engine.rules.price_policy import to_decimal
+from ecomflow.engine.rules.price_policy import to_decimal
 
 _CENT = Decimal("0.01")
 _QUARTER = re.compile(r"(\d{4})-Q([1-4])")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.rules.ad_law import TermHit, find_banned_terms, scan_form_text
+from ecomflow.engine.rules.ad_law import TermHit, find_banned_terms, scan_form_text
 
 BANNED = ["最", "第一", "唯一", "国家级", "世界级", "顶级", "极品", "独家", "首个", "首选", "全网最低", "史无前例", "万能", "100%"]
 

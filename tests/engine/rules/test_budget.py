@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.rules.budget import approver_role
+from ecomflow.engine.rules.budget import approver_role
 
 
 class TestApproverRole:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from engine.rules.listing import Finding, check_listing, title_bytes
-from engine.rules.price_policy import PriceLine
+from ecomflow.engine.rules.listing import Finding, check_listing, title_bytes
+from ecomflow.engine.rules.price_policy import PriceLine
 
 BANNED = ["最", "第一", "唯一", "国家级", "世界级", "顶级", "极品", "独家", "首个", "首选", "全网最低", "史无前例", "万能", "100%"]
 IMAGES = [f"img/{n}.jpg" for n in range(5)]

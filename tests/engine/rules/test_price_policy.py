@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.rules.price_policy import PriceLine, PriceViolation, check_prices, price_table, to_decimal
+from ecomflow.engine.rules.price_policy import PriceLine, PriceViolation, check_prices, price_table, to_decimal
 
 MAX = Decimal("0.20")
 

@@ -1,7 +1,7 @@
 """SMS copy: at most 70 characters, and the opt-out text."""
 from __future__ import annotations
 
-from engine.rules.sms import check_sms
+from ecomflow.engine.rules.sms import check_sms
 
 OPT_OUT = "回T退订"
 
