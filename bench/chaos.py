@@ -342,7 +342,7 @@ class Starter(threading.Thread):
         self.started: dict[str, str] = {}  # business key → how it was started
 
     def run(self) -> None:
-        from ecomflow.engine.db import session_scope
+        from ecomflow.engine.db.sessions import session_scope
         from ecomflow.engine.marketplace import report_rating
 
         began = time.monotonic()
@@ -380,7 +380,7 @@ def wait_for_database(database_url: str, timeout: float = 120) -> None:
     """Wait until the database accepts a query again."""
     from sqlalchemy import text
 
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
 
     def probe() -> None:
         with session_scope(database_url) as session:
@@ -534,7 +534,7 @@ def prefect_call(stack: BenchStack, method: str, path: str, **kwargs: Any) -> An
 
 def quiet(stack: BenchStack) -> dict[str, int]:
     """What still moves: undelivered outbox messages and runs of ours scheduled, pending or running."""
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.outbox import undelivered_count
 
     with session_scope(stack.database_url) as session:
@@ -547,8 +547,8 @@ def unfinished_for_staff(stack: BenchStack) -> int:
     """Instances of ours that are active and not parked on a timer: staff still have work there."""
     from sqlalchemy import func, select
 
-    from ecomflow.engine.db import session_scope
-    from ecomflow.engine.models import ProcessInstance, Timer
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.db.models import ProcessInstance, Timer
 
     with session_scope(stack.database_url) as session:
         on_timer = select(Timer.instance_id).where(Timer.fired_at.is_(None))
@@ -594,8 +594,8 @@ class Snapshot:
 def take_snapshot(stack: BenchStack) -> Snapshot:
     from sqlalchemy import select
 
-    from ecomflow.engine.db import session_scope
-    from ecomflow.engine.models import (AuditEvent, CatalogEntry, FlowRunLease, HumanTask, OutboxMessage, ProcessInstance, Refund,
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.db.models import (AuditEvent, CatalogEntry, FlowRunLease, HumanTask, OutboxMessage, ProcessInstance, Refund,
                                Sku, StepResult, StockReservation, Timer)
 
     def grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
@@ -852,7 +852,7 @@ def run_checks(snap: Snapshot, *, planned: list[Planned], ledger: list[Completio
 
 
 def seed_skus(database_url: str) -> None:
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.inventory import upsert_sku
 
     with session_scope(database_url) as session:

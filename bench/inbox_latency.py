@@ -60,8 +60,8 @@ def _minutes(rng: random.Random, low: float, high: float) -> timedelta:
 @contextmanager
 def fresh_database(db: str, data_dir: Path) -> Iterator[tuple[str, float]]:
     """Make an empty database, migrate it to head, yield (url, migrate seconds), drop it afterwards."""
-    from ecomflow.engine.db import get_engine
-    from ecomflow.engine.migrate import upgrade_to_head
+    from ecomflow.engine.db.sessions import get_engine
+    from ecomflow.engine.db.migrate import upgrade_to_head
 
     pg_name = None
     if db == "postgresql":
@@ -85,8 +85,8 @@ class Seeder:
         from sqlalchemy import event, insert
 
         from ecomflow.sample_data import sample_object
-        from ecomflow.engine.db import make_engine
-        from ecomflow.engine.models import AuditEvent, HumanTask, ProcessInstance
+        from ecomflow.engine.db.sessions import make_engine
+        from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
         from ecomflow.engine.process_specs import get_definitions
 
         self.engine = make_engine(url)  # its own engine: its connections never serve the timed part
@@ -228,7 +228,7 @@ class Seeder:
 def seed(url: str, *, open_tasks: int, closed_tasks: int, rng: random.Random) -> dict[str, Any]:
     """Fill the database; return the counts, the busiest staff role and each user's token."""
     from ecomflow.engine.clock import utcnow
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.users import add_user
 
     started = time.monotonic()
@@ -325,7 +325,7 @@ def time_inbox_http(clients: dict[str, httpx.Client], *, requests: int, depth: i
 
 def time_inbox_engine(url: str, principals: dict[str, Any], *, requests: int) -> dict[str, dict[str, float]]:
     """Time list_inbox (first page, sort due) without HTTP: the database and ORM part of GET /tasks."""
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.inbox import InboxFilter, list_inbox
 
     def page(principal: Any) -> None:
@@ -348,8 +348,8 @@ def pick_open_tasks(url: str, *, rng: random.Random, count: int) -> list[OpenTas
     """Return `count` random open (unclaimed) tasks."""
     from sqlalchemy import select
 
-    from ecomflow.engine.db import session_scope
-    from ecomflow.engine.models import HumanTask as T
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.db.models import HumanTask as T
 
     with session_scope(url) as session:
         query = select(T.id, T.role, T.process_key, T.step_key, T.kind, T.version).where(T.state == "open").order_by(T.id)
@@ -420,7 +420,7 @@ def time_claim_complete_http(base_url: str, tokens: dict[str, str], tasks: list[
 
 def time_engine_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
     """claim_task in a session_scope per claim, as the API route does, without HTTP."""
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.principals import Principal
     from ecomflow.engine.tasks import claim_task
 
@@ -465,7 +465,7 @@ def time_raw_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
 
 def compare_settings(url: str, chunks: list[list[OpenTask]]) -> dict[str, Any]:
     """Each connection setting of engine/db.py against its alternative (bench.db_settings)."""
-    from ecomflow.engine.db import get_engine
+    from ecomflow.engine.db.sessions import get_engine
 
     if url.startswith("sqlite"):
         get_engine(url).dispose()  # the journal mode changes only with no other connection open
@@ -485,7 +485,7 @@ def captured_selects(url: str, work: Callable[[Any], Any]) -> list[tuple[str, An
     """Run work(session) in a transaction that is rolled back; return the distinct SELECTs on human_tasks it sent."""
     from sqlalchemy import event
 
-    from ecomflow.engine.db import get_engine, get_sessionmaker
+    from ecomflow.engine.db.sessions import get_engine, get_sessionmaker
 
     engine, captured = get_engine(url), {}
 
@@ -506,7 +506,7 @@ def captured_selects(url: str, work: Callable[[Any], Any]) -> list[tuple[str, An
 
 def explain(url: str, statement: str, parameters: Any) -> list[str]:
     """Return the plan of a statement: EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL."""
-    from ecomflow.engine.db import get_engine
+    from ecomflow.engine.db.sessions import get_engine
 
     sqlite = url.startswith("sqlite")
     with get_engine(url).connect() as conn:
@@ -573,8 +573,8 @@ def _queued_resumes(url: str) -> tuple[int, int]:
     """(resume messages never delivered, of which attempted) after the run."""
     from sqlalchemy import func, select
 
-    from ecomflow.engine.db import session_scope
-    from ecomflow.engine.models import OutboxMessage
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.db.models import OutboxMessage
 
     with session_scope(url) as session:
         waiting = OutboxMessage.delivered_at.is_(None)

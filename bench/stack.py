@@ -484,8 +484,8 @@ def isolated_stack(
         # (Everything below also passes the URL explicitly, so an already-configured caller works too.)
         os.environ["ECOMFLOW_DATABASE_URL"] = database_url
         os.environ["ECOMFLOW_DATA_DIR"] = str(data_dir)
-        from ecomflow.engine.db import session_scope
-        from ecomflow.engine.migrate import upgrade_to_head
+        from ecomflow.engine.db.sessions import session_scope
+        from ecomflow.engine.db.migrate import upgrade_to_head
         from ecomflow.engine.process_specs import get_definitions
         from ecomflow.engine.users import add_user
 
@@ -559,7 +559,7 @@ def isolated_stack(
         if stack is not None:
             stack.log_report = stack.log_problems()
         if engine_url is not None:
-            from ecomflow.engine.db import get_engine
+            from ecomflow.engine.db.sessions import get_engine
 
             get_engine(engine_url).dispose()
         for name in (pg_database, prefect_pg_database):

@@ -379,7 +379,7 @@ class OurSystem(StackSystem):
 
     def __init__(self, stack: BenchStack, roles: list[str]) -> None:
         from ecomflow.engine.clock import utcnow
-        from ecomflow.engine.db import session_scope
+        from ecomflow.engine.db.sessions import session_scope
         from ecomflow.engine.inventory import upsert_sku
 
         self.stack, self.roles, self.since = stack, roles, utcnow()
@@ -403,8 +403,8 @@ class OurSystem(StackSystem):
     def probe(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         from sqlalchemy import select
 
-        from ecomflow.engine.db import session_scope
-        from ecomflow.engine.models import HumanTask, ProcessInstance
+        from ecomflow.engine.db.sessions import session_scope
+        from ecomflow.engine.db.models import HumanTask, ProcessInstance
 
         with session_scope(self.stack.database_url) as session:
             tasks = session.execute(select(HumanTask.instance_id, HumanTask.id).where(HumanTask.created_at >= self.since)).all()
@@ -415,8 +415,8 @@ class OurSystem(StackSystem):
     def pipeline(self) -> dict[str, int]:
         from sqlalchemy import func, select
 
-        from ecomflow.engine.db import session_scope
-        from ecomflow.engine.models import HumanTask, OutboxMessage
+        from ecomflow.engine.db.sessions import session_scope
+        from ecomflow.engine.db.models import HumanTask, OutboxMessage
 
         with session_scope(self.stack.database_url) as session:
             undelivered = session.scalar(select(func.count()).select_from(OutboxMessage).where(

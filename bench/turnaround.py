@@ -77,8 +77,8 @@ def breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dict[str,
     """
     from sqlalchemy import select
 
-    from ecomflow.engine.db import session_scope
-    from ecomflow.engine.models import HumanTask, OutboxMessage, ProcessInstance
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.db.models import HumanTask, OutboxMessage, ProcessInstance
 
     parts: dict[str, list[float]] = {}
     with session_scope(stack.database_url) as session:

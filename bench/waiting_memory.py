@@ -39,8 +39,8 @@ def start_breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dic
     """
     from sqlalchemy import select
 
-    from ecomflow.engine.db import session_scope
-    from ecomflow.engine.models import HumanTask, OutboxMessage, ProcessInstance
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.db.models import HumanTask, OutboxMessage, ProcessInstance
 
     parts: dict[str, list[float]] = {}
     with session_scope(stack.database_url) as session:
@@ -91,8 +91,8 @@ def _first_tasks(stack: BenchStack) -> dict[str, datetime]:
     """Return, from our database, when each instance's cs_review task was written."""
     from sqlalchemy import select
 
-    from ecomflow.engine.db import session_scope
-    from ecomflow.engine.models import HumanTask
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.db.models import HumanTask
 
     with session_scope(stack.database_url) as session:
         rows = session.execute(select(HumanTask.instance_id, HumanTask.created_at).where(HumanTask.step_key == "cs_review"))
@@ -103,8 +103,8 @@ def _count_first_tasks(stack: BenchStack) -> int:
     """Count the cs_review tasks written so far (polled while waiting: a count, not 10,000 rows a second)."""
     from sqlalchemy import func, select
 
-    from ecomflow.engine.db import session_scope
-    from ecomflow.engine.models import HumanTask
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.db.models import HumanTask
 
     with session_scope(stack.database_url) as session:
         return session.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.step_key == "cs_review"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from ecomflow.engine.db import make_engine
+from ecomflow.engine.db.sessions import make_engine
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.models import Base
+from ecomflow.engine.db.models import Base
 
 target_metadata = Base.metadata
 

@@ -46,14 +46,14 @@ def _admin_execute(sql: str) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def database_url() -> str:
     """Create the test database and migrate it to head once per session."""
-    from ecomflow.engine.migrate import upgrade_to_head
+    from ecomflow.engine.db.migrate import upgrade_to_head
 
     url = _database_url()
     if BACKEND == "postgresql":
         _admin_execute(f'CREATE DATABASE "{PG_DATABASE}"')
     upgrade_to_head(url)
     yield url
-    from ecomflow.engine.db import get_engine
+    from ecomflow.engine.db.sessions import get_engine
 
     get_engine().dispose()
     if BACKEND == "postgresql":
@@ -64,8 +64,8 @@ def empty_all_tables() -> None:
     """Delete every row, keeping the schema the migrations made."""
     from sqlalchemy import text
 
-    from ecomflow.engine.db import session_scope
-    from ecomflow.engine.models import Base
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.db.models import Base
 
     names = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with session_scope() as session:

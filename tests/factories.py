@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from ecomflow.sample_data import return_params
-from ecomflow.engine.db import make_engine, session_scope
+from ecomflow.engine.db.sessions import make_engine, session_scope
 from ecomflow.engine.instances import start_instance
-from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.steps import open_task

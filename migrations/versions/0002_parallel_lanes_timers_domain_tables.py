@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 import sqlalchemy as sa
-import ecomflow.engine.sqltypes
+import ecomflow.engine.db.sqltypes
 
 
 revision = '0002'
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('offline_price', sa.Numeric(precision=14, scale=2), nullable=False),
     sa.Column('price_policy', sa.String(length=16), nullable=False),
     sa.Column('stock', sa.Integer(), nullable=False),
-    sa.Column('updated_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('sku')
     )
     op.create_table('campaigns',
@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('ends_on', sa.String(length=10), nullable=False),
     sa.Column('budget', sa.Numeric(precision=14, scale=2), nullable=False),
     sa.Column('details', sa.JSON(), nullable=False),
-    sa.Column('created_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('created_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('instance_id')
@@ -50,7 +50,7 @@ def upgrade() -> None:
     sa.Column('instance_id', sa.String(length=36), nullable=False),
     sa.Column('content', sa.JSON(), nullable=False),
     sa.Column('channel_ref', sa.String(length=255), nullable=False),
-    sa.Column('published_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('published_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('instance_id', 'kind', 'ref', name='uq_catalog_publish_once')
@@ -65,7 +65,7 @@ def upgrade() -> None:
     sa.Column('scenario', sa.String(length=32), nullable=False),
     sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('published_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('published_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('instance_id')
@@ -94,8 +94,8 @@ def upgrade() -> None:
     sa.Column('sku', sa.String(length=64), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
     sa.Column('fulfilment', sa.String(length=16), nullable=False),
-    sa.Column('created_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('released_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('created_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('released_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
     sa.ForeignKeyConstraint(['sku'], ['skus.sku'], ),
     sa.PrimaryKeyConstraint('key')
@@ -109,10 +109,10 @@ def upgrade() -> None:
     sa.Column('instance_id', sa.String(length=36), nullable=False),
     sa.Column('step_key', sa.String(length=64), nullable=False),
     sa.Column('round', sa.Integer(), nullable=False),
-    sa.Column('fire_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('fired_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('fire_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('fired_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('suspend_seq', sa.Integer(), nullable=False),
-    sa.Column('created_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('created_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('instance_id', 'step_key', 'round', name='uq_timer_step_round')
@@ -124,7 +124,7 @@ def upgrade() -> None:
     with op.batch_alter_table('human_tasks', schema=None) as batch_op:
         # The default fills existing rows; new rows get their lane from the application.
         batch_op.add_column(sa.Column('lane', sa.String(length=32), server_default='', nullable=False))
-        batch_op.add_column(sa.Column('last_reminded_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('last_reminded_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
         batch_op.drop_constraint(batch_op.f('uq_task_step_round'), type_='unique')
         batch_op.create_unique_constraint('uq_task_step_round_lane', ['instance_id', 'step_key', 'round', 'lane'])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 import sqlalchemy as sa
-import ecomflow.engine.sqltypes
+import ecomflow.engine.db.sqltypes
 
 
 revision = '0003'
@@ -22,9 +22,9 @@ def upgrade() -> None:
     op.create_table('flow_run_leases',
     sa.Column('flow_run_id', sa.String(length=36), nullable=False),
     sa.Column('worker_id', sa.String(length=64), nullable=False),
-    sa.Column('leased_until', ecomflow.engine.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('leased_until', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('takes', sa.Integer(), nullable=False),
-    sa.Column('taken_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('taken_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('flow_run_id')
     )
     with op.batch_alter_table('flow_run_leases', schema=None) as batch_op:
@@ -32,13 +32,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_flow_run_leases_worker_id'), ['worker_id'], unique=False)
 
     with op.batch_alter_table('human_tasks', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('remind_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('reminded_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('overdue_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('escalate_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('escalated_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('remind_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('reminded_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('overdue_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('escalate_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('escalated_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('escalated_to', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('expected_finish_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('expected_finish_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('at_risk', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.create_index('ix_task_completed_at', ['completed_at'], unique=False)
         batch_op.drop_index('ix_task_assignee')
@@ -49,11 +49,11 @@ def upgrade() -> None:
         batch_op.create_index('ix_task_remind', ['state', 'remind_at'], unique=False)
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('failed_at', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('failed_at', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
 
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('away_since', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('away_until', ecomflow.engine.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('away_since', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('away_until', ecomflow.engine.db.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('substitute', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('password_hash', sa.String(length=255), nullable=True))
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ecomflow.engine.db import read_scope
+from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.definitions import Definitions
 from ecomflow.engine.errors import Unauthorized
 from ecomflow.engine.principals import Principal

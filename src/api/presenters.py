@@ -10,7 +10,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions import Definitions, ProcessSpec
 from ecomflow.engine.instances import children_of, get_instance
 from ecomflow.engine.kpi import KpiReport, KpiRow, Percentiles
-from ecomflow.engine.models import AuditEvent, HumanTask, ProcessInstance
+from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 from ecomflow.engine.task_states import ACTIVE_STATES
 from ecomflow.engine.tasks import list_comments

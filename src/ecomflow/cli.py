@@ -30,7 +30,7 @@ def _use_our_prefect() -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from ecomflow.engine.migrate import upgrade_to_head
+    from ecomflow.engine.db.migrate import upgrade_to_head
 
     upgrade_to_head()
     typer.echo(f"database at head: {get_settings().resolved_database_url}")
@@ -59,7 +59,7 @@ def users_add(
     role: Annotated[list[str], typer.Option("--role", help="a role key from flows.yaml; repeat for several")],
 ) -> None:
     """Create a user and print their API token (shown only this once)."""
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.errors import EcomflowError
     from ecomflow.engine.process_specs import get_definitions
     from ecomflow.engine.users import add_user
@@ -76,7 +76,7 @@ def users_add(
 @users_app.command("revoke")
 def users_revoke(name: str) -> None:
     """Revoke every API token of a user: each answers 401 from the next request on."""
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.users import find_user, revoke_tokens
 
     with session_scope() as session:
@@ -95,7 +95,7 @@ def users_password(
     ] = None,
 ) -> None:
     """Set the password a user signs in to the web pages with (/ui)."""
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.errors import EcomflowError
     from ecomflow.engine.users import set_password
 
@@ -120,7 +120,7 @@ def report_daily(
 
     from ecomflow.engine.clock import utcnow
     from ecomflow.engine.daily_report import build_daily_report
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.process_specs import get_definitions
 
     timezone = get_definitions().timezone
@@ -144,7 +144,7 @@ def start(
     param: Annotated[list[str] | None, typer.Option("--param", help="k=v; v is parsed as JSON when it can be")] = None,
 ) -> None:
     """Start a process instance from the command line."""
-    from ecomflow.engine.db import session_scope
+    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.errors import EcomflowError, ValidationFailed
     from ecomflow.engine.instances import start_instance
     from ecomflow.engine.process_specs import get_definitions

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from ecomflow.sample_data import DEMO_SKUS, sample_object
 from ecomflow.engine.config import get_settings
 from ecomflow.flows import implemented_flows
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.inventory import upsert_sku
 from ecomflow.engine.process_specs import get_definitions
-from ecomflow.engine.models import User
+from ecomflow.engine.db.models import User
 from ecomflow.engine.users import add_user, issue_token
 
 SECOND_OF_EACH = "_2"  # a second user per role, for four-eyes approvals of that role's own work

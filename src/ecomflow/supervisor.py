@@ -8,7 +8,7 @@ import typer
 
 from ecomflow.services import Service, api_server, flow_worker, prefect_server
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.migrate import upgrade_to_head
+from ecomflow.engine.db.migrate import upgrade_to_head
 
 
 def run_all() -> int:

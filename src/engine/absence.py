@@ -12,7 +12,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.forms import FieldProblem
 from ecomflow.engine.four_eyes import four_eyes_violation
-from ecomflow.engine.models import HumanTask, User
+from ecomflow.engine.db.models import HumanTask, User
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.task_states import TaskState
 from ecomflow.engine.tasks import delegate_task, may_hold, release_task

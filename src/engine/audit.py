@@ -8,7 +8,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.models import AuditEvent
+from ecomflow.engine.db.models import AuditEvent
 from ecomflow.engine.notifications import notify_audit_event
 
 

@@ -10,10 +10,10 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import EcomflowError, Forbidden, ValidationFailed
 from ecomflow.engine.forms import FieldProblem
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.task_states import TaskState
 from ecomflow.engine.tasks import assign_task, claim_task, get_visible_task, release_task

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.definitions import Definitions
 from ecomflow.engine.instances import get_instance, start_instance
-from ecomflow.engine.models import StepResult
+from ecomflow.engine.db.models import StepResult
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.step_results import load_result, result_key
 

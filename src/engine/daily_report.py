@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.instances import get_instance
 from ecomflow.engine.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
-from ecomflow.engine.models import AuditEvent
+from ecomflow.engine.db.models import AuditEvent
 from ecomflow.engine.principals import SYSTEM_ACTOR
 
 REPORT_EVENT = "report.daily"

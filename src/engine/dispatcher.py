@@ -15,9 +15,9 @@ from ecomflow.engine import outbox, webhooks
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, record_flow_run, set_instance_state
-from ecomflow.engine.models import OutboxMessage, ProcessInstance
+from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
 from ecomflow.engine.orchestrator import runs
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.process_specs import get_definitions

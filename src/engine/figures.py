@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.models import CatalogEntry, HumanTask, ProcessInstance, Refund
+from ecomflow.engine.db.models import CatalogEntry, HumanTask, ProcessInstance, Refund
 
 
 def period_figures(session: Session, *, start: datetime, end: datetime) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
 
 # A moved forecast is rewritten only past this: it is an estimate, and rewriting every open row each sweep is not cheap.

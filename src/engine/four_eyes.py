@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.definitions import Definitions
 from ecomflow.engine.errors import FourEyesViolation
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.process_specs import get_definitions
 
 __all__ = ["approved_step_of", "check_four_eyes", "four_eyes_violation"]

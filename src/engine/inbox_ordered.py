@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Select, and_, cast, false, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.task_states import ACTIVE_STATES
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.models import Sku, StockReservation
+from ecomflow.engine.db.models import Sku, StockReservation
 from ecomflow.engine.principals import SYSTEM_ACTOR
 
 

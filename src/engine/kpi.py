@@ -18,7 +18,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.errors import Forbidden
-from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
 

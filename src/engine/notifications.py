@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine import outbox
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import WebhookEndpoint, get_settings
-from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 
 WEBHOOK_EVENT_BY_AUDIT_TYPE = MappingProxyType({
     "task.created": "task.created",

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.models import OutboxMessage
+from ecomflow.engine.db.models import OutboxMessage
 
 START_RUN = "start_run"
 RESUME_RUN = "resume_run"

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.audit import record_event
-from ecomflow.engine.models import Campaign, CopyEntry, KpiTarget
+from ecomflow.engine.db.models import Campaign, CopyEntry, KpiTarget
 from ecomflow.engine.principals import SYSTEM_ACTOR
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.definitions import Definitions
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.task_states import ACTIVE_STATES
 

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.db import insert_unless_exists
-from ecomflow.engine.models import FlowRunLease
+from ecomflow.engine.db.sessions import insert_unless_exists
+from ecomflow.engine.db.models import FlowRunLease
 
 
 def hold(session: Session, *, flow_run_id: str, worker_id: str, now: datetime, seconds: float) -> int:

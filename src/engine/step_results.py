@@ -5,9 +5,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.audit import record_event
-from ecomflow.engine.models import StepResult
+from ecomflow.engine.db.models import StepResult
 from ecomflow.engine.principals import SYSTEM_ACTOR
 
 

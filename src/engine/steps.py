@@ -9,12 +9,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ecomflow.engine import outbox
-from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions import Definitions, StepSpec
 from ecomflow.engine.instances import InstanceState, get_instance, set_instance_state
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.sla import due_times

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.forecast import refresh_forecasts
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.reminders import send_daily_reminders

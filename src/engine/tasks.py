@@ -14,7 +14,7 @@ from ecomflow.engine.definitions import Definitions
 from ecomflow.engine.errors import AlreadyClaimed, Forbidden, NotFound, ValidationFailed, VersionMismatch
 from ecomflow.engine.four_eyes import check_four_eyes
 from ecomflow.engine.forms import FieldProblem, validate_form
-from ecomflow.engine.models import HumanTask, TaskComment
+from ecomflow.engine.db.models import HumanTask, TaskComment
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.sla import tasks_workable_by, working_roles
 from ecomflow.engine.task_states import PAST_TENSE, TaskAction, TaskState, next_state

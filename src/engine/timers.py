@@ -7,9 +7,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ecomflow.engine import outbox
-from ecomflow.engine.db import insert_unless_exists
+from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.audit import record_event
-from ecomflow.engine.models import Timer
+from ecomflow.engine.db.models import Timer
 from ecomflow.engine.principals import SYSTEM_ACTOR
 
 

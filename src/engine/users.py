@@ -15,7 +15,7 @@ from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from ecomflow.engine.forms import FieldProblem
-from ecomflow.engine.models import ApiToken, User, UserRole
+from ecomflow.engine.db.models import ApiToken, User, UserRole
 from ecomflow.engine.principals import SYSTEM_ACTOR, Principal
 
 

@@ -23,7 +23,7 @@ import httpx
 from ecomflow.engine import outbox
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import Settings, WebhookEndpoint, get_settings
-from ecomflow.engine.models import OutboxMessage
+from ecomflow.engine.db.models import OutboxMessage
 
 # Receivers may be down for a while: back off up to ten minutes between attempts.
 MAX_BACKOFF = timedelta(minutes=10)

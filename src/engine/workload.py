@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.models import HumanTask, ProcessInstance, User, UserRole
+from ecomflow.engine.db.models import HumanTask, ProcessInstance, User, UserRole
 from ecomflow.engine.principals import MANAGER_ROLES
 from ecomflow.engine.task_states import ACTIVE_STATES
 

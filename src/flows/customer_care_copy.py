@@ -5,7 +5,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.records import save_copy
 from ecomflow.engine.rules.ad_law import find_banned_terms

@@ -6,7 +6,7 @@ from typing import Any
 from prefect import flow, task
 
 from ecomflow.engine.channel import CatalogChannel, publish_once
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances import get_instance
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.rules.ad_law import scan_form_text

@@ -18,7 +18,7 @@ from prefect.states import Cancelled, State
 
 from ecomflow.engine.children import start_child_once
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions import ProcessSpec, StepSpec
 from ecomflow.engine.instances import (
     ACTIVE_INSTANCE_STATES,
@@ -29,7 +29,7 @@ from ecomflow.engine.instances import (
     set_instance_state,
     start_instance,
 )
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.orchestrator.runs import suspend_current_run
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.step_results import load_result, result_key, store_result

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, task
 
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions import parse_duration
 from ecomflow.engine.marketplace import ReportedRatings
 from ecomflow.engine.payments import LedgerPaymentProvider, issue_refund

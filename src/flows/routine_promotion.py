@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from prefect import flow, task
 from prefect.runtime import flow_run
 
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.figures import period_figures
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.rules.budget import approver_role

@@ -10,7 +10,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances import get_instance
 from ecomflow.engine.inventory import get_skus
 from ecomflow.engine.process_specs import get_definitions

@@ -31,8 +31,8 @@ import pytest
 from sqlalchemy import func, select
 
 from ecomflow.api.app import create_app
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.outbox import WEBHOOK
 from ecomflow.engine.principals import MANAGER_ROLES, Principal
 from ecomflow.engine.process_specs import get_definitions

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
 from tests.api.conftest import Caller, assert_error
 from tests.engine.test_races import (

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import AuditEvent, HumanTask
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import make_instance, make_task
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import HumanTask, OutboxMessage
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import HumanTask, OutboxMessage
 from ecomflow.engine.outbox import CANCEL_RUN, START_RUN
 from ecomflow.engine.process_specs import get_definitions
 from tests.api.conftest import Caller, assert_error, field_names

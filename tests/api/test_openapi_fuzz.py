@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ecomflow.api.app import create_app
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Unauthorized
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.tasks import claim_task

@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import HumanTask
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import add_task_row, make_instance
 

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import func, select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage
 from ecomflow.engine.outbox import RESUME_RUN
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import make_task, uncommitted_change_to

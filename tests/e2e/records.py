@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import CatalogEntry, Timer
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import CatalogEntry, Timer
 
 
 def catalog_entries(instance_id: str) -> list[CatalogEntry]:

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.process_specs import get_definitions
-from ecomflow.engine.models import AuditEvent, Timer
+from ecomflow.engine.db.models import AuditEvent, Timer
 from ecomflow.engine.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, wait_until
 

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from ecomflow.demo import run_demo
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import ProcessInstance
 from ecomflow.flows import implemented_flows
 from tests.e2e.conftest import Stack
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import CatalogEntry
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import CatalogEntry
 from tests.e2e.conftest import Staff, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.inventory import upsert_sku
 from ecomflow.engine.sweeper import sweep_once
 from ecomflow.flows.artifacts import artifact_key

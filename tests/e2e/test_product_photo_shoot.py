@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import CatalogEntry, ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import CatalogEntry, ProcessInstance
 from tests.e2e.conftest import Staff, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.process_specs import get_definitions
-from ecomflow.engine.models import CatalogEntry
+from ecomflow.engine.db.models import CatalogEntry
 from tests.e2e.conftest import Stack, Staff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import KpiTarget
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import KpiTarget
 from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import AuditEvent, FlowRunLease, HumanTask
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import AuditEvent, FlowRunLease, HumanTask
 from tests.e2e.conftest import Stack, Staff, prefect_api, prefect_run_state, wait_until
 from tests.factories import return_params
 

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import HumanTask, Refund
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import HumanTask, Refund
 from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
 from tests.factories import return_params
 

@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 
 from ecomflow.engine.absence import mark_away, mark_back
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
-from ecomflow.engine.models import AuditEvent, HumanTask, User
+from ecomflow.engine.db.models import AuditEvent, HumanTask, User
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task

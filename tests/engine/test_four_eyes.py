@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select, update
 
 from ecomflow.sample_data import sample_object
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions import ProcessSpec, StepSpec
 from ecomflow.engine.errors import FourEyesViolation
-from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import MANAGER_ROLES, Principal
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.steps import open_task

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import update
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.inbox import MAX_LIMIT, NO_DUE, SORTS, InboxFilter, list_inbox
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.tasks import claim_task, complete_task

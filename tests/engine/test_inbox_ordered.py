@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import update
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.inbox import InboxFilter, list_inbox
 from ecomflow.engine.inbox_ordered import page_in_order
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
 from tests.factories import make_instance, make_task, make_user
 

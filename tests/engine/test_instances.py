@@ -4,9 +4,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ecomflow.engine.audit import list_events
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances import InstanceState, cancel_instance, get_instance, set_instance_state
-from ecomflow.engine.models import HumanTask, OutboxMessage
+from ecomflow.engine.db.models import HumanTask, OutboxMessage
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.tasks import claim_task, complete_task
 from ecomflow.engine.process_specs import get_definitions

@@ -22,11 +22,11 @@ import pytest
 from sqlalchemy import select
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.instances import cancel_instance
 from ecomflow.engine.kpi import GroupBy, KpiReport, KpiRow, Percentiles, compute_kpis, kpis_for, percentile
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
 from tests.factories import add_task_row, make_instance, make_task
 

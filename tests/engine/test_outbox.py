@@ -7,8 +7,8 @@ import pytest
 
 from ecomflow.engine import outbox
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import OutboxMessage
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import OutboxMessage
 
 
 def _enqueue(kind: str = outbox.RESUME_RUN, *, at: datetime) -> int:

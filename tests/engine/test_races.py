@@ -16,9 +16,9 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from ecomflow.engine.db import make_engine, session_scope
+from ecomflow.engine.db.sessions import make_engine, session_scope
 from ecomflow.engine.errors import AlreadyClaimed, Conflict
-from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage
+from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage
 from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.process_specs import get_definitions

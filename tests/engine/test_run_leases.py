@@ -5,7 +5,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from ecomflow.engine import run_leases
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 RUN = "6f1c5a52-0000-4000-8000-000000000001"

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import func, select
 
 from ecomflow.engine.business_calendar import BusinessCalendar
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions import Definitions, StepSpec
 from ecomflow.engine.errors import NotFound
 from ecomflow.engine.inbox import InboxFilter, list_inbox
 from ecomflow.engine.instances import cancel_instance
-from ecomflow.engine.models import AuditEvent, HumanTask
+from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.sla import (

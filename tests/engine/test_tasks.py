@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import (
     AlreadyClaimed,
     Forbidden,
@@ -21,7 +21,7 @@ from ecomflow.engine.errors import (
     VersionMismatch,
 )
 from ecomflow.engine.instances import cancel_instance
-from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
+from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
 from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.process_specs import get_definitions

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import AuditEvent, OutboxMessage
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import AuditEvent, OutboxMessage
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.reminders import send_daily_reminders
 from ecomflow.engine.steps import open_task

@@ -8,9 +8,9 @@ from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from ecomflow.cli import app as cli
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Conflict, Unauthorized, ValidationFailed
-from ecomflow.engine.models import ApiToken, Base, User
+from ecomflow.engine.db.models import ApiToken, Base, User
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.process_specs import get_definitions
 from ecomflow.engine.users import add_user, authenticate, revoke_tokens

@@ -19,8 +19,8 @@ from ecomflow.engine import dispatcher, outbox
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE, DeliveryStatus, list_deliveries
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.tasks import assign_task

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ecomflow.sample_data import return_params
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances import start_instance
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.process_specs import get_definitions

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from ecomflow.engine.db import session_scope
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.models import HumanTask
 from tests.web.conftest import ARTIFACTS, CHROMIUM, PASSWORD, WebServer, new_task, sign_in
 
 PHONE = {"width": 375, "height": 740}

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from ecomflow.api.schemas import HealthOut
-from ecomflow.engine.db import read_scope
+from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.orchestrator.runs import api_is_healthy
 
 router = APIRouter(tags=["health"])

@@ -11,11 +11,11 @@ from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
 from ecomflow.api.presenters import present_instance, present_instance_detail
 from ecomflow.api.schemas import CancelIn, InstanceDetailOut, InstanceOut, InstancePage
-from ecomflow.engine.db import read_scope, session_scope
+from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.outbox import new_message_ids
 from ecomflow.engine.inbox import visible_to
 from ecomflow.engine.instances import InstanceState, cancel_instance, list_instances, visible_instance
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 
 router = APIRouter(tags=["instances"], responses=error_responses(401, 413, 422))
 MAX_OFFSET = 1_000_000_000

@@ -9,7 +9,7 @@ from ecomflow.api.errors import error_responses
 from ecomflow.api.flow_registry import has_flow
 from ecomflow.api.presenters import present_instance, present_process
 from ecomflow.api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn, TokensRevokedOut
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.outbox import new_message_ids
 from ecomflow.engine.errors import Conflict, DefinitionMissing
 from ecomflow.engine.instances import start_instance

@@ -13,7 +13,7 @@ from ecomflow.api.errors import error_responses
 from ecomflow.api.presenters import present_kpi_report
 from ecomflow.api.report_schemas import KpiReportOut
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import read_scope
+from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.forms import FieldProblem
 from ecomflow.engine.kpi import GroupBy, kpis_for

@@ -28,9 +28,10 @@ from ecomflow.api.schemas import (
     TaskOut,
     TaskPage,
 )
-from ecomflow.engine import idempotency, tasks
+from ecomflow.engine import tasks
+from ecomflow.engine.db import idempotency
 from ecomflow.engine.bulk import BulkOutcome, BulkRequest, run_bulk
-from ecomflow.engine.db import read_scope, session_scope
+from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.outbox import new_message_ids
 from ecomflow.engine.errors import Conflict, EcomflowError, ValidationFailed
 from ecomflow.engine.forms import FieldProblem

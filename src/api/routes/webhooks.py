@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
-from ecomflow.engine.db import read_scope
+from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.notifications import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
 

@@ -15,7 +15,7 @@ from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from ecomflow.api.web.signing import mac, sign, unsign
-from ecomflow.engine.models import User
+from ecomflow.engine.db.models import User
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.users import find_user, principal_of
 

@@ -16,13 +16,13 @@ from ecomflow.api.web.rendering import render
 from ecomflow.api.web.task_rows import task_rows
 from ecomflow.engine.workload import Workload, active_user_names, unfinished_tasks_of, workload_by
 from ecomflow.engine.bulk import BulkAction, BulkOutcome, BulkRequest, run_bulk
-from ecomflow.engine.db import read_scope, session_scope
+from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.errors import EcomflowError, ValidationFailed
 from ecomflow.engine.forms import FieldProblem
 from ecomflow.engine.inbox import InboxFilter, list_inbox
 from ecomflow.engine.instances import list_instances
 from ecomflow.engine.kpi import GroupBy, KpiReport, kpis_for
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 
 router = APIRouter(prefix="/ui", include_in_schema=False)

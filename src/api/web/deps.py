@@ -19,7 +19,7 @@ from ecomflow.api.web.csrf import CSRF_FIELD, csrf_token, new_pre_session_nonce,
 from ecomflow.api.web.flash import Flash, read_flash
 from ecomflow.api.web.i18n import LANG_COOKIE, Translator, page_language
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import read_scope
+from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.definitions import Definitions
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.process_specs import get_definitions

@@ -17,7 +17,7 @@ from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render, render_html, safe_next, with_page_cookies
 from ecomflow.api.web.task_rows import TaskRow, task_rows
 from ecomflow.engine import tasks
-from ecomflow.engine.db import read_scope, session_scope
+from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.errors import EcomflowError
 from ecomflow.engine.inbox import InboxFilter, list_inbox
 

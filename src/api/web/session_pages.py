@@ -12,7 +12,7 @@ from ecomflow.api.web.deps import VisitorForm, VisitorPage, posted_form
 from ecomflow.api.web.flash import Flash
 from ecomflow.api.web.i18n import LANG_COOKIE, LANGUAGES
 from ecomflow.api.web.rendering import HOME, redirect, render, safe_next
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Unauthorized
 from ecomflow.engine.users import find_user, verify_password
 

@@ -11,7 +11,7 @@ from ecomflow.api.presenters import present_task
 from ecomflow.api.web.deps import Page
 from ecomflow.api.web.labels import priority_name, process_title, role_title, step_title
 from ecomflow.engine.workload import business_keys_of
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.task_states import TaskState
 from ecomflow.engine.tasks import may_hold
 

@@ -29,7 +29,7 @@ from prefect.utilities.engine import propose_state_sync
 
 from ecomflow.engine import run_leases
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db import session_scope
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.orchestrator.recovery import recover_abandoned_runs
 from ecomflow.engine.orchestrator.result_defaults import with_result_defaults
 from ecomflow.engine.orchestrator.suspension_watch import shared_suspension_watch

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.models import IdempotentResponse
+from ecomflow.engine.db.models import IdempotentResponse
 
 __all__ = ["IdempotentResponse", "MAX_KEY_CHARS", "find_response", "save_response"]
 MAX_KEY_CHARS = 128

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.sqltypes import UTCDateTime
+from ecomflow.engine.db.sqltypes import UTCDateTime
 
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from ecomflow.engine.db import make_engine
-from ecomflow.engine.wal_checkpoints import checkpoint_in_background
+from ecomflow.engine.db.sessions import make_engine
+from ecomflow.engine.db.wal_checkpoints import checkpoint_in_background
 
 BLOB = 4000  # about a page each
 ROWS = 1500  # past SQLite's default of a checkpoint in the commit at 1,000 pages

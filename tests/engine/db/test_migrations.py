@@ -18,9 +18,9 @@ from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
 from sqlalchemy.orm import Session
 
 from ecomflow.sample_data import return_params
-from ecomflow.engine.db import get_engine, make_engine
-from ecomflow.engine.migrate import alembic_config, upgrade_to_head
-from ecomflow.engine.models import AuditEvent, Base, HumanTask, ProcessInstance
+from ecomflow.engine.db.sessions import get_engine, make_engine
+from ecomflow.engine.db.migrate import alembic_config, upgrade_to_head
+from ecomflow.engine.db.models import AuditEvent, Base, HumanTask, ProcessInstance
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.tasks import claim_task
 from ecomflow.engine.users import authenticate, hash_token

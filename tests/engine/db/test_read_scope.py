@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
-from ecomflow.engine.db import make_engine, read_only, read_scope
-from ecomflow.engine.models import HumanTask
+from ecomflow.engine.db.sessions import make_engine, read_only, read_scope
+from ecomflow.engine.db.models import HumanTask
 from tests.factories import make_task, uncommitted_change_to
 
 pytestmark = pytest.mark.usefixtures("clean_db")

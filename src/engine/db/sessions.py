@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.wal_checkpoints import checkpoint_in_background
+from ecomflow.engine.db.wal_checkpoints import checkpoint_in_background
 
 
 # Execution option of the engine read_scope's sessions use; SQLite's begin hook reads it.
