@@ -87,7 +87,7 @@ class Seeder:
         from ecomflow.sample_data import sample_object
         from ecomflow.engine.db.sessions import make_engine
         from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
-        from ecomflow.engine.process_specs import get_definitions
+        from ecomflow.engine.definitions.current import get_definitions
 
         self.engine = make_engine(url)  # its own engine: its connections never serve the timed part
         if url.startswith("sqlite"):
@@ -392,7 +392,7 @@ def time_claims_http(base_url: str, tokens: dict[str, str], tasks: list[OpenTask
 def time_claim_complete_http(base_url: str, tokens: dict[str, str], tasks: list[OpenTask]) -> dict[str, Any]:
     """Claim and complete each task over HTTP with valid form data; time each call and the pair."""
     from ecomflow.sample_data import sample_object
-    from ecomflow.engine.process_specs import get_definitions
+    from ecomflow.engine.definitions.current import get_definitions
 
     definitions, clients = get_definitions(), _clients(base_url, tokens, tasks)
     claims, completes, pairs, done_tasks, failures = [], [], [], [], []

@@ -486,7 +486,7 @@ def isolated_stack(
         os.environ["ECOMFLOW_DATA_DIR"] = str(data_dir)
         from ecomflow.engine.db.sessions import session_scope
         from ecomflow.engine.db.migrate import upgrade_to_head
-        from ecomflow.engine.process_specs import get_definitions
+        from ecomflow.engine.definitions.current import get_definitions
         from ecomflow.engine.users import add_user
 
         timings: dict[str, float] = {}

@@ -14,7 +14,7 @@ from ecomflow.engine.db.sessions import make_engine, session_scope
 from ecomflow.engine.instances import start_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.steps import open_task
 from ecomflow.engine.users import add_user
 

@@ -7,10 +7,10 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ecomflow.engine.db.sessions import read_scope
-from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import Unauthorized
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.users import authenticate
 
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.audit import list_events
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.definitions import Definitions, ProcessSpec
+from ecomflow.engine.definitions.processes import Definitions, ProcessSpec
 from ecomflow.engine.instances import children_of, get_instance
 from ecomflow.engine.kpi import KpiReport, KpiRow, Percentiles
 from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance

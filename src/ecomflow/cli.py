@@ -39,7 +39,7 @@ def migrate() -> None:
 @app.command()
 def check(file: Annotated[Path | None, typer.Option(help="flows.yaml to check")] = None) -> None:
     """Validate flows.yaml; name the process, step and field of every error."""
-    from ecomflow.engine.definitions import DefinitionError, load_definitions
+    from ecomflow.engine.definitions.processes import DefinitionError, load_definitions
 
     path = file or get_settings().definitions_path
     try:
@@ -61,7 +61,7 @@ def users_add(
     """Create a user and print their API token (shown only this once)."""
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.errors import EcomflowError
-    from ecomflow.engine.process_specs import get_definitions
+    from ecomflow.engine.definitions.current import get_definitions
     from ecomflow.engine.users import add_user
 
     try:
@@ -121,7 +121,7 @@ def report_daily(
     from ecomflow.engine.clock import utcnow
     from ecomflow.engine.daily_report import build_daily_report
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.process_specs import get_definitions
+    from ecomflow.engine.definitions.current import get_definitions
 
     timezone = get_definitions().timezone
     try:
@@ -147,7 +147,7 @@ def start(
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.errors import EcomflowError, ValidationFailed
     from ecomflow.engine.instances import start_instance
-    from ecomflow.engine.process_specs import get_definitions
+    from ecomflow.engine.definitions.current import get_definitions
 
     params = {}
     for item in param or []:

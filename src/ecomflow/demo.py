@@ -16,7 +16,7 @@ from ecomflow.engine.config import get_settings
 from ecomflow.flows import implemented_flows
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.inventory import upsert_sku
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.db.models import User
 from ecomflow.engine.users import add_user, issue_token
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
-from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.four_eyes import four_eyes_violation
 from ecomflow.engine.db.models import HumanTask, User
 from ecomflow.engine.principals import Principal

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import EcomflowError, Forbidden, ValidationFailed
-from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.task_states import TaskState

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.instances import get_instance, start_instance
 from ecomflow.engine.db.models import StepResult
 from ecomflow.engine.principals import SYSTEM_ACTOR

@@ -20,7 +20,7 @@ from ecomflow.engine.instances import ACTIVE_INSTANCE_STATES, InstanceState, get
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
 from ecomflow.engine.orchestrator import runs
 from ecomflow.engine.principals import SYSTEM_ACTOR
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 
 logger = logging.getLogger("ecomflow.dispatcher")
 

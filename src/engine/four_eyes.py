@@ -9,10 +9,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import FourEyesViolation
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 
 __all__ = ["approved_step_of", "check_four_eyes", "four_eyes_violation"]
 

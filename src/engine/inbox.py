@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import ValidationFailed
-from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal

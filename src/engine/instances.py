@@ -11,9 +11,9 @@ from ecomflow.engine import outbox
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import Conflict, DefinitionMissing, Forbidden, NotFound, ValidationFailed
-from ecomflow.engine.forms import validate_form
+from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.db.models import HumanTask, ProcessInstance
 from ecomflow.engine.principals import SYSTEM_ACTOR, Principal
 from ecomflow.engine.sla import tasks_workable_by

@@ -7,7 +7,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.audit import record_event
-from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.task_states import ACTIVE_STATES

@@ -15,11 +15,11 @@ from sqlalchemy import BindParameter, ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.audit import record_event
-from ecomflow.engine.business_calendar import WALL_CLOCK, BusinessCalendar
-from ecomflow.engine.definitions import Definitions, StepSpec
+from ecomflow.engine.definitions.business_calendar import WALL_CLOCK, BusinessCalendar
+from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
-from ecomflow.engine.sla_definitions import MANAGERS, Escalation, SlaPolicy
+from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation, SlaPolicy
 from ecomflow.engine.task_states import ACTIVE_STATES, TaskAction, TaskState, next_state
 
 __all__ = [

@@ -12,11 +12,11 @@ from ecomflow.engine import outbox
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.definitions import Definitions, StepSpec
+from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.instances import InstanceState, get_instance, set_instance_state
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.sla import due_times
 from ecomflow.engine.task_states import TaskState
 

@@ -14,7 +14,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.forecast import refresh_forecasts
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.reminders import send_daily_reminders
 from ecomflow.engine.sla import SweepBatch, escalate_overdue_tasks, flag_overdue_tasks, remind_due_tasks
 from ecomflow.engine.steps import expire_due_tasks

@@ -10,10 +10,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ecomflow.engine import outbox
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import AlreadyClaimed, Forbidden, NotFound, ValidationFailed, VersionMismatch
 from ecomflow.engine.four_eyes import check_four_eyes
-from ecomflow.engine.forms import FieldProblem, validate_form
+from ecomflow.engine.definitions.forms import FieldProblem, validate_form
 from ecomflow.engine.db.models import HumanTask, TaskComment
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.sla import tasks_workable_by, working_roles

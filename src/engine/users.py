@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.db.models import ApiToken, User, UserRole
 from ecomflow.engine.principals import SYSTEM_ACTOR, Principal
 

@@ -5,7 +5,7 @@ import importlib
 
 from prefect import Flow
 
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 
 
 def implemented_flows() -> dict[str, Flow]:

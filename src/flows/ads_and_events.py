@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow
 
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.budget import approver_role
 from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 

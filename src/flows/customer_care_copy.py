@@ -6,7 +6,7 @@ from typing import Any
 from prefect import flow, task
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.records import save_copy
 from ecomflow.engine.rules.ad_law import find_banned_terms
 from ecomflow.engine.rules.sms import check_sms

@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.daily_report import build_daily_report, record_report_event
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.flows.artifacts import publish_markdown, publish_table
 from ecomflow.flows.primitives import InstanceEnded, ProcessRun, mark_instance_failed, stop_ended_run
 

@@ -10,7 +10,7 @@ from ecomflow.engine.channel import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances import get_instance
 from ecomflow.engine.inventory import get_skus
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.listing import Finding, check_listing
 from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
 from ecomflow.flows.artifacts import publish_markdown, publish_table

@@ -19,7 +19,7 @@ from prefect.states import Cancelled, State
 from ecomflow.engine.children import start_child_once
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions import ProcessSpec, StepSpec
+from ecomflow.engine.definitions.processes import ProcessSpec, StepSpec
 from ecomflow.engine.instances import (
     ACTIVE_INSTANCE_STATES,
     InstanceState,
@@ -31,7 +31,7 @@ from ecomflow.engine.instances import (
 )
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.orchestrator.runs import suspend_current_run
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.step_results import load_result, result_key, store_result
 from ecomflow.engine.steps import find_task, note_resume_without_completion, open_task, pause_key
 from ecomflow.engine.timers import arm_timer, find_timer, note_early_resume, timer_pause_key

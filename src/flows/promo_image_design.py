@@ -11,7 +11,7 @@ from prefect import flow, task
 
 from ecomflow.engine.channel import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.ad_law import scan_form_text
 from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 

@@ -11,7 +11,7 @@ from prefect.runtime import flow_run
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.figures import period_figures
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.budget import approver_role
 from ecomflow.flows.artifacts import publish_markdown
 from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run

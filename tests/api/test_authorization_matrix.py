@@ -35,7 +35,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.outbox import WEBHOOK
 from ecomflow.engine.principals import MANAGER_ROLES, Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.steps import open_task
 from ecomflow.engine.tasks import claim_task, complete_task
 from ecomflow.engine.users import revoke_tokens

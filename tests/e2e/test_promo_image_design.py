@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.db.models import CatalogEntry
 from tests.e2e.conftest import Stack, Staff
 

@@ -7,7 +7,7 @@ from ecomflow.engine.children import MAX_BUSINESS_KEY, start_child_once
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances import get_instance, start_instance
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from tests.factories import return_params
 
 

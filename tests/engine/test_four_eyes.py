@@ -13,11 +13,11 @@ from sqlalchemy import select, update
 
 from ecomflow.sample_data import sample_object
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions import ProcessSpec, StepSpec
+from ecomflow.engine.definitions.processes import ProcessSpec, StepSpec
 from ecomflow.engine.errors import FourEyesViolation
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import MANAGER_ROLES, Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.steps import open_task
 from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task
 from tests.factories import make_instance, make_user

@@ -14,7 +14,7 @@ from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.inbox import MAX_LIMIT, NO_DUE, SORTS, InboxFilter, list_inbox
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks import claim_task, complete_task
 from tests.factories import make_instance, make_task, make_user
 

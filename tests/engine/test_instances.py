@@ -9,7 +9,7 @@ from ecomflow.engine.instances import InstanceState, cancel_instance, get_instan
 from ecomflow.engine.db.models import HumanTask, OutboxMessage
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.tasks import claim_task, complete_task
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from tests.factories import make_instance, make_task
 
 MANAGER = Principal(name="mgr", roles=frozenset({"operations"}))

@@ -21,7 +21,7 @@ from ecomflow.engine.errors import AlreadyClaimed, Conflict
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage
 from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.steps import open_task
 from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task
 from tests.conftest import BACKEND

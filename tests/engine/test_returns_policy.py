@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.returns_policy import ReturnVerdict, check_return_policy
 
 DELIVERED = date(2025, 5, 1)

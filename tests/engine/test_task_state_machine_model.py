@@ -31,7 +31,7 @@ from ecomflow.engine.instances import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import MANAGER_ROLES, Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.steps import open_task
 from ecomflow.engine.sweeper import sweep_once
 from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task

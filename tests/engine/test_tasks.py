@@ -24,7 +24,7 @@ from ecomflow.engine.instances import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
 from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.steps import expire_due_tasks
 from ecomflow.engine.tasks import add_comment, assign_task, claim_task, complete_task, get_visible_task, release_task
 from tests.factories import make_task, make_user

@@ -12,7 +12,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Conflict, Unauthorized, ValidationFailed
 from ecomflow.engine.db.models import ApiToken, Base, User
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.users import add_user, authenticate, revoke_tokens
 from tests.factories import make_user
 

@@ -15,7 +15,7 @@ from ecomflow.sample_data import return_params
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances import start_instance
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.steps import open_task
 from ecomflow.engine.tasks import claim_task
 from ecomflow.engine.users import set_password

@@ -8,8 +8,8 @@ from starlette.datastructures import FormData
 
 from ecomflow.api.web.forms import build_form_view, path_label, problem_text, read_submission, spec_at
 from ecomflow.api.web.i18n import Translator
-from ecomflow.engine.forms import FieldProblem, compile_form, validate_form
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.forms import FieldProblem, compile_form, validate_form
+from ecomflow.engine.definitions.current import get_definitions
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZH, EN = Translator("zh"), Translator("en")

@@ -9,8 +9,8 @@ import pytest
 
 from ecomflow.api.web.catalogue import CATALOGUE, ENTRIES
 from ecomflow.api.web.i18n import Translator, page_language, preferred_language
-from ecomflow.engine.definitions import Definitions
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.processes import Definitions
+from ecomflow.engine.definitions.current import get_definitions
 
 WEB_SOURCE = Path(__file__).resolve().parents[2] / "src" / "api" / "web"
 # t("key"...) and t('key'...) in Python modules and templates, with a literal key.

@@ -34,7 +34,7 @@ from ecomflow.engine.bulk import BulkOutcome, BulkRequest, run_bulk
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.outbox import new_message_ids
 from ecomflow.engine.errors import Conflict, EcomflowError, ValidationFailed
-from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.inbox import MAX_LIMIT, SORTS, InboxFilter, list_inbox
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=error_responses(401, 413, 422))

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecomflow.api.web.i18n import Translator
-from ecomflow.engine.definitions import ProcessSpec
-from ecomflow.engine.forms import FieldSpec, Label
+from ecomflow.engine.definitions.processes import ProcessSpec
+from ecomflow.engine.definitions.forms import FieldSpec, Label
 
 MAX_DEPTH = 6
 MAX_TABLE_COLUMNS = 12

@@ -18,7 +18,7 @@ from ecomflow.engine.workload import Workload, active_user_names, unfinished_tas
 from ecomflow.engine.bulk import BulkAction, BulkOutcome, BulkRequest, run_bulk
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.errors import EcomflowError, ValidationFailed
-from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.inbox import InboxFilter, list_inbox
 from ecomflow.engine.instances import list_instances
 from ecomflow.engine.kpi import GroupBy, KpiReport, kpis_for

@@ -20,9 +20,9 @@ from ecomflow.api.web.flash import Flash, read_flash
 from ecomflow.api.web.i18n import LANG_COOKIE, Translator, page_language
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope
-from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.current import get_definitions
 
 
 class SignInRequired(Exception):

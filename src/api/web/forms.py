@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from starlette.datastructures import FormData
 
 from ecomflow.api.web.i18n import Translator
-from ecomflow.engine.forms import FieldProblem, FieldSpec, FormSpec
+from ecomflow.engine.definitions.forms import FieldProblem, FieldSpec, FormSpec
 
 DECISION = "decision"
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecomflow.api.web.catalogue import CATALOGUE
-from ecomflow.engine.forms import Label
+from ecomflow.engine.definitions.forms import Label
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"

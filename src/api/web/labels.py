@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ecomflow.api.web.i18n import Translator
-from ecomflow.engine.definitions import Definitions
-from ecomflow.engine.sla_definitions import MANAGERS, PRIORITIES
+from ecomflow.engine.definitions.processes import Definitions
+from ecomflow.engine.definitions.sla_policy import MANAGERS, PRIORITIES
 
 
 def process_title(definitions: Definitions, t: Translator, key: str) -> str:

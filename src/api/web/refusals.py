@@ -5,7 +5,7 @@ from typing import Any
 
 from ecomflow.api.web.i18n import Translator
 from ecomflow.engine.errors import AlreadyClaimed, EcomflowError, IllegalTransition, ValidationFailed
-from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.definitions.forms import FieldProblem
 
 
 def problem_sentence(problem: FieldProblem, t: Translator, **values: Any) -> str:

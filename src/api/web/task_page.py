@@ -24,9 +24,9 @@ from ecomflow.engine.workload import colleagues_for
 from ecomflow.engine import tasks
 from ecomflow.engine.audit import list_events
 from ecomflow.engine.db.sessions import read_scope, session_scope
-from ecomflow.engine.definitions import Definitions, StepSpec
+from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.errors import EcomflowError, NotFound, ValidationFailed
-from ecomflow.engine.forms import FieldProblem
+from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.instances import get_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url

@@ -8,7 +8,7 @@ from prefect import Flow
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
-from ecomflow.engine.definitions import Definitions
+from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.orchestrator.runs import DEPLOYMENT_NAME
 
 

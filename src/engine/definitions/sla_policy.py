@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ecomflow.engine.business_calendar import BusinessCalendar
-from ecomflow.engine.durations import parse_duration
+from ecomflow.engine.definitions.business_calendar import BusinessCalendar
+from ecomflow.engine.definitions.durations import parse_duration
 
 __all__ = [
     "CLOCKS", "MANAGERS", "PRIORITIES", "Escalation", "SlaPolicy", "read_calendar", "read_escalation",

@@ -5,9 +5,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from ecomflow.engine.durations import DURATION, parse_duration
-from ecomflow.engine.forms import NAME_PATTERN, FormDefinitionError, FormSpec, compile_form, parse_label
-from ecomflow.engine.sla_definitions import CLOCKS, PRIORITIES, read_escalation
+from ecomflow.engine.definitions.durations import DURATION, parse_duration
+from ecomflow.engine.definitions.forms import NAME_PATTERN, FormDefinitionError, FormSpec, compile_form, parse_label
+from ecomflow.engine.definitions.sla_policy import CLOCKS, PRIORITIES, read_escalation
 
 __all__ = ["HUMAN_KINDS", "STEP_KINDS", "read_form", "read_steps"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from ecomflow.engine.durations import DURATION
+from ecomflow.engine.definitions.durations import DURATION
 
 __all__ = ["RULES_SCHEMA", "read_rules"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ecomflow.engine.definitions import (
+from ecomflow.engine.definitions.processes import (
     DefinitionError,
     Definitions,
     Label,
@@ -21,7 +21,7 @@ from ecomflow.engine.definitions import (
     parse_duration,
 )
 from ecomflow.engine.config import PACKAGED_DEFINITIONS, default_definitions_path
-from ecomflow.engine.forms import validate_form
+from ecomflow.engine.definitions.forms import validate_form
 
 FLOWS_YAML = Path(__file__).resolve().parents[2] / "flows.yaml"
 

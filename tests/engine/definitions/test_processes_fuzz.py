@@ -16,7 +16,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from ecomflow.engine.definitions import DefinitionError, Definitions, load_definitions, parse_definitions
+from ecomflow.engine.definitions.processes import DefinitionError, Definitions, load_definitions, parse_definitions
 
 FLOWS_YAML = Path(__file__).resolve().parents[2] / "flows.yaml"
 SEED = 1234

@@ -18,14 +18,14 @@ from typing import Any
 
 import yaml
 
-from ecomflow.engine.business_calendar import BusinessCalendar
-from ecomflow.engine.cron_check import cron_problems
-from ecomflow.engine.durations import parse_duration
-from ecomflow.engine.forms import NAME_PATTERN, FormSpec, Label, parse_label
-from ecomflow.engine.rules_schema import RULES_SCHEMA as RULES_SCHEMA  # re-exported: importers read it from here
-from ecomflow.engine.rules_schema import read_rules
-from ecomflow.engine.sla_definitions import Escalation, SlaPolicy, read_calendar, read_sla, read_timezone
-from ecomflow.engine.step_definitions import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
+from ecomflow.engine.definitions.business_calendar import BusinessCalendar
+from ecomflow.engine.definitions.cron import cron_problems
+from ecomflow.engine.definitions.durations import parse_duration
+from ecomflow.engine.definitions.forms import NAME_PATTERN, FormSpec, Label, parse_label
+from ecomflow.engine.definitions.rules_section import RULES_SCHEMA as RULES_SCHEMA  # re-exported: importers read it from here
+from ecomflow.engine.definitions.rules_section import read_rules
+from ecomflow.engine.definitions.sla_policy import Escalation, SlaPolicy, read_calendar, read_sla, read_timezone
+from ecomflow.engine.definitions.steps import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
 
 __all__ = [
     "STEP_KINDS", "DefinitionError", "Definitions", "Label", "ProcessSpec", "Role", "Schedule", "StepSpec",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.definitions import Definitions, load_definitions
+from ecomflow.engine.definitions.processes import Definitions, load_definitions
 
 
 @lru_cache(maxsize=1)

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ecomflow.engine.business_calendar import WALL_CLOCK, BusinessCalendar
-from ecomflow.engine.process_specs import get_definitions
+from ecomflow.engine.definitions.business_calendar import WALL_CLOCK, BusinessCalendar
+from ecomflow.engine.definitions.current import get_definitions
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SAT, SUN = 6, 7
