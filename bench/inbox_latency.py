@@ -5,7 +5,7 @@ flows.yaml, N open or claimed tasks, M completed ones, their audit events, users
 the real API (`ecomflow api`, no Prefect server: a complete's immediate delivery finds Prefect down
 and leaves the resume queued) and times over HTTP: GET /tasks of a staff user with one role and of
 a manager (first page and a later page via cursor, sorts due, priority and at_risk), then POST claim +
-complete of open tasks. Without HTTP it times the same inbox query, `ecomflow.engine.tasks.claim_task` in a
+complete of open tasks. Without HTTP it times the same inbox query, `ecomflow.engine.tasks.actions.claim_task` in a
 `session_scope` loop and a raw SQL compare-and-set loop on the same database, and prints the plans
 of the inbox query and of a claim's SELECTs (before/after evidence for index changes).
 Goals: inbox p95 < 20 ms, claim+complete p99 < 20 ms, engine claims ≥ 50 % of raw.
@@ -326,7 +326,7 @@ def time_inbox_http(clients: dict[str, httpx.Client], *, requests: int, depth: i
 def time_inbox_engine(url: str, principals: dict[str, Any], *, requests: int) -> dict[str, dict[str, float]]:
     """Time list_inbox (first page, sort due) without HTTP: the database and ORM part of GET /tasks."""
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.inbox import InboxFilter, list_inbox
+    from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 
     def page(principal: Any) -> None:
         with session_scope(url) as session:
@@ -422,7 +422,7 @@ def time_engine_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
     """claim_task in a session_scope per claim, as the API route does, without HTTP."""
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.principals import Principal
-    from ecomflow.engine.tasks import claim_task
+    from ecomflow.engine.tasks.actions import claim_task
 
     durations = []
     for task in tasks:
@@ -474,7 +474,7 @@ def compare_settings(url: str, chunks: list[list[OpenTask]]) -> dict[str, Any]:
 
     def claim(session: Any, task: OpenTask) -> None:
         from ecomflow.engine.principals import Principal
-        from ecomflow.engine.tasks import claim_task
+        from ecomflow.engine.tasks.actions import claim_task
 
         claim_task(session, task_id=task.id, principal=Principal(name=f"bench-{task.role}", roles=frozenset({task.role})))
 
@@ -523,9 +523,9 @@ def explain(url: str, statement: str, parameters: Any) -> list[str]:
 
 def explain_paths(url: str, principals: dict[str, Any], approval: OpenTask | None) -> dict[str, list[str]]:
     """Plans of the inbox query (each user and sort) and of the SELECTs a claim of an approval task sends."""
-    from ecomflow.engine.inbox import InboxFilter, list_inbox
+    from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
     from ecomflow.engine.principals import Principal
-    from ecomflow.engine.tasks import claim_task
+    from ecomflow.engine.tasks.actions import claim_task
 
     plans = {}
     for who, principal in principals.items():

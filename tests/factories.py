@@ -15,7 +15,7 @@ from ecomflow.engine.instances import start_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.steps import open_task
+from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.users import add_user
 
 

@@ -12,8 +12,8 @@ from ecomflow.engine.instances import children_of, get_instance
 from ecomflow.engine.kpi import KpiReport, KpiRow, Percentiles
 from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
-from ecomflow.engine.task_states import ACTIVE_STATES
-from ecomflow.engine.tasks import list_comments
+from ecomflow.engine.tasks.states import ACTIVE_STATES
+from ecomflow.engine.tasks.actions import list_comments
 from ecomflow.api import schemas
 from ecomflow.api.report_schemas import DurationPercentilesOut, KpiReportOut, KpiRowOut
 

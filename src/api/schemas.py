@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from ecomflow.engine.bulk import BulkAction
+from ecomflow.engine.tasks.bulk import BulkAction
 
 
 class Body(BaseModel):

@@ -11,11 +11,11 @@ from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
-from ecomflow.engine.four_eyes import four_eyes_violation
+from ecomflow.engine.tasks.four_eyes import four_eyes_violation
 from ecomflow.engine.db.models import HumanTask, User
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.task_states import TaskState
-from ecomflow.engine.tasks import delegate_task, may_hold, release_task
+from ecomflow.engine.tasks.states import TaskState
+from ecomflow.engine.tasks.actions import delegate_task, may_hold, release_task
 from ecomflow.engine.users import available_principal, find_user
 
 MAX_REASON_CHARS = 500

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 # A moved forecast is rewritten only past this: it is an estimate, and rewriting every open row each sweep is not cheap.
 RESTATE_AFTER = timedelta(minutes=5)

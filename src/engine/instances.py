@@ -17,7 +17,7 @@ from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.db.models import HumanTask, ProcessInstance
 from ecomflow.engine.principals import SYSTEM_ACTOR, Principal
 from ecomflow.engine.sla import tasks_workable_by
-from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 
 class InstanceState(StrEnum):

@@ -10,7 +10,7 @@ from ecomflow.engine.audit import record_event
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
-from ecomflow.engine.task_states import ACTIVE_STATES
+from ecomflow.engine.tasks.states import ACTIVE_STATES
 
 DAILY = timedelta(days=1)
 

@@ -20,7 +20,7 @@ from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation, SlaPolicy
-from ecomflow.engine.task_states import ACTIVE_STATES, TaskAction, TaskState, next_state
+from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskAction, TaskState, next_state
 
 __all__ = [
     "BATCH_SIZE", "DueTimes", "SweepBatch", "clock_of", "due_times", "escalate_overdue_tasks", "flag_overdue_tasks",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.models import HumanTask, ProcessInstance, User, UserRole
 from ecomflow.engine.principals import MANAGER_ROLES
-from ecomflow.engine.task_states import ACTIVE_STATES
+from ecomflow.engine.tasks.states import ACTIVE_STATES
 
 
 @dataclass(frozen=True)

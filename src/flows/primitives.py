@@ -33,9 +33,9 @@ from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.orchestrator.runs import suspend_current_run
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.step_results import load_result, result_key, store_result
-from ecomflow.engine.steps import find_task, note_resume_without_completion, open_task, pause_key
+from ecomflow.engine.tasks.step_tasks import find_task, note_resume_without_completion, open_task, pause_key
 from ecomflow.engine.timers import arm_timer, find_timer, note_early_resume, timer_pause_key
-from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 logger = logging.getLogger("ecomflow.flows")
 

@@ -36,8 +36,8 @@ from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, Proc
 from ecomflow.engine.outbox import WEBHOOK
 from ecomflow.engine.principals import MANAGER_ROLES, Principal
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.steps import open_task
-from ecomflow.engine.tasks import claim_task, complete_task
+from ecomflow.engine.tasks.step_tasks import open_task
+from ecomflow.engine.tasks.actions import claim_task, complete_task
 from ecomflow.engine.users import revoke_tokens
 from tests.api.conftest import ApiServer, assert_error, client, field_names
 from tests.factories import make_user, return_params

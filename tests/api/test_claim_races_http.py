@@ -12,7 +12,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
 from tests.api.conftest import Caller, assert_error
-from tests.engine.test_races import (
+from tests.engine.tasks.test_races import (
     HandOver,
     HandOverCast,
     check_one_serial_outcome,

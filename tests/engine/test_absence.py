@@ -14,7 +14,7 @@ from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.db.models import AuditEvent, HumanTask, User
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task
+from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task
 from tests.factories import make_instance, make_task, make_user
 
 GOOD_INSPECTION = {"condition": "ok", "restock": "yes"}

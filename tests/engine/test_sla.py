@@ -16,7 +16,7 @@ from ecomflow.engine.definitions.business_calendar import BusinessCalendar
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.errors import NotFound
-from ecomflow.engine.inbox import InboxFilter, list_inbox
+from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 from ecomflow.engine.instances import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
@@ -25,9 +25,9 @@ from ecomflow.engine.sla import (
     DueTimes, SweepBatch, due_times, escalate_overdue_tasks, remind_due_tasks, tasks_workable_by, working_roles,
 )
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation
-from ecomflow.engine.steps import open_task
+from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.sweeper import SweepResult, sweep_once
-from ecomflow.engine.tasks import claim_task, get_visible_task
+from ecomflow.engine.tasks.actions import claim_task, get_visible_task
 from tests.factories import make_instance, make_task, make_user
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

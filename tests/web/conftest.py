@@ -16,8 +16,8 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances import start_instance
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.steps import open_task
-from ecomflow.engine.tasks import claim_task
+from ecomflow.engine.tasks.step_tasks import open_task
+from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.engine.users import set_password
 from tests.served_app import ServedApp, served_app, wait_for
 from tests.conftest import empty_all_tables

@@ -13,7 +13,7 @@ from ecomflow.api.presenters import present_instance, present_instance_detail
 from ecomflow.api.schemas import CancelIn, InstanceDetailOut, InstanceOut, InstancePage
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.outbox import new_message_ids
-from ecomflow.engine.inbox import visible_to
+from ecomflow.engine.tasks.inbox import visible_to
 from ecomflow.engine.instances import InstanceState, cancel_instance, list_instances, visible_instance
 from ecomflow.engine.db.models import HumanTask
 

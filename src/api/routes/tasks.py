@@ -28,14 +28,14 @@ from ecomflow.api.schemas import (
     TaskOut,
     TaskPage,
 )
-from ecomflow.engine import tasks
+from ecomflow.engine.tasks import actions
 from ecomflow.engine.db import idempotency
-from ecomflow.engine.bulk import BulkOutcome, BulkRequest, run_bulk
+from ecomflow.engine.tasks.bulk import BulkOutcome, BulkRequest, run_bulk
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.outbox import new_message_ids
 from ecomflow.engine.errors import Conflict, EcomflowError, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
-from ecomflow.engine.inbox import MAX_LIMIT, SORTS, InboxFilter, list_inbox
+from ecomflow.engine.tasks.inbox import MAX_LIMIT, SORTS, InboxFilter, list_inbox
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=error_responses(401, 413, 422))
 
@@ -114,7 +114,7 @@ def _present_outcome(outcome: BulkOutcome) -> dict[str, Any]:
 def get(task_id: str, user: CurrentUser, definitions: DefinitionsDep) -> TaskDetailOut:
     """Return a task with its form, context, comments and history."""
     with read_scope() as session:
-        task = tasks.get_visible_task(session, task_id, principal=user)
+        task = actions.get_visible_task(session, task_id, principal=user)
         return present_task_detail(session, task, definitions)
 
 
@@ -122,28 +122,28 @@ def get(task_id: str, user: CurrentUser, definitions: DefinitionsDep) -> TaskDet
 def claim(task_id: str, user: CurrentUser) -> TaskOut:
     """Take the task; when several claim at once exactly one wins."""
     with session_scope() as session:
-        return present_task(tasks.claim_task(session, task_id=task_id, principal=user))
+        return present_task(actions.claim_task(session, task_id=task_id, principal=user))
 
 
 @router.post("/{task_id}/release", response_model=TaskOut, responses=error_responses(403, 404, 409))
 def release(task_id: str, user: CurrentUser) -> TaskOut:
     """Give the task back to its role's queue."""
     with session_scope() as session:
-        return present_task(tasks.release_task(session, task_id=task_id, principal=user))
+        return present_task(actions.release_task(session, task_id=task_id, principal=user))
 
 
 @router.post("/{task_id}/assign", response_model=TaskOut, responses=error_responses(403, 404, 409))
 def assign(task_id: str, body: AssignIn, user: CurrentUser) -> TaskOut:
     """Give the task to a named user (managers)."""
     with session_scope() as session:
-        return present_task(tasks.assign_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason))
+        return present_task(actions.assign_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason))
 
 
 @router.post("/{task_id}/delegate", response_model=TaskOut, responses=error_responses(403, 404, 409))
 def delegate(task_id: str, body: DelegateIn, user: CurrentUser) -> TaskOut:
     """Hand a claimed task to a colleague with its role (its holder or a manager), saying why."""
     with session_scope() as session:
-        return present_task(tasks.delegate_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason))
+        return present_task(actions.delegate_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason))
 
 
 _VERSION = re.compile(r"[0-9]{1,18}")
@@ -201,7 +201,7 @@ def complete(
         with session_scope() as session:
             if replayed := _stored_answer(session, user=user.name, key=idempotency_key, path=path):
                 return replayed
-            task = tasks.complete_task(
+            task = actions.complete_task(
                 session, task_id=task_id, principal=user, data=body.data, definitions=definitions,
                 expected_version=expected_version,
             )
@@ -220,6 +220,6 @@ def complete(
 def comment(task_id: str, body: CommentIn, user: CurrentUser) -> CommentOut:
     """Add a comment to the task."""
     with session_scope() as session:
-        added = tasks.add_comment(session, task_id=task_id, principal=user, text=body.text)
+        added = actions.add_comment(session, task_id=task_id, principal=user, text=body.text)
         session.flush()
         return CommentOut(author=added.author, text=added.text, created_at=added.created_at)

@@ -16,10 +16,10 @@ from ecomflow.api.web.labels import process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render, render_html, safe_next, with_page_cookies
 from ecomflow.api.web.task_rows import TaskRow, task_rows
-from ecomflow.engine import tasks
+from ecomflow.engine.tasks import actions
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.errors import EcomflowError
-from ecomflow.engine.inbox import InboxFilter, list_inbox
+from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 SORT_CHOICES = ("due", "priority", "at_risk")
@@ -146,7 +146,7 @@ def claim(task_id: str, page: StaffForm) -> RedirectResponse:
     back = safe_next(page.field("next"), f"{HOME}/tasks/{task_id}")
     try:
         with session_scope() as session:
-            task = tasks.claim_task(session, task_id=task_id, principal=page.user)
+            task = actions.claim_task(session, task_id=task_id, principal=page.user)
             name = step_title(page.definitions, page.t, task.process_key, task.step_key)
     except EcomflowError as refused:
         return redirect(page, back, flash=Flash("error", refusal_text(refused, page.t)))
@@ -159,7 +159,7 @@ def release(task_id: str, page: StaffForm) -> RedirectResponse:
     back = safe_next(page.field("next"), f"{HOME}/tasks/{task_id}")
     try:
         with session_scope() as session:
-            task = tasks.release_task(session, task_id=task_id, principal=page.user, reason=page.field("reason"))
+            task = actions.release_task(session, task_id=task_id, principal=page.user, reason=page.field("reason"))
             name = step_title(page.definitions, page.t, task.process_key, task.step_key)
     except EcomflowError as refused:
         return redirect(page, back, flash=Flash("error", refusal_text(refused, page.t)))

@@ -21,7 +21,7 @@ from ecomflow.api.web.labels import priority_name, process_title, role_title, st
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render
 from ecomflow.engine.workload import colleagues_for
-from ecomflow.engine import tasks
+from ecomflow.engine.tasks import actions
 from ecomflow.engine.audit import list_events
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
@@ -31,7 +31,7 @@ from ecomflow.engine.instances import get_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 from ecomflow.engine.outbox import new_message_ids
-from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 # What of an audit event's data the history shows, in this order.
@@ -69,7 +69,7 @@ def _step_of(definitions: Definitions, task: HumanTask) -> StepSpec | None:
 
 def _visible_task(session: Session, task_id: str, page: Page) -> HumanTask:
     try:
-        return tasks.get_visible_task(session, task_id, principal=page.user)
+        return actions.get_visible_task(session, task_id, principal=page.user)
     except NotFound:
         raise PageRefused(404, "refused.task_missing", page) from None
 
@@ -101,10 +101,10 @@ def _render_task(
         priority=priority_name(task.priority), business_key=instance.business_key,
         flow_run_url=flow_run_ui_url(instance.flow_run_id) if user.is_manager else None,
         context=renderer.show(context), output=renderer.show(task.output) if task.output is not None else None,
-        comments=tasks.list_comments(session, task_id=task.id),
+        comments=actions.list_comments(session, task_id=task.id),
         history=_history(list_events(session, task_id=task.id), page, renderer),
         form_view=form_view, approval=approval, may_work=may_work,
-        may_claim=task.state == TaskState.OPEN and tasks.may_hold(user, task),
+        may_claim=task.state == TaskState.OPEN and actions.may_hold(user, task),
         may_release=task.state == TaskState.CLAIMED and (mine or user.is_manager),
         may_delegate=task.state == TaskState.CLAIMED and (mine or user.is_manager),
         may_assign=active and user.is_manager,
@@ -130,7 +130,7 @@ def complete(task_id: str, page: StaffForm) -> Response:
     version = page.field("version")
     try:
         with session_scope() as session:
-            done = tasks.complete_task(
+            done = actions.complete_task(
                 session, task_id=task_id, principal=page.user, data=data, definitions=page.definitions,
                 expected_version=int(version) if version.isdigit() else None,
             )
@@ -153,7 +153,7 @@ def comment(task_id: str, page: StaffForm) -> RedirectResponse:
     """Add a comment to the task."""
     try:
         with session_scope() as session:
-            tasks.add_comment(session, task_id=task_id, principal=page.user, text=page.field("text"))
+            actions.add_comment(session, task_id=task_id, principal=page.user, text=page.field("text"))
     except EcomflowError as refused:
         return redirect(page, _task_url(task_id), flash=Flash("error", refusal_text(refused, page.t)))
     return redirect(page, f"{_task_url(task_id)}#comments", flash=Flash("ok", page.t("flash.commented")))
@@ -162,13 +162,13 @@ def comment(task_id: str, page: StaffForm) -> RedirectResponse:
 @router.post("/tasks/{task_id}/delegate")
 def delegate(task_id: str, page: StaffForm) -> RedirectResponse:
     """Hand a claimed task to a colleague, saying why."""
-    return _hand_over(task_id, page, tasks.delegate_task, done="flash.delegated")
+    return _hand_over(task_id, page, actions.delegate_task, done="flash.delegated")
 
 
 @router.post("/tasks/{task_id}/assign")
 def reassign(task_id: str, page: ManagerForm) -> RedirectResponse:
     """Give a task to a named user (managers); taking it from its holder needs a reason."""
-    return _hand_over(task_id, page, tasks.assign_task, done="flash.assigned")
+    return _hand_over(task_id, page, actions.assign_task, done="flash.assigned")
 
 
 def _hand_over(task_id: str, page: Page, action: Callable[..., object], *, done: str) -> RedirectResponse:

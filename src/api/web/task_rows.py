@@ -12,8 +12,8 @@ from ecomflow.api.web.deps import Page
 from ecomflow.api.web.labels import priority_name, process_title, role_title, step_title
 from ecomflow.engine.workload import business_keys_of
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.task_states import TaskState
-from ecomflow.engine.tasks import may_hold
+from ecomflow.engine.tasks.states import TaskState
+from ecomflow.engine.tasks.actions import may_hold
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
-from ecomflow.engine.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
+from ecomflow.engine.tasks.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.sla import tasks_workable_by
 from ecomflow.engine.db.sqltypes import UTCDateTime
-from ecomflow.engine.task_states import ACTIVE_STATES, TaskState
+from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 MAX_LIMIT = 200
 # Tasks without a due time sort after every real one.

@@ -9,8 +9,8 @@ from sqlalchemy import update
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.inbox import InboxFilter, list_inbox
-from ecomflow.engine.inbox_ordered import page_in_order
+from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
+from ecomflow.engine.tasks.inbox_ordered import page_in_order
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
 from tests.factories import make_instance, make_task, make_user
@@ -52,11 +52,11 @@ def _walk(principal: Principal, **filters: object) -> list[str]:
 
 def _general(principal: Principal, monkeypatch: pytest.MonkeyPatch, **filters: object) -> list[str]:
     """The same walk through the general sorted query (the fast path switched off)."""
-    monkeypatch.setattr("ecomflow.engine.inbox.page_in_order", lambda *args, **kwargs: None)
+    monkeypatch.setattr("ecomflow.engine.tasks.inbox.page_in_order", lambda *args, **kwargs: None)
     try:
         return _walk(principal, **filters)
     finally:
-        monkeypatch.setattr("ecomflow.engine.inbox.page_in_order", page_in_order)
+        monkeypatch.setattr("ecomflow.engine.tasks.inbox.page_in_order", page_in_order)
 
 
 CALLERS = {
@@ -77,7 +77,7 @@ def test_pages_equal_the_general_query(mixed_tasks: list[str], monkeypatch: pyte
         answered.append(ids := page_in_order(*args, **kwargs))
         return ids
 
-    monkeypatch.setattr("ecomflow.engine.inbox.page_in_order", counted)
+    monkeypatch.setattr("ecomflow.engine.tasks.inbox.page_in_order", counted)
     fast = _walk(principal, sort=sort)
     assert answered and None not in answered  # every page came from the index-ordered path
     assert fast == _general(principal, monkeypatch, sort=sort)

@@ -12,13 +12,13 @@ from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import AlreadyClaimed, Forbidden, NotFound, ValidationFailed, VersionMismatch
-from ecomflow.engine.four_eyes import check_four_eyes
+from ecomflow.engine.tasks.four_eyes import check_four_eyes
 from ecomflow.engine.definitions.forms import FieldProblem, validate_form
 from ecomflow.engine.db.models import HumanTask, TaskComment
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.sla import tasks_workable_by, working_roles
-from ecomflow.engine.task_states import PAST_TENSE, TaskAction, TaskState, next_state
-from ecomflow.engine.steps import task_pause_prefix
+from ecomflow.engine.tasks.states import PAST_TENSE, TaskAction, TaskState, next_state
+from ecomflow.engine.tasks.step_tasks import task_pause_prefix
 from ecomflow.engine.users import available_principal
 
 MAX_COMMENT_CHARS = 5000

@@ -22,8 +22,8 @@ from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage
 from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.steps import open_task
-from ecomflow.engine.tasks import assign_task, claim_task, complete_task, delegate_task, release_task
+from ecomflow.engine.tasks.step_tasks import open_task
+from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task
 from tests.conftest import BACKEND
 from tests.factories import make_instance, make_user
 

@@ -6,7 +6,7 @@ import itertools
 import pytest
 
 from ecomflow.engine.errors import IllegalTransition
-from ecomflow.engine.task_states import ACTIVE_STATES, TERMINAL_STATES, TRANSITIONS, TaskAction, TaskState, next_state
+from ecomflow.engine.tasks.states import ACTIVE_STATES, TERMINAL_STATES, TRANSITIONS, TaskAction, TaskState, next_state
 
 S, A = TaskState, TaskAction
 # The machine as the design states it, written out independently of the module under test.

@@ -18,7 +18,7 @@ from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.sla import due_times
-from ecomflow.engine.task_states import TaskState
+from ecomflow.engine.tasks.states import TaskState
 
 
 def open_task(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.task_states import ACTIVE_STATES
+from ecomflow.engine.tasks.states import ACTIVE_STATES
 
 # A row as read: (lead value, due time, id); the lead is 0 when the sort has none.
 Row = tuple[int, datetime | None, str]

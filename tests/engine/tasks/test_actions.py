@@ -25,8 +25,8 @@ from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, Task
 from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.steps import expire_due_tasks
-from ecomflow.engine.tasks import add_comment, assign_task, claim_task, complete_task, get_visible_task, release_task
+from ecomflow.engine.tasks.step_tasks import expire_due_tasks
+from ecomflow.engine.tasks.actions import add_comment, assign_task, claim_task, complete_task, get_visible_task, release_task
 from tests.factories import make_task, make_user
 
 GOOD_INSPECTION = {"condition": "ok", "restock": "yes"}
