@@ -11,7 +11,7 @@ from sqlalchemy import Connection, update
 
 from ecomflow.sample_data import return_params
 from ecomflow.engine.db.sessions import make_engine, session_scope
-from ecomflow.engine.instances import start_instance
+from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions

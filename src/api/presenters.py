@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.audit import list_events
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions, ProcessSpec
-from ecomflow.engine.instances import children_of, get_instance
+from ecomflow.engine.instances.lifecycle import children_of, get_instance
 from ecomflow.engine.kpi import KpiReport, KpiRow, Percentiles
 from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url

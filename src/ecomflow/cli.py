@@ -146,7 +146,7 @@ def start(
     """Start a process instance from the command line."""
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.errors import EcomflowError, ValidationFailed
-    from ecomflow.engine.instances import start_instance
+    from ecomflow.engine.instances.lifecycle import start_instance
     from ecomflow.engine.definitions.current import get_definitions
 
     params = {}

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.audit import record_event
-from ecomflow.engine.instances import get_instance
+from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
 from ecomflow.engine.db.models import AuditEvent
 from ecomflow.engine.principals import SYSTEM_ACTOR

@@ -16,7 +16,7 @@ from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, record_flow_run, set_instance_state
+from ecomflow.engine.instances.lifecycle import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, record_flow_run, set_instance_state
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
 from ecomflow.engine.orchestrator import runs
 from ecomflow.engine.principals import SYSTEM_ACTOR

@@ -18,7 +18,7 @@ from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.reminders import send_daily_reminders
 from ecomflow.engine.sla import SweepBatch, escalate_overdue_tasks, flag_overdue_tasks, remind_due_tasks
 from ecomflow.engine.tasks.step_tasks import expire_due_tasks
-from ecomflow.engine.timers import fire_due_timers
+from ecomflow.engine.instances.timers import fire_due_timers
 
 logger = logging.getLogger("ecomflow.sweeper")
 

@@ -7,7 +7,7 @@ from prefect import flow, task
 
 from ecomflow.engine.channel import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances import get_instance
+from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.ad_law import scan_form_text
 from ecomflow.flows.artifacts import publish_table

@@ -16,11 +16,11 @@ from prefect.context import FlowRunContext
 from sqlalchemy.exc import IntegrityError
 from prefect.states import Cancelled, State
 
-from ecomflow.engine.children import start_child_once
+from ecomflow.engine.instances.children import start_child_once
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.processes import ProcessSpec, StepSpec
-from ecomflow.engine.instances import (
+from ecomflow.engine.instances.lifecycle import (
     ACTIVE_INSTANCE_STATES,
     InstanceState,
     find_instance_of_run,
@@ -32,9 +32,9 @@ from ecomflow.engine.instances import (
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.orchestrator.runs import suspend_current_run
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.step_results import load_result, result_key, store_result
+from ecomflow.engine.instances.auto_step_results import load_result, result_key, store_result
 from ecomflow.engine.tasks.step_tasks import find_task, note_resume_without_completion, open_task, pause_key
-from ecomflow.engine.timers import arm_timer, find_timer, note_early_resume, timer_pause_key
+from ecomflow.engine.instances.timers import arm_timer, find_timer, note_early_resume, timer_pause_key
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 logger = logging.getLogger("ecomflow.flows")

@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.figures import period_figures
-from ecomflow.engine.instances import get_instance
+from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.records import save_targets
 from ecomflow.engine.rules.targets import decompose_targets as split_targets

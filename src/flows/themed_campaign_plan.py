@@ -11,7 +11,7 @@ from typing import Any
 from prefect import flow, task
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances import get_instance
+from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.inventory import get_skus
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.records import save_campaign as record_campaign

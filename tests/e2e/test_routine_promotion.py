@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances import find_instance_of_run
+from ecomflow.engine.instances.lifecycle import find_instance_of_run
 from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]

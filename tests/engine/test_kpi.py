@@ -24,7 +24,7 @@ from sqlalchemy import select
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Forbidden
-from ecomflow.engine.instances import cancel_instance
+from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.kpi import GroupBy, KpiReport, KpiRow, Percentiles, compute_kpis, kpis_for, percentile
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal

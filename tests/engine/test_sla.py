@@ -17,7 +17,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.errors import NotFound
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
-from ecomflow.engine.instances import cancel_instance
+from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions

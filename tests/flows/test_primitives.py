@@ -5,7 +5,7 @@ import uuid
 from types import SimpleNamespace
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances import get_instance, record_flow_run
+from ecomflow.engine.instances.lifecycle import get_instance, record_flow_run
 from ecomflow.flows.primitives import mark_instance_failed
 from tests.factories import make_instance
 

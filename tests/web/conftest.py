@@ -13,7 +13,7 @@ import pytest
 
 from ecomflow.sample_data import return_params
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances import start_instance
+from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task

@@ -14,7 +14,7 @@ from ecomflow.api.schemas import CancelIn, InstanceDetailOut, InstanceOut, Insta
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.outbox import new_message_ids
 from ecomflow.engine.tasks.inbox import visible_to
-from ecomflow.engine.instances import InstanceState, cancel_instance, list_instances, visible_instance
+from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, list_instances, visible_instance
 from ecomflow.engine.db.models import HumanTask
 
 router = APIRouter(tags=["instances"], responses=error_responses(401, 413, 422))

@@ -20,7 +20,7 @@ from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.errors import EcomflowError, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
-from ecomflow.engine.instances import list_instances
+from ecomflow.engine.instances.lifecycle import list_instances
 from ecomflow.engine.kpi import GroupBy, KpiReport, kpis_for
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url

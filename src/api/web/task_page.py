@@ -27,7 +27,7 @@ from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.errors import EcomflowError, NotFound, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
-from ecomflow.engine.instances import get_instance
+from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 from ecomflow.engine.outbox import new_message_ids

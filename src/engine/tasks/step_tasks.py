@@ -13,7 +13,7 @@ from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
-from ecomflow.engine.instances import InstanceState, get_instance, set_instance_state
+from ecomflow.engine.instances.lifecycle import InstanceState, get_instance, set_instance_state
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.current import get_definitions

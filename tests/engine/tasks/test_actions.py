@@ -20,7 +20,7 @@ from ecomflow.engine.errors import (
     ValidationFailed,
     VersionMismatch,
 )
-from ecomflow.engine.instances import cancel_instance
+from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
 from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import Principal

@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, select, update
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Conflict, EcomflowError, Forbidden, NotFound, ValidationFailed
-from ecomflow.engine.instances import cancel_instance
+from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import MANAGER_ROLES, Principal

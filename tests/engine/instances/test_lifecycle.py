@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from ecomflow.engine.audit import list_events
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances import InstanceState, cancel_instance, get_instance, set_instance_state
+from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, get_instance, set_instance_state
 from ecomflow.engine.db.models import HumanTask, OutboxMessage
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.tasks.actions import claim_task, complete_task

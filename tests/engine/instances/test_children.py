@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from ecomflow.engine.children import MAX_BUSINESS_KEY, start_child_once
+from ecomflow.engine.instances.children import MAX_BUSINESS_KEY, start_child_once
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances import get_instance, start_instance
+from ecomflow.engine.instances.lifecycle import get_instance, start_instance
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
 from ecomflow.engine.definitions.current import get_definitions
 from tests.factories import return_params

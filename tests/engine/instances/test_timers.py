@@ -10,7 +10,7 @@ from ecomflow.engine.db.models import AuditEvent, OutboxMessage
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.reminders import send_daily_reminders
 from ecomflow.engine.tasks.step_tasks import open_task
-from ecomflow.engine.timers import arm_timer, fire_due_timers, timer_pause_prefix
+from ecomflow.engine.instances.timers import arm_timer, fire_due_timers, timer_pause_prefix
 from tests.factories import make_instance
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""Process instances: their lifecycle, children, timers and the stored results of auto steps."""
