@@ -118,7 +118,7 @@ class Seeder:
 
     def _task(self, process: Any, step: Any, role: str, lane: str, *, instance_id: str, created: datetime, state: str,
               context: dict, done_by: dict[str, str]) -> None:
-        from ecomflow.engine.sla import due_times
+        from ecomflow.engine.sla.sweeps import due_times
 
         rng = self.rng
         times = due_times(calendar=self.definitions.calendar, step=step, sla=self.definitions.sla, now=created)

@@ -12,7 +12,7 @@ from ecomflow.engine.orchestrator.deployments import register_deployments
 from ecomflow.engine.orchestrator.wakeups import start_wakeups
 from ecomflow.engine.orchestrator.worker import FlowWorker
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.sweeper import run_sweeper
+from ecomflow.engine.sla.sweeper import run_sweeper
 from ecomflow.flows import implemented_flows
 
 logger = logging.getLogger("ecomflow.worker")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.db.models import AuditEvent, Timer
-from ecomflow.engine.sweeper import sweep_once
+from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]

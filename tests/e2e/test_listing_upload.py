@@ -11,7 +11,7 @@ import pytest
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.inventory import upsert_sku
-from ecomflow.engine.sweeper import sweep_once
+from ecomflow.engine.sla.sweeper import sweep_once
 from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.records import catalog_entries, go_live_timer
 from tests.e2e.conftest import prefect_api, Staff, Stack, wait_until

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ecomflow.engine.sweeper import sweep_once
+from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.records import catalog_entries, go_live_timer
 from tests.e2e.conftest import Staff, Stack, wait_until
 

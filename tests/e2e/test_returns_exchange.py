@@ -103,7 +103,7 @@ class TestGoodwillReturn:
 
 class TestParcelNeverArrives:
     def test_timer_closes_the_case(self, stack: Stack, team: dict[str, Staff]) -> None:
-        from ecomflow.engine.sweeper import sweep_once
+        from ecomflow.engine.sla.sweeper import sweep_once
 
         cs = team["cs"]
         started = cs.start_return(return_params(), business_key=f"RET-{uuid.uuid4().hex[:6]}")

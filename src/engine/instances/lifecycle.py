@@ -16,7 +16,7 @@ from ecomflow.engine.errors import Conflict, DefinitionMissing, Forbidden, NotFo
 from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.db.models import HumanTask, ProcessInstance
 from ecomflow.engine.principals import SYSTEM_ACTOR, Principal
-from ecomflow.engine.sla import tasks_workable_by
+from ecomflow.engine.sla.sweeps import tasks_workable_by
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 

@@ -16,7 +16,7 @@ from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.tasks.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
-from ecomflow.engine.sla import tasks_workable_by
+from ecomflow.engine.sla.sweeps import tasks_workable_by
 from ecomflow.engine.db.sqltypes import UTCDateTime
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 

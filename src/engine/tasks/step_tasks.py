@@ -17,7 +17,7 @@ from ecomflow.engine.instances.lifecycle import InstanceState, get_instance, set
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.sla import due_times
+from ecomflow.engine.sla.sweeps import due_times
 from ecomflow.engine.tasks.states import TaskState
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, OutboxMessage
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.reminders import send_daily_reminders
+from ecomflow.engine.sla.reminders import send_daily_reminders
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.instances.timers import arm_timer, fire_due_timers, timer_pause_prefix
 from tests.factories import make_instance

@@ -33,7 +33,7 @@ from ecomflow.engine.outbox import RESUME_RUN
 from ecomflow.engine.principals import MANAGER_ROLES, Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
-from ecomflow.engine.sweeper import sweep_once
+from ecomflow.engine.sla.sweeper import sweep_once
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task
 from tests.factories import make_instance, make_user
 

@@ -21,12 +21,12 @@ from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.sla import (
+from ecomflow.engine.sla.sweeps import (
     DueTimes, SweepBatch, due_times, escalate_overdue_tasks, remind_due_tasks, tasks_workable_by, working_roles,
 )
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation
 from ecomflow.engine.tasks.step_tasks import open_task
-from ecomflow.engine.sweeper import SweepResult, sweep_once
+from ecomflow.engine.sla.sweeper import SweepResult, sweep_once
 from ecomflow.engine.tasks.actions import claim_task, get_visible_task
 from tests.factories import make_instance, make_task, make_user
 

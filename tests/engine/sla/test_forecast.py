@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.forecast import RESTATE_AFTER, refresh_forecasts
+from ecomflow.engine.sla.forecast import RESTATE_AFTER, refresh_forecasts
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
