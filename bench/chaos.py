@@ -535,7 +535,7 @@ def prefect_call(stack: BenchStack, method: str, path: str, **kwargs: Any) -> An
 def quiet(stack: BenchStack) -> dict[str, int]:
     """What still moves: undelivered outbox messages and runs of ours scheduled, pending or running."""
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.outbox import undelivered_count
+    from ecomflow.engine.events.outbox import undelivered_count
 
     with session_scope(stack.database_url) as session:
         undelivered = undelivered_count(session)

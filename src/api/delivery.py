@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from ecomflow.engine.dispatcher import deliver_one
+from ecomflow.engine.events.dispatcher import deliver_one
 from ecomflow.engine.orchestrator.runs import api_is_healthy
 
 logger = logging.getLogger("ecomflow.api")

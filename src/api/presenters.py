@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.audit import list_events
+from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions, ProcessSpec
 from ecomflow.engine.instances.lifecycle import children_of, get_instance

@@ -7,7 +7,7 @@ import threading
 import time
 
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.dispatcher import run_dispatcher
+from ecomflow.engine.events.dispatcher import run_dispatcher
 from ecomflow.engine.orchestrator.deployments import register_deployments
 from ecomflow.engine.orchestrator.wakeups import start_wakeups
 from ecomflow.engine.orchestrator.worker import FlowWorker

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
 from ecomflow.engine.db.models import AuditEvent

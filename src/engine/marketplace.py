@@ -5,7 +5,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.models import OrderRating
 from ecomflow.engine.principals import SYSTEM_ACTOR
 

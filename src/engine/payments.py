@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.sessions import insert_unless_exists
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.models import Refund
 from ecomflow.engine.principals import SYSTEM_ACTOR
 

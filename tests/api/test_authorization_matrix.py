@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from ecomflow.api.app import create_app
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
-from ecomflow.engine.outbox import WEBHOOK
+from ecomflow.engine.events.outbox import WEBHOOK
 from ecomflow.engine.principals import MANAGER_ROLES, Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task

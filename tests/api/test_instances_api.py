@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import HumanTask, OutboxMessage
-from ecomflow.engine.outbox import CANCEL_RUN, START_RUN
+from ecomflow.engine.events.outbox import CANCEL_RUN, START_RUN
 from ecomflow.engine.definitions.current import get_definitions
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import make_task, return_params

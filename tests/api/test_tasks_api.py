@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage
-from ecomflow.engine.outbox import RESUME_RUN
+from ecomflow.engine.events.outbox import RESUME_RUN
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import make_task, uncommitted_change_to
 

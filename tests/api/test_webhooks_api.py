@@ -8,7 +8,7 @@ import pytest
 
 from ecomflow.engine.clock import utcnow
 from tests.api.conftest import Caller, assert_error, field_names
-from tests.engine.test_webhooks import (  # noqa: F401 - fixtures are found by name
+from tests.engine.events.test_webhooks import (  # noqa: F401 - fixtures are found by name
     WebhookReceiver,
     configure_webhooks,
     dead_url,

@@ -12,7 +12,7 @@ from ecomflow.api.errors import error_responses
 from ecomflow.api.presenters import present_instance, present_instance_detail
 from ecomflow.api.schemas import CancelIn, InstanceDetailOut, InstanceOut, InstancePage
 from ecomflow.engine.db.sessions import read_scope, session_scope
-from ecomflow.engine.outbox import new_message_ids
+from ecomflow.engine.events.outbox import new_message_ids
 from ecomflow.engine.tasks.inbox import visible_to
 from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, list_instances, visible_instance
 from ecomflow.engine.db.models import HumanTask

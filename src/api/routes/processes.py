@@ -10,7 +10,7 @@ from ecomflow.api.flow_registry import has_flow
 from ecomflow.api.presenters import present_instance, present_process
 from ecomflow.api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn, TokensRevokedOut
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.outbox import new_message_ids
+from ecomflow.engine.events.outbox import new_message_ids
 from ecomflow.engine.errors import Conflict, DefinitionMissing
 from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.users import revoke_token

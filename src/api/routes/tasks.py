@@ -32,7 +32,7 @@ from ecomflow.engine.tasks import actions
 from ecomflow.engine.db import idempotency
 from ecomflow.engine.tasks.bulk import BulkOutcome, BulkRequest, run_bulk
 from ecomflow.engine.db.sessions import read_scope, session_scope
-from ecomflow.engine.outbox import new_message_ids
+from ecomflow.engine.events.outbox import new_message_ids
 from ecomflow.engine.errors import Conflict, EcomflowError, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.tasks.inbox import MAX_LIMIT, SORTS, InboxFilter, list_inbox

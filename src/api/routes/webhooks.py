@@ -10,7 +10,7 @@ from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
 from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.errors import Forbidden
-from ecomflow.engine.notifications import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
+from ecomflow.engine.events.notifications import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=error_responses(401, 413, 422))
 

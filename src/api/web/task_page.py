@@ -22,7 +22,7 @@ from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render
 from ecomflow.engine.workload import colleagues_for
 from ecomflow.engine.tasks import actions
-from ecomflow.engine.audit import list_events
+from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.errors import EcomflowError, NotFound, ValidationFailed
@@ -30,7 +30,7 @@ from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
-from ecomflow.engine.outbox import new_message_ids
+from ecomflow.engine.events.outbox import new_message_ids
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 router = APIRouter(prefix="/ui", include_in_schema=False)

@@ -6,9 +6,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ecomflow.engine import outbox
+from ecomflow.engine.events import outbox
 from ecomflow.engine.db.sessions import insert_unless_exists
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.models import Timer
 from ecomflow.engine.principals import SYSTEM_ACTOR
 

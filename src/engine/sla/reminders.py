@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import SYSTEM_ACTOR

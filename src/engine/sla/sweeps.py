@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.definitions.business_calendar import WALL_CLOCK, BusinessCalendar
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.db.models import HumanTask

@@ -7,8 +7,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ecomflow.engine import outbox
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events import outbox
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import AlreadyClaimed, Forbidden, NotFound, ValidationFailed, VersionMismatch

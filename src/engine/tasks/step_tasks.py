@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ecomflow.engine import outbox
+from ecomflow.engine.events import outbox
 from ecomflow.engine.db.sessions import insert_unless_exists
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.instances.lifecycle import InstanceState, get_instance, set_instance_state

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ecomflow.engine.audit import list_events
+from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, get_instance, set_instance_state
 from ecomflow.engine.db.models import HumanTask, OutboxMessage

@@ -22,7 +22,7 @@ from ecomflow.engine.errors import (
 )
 from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
-from ecomflow.engine.outbox import RESUME_RUN
+from ecomflow.engine.events.outbox import RESUME_RUN
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import expire_due_tasks

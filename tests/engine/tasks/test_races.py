@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 from ecomflow.engine.db.sessions import make_engine, session_scope
 from ecomflow.engine.errors import AlreadyClaimed, Conflict
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage
-from ecomflow.engine.outbox import RESUME_RUN
+from ecomflow.engine.events.outbox import RESUME_RUN
 from ecomflow.engine.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task

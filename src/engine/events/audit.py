@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent
-from ecomflow.engine.notifications import notify_audit_event
+from ecomflow.engine.events.notifications import notify_audit_event
 
 
 _INSERT_EVENT = insert(AuditEvent.__table__)

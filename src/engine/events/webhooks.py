@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from ecomflow.engine import outbox
+from ecomflow.engine.events import outbox
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import Settings, WebhookEndpoint, get_settings
 from ecomflow.engine.db.models import OutboxMessage

@@ -15,16 +15,17 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine import dispatcher, outbox
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events import dispatcher
+from ecomflow.engine.events import outbox
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
-from ecomflow.engine.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE, DeliveryStatus, list_deliveries
+from ecomflow.engine.events.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE, DeliveryStatus, list_deliveries
 from ecomflow.engine.principals import SYSTEM_ACTOR
 from ecomflow.engine.tasks.actions import assign_task
-from ecomflow.engine.webhooks import MAX_BACKOFF, sign, verify_signature
+from ecomflow.engine.events.webhooks import MAX_BACKOFF, sign, verify_signature
 from tests.factories import make_instance, make_task, make_user
 
 SECRET = "s3cret-for-tests-only"

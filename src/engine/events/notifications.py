@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine import outbox
+from ecomflow.engine.events import outbox
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import WebhookEndpoint, get_settings
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance

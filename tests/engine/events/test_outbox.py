@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ecomflow.engine import outbox
+from ecomflow.engine.events import outbox
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import OutboxMessage

@@ -11,8 +11,9 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ecomflow.engine import outbox, webhooks
-from ecomflow.engine.audit import record_event
+from ecomflow.engine.events import outbox
+from ecomflow.engine.events import webhooks
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope

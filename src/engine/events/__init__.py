@@ -1,0 +1,1 @@
+"""Events: audit, the outbox and its dispatcher, notification routing and signed webhooks."""
