@@ -9,7 +9,7 @@ from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions, ProcessSpec
 from ecomflow.engine.instances.lifecycle import children_of, get_instance
-from ecomflow.engine.kpi import KpiReport, KpiRow, Percentiles
+from ecomflow.engine.reports.kpi import KpiReport, KpiRow, Percentiles
 from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 from ecomflow.engine.tasks.states import ACTIVE_STATES

@@ -119,7 +119,7 @@ def report_daily(
     from zoneinfo import ZoneInfo
 
     from ecomflow.engine.clock import utcnow
-    from ecomflow.engine.daily_report import build_daily_report
+    from ecomflow.engine.reports.daily_report import build_daily_report
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.definitions.current import get_definitions
 

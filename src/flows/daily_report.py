@@ -13,7 +13,7 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.daily_report import build_daily_report, record_report_event
+from ecomflow.engine.reports.daily_report import build_daily_report, record_report_event
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.flows.artifacts import publish_markdown, publish_table

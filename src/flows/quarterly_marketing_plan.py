@@ -13,7 +13,7 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.figures import period_figures
+from ecomflow.engine.reports.period_figures import period_figures
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.records import save_targets

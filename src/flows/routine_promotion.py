@@ -10,7 +10,7 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.figures import period_figures
+from ecomflow.engine.reports.period_figures import period_figures
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.budget import approver_role
 from ecomflow.flows.artifacts import publish_markdown

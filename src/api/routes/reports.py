@@ -16,7 +16,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
-from ecomflow.engine.kpi import GroupBy, kpis_for
+from ecomflow.engine.reports.kpi import GroupBy, kpis_for
 
 router = APIRouter(tags=["reports"], responses=error_responses(401, 413, 422))
 

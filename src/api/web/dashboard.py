@@ -14,14 +14,14 @@ from ecomflow.api.web.labels import process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import render
 from ecomflow.api.web.task_rows import task_rows
-from ecomflow.engine.workload import Workload, active_user_names, unfinished_tasks_of, workload_by
+from ecomflow.engine.reports.workload import Workload, active_user_names, unfinished_tasks_of, workload_by
 from ecomflow.engine.tasks.bulk import BulkAction, BulkOutcome, BulkRequest, run_bulk
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.errors import EcomflowError, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 from ecomflow.engine.instances.lifecycle import list_instances
-from ecomflow.engine.kpi import GroupBy, KpiReport, kpis_for
+from ecomflow.engine.reports.kpi import GroupBy, KpiReport, kpis_for
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 

@@ -20,7 +20,7 @@ from ecomflow.api.web.forms import FormView, build_form_view, read_submission
 from ecomflow.api.web.labels import priority_name, process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render
-from ecomflow.engine.workload import colleagues_for
+from ecomflow.engine.reports.workload import colleagues_for
 from ecomflow.engine.tasks import actions
 from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.db.sessions import read_scope, session_scope

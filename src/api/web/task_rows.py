@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ecomflow.api.presenters import present_task
 from ecomflow.api.web.deps import Page
 from ecomflow.api.web.labels import priority_name, process_title, role_title, step_title
-from ecomflow.engine.workload import business_keys_of
+from ecomflow.engine.reports.workload import business_keys_of
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.tasks.states import TaskState
 from ecomflow.engine.tasks.actions import may_hold

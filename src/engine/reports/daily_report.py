@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.instances.lifecycle import get_instance
-from ecomflow.engine.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
+from ecomflow.engine.reports.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
 from ecomflow.engine.db.models import AuditEvent
 from ecomflow.engine.principals import SYSTEM_ACTOR
 

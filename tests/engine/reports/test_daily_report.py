@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.daily_report import REPORT_EVENT, DailyReport, build_daily_report, local_day_bounds, record_report_event
+from ecomflow.engine.reports.daily_report import REPORT_EVENT, DailyReport, build_daily_report, local_day_bounds, record_report_event
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent
 from tests.factories import add_task_row, make_instance

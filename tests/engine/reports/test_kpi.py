@@ -25,7 +25,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.instances.lifecycle import cancel_instance
-from ecomflow.engine.kpi import GroupBy, KpiReport, KpiRow, Percentiles, compute_kpis, kpis_for, percentile
+from ecomflow.engine.reports.kpi import GroupBy, KpiReport, KpiRow, Percentiles, compute_kpis, kpis_for, percentile
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.principals import Principal
 from tests.factories import add_task_row, make_instance, make_task
