@@ -229,7 +229,7 @@ def seed(url: str, *, open_tasks: int, closed_tasks: int, rng: random.Random) ->
     """Fill the database; return the counts, the busiest staff role and each user's token."""
     from ecomflow.engine.clock import utcnow
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.users import add_user
+    from ecomflow.engine.people.users import add_user
 
     started = time.monotonic()
     seeder = Seeder(url, rng=rng, now=utcnow())
@@ -421,7 +421,7 @@ def time_claim_complete_http(base_url: str, tokens: dict[str, str], tasks: list[
 def time_engine_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
     """claim_task in a session_scope per claim, as the API route does, without HTTP."""
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.principals import Principal
+    from ecomflow.engine.people.principals import Principal
     from ecomflow.engine.tasks.actions import claim_task
 
     durations = []
@@ -473,7 +473,7 @@ def compare_settings(url: str, chunks: list[list[OpenTask]]) -> dict[str, Any]:
                 "reads": db_settings.sqlite_reads_during_writes(url, chunks[6:8])}
 
     def claim(session: Any, task: OpenTask) -> None:
-        from ecomflow.engine.principals import Principal
+        from ecomflow.engine.people.principals import Principal
         from ecomflow.engine.tasks.actions import claim_task
 
         claim_task(session, task_id=task.id, principal=Principal(name=f"bench-{task.role}", roles=frozenset({task.role})))
@@ -524,7 +524,7 @@ def explain(url: str, statement: str, parameters: Any) -> list[str]:
 def explain_paths(url: str, principals: dict[str, Any], approval: OpenTask | None) -> dict[str, list[str]]:
     """Plans of the inbox query (each user and sort) and of the SELECTs a claim of an approval task sends."""
     from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
-    from ecomflow.engine.principals import Principal
+    from ecomflow.engine.people.principals import Principal
     from ecomflow.engine.tasks.actions import claim_task
 
     plans = {}
@@ -604,7 +604,7 @@ def time_health_probe(n: int = 9) -> dict[str, dict[str, float]]:
 def run(db: str, *, open_tasks: int, closed_tasks: int, requests: int, depth: int, seed_value: int,
         env: dict[str, str] | None = None, keep_data: bool = False) -> dict[str, Any]:
     """Make and seed the database, measure, clean up; return the figures."""
-    from ecomflow.engine.principals import Principal
+    from ecomflow.engine.people.principals import Principal
 
     rng = random.Random(seed_value)
     data_dir = Path(tempfile.mkdtemp(prefix=f"ecomflow-bench-inbox-{db}-"))

@@ -487,7 +487,7 @@ def isolated_stack(
         from ecomflow.engine.db.sessions import session_scope
         from ecomflow.engine.db.migrate import upgrade_to_head
         from ecomflow.engine.definitions.current import get_definitions
-        from ecomflow.engine.users import add_user
+        from ecomflow.engine.people.users import add_user
 
         timings: dict[str, float] = {}
         started = time.monotonic()

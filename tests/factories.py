@@ -13,10 +13,10 @@ from ecomflow.sample_data import return_params
 from ecomflow.engine.db.sessions import make_engine, session_scope
 from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
-from ecomflow.engine.users import add_user
+from ecomflow.engine.people.users import add_user
 
 
 def make_user(*, name: str | None = None, roles: tuple[str, ...] = ("customer_service",)) -> tuple[Principal, str]:

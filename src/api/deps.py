@@ -9,9 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import Unauthorized
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.users import authenticate
+from ecomflow.engine.people.users import authenticate
 
 
 # A security scheme, not a header parameter: the OpenAPI then says which routes need a token (all but /health).

@@ -62,7 +62,7 @@ def users_add(
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.errors import EcomflowError
     from ecomflow.engine.definitions.current import get_definitions
-    from ecomflow.engine.users import add_user
+    from ecomflow.engine.people.users import add_user
 
     try:
         with session_scope() as session:
@@ -77,7 +77,7 @@ def users_add(
 def users_revoke(name: str) -> None:
     """Revoke every API token of a user: each answers 401 from the next request on."""
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.users import find_user, revoke_tokens
+    from ecomflow.engine.people.users import find_user, revoke_tokens
 
     with session_scope() as session:
         if find_user(session, name) is None:
@@ -97,7 +97,7 @@ def users_password(
     """Set the password a user signs in to the web pages with (/ui)."""
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.errors import EcomflowError
-    from ecomflow.engine.users import set_password
+    from ecomflow.engine.people.users import set_password
 
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)

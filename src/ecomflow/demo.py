@@ -18,7 +18,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.inventory import upsert_sku
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.db.models import User
-from ecomflow.engine.users import add_user, issue_token
+from ecomflow.engine.people.users import add_user, issue_token
 
 SECOND_OF_EACH = "_2"  # a second user per role, for four-eyes approvals of that role's own work
 TERMINAL = {"completed", "cancelled", "failed"}

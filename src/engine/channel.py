@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.models import CatalogEntry
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
 class Channel(Protocol):

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import Sku, StockReservation
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
 def upsert_sku(

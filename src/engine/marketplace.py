@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.models import OrderRating
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
 class Marketplace(Protocol):

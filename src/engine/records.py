@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.models import Campaign, CopyEntry, KpiTarget
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
 def _insert_once(session: Session, row: Any, existing: Any) -> bool:

@@ -34,11 +34,11 @@ from ecomflow.api.app import create_app
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.events.outbox import WEBHOOK
-from ecomflow.engine.principals import MANAGER_ROLES, Principal
+from ecomflow.engine.people.principals import MANAGER_ROLES, Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.tasks.actions import claim_task, complete_task
-from ecomflow.engine.users import revoke_tokens
+from ecomflow.engine.people.users import revoke_tokens
 from tests.api.conftest import ApiServer, assert_error, client, field_names
 from tests.factories import make_user, return_params
 

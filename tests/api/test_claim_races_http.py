@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from tests.api.conftest import Caller, assert_error
 from tests.engine.tasks.test_races import (
     HandOver,

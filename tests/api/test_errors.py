@@ -15,7 +15,7 @@ from ecomflow.api import app as app_module
 from ecomflow.engine.config import Settings
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import ProcessInstance
-from ecomflow.engine.users import revoke_tokens
+from ecomflow.engine.people.users import revoke_tokens
 from tests.api.conftest import Caller, assert_error
 from tests.factories import make_task, return_params
 

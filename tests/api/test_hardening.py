@@ -15,7 +15,7 @@ from ecomflow.cli import app as cli_app
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import ApiToken, AuditEvent, HumanTask, ProcessInstance, TaskComment
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.users import find_user, issue_token
+from ecomflow.engine.people.users import find_user, issue_token
 from tests.api.conftest import ApiServer, Caller, assert_error, client, field_names
 from tests.factories import make_task, return_params
 

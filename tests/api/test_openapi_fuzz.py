@@ -29,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
 from ecomflow.api.app import create_app
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Unauthorized
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import claim_task
-from ecomflow.engine.users import authenticate, find_user, issue_token
+from ecomflow.engine.people.users import authenticate, find_user, issue_token
 from tests.api.conftest import ApiServer
 from tests.conftest import empty_all_tables
 from tests.factories import make_instance, make_task, make_user, return_params

@@ -14,11 +14,11 @@ import pytest
 from ecomflow.sample_data import return_params
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import start_instance
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.tasks.actions import claim_task
-from ecomflow.engine.users import set_password
+from ecomflow.engine.people.users import set_password
 from tests.served_app import ServedApp, served_app, wait_for
 from tests.conftest import empty_all_tables
 from tests.factories import make_user

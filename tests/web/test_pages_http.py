@@ -13,7 +13,7 @@ from ecomflow.api.web.signing import sign
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import HumanTask, User
-from ecomflow.engine.users import set_password
+from ecomflow.engine.people.users import set_password
 from tests.factories import add_task_row, make_instance
 from tests.web.conftest import PASSWORD, WebServer, csrf_of, new_task, sign_in
 

@@ -8,7 +8,7 @@ from ecomflow.cli import app as cli
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import NotFound, Unauthorized, ValidationFailed
 from ecomflow.engine.db.models import User
-from ecomflow.engine.users import WRONG_CREDENTIALS, find_user, password_matches, set_password, verify_password
+from ecomflow.engine.people.users import WRONG_CREDENTIALS, find_user, password_matches, set_password, verify_password
 from tests.factories import make_user
 
 

@@ -13,7 +13,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.events.outbox import new_message_ids
 from ecomflow.engine.errors import Conflict, DefinitionMissing
 from ecomflow.engine.instances.lifecycle import start_instance
-from ecomflow.engine.users import revoke_token
+from ecomflow.engine.people.users import revoke_token
 
 router = APIRouter(tags=["processes"], responses=error_responses(401, 413, 422))
 

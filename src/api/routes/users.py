@@ -7,11 +7,11 @@ from sqlalchemy.orm import Session
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
 from ecomflow.api.schemas import AbsenceIn, AbsenceOut, AwayOut, HandoverOut, TokensRevokedOut, UserOut
-from ecomflow.engine.absence import get_user_for, mark_away, mark_back
+from ecomflow.engine.people.absence import get_user_for, mark_away, mark_back
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.db.models import User
-from ecomflow.engine.users import is_away, principal_of, revoke_tokens
+from ecomflow.engine.people.users import is_away, principal_of, revoke_tokens
 
 router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401, 413, 422))
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from ecomflow.api.web.signing import mac, sign, unsign
 from ecomflow.engine.db.models import User
-from ecomflow.engine.principals import Principal
-from ecomflow.engine.users import find_user, principal_of
+from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.people.users import find_user, principal_of
 
 SESSION_COOKIE = "ecf_session"
 SESSION_LIFETIME = timedelta(hours=12)  # a working day; then sign in again

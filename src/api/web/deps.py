@@ -21,7 +21,7 @@ from ecomflow.api.web.i18n import LANG_COOKIE, Translator, page_language
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.definitions.processes import Definitions
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 
 

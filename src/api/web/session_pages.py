@@ -14,7 +14,7 @@ from ecomflow.api.web.i18n import LANG_COOKIE, LANGUAGES
 from ecomflow.api.web.rendering import HOME, redirect, render, safe_next
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Unauthorized
-from ecomflow.engine.users import find_user, verify_password
+from ecomflow.engine.people.users import find_user, verify_password
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 LOGIN = "/ui/login"

@@ -20,7 +20,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, record_flow_run, set_instance_state
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
 from ecomflow.engine.orchestrator import runs
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.current import get_definitions
 
 logger = logging.getLogger("ecomflow.dispatcher")

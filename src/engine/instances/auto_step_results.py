@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.models import StepResult
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
 def result_key(instance_id: str, step_key: str, round: int) -> str:

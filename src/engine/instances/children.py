@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.instances.lifecycle import get_instance, start_instance
 from ecomflow.engine.db.models import StepResult
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.instances.auto_step_results import load_result, result_key
 
 MAX_BUSINESS_KEY = 128

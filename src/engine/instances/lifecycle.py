@@ -15,7 +15,7 @@ from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import Conflict, DefinitionMissing, Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.db.models import HumanTask, ProcessInstance
-from ecomflow.engine.principals import SYSTEM_ACTOR, Principal
+from ecomflow.engine.people.principals import SYSTEM_ACTOR, Principal
 from ecomflow.engine.sla.sweeps import tasks_workable_by
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 

@@ -10,7 +10,7 @@ from ecomflow.engine.events import outbox
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.models import Timer
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
 def timer_pause_prefix(timer_id: str) -> str:

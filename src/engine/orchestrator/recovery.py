@@ -27,7 +27,7 @@ from ecomflow.engine import run_leases
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import InstanceState, find_instance_of_run, get_instance, set_instance_state
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 logger = logging.getLogger("ecomflow.recovery")
 

@@ -13,7 +13,7 @@ from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.reports.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
 from ecomflow.engine.db.models import AuditEvent
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 REPORT_EVENT = "report.daily"
 HEADINGS = {

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 # The moments a person took the task on: claiming it, being assigned it, or having it delegated.

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.models import HumanTask, ProcessInstance, User, UserRole
-from ecomflow.engine.principals import MANAGER_ROLES
+from ecomflow.engine.people.principals import MANAGER_ROLES
 from ecomflow.engine.tasks.states import ACTIVE_STATES
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.tasks.states import ACTIVE_STATES
 
 DAILY = timedelta(days=1)

@@ -18,7 +18,7 @@ from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.definitions.business_calendar import WALL_CLOCK, BusinessCalendar
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation, SlaPolicy
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskAction, TaskState, next_state
 

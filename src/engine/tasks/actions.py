@@ -15,11 +15,11 @@ from ecomflow.engine.errors import AlreadyClaimed, Forbidden, NotFound, Validati
 from ecomflow.engine.tasks.four_eyes import check_four_eyes
 from ecomflow.engine.definitions.forms import FieldProblem, validate_form
 from ecomflow.engine.db.models import HumanTask, TaskComment
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.sla.sweeps import tasks_workable_by, working_roles
 from ecomflow.engine.tasks.states import PAST_TENSE, TaskAction, TaskState, next_state
 from ecomflow.engine.tasks.step_tasks import task_pause_prefix
-from ecomflow.engine.users import available_principal
+from ecomflow.engine.people.users import available_principal
 
 MAX_COMMENT_CHARS = 5000
 

@@ -14,10 +14,10 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import EcomflowError, Forbidden, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.states import TaskState
 from ecomflow.engine.tasks.actions import assign_task, claim_task, get_visible_task, release_task
-from ecomflow.engine.users import available_principal
+from ecomflow.engine.people.users import available_principal
 
 logger = logging.getLogger("ecomflow.bulk")
 

@@ -15,7 +15,7 @@ from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.tasks.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.sla.sweeps import tasks_workable_by
 from ecomflow.engine.db.sqltypes import UTCDateTime
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Integer, Select, and_, cast, false, litera
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.states import ACTIVE_STATES
 
 # A row as read: (lead value, due time, id); the lead is 0 when the sort has none.

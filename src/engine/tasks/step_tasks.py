@@ -15,7 +15,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.instances.lifecycle import InstanceState, get_instance, set_instance_state
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.sla.sweeps import due_times
 from ecomflow.engine.tasks.states import TaskState

@@ -21,9 +21,9 @@ from ecomflow.sample_data import return_params
 from ecomflow.engine.db.sessions import get_engine, make_engine
 from ecomflow.engine.db.migrate import alembic_config, upgrade_to_head
 from ecomflow.engine.db.models import AuditEvent, Base, HumanTask, ProcessInstance
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import claim_task
-from ecomflow.engine.users import authenticate, hash_token
+from ecomflow.engine.people.users import authenticate, hash_token
 from tests.conftest import BACKEND, PG_ADMIN_URL, _admin_execute
 
 

@@ -23,7 +23,7 @@ from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.events.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE, DeliveryStatus, list_deliveries
-from ecomflow.engine.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.tasks.actions import assign_task
 from ecomflow.engine.events.webhooks import MAX_BACKOFF, sign, verify_signature
 from tests.factories import make_instance, make_task, make_user

@@ -7,7 +7,7 @@ from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, get_instance, set_instance_state
 from ecomflow.engine.db.models import HumanTask, OutboxMessage
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import claim_task, complete_task
 from ecomflow.engine.definitions.current import get_definitions
 from tests.factories import make_instance, make_task

@@ -27,7 +27,7 @@ from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.reports.kpi import GroupBy, KpiReport, KpiRow, Percentiles, compute_kpis, kpis_for, percentile
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from tests.factories import add_task_row, make_instance, make_task
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

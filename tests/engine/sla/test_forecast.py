@@ -10,7 +10,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.sla.forecast import RESTATE_AFTER, refresh_forecasts
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from tests.factories import add_task_row, make_instance
 
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from ecomflow.engine.errors import NotFound
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.sla.sweeps import (
     DueTimes, SweepBatch, due_times, escalate_overdue_tasks, remind_due_tasks, tasks_workable_by, working_roles,

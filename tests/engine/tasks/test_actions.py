@@ -23,7 +23,7 @@ from ecomflow.engine.errors import (
 from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
 from ecomflow.engine.events.outbox import RESUME_RUN
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import expire_due_tasks
 from ecomflow.engine.tasks.actions import add_comment, assign_task, claim_task, complete_task, get_visible_task, release_task

@@ -16,7 +16,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.processes import ProcessSpec, StepSpec
 from ecomflow.engine.errors import FourEyesViolation
 from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.principals import MANAGER_ROLES, Principal
+from ecomflow.engine.people.principals import MANAGER_ROLES, Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task

@@ -13,7 +13,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.tasks.inbox import MAX_LIMIT, NO_DUE, SORTS, InboxFilter, list_inbox
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.actions import claim_task, complete_task
 from tests.factories import make_instance, make_task, make_user

@@ -12,7 +12,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 from ecomflow.engine.tasks.inbox_ordered import page_in_order
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from tests.factories import make_instance, make_task, make_user
 
 ROLES = ("warehouse", "customer_service", "product")

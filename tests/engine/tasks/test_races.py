@@ -20,7 +20,7 @@ from ecomflow.engine.db.sessions import make_engine, session_scope
 from ecomflow.engine.errors import AlreadyClaimed, Conflict
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage
 from ecomflow.engine.events.outbox import RESUME_RUN
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task

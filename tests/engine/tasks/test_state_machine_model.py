@@ -30,7 +30,7 @@ from ecomflow.engine.errors import Conflict, EcomflowError, Forbidden, NotFound,
 from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.events.outbox import RESUME_RUN
-from ecomflow.engine.principals import MANAGER_ROLES, Principal
+from ecomflow.engine.people.principals import MANAGER_ROLES, Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.sla.sweeper import sweep_once

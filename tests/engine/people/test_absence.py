@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from ecomflow.engine.absence import mark_away, mark_back
+from ecomflow.engine.people.absence import mark_away, mark_back
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.db.models import AuditEvent, HumanTask, User
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task
 from tests.factories import make_instance, make_task, make_user

@@ -16,7 +16,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.db.models import ApiToken, User, UserRole
-from ecomflow.engine.principals import SYSTEM_ACTOR, Principal
+from ecomflow.engine.people.principals import SYSTEM_ACTOR, Principal
 
 
 def hash_token(token: str) -> str:

@@ -11,9 +11,9 @@ from ecomflow.cli import app as cli
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Conflict, Unauthorized, ValidationFailed
 from ecomflow.engine.db.models import ApiToken, Base, User
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.users import add_user, authenticate, revoke_tokens
+from ecomflow.engine.people.users import add_user, authenticate, revoke_tokens
 from tests.factories import make_user
 
 

@@ -13,10 +13,10 @@ from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.tasks.four_eyes import four_eyes_violation
 from ecomflow.engine.db.models import HumanTask, User
-from ecomflow.engine.principals import Principal
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.states import TaskState
 from ecomflow.engine.tasks.actions import delegate_task, may_hold, release_task
-from ecomflow.engine.users import available_principal, find_user
+from ecomflow.engine.people.users import available_principal, find_user
 
 MAX_REASON_CHARS = 500
 

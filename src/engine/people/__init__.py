@@ -1,0 +1,1 @@
+"""People: users, tokens and passwords, principals and absence."""
