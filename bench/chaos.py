@@ -343,7 +343,7 @@ class Starter(threading.Thread):
 
     def run(self) -> None:
         from ecomflow.engine.db.sessions import session_scope
-        from ecomflow.engine.marketplace import report_rating
+        from ecomflow.engine.shop.ratings import report_rating
 
         began = time.monotonic()
         for number, item in enumerate(self.planned):
@@ -853,7 +853,7 @@ def run_checks(snap: Snapshot, *, planned: list[Planned], ledger: list[Completio
 
 def seed_skus(database_url: str) -> None:
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.inventory import upsert_sku
+    from ecomflow.engine.shop.inventory import upsert_sku
 
     with session_scope(database_url) as session:
         for sku, stock in SKUS.items():

@@ -380,7 +380,7 @@ class OurSystem(StackSystem):
     def __init__(self, stack: BenchStack, roles: list[str]) -> None:
         from ecomflow.engine.clock import utcnow
         from ecomflow.engine.db.sessions import session_scope
-        from ecomflow.engine.inventory import upsert_sku
+        from ecomflow.engine.shop.inventory import upsert_sku
 
         self.stack, self.roles, self.since = stack, roles, utcnow()
         with session_scope(stack.database_url) as session:  # enough stock that no order ever runs short

@@ -15,7 +15,7 @@ from ecomflow.sample_data import DEMO_SKUS, sample_object
 from ecomflow.engine.config import get_settings
 from ecomflow.flows import implemented_flows
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.inventory import upsert_sku
+from ecomflow.engine.shop.inventory import upsert_sku
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.db.models import User
 from ecomflow.engine.people.users import add_user, issue_token

@@ -7,7 +7,7 @@ from prefect import flow, task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.records import save_copy
+from ecomflow.engine.shop.process_records import save_copy
 from ecomflow.engine.rules.ad_law import find_banned_terms
 from ecomflow.engine.rules.sms import check_sms
 from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run

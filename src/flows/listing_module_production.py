@@ -5,7 +5,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from ecomflow.engine.channel import CatalogChannel, publish_once
+from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.definitions.current import get_definitions

@@ -6,10 +6,10 @@ from typing import Any
 
 from prefect import flow, task
 
-from ecomflow.engine.channel import CatalogChannel, publish_once
+from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import get_instance
-from ecomflow.engine.inventory import get_skus
+from ecomflow.engine.shop.inventory import get_skus
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.listing import Finding, check_listing
 from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table

@@ -5,7 +5,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from ecomflow.engine.channel import CatalogChannel, publish_once
+from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.flows.slots import in_peak_hours, slot_time
 from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, task
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.inventory import get_skus, release_stock, reserve_stock
+from ecomflow.engine.shop.inventory import get_skus, release_stock, reserve_stock
 from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
 
 PROCESS = "presales_order"

@@ -16,7 +16,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.reports.period_figures import period_figures
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.records import save_targets
+from ecomflow.engine.shop.process_records import save_targets
 from ecomflow.engine.rules.targets import decompose_targets as split_targets
 from ecomflow.flows.artifacts import publish_markdown, publish_table
 from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run

@@ -10,8 +10,8 @@ from prefect import flow, task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.processes import parse_duration
-from ecomflow.engine.marketplace import ReportedRatings
-from ecomflow.engine.payments import LedgerPaymentProvider, issue_refund
+from ecomflow.engine.shop.ratings import ReportedRatings
+from ecomflow.engine.shop.payments import LedgerPaymentProvider, issue_refund
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.returns_policy import check_return_policy
 from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run

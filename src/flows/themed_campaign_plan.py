@@ -12,9 +12,9 @@ from prefect import flow, task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import get_instance
-from ecomflow.engine.inventory import get_skus
+from ecomflow.engine.shop.inventory import get_skus
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.records import save_campaign as record_campaign
+from ecomflow.engine.shop.process_records import save_campaign as record_campaign
 from ecomflow.engine.rules.budget import approver_role
 from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
 from ecomflow.flows.artifacts import publish_table

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.inventory import upsert_sku
+from ecomflow.engine.shop.inventory import upsert_sku
 from ecomflow.engine.sla.sweeper import sweep_once
 from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.records import catalog_entries, go_live_timer

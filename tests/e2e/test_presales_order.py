@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.inventory import get_skus, upsert_sku
+from ecomflow.engine.shop.inventory import get_skus, upsert_sku
 from ecomflow.engine.db.models import AuditEvent, HumanTask, StockReservation, Timer
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import prefect_api, prefect_run_state, Staff, wait_until

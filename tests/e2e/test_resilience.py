@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.marketplace import report_rating
+from ecomflow.engine.shop.ratings import report_rating
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, Refund
 from tests.e2e.conftest import prefect_api, prefect_run_state, Stack, Staff, wait_until
 from tests.factories import return_params

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.inventory import upsert_sku
+from ecomflow.engine.shop.inventory import upsert_sku
 from ecomflow.engine.db.models import Campaign
 from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.conftest import prefect_api, Stack, Staff

@@ -1,0 +1,1 @@
+"""The shop: stock, payments, publishing to the sales channel, marketplace ratings and what processes leave behind."""
