@@ -23,7 +23,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Crashed, Scheduled
 
-from ecomflow.engine import run_leases
+from ecomflow.engine.orchestrator import run_leases
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import InstanceState, find_instance_of_run, get_instance, set_instance_state

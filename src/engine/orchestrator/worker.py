@@ -27,7 +27,7 @@ from prefect.settings import temporary_settings
 from prefect.states import Pending, Scheduled
 from prefect.utilities.engine import propose_state_sync
 
-from ecomflow.engine import run_leases
+from ecomflow.engine.orchestrator import run_leases
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.orchestrator.recovery import recover_abandoned_runs

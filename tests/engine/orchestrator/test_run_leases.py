@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from ecomflow.engine import run_leases
+from ecomflow.engine.orchestrator import run_leases
 from ecomflow.engine.db.sessions import session_scope
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
