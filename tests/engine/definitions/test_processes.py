@@ -23,7 +23,7 @@ from ecomflow.engine.definitions.processes import (
 from ecomflow.engine.config import PACKAGED_DEFINITIONS, default_definitions_path
 from ecomflow.engine.definitions.forms import validate_form
 
-FLOWS_YAML = Path(__file__).resolve().parents[2] / "flows.yaml"
+FLOWS_YAML = Path(__file__).resolve().parents[3] / "flows.yaml"
 
 # Step keys per process, in order, as PROCESSES.md names them (plus the child links it describes).
 SPEC_STEPS = {

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 from ecomflow.engine.definitions.processes import DefinitionError, Definitions, load_definitions, parse_definitions
 
-FLOWS_YAML = Path(__file__).resolve().parents[2] / "flows.yaml"
+FLOWS_YAML = Path(__file__).resolve().parents[3] / "flows.yaml"
 SEED = 1234
 MUTATIONS = 2000  # spread over documents carrying 1-3 mutations each: the loader reports every problem at once
 # What safe_load can give where something else was expected (dates and floats included).
