@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup up test test-sqlite test-postgresql check bench clean
+.PHONY: setup up test test-fast test-sqlite test-postgresql check bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,11 @@ test: setup
 	scripts/ensure-postgres
 	scripts/ensure-chromium
 	$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgresql
+
+# The inner loop: engine, API, flows' primitives and CLI on SQLite, no end-to-end stacks or browsers (~1.5 min).
+FAST = tests/engine tests/api tests/flows tests/ecomflow tests/web/test_forms.py tests/web/test_i18n.py
+test-fast: setup
+	ECOMFLOW_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q $(FAST)
 
 test-sqlite: setup
 	scripts/ensure-chromium
