@@ -28,12 +28,17 @@ def make_user(*, name: str | None = None, roles: tuple[str, ...] = ("customer_se
 
 
 
+def starter(name: str = "tester") -> Principal:
+    """Return a starter of any process: every process's `starters` include the managers."""
+    return Principal(name=name, roles=frozenset({"operations"}))
+
+
 def make_instance(*, process: str = "returns_exchange", params: dict[str, Any] | None = None, actor: str = "tester") -> str:
-    """Start an instance directly in the engine (no flow run); return its id."""
+    """Start an instance directly in the engine (no flow run), started by `actor`; return its id."""
     with session_scope() as session:
         instance = start_instance(
             session, definitions=get_definitions(), process_key=process, business_key=f"BK-{uuid.uuid4().hex[:8]}",
-            params=return_params() if params is None else params, actor=actor,
+            params=return_params() if params is None else params, principal=starter(actor),
         )
         return instance.id
 

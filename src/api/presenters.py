@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from ecomflow.engine import access
 from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions, ProcessSpec
@@ -12,13 +13,14 @@ from ecomflow.engine.instances.lifecycle import children_of, get_instance
 from ecomflow.engine.reports.kpi import KpiReport, KpiRow, Percentiles
 from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.states import ACTIVE_STATES
 from ecomflow.engine.tasks.actions import list_comments
 from ecomflow.api import schemas
 from ecomflow.api.report_schemas import DurationPercentilesOut, KpiReportOut, KpiRowOut
 
 
-def present_process(spec: ProcessSpec) -> schemas.ProcessOut:
+def present_process(spec: ProcessSpec, *, principal: Principal) -> schemas.ProcessOut:
     return schemas.ProcessOut(
         key=spec.key,
         title=schemas.Label(zh=spec.label.zh, en=spec.label.en),
@@ -33,6 +35,8 @@ def present_process(spec: ProcessSpec) -> schemas.ProcessOut:
             for step in spec.steps
         ],
         schedule={"cron": spec.schedule.cron, "timezone": spec.schedule.timezone} if spec.schedule else None,
+        starters=list(spec.starters),
+        may_start=access.may_start_process(principal, spec),
     )
 
 
@@ -80,8 +84,14 @@ def _link(instance: ProcessInstance) -> schemas.InstanceLink:
     return schemas.InstanceLink(id=instance.id, process=instance.process_key, business_key=instance.business_key, state=instance.state)
 
 
-def present_instance_detail(session: Session, instance: ProcessInstance, tasks: list[HumanTask]) -> schemas.InstanceDetailOut:
+def present_instance_detail(
+    session: Session, instance: ProcessInstance, tasks: list[HumanTask], *, principal: Principal
+) -> schemas.InstanceDetailOut:
     parent = get_instance(session, instance.parent_id) if instance.parent_id else None
+    # Links show only what the caller may open: a child or parent they may not see does not exist for them.
+    if parent is not None and not access.may_see_instance(session, principal, parent):
+        parent = None
+    children = [c for c in children_of(session, instance.id) if access.may_see_instance(session, principal, c)]
     # `tasks` are those the caller may see: the history of the others would leak their ids, actors and reasons.
     shown = {t.id for t in tasks}
     events = [e for e in list_events(session, instance_id=instance.id) if e.task_id is None or e.task_id in shown]
@@ -90,7 +100,7 @@ def present_instance_detail(session: Session, instance: ProcessInstance, tasks: 
         tasks=[present_task(t) for t in tasks],
         history=[present_event(e) for e in events],
         parent=_link(parent) if parent else None,
-        children=[_link(c) for c in children_of(session, instance.id)],
+        children=[_link(c) for c in children],
     )
 
 

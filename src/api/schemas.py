@@ -65,6 +65,9 @@ class ProcessOut(BaseModel):
     start_form: dict[str, Any]
     steps: list[StepOut]
     schedule: dict[str, str] | None
+    # flows.yaml's `starters` (role keys, or "managers"), and whether the caller is one of them.
+    starters: list[str]
+    may_start: bool
 
 
 class TaskOut(BaseModel):

@@ -141,13 +141,15 @@ def report_daily(
 def start(
     process: str,
     business_key: Annotated[str, typer.Option("--business-key", help="e.g. the order id")],
+    as_user: Annotated[str, typer.Option("--as", help="the user who starts it: one of the process's starters")],
     param: Annotated[list[str] | None, typer.Option("--param", help="k=v; v is parsed as JSON when it can be")] = None,
 ) -> None:
-    """Start a process instance from the command line."""
+    """Start a process instance from the command line, on behalf of a user (the same starters rule as the API)."""
     from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.definitions.current import get_definitions
     from ecomflow.engine.errors import EcomflowError, ValidationFailed
     from ecomflow.engine.instances.lifecycle import start_instance
-    from ecomflow.engine.definitions.current import get_definitions
+    from ecomflow.engine.people.users import find_user, principal_of
 
     params = {}
     for item in param or []:
@@ -161,9 +163,13 @@ def start(
             params[key] = value
     try:
         with session_scope() as session:
+            user = find_user(session, as_user)
+            if user is None or not user.active:
+                typer.echo(f"error: --as: user {as_user} does not exist or is inactive", err=True)
+                raise typer.Exit(2)
             instance = start_instance(
                 session, definitions=get_definitions(), process_key=process, business_key=business_key,
-                params=params, actor="cli",
+                params=params, principal=principal_of(session, user),
             )
     except ValidationFailed as exc:
         typer.echo(f"error: {exc.detail}", err=True)

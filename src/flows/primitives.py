@@ -30,6 +30,7 @@ from ecomflow.engine.instances.lifecycle import (
     start_instance,
 )
 from ecomflow.engine.db.models import HumanTask
+from ecomflow.engine.people.principals import SYSTEM
 from ecomflow.engine.orchestrator.runs import suspend_current_run
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.instances.auto_step_results import load_result, result_key, store_result
@@ -113,7 +114,7 @@ class ProcessRun:
             if existing is None:
                 existing = start_instance(
                     session, definitions=get_definitions(), process_key=process_key, business_key=business_key,
-                    params=params, actor="schedule", start_run=False,
+                    params=params, principal=SYSTEM, start_run=False,
                 )
                 record_flow_run(session, instance_id=existing.id, flow_run_id=flow_run_id)
             instance_id = existing.id

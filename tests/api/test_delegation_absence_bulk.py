@@ -53,7 +53,9 @@ class TestDelegate:
         assert (response.json()["state"], response.json()["assignee"], response.json()["version"]) == ("claimed", "li", 3)
         [event] = _events("task.delegated", task_id=task_id)
         assert event.actor == "wu"
-        assert {k: event.data[k] for k in ("from", "to", "reason")} == {"from": "wu", "to": "li", "reason": "我下午请假"}
+        assert {k: event.data[k] for k in ("previous_assignee", "assignee", "reason")} == {
+            "previous_assignee": "wu", "assignee": "li", "reason": "我下午请假",
+        }
         assert li.post(f"/tasks/{task_id}/complete", json={"data": GOOD_INSPECTION}).status_code == 200
 
     def test_a_manager_may_delegate_a_task_held_by_someone_else(self, login: Callable[..., Caller]) -> None:
@@ -63,7 +65,7 @@ class TestDelegate:
         response = ops.post(f"/tasks/{task_id}/delegate", json={"user": "li", "reason": "wu is overloaded"})
         assert response.status_code == 200, response.text
         [event] = _events("task.delegated", task_id=task_id)
-        assert (event.actor, event.data["from"], event.data["to"]) == ("ops", "wu", "li")
+        assert (event.actor, event.data["previous_assignee"], event.data["assignee"]) == ("ops", "wu", "li")
 
     def test_a_colleague_who_does_not_hold_it_is_refused(self, login: Callable[..., Caller]) -> None:
         wu, li = login("warehouse", name="wu"), login("warehouse", name="li")
@@ -143,7 +145,9 @@ class TestAbsence:
         [away] = _events("user.away")
         assert (away.actor, away.data["user"], away.data["substitute"]) == ("wu", "wu", "li")
         [delegated] = _events("task.delegated", task_id=task_id)
-        assert (delegated.data["from"], delegated.data["to"], delegated.data["reason"]) == ("wu", "li", "absence: 年假")
+        assert (delegated.data["previous_assignee"], delegated.data["assignee"], delegated.data["reason"]) == (
+            "wu", "li", "absence: 年假",
+        )
         shown = wu.get("/users/wu").json()
         assert (shown["roles"], shown["away"], shown["absence"]["substitute"]) == (["warehouse"], True, "li")
 

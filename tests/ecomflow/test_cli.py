@@ -6,7 +6,12 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
+from sqlalchemy import func, select
+
 from ecomflow.cli import app
+from ecomflow.engine.db.models import ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
+from tests.factories import make_user
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,23 +42,41 @@ class TestCheck:
         assert "cs_review" in result.output and "intern" in result.output
 
 
+VALID_RETURN = {
+    "order_id": "ORD-2001", "sku": "TEE-1", "kind": "return", "reason": "质量问题", "category": "normal",
+    "delivered_on": "2026-11-20", "amount": "59",
+}
+
+
+def start_args(process: str, business_key: str, params: dict[str, str], *, as_user: str) -> list[str]:
+    args = ["start", process, "--business-key", business_key, "--as", as_user]
+    for key, value in params.items():
+        args += ["--param", f"{key}={value}"]
+    return args
+
+
 class TestStart:
     def test_bad_params_are_refused_naming_each_field(self, clean_db: str) -> None:
-        result = runner.invoke(
-            app, ["start", "returns_exchange", "--business-key", "ORD-9", "--param", "kind=swap", "--param", "amount=-1"]
-        )
+        make_user(name="lin", roles=("customer_service",))
+        result = runner.invoke(app, start_args("returns_exchange", "ORD-9", {"kind": "swap", "amount": "-1"}, as_user="lin"))
         assert result.exit_code == 2
         for field in ("kind", "amount", "order_id"):
             assert field in result.output
 
     def test_valid_params_start_an_instance(self, clean_db: str) -> None:
-        params = {
-            "order_id": "ORD-2001", "sku": "TEE-1", "kind": "return", "reason": "质量问题", "category": "normal",
-            "delivered_on": "2026-11-20", "amount": "59",
-        }
-        args = ["start", "returns_exchange", "--business-key", "ORD-2001"]
-        for key, value in params.items():
-            args += ["--param", f"{key}={value}"]
-        result = runner.invoke(app, args)
+        make_user(name="lin", roles=("customer_service",))
+        result = runner.invoke(app, start_args("returns_exchange", "ORD-2001", VALID_RETURN, as_user="lin"))
         assert result.exit_code == 0, result.output
         assert '"state": "running"' in result.output
+
+    def test_a_user_outside_the_starters_is_refused_naming_the_rule(self, clean_db: str) -> None:
+        make_user(name="wang", roles=("warehouse",))
+        result = runner.invoke(app, start_args("returns_exchange", "ORD-2002", VALID_RETURN, as_user="wang"))
+        assert result.exit_code == 2
+        assert "starters rule" in result.output and "customer_service" in result.output
+        with session_scope() as session:
+            assert session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
+
+    def test_an_unknown_user_is_refused(self, clean_db: str) -> None:
+        result = runner.invoke(app, start_args("returns_exchange", "ORD-2003", VALID_RETURN, as_user="ghost"))
+        assert result.exit_code == 2 and "--as" in result.output and "ghost" in result.output

@@ -21,7 +21,7 @@ from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.engine.people.users import set_password
 from tests.served_app import ServedApp, served_app, wait_for
 from tests.conftest import empty_all_tables
-from tests.factories import make_user
+from tests.factories import make_user, starter
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -98,7 +98,7 @@ def new_task(
     with session_scope() as session:
         instance = start_instance(
             session, definitions=definitions, process_key=process, business_key=f"WEB-{uuid.uuid4().hex[:8]}",
-            params=params or {}, actor="tester", start_run=False,
+            params=params or {}, principal=starter(), start_run=False,
         )
         task = open_task(session, instance_id=instance.id, step=definitions.process(process).step(step), context=context)
         task_id = task.id

@@ -11,9 +11,9 @@ from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
 from ecomflow.api.presenters import present_instance, present_instance_detail
 from ecomflow.api.schemas import CancelIn, InstanceDetailOut, InstanceOut, InstancePage
+from ecomflow.engine import access
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.events.outbox import new_message_ids
-from ecomflow.engine.tasks.inbox import visible_to
 from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, list_instances, visible_instance
 from ecomflow.engine.db.models import HumanTask
 
@@ -44,11 +44,11 @@ def get(instance_id: str, user: CurrentUser) -> InstanceDetailOut:
         tasks = list(
             session.scalars(
                 select(HumanTask)
-                .where(HumanTask.instance_id == instance_id, visible_to(user))
+                .where(HumanTask.instance_id == instance_id, access.tasks_visible_to(user))
                 .order_by(HumanTask.created_at, HumanTask.id)
             )
         )
-        return present_instance_detail(session, instance, tasks)
+        return present_instance_detail(session, instance, tasks, principal=user)
 
 
 @router.post("/instances/{instance_id}/cancel", response_model=InstanceOut, responses=error_responses(403, 404, 409))

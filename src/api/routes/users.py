@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
 from ecomflow.api.schemas import AbsenceIn, AbsenceOut, AwayOut, HandoverOut, TokensRevokedOut, UserOut
+from ecomflow.engine import access
 from ecomflow.engine.people.absence import get_user_for, mark_away, mark_back
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope, session_scope
@@ -58,6 +59,6 @@ def _present_user(session: Session, user: User) -> UserOut:
     principal = principal_of(session, user)
     away = is_away(user, now=utcnow())
     return UserOut(
-        name=user.name, roles=sorted(principal.roles), is_manager=principal.is_manager, active=user.active, away=away,
+        name=user.name, roles=sorted(principal.roles), is_manager=access.is_manager(principal), active=user.active, away=away,
         absence=AbsenceOut(since=user.away_since, until=user.away_until, substitute=user.substitute) if away else None,
     )

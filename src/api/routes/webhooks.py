@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
+from ecomflow.engine import access
 from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.events.notifications import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
@@ -28,7 +29,7 @@ def deliveries(
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_LIMIT)] = 50,
 ) -> DeliveryPage:
     """Return webhook deliveries, newest first: pending, delivered or failed, with attempts and the last error."""
-    if not user.is_manager:
+    if not access.may_watch_the_team(user):
         raise Forbidden(f"only managers may read the webhook delivery log; {user.name} is not one")
     with read_scope() as session:
         rows = list_deliveries(session, event=event, status=status, limit=limit)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ecomflow.api.web import dashboard, inbox, session_pages, task_page
+from ecomflow.api.web import dashboard, inbox, process_pages, session_pages, task_page
 from ecomflow.api.web.deps import CsrfRefused, Page, PageRefused, SignInRequired, VisitorPage, visitor_page
 from ecomflow.api.web.rendering import HOME, SECURITY_HEADERS, STATIC_PATH, WEB_PACKAGE, render
 from ecomflow.api.web.session_pages import LOGIN
@@ -36,7 +36,7 @@ LIVE_REFRESH_HEADER = "x-live-refresh"
 def mount_web(app: FastAPI) -> None:
     """Add the pages, their static files and their error pages to the application."""
     app.mount(STATIC_PATH, StaticFiles(packages=[(WEB_PACKAGE, "static")]), name="web-static")
-    for module in (session_pages, inbox, task_page, dashboard):
+    for module in (session_pages, inbox, task_page, dashboard, process_pages):
         app.include_router(module.router)
     app.include_router(missing_pages)  # last: only what no page above matched
 

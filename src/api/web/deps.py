@@ -18,6 +18,7 @@ from ecomflow.api.web.auth import WebSession, read_session
 from ecomflow.api.web.csrf import CSRF_FIELD, csrf_token, new_pre_session_nonce, pre_session_nonce, token_matches
 from ecomflow.api.web.flash import Flash, read_flash
 from ecomflow.api.web.i18n import LANG_COOKIE, Translator, page_language
+from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.definitions.processes import Definitions
@@ -64,6 +65,11 @@ class Page:
         return self.session.principal
 
     @property
+    def is_manager(self) -> bool:
+        """Tell whether the signed-in user is a manager (the dashboard, reassigning, the Prefect links)."""
+        return self.session is not None and access.is_manager(self.session.principal)
+
+    @property
     def csrf(self) -> str:
         """Return the token the page's POST forms carry."""
         return csrf_token(self.csrf_nonce)
@@ -108,7 +114,7 @@ def staff_page(page: Annotated[Page, Depends(visitor_page)]) -> Page:
 
 def manager_page(page: Annotated[Page, Depends(staff_page)]) -> Page:
     """Describe the request of a manager; anyone else gets a 403 page."""
-    if not page.user.is_manager:
+    if not access.may_watch_the_team(page.user):
         raise PageRefused(403, "refused.managers_only", page)
     return page
 

@@ -16,6 +16,7 @@ from ecomflow.api.web.labels import process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render, render_html, safe_next, with_page_cookies
 from ecomflow.api.web.task_rows import TaskRow, task_rows
+from ecomflow.engine import access
 from ecomflow.engine.tasks import actions
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.errors import EcomflowError
@@ -111,7 +112,7 @@ def render_sections(page: Page, query: InboxQuery) -> tuple[str, str]:
 
 def _filter_choices(page: Page) -> dict[str, list[tuple[str, str]]]:
     definitions, t, user = page.definitions, page.t, page.user
-    roles = [key for key in definitions.roles if user.is_manager or key in user.roles]
+    roles = [key for key in definitions.roles if access.is_manager(user) or key in user.roles]
     return {
         "roles": [(key, role_title(definitions, t, key)) for key in roles],
         "processes": [(key, process_title(definitions, t, key)) for key in definitions.processes],

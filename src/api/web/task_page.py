@@ -20,6 +20,7 @@ from ecomflow.api.web.forms import FormView, build_form_view, read_submission
 from ecomflow.api.web.labels import priority_name, process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render
+from ecomflow.engine import access
 from ecomflow.engine.reports.workload import colleagues_for
 from ecomflow.engine.tasks import actions
 from ecomflow.engine.events.audit import list_events
@@ -36,6 +37,8 @@ from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 router = APIRouter(prefix="/ui", include_in_schema=False)
 # What of an audit event's data the history shows, in this order.
 _HISTORY_DETAILS = ("assignee", "to", "previous_assignee", "reason", "escalated_to", "detail")
+# A task's moves (engine/tasks/moves.py) carry from/to states the event's name already says.
+_MOVE_KEYS = frozenset({"from", "to", "action", "actor", "at"})
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ def _history(events: Sequence[AuditEvent], page: Page, renderer: ContextRenderer
     lines = []
     for event in events:
         data = event.data or {}
-        details = [(renderer.key_label(key), str(data[key])) for key in _HISTORY_DETAILS if data.get(key)]
+        skipped = _MOVE_KEYS if "action" in data else frozenset()
+        details = [(renderer.key_label(key), str(data[key])) for key in _HISTORY_DETAILS if data.get(key) and key not in skipped]
         lines.append(HistoryLine(at=event.at, actor=event.actor, what=page.t.get(f"event.{event.type}", event.type), details=details))
     return lines
 
@@ -99,15 +103,15 @@ def _render_task(
         step_title=step_title(definitions, t, task.process_key, task.step_key),
         role_title=role_title(definitions, t, task.role), escalated_to=role_title(definitions, t, task.escalated_to),
         priority=priority_name(task.priority), business_key=instance.business_key,
-        flow_run_url=flow_run_ui_url(instance.flow_run_id) if user.is_manager else None,
+        flow_run_url=flow_run_ui_url(instance.flow_run_id) if access.is_manager(user) else None,
         context=renderer.show(context), output=renderer.show(task.output) if task.output is not None else None,
         comments=actions.list_comments(session, task_id=task.id),
         history=_history(list_events(session, task_id=task.id), page, renderer),
         form_view=form_view, approval=approval, may_work=may_work,
-        may_claim=task.state == TaskState.OPEN and actions.may_hold(user, task),
-        may_release=task.state == TaskState.CLAIMED and (mine or user.is_manager),
-        may_delegate=task.state == TaskState.CLAIMED and (mine or user.is_manager),
-        may_assign=active and user.is_manager,
+        may_claim=task.state == TaskState.OPEN and access.may_be_offered_task(user, task),
+        may_release=task.state == TaskState.CLAIMED and access.may_release_task(user, task),
+        may_delegate=task.state == TaskState.CLAIMED and access.may_delegate_task(user, task),
+        may_assign=active and access.may_assign_tasks(user),
         colleagues=colleagues_for(session, task.role) if active else [],
     )
 

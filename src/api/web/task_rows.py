@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from ecomflow.api.presenters import present_task
 from ecomflow.api.web.deps import Page
 from ecomflow.api.web.labels import priority_name, process_title, role_title, step_title
+from ecomflow.engine import access
 from ecomflow.engine.reports.workload import business_keys_of
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.tasks.states import TaskState
-from ecomflow.engine.tasks.actions import may_hold
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def task_rows(session: Session, tasks: Sequence[HumanTask], page: Page) -> list[
             escalated_to=role_title(page.definitions, page.t, task.escalated_to),
             priority=priority_name(task.priority),
             mine=task.assignee == user.name,
-            may_claim=task.state == TaskState.OPEN and may_hold(user, task),
-            may_release=task.state == TaskState.CLAIMED and (task.assignee == user.name or user.is_manager),
+            may_claim=task.state == TaskState.OPEN and access.may_be_offered_task(user, task),
+            may_release=task.state == TaskState.CLAIMED and access.may_release_task(user, task),
         ))
     return rows

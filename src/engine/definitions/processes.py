@@ -34,7 +34,9 @@ __all__ = [
 ]
 
 _TOP_KEYS = ("version", "calendar", "sla", "roles", "rules", "processes")
-_PROCESS_KEYS = ("title", "version", "volume", "schedule", "start_form", "steps")
+_PROCESS_KEYS = ("title", "version", "volume", "schedule", "starters", "start_form", "steps")
+# In a `starters` list: every manager role (flows.yaml `manager: true`).
+MANAGERS_STARTER = "managers"
 _MAX_DEPTH = 64  # nesting levels; the shipped file uses 12, and every reader below recurses
 _LEAVES = (str, int, float, type(None))  # the common scalars, skipped fast by the shape walk
 
@@ -128,6 +130,8 @@ class ProcessSpec:
     start_form: FormSpec
     steps: tuple[StepSpec, ...]
     volume: str | None = None
+    # Who may start an instance: role keys, or "managers"; schedules and parent steps start it as the system.
+    starters: tuple[str, ...] = (MANAGERS_STARTER,)
 
     def step(self, key: str) -> StepSpec:
         """Return the step called `key` or raise UnknownStep."""
@@ -256,6 +260,7 @@ def _read_process(key: str, raw: Any, *, roles: Mapping[str, Role], known: froze
     if volume is not None and not isinstance(volume, str):
         problems.append(f"{where}.volume: expected a short note such as high, got {volume!r}")
     schedule = _read_schedule(raw.get("schedule"), f"{where}.schedule", timezone, problems)
+    starters = _read_starters(raw.get("starters", [MANAGERS_STARTER]), f"{where}.starters", roles, problems)
     start_form = None
     if "start_form" not in raw:
         problems.append(f"{where}.start_form: required (use {{fields: {{}}}} for a process without params)")
@@ -269,7 +274,20 @@ def _read_process(key: str, raw: Any, *, roles: Mapping[str, Role], known: froze
     if len(problems) > before:
         return None
     return ProcessSpec(key=key, label=label, version=version, schedule=schedule, start_form=start_form,
-                       steps=steps, volume=volume)
+                       steps=steps, volume=volume, starters=starters)
+
+
+def _read_starters(raw: Any, where: str, roles: Mapping[str, Role], problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{where}: expected a non-empty list of role keys (or {MANAGERS_STARTER!r})")
+        return ()
+    allowed = [*roles, MANAGERS_STARTER]
+    for starter in raw:
+        if starter not in allowed:
+            problems.append(f"{where}: unknown starter {starter!r} (a role key or {MANAGERS_STARTER!r}: {', '.join(allowed)})")
+    if len(set(map(str, raw))) != len(raw):
+        problems.append(f"{where}: starters must be unique")
+    return tuple(str(starter) for starter in raw)
 
 
 def _read_schedule(raw: Any, where: str, timezone: str, problems: list[str]) -> Schedule | None:

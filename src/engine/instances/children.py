@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.instances.lifecycle import get_instance, start_instance
 from ecomflow.engine.db.models import StepResult
-from ecomflow.engine.people.principals import SYSTEM_ACTOR
+from ecomflow.engine.people.principals import SYSTEM
 from ecomflow.engine.instances.auto_step_results import load_result, result_key
 
 MAX_BUSINESS_KEY = 128
@@ -45,7 +45,7 @@ def start_child_once(
         process_key=process_key,
         business_key=business_key or derived,
         params=params,
-        actor=SYSTEM_ACTOR,
+        principal=SYSTEM,
         parent_id=parent_id,
         parent_step=step_key,
     )

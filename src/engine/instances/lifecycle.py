@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ecomflow.engine import access
 from ecomflow.engine.events import outbox
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.events.audit import record_event
@@ -16,8 +17,8 @@ from ecomflow.engine.errors import Conflict, DefinitionMissing, Forbidden, NotFo
 from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.db.models import HumanTask, ProcessInstance
 from ecomflow.engine.people.principals import SYSTEM_ACTOR, Principal
-from ecomflow.engine.sla.sweeps import tasks_workable_by
-from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
+from ecomflow.engine.tasks.moves import try_move_task
+from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskAction
 
 
 class InstanceState(StrEnum):
@@ -38,16 +39,18 @@ def start_instance(
     process_key: str,
     business_key: str,
     params: dict[str, Any],
-    actor: str,
+    principal: Principal,
     parent_id: str | None = None,
     parent_step: str | None = None,
     start_run: bool = True,
 ) -> ProcessInstance:
-    """Validate params, create the instance and queue the start of its flow run (unless it has one)."""
+    """Check the starter, validate params, create the instance and queue the start of its flow run (unless it has one)."""
     try:
         spec = definitions.process(process_key)
     except KeyError:
         raise DefinitionMissing(f"process {process_key} is not defined", process=process_key) from None
+    access.check_may_start(principal, spec)
+    actor = principal.name
     problems = validate_form(spec.start_form, params)
     if problems:
         raise ValidationFailed(f"params of {process_key} break {len(problems)} rule(s)", problems=problems)
@@ -94,19 +97,9 @@ def get_instance(session: Session, instance_id: str, *, for_update: bool = False
 def visible_instance(session: Session, instance_id: str, *, principal: Principal) -> ProcessInstance:
     """Return an instance the caller may see (managers, its starter, whoever may see one of its tasks), else NotFound."""
     instance = get_instance(session, instance_id)
-    if not _may_see(session, instance, principal):
+    if not access.may_see_instance(session, principal, instance):
         raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
     return instance
-
-
-def _may_see(session: Session, instance: ProcessInstance, principal: Principal) -> bool:
-    if principal.is_manager or instance.started_by == principal.name:
-        return True
-    query = select(HumanTask.id).where(
-        HumanTask.instance_id == instance.id,
-        tasks_workable_by(principal.roles) | (HumanTask.assignee == principal.name),
-    )
-    return session.scalar(query.limit(1)) is not None
 
 
 def list_instances(
@@ -119,14 +112,11 @@ def list_instances(
     offset: int = 0,
 ) -> list[ProcessInstance]:
     """Return instances the caller may see, newest first."""
-    query = select(ProcessInstance).order_by(ProcessInstance.created_at.desc(), ProcessInstance.id)
-    if not principal.is_manager:
-        tasks_of_mine = select(HumanTask.instance_id).where(
-            tasks_workable_by(principal.roles) | (HumanTask.assignee == principal.name)
-        )
-        query = query.where(
-            (ProcessInstance.started_by == principal.name) | (ProcessInstance.id.in_(tasks_of_mine))
-        )
+    query = (
+        select(ProcessInstance)
+        .where(access.instances_visible_to(principal))
+        .order_by(ProcessInstance.created_at.desc(), ProcessInstance.id)
+    )
     if process_key:
         query = query.where(ProcessInstance.process_key == process_key)
     if state:
@@ -170,7 +160,7 @@ def set_instance_state(
 def cancel_instance(session: Session, *, instance_id: str, principal: Principal, reason: str = "") -> ProcessInstance:
     """Cancel an active instance, its open tasks and its flow run (managers only)."""
     instance = visible_instance(session, instance_id, principal=principal)
-    if not principal.is_manager:
+    if not access.may_cancel_instance(principal):
         raise Forbidden(f"only managers may cancel instance {instance_id}", instance_id=instance_id)
     if not set_instance_state(session, instance=instance, state=InstanceState.CANCELLED, actor=principal.name, reason=reason):
         raise Conflict(f"instance {instance_id} is {instance.state} and cannot be cancelled", instance_id=instance_id)
@@ -179,19 +169,8 @@ def cancel_instance(session: Session, *, instance_id: str, principal: Principal,
     )
     now = utcnow()
     for task in list(open_tasks):
-        # Guarded by state and version: a task completed a moment ago stays completed.
-        cancelled = session.execute(
-            update(HumanTask)
-            .where(HumanTask.id == task.id, HumanTask.state == task.state, HumanTask.version == task.version)
-            # completed_at is when a task ended, whatever the ending: the KPIs count open tasks by it.
-            .values(state=TaskState.CANCELLED, version=HumanTask.version + 1, completed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if cancelled.rowcount == 1:
-            record_event(
-                session, type="task.cancelled", actor=principal.name, instance_id=instance_id, task_id=task.id,
-                data={"from": task.state, "reason": "instance cancelled"}, at=now,
-            )
+        # A task completed a moment ago stays completed: its compare-and-set loses and nothing happens.
+        try_move_task(session, task, TaskAction.CANCEL, actor=principal.name, reason="instance cancelled", at=now)
     outbox.enqueue(session, kind=outbox.CANCEL_RUN, instance_id=instance_id)
     return instance
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ecomflow.engine import access
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
@@ -15,7 +16,7 @@ from ecomflow.engine.tasks.four_eyes import four_eyes_violation
 from ecomflow.engine.db.models import HumanTask, User
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.states import TaskState
-from ecomflow.engine.tasks.actions import delegate_task, may_hold, release_task
+from ecomflow.engine.tasks.actions import delegate_task, release_task
 from ecomflow.engine.people.users import available_principal, find_user
 
 MAX_REASON_CHARS = 500
@@ -35,7 +36,7 @@ class Handover:
 
 def get_user_for(session: Session, *, name: str, principal: Principal) -> User:
     """Return the user, if the caller is that user or a manager."""
-    if principal.name != name and not principal.is_manager:
+    if not access.may_manage_user(principal, name):
         raise Forbidden(f"only {name} themself or a manager may see or change {name}'s absence", user=name)
     user = find_user(session, name)
     if user is None:
@@ -125,6 +126,6 @@ def _obstacle(session: Session, task: HumanTask, *, stand_in: Principal | None) 
     """Return why the substitute cannot take the task, or None if they can."""
     if stand_in is None:
         return "no substitute named"
-    if not may_hold(stand_in, task):
+    if not access.may_hold_task(stand_in, task):
         return f"substitute {stand_in.name} lacks role {task.role}"
     return four_eyes_violation(session, task=task, user=stand_in.name)

@@ -1,9 +1,8 @@
-"""Who is calling, and what their roles let them see and do."""
+"""Who is calling: a user's name and roles. What they may do is decided in engine/access.py alone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-MANAGER_ROLES = frozenset({"owner", "operations"})
 SYSTEM_ACTOR = "system"
 
 
@@ -14,11 +13,6 @@ class Principal:
     name: str
     roles: frozenset[str]
 
-    @property
-    def is_manager(self) -> bool:
-        """Managers see every task and may assign any of them."""
-        return bool(self.roles & MANAGER_ROLES)
 
-    def may_work_on(self, role: str) -> bool:
-        """Return whether this user may claim a task of the role."""
-        return role in self.roles or self.is_manager
+# Schedules, parent steps and the sweeper act as the system: it starts any process and holds no role.
+SYSTEM = Principal(name=SYSTEM_ACTOR, roles=frozenset())

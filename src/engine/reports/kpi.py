@@ -17,13 +17,15 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from ecomflow.engine import access
 from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.tasks.moves import HOLDING_EVENT_TYPES
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
-# The moments a person took the task on: claiming it, being assigned it, or having it delegated.
-CLAIM_EVENTS = ("task.claimed", "task.assigned", "task.delegated")
+# The moments a person took the task on (claim, assignment, delegation), as the one door for moves records them.
+CLAIM_EVENTS = HOLDING_EVENT_TYPES
 TOTAL_KEY = "total"
 
 
@@ -221,7 +223,7 @@ def kpis_for(
     session: Session, *, principal: Principal, start: datetime, end: datetime, group_by: GroupBy, now: datetime
 ) -> KpiReport:
     """Return the KPIs the caller may see: managers every group, anyone else their own person row."""
-    if principal.is_manager:
+    if access.may_watch_the_team(principal):
         return compute_kpis(session, start=start, end=end, group_by=group_by, now=now)
     if group_by is not GroupBy.PERSON:
         raise Forbidden(

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from ecomflow.engine import access
 from ecomflow.engine.db.models import HumanTask, ProcessInstance, User, UserRole
-from ecomflow.engine.people.principals import MANAGER_ROLES
 from ecomflow.engine.tasks.states import ACTIVE_STATES
 
 
@@ -68,7 +68,7 @@ def business_keys_of(session: Session, instance_ids: Iterable[str]) -> dict[str,
 
 def colleagues_for(session: Session, role: str | None) -> list[str]:
     """Return the active users who may take a task of the role (theirs or a manager's), by name."""
-    roles = sorted(MANAGER_ROLES | ({role} if role else set()))
+    roles = sorted(access.roles_that_may_hold(role))
     query = (
         select(User.name)
         .join(UserRole, UserRole.user_id == User.id)

@@ -6,12 +6,11 @@ exactly once, and each change commits with its audit event.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.events.audit import record_event
@@ -20,11 +19,12 @@ from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation, SlaPolicy
-from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskAction, TaskState, next_state
+from ecomflow.engine.tasks.moves import try_move_task
+from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskAction, TaskState
 
 __all__ = [
     "BATCH_SIZE", "DueTimes", "SweepBatch", "clock_of", "due_times", "escalate_overdue_tasks", "flag_overdue_tasks",
-    "remind_due_tasks", "tasks_workable_by", "working_roles",
+    "remind_due_tasks",
 ]
 
 BATCH_SIZE = 100
@@ -68,22 +68,6 @@ def due_times(*, calendar: BusinessCalendar, step: StepSpec, sla: SlaPolicy, now
     if step.escalate is not None:
         escalate_at = clock.add(due_at, step.escalate.after) if step.escalate.after else due_at
     return DueTimes(due_at=due_at, remind_at=clock.fraction_of(now, due_at, sla.remind_at), escalate_at=escalate_at)
-
-
-def working_roles(task: HumanTask) -> frozenset[str]:
-    """Return the roles whose holders may see and claim the task: its own, and the one it escalated to."""
-    if task.escalated_to is None or task.escalated_to == MANAGERS:
-        return frozenset({task.role})  # managers see and claim every task anyway
-    return frozenset({task.role, task.escalated_to})
-
-
-def tasks_workable_by(roles: Iterable[str] | BindParameter) -> ColumnElement[bool]:
-    """Return working_roles as a query condition: the task's role or escalated role is one of these.
-
-    The roles may be an expanding bind parameter, for a statement built once (the claim).
-    """
-    held = roles if isinstance(roles, BindParameter) else sorted(roles)
-    return or_(HumanTask.role.in_(held), HumanTask.escalated_to.in_(held))
 
 
 def remind_due_tasks(session: Session, *, now: datetime, limit: int = BATCH_SIZE) -> SweepBatch:
@@ -139,20 +123,8 @@ def _escalation_of(definitions: Definitions, task: HumanTask) -> Escalation:
 
 
 def _release_for_escalation(session: Session, task: HumanTask, now: datetime) -> None:
-    target = next_state(task.state, TaskAction.RELEASE, task_id=task.id)
-    moved = session.execute(
-        update(HumanTask)
-        .where(HumanTask.id == task.id, HumanTask.state == task.state, HumanTask.version == task.version)
-        .values(state=target, assignee=None, claimed_at=None, version=HumanTask.version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
-        return  # unreachable while this transaction holds the row; never audit a release that did not happen
-    record_event(
-        session, type="task.released", actor=SYSTEM_ACTOR, instance_id=task.instance_id, task_id=task.id, at=now,
-        data={"from": task.state, "action": TaskAction.RELEASE.value, "previous_assignee": task.assignee,
-              "reason": "escalation"},
-    )
+    # This transaction holds the row since it marked it escalated: the compare-and-set cannot lose.
+    try_move_task(session, task, TaskAction.RELEASE, actor=SYSTEM_ACTOR, reason="escalation", at=now)
 
 
 def _select_due(session: Session, *, due: tuple[ColumnElement[bool], ...], order: Any, limit: int) -> list[HumanTask]:

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import EcomflowError, Forbidden, ValidationFailed
@@ -71,7 +72,7 @@ def run_bulk(*, request: BulkRequest, principal: Principal) -> list[BulkOutcome]
 
 def check_bulk_request(session: Session, *, request: BulkRequest, principal: Principal) -> None:
     """Refuse a non-manager, and a request whose fields break the rules, naming each field."""
-    if not principal.is_manager:
+    if not access.may_assign_tasks(principal):
         raise Forbidden(f"only managers may act on tasks in bulk; {principal.name} is not one")
     problems: list[FieldProblem] = []
     if not 1 <= len(request.task_ids) <= MAX_BULK_TASKS:

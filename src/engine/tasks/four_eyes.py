@@ -14,7 +14,7 @@ from ecomflow.engine.errors import FourEyesViolation
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.definitions.current import get_definitions
 
-__all__ = ["approved_step_of", "check_four_eyes", "four_eyes_violation"]
+__all__ = ["approved_step_of", "check_four_eyes", "four_eyes_violation", "who_did_approved_work"]
 
 
 def approved_step_of(task: HumanTask, *, definitions: Definitions | None = None) -> str | None:
@@ -61,3 +61,13 @@ def _completed_approved_work(session: Session, *, task: HumanTask, approved: str
         .limit(1)
     )
     return session.scalar(query) is not None
+
+
+def who_did_approved_work(session: Session, *, instance_id: str, approved: str | None) -> set[str]:
+    """Return everyone who completed the approved step in the instance (any round or lane): an approval's exclusions."""
+    if approved is None:
+        return set()
+    query = select(HumanTask.completed_by).where(
+        HumanTask.instance_id == instance_id, HumanTask.step_key == approved, HumanTask.completed_by.is_not(None),
+    )
+    return set(session.scalars(query))

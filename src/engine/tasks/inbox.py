@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.tasks.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.sla.sweeps import tasks_workable_by
 from ecomflow.engine.db.sqltypes import UTCDateTime
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
@@ -113,13 +113,6 @@ def _after(keys: tuple[tuple[Any, bool], ...], values: list[Any]) -> ColumnEleme
     return or_(*clauses)
 
 
-def visible_to(principal: Principal) -> ColumnElement[bool]:
-    """Return the condition for tasks the caller may see; it is part of every task query."""
-    if principal.is_manager:
-        return literal(True)
-    return or_(tasks_workable_by(principal.roles), HumanTask.assignee == principal.name)
-
-
 def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) -> tuple[list[HumanTask], str | None]:
     """Return one page of visible tasks and the cursor of the next page (None at the end)."""
     if filters.sort not in SORTS:
@@ -131,7 +124,8 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
     keys = SORTS[filters.sort]
     cursor = _decode_cursor(filters.cursor, keys) if filters.cursor else None
     states = [filters.state] if filters.state else sorted(ACTIVE_STATES)
-    conditions = _filter_conditions(principal, filters)
+    # Four-eyes is part of every path: nobody is offered a task they may not hold.
+    conditions = [access.tasks_not_excluded(principal), *_filter_conditions(principal, filters)]
     rows = None
     if filters.sort in ORDERED_SORTS:
         ordered = ORDERED_SORTS[filters.sort]
@@ -139,7 +133,7 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
                             after=None if cursor is None else _ordered_cursor(ordered, cursor), size=filters.limit + 1)
         rows = None if ids is None else _in_order(session, ids)
     if rows is None:
-        query = select(HumanTask).where(visible_to(principal), HumanTask.state.in_(states), *conditions)
+        query = select(HumanTask).where(access.tasks_visible_to(principal), HumanTask.state.in_(states), *conditions)
         if cursor is not None:
             query = query.where(_after(keys, cursor))
         order = [column.desc() if desc else column.asc() for column, desc in keys] + [HumanTask.id.asc()]

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Select, and_, cast, false, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
+from ecomflow.engine import access
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.states import ACTIVE_STATES
@@ -146,7 +147,7 @@ def _visibility_branches(principal: Principal, phase: _Phase) -> list[tuple[Colu
     Managers see all; others their roles, escalations and own tasks. Only dated tasks are read
     along a lead index; the undated ones come from a due index (due_at IS NULL).
     """
-    if principal.is_manager:
+    if access.is_manager(principal):
         return [(true(), phase.dated)]
     roles = sorted(principal.roles)
     return [

@@ -18,7 +18,9 @@ from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.sla.sweeps import due_times
-from ecomflow.engine.tasks.states import TaskState
+from ecomflow.engine.tasks.four_eyes import who_did_approved_work
+from ecomflow.engine.tasks.moves import try_move_task
+from ecomflow.engine.tasks.states import TaskAction, TaskState
 
 
 def open_task(
@@ -51,7 +53,9 @@ def open_task(
         lane=lane,
         role=lane or step.role,
         state=TaskState.OPEN,
-        excluded_users=sorted(set(excluded_users)),
+        # Stored on the task so the inbox offers it to nobody four-eyes keeps from it (engine/access.py).
+        excluded_users=sorted(set(excluded_users) | who_did_approved_work(session, instance_id=instance_id,
+                                                                          approved=step.approves)),
         priority=step.priority,
         due_at=times.due_at,
         remind_at=times.remind_at,
@@ -120,18 +124,9 @@ def expire_due_tasks(session: Session, *, now: datetime, limit: int = 100) -> li
     )
     expired = []
     for task in due:
-        moved = session.execute(
-            update(HumanTask)
-            .where(HumanTask.id == task.id, HumanTask.version == task.version)
-            .values(state=TaskState.EXPIRED, version=HumanTask.version + 1, completed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if moved.rowcount != 1:
+        # A task completed a moment ago stays completed: the compare-and-set loses and nothing happens.
+        if try_move_task(session, task, TaskAction.EXPIRE, actor=SYSTEM_ACTOR, reason="expired", at=now) is None:
             continue
-        record_event(
-            session, type="task.expired", actor=SYSTEM_ACTOR, instance_id=task.instance_id, task_id=task.id,
-            data={"from": task.state, "expires_at": task.expires_at.isoformat()}, at=now,
-        )
         outbox.enqueue_resume(session, instance_id=task.instance_id, pause_key_prefix=task_pause_prefix(task.id), task_id=task.id)
         expired.append(task)
     return expired

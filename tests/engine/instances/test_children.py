@@ -8,14 +8,14 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import get_instance, start_instance
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
 from ecomflow.engine.definitions.current import get_definitions
-from tests.factories import return_params
+from tests.factories import return_params, starter
 
 
 def _parent(business_key: str) -> str:
     with session_scope() as session:
         return start_instance(
             session, definitions=get_definitions(), process_key="returns_exchange", business_key=business_key,
-            params=return_params(), actor="tester",
+            params=return_params(), principal=starter(),
         ).id
 
 

@@ -64,7 +64,7 @@ class TestMarkAway:
         [away] = _events("user.away")
         assert (away.actor, away.data["user"], away.data["substitute"], away.data["reason"]) == ("wu", "wu", "li", "年假")
         delegated = _events("task.delegated")
-        assert [(e.task_id, e.data["from"], e.data["to"], e.data["reason"]) for e in delegated] == [
+        assert [(e.task_id, e.data["previous_assignee"], e.data["assignee"], e.data["reason"]) for e in delegated] == [
             (first, "wu", "li", "absence: 年假"), (second, "wu", "li", "absence: 年假"),
         ]
 

@@ -8,6 +8,7 @@ from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from ecomflow.cli import app as cli
+from ecomflow.engine import access
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Conflict, Unauthorized, ValidationFailed
 from ecomflow.engine.db.models import ApiToken, Base, User
@@ -70,7 +71,7 @@ class TestAuthenticate:
         principal = _authenticate(token)
         assert principal.name == "gina"
         assert principal.roles == {"warehouse", "customer_service"}
-        assert not principal.is_manager
+        assert not access.is_manager(principal)
 
     def test_unknown_token_is_refused(self, clean_db: str) -> None:
         make_user(roles=("warehouse",))

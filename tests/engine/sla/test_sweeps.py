@@ -22,8 +22,9 @@ from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.sla.sweeps import (
-    DueTimes, SweepBatch, due_times, escalate_overdue_tasks, remind_due_tasks, tasks_workable_by, working_roles,
+    DueTimes, SweepBatch, due_times, escalate_overdue_tasks, remind_due_tasks,
 )
+from ecomflow.engine.access import tasks_workable_by, working_roles
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.sla.sweeper import SweepResult, sweep_once

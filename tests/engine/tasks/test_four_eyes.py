@@ -16,7 +16,8 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.processes import ProcessSpec, StepSpec
 from ecomflow.engine.errors import FourEyesViolation
 from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.people.principals import MANAGER_ROLES, Principal
+from ecomflow.engine.access import manager_roles
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task
@@ -78,7 +79,7 @@ def _author_and_others(approval: StepSpec, approved: StepSpec) -> tuple[Principa
     """Return the author A (who may also approve, role-wise), another approver B and a manager."""
     author, _ = make_user(name="author-a", roles=tuple(sorted({*_roles_of(approved), approval.role})))
     other, _ = make_user(name="approver-b", roles=(approval.role,))
-    manager, _ = make_user(name="manager-m", roles=tuple(sorted(MANAGER_ROLES)))
+    manager, _ = make_user(name="manager-m", roles=tuple(sorted(manager_roles())))
     return author, other, manager
 
 

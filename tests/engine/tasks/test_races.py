@@ -200,13 +200,10 @@ class HandOver:
 
     def expected_event_data(self, before: TaskView) -> dict[str, str | None]:
         """Return what this call's audit event must say about the task it found."""
-        if self.kind == "complete":
-            return {"from": before.state}
-        if self.kind == "release":
-            return {"from": before.state, "previous_assignee": before.assignee}
-        if self.kind == "assign":
-            return {"from": before.state, "assignee": self.target, "previous_assignee": before.assignee}
-        return {"from": before.assignee, "to": self.target}  # a delegation's "from" names the previous holder
+        # Every move has the one shape of engine/tasks/moves.py.
+        after = self.expected_after(before)
+        return {"from": before.state, "to": after.state, "action": self.kind, "assignee": after.assignee,
+                "previous_assignee": before.assignee}
 
 EVENT_OF_KIND = {
     "complete": "task.completed", "release": "task.released", "assign": "task.assigned", "delegate": "task.delegated",

@@ -1,0 +1,180 @@
+"""Who may do what with a task, an instance or a process: the one door for every access decision.
+
+The engine's guards, the inbox's queries, the API and the web pages' buttons all ask here.
+- Managers are the roles flows.yaml marks `manager: true`: they see every task and instance and
+  may claim, assign, release, delegate and cancel.
+- A task is seen by the holders of its role or of the role it escalated to, and by its assignee;
+  it is held (claimed, or received by assignment or delegation) by the holders of those roles.
+- Four-eyes: whoever did the work an approval approves may not hold it, and is not offered it.
+- An instance is seen by its starter and by whoever may see one of its tasks.
+- A process is started by its `starters` (role keys, or `managers`); the system starts any.
+Refusals name the rule they apply.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import BindParameter, ColumnElement, and_, literal, not_, or_, select
+from sqlalchemy.orm import Session
+
+from ecomflow.engine.db.json_sql import json_array_has
+from ecomflow.engine.db.models import HumanTask, ProcessInstance
+from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.processes import MANAGERS_STARTER, ProcessSpec
+from ecomflow.engine.definitions.sla_policy import MANAGERS
+from ecomflow.engine.errors import Forbidden
+from ecomflow.engine.people.principals import SYSTEM, Principal
+
+
+def manager_roles() -> frozenset[str]:
+    """Return the roles flows.yaml marks as managers."""
+    return get_definitions().manager_roles
+
+
+def is_manager(principal: Principal) -> bool:
+    """Tell whether the user holds a manager role."""
+    return bool(principal.roles & manager_roles())
+
+
+def is_system(principal: Principal) -> bool:
+    """Tell whether the caller is the system itself (a schedule, a parent step, the sweeper)."""
+    return principal == SYSTEM
+
+
+# ── tasks ──────────────────────────────────────────────────────────────────────────
+def working_roles(task: HumanTask) -> frozenset[str]:
+    """Return the roles whose holders may see and claim the task: its own, and the one it escalated to."""
+    if task.escalated_to is None or task.escalated_to == MANAGERS:
+        return frozenset({task.role})  # managers see and claim every task anyway
+    return frozenset({task.role, task.escalated_to})
+
+
+def may_see_task(principal: Principal, task: HumanTask) -> bool:
+    """Tell whether the user may see the task: its role or escalated role, its assignee, or a manager."""
+    return is_manager(principal) or bool(working_roles(task) & principal.roles) or task.assignee == principal.name
+
+
+def may_hold_task(principal: Principal, task: HumanTask) -> bool:
+    """Tell whether the user's roles let them hold the task (four-eyes is checked apart, it needs the history)."""
+    return is_manager(principal) or bool(working_roles(task) & principal.roles)
+
+
+def may_be_offered_task(principal: Principal, task: HumanTask) -> bool:
+    """Tell whether to offer the user the task: their roles let them hold it and four-eyes, as stored on it, allows it."""
+    return may_hold_task(principal, task) and principal.name not in (task.excluded_users or ())
+
+
+def may_release_task(principal: Principal, task: HumanTask) -> bool:
+    """Tell whether the user may put the task back in its queue: its holder or a manager."""
+    return task.assignee == principal.name or is_manager(principal)
+
+
+def may_delegate_task(principal: Principal, task: HumanTask) -> bool:
+    """Tell whether the user may hand the claimed task to a colleague: its holder or a manager."""
+    return task.assignee == principal.name or is_manager(principal)
+
+
+def may_assign_tasks(principal: Principal) -> bool:
+    """Tell whether the user may give tasks to others, one by one or in bulk: managers."""
+    return is_manager(principal)
+
+
+def may_complete_task(principal: Principal, task: HumanTask) -> bool:
+    """Tell whether the user may complete the task: a claimed task by its holder alone."""
+    return task.assignee is None or task.assignee == principal.name
+
+
+def required_roles_text(task: HumanTask) -> str:
+    """Return the roles a task needs, for a refusal's sentence."""
+    return " or ".join(sorted(working_roles(task)))
+
+
+def tasks_workable_by(roles: Iterable[str] | BindParameter) -> ColumnElement[bool]:
+    """Return working_roles as a query condition: the task's role or escalated role is one of these.
+
+    The roles may be an expanding bind parameter, for a statement built once (the claim).
+    """
+    held = roles if isinstance(roles, BindParameter) else sorted(roles)
+    return or_(HumanTask.role.in_(held), HumanTask.escalated_to.in_(held))
+
+
+def tasks_visible_to(principal: Principal) -> ColumnElement[bool]:
+    """Return the condition for tasks the user may see; it is part of every task query."""
+    if is_manager(principal):
+        return literal(True)
+    return or_(tasks_workable_by(principal.roles), HumanTask.assignee == principal.name)
+
+
+def tasks_not_excluded(principal: Principal) -> ColumnElement[bool]:
+    """Return the condition for tasks four-eyes lets the user hold: nobody is offered a task they may not take."""
+    return not_(json_array_has(HumanTask.excluded_users, principal.name))
+
+
+def tasks_offered_to(principal: Principal) -> ColumnElement[bool]:
+    """Return the condition of the inbox: tasks the user may see, less those four-eyes keeps from them."""
+    return and_(tasks_visible_to(principal), tasks_not_excluded(principal))
+
+
+# ── instances ──────────────────────────────────────────────────────────────────────
+def instances_visible_to(principal: Principal) -> ColumnElement[bool]:
+    """Return the condition for instances the user may see: managers all, others those they started or work on."""
+    if is_manager(principal):
+        return literal(True)
+    tasks_of_theirs = select(HumanTask.instance_id).where(
+        or_(tasks_workable_by(principal.roles), HumanTask.assignee == principal.name)
+    )
+    return or_(ProcessInstance.started_by == principal.name, ProcessInstance.id.in_(tasks_of_theirs))
+
+
+def may_see_instance(session: Session, principal: Principal, instance: ProcessInstance) -> bool:
+    """Tell whether the user may see the instance."""
+    if is_manager(principal) or instance.started_by == principal.name:
+        return True
+    query = select(HumanTask.id).where(
+        HumanTask.instance_id == instance.id,
+        or_(tasks_workable_by(principal.roles), HumanTask.assignee == principal.name),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def may_cancel_instance(principal: Principal) -> bool:
+    """Tell whether the user may cancel instances: managers."""
+    return is_manager(principal)
+
+
+# ── processes ──────────────────────────────────────────────────────────────────────
+def starter_roles(process: ProcessSpec) -> frozenset[str]:
+    """Return the roles that may start the process, `managers` spelled out."""
+    named = set(process.starters) - {MANAGERS_STARTER}
+    return frozenset(named | (manager_roles() if MANAGERS_STARTER in process.starters else set()))
+
+
+def may_start_process(principal: Principal, process: ProcessSpec) -> bool:
+    """Tell whether the user may start an instance of the process."""
+    return is_system(principal) or bool(principal.roles & starter_roles(process))
+
+
+def check_may_start(principal: Principal, process: ProcessSpec) -> None:
+    """Refuse a start by someone outside the process's starters, naming the rule."""
+    if not may_start_process(principal, process):
+        raise Forbidden(
+            f"starters rule: {process.key} is started by {', '.join(sorted(starter_roles(process)))}; "
+            f"{principal.name} holds {', '.join(sorted(principal.roles)) or 'no role'}",
+            process=process.key,
+        )
+
+
+# ── the team ───────────────────────────────────────────────────────────────────────
+def may_manage_user(principal: Principal, name: str) -> bool:
+    """Tell whether the user may see or change another user's absence and tokens: themself or a manager."""
+    return principal.name == name or is_manager(principal)
+
+
+def may_watch_the_team(principal: Principal) -> bool:
+    """Tell whether the user may see the dashboard, the team's KPIs and the delivery log: managers."""
+    return is_manager(principal)
+
+
+def roles_that_may_hold(role: str | None) -> frozenset[str]:
+    """Return the roles whose holders may take a task of this role: it and every manager role."""
+    return manager_roles() | ({role} if role else set())
