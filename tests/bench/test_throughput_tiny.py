@@ -7,18 +7,17 @@ from __future__ import annotations
 import pytest
 
 from bench import throughput
-from bench.stack import summarise_profile
-from tests.bench.recording import main_without_recording
+from tests.bench.runs import run_main_unrecorded
 from tests.conftest import BACKEND
 
 # Two bare runs in flight: each execution of a bare run is a new Python process (~5 CPU-s).
 ARGV = ["--db", BACKEND, "--staff", "2", "--duration", "8", "--warmup", "2", "--in-flight", "2", "--drain", "3",
-        "--compare-bare", "--no-profile", "--no-record"]
+        "--compare-bare", "--no-profile"]
 
 
 @pytest.fixture(scope="module")
 def run() -> tuple[dict, list[tuple[str, str]]]:
-    results = main_without_recording(throughput, ARGV)
+    results = run_main_unrecorded(throughput, ARGV)
     return results, throughput.table(results)
 
 
@@ -65,19 +64,10 @@ class TestThroughputTiny:
         assert "ecomflow: outbox undelivered: window start → end" in names
         assert all(value for _, value in run[1])
 
-
-class TestSummariseProfile:
-    FOLDED = "\n".join([
-        "process 1:\"python\";<module> (/x/run.py:1);work (/x/site-packages/sqlalchemy/orm/session.py:9) 6",
-        "process 1:\"python\";<module> (/x/run.py:1);create_default_context (/usr/lib/python3.11/ssl.py:7) 3",
-        "process 1:\"python\";<module> (/x/run.py:1);select (/usr/lib/python3.11/selectors.py:4) 90",
-    ])
-
-    def test_leaves_out_waiting_samples(self) -> None:
-        summary = summarise_profile(self.FOLDED)
-        assert summary["samples"] == 99 and summary["working_samples"] == 9
-        assert summary["self_by_package"] == [("sqlalchemy", 66.7), ("stdlib ssl", 33.3)]
-        assert summary["self_by_function"][0] == ("work (orm/session.py)", 66.7)
-
-    def test_empty_profile(self) -> None:
-        assert summarise_profile("")["samples"] == 0
+    def test_entry_puts_ours_beside_bare_prefect(self, run) -> None:
+        entry = throughput.entry(run[0], setting=f"{BACKEND}, vs bare Prefect")
+        assert entry.key == f"throughput | {BACKEND}, vs bare Prefect"
+        assert entry.ratio.startswith("against bare Prefect (ecomflow / bare): human steps done/s ")
+        names = [name for name, _ in entry.rows]
+        assert "ecomflow: human steps done/s" in names and "bare: human steps done/s" in names
+        assert all(value for _, value in entry.rows)
