@@ -1,6 +1,6 @@
-"""Benchmarks (b) and (c) at a tiny size: both sides run end to end and report every figure.
+"""Benchmarks (b) and (c) at a tiny size: both sides run end to end, do human steps and report every figure.
 
-No timed assertions: the figures' values depend on the machine; their presence does not.
+No timed assertions: the figures' values depend on the machine; their presence, and that work was done, do not.
 """
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from bench import throughput
 from tests.bench.runs import run_main_unrecorded
 from tests.conftest import BACKEND
 
-# Two bare runs in flight: each execution of a bare run is a new Python process (~5 CPU-s).
-ARGV = ["--db", BACKEND, "--staff", "2", "--duration", "8", "--warmup", "2", "--in-flight", "2", "--drain", "3",
+# Two bare runs in flight: each execution of a bare run is a new Python process (~5 CPU-s). The drain lets
+# the bare side's last resumes show their next pause (it ends as soon as every accepted step is done).
+ARGV = ["--db", BACKEND, "--staff", "2", "--duration", "12", "--warmup", "2", "--in-flight", "2", "--drain", "30",
         "--compare-bare", "--no-profile"]
 
 
@@ -26,10 +27,18 @@ class TestThroughputTiny:
     def test_runs_both_sides(self, run) -> None:
         assert set(run[0]) == {"ecomflow", "bare"}
 
+    def test_people_did_human_steps_on_both_sides(self, run) -> None:
+        ours, bare = run[0]["ecomflow"], run[0]["bare"]
+        assert ours["steps_done"] > 0 and ours["accepted"] > 0, ours["errors"]
+        assert ours["steps_per_s"] > 0 and ours["turnaround"]["n"] > 0
+        # A bare execution is a new process: its steps may all fall after the short window, not after the drain.
+        assert bare["steps_done_total"] > 0, bare["errors"]
+        for figures in (ours, bare):
+            assert figures["steps_done_total"] >= figures["steps_done"]
+
     def test_measures_every_figure(self, run) -> None:
         for name, figures in run[0].items():
             assert figures["window_s"] > 0, name
-            assert figures["steps_done"] >= 0 and figures["steps_per_s"] >= 0
             assert figures["accepted_per_s"] >= 0
             assert "n" in figures["turnaround"] and "n" in figures["start_to_first_point"]
             assert {"start", "end"} <= set(figures["in_pipeline"]) and {"start", "end"} <= set(figures["waiting_in_inbox"])
