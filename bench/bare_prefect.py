@@ -4,7 +4,7 @@ A fresh Prefect server of its own (SQLite in a temp PREFECT_HOME, or a fresh Pos
 with --prefect-db postgresql) and `python -m bench.bare_flows`, which serves bare_return (3 human
 steps, 4 when damaged) and bare_presales (4) with `prefect.serve`: the default runner, a new
 process per flow-run execution. Each human step is a `suspend_flow_run(wait_for_input=...)`.
-The same staff, feeder and observer as bench.throughput drive it: a person's inbox is
+The same staff, feeder and observer as bench.throughput (bench.harness.load) drive it: a person's inbox is
 POST /api/flow_runs/filter (Paused runs, oldest first), taking an item is an in-process mark (Prefect has no
 claim), completing it is POST /api/flow_runs/{id}/resume with the run_input; the feeder creates
 flow runs from the deployments; the observer reads the Prefect server's database every 0.1 s.
@@ -13,16 +13,14 @@ Run it through `python -m bench.throughput --compare-bare` (or --bare-only).
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +28,14 @@ from typing import Any
 import httpx
 
 from bench.bare_flows import DEPLOYMENT
-from bench.prefect_home import seed_prefect_home
-from bench.stack import (
-    PREFECT_ACCESS_LOG_ENV, IsolatedService, StackSystem, _create_pg_database, _drop_pg_database, free_port, log_problems,
-)
-from bench.throughput import Desk, Item, Recorder, _log_figures, is_damaged, measure, staff_roles
+from bench.harness.databases import pg_database
+from bench.harness.load import Desk, Item, Recorder, StackSystem, is_damaged, measure, staff_roles
+from bench.harness.logs import finish_data_dir, log_figures, log_problems, make_data_dir
+from bench.harness.prefect_home import seed_prefect_home
+from bench.harness.profiles import PREFECT_ACCESS_LOG_ENV
+from bench.harness.sampling import loadavg
+from bench.harness.services import QUIET_PREFECT_ENV, IsolatedService, ProcessGroup, free_port, stop_all
+from bench.harness.stack import prefect_database_env
 from ecomflow.sample_data import FIRST_SKU
 
 FLOWS = ("bare_return", "bare_presales")
@@ -56,32 +57,25 @@ ENDED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
 @dataclass
-class BareStack:
+class BareStack(ProcessGroup):
     """A running Prefect server and the served bare flows."""
 
     data_dir: Path
     prefect_api: str
     prefect: IsolatedService
     runner: IsolatedService
-    prefect_pg_url: str | None
+    prefect_pg_url: str | None  # None: SQLite in the Prefect home
     deployments: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     log_report: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def log_dir(self) -> Path:
-        return self.data_dir / "logs"
-
     def services(self) -> dict[str, IsolatedService]:
+        """Return the stack's processes by name."""
         return {"runner": self.runner, "prefect": self.prefect}
-
-    def check_alive(self) -> None:
-        for name, service in self.services().items():
-            if not service.running():
-                raise RuntimeError(f"{name} exited with code {service.process.returncode}; see {service.log_path}")
 
 
 def _deployment_ids(stack: BareStack, timeout: float) -> dict[str, str]:
+    """Wait until the runner has served both flows; return each one's deployment id."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         stack.check_alive()
@@ -100,52 +94,43 @@ def _deployment_ids(stack: BareStack, timeout: float) -> dict[str, str]:
 def bare_stack(prefect_db: str = "sqlite", *, poll_seconds: int = 1, keep_data: bool = False,
                startup_timeout: float = 180) -> Iterator[BareStack]:
     """Start a fresh Prefect server and serve the bare flows; stop and remove everything afterwards."""
-    data_dir = Path(tempfile.mkdtemp(prefix="ecomflow-bench-bare-"))
-    (data_dir / "logs").mkdir()
-    pg_name, pg_url, stack, failed = None, None, None, True
-    services: list[IsolatedService] = []
+    data_dir = make_data_dir("ecomflow-bench-bare-")
+    stack, failed = None, True
     try:
-        env = {"PREFECT_HOME": str(data_dir / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-               "PREFECT_RUNNER_POLL_FREQUENCY": str(poll_seconds)}
-        if prefect_db == "postgresql":
-            pg_name, pg_url = _create_pg_database("ecomflow_bench_prefect")
-            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = pg_url.replace("postgresql://", "postgresql+asyncpg://", 1)
-        port = free_port()
-        env["PREFECT_API_URL"] = api = f"http://127.0.0.1:{port}/api"
-        prefect = IsolatedService(name="prefect-server", env={**env, **PREFECT_ACCESS_LOG_ENV}, health_url=f"{api}/health", log_path=data_dir / "logs" / "prefect-server.log",
-                                  argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)])
-        runner = IsolatedService(name="runner", env=env, argv=[sys.executable, "-m", "bench.bare_flows"], log_path=data_dir / "logs" / "runner.log")
-        seed_prefect_home(data_dir / "prefect-home", env)
-        started = time.monotonic()
-        services.append(prefect)
-        prefect.start()
-        prefect.wait_healthy(timeout=startup_timeout)
-        timings = {"prefect_start_s": round(time.monotonic() - started, 2)}
-        services.append(runner)
-        runner.start()
-        stack = BareStack(data_dir=data_dir, prefect_api=api, prefect=prefect, runner=runner, prefect_pg_url=pg_url, timings=timings)
-        stack.deployments = _deployment_ids(stack, timeout=120)
-        timings["runner_ready_s"] = round(time.monotonic() - started - timings["prefect_start_s"], 2)
-        yield stack
-        failed = False
+        with ExitStack() as resources:
+            pg_url = resources.enter_context(pg_database("ecomflow_bench_prefect")) if prefect_db == "postgresql" else None
+            port = free_port()
+            api = f"http://127.0.0.1:{port}/api"
+            env = {"PREFECT_HOME": str(data_dir / "prefect-home"), **QUIET_PREFECT_ENV, "PREFECT_API_URL": api,
+                   "PREFECT_RUNNER_POLL_FREQUENCY": str(poll_seconds), **prefect_database_env(pg_url)}
+            prefect = IsolatedService(
+                name="prefect-server", env={**env, **PREFECT_ACCESS_LOG_ENV}, health_url=f"{api}/health",
+                log_path=data_dir / "logs" / "prefect-server.log",
+                argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)])
+            runner = IsolatedService(name="runner", env=env, argv=[sys.executable, "-m", "bench.bare_flows"],
+                                     log_path=data_dir / "logs" / "runner.log")
+            started_services: list[IsolatedService] = []
+            # Registered after the database, so the processes stop before it is dropped.
+            resources.callback(stop_all, started_services)
+            seed_prefect_home(data_dir / "prefect-home", env)
+            started = time.monotonic()
+            started_services.append(prefect)
+            prefect.start()
+            prefect.wait_healthy(timeout=startup_timeout)
+            timings = {"prefect_start_s": round(time.monotonic() - started, 2)}
+            started_services.append(runner)
+            runner.start()
+            stack = BareStack(data_dir=data_dir, prefect_api=api, prefect=prefect, runner=runner, prefect_pg_url=pg_url,
+                              timings=timings)
+            stack.deployments = _deployment_ids(stack, timeout=120)
+            timings["runner_ready_s"] = round(time.monotonic() - started - timings["prefect_start_s"], 2)
+            yield stack
+            failed = False
     finally:
-        for service in reversed(services):
-            try:
-                service.stop(timeout=20)
-            except Exception as exc:  # noqa: BLE001 - keep stopping the others
-                print(f"[bench] stopping {service.name} failed: {exc}", file=sys.stderr)
         if stack is not None:
             stack.log_report = log_problems(stack.log_dir)
-        if pg_name:
-            try:
-                _drop_pg_database(pg_name)
-            except Exception as exc:  # noqa: BLE001
-                print(f"[bench] dropping database {pg_name} failed: {exc}", file=sys.stderr)
         # (Stopping the runner crashes the runs it executes: ERROR lines are expected here.)
-        if keep_data or failed:
-            print(f"[bench] data dir kept: {data_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        finish_data_dir(data_dir, keep=keep_data or failed)
 
 
 class BareDesk:
@@ -158,6 +143,7 @@ class BareDesk:
         self.flow_names = {value: key for key, value in stack.deployments.items()}
 
     def inbox(self) -> list[Item]:
+        """Return the paused runs waiting on my role, oldest first (operations help with the rest)."""
         body = {"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200}
         response = self.http.post("/flow_runs/filter", json=body)
         if not self.recorder.call("POST flow_runs/filter", response.status_code, response.status_code == 200):
@@ -172,6 +158,7 @@ class BareDesk:
         return mine
 
     def take(self, item: Item) -> bool:
+        """Mark the paused run as mine (Prefect has no claim); return whether nobody had it."""
         with self.lock:
             if item.point in self.taken:
                 return False
@@ -179,6 +166,7 @@ class BareDesk:
             return True
 
     def complete(self, item: Item) -> bool:
+        """Resume the run with the step's input; return whether Prefect accepted it."""
         data = dict(INPUT.get(item.step, {}))
         if item.step == "inspect":
             damaged = is_damaged(item.instance, self.roles)
@@ -211,11 +199,13 @@ class BareSystem(StackSystem):
             self._pg = psycopg.connect(stack.prefect_pg_url, autocommit=True)
 
     def desks(self, recorder: Recorder) -> list[Desk]:
+        """Return one desk per member of staff, sharing what is taken."""
         taken: set[tuple[str, str]] = set()
         lock = threading.Lock()
         return [BareDesk(self.stack, role, self.roles, taken, lock, recorder) for role in self.roles]
 
     def start_one(self, number: int, recorder: Recorder) -> str:
+        """Create a run of a bare return or pre-sales order, in turn; return its id."""
         flow = FLOWS[number % len(FLOWS)]
         parameters = {"order_id": f"ORD-{uuid.uuid4().hex[:8]}"} if flow == "bare_return" else {"customer": f"顾客{number}"}
         response = self.starter.post(f"/deployments/{self.stack.deployments[flow]}/create_flow_run", json={"parameters": parameters})
@@ -224,6 +214,7 @@ class BareSystem(StackSystem):
         return response.json()["id"]
 
     def _query(self, sql: str) -> list[tuple]:
+        """Run a read on the Prefect server's own database."""
         with self._db_lock:
             if self._pg is not None:
                 return self._pg.execute(sql).fetchall()
@@ -232,6 +223,7 @@ class BareSystem(StackSystem):
                 return conn.execute(sql).fetchall()
 
     def probe(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Return the (run, pause key) points paused now and the runs that ended."""
         rows = self._query(
             "SELECT fr.id, fr.state_type, frs.state_details FROM flow_run fr JOIN flow_run_state frs ON frs.id = fr.state_id "
             f"WHERE fr.state_type IN ('PAUSED', {', '.join(repr(s) for s in ENDED)})"
@@ -247,12 +239,13 @@ class BareSystem(StackSystem):
         return points, ends
 
     def pipeline(self) -> dict[str, int]:
+        """Return the runs not yet waiting and the runs paused."""
         counts = Counter({str(state): n for state, n in self._query("SELECT state_type, count(*) FROM flow_run GROUP BY state_type")})
         return {"Prefect runs scheduled/pending/running": counts["SCHEDULED"] + counts["PENDING"] + counts["RUNNING"],
                 "Prefect runs paused": counts["PAUSED"]}
 
-
     def close(self) -> None:
+        """Close the connection to Prefect's PostgreSQL database, if any."""
         if self._pg is not None:
             self._pg.close()
 
@@ -260,7 +253,7 @@ class BareSystem(StackSystem):
 def run_bare(*, staff: int, duration: float, warmup: float, in_flight: int, prefect_db: str = "sqlite", poll_seconds: int = 1,
              keep_data: bool = False, profile: bool = True, **options: Any) -> dict[str, Any]:
     """Start a bare Prefect stack, load it like bench.throughput loads ours, stop it; return the figures."""
-    roles = staff_roles(staff)
+    roles, load_before = staff_roles(staff), loadavg()
     with bare_stack(prefect_db, poll_seconds=poll_seconds, keep_data=keep_data) as stack:
         system = BareSystem(stack, roles)
         try:
@@ -270,5 +263,5 @@ def run_bare(*, staff: int, duration: float, warmup: float, in_flight: int, pref
             system.close()
         figures["startup"] = dict(stack.timings)
         figures["stack_settings"] = {"runner_poll_s": poll_seconds, "serve_limit": "None", "prefect_db": prefect_db}
-    figures.update(roles=Counter(roles), data_dir=str(stack.data_dir), **_log_figures(stack.log_report))
+    figures.update(roles=Counter(roles), data_dir=str(stack.data_dir), load_before=load_before, **log_figures(stack.log_report))
     return figures

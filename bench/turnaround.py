@@ -4,27 +4,30 @@ Drives returns_exchange instances one at a time over HTTP (cs_review approve →
 inspect ok → done) and times, for each transition, the complete's HTTP 200 to the next task of
 the same instance showing up in the inbox (GET /tasks?state=open, polled every 20 ms); the last
 transition (inspect → instance completed) is timed to GET /instances/{id} saying completed.
-Also: POST instance 201 → first task (cs_review) in the inbox.
+Also: POST instance 201 → first task (cs_review) in the inbox. Its baseline is the goal: p50 < 1 s,
+p95 < 2 s.
 
-    cd /work/main && /work/venv/bin/python -m bench.turnaround --db sqlite --steps 20
+    cd /work/main && .venv/bin/python -m bench.turnaround --db sqlite --steps 20 [--record]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import sys
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
-import httpx
-
+from bench.harness.logs import log_counts_text
+from bench.harness.options import add_common_options, env_overrides, setting_of
+from bench.harness.prefect_api import flow_run_states
+from bench.harness.recording import Entry, record_run
+from bench.harness.report import closing_rows, print_report
+from bench.harness.stack import BenchStack, run_on_stack
+from bench.harness.staff import Staff
+from bench.harness.timing import format_summary, summarize
 from ecomflow.sample_data import return_params
-from bench.stack import (
-    closing_rows, BenchStack, loadavg, Staff, add_common_options, append_results, cpu_seconds, isolated_stack, print_report,
-    report_notes, summarize,
-)
 
 USERS = {"cs": ("customer_service",), "wh": ("warehouse",)}
 TASK_STEPS = ("cs_review", "await_parcel", "inspect")
@@ -34,6 +37,8 @@ FORMS = {
     "inspect": {"condition": "ok", "restock": "yes"},
 }
 WHO = {"cs_review": "cs", "await_parcel": "cs", "inspect": "wh"}
+GOAL_S = {"p50": 1.0, "p95": 2.0}
+SPREAD_KEYS = ("p50", "p95", "max", "min")
 
 
 def _poll_task(staff: Staff, stack: BenchStack, instance_id: str, step: str, *, interval: float, timeout: float) -> tuple[dict, float]:
@@ -53,6 +58,7 @@ def _poll_task(staff: Staff, stack: BenchStack, instance_id: str, step: str, *, 
 
 
 def _poll_state(staff: Staff, instance_id: str, state: str, *, interval: float, timeout: float) -> tuple[dict, float]:
+    """Poll the instance until it is in state; return it and the monotonic time seen."""
     deadline = time.monotonic() + timeout
     while True:
         instance = staff.instance(instance_id)
@@ -61,10 +67,6 @@ def _poll_state(staff: Staff, instance_id: str, state: str, *, interval: float, 
         if instance["state"] in {"failed", "cancelled"} or time.monotonic() >= deadline:
             raise RuntimeError(f"instance {instance_id} is {instance['state']}, not {state} (timeout {timeout:.0f}s)")
         time.sleep(interval)
-
-
-def _parse(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
 def breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dict[str, float]]:
@@ -77,18 +79,15 @@ def breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dict[str,
     """
     from sqlalchemy import select
 
-    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.db.models import HumanTask, OutboxMessage, ProcessInstance
+    from ecomflow.engine.db.sessions import session_scope
 
     parts: dict[str, list[float]] = {}
     with session_scope(stack.database_url) as session:
         for instance_id in instance_ids:
-            flow_run_id = session.get(ProcessInstance, instance_id).flow_run_id
+            states = flow_run_states(stack.prefect_api, session.get(ProcessInstance, instance_id).flow_run_id)
             tasks = list(session.scalars(
                 select(HumanTask).where(HumanTask.instance_id == instance_id).order_by(HumanTask.created_at)))
-            response = httpx.get(f"{stack.prefect_api}/flow_run_states/", params={"flow_run_id": flow_run_id}, timeout=30)
-            response.raise_for_status()
-            states = sorted(((_parse(st["timestamp"]), st["type"], st["name"]) for st in response.json()), key=lambda x: x[0])
             for index, task in enumerate(tasks):
                 message = session.scalar(select(OutboxMessage).where(
                     OutboxMessage.task_id == task.id, OutboxMessage.kind == "resume_run"))
@@ -122,8 +121,7 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
     complete_http: list[float] = []
     series: list[dict[str, Any]] = []
     instance_ids: list[str] = []
-    cpu_before = {name: cpu_seconds(s.process.pid) for name, s in stack.services().items()}
-    memory_before = stack.memory()
+    cpu_before, memory_before = stack.cpu_seconds(), stack.memory()
     started = time.monotonic()
     try:
         for number in range(instances):
@@ -158,7 +156,7 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
                 per_transition.setdefault(label, []).append(seen - t_200)
                 series.append({"instance": number, "transition": label, "s": round(seen - t_200, 3)})
         elapsed = time.monotonic() - started
-        cpu_after = {name: cpu_seconds(s.process.pid) for name, s in stack.services().items()}
+        cpu_after = stack.cpu_seconds()
         # One initial execution plus one replay per completed task.
         executions = instances * (1 + len(TASK_STEPS))
         # Our DB says completed a moment before Prefect's run finishes: give Prefect up to 30 s.
@@ -191,32 +189,17 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
 def run(db: str = "sqlite", steps: int = 20, *, interval: float = 0.02, env: dict[str, str] | None = None,
         keep_data: bool = False, prefect_db: str = "sqlite") -> dict[str, Any]:
     """Start an isolated stack, measure, stop it; return the figures."""
-    load_before = loadavg()
-    with isolated_stack(db, users=USERS, env=env, keep_data=keep_data, prefect_db=prefect_db) as stack:
-        figures = drive(stack, steps=steps, interval=interval)
-        figures["startup"] = dict(stack.timings)
-        figures["settings"] = stack.effective_settings()
-    figures["db"] = db
-    figures["prefect_db"] = prefect_db
-    figures["load_before"] = load_before
-    figures["logs"] = {name: {k: report[k] for k in ("errors", "warnings")} for name, report in stack.log_report.items()}
-    figures["first_errors"] = {name: r["first_error_context"] for name, r in stack.log_report.items() if r["first_error_context"]}
-    figures["data_dir"] = str(stack.data_dir)
-    figures["log_samples"] = {name: report["samples"] for name, report in stack.log_report.items() if report["samples"]}
-    return figures
+    return run_on_stack(lambda stack: drive(stack, steps=steps, interval=interval), db, prefect_db=prefect_db,
+                        users=USERS, env=env, keep_data=keep_data)
 
 
 def _row(name: str, summary: dict[str, float]) -> tuple[str, str]:
-    if not summary.get("n"):
-        return name, "—"
-    return name, (
-        f"p50 {summary['p50_s']:.3f} s · p95 {summary['p95_s']:.3f} s · max {summary['max_s']:.3f} s "
-        f"· min {summary['min_s']:.3f} s (n={summary['n']})"
-    )
+    return name, format_summary(summary, unit="s", keys=SPREAD_KEYS)
 
 
 def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [
+    """Return the report rows."""
+    return [
         _row("complete 200 → next task in inbox (all task→task steps)", figures["task_to_next_task"]),
         *[_row(f"… {label}", summary) for label, summary in figures["per_transition"].items() if not label.endswith("completed")],
         _row("inspect complete 200 → instance completed", figures["inspect_to_completed"]),
@@ -232,24 +215,47 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("wall time of the measured part", f"{figures['elapsed_s']} s"),
         *closing_rows(figures),
     ]
-    return rows
+
+
+def goal_ratio(summary: dict[str, float]) -> str:
+    """Return the turnaround against its goal, as a multiple of each limit."""
+    if not summary.get("n"):
+        return "against the goal (p50 < 1 s, p95 < 2 s): nothing measured"
+    ratios = {key: summary[key] / limit for key, limit in GOAL_S.items()}
+    verdict = "met" if all(r < 1 for r in ratios.values()) else "missed"
+    return ("against the goal (p50 < 1 s, p95 < 2 s): " + ", ".join(f"{key} {r:.2f}×" for key, r in ratios.items())
+            + f" of the limit — {verdict}")
+
+
+def entry(figures: dict[str, Any], *, setting: str) -> Entry:
+    """Return the RESULTS.md entry of a run: the turnarounds and their ratio to the goal."""
+    return Entry(
+        benchmark="turnaround", setting=setting, ratio=goal_ratio(figures["task_to_next_task"]),
+        rows=[
+            _row("complete 200 → next task in inbox (all task→task steps)", figures["task_to_next_task"]),
+            _row("inspect complete 200 → instance completed", figures["inspect_to_completed"]),
+            _row("POST instance 201 → first task (cs_review) in inbox", figures["first_task"]),
+            ("worker CPU-s per flow execution (initial run + each resume)", f"{figures['worker_cpu_s_per_execution']:.3f}"),
+            ("log lines ERROR / WARNING", log_counts_text(figures["logs"])),
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark from the command line; print its figures and, with --record, record them."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m bench.turnaround", description=__doc__.split("\n\n")[0])
     add_common_options(parser)
     parser.add_argument("--steps", type=int, default=20, help="task→task transitions to time (two per return)")
     parser.add_argument("--interval", type=float, default=0.02, help="inbox poll interval in seconds")
     args = parser.parse_args(argv)
-    env = dict(item.split("=", 1) for item in args.env)
+    env = env_overrides(args)
     figures = run(args.db, args.steps, interval=args.interval, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db)
-    rows = table(figures)
-    print_report(rows, figures)
+    print_report(table(figures), figures)
     print("series:", json.dumps(figures["series"], ensure_ascii=False))
-    if not args.no_record:
-        notes = report_notes(figures, env)
-        notes.insert(1, "series (s): " + ", ".join(f"{item['transition']}={item['s']}" for item in figures["series"]))
-        append_results("Turnaround", db=args.db if args.prefect_db == "sqlite" else f"{args.db}, Prefect on postgresql", rows=rows, notes=notes, load_before=figures["load_before"], prefect_db=args.prefect_db)
+    if args.record:
+        record_run(entry(figures, setting=setting_of(args)),
+                   module="bench.turnaround", argv=argv, load_before=figures["load_before"])
     return figures
 
 

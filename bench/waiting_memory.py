@@ -3,31 +3,31 @@
 Starts a fresh stack, measures memory (VmRSS and PSS summed over each process group) of the
 worker, the Prefect server and the API plus the database sizes at a baseline of 0 waiting,
 then starts N returns over HTTP and waits until every one has its cs_review task open in the
-inbox and its Prefect flow run is suspended (PAUSED), and measures the same again.
+inbox and its Prefect flow run is suspended (PAUSED), and measures the same again. Its baseline
+is the smallest checkpoint: the goal is memory at the largest within 20 % of it.
 
-    cd /work/main && /work/venv/bin/python -m bench.waiting_memory --db sqlite --n 100
+    cd /work/main && .venv/bin/python -m bench.waiting_memory --db sqlite --n 100 --n 1000 --n 10000 [--record]
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
+from bench.harness.logs import log_counts_text
+from bench.harness.options import add_common_options, env_overrides, setting_of
+from bench.harness.prefect_api import flow_run_states
+from bench.harness.recording import Entry, record_run
+from bench.harness.report import closing_rows, print_report
+from bench.harness.stack import BenchStack, run_on_stack
+from bench.harness.timing import format_summary, summarize
 from ecomflow.sample_data import return_params
-from bench.stack import (
-    closing_rows, BenchStack, loadavg, add_common_options, append_results, cpu_seconds, isolated_stack, print_report, report_notes,
-    summarize,
-)
 
 USERS = {"cs": ("customer_service",)}
-
-
-def _parse(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+GOAL_GROWTH = 0.20  # memory at the largest checkpoint within 20 % of the smallest
 
 
 def start_breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dict[str, float]]:
@@ -50,11 +50,9 @@ def start_breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dic
                 OutboxMessage.instance_id == instance_id, OutboxMessage.kind == "start_run"))
             task = session.scalar(select(HumanTask).where(
                 HumanTask.instance_id == instance_id, HumanTask.step_key == "cs_review"))
-            response = httpx.get(f"{stack.prefect_api}/flow_run_states/", params={"flow_run_id": instance.flow_run_id}, timeout=30)
-            response.raise_for_status()
-            first = {}
-            for state in sorted(response.json(), key=lambda st: st["timestamp"]):
-                first.setdefault(state["type"], _parse(state["timestamp"]))
+            first: dict[str, datetime] = {}
+            for at, kind, _ in flow_run_states(stack.prefect_api, instance.flow_run_id):
+                first.setdefault(kind, at)
             if message is None or message.delivered_at is None or task is None or not {"SCHEDULED", "PENDING", "RUNNING", "PAUSED"} <= set(first):
                 continue
             for label, later, earlier in (
@@ -69,12 +67,13 @@ def start_breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dic
 
 
 def _snapshot(stack: BenchStack) -> dict[str, Any]:
+    """Return memory, database sizes and CPU seconds of the stack now."""
     return {
         "memory": stack.memory(),
         "db_bytes": stack.db_size_bytes(),
         "sqlite_main_file_bytes": stack.sqlite_main_file_bytes(),
         "prefect_db_bytes": stack.prefect_db_size_bytes(),
-        "cpu_s": {name: cpu_seconds(s.process.pid) for name, s in stack.services().items()},
+        "cpu_s": stack.cpu_seconds(),
     }
 
 
@@ -165,26 +164,17 @@ def drive(stack: BenchStack, *, checkpoints: list[int], settle_s: float = 5.0, t
 def run(db: str = "sqlite", checkpoints: list[int] | None = None, *, env: dict[str, str] | None = None, keep_data: bool = False,
         settle_s: float = 5.0, timeout: float = 240, prefect_db: str = "sqlite") -> dict[str, Any]:
     """Start an isolated stack, measure, stop it; return the figures."""
-    load_before = loadavg()
-    with isolated_stack(db, users=USERS, env=env, keep_data=keep_data, prefect_db=prefect_db) as stack:
-        figures = drive(stack, checkpoints=checkpoints or [100], settle_s=settle_s, timeout=timeout)
-        figures["startup"] = dict(stack.timings)
-        figures["settings"] = stack.effective_settings()
-    figures["db"] = db
-    figures["prefect_db"] = prefect_db
-    figures["load_before"] = load_before
-    figures["logs"] = {name: {k: report[k] for k in ("errors", "warnings")} for name, report in stack.log_report.items()}
-    figures["first_errors"] = {name: r["first_error_context"] for name, r in stack.log_report.items() if r["first_error_context"]}
-    figures["data_dir"] = str(stack.data_dir)
-    figures["log_samples"] = {name: report["samples"] for name, report in stack.log_report.items() if report["samples"]}
-    return figures
+    return run_on_stack(lambda stack: drive(stack, checkpoints=checkpoints or [100], settle_s=settle_s, timeout=timeout),
+                        db, prefect_db=prefect_db, users=USERS, env=env, keep_data=keep_data)
 
 
 def _mb(value: int | None) -> str:
+    """Return bytes as MB with two decimals, or '—'."""
     return "—" if value is None else f"{value / 1024 / 1024:.2f} MB"
 
 
 def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return the report rows: each figure at the baseline and at every checkpoint."""
     base, points = figures["baseline"], figures["checkpoints"]
     first = points[0]
 
@@ -214,14 +204,13 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
              f"{point['all_first_tasks_s']} s / {point['all_suspended_s']} s "
              f"({point['started_now'] / point['all_suspended_s']:.1f} starts/s)"),
             (f"to {point['n']}: per return, 201 → cs_review written",
-             f"p50 {latency['p50_s']:.2f} s · p95 {latency['p95_s']:.2f} s · max {latency['max_s']:.2f} s"),
+             format_summary(latency, unit="s", keys=("p50", "p95", "max"), digits=2)),
             (f"to {point['n']}: Prefect runs PAUSED / still running-pending-scheduled",
              f"{point['runs_paused']} / {point['runs_not_suspended']}"),
         ]
     rows += [
         *[(f"start part (last {figures['breakdown_n']} starts): {label}",
-           f"p50 {v['p50_s']:.2f} s · p95 {v['p95_s']:.2f} s · max {v['max_s']:.2f} s (n={v['n']})")
-          for label, v in figures["breakdown"].items()],
+           format_summary(v, unit="s", keys=("p50", "p95", "max"), digits=2)) for label, v in figures["breakdown"].items()],
         ("CPU-s from baseline to the last checkpoint: worker / prefect / api", " / ".join(
             f"{points[-1]['snapshot']['cpu_s'][k] - base['cpu_s'][k]:.1f}" for k in ("worker", "prefect", "api"))),
         *closing_rows(figures),
@@ -229,20 +218,55 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def growth(figures: dict[str, Any], name: str) -> float:
+    """Return how much a process group's RSS grew from the first checkpoint (the baseline with only one) to the last."""
+    points = figures["checkpoints"]
+    first = points[0]["snapshot"] if len(points) > 1 else figures["baseline"]
+    return points[-1]["snapshot"]["memory"][name]["rss_mb"] / first["memory"][name]["rss_mb"] - 1
+
+
+def entry(figures: dict[str, Any], *, setting: str) -> Entry:
+    """Return the RESULTS.md entry of a run: memory at each checkpoint, and the growth against the goal."""
+    base, points = figures["baseline"], figures["checkpoints"]
+    first_n = points[0]["n"] if len(points) > 1 else 0
+    labels = {"worker": "worker", "prefect": "Prefect server", "api": "API"}
+    growths = {label: growth(figures, name) for name, label in labels.items()}
+    verdict = "met" if all(growths[label] <= GOAL_GROWTH for label in ("worker", "Prefect server")) else "missed"
+    rows = [("waiting returns", "0 → " + " → ".join(str(p["n"]) for p in points))]
+    rows += [(f"{label} RSS", " → ".join(f"{v:.0f}" for v in [base["memory"][name]["rss_mb"]]
+                                         + [p["snapshot"]["memory"][name]["rss_mb"] for p in points]) + " MB")
+             for name, label in labels.items()]
+    last = points[-1]["snapshot"]
+    rows += [
+        (f"DB size at {points[-1]['n']} waiting: ecomflow / Prefect server",
+         f"{_mb(last['db_bytes'])} / {_mb(last['prefect_db_bytes'])}"),
+        ("starts/s to each checkpoint (first POST → all runs PAUSED)",
+         " · ".join(f"{p['started_now'] / p['all_suspended_s']:.1f}" for p in points)),
+        ("log lines ERROR / WARNING", log_counts_text(figures["logs"])),
+    ]
+    ratio = (f"RSS at {points[-1]['n']} vs {first_n} waiting (goal ≤ +20 % for worker and Prefect server): "
+             + ", ".join(f"{label} {value:+.0%}" for label, value in growths.items()) + f" — {verdict}")
+    return Entry(benchmark="waiting_memory", setting=setting, ratio=ratio, rows=rows)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark from the command line; print its figures and, with --record, record them."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m bench.waiting_memory", description=__doc__.split("\n\n")[0])
     add_common_options(parser)
-    parser.add_argument("--n", type=int, action="append", help="returns waiting on cs_review at a checkpoint; repeat for several (e.g. --n 100 --n 1000 --n 10000)")
+    parser.add_argument("--n", type=int, action="append",
+                        help="returns waiting on cs_review at a checkpoint; repeat for several (e.g. --n 100 --n 1000 --n 10000)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to let things settle before each measurement")
     parser.add_argument("--timeout", type=float, default=240, help="seconds allowed to reach each checkpoint")
     args = parser.parse_args(argv)
-    env = dict(item.split("=", 1) for item in args.env)
+    env = env_overrides(args)
     checkpoints = sorted(set(args.n or [100]))
-    figures = run(args.db, checkpoints, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db, settle_s=args.settle, timeout=args.timeout)
-    rows = table(figures)
-    print_report(rows, figures)
-    if not args.no_record:
-        append_results("Waiting memory", db=args.db if args.prefect_db == "sqlite" else f"{args.db}, Prefect on postgresql", rows=rows, notes=report_notes(figures, env), load_before=figures["load_before"], prefect_db=args.prefect_db)
+    figures = run(args.db, checkpoints, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db,
+                  settle_s=args.settle, timeout=args.timeout)
+    print_report(table(figures), figures)
+    if args.record:
+        record_run(entry(figures, setting=setting_of(args)),
+                   module="bench.waiting_memory", argv=argv, load_before=figures["load_before"])
     return figures
 
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from bench import inbox_latency
-from tests.bench.recording import main_without_recording
+from bench import db_settings, inbox_latency
+from tests.bench.runs import run_main_unrecorded
 from tests.conftest import BACKEND
 
 REQUESTS = 20
-ARGV = ["--db", BACKEND, "--open", "400", "--closed", "500", "--requests", str(REQUESTS), "--depth", "1", "--no-record"]
+ARGV = ["--db", BACKEND, "--open", "400", "--closed", "500", "--requests", str(REQUESTS), "--depth", "1"]
 
 
 @pytest.fixture(scope="module")
 def run() -> tuple[dict, list[tuple[str, str]]]:
-    figures = main_without_recording(inbox_latency, ARGV)
+    figures = run_main_unrecorded(inbox_latency, ARGV)
     return figures, inbox_latency.table(figures)
 
 
@@ -80,3 +80,15 @@ class TestInboxLatencyTiny:
             assert list(settings["pre_ping"]) == ["pool_pre_ping on (ours)", "pool_pre_ping off"]
             assert all(result["claims_per_s"] > 0 for result in settings["pre_ping"].values())
         assert any(name.startswith("setting: ") for name, _ in run[1])
+
+    def test_entries_hold_the_figures_and_their_baselines(self, run) -> None:
+        figures = run[0]
+        entry = inbox_latency.entry(figures, setting=BACKEND)
+        assert entry.key == f"inbox_latency | {BACKEND}"
+        assert entry.ratio.startswith("against a raw SQL compare-and-set: engine claims ")
+        assert dict(entry.rows)["tasks open + claimed / completed"] == "400 / 500"
+        assert all(value for _, value in entry.rows)
+        settings = db_settings.entry(figures["settings"], setting=BACKEND)
+        assert settings.key == f"db_settings | {BACKEND}"
+        assert settings.ratio.startswith("against the alternatives: ") and "×" in settings.ratio
+        assert len(settings.rows) == (8 if BACKEND == "sqlite" else 2)

@@ -1,24 +1,24 @@
-"""Benchmarks (b) and (c) at a tiny size: both sides run end to end and report every figure.
+"""Benchmarks (b) and (c) at a tiny size: both sides run end to end, do human steps and report every figure.
 
-No timed assertions: the figures' values depend on the machine; their presence does not.
+No timed assertions: the figures' values depend on the machine; their presence, and that work was done, do not.
 """
 from __future__ import annotations
 
 import pytest
 
 from bench import throughput
-from bench.stack import summarise_profile
-from tests.bench.recording import main_without_recording
+from tests.bench.runs import run_main_unrecorded
 from tests.conftest import BACKEND
 
-# Two bare runs in flight: each execution of a bare run is a new Python process (~5 CPU-s).
-ARGV = ["--db", BACKEND, "--staff", "2", "--duration", "8", "--warmup", "2", "--in-flight", "2", "--drain", "3",
-        "--compare-bare", "--no-profile", "--no-record"]
+# Two bare runs in flight: each execution of a bare run is a new Python process (~5 CPU-s). The drain lets
+# the bare side's last resumes show their next pause (it ends as soon as every accepted step is done).
+ARGV = ["--db", BACKEND, "--staff", "2", "--duration", "12", "--warmup", "2", "--in-flight", "2", "--drain", "30",
+        "--compare-bare", "--no-profile"]
 
 
 @pytest.fixture(scope="module")
 def run() -> tuple[dict, list[tuple[str, str]]]:
-    results = main_without_recording(throughput, ARGV)
+    results = run_main_unrecorded(throughput, ARGV)
     return results, throughput.table(results)
 
 
@@ -27,10 +27,18 @@ class TestThroughputTiny:
     def test_runs_both_sides(self, run) -> None:
         assert set(run[0]) == {"ecomflow", "bare"}
 
+    def test_people_did_human_steps_on_both_sides(self, run) -> None:
+        ours, bare = run[0]["ecomflow"], run[0]["bare"]
+        assert ours["steps_done"] > 0 and ours["accepted"] > 0, ours["errors"]
+        assert ours["steps_per_s"] > 0 and ours["turnaround"]["n"] > 0
+        # A bare execution is a new process: its steps may all fall after the short window, not after the drain.
+        assert bare["steps_done_total"] > 0, bare["errors"]
+        for figures in (ours, bare):
+            assert figures["steps_done_total"] >= figures["steps_done"]
+
     def test_measures_every_figure(self, run) -> None:
         for name, figures in run[0].items():
             assert figures["window_s"] > 0, name
-            assert figures["steps_done"] >= 0 and figures["steps_per_s"] >= 0
             assert figures["accepted_per_s"] >= 0
             assert "n" in figures["turnaround"] and "n" in figures["start_to_first_point"]
             assert {"start", "end"} <= set(figures["in_pipeline"]) and {"start", "end"} <= set(figures["waiting_in_inbox"])
@@ -65,19 +73,10 @@ class TestThroughputTiny:
         assert "ecomflow: outbox undelivered: window start → end" in names
         assert all(value for _, value in run[1])
 
-
-class TestSummariseProfile:
-    FOLDED = "\n".join([
-        "process 1:\"python\";<module> (/x/run.py:1);work (/x/site-packages/sqlalchemy/orm/session.py:9) 6",
-        "process 1:\"python\";<module> (/x/run.py:1);create_default_context (/usr/lib/python3.11/ssl.py:7) 3",
-        "process 1:\"python\";<module> (/x/run.py:1);select (/usr/lib/python3.11/selectors.py:4) 90",
-    ])
-
-    def test_leaves_out_waiting_samples(self) -> None:
-        summary = summarise_profile(self.FOLDED)
-        assert summary["samples"] == 99 and summary["working_samples"] == 9
-        assert summary["self_by_package"] == [("sqlalchemy", 66.7), ("stdlib ssl", 33.3)]
-        assert summary["self_by_function"][0] == ("work (orm/session.py)", 66.7)
-
-    def test_empty_profile(self) -> None:
-        assert summarise_profile("")["samples"] == 0
+    def test_entry_puts_ours_beside_bare_prefect(self, run) -> None:
+        entry = throughput.entry(run[0], setting=f"{BACKEND}, vs bare Prefect")
+        assert entry.key == f"throughput | {BACKEND}, vs bare Prefect"
+        assert entry.ratio.startswith("against bare Prefect (ecomflow / bare): human steps done/s ")
+        names = [name for name, _ in entry.rows]
+        assert "ecomflow: human steps done/s" in names and "bare: human steps done/s" in names
+        assert all(value for _, value in entry.rows)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench import turnaround, waiting_memory
-from tests.bench.recording import main_without_recording
+from tests.bench.runs import run_main_unrecorded
 from tests.conftest import BACKEND
 
 pytestmark = pytest.mark.e2e
@@ -15,12 +15,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def waiting() -> dict:
-    return main_without_recording(waiting_memory, ["--db", BACKEND, "--n", "2", "--n", "4", "--settle", "0.5"])
+    return run_main_unrecorded(waiting_memory, ["--db", BACKEND, "--n", "2", "--n", "4", "--settle", "0.5"])
 
 
 @pytest.fixture(scope="module")
 def turned() -> dict:
-    return main_without_recording(turnaround, ["--db", BACKEND, "--steps", "2"])
+    return run_main_unrecorded(turnaround, ["--db", BACKEND, "--steps", "2"])
 
 
 class TestWaitingMemoryTiny:
@@ -42,6 +42,11 @@ class TestWaitingMemoryTiny:
         assert rows["waiting returns"] == "0 → 2 → 4"
         assert rows["worker RSS at 4 vs at 2 waiting"].endswith("%")
 
+    def test_entry_compares_the_last_checkpoint_with_the_first(self, waiting: dict) -> None:
+        entry = waiting_memory.entry(waiting, setting=BACKEND)
+        assert entry.ratio.startswith("RSS at 4 vs 2 waiting (goal ≤ +20 % for worker and Prefect server): worker ")
+        assert dict(entry.rows)["waiting returns"] == "0 → 2 → 4"
+
 
 class TestTurnaroundTiny:
     def test_times_each_step_and_the_start(self, turned: dict) -> None:
@@ -53,3 +58,9 @@ class TestTurnaroundTiny:
         rows = dict(turnaround.table(turned))
         assert rows["complete 200 → next task in inbox (all task→task steps)"].startswith("p50 ")
         assert float(rows["worker CPU-s per flow execution (initial run + each resume)"]) > 0
+
+    def test_entry_measures_against_the_goal(self, turned: dict) -> None:
+        entry = turnaround.entry(turned, setting=BACKEND)
+        assert entry.key == f"turnaround | {BACKEND}"
+        assert entry.ratio.startswith("against the goal (p50 < 1 s, p95 < 2 s): p50 ")
+        assert dict(entry.rows)["complete 200 → next task in inbox (all task→task steps)"].endswith("s (n=2)")

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.prefect_home import seed_prefect_home
+from bench.harness.prefect_home import seed_prefect_home
 from ecomflow.services import Service
 from tests.conftest import DATA_DIR, empty_all_tables
 from tests.factories import make_user

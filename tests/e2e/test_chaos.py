@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from bench import chaos, stack
+from bench import chaos
+from bench.harness.databases import PG_ADMIN_URL_ENV
 from ecomflow.engine.config import get_settings
 from tests.conftest import BACKEND, PG_ADMIN_URL
 
@@ -23,7 +24,7 @@ PG_RESTART = os.environ.get("ECOMFLOW_CHAOS_PG_RESTART") == "1" and BACKEND == "
 
 
 def test_nothing_is_lost_or_done_twice_when_processes_are_killed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stack, "PG_ADMIN_URL", PG_ADMIN_URL)  # the test cluster, not the benchmarks' default
+    monkeypatch.setenv(PG_ADMIN_URL_ENV, PG_ADMIN_URL)  # the test cluster, not the benchmarks' default
     # Settings are read once per process, and the stack points ECOMFLOW_* at its own database while it
     # runs: read them now, so the rest of the session keeps the test database.
     get_settings()

@@ -5,7 +5,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from bench.prefect_home import TEMPLATE_ENV, seed_prefect_home
+from bench.harness.prefect_home import TEMPLATE_ENV, seed_prefect_home
 
 
 def _alembic_version(path: Path) -> str:
