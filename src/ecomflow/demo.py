@@ -98,10 +98,15 @@ def drive(api: str, users: dict[str, list[DemoUser]], instance_ids: list[str], *
             return {i: s["state"] for i, s in states.items()}
         worked = False
         for role, people in users.items():
-            inbox = clients[people[0].name].get("/tasks", params={"role": role, "limit": 200}).json()["items"]
-            for task in inbox:
-                if task["instance_id"] in tracked and task["state"] == "open":
-                    worked |= _do_task(task["id"], [clients[p.name] for p in people])
+            # Each person works what their own inbox offers (four-eyes keeps an approval from its author's inbox).
+            offered: dict[str, list[httpx.Client]] = {}
+            for person in people:
+                client = clients[person.name]
+                for task in client.get("/tasks", params={"role": role, "state": "open", "limit": 200}).json()["items"]:
+                    if task["instance_id"] in tracked:
+                        offered.setdefault(task["id"], []).append(client)
+            for task_id, takers in offered.items():
+                worked |= _do_task(task_id, takers)
         if not worked:
             time.sleep(1)
     stuck = [
@@ -113,7 +118,7 @@ def drive(api: str, users: dict[str, list[DemoUser]], instance_ids: list[str], *
 
 
 def _do_task(task_id: str, people: list[httpx.Client]) -> bool:
-    """Claim and complete a task, trying the second person of the role when four-eyes refuses the first."""
+    """Claim and complete a task as the first of the people offered it who still may."""
     for client in people:
         detail = client.get(f"/tasks/{task_id}").json()
         data = sample_object(detail["form"] or {})
