@@ -39,7 +39,8 @@ def migrate() -> None:
 @app.command()
 def check(file: Annotated[Path | None, typer.Option(help="flows.yaml to check")] = None) -> None:
     """Validate flows.yaml; name the process, step and field of every error."""
-    from ecomflow.engine.definitions.processes import DefinitionError, load_definitions
+    from ecomflow.engine.definitions.processes import load_definitions
+    from ecomflow.engine.errors import DefinitionError
 
     path = file or get_settings().definitions_path
     try:
