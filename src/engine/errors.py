@@ -19,7 +19,9 @@ EcomflowError
 Signals that never leave their module stay beside it and outside this tree: InstanceEnded
 (flows/primitives.py, stops a flow run whose instance ended), the outbox's Undeliverable,
 NotDeliverableYet and WebhookFailed (the dispatcher turns them into retries or a failed
-message), inventory's _StockMoved (rolls back one reservation) and the web pages' redirects.
+message) and inventory's _StockMoved (rolls back one reservation). The HTTP layer's own
+(api/nul_guard.NulRefused, an HTTPException; the web pages' SignInRequired, CsrfRefused and
+PageRefused, each rendered by its handler) are about requests, not domain objects.
 """
 from __future__ import annotations
 
