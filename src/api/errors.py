@@ -10,7 +10,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecomflow.api.schemas import ErrorOut, ValidationErrorOut
-from ecomflow.engine.errors import Conflict, EcomflowError, Forbidden, NotFound, Unauthorized, ValidationFailed
+from ecomflow.engine.errors import (
+    Conflict,
+    DefinitionError,
+    EcomflowError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
 
 logger = logging.getLogger("ecomflow.api")
 
@@ -21,6 +29,7 @@ STATUS_BY_ERROR: tuple[tuple[type[EcomflowError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (ValidationFailed, 422),
+    (DefinitionError, 500),
 )
 
 
@@ -69,11 +78,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EcomflowError)
     async def _domain(request: Request, exc: EcomflowError) -> JSONResponse:
+        status = status_of(exc)
+        if status >= 500:
+            # The server's own fault (flows.yaml broken): the operator reads the detail in the log, callers get none.
+            logger.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc.detail)
+            return JSONResponse(error_body(type(exc).__name__, "the server is misconfigured; it has been logged"), status_code=status)
         fields = None
         if isinstance(exc, ValidationFailed):
             fields = [{"field": p.field, "rule": p.rule, "message": p.message} for p in exc.problems]
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-        return JSONResponse(error_body(type(exc).__name__, exc.detail, fields), status_code=status_of(exc), headers=headers)
+        return JSONResponse(error_body(type(exc).__name__, exc.detail, fields), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:

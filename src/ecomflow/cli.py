@@ -1,9 +1,10 @@
-"""The ecomflow command: run everything, manage users, start processes, check flows.yaml."""
+"""The ecomflow command: start a project, run everything, manage users, start processes, check flows.yaml."""
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,48 @@ def _use_our_prefect() -> None:
 
 
 @app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="where to write flows.yaml; created if missing")] = Path("."),
+) -> None:
+    """Write the shipped flows.yaml into a directory to start a project; never overwrite one."""
+    from ecomflow.engine.config import PACKAGED_DEFINITIONS
+
+    target = directory / "flows.yaml"
+    if directory.exists() and not directory.is_dir():
+        typer.echo(f"error: {directory} is not a directory", err=True)
+        raise typer.Exit(2)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        # "x" creates the file or fails: a flows.yaml written meanwhile is never overwritten.
+        with target.open("xb") as starter:
+            starter.write(PACKAGED_DEFINITIONS.read_bytes())
+    except FileExistsError:
+        typer.echo(f"error: {target} already exists; ecomflow init never overwrites it", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.echo(f"error: cannot write {target}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {target.resolve()}: the shipped processes, to edit for your team")
+    typer.echo("next:")
+    for command, why in _next_commands(directory):
+        typer.echo(f"  {command:<18} # {why}")
+
+
+def _next_commands(directory: Path) -> list[tuple[str, str]]:
+    """Return the commands that take a new project from flows.yaml to running, each with its reason."""
+    settings = get_settings()
+    steps = [
+        ("ecomflow check", "validate flows.yaml after each edit"),
+        ("ecomflow migrate", "create the database"),
+        ("ecomflow up", f"run the Prefect server (UI :{settings.prefect_port}), the API (:{settings.api_port}) and the worker"),
+    ]
+    if directory.resolve() != Path.cwd().resolve():
+        # Settings read ./flows.yaml and keep the data in ./.ecomflow of the working directory.
+        steps.insert(0, (f"cd {shlex.quote(str(directory))}", "ecomflow reads ./flows.yaml where it runs"))
+    return steps
+
+
+@app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
     from ecomflow.engine.db.migrate import upgrade_to_head
@@ -39,7 +82,8 @@ def migrate() -> None:
 @app.command()
 def check(file: Annotated[Path | None, typer.Option(help="flows.yaml to check")] = None) -> None:
     """Validate flows.yaml; name the process, step and field of every error."""
-    from ecomflow.engine.definitions.processes import DefinitionError, load_definitions
+    from ecomflow.engine.definitions.processes import load_definitions
+    from ecomflow.engine.errors import DefinitionError
 
     path = file or get_settings().definitions_path
     try:

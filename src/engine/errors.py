@@ -2,6 +2,9 @@
 
 EcomflowError
 ├── NotFound            the object does not exist, or the caller may not see it
+│   └── DefinitionMissing   flows.yaml has no such process or step
+│       ├── UnknownProcess      no process with that key
+│       └── UnknownStep         the process has no step with that key
 ├── Forbidden           the caller may see it but not do this
 ├── Conflict            the object's state forbids this now
 │   ├── IllegalTransition   the task state machine refuses the move
@@ -10,7 +13,15 @@ EcomflowError
 │   └── VersionMismatch     If-Match names an older version
 ├── ValidationFailed    a payload broke form rules; carries one FieldProblem per field
 ├── Unauthorized        no valid token
-└── DefinitionMissing   flows.yaml has no such process or step
+└── DefinitionError     flows.yaml is unreadable or invalid; carries every problem found
+    └── FormDefinitionError a form in it is malformed
+
+Signals that never leave their module stay beside it and outside this tree: InstanceEnded
+(flows/primitives.py, stops a flow run whose instance ended), the outbox's Undeliverable,
+NotDeliverableYet and WebhookFailed (the dispatcher turns them into retries or a failed
+message) and inventory's _StockMoved (rolls back one reservation). The HTTP layer's own
+(api/nul_guard.NulRefused, an HTTPException; the web pages' SignInRequired, CsrfRefused and
+PageRefused, each rendered by its handler) are about requests, not domain objects.
 """
 from __future__ import annotations
 
@@ -69,3 +80,31 @@ class ValidationFailed(EcomflowError):
 
 class DefinitionMissing(NotFound):
     """flows.yaml defines no such process or step."""
+
+
+class UnknownProcess(DefinitionMissing):
+    """No process with this key is defined."""
+
+    def __init__(self, key: str, known: Sequence[str]) -> None:
+        super().__init__(f"unknown process {key!r} (defined: {', '.join(known)})", process=key)
+        self.key = key
+
+
+class UnknownStep(DefinitionMissing):
+    """The process has no step with this key."""
+
+    def __init__(self, process: str, key: str, known: Sequence[str]) -> None:
+        super().__init__(f"process {process!r} has no step {key!r} (steps: {', '.join(known)})", process=process, step=key)
+        self.process, self.key = process, key
+
+
+class DefinitionError(EcomflowError):
+    """flows.yaml is unreadable or invalid; `.problems` holds one located sentence per problem."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+class FormDefinitionError(DefinitionError):
+    """A form in flows.yaml is malformed; `.problems` lists each one with its location."""

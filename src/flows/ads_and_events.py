@@ -9,11 +9,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow
 
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.budget import approver_role
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "ads_and_events"
 
@@ -39,8 +39,9 @@ def _selection_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome
         round += 1
 
 
-def handle_event(run: ProcessRun) -> dict[str, Any]:
-    """Run one ad or event sign-up from product selection to the effect analysis."""
+@process_flow(PROCESS)
+def ads_and_events(run: ProcessRun) -> dict[str, Any]:
+    """直通车，活动，钻展操作流程: select products, budget approval, sign-up, review result, effect."""
     selection, budget, rounds = _selection_until_approved(run)
     sign_up = run.human("sign_up", context={"selection": selection.data, "budget_approved_by": budget.by})
     review = run.human("review_result", context={"selection": selection.data, "sign_up": sign_up.data})
@@ -52,12 +53,3 @@ def handle_event(run: ProcessRun) -> dict[str, Any]:
         "tracked", rounds=rounds, platform_reference=sign_up.data["platform_reference"],
         gmv=effect.data["gmv"], spend=effect.data["spend"], roi=effect.data["roi"],
     )
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def ads_and_events(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """直通车，活动，钻展操作流程: select products, budget approval, sign-up, review result, effect."""
-    try:
-        return handle_event(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

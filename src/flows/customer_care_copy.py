@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.shop.process_records import save_copy
 from ecomflow.engine.rules.ad_law import find_banned_terms
 from ecomflow.engine.rules.sms import check_sms
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "customer_care_copy"
 
@@ -61,17 +62,9 @@ def _draft_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome, in
         round += 1
 
 
-def handle_copy(run: ProcessRun) -> dict[str, Any]:
-    """Run one care text from draft to the copy library."""
+@process_flow(PROCESS)
+def customer_care_copy(run: ProcessRun) -> dict[str, Any]:
+    """顾客关怀文案制作流程: draft, advertising-law and SMS check, review, copy library."""
     draft, decision, rounds = _draft_until_approved(run)
     entry = run.auto("publish", publish, run.instance_id, draft.data["scenario"], draft.data["channel"], draft.data["text"])
     return run.finish("published", copy_id=entry["copy_id"], rounds=rounds, approved_by=decision.by)
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def customer_care_copy(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """顾客关怀文案制作流程: draft, advertising-law and SMS check, review, copy library."""
-    try:
-        return handle_copy(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, task
+from prefect import task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.clock import utcnow
@@ -17,7 +17,8 @@ from ecomflow.engine.reports.daily_report import build_daily_report, record_repo
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.flows.artifacts import publish_markdown, publish_table
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun
+from ecomflow.flows.process_flow import ScheduledStart, process_flow
 
 PROCESS = "daily_report"
 MARKDOWN_KEY = "daily-report"
@@ -58,28 +59,16 @@ def report_date_of(run: ProcessRun) -> str:
     return run.params.get("report_date") or run.started_at.astimezone(ZoneInfo(_timezone())).date().isoformat()
 
 
-def handle_report(run: ProcessRun) -> dict[str, Any]:
-    """Compute, publish and announce one day's report."""
+def scheduled_start() -> ScheduledStart:
+    """Return the instance a scheduled run starts: the local day the scheduler meant it for, keyed by that day."""
+    day = flow_run.scheduled_start_time.astimezone(ZoneInfo(_timezone())).date().isoformat()
+    return ScheduledStart(business_key=day, params={"report_date": day})
+
+
+@process_flow(PROCESS, scheduled=scheduled_start)
+def daily_report(run: ProcessRun) -> dict[str, Any]:
+    """日报表: the day's KPIs by person, role and process, published as artifacts and announced."""
     report = run.auto("compute_kpis", compute_kpis, report_date_of(run))
     published = run.auto("publish_report", publish_report, report)
     run.auto("notify", notify, run.instance_id, report["summary"])
     return run.finish("published", artifacts=published["artifacts"], **report["summary"])
-
-
-def _scheduled_day() -> str:
-    """Return the local day the scheduler meant this run for."""
-    return flow_run.scheduled_start_time.astimezone(ZoneInfo(_timezone())).date().isoformat()
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def daily_report(instance_id: str | None = None):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """日报表: the day's KPIs by person, role and process, published as artifacts and announced."""
-    try:
-        if instance_id is None:  # a scheduled run: it starts its own instance, keyed by the day
-            day = _scheduled_day()
-            run = ProcessRun.load_or_start(PROCESS, None, business_key=day, params={"report_date": day})
-        else:
-            run = ProcessRun.load(PROCESS, instance_id)
-        return handle_report(run)
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

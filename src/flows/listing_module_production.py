@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
@@ -11,7 +11,8 @@ from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.ad_law import scan_form_text
 from ecomflow.flows.artifacts import publish_table
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "listing_module_production"
 # The customer-facing text of the selling-points form; specs are product facts, audience is internal.
@@ -70,8 +71,9 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepO
         round += 1
 
 
-def handle_module(run: ProcessRun) -> dict[str, Any]:
-    """Run one listing module from selling points to archive, then hand it to listing upload."""
+@process_flow(PROCESS)
+def listing_module_production(run: ProcessRun) -> dict[str, Any]:
+    """宝贝模块制作业务流程: selling points, advertising-law check, design, review, archive, upload."""
     photo_archive = run.params.get("photo_archive")
     points = _write_until_clean(run, {"sku": run.params.get("sku"), "photo_archive": photo_archive})
     sku = run.params.get("sku") or points.data["sku"]
@@ -84,12 +86,3 @@ def handle_module(run: ProcessRun) -> dict[str, Any]:
     archived = run.auto("archive", archive_module, run.instance_id, sku, content)
     upload = run.child("listing_upload", index=0, process_key="listing_upload", params={"sku": sku, "module": archived["module"]})
     return run.finish("archived", sku=sku, module=archived["module"], listing_upload=upload)
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def listing_module_production(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """宝贝模块制作业务流程: selling points, advertising-law check, design, review, archive, upload."""
-    try:
-        return handle_module(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
@@ -15,7 +15,8 @@ from ecomflow.engine.rules.listing import Finding, check_listing
 from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
 from ecomflow.flows.artifacts import publish_markdown, publish_table
 from ecomflow.flows.slots import in_peak_hours, slot_time
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "listing_upload"
 
@@ -99,8 +100,9 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
         round += 1
 
 
-def handle_listing(run: ProcessRun) -> dict[str, Any]:
-    """Run one listing from preparation through its checks and review to live and verified."""
+@process_flow(PROCESS)
+def listing_upload(run: ProcessRun) -> dict[str, Any]:
+    """宝贝上传流程: prepare, check, review, go live at the slot, publish, verify."""
     listing, check = _prepare_until_approved(run)
     run.wait_until("go_live", datetime.fromisoformat(check["go_live_at"]))
     sku = run.params.get("sku") or listing.data["skus"][0]["sku"]
@@ -108,12 +110,3 @@ def handle_listing(run: ProcessRun) -> dict[str, Any]:
     verify = run.human("verify_live", context={"sku": sku, "title": listing.data["title"], "catalog": published})
     outcome = "live" if verify.data["result"] == "ok" else "live_with_problem"
     return run.finish(outcome, sku=sku, catalog=published, verify=verify.data)
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def listing_upload(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """宝贝上传流程: prepare, check, review, go live at the slot, publish, verify."""
-    try:
-        return handle_listing(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.flows.slots import in_peak_hours, slot_time
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "page_design"
 MISSING_SKU = {"field": "sku", "rule": "required_for_detail", "message": "a detail page needs the SKU it describes"}
@@ -56,8 +57,9 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: b
         round += 1
 
 
-def handle_page(run: ProcessRun) -> dict[str, Any]:
-    """Run one page design from the brief to publication at its go-live slot."""
+@process_flow(PROCESS)
+def page_design(run: ProcessRun) -> dict[str, Any]:
+    """首页设计/宝贝详情模块设计流程: brief, design, review, owner sign-off (homepage), go live, publish."""
     brief, sku = _brief_until_complete(run)
     page = brief.data["page"]
     go_live_at = slot_time(brief.data["go_live_at"])
@@ -67,12 +69,3 @@ def handle_page(run: ProcessRun) -> dict[str, Any]:
     content = {"page": page, "sku": sku, "brief": brief.data, "design": design.data}
     published = run.auto("publish", publish_page, run.instance_id, page, sku, content)
     return run.finish("published", page=page, sku=sku, catalog=published)
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def page_design(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """首页设计/宝贝详情模块设计流程: brief, design, review, owner sign-off (homepage), go live, publish."""
-    try:
-        return handle_page(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

@@ -4,11 +4,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.shop.inventory import get_skus, release_stock, reserve_stock
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "presales_order"
 # A backordered order has its stock checked again this long after operations decided to wait.
@@ -142,8 +143,9 @@ def _store_pickup(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     return run.finish(collected.data["outcome"], **details)
 
 
-def handle_inquiry(run: ProcessRun) -> dict[str, Any]:
-    """Run one inquiry from the answer to the goods shipped or picked up."""
+@process_flow(PROCESS)
+def presales_order(run: ProcessRun) -> dict[str, Any]:
+    """售前咨询下单流程: answer, stock check (one stock), shortage decision, ship or store pickup."""
     answer = _answer(run)
     if answer.data["outcome"] != "ordered":
         return run.finish("no_order", answered_by=answer.by, recommended_skus=answer.data.get("recommended_skus", []))
@@ -157,12 +159,3 @@ def handle_inquiry(run: ProcessRun) -> dict[str, Any]:
     if fulfilment == "store_pickup":
         return _store_pickup(run, {**context, "pickup_store": answer.data.get("pickup_store")})
     return _ship(run, context)
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def presales_order(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """售前咨询下单流程: answer, stock check (one stock), shortage decision, ship or store pickup."""
-    try:
-        return handle_inquiry(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

@@ -14,7 +14,6 @@ from typing import Any
 from prefect import Task
 from prefect.context import FlowRunContext
 from sqlalchemy.exc import IntegrityError
-from prefect.states import Cancelled, State
 
 from ecomflow.engine.instances.children import start_child_once
 from ecomflow.engine.clock import utcnow
@@ -102,12 +101,8 @@ class ProcessRun:
             )
 
     @classmethod
-    def load_or_start(
-        cls, process_key: str, instance_id: str | None, *, business_key: str, params: dict[str, Any]
-    ) -> ProcessRun:
-        """Load the instance, or for a scheduled run (no instance yet) start one bound to this run."""
-        if instance_id is not None:
-            return cls.load(process_key, instance_id)
+    def load_or_start(cls, process_key: str, *, business_key: str, params: dict[str, Any]) -> ProcessRun:
+        """Load the instance bound to this scheduled run, starting it on the run's first execution."""
         flow_run_id = str(FlowRunContext.get().flow_run.id)
         with session_scope() as session:
             existing = find_instance_of_run(session, flow_run_id=flow_run_id)
@@ -214,19 +209,3 @@ def set_waiting(instance_id: str) -> None:
     """Mark the instance as waiting (on a person or a time)."""
     with session_scope() as session:
         set_instance_state(session, instance=get_instance(session, instance_id), state=InstanceState.WAITING)
-
-
-def stop_ended_run(exc: InstanceEnded) -> State:
-    """Return the Prefect state a run ends in when its instance ended elsewhere."""
-    return Cancelled(message=str(exc))
-
-
-def mark_instance_failed(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect hook signature
-    """Record in ecomflow that the instance's run failed, so managers see it."""
-    instance_id = (flow_run.parameters or {}).get("instance_id")
-    with session_scope() as session:
-        # A scheduled run has no instance_id parameter: it started its instance itself.
-        instance = get_instance(session, instance_id) if instance_id else find_instance_of_run(session, flow_run_id=str(flow_run.id))
-        if instance is None:
-            return
-        set_instance_state(session, instance=instance, state=InstanceState.FAILED, error=state.message or "")

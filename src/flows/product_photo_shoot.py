@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "product_photo_shoot"
 
@@ -39,8 +40,9 @@ def _shoot_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepOu
         base = {**base, "rework": rework}
 
 
-def handle_shoot(run: ProcessRun) -> dict[str, Any]:
-    """Run one photo shoot from the request to the archive, then start a listing module per SKU."""
+@process_flow(PROCESS)
+def product_photo_shoot(run: ProcessRun) -> dict[str, Any]:
+    """商品拍摄流程: request, samples, shoot, retouch, review, return samples, archive, one module per SKU."""
     request = run.human("request", context={"skus": run.params.get("skus") or []})
     handover = run.human("sample_handover", context={"request": request.data})
     shoot, retouch, review = _shoot_until_approved(run, {"request": request.data, "samples": handover.data})
@@ -60,12 +62,3 @@ def handle_shoot(run: ProcessRun) -> dict[str, Any]:
         "archived", photo_archive=archived["photo_archive"], listing_modules=modules,
         sample_condition=returned.data["condition"],
     )
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def product_photo_shoot(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """商品拍摄流程: request, samples, shoot, retouch, review, return samples, archive, one module per SKU."""
-    try:
-        return handle_shoot(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

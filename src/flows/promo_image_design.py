@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.ad_law import scan_form_text
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "promo_image_design"
 CUSTOMER_FACING = ("copy",)
@@ -66,8 +67,9 @@ def _design_until_approved(run: ProcessRun, round: int, context: dict[str, Any])
         round += 1
 
 
-def handle_images(run: ProcessRun) -> dict[str, Any]:
-    """Run one promo image request from the brief to the archived, data-tested images."""
+@process_flow(PROCESS)
+def promo_image_design(run: ProcessRun) -> dict[str, Any]:
+    """促销图片设计流程: request, advertising-law check, design, review, data feedback, archive."""
     request = _request_until_clean(run)
     round, context = 1, {"request": request.data}
     while True:
@@ -83,12 +85,3 @@ def handle_images(run: ProcessRun) -> dict[str, Any]:
         round += 1
     archived = run.auto("archive", archive, run.instance_id, request.data, design.data, feedback.data)
     return run.finish("archived", rounds=round, catalog_id=archived["catalog_id"], click_through_rate=feedback.data["click_through_rate"])
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def promo_image_design(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """促销图片设计流程: request, advertising-law check, design, review, data feedback, archive."""
-    try:
-        return handle_images(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

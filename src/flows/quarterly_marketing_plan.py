@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, task
+from prefect import task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.db.sessions import session_scope
@@ -19,7 +19,8 @@ from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.shop.process_records import save_targets
 from ecomflow.engine.rules.targets import decompose_targets as split_targets
 from ecomflow.flows.artifacts import publish_markdown, publish_table
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import ScheduledStart, process_flow
 
 PROCESS = "quarterly_marketing_plan"
 CAMPAIGN_FIELDS = ("theme", "starts_on", "ends_on", "budget")
@@ -145,8 +146,15 @@ def _plan_until_approved(run: ProcessRun, metrics: dict[str, Any]) -> tuple[Step
         round += 1
 
 
-def handle_plan(run: ProcessRun) -> dict[str, Any]:
-    """Run one quarter's plan from last quarter's figures to its campaign plans."""
+def scheduled_start() -> ScheduledStart:
+    """Return the instance a scheduled run starts: the quarter starting that day (local), keyed by the quarter."""
+    quarter = quarter_of(flow_run.scheduled_start_time.astimezone(_zone()).date())
+    return ScheduledStart(business_key=quarter, params={"quarter": quarter})
+
+
+@process_flow(PROCESS, scheduled=scheduled_start)
+def quarterly_marketing_plan(run: ProcessRun) -> dict[str, Any]:
+    """季度营销计划制定流程: figures, plan, owner approval, targets, department strategies, campaigns."""
     # On demand without a quarter: the quarter of the day it was started, as for a scheduled run.
     quarter = run.params.get("quarter") or quarter_of(run.started_at.astimezone(_zone()).date())
     metrics = run.auto("collect_metrics", collect_metrics, run.instance_id, quarter)
@@ -169,19 +177,3 @@ def handle_plan(run: ProcessRun) -> dict[str, Any]:
         "published", quarter=quarter, rounds=rounds, approved_by=approval.by, artifact=published["artifact"],
         campaign_plans=children,
     )
-
-
-def scheduled_quarter() -> str:
-    """Return the quarter a run plans from its scheduled start: the quarter starting that day (local)."""
-    return quarter_of(flow_run.scheduled_start_time.astimezone(_zone()).date())
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def quarterly_marketing_plan(instance_id: str | None = None):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """季度营销计划制定流程: figures, plan, owner approval, targets, department strategies, campaigns."""
-    try:
-        quarter = scheduled_quarter()
-        run = ProcessRun.load_or_start(PROCESS, instance_id, business_key=quarter, params={"quarter": quarter})
-        return handle_plan(run)
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, task
+from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.processes import parse_duration
@@ -14,7 +14,8 @@ from ecomflow.engine.shop.ratings import ReportedRatings
 from ecomflow.engine.shop.payments import LedgerPaymentProvider, issue_refund
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.returns_policy import check_return_policy
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "returns_exchange"
 
@@ -82,8 +83,9 @@ def _inspect_until_settled(run: ProcessRun, context: dict[str, Any]) -> tuple[St
         round += 1
 
 
-def handle_return(run: ProcessRun) -> dict[str, Any]:
-    """Run one return or exchange from policy check to its close."""
+@process_flow(PROCESS)
+def returns_exchange(run: ProcessRun) -> dict[str, Any]:
+    """售后退换货流程: policy check, review, parcel, inspection, refund or reship, follow-up."""
     params = run.params
     verdict = run.auto("policy_check", policy_check, params, run.started_at)
     review = run.approval("cs_review", context={"policy": verdict})
@@ -110,12 +112,3 @@ def handle_return(run: ProcessRun) -> dict[str, Any]:
         follow_up = run.human("follow_up", context={"rating": rating, "outcome": outcome})
         details["follow_up"] = follow_up.data
     return run.finish(outcome, restock=inspection.data["restock"], **details)
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def returns_exchange(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """售后退换货流程: policy check, review, parcel, inspection, refund or reship, follow-up."""
-    try:
-        return handle_return(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

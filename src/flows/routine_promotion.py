@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, task
+from prefect import task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.db.sessions import session_scope
@@ -14,7 +14,8 @@ from ecomflow.engine.reports.period_figures import period_figures
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.budget import approver_role
 from ecomflow.flows.artifacts import publish_markdown
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import ScheduledStart, process_flow
 
 PROCESS = "routine_promotion"
 
@@ -95,29 +96,17 @@ def _plan_until_approved(run: ProcessRun, review: dict[str, Any]) -> tuple[StepO
         round += 1
 
 
-def handle_week(run: ProcessRun) -> dict[str, Any]:
-    """Run one week's routine promotion: review, plan, budget approval, execution report."""
+def scheduled_start() -> ScheduledStart:
+    """Return the instance a scheduled run starts: the week it was scheduled for (local), keyed by its ISO week."""
+    scheduled: datetime = flow_run.scheduled_start_time
+    week = monday_of(scheduled.astimezone(_zone()).date())
+    return ScheduledStart(business_key=iso_week(week), params={"week_of": week.isoformat()})
+
+
+@process_flow(PROCESS, scheduled=scheduled_start)
+def routine_promotion(run: ProcessRun) -> dict[str, Any]:
+    """常规推广工作流程: weekly review, action plan, budget approval, execution report."""
     review = run.auto("weekly_review", weekly_review, _week_of(run).isoformat())
     plan, decision, rounds = _plan_until_approved(run, review)
     report = run.human("execute_and_report", context={"plan": plan.data, "approved_by": decision.by})
     return run.finish("reported", budget=plan.data["budget"], approved_by=decision.by, rounds=rounds, report=report.data)
-
-
-def _scheduled_week() -> date:
-    """Return the Monday of the week this run was scheduled for, in the calendar time zone."""
-    scheduled: datetime = flow_run.scheduled_start_time
-    return monday_of(scheduled.astimezone(_zone()).date())
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def routine_promotion(instance_id: str | None = None):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """常规推广工作流程: weekly review, action plan, budget approval, execution report."""
-    try:
-        if instance_id is None:  # a scheduled run: it starts its own instance, keyed by the ISO week
-            week = _scheduled_week()
-            run = ProcessRun.load_or_start(PROCESS, None, business_key=iso_week(week), params={"week_of": week.isoformat()})
-        else:
-            run = ProcessRun.load(PROCESS, instance_id)
-        return handle_week(run)
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

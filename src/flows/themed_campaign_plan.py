@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import get_instance
@@ -18,7 +18,8 @@ from ecomflow.engine.shop.process_records import save_campaign as record_campaig
 from ecomflow.engine.rules.budget import approver_role
 from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
 from ecomflow.flows.artifacts import publish_table
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun, StepOutcome, mark_instance_failed, stop_ended_run
+from ecomflow.flows.primitives import ProcessRun, StepOutcome
+from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "themed_campaign_plan"
 CREATIVE_FIELDS = ("purpose", "sizes", "copy", "deadline")
@@ -98,8 +99,9 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
         round += 1
 
 
-def handle_campaign(run: ProcessRun) -> dict[str, Any]:
-    """Run one themed campaign from draft to its creatives and its ads and events."""
+@process_flow(PROCESS)
+def themed_campaign_plan(run: ProcessRun) -> dict[str, Any]:
+    """主题营销方案制定流程: draft, price policy, owner and operations approval, creatives and ads."""
     draft, approvals, rounds = _campaign_until_approved(run)
     campaign = draft.data
     saved = run.auto("save_campaign", save_campaign, run.instance_id, campaign, approvals)
@@ -118,12 +120,3 @@ def handle_campaign(run: ProcessRun) -> dict[str, Any]:
         "approved", campaign_id=saved["campaign_id"], rounds=rounds, approvals=approvals,
         promo_images=promo_images, ads_and_events=ads,
     )
-
-
-@flow(name=PROCESS, on_failure=[mark_instance_failed], on_crashed=[mark_instance_failed])
-def themed_campaign_plan(instance_id: str):  # noqa: ANN201 - returns a result dict or a Cancelled state
-    """主题营销方案制定流程: draft, price policy, owner and operations approval, creatives and ads."""
-    try:
-        return handle_campaign(ProcessRun.load(PROCESS, instance_id))
-    except InstanceEnded as exc:
-        return stop_ended_run(exc)

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from ecomflow.api import app as app_module
+from ecomflow.api.errors import install_error_handlers
 from ecomflow.engine.config import Settings
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import ProcessInstance
+from ecomflow.engine.errors import DefinitionError
 from ecomflow.engine.people.users import revoke_tokens
 from tests.api.conftest import Caller, assert_error
 from tests.factories import make_task, return_params
@@ -125,6 +129,26 @@ class TestErrorBody:
     def test_wrong_method_is_405_with_the_error_body(self, login: Callable[..., Caller]) -> None:
         task_id = make_task(step="inspect")
         assert_error(login("warehouse").get(f"/tasks/{task_id}/claim"), 405, "MethodNotAllowed")
+
+
+class TestServerFaults:
+    def test_an_invalid_flows_yaml_is_a_logged_500_that_tells_the_caller_nothing(self, caplog: pytest.LogCaptureFixture) -> None:
+        app = FastAPI()
+        install_error_handlers(app)
+
+        @app.get("/broken")
+        def broken() -> None:
+            raise DefinitionError(["/srv/flows.yaml: processes.x.steps: expected a non-empty list of steps"])
+
+        async def get() -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as http:
+                return await http.get("/broken")
+
+        with caplog.at_level(logging.ERROR, logger="ecomflow.api"):
+            response = asyncio.run(get())
+        assert response.status_code == 500
+        assert response.json() == {"error": "DefinitionError", "detail": "the server is misconfigured; it has been logged"}
+        assert "processes.x.steps: expected a non-empty list" in caplog.text
 
 
 def _instance_count() -> int:

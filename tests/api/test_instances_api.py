@@ -66,8 +66,8 @@ class TestProcesses:
 
     def test_unknown_process_is_not_found(self, login: Callable[..., Caller]) -> None:
         clerk = login("customer_service")
-        body = assert_error(clerk.get("/processes/nope"), 404, "DefinitionMissing")
-        assert "nope" in body["detail"]
+        body = assert_error(clerk.get("/processes/nope"), 404, "UnknownProcess")
+        assert body["detail"].startswith("unknown process 'nope' (defined: ") and "returns_exchange" in body["detail"]
 
 
 class TestStartInstance:
@@ -135,7 +135,7 @@ class TestStartInstance:
     def test_unknown_process_is_not_found(self, login: Callable[..., Caller]) -> None:
         clerk = login("customer_service")
         response = clerk.post("/processes/nope/instances", json={"business_key": _business_key(), "params": {}})
-        assert_error(response, 404, "DefinitionMissing")
+        assert assert_error(response, 404, "UnknownProcess")["detail"].startswith("unknown process 'nope'")
 
 
 class TestCancelInstance:

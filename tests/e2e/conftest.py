@@ -153,6 +153,29 @@ class Staff:
         return wait_until(in_state, timeout=timeout, what=f"instance {instance_id} in state {state}")
 
 
+def processes_using(marker: str) -> list[int]:
+    """Return pids whose environment mentions the marker (a unique data dir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def is_up(api_url: str) -> bool:
+    """Tell whether the API answers /health and reaches its Prefect server."""
+    try:
+        response = httpx.get(f"{api_url}/health", timeout=2)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and response.json()["prefect"] == "ok"
+
+
 def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

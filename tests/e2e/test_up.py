@@ -11,23 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import free_port, wait_until
+from tests.e2e.conftest import free_port, is_up, processes_using, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def processes_using(marker: str) -> list[int]:
-    """Return pids whose environment mentions the marker (our unique data dir)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 class TestUp:
@@ -47,7 +33,7 @@ class TestUp:
             text=True,
         )
         try:
-            wait_until(lambda: _healthy(f"http://127.0.0.1:{api_port}/health"), timeout=180, what="the API of ecomflow up")
+            wait_until(lambda: is_up(f"http://127.0.0.1:{api_port}"), timeout=180, what="the API of ecomflow up")
             assert httpx.get(f"http://127.0.0.1:{prefect_port}/", timeout=10).status_code == 200  # the Prefect UI
             assert len(processes_using(data_dir)) >= 3  # Prefect server, API, worker
             up.send_signal(signal.SIGINT)
@@ -60,11 +46,3 @@ class TestUp:
         assert "stopped." in output
         assert processes_using(data_dir) == []
         assert (Path(data_dir) / "ecomflow.db").exists()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        response = httpx.get(url, timeout=2)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200 and response.json()["prefect"] == "ok"

@@ -1,14 +1,15 @@
-"""The ecomflow command: check, start."""
+"""The ecomflow command: init, check, start."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from sqlalchemy import func, select
-
 from ecomflow.cli import app
+from ecomflow.engine.config import PACKAGED_DEFINITIONS
 from ecomflow.engine.db.models import ProcessInstance
 from ecomflow.engine.db.sessions import session_scope
 from tests.factories import make_user
@@ -16,6 +17,43 @@ from tests.factories import make_user
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 runner = CliRunner()
+
+
+def next_commands(output: str) -> list[str]:
+    """Return the commands `init` lists after "next:", without their comments."""
+    listed = output.split("next:\n", 1)[1].splitlines()
+    return [line.split("#")[0].strip() for line in listed if line.strip()]
+
+
+class TestInit:
+    def test_writes_the_shipped_flows_yaml_into_an_empty_directory_and_names_the_next_commands(self, tmp_path: Path) -> None:
+        project = tmp_path / "shop"
+        result = runner.invoke(app, ["init", str(project)])
+        assert result.exit_code == 0, result.output
+        assert (project / "flows.yaml").read_bytes() == PACKAGED_DEFINITIONS.read_bytes()
+        assert next_commands(result.output) == [f"cd {project}", "ecomflow check", "ecomflow migrate", "ecomflow up"]
+        assert runner.invoke(app, ["check", "--file", str(project / "flows.yaml")]).exit_code == 0
+
+    def test_defaults_to_the_working_directory(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(tmp_path)
+        result = runner.invoke(app, ["init"])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "flows.yaml").read_bytes() == PACKAGED_DEFINITIONS.read_bytes()
+        assert next_commands(result.output) == ["ecomflow check", "ecomflow migrate", "ecomflow up"]
+
+    def test_refuses_a_directory_that_has_a_flows_yaml_and_leaves_it_alone(self, tmp_path: Path) -> None:
+        mine = tmp_path / "flows.yaml"
+        mine.write_text("version: 1  # my own processes\n", encoding="utf-8")
+        result = runner.invoke(app, ["init", str(tmp_path)])
+        assert result.exit_code == 2
+        assert f"{mine} already exists" in result.output and "next:" not in result.output
+        assert mine.read_text(encoding="utf-8") == "version: 1  # my own processes\n"
+
+    def test_refuses_a_path_that_is_a_file(self, tmp_path: Path) -> None:
+        not_a_directory = tmp_path / "notes.txt"
+        not_a_directory.write_text("x", encoding="utf-8")
+        result = runner.invoke(app, ["init", str(not_a_directory)])
+        assert result.exit_code == 2 and "is not a directory" in result.output
 
 
 class TestCheck:

@@ -12,7 +12,7 @@ from ecomflow.api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn
 from ecomflow.engine import access
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.events.outbox import new_message_ids
-from ecomflow.engine.errors import Conflict, DefinitionMissing
+from ecomflow.engine.errors import Conflict
 from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.people.users import revoke_token
 
@@ -41,9 +41,7 @@ def list_processes(user: CurrentUser, definitions: DefinitionsDep) -> list[Proce
 @router.get("/processes/{key}", response_model=ProcessOut, responses=error_responses(404))
 def get_process(key: str, user: CurrentUser, definitions: DefinitionsDep) -> ProcessOut:
     """Return one process definition."""
-    if key not in definitions.processes:
-        raise DefinitionMissing(f"process {key} is not defined", process=key)
-    return present_process(definitions.processes[key], principal=user)
+    return present_process(definitions.process(key), principal=user)
 
 
 @router.post(

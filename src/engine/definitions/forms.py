@@ -1,9 +1,8 @@
 """Forms of flows.yaml: compile them to JSON Schema (Draft 2020-12) and check submitted data.
 
-FormDefinitionError     a form in flows.yaml is malformed; carries every problem found
-
 `compile_form` turns `{fields: {...}}` into a frozen `FormSpec`; `validate_form` returns one
 `FieldProblem` per broken rule (never raises on bad data), so the API can report every field.
+A malformed form raises FormDefinitionError (engine/errors.py), carrying every problem found.
 """
 from __future__ import annotations
 
@@ -18,11 +17,12 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
+from ecomflow.engine.errors import FormDefinitionError
+
 __all__ = [
     "FIELD_TYPES",
     "FieldProblem",
     "FieldSpec",
-    "FormDefinitionError",
     "FormSpec",
     "Label",
     "compile_form",
@@ -58,14 +58,6 @@ _JSON_TYPE_WORDS = {
     "string": "a string", "integer": "an integer", "number": "a number",
     "boolean": "true or false", "array": "a list", "object": "an object",
 }
-
-
-class FormDefinitionError(Exception):
-    """A form definition is malformed; `.problems` lists each one with its location."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
 """Load flows.yaml into frozen, validated process definitions.
 
-DefinitionError      flows.yaml is unreadable or wrong; `.problems` lists every problem found
-UnknownProcess       (KeyError) no process with that key
-UnknownStep          (KeyError) the process has no step with that key
+Raises (from engine/errors.py) DefinitionError when flows.yaml is unreadable or wrong, with every
+problem found, and UnknownProcess / UnknownStep (DefinitionMissing, a NotFound) on a failed lookup.
 
 Definitions are specs, shared and immutable; runtime state lives in the database.
 Steps, rules, cron and durations are checked in step_definitions, rules_schema, cron_check and durations.
@@ -26,11 +25,11 @@ from ecomflow.engine.definitions.rules_section import RULES_SCHEMA as RULES_SCHE
 from ecomflow.engine.definitions.rules_section import read_rules
 from ecomflow.engine.definitions.sla_policy import Escalation, SlaPolicy, read_calendar, read_sla, read_timezone
 from ecomflow.engine.definitions.steps import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
+from ecomflow.engine.errors import DefinitionError, UnknownProcess, UnknownStep
 
 __all__ = [
-    "STEP_KINDS", "DefinitionError", "Definitions", "Label", "ProcessSpec", "Role", "Schedule", "StepSpec",
-    "UnknownProcess", "UnknownStep", "load_definitions", "parse_definitions",
-    "parse_duration",
+    "STEP_KINDS", "Definitions", "Label", "ProcessSpec", "Role", "Schedule", "StepSpec", "load_definitions",
+    "parse_definitions", "parse_duration",
 ]
 
 _TOP_KEYS = ("version", "calendar", "sla", "roles", "rules", "processes")
@@ -39,37 +38,6 @@ _PROCESS_KEYS = ("title", "version", "volume", "schedule", "starters", "start_fo
 MANAGERS_STARTER = "managers"
 _MAX_DEPTH = 64  # nesting levels; the shipped file uses 12, and every reader below recurses
 _LEAVES = (str, int, float, type(None))  # the common scalars, skipped fast by the shape walk
-
-
-class DefinitionError(Exception):
-    """flows.yaml is wrong; `.problems` holds one located sentence per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
-
-
-class _LookupFailed(KeyError):
-    """A KeyError whose str() is its sentence, not the sentence's repr."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class UnknownProcess(_LookupFailed):
-    """No process with this key is defined."""
-
-    def __init__(self, key: str, known: list[str]) -> None:
-        super().__init__(f"unknown process {key!r} (defined: {', '.join(known)})")
-        self.key = key
-
-
-class UnknownStep(_LookupFailed):
-    """The process has no step with this key."""
-
-    def __init__(self, process: str, key: str, known: list[str]) -> None:
-        super().__init__(f"process {process!r} has no step {key!r} (steps: {', '.join(known)})")
-        self.process, self.key = process, key
 
 
 @dataclass(frozen=True, kw_only=True)

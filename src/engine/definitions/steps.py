@@ -6,8 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from ecomflow.engine.definitions.durations import DURATION, parse_duration
-from ecomflow.engine.definitions.forms import NAME_PATTERN, FormDefinitionError, FormSpec, compile_form, parse_label
+from ecomflow.engine.definitions.forms import NAME_PATTERN, FormSpec, compile_form, parse_label
 from ecomflow.engine.definitions.sla_policy import CLOCKS, PRIORITIES, read_escalation
+from ecomflow.engine.errors import FormDefinitionError
 
 __all__ = ["HUMAN_KINDS", "STEP_KINDS", "read_form", "read_steps"]
 

@@ -13,7 +13,7 @@ from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.definitions.processes import Definitions
-from ecomflow.engine.errors import Conflict, DefinitionMissing, Forbidden, NotFound, ValidationFailed
+from ecomflow.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.db.models import HumanTask, ProcessInstance
 from ecomflow.engine.people.principals import SYSTEM_ACTOR, Principal
@@ -45,10 +45,7 @@ def start_instance(
     start_run: bool = True,
 ) -> ProcessInstance:
     """Check the starter, validate params, create the instance and queue the start of its flow run (unless it has one)."""
-    try:
-        spec = definitions.process(process_key)
-    except KeyError:
-        raise DefinitionMissing(f"process {process_key} is not defined", process=process_key) from None
+    spec = definitions.process(process_key)
     access.check_may_start(principal, spec)
     actor = principal.name
     problems = validate_form(spec.start_form, params)

@@ -17,6 +17,7 @@ from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.definitions.business_calendar import WALL_CLOCK, BusinessCalendar
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.db.models import HumanTask
+from ecomflow.engine.errors import DefinitionMissing
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation, SlaPolicy
 from ecomflow.engine.tasks.moves import try_move_task
@@ -116,7 +117,7 @@ def _escalation_of(definitions: Definitions, task: HumanTask) -> Escalation:
     """Return the step's escalation; one that flows.yaml dropped since the task opened goes to the managers."""
     try:
         step = definitions.process(task.process_key).step(task.step_key)
-    except KeyError:  # UnknownProcess / UnknownStep: flows.yaml changed under a running instance
+    except DefinitionMissing:  # flows.yaml changed under a running instance
         step = None
     # The task was promised an escalation when it opened: keep the promise rather than let it sit.
     return (step.escalate if step else None) or Escalation(to=MANAGERS)

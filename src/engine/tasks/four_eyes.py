@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.definitions.processes import Definitions
-from ecomflow.engine.errors import FourEyesViolation
+from ecomflow.engine.errors import DefinitionMissing, FourEyesViolation
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.definitions.current import get_definitions
 
@@ -21,7 +21,7 @@ def approved_step_of(task: HumanTask, *, definitions: Definitions | None = None)
     """Return the key of the step whose work this task approves, or None."""
     try:
         step = (definitions or get_definitions()).process(task.process_key).step(task.step_key)
-    except KeyError:
+    except DefinitionMissing:
         # A task of a process or step no longer defined keeps only what the flow stored.
         return None
     return step.approves

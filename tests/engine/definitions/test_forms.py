@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from ecomflow.engine.definitions.forms import FieldProblem, FormDefinitionError, FormSpec, Label, compile_form, validate_form
+from ecomflow.engine.definitions.forms import FieldProblem, FormSpec, Label, compile_form, validate_form
+from ecomflow.engine.errors import FormDefinitionError
 
 
 def label(zh: str = "名称", en: str = "Name") -> dict[str, str]:

@@ -10,16 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ecomflow.engine.definitions.processes import (
-    DefinitionError,
-    Definitions,
-    Label,
-    UnknownProcess,
-    UnknownStep,
-    load_definitions,
-    parse_definitions,
-    parse_duration,
-)
+from ecomflow.engine.definitions.processes import Definitions, Label, load_definitions, parse_definitions, parse_duration
+from ecomflow.engine.errors import DefinitionError, DefinitionMissing, UnknownProcess, UnknownStep
 from ecomflow.engine.config import PACKAGED_DEFINITIONS, default_definitions_path
 from ecomflow.engine.definitions.forms import validate_form
 
@@ -317,19 +309,21 @@ class TestParseDefinitions:
 
 
 class TestLookups:
-    def test_unknown_process_is_a_key_error_naming_the_key(self):
+    def test_unknown_process_is_a_definition_missing_naming_the_key(self):
         definitions = parse_definitions(make_raw())
         with pytest.raises(UnknownProcess) as caught:
             definitions.process("nope")
-        assert isinstance(caught.value, KeyError)
-        assert str(caught.value) == "unknown process 'nope' (defined: demo, leaf)"
+        assert isinstance(caught.value, DefinitionMissing) and not isinstance(caught.value, KeyError)
+        assert str(caught.value) == caught.value.detail == "unknown process 'nope' (defined: demo, leaf)"
+        assert caught.value.about == {"process": "nope"}
 
-    def test_unknown_step_is_a_key_error_naming_process_and_step(self):
+    def test_unknown_step_is_a_definition_missing_naming_process_and_step(self):
         demo = parse_definitions(make_raw()).process("demo")
-        with pytest.raises(KeyError) as caught:
+        with pytest.raises(DefinitionMissing) as caught:
             demo.step("nope")
-        assert isinstance(caught.value, UnknownStep)
+        assert isinstance(caught.value, UnknownStep) and not isinstance(caught.value, KeyError)
         assert str(caught.value).startswith("process 'demo' has no step 'nope' (steps: check, write, review")
+        assert caught.value.about == {"process": "demo", "step": "nope"}
 
     def test_process_roles_are_every_role_used_sorted(self):
         assert parse_definitions(make_raw()).process("demo").roles == ("operations", "product", "visual")

@@ -16,7 +16,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from ecomflow.engine.definitions.processes import DefinitionError, Definitions, load_definitions, parse_definitions
+from ecomflow.engine.definitions.processes import Definitions, load_definitions, parse_definitions
+from ecomflow.engine.errors import DefinitionError
 
 FLOWS_YAML = Path(__file__).resolve().parents[3] / "flows.yaml"
 SEED = 1234

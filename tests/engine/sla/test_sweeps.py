@@ -327,6 +327,16 @@ class TestEscalation:
             escalate_overdue_tasks(session, definitions=without, now=task_row(task_id).escalate_at)
         assert task_row(task_id).escalated_to == MANAGERS
 
+    def test_a_step_flows_yaml_dropped_escalates_to_the_managers(self, clean_db: str) -> None:
+        task_id = open_inspection(definitions=with_escalation("returns_exchange", "inspect", Escalation(to="customer_service")))
+        definitions = get_definitions()
+        spec = definitions.process("returns_exchange")
+        dropped = replace(spec, steps=tuple(s for s in spec.steps if s.key != "inspect"))
+        without = replace(definitions, processes=MappingProxyType({**definitions.processes, "returns_exchange": dropped}))
+        with session_scope() as session:
+            escalate_overdue_tasks(session, definitions=without, now=task_row(task_id).escalate_at)
+        assert task_row(task_id).escalated_to == MANAGERS
+
 
 class TestVisibilityRule:
     def test_the_query_condition_matches_the_python_rule(self, clean_db: str) -> None:

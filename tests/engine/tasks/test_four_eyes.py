@@ -6,6 +6,8 @@ another user may.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task
+from ecomflow.engine.tasks.four_eyes import approved_step_of
 from tests.factories import make_instance, make_user
 
 
@@ -166,3 +169,17 @@ class TestApprovalWithoutEarlierWork:
         with pytest.raises(FourEyesViolation, match="four-eyes rule: excluded-x"):
             _do(claim_task, task_id=task_id, principal=excluded)
         assert _do(claim_task, task_id=task_id, principal=other).assignee == other.name
+
+
+class TestDefinitionsChangedUnderTheTask:
+    def test_a_task_whose_process_or_step_is_no_longer_defined_approves_nothing(self, clean_db: str) -> None:
+        process, step = APPROVING[0]
+        spec, approval, approved = _specs(process, step)
+        task = _task(_open(_new_instance(process), approval))
+        definitions = get_definitions()
+        assert approved_step_of(task, definitions=definitions) == approved.key
+        without_step = {**definitions.processes, process: replace(spec, steps=tuple(s for s in spec.steps if s.key != step))}
+        without_process = {key: value for key, value in definitions.processes.items() if key != process}
+        for processes in (without_step, without_process):
+            changed = replace(definitions, processes=MappingProxyType(processes))
+            assert approved_step_of(task, definitions=changed) is None

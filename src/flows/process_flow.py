@@ -1,0 +1,111 @@
+"""Turn a process body (a function of one ProcessRun) into the Prefect flow that runs the process.
+
+    @process_flow("returns_exchange")
+    def returns_exchange(run: ProcessRun) -> dict[str, Any]:
+        ...
+
+The flow is named after the process and takes `instance_id` (optional, with `scheduled=`, for a
+run the scheduler starts); a failed or crashed run marks its instance failed, and a run whose
+instance ended elsewhere ends Cancelled.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import prefect
+from prefect import Flow
+from prefect.states import Cancelled, State
+from prefect.utilities.hashing import file_hash
+
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.instances.lifecycle import InstanceState, find_instance_of_run, get_instance, set_instance_state
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun
+
+__all__ = ["ProcessBody", "ScheduledStart", "mark_instance_failed", "process_flow"]
+
+ProcessBody = Callable[[ProcessRun], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ScheduledStart:
+    """The instance a scheduled run starts for itself: its business key and start-form params."""
+
+    business_key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def process_flow(
+    process_key: str, *, scheduled: Callable[[], ScheduledStart] | None = None
+) -> Callable[[ProcessBody], Flow]:
+    """Return a decorator that makes a process body the Prefect flow of `process_key`."""
+
+    def build(body: ProcessBody) -> Flow:
+        if body.__name__ != process_key:
+            # Deployments and implemented_flows() find the flow as the module attribute named after the process.
+            raise TypeError(f"the flow of process {process_key} must be named {process_key}, not {body.__name__}")
+        run_process = _by_id_or_schedule(process_key, body, scheduled) if scheduled else _by_id(process_key, body)
+        # Prefect names the deployment's entrypoint `module.name` and describes the flow by its docstring.
+        run_process.__module__, run_process.__doc__ = body.__module__, body.__doc__
+        run_process.__name__ = run_process.__qualname__ = process_key
+        return prefect.flow(
+            name=process_key,
+            version=_source_hash(body),
+            on_failure=[mark_instance_failed],
+            on_crashed=[mark_instance_failed],
+        )(run_process)
+
+    return build
+
+
+def mark_instance_failed(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect hook signature
+    """Record in ecomflow that the instance's run failed, so managers see it."""
+    instance_id = (flow_run.parameters or {}).get("instance_id")
+    with session_scope() as session:
+        # A scheduled run has no instance_id parameter: it started its instance itself.
+        instance = get_instance(session, instance_id) if instance_id else find_instance_of_run(session, flow_run_id=str(flow_run.id))
+        if instance is None:
+            return
+        set_instance_state(session, instance=instance, state=InstanceState.FAILED, error=state.message or "")
+
+
+def _by_id(process_key: str, body: ProcessBody) -> Callable[..., Any]:
+    """Return the flow function of a process started over the API or as a child: it takes the instance id."""
+
+    def run_process(instance_id: str):  # noqa: ANN202 - a result dict or a Cancelled state
+        return _run_to_end(body, lambda: ProcessRun.load(process_key, instance_id))
+
+    return run_process
+
+
+def _by_id_or_schedule(
+    process_key: str, body: ProcessBody, scheduled: Callable[[], ScheduledStart]
+) -> Callable[..., Any]:
+    """Return the flow function of a scheduled process: without an instance id the run starts its own instance."""
+
+    def run_process(instance_id: str | None = None):  # noqa: ANN202 - a result dict or a Cancelled state
+        def load() -> ProcessRun:
+            if instance_id is not None:
+                return ProcessRun.load(process_key, instance_id)
+            start = scheduled()
+            return ProcessRun.load_or_start(process_key, business_key=start.business_key, params=start.params)
+
+        return _run_to_end(body, load)
+
+    return run_process
+
+
+def _run_to_end(body: ProcessBody, load: Callable[[], ProcessRun]) -> dict[str, Any] | State:
+    """Run the body on the loaded run; end Cancelled if the instance was cancelled or ended elsewhere."""
+    try:
+        return body(load())
+    except InstanceEnded as exc:
+        return Cancelled(message=str(exc))
+
+
+def _source_hash(body: ProcessBody) -> str | None:
+    """Return the hash of the body's file: the flow version Prefect gives a flow defined there."""
+    source = inspect.getsourcefile(body)
+    return file_hash(source) if source else None
