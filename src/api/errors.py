@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecomflow.api.schemas import ErrorOut, ValidationErrorOut
-from ecomflow.engine.errors import Conflict, EcomflowError, Forbidden, NotFound, Unauthorized, ValidationFailed
+from ecomflow.engine.errors import (
+    Conflict, EcomflowError, Forbidden, NotFound, TooManyAttempts, Unauthorized, ValidationFailed,
+)
 
 logger = logging.getLogger("ecomflow.api")
 
@@ -21,6 +23,7 @@ STATUS_BY_ERROR: tuple[tuple[type[EcomflowError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (ValidationFailed, 422),
+    (TooManyAttempts, 429),
 )
 
 
@@ -31,6 +34,7 @@ _MEANINGS = {
     409: "the object's state forbids this now",
     413: "the request body is larger than the limit",
     422: "the request broke a rule; `fields` names each field",
+    429: "too many failed attempts; `detail` says until when",
 }
 
 

@@ -241,7 +241,7 @@ class TestTokens:
         worker = login("warehouse")
         result = CliRunner().invoke(cli_app, ["users", "revoke", worker.name])
         assert result.exit_code == 0, result.output
-        assert f"revoked 1 token(s) of {worker.name}" in result.output
+        assert f"revoked 1 token(s) and 0 web session(s) of {worker.name}" in result.output
         assert_error(worker.get("/me"), 401, "Unauthorized")
         assert CliRunner().invoke(cli_app, ["users", "revoke", "nobody"]).exit_code == 2
 
