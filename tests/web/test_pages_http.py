@@ -217,6 +217,14 @@ class TestActions:
         assert home.status_code == 303 and home.headers["location"] == "/ui"
 
 
+class TestRoot:
+    def test_the_bare_address_leads_to_the_pages_and_is_not_in_the_api_schema(self, staff, anonymous):
+        answer = anonymous.get("/")
+        assert answer.status_code == 307 and answer.headers["location"] == "/ui"
+        assert anonymous.get("/", follow_redirects=True).url.path == "/ui/login"
+        assert "/" not in anonymous.get("/openapi.json").json()["paths"]
+
+
 class TestLanguage:
     def test_chinese_by_default_and_english_when_the_browser_prefers_it(self, staff, anonymous):
         assert "登录" in anonymous.get("/ui/login").text
