@@ -205,7 +205,7 @@ class WebSessionOut(BaseModel):
     created_at: datetime
     last_seen_at: datetime = Field(description="the last page request; written at most once a minute")
     expires_at: datetime = Field(description="the end of its lifetime, whatever happens")
-    idle_expires_at: datetime = Field(description="when it ends if no page is requested before")
+    idle_expires_at: datetime = Field(description="when it ends if no page is requested before (at the latest expires_at)")
     client_address: str | None
     user_agent: str | None = Field(description="the browser's User-Agent, cut to 200 characters")
 

@@ -25,7 +25,7 @@ def list_my_sessions(user: CurrentUser) -> list[WebSessionOut]:
         return [
             WebSessionOut(
                 id=row.id, created_at=row.created_at, last_seen_at=row.last_seen_at, expires_at=row.expires_at,
-                idle_expires_at=policy.idle_until(row), client_address=row.client_address, user_agent=row.user_agent,
+                idle_expires_at=policy.ends_if_unused(row), client_address=row.client_address, user_agent=row.user_agent,
             )
             for row in rows
         ]

@@ -59,11 +59,15 @@ def sign_in(
         elif principal is None:
             lock = record_sign_in_failure(session, name=name, client_address=client_address, now=now, limits=limits)
         else:
+            user = find_user(session, name)
+            if user is None or not user.active:
+                # Deactivated between the two transactions: as if the password had not matched.
+                raise Unauthorized(WRONG_CREDENTIALS)
             clear_name_failures(session, name=name)
             if replacing is not None:
                 end_web_session(session, session_id=replacing, actor=principal.name, reason=EndReason.REPLACED, now=now)
             started = start_web_session(
-                session, user=find_user(session, name), client_address=client_address, user_agent=user_agent, now=now,
+                session, user=user, client_address=client_address, user_agent=user_agent, now=now,
                 policy=session_policy(),
             )
             return SignedIn(

@@ -60,8 +60,12 @@ class SessionPolicy:
         return row.revoked_at is None and now < row.expires_at and now < self.idle_until(row)
 
     def idle_until(self, row: WebSession) -> datetime:
-        """Return when the session ends if it is not used again."""
+        """Return when the session goes idle if it is not used again."""
         return row.last_seen_at + self.idle
+
+    def ends_if_unused(self, row: WebSession) -> datetime:
+        """Return when the session ends if it is not used again: idle, or its lifetime over if that comes first."""
+        return min(self.idle_until(row), row.expires_at)
 
     def needs_touch(self, row: WebSession, *, now: datetime) -> bool:
         """Tell whether the last-seen time is old enough to be written again."""

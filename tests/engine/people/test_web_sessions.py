@@ -92,6 +92,7 @@ class TestFindLiveWebSession:
             with session_scope() as session:
                 assert touch_web_session(session, session_id=started.row.id, now=T0 + timedelta(minutes=minute), policy=POLICY)
         assert _live(started.secret, now=T0 + timedelta(hours=11, minutes=59)) is not None
+        assert POLICY.ends_if_unused(_row(started.row.id)) == T0 + timedelta(hours=12)  # not 60 minutes after 11:40
         assert _live(started.secret, now=T0 + timedelta(hours=12)) is None
 
     def test_an_ended_session_an_unknown_secret_and_an_inactive_user_open_nothing(self, mei: str) -> None:
