@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecomflow.api.errors import error_body, install_error_handlers
 from ecomflow.api.nul_guard import RefuseNul
-from ecomflow.api.routes import health, instances, processes, reports, tasks, users, webhooks
+from ecomflow.api.routes import health, instances, processes, reports, sessions, tasks, users, webhooks
 from ecomflow.api.web import mount_web
+from ecomflow.api.web.rendering import HOME
 from ecomflow.engine.config import get_settings
 
 
@@ -56,8 +57,14 @@ def create_app() -> FastAPI:
             return JSONResponse(error_body("PayloadTooLarge", f"request bodies are limited to {limit} bytes"), status_code=413)
         return await call_next(request)
 
-    for module in (health, processes, instances, tasks, users, reports, webhooks):
+    for module in (health, processes, sessions, instances, tasks, users, reports, webhooks):
         app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def redirect_to_pages() -> RedirectResponse:
+        """Send a browser at the bare address to the staff pages (not part of the API)."""
+        return RedirectResponse(HOME, status_code=307)
+
     # The staff web pages and manager dashboard under /ui (cookie sessions; the API above keeps bearer tokens).
     mount_web(app)
     return app

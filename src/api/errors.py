@@ -16,6 +16,7 @@ from ecomflow.engine.errors import (
     EcomflowError,
     Forbidden,
     NotFound,
+    TooManyAttempts,
     Unauthorized,
     ValidationFailed,
 )
@@ -29,6 +30,7 @@ STATUS_BY_ERROR: tuple[tuple[type[EcomflowError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (ValidationFailed, 422),
+    (TooManyAttempts, 429),
     (DefinitionError, 500),
 )
 
@@ -40,6 +42,7 @@ _MEANINGS = {
     409: "the object's state forbids this now",
     413: "the request body is larger than the limit",
     422: "the request broke a rule; `fields` names each field",
+    429: "too many failed attempts; `detail` says until when",
 }
 
 

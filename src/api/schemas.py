@@ -197,6 +197,22 @@ class TokensRevokedOut(BaseModel):
     revoked: int = Field(description="how many tokens were revoked now; they answer 401 from this moment")
 
 
+class AccessRevokedOut(TokensRevokedOut):
+    web_sessions_revoked: int = Field(description="how many web sessions (/ui) were ended now; their cookies open nothing")
+
+
+class WebSessionOut(BaseModel):
+    """A live web session (/ui) of the caller; its secret stays in that browser's cookie."""
+
+    id: str = Field(description="the session's public id: names it here, proves nothing")
+    created_at: datetime
+    last_seen_at: datetime = Field(description="the last page request; written at most once a minute")
+    expires_at: datetime = Field(description="the end of its lifetime, whatever happens")
+    idle_expires_at: datetime = Field(description="when it ends if no page is requested before (at the latest expires_at)")
+    client_address: str | None
+    user_agent: str | None = Field(description="the browser's User-Agent, cut to 200 characters")
+
+
 class BulkItemOut(BaseModel):
     task_id: str
     ok: bool

@@ -119,16 +119,18 @@ def users_add(
 
 @users_app.command("revoke")
 def users_revoke(name: str) -> None:
-    """Revoke every API token of a user: each answers 401 from the next request on."""
+    """Revoke every API token and end every web session of a user: each is refused from the next request on."""
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.people.users import find_user, revoke_tokens
+    from ecomflow.engine.errors import EcomflowError
+    from ecomflow.engine.people.users import revoke_access
 
-    with session_scope() as session:
-        if find_user(session, name) is None:
-            typer.echo(f"error: user {name} does not exist", err=True)
-            raise typer.Exit(2)
-        count = revoke_tokens(session, name=name)
-    typer.echo(f"revoked {count} token(s) of {name}")
+    try:
+        with session_scope() as session:
+            revoked = revoke_access(session, name=name)
+    except EcomflowError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"revoked {revoked.tokens} token(s) and {revoked.web_sessions} web session(s) of {name}")
 
 
 @users_app.command("password")

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1_000_000
     # Signs the web pages' session cookies; set the same value on every API replica (else a per-machine key file).
     web_secret: SecretStr | None = None
+    # Web sessions end after this long without a page request, and after the lifetime whatever happens.
+    web_session_idle_minutes: int = Field(default=60, gt=0)
+    web_session_lifetime_hours: int = Field(default=12, gt=0)
+    # A session's last-seen time is written at most this often: one small write a minute, not one per page.
+    web_session_touch_seconds: int = Field(default=60, ge=0)
+    # Sign-in: this many failures within the window lock the name typed (or the client address) for lock_minutes.
+    sign_in_window_minutes: int = Field(default=15, gt=0)
+    sign_in_lock_minutes: int = Field(default=15, gt=0)
+    sign_in_max_failures_per_name: int = Field(default=5, gt=0)
+    sign_in_max_failures_per_address: int = Field(default=20, gt=0)
     # JSON list of {name, url, secret, events}, e.g. ECOMFLOW_WEBHOOKS='[{"name": "im", ...}]'.
     webhooks: list[WebhookEndpoint] = []
     webhook_timeout_seconds: float = 5.0

@@ -13,6 +13,7 @@ EcomflowError
 │   └── VersionMismatch     If-Match names an older version
 ├── ValidationFailed    a payload broke form rules; carries one FieldProblem per field
 ├── Unauthorized        no valid token
+├── TooManyAttempts     too many failed sign-ins: locked until a moment it names
 └── DefinitionError     flows.yaml is unreadable or invalid; carries every problem found
     └── FormDefinitionError a form in it is malformed
 
@@ -48,6 +49,10 @@ class Forbidden(EcomflowError):
 
 class Unauthorized(EcomflowError):
     """The caller presented no valid credentials."""
+
+
+class TooManyAttempts(EcomflowError):
+    """Too many failed attempts: the action is refused until the moment in `about["until"]`."""
 
 
 class Conflict(EcomflowError):

@@ -13,6 +13,7 @@ Objects, where the path has one:
                the caller lacks; a manager's "other" is a warehouse task), missing (a random id)
   instance_id  own (has a task of the caller's role), other (only another role's task), missing
   name         own (the caller), other (another user), missing (no such user)
+  session_id   own (a live web session of the caller), other (another user's), missing (a random id)
   key          existing, missing
 Every cell gets fresh users and objects, so no cell depends on another.
 """
@@ -38,7 +39,9 @@ from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.tasks.actions import claim_task, complete_task
-from ecomflow.engine.people.users import revoke_tokens
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.people.users import find_user, revoke_tokens
+from ecomflow.engine.people.web_sessions import session_policy, start_web_session
 from tests.api.conftest import ApiServer, assert_error, client, field_names
 from tests.factories import make_user, return_params
 
@@ -64,6 +67,7 @@ OBJECTS = {
     "task_id": ("own", "colleague", "other", "missing"),
     "instance_id": ("own", "other", "missing"),
     "name": ("own", "other", "missing"),
+    "session_id": ("own", "other", "missing"),
     "key": ("existing", "missing"),
 }
 # Actions that need the task held: their own and colleague tasks are claimed first.
@@ -152,6 +156,18 @@ def _name_object(cell: Cell, obj: str) -> str:
     return _new_name("nobody")
 
 
+def _session_object(cell: Cell, obj: str) -> str:
+    if obj == "missing":
+        return str(uuid.uuid4())
+    owner = cell.name if obj == "own" else cell.user_with_role("warehouse")
+    with session_scope() as session:
+        started = start_web_session(
+            session, user=find_user(session, owner), client_address="10.0.0.1", user_agent="matrix", now=utcnow(),
+            policy=session_policy(),
+        )
+        return started.row.id
+
+
 def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, dict[str, Any]]:
     """Return the method, URL and request arguments a permitted caller would send."""
     action = path.rsplit("/", 1)[-1]
@@ -174,6 +190,8 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
         path = path.replace("{name}", _name_object(cell, obj))
         if method == "PUT":
             kwargs["json"] = {"reason": "annual leave"}
+    elif "{session_id}" in path:
+        path = path.replace("{session_id}", _session_object(cell, obj))
     elif "{key}" in path:
         path = path.replace("{key}", "returns_exchange" if obj == "existing" else "no_such_process")
         if action == "instances":

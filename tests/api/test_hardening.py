@@ -220,7 +220,7 @@ class TestTokens:
         manager, worker = login("operations"), login("warehouse")
         with session_scope() as session:
             second = issue_token(session, user=find_user(session, worker.name))
-        assert manager.post(f"/users/{worker.name}/tokens/revoke").json() == {"revoked": 2}
+        assert manager.post(f"/users/{worker.name}/tokens/revoke").json() == {"revoked": 2, "web_sessions_revoked": 0}
         assert_error(worker.get("/tasks"), 401, "Unauthorized")
         with client(api_server, second) as other_device:
             assert_error(other_device.get("/me"), 401, "Unauthorized")
@@ -234,14 +234,14 @@ class TestTokens:
         assert_error(worker.post(f"/users/{colleague.name}/tokens/revoke"), 403, "Forbidden")
         assert colleague.get("/me").status_code == 200
         assert_error(manager.post("/users/nobody/tokens/revoke"), 404, "NotFound")
-        assert worker.post(f"/users/{worker.name}/tokens/revoke").json() == {"revoked": 1}
+        assert worker.post(f"/users/{worker.name}/tokens/revoke").json() == {"revoked": 1, "web_sessions_revoked": 0}
         assert_error(worker.get("/me"), 401, "Unauthorized")
 
     def test_the_cli_revokes_every_token_of_a_user(self, login: Callable[..., Caller]) -> None:
         worker = login("warehouse")
         result = CliRunner().invoke(cli_app, ["users", "revoke", worker.name])
         assert result.exit_code == 0, result.output
-        assert f"revoked 1 token(s) of {worker.name}" in result.output
+        assert f"revoked 1 token(s) and 0 web session(s) of {worker.name}" in result.output
         assert_error(worker.get("/me"), 401, "Unauthorized")
         assert CliRunner().invoke(cli_app, ["users", "revoke", "nobody"]).exit_code == 2
 

@@ -6,13 +6,13 @@ from sqlalchemy.orm import Session
 
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
-from ecomflow.api.schemas import AbsenceIn, AbsenceOut, AwayOut, HandoverOut, TokensRevokedOut, UserOut
+from ecomflow.api.schemas import AbsenceIn, AbsenceOut, AccessRevokedOut, AwayOut, HandoverOut, UserOut
 from ecomflow.engine import access
 from ecomflow.engine.people.absence import get_user_for, mark_away, mark_back
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.db.models import User
-from ecomflow.engine.people.users import is_away, principal_of, revoke_tokens
+from ecomflow.engine.people.users import is_away, principal_of, revoke_access
 
 router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401, 413, 422))
 
@@ -47,12 +47,16 @@ def mark_returned(name: str, user: CurrentUser) -> UserOut:
         return _present_user(session, mark_back(session, name=name, principal=user))
 
 
-@router.post("/{name}/tokens/revoke", response_model=TokensRevokedOut, responses=error_responses(403, 404))
-def revoke_user_tokens(name: str, user: CurrentUser) -> TokensRevokedOut:
-    """Revoke every token of the user (the user themself or a manager): each answers 401 from now on."""
+@router.post("/{name}/tokens/revoke", response_model=AccessRevokedOut, responses=error_responses(403, 404))
+def revoke_user_tokens(name: str, user: CurrentUser) -> AccessRevokedOut:
+    """Revoke every token and end every web session of the user (the user themself or a manager).
+
+    Each token answers 401 from now on; each web session's cookie sends its browser back to sign-in.
+    """
     with session_scope() as session:
         target = get_user_for(session, name=name, principal=user)
-        return TokensRevokedOut(revoked=revoke_tokens(session, name=target.name, actor=user.name))
+        revoked = revoke_access(session, name=target.name, actor=user.name)
+        return AccessRevokedOut(revoked=revoked.tokens, web_sessions_revoked=revoked.web_sessions)
 
 
 def _present_user(session: Session, user: User) -> UserOut:

@@ -1,7 +1,7 @@
 """The staff web inbox and the manager dashboard under /ui: server-rendered pages on the same app as the API.
 
-The pages sign in with a name and password and keep a signed session cookie; the API keeps its
-bearer tokens and never reads the cookie (it is scoped to /ui).
+The pages sign in with a name and password and keep a session (a database row, its secret in a
+signed cookie); the API keeps its bearer tokens and never reads the cookie (it is scoped to /ui).
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from ecomflow.api.web import dashboard, inbox, process_pages, session_pages, task_page
-from ecomflow.api.web.deps import CsrfRefused, Page, PageRefused, SignInRequired, VisitorPage, visitor_page
+from ecomflow.api.web.deps import (
+    LIVE_REFRESH_HEADER, CsrfRefused, Page, PageRefused, SignInRequired, VisitorPage, visitor_page,
+)
 from ecomflow.api.web.rendering import HOME, SECURITY_HEADERS, STATIC_PATH, WEB_PACKAGE, render
 from ecomflow.api.web.session_pages import LOGIN
 
@@ -28,9 +30,6 @@ def _missing_page(path: str, page: VisitorPage) -> RedirectResponse:
     if not path:
         return RedirectResponse(HOME, status_code=303)
     raise PageRefused(404, "refused.page_missing", page)
-
-# Sent by the inbox's live refresh: it wants a status, not a sign-in page to paste into the inbox.
-LIVE_REFRESH_HEADER = "x-live-refresh"
 
 
 def mount_web(app: FastAPI) -> None:

@@ -1,77 +1,82 @@
-"""Web sessions: a signed, expiring cookie bound to the user and to their current password.
+"""Web sessions on the HTTP side: the signed cookie that carries a session's secret, and reading it back.
 
-The cookie holds the user's id and name, when it was issued and expires, a random session
-nonce (the CSRF token derives from it) and a fingerprint of the stored password hash, so a
-new password ends every session signed in with the old one. Nothing is stored server-side.
+The sessions themselves are rows (engine/people/web_sessions.py): the cookie holds only a random
+secret, signed so that a forged value is refused without a query. The CSRF token derives from the
+secret (csrf.py), so it changes with every sign-in.
 """
 from __future__ import annotations
 
-import json
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fastapi import Request, Response
-from sqlalchemy.orm import Session
 
-from ecomflow.api.web.signing import mac, sign, unsign
-from ecomflow.engine.db.models import User
+from ecomflow.api.web.signing import sign, unsign
+from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.people.users import find_user, principal_of
+from ecomflow.engine.people.users import principal_of
+from ecomflow.engine.people.web_sessions import (
+    EndReason, end_web_session, find_live_web_session, session_policy, touch_web_session,
+)
 
 SESSION_COOKIE = "ecf_session"
-SESSION_LIFETIME = timedelta(hours=12)  # a working day; then sign in again
 COOKIE_PATH = "/ui"  # the API under / never receives the web cookies
 _PURPOSE = "session"
 
 
 @dataclass(frozen=True)
 class WebSession:
-    """A signed-in user and the nonce of their session."""
+    """A signed-in user, their session's public id, and its secret (the CSRF token derives from it)."""
 
     principal: Principal
-    nonce: str
+    id: str
+    secret: str
 
 
-def _password_fingerprint(user: User) -> str:
-    return mac("password", user.password_hash or "")[:22]
+def client_address(request: Request) -> str | None:
+    """Return the client's address (behind a proxy: as uvicorn's --forwarded-allow-ips lets it through)."""
+    return request.client.host if request.client else None
 
 
-def start_session(response: Response, request: Request, *, user: User, now: datetime) -> None:
-    """Set a fresh session cookie for the user (a new nonce each time: no session fixation)."""
-    expires = now + SESSION_LIFETIME
-    payload = {
-        "uid": user.id, "name": user.name, "iat": int(now.timestamp()), "exp": int(expires.timestamp()),
-        "nonce": secrets.token_urlsafe(18), "pwd": _password_fingerprint(user),
-    }
-    set_cookie(response, request, SESSION_COOKIE, sign(_PURPOSE, json.dumps(payload)), max_age=SESSION_LIFETIME)
+def set_session_cookie(
+    response: Response, request: Request, *, secret: str, expires_at: datetime, now: datetime
+) -> None:
+    """Give the browser the new session's secret until the session's lifetime ends."""
+    set_cookie(response, request, SESSION_COOKIE, sign(_PURPOSE, secret), max_age=expires_at - now)
 
 
-def end_session(response: Response) -> None:
+def clear_session_cookie(response: Response) -> None:
     """Clear the session cookie."""
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
 
 
-def read_session(session: Session, request: Request, *, now: datetime) -> WebSession | None:
-    """Return the session the request's cookie proves, or None if absent, forged, expired or outdated."""
-    payload = unsign(_PURPOSE, request.cookies.get(SESSION_COOKIE))
-    if payload is None:
+def current_session(request: Request, *, now: datetime, touch: bool) -> WebSession | None:
+    """Return the live session the request's cookie opens, or None; when touch, note that it was used now.
+
+    The check reads only; the last-seen time is a separate small write, at most once per touch interval.
+    """
+    secret = unsign(_PURPOSE, request.cookies.get(SESSION_COOKIE))
+    if not secret:
         return None
-    try:
-        claims = json.loads(payload)
-        user_id, name, expires, nonce, fingerprint = (
-            claims["uid"], claims["name"], claims["exp"], claims["nonce"], claims["pwd"]
+    policy = session_policy()
+    with read_scope() as db:
+        found = find_live_web_session(db, secret=secret, now=now, policy=policy)
+        if found is None:
+            return None
+        row, user = found
+        principal = principal_of(db, user)
+    if touch and policy.needs_touch(row, now=now):
+        with session_scope() as db:
+            touch_web_session(db, session_id=row.id, now=now, policy=policy)
+    return WebSession(principal=principal, id=row.id, secret=secret)
+
+
+def end_current_session(web_session: WebSession, *, now: datetime) -> None:
+    """End the session the user signs out of: its cookie, replayed, opens nothing any more."""
+    with session_scope() as db:
+        end_web_session(
+            db, session_id=web_session.id, actor=web_session.principal.name, reason=EndReason.SIGNED_OUT, now=now,
         )
-    except (ValueError, KeyError, TypeError):
-        return None
-    if not isinstance(expires, int) or expires <= now.timestamp() or not isinstance(name, str):
-        return None
-    user = find_user(session, name)
-    if user is None or user.id != user_id or not user.active or user.password_hash is None:
-        return None
-    if fingerprint != _password_fingerprint(user):
-        return None
-    return WebSession(principal=principal_of(session, user), nonce=str(nonce))
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, *, max_age: timedelta | None = None) -> None:

@@ -24,6 +24,14 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "login.wrong": ("用户名或密码错误。", "The user name or password is wrong."),
     "login.missing": ("请填写用户名和密码。", "Enter your user name and password."),
     "login.signed_out": ("你已退出登录。", "You have signed out."),
+    "login.locked_name": (
+        "登录失败次数过多，该用户名已被锁定，请在 {until} 之后再试。",
+        "Too many failed sign-ins: this user name is locked until {until}. Try again after that.",
+    ),
+    "login.locked_address": (
+        "来自你所在网络地址的登录失败次数过多，已暂停登录，请在 {until} 之后再试。",
+        "Too many failed sign-ins from your network address: signing in is paused until {until}. Try again after that.",
+    ),
     # errors
     "error.title": ("无法打开此页（{code}）", "This page cannot be shown ({code})"),
     "error.back": ("返回待办", "Back to the inbox"),

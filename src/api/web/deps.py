@@ -14,16 +14,19 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from ecomflow.api.web.auth import WebSession, read_session
+from ecomflow.api.web.auth import WebSession, current_session
 from ecomflow.api.web.csrf import CSRF_FIELD, csrf_token, new_pre_session_nonce, pre_session_nonce, token_matches
 from ecomflow.api.web.flash import Flash, read_flash
 from ecomflow.api.web.i18n import LANG_COOKIE, Translator, page_language
 from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.definitions.current import get_definitions
+
+
+# Sent by the inbox's live refresh: it wants a status, not a sign-in page to paste into the inbox.
+LIVE_REFRESH_HEADER = "x-live-refresh"
 
 
 class SignInRequired(Exception):
@@ -94,9 +97,9 @@ class Page:
 def visitor_page(request: Request) -> Page:
     """Describe the request of anyone, signed in or not."""
     now = utcnow()
-    with read_scope() as db:
-        session = read_session(db, request, now=now)
-    nonce = session.nonce if session else pre_session_nonce(request)
+    # The live refresh polls on its own: only what the user does keeps a session from going idle.
+    session = current_session(request, now=now, touch=not request.headers.get(LIVE_REFRESH_HEADER))
+    nonce = session.secret if session else pre_session_nonce(request)
     lang = page_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
     return Page(
         request=request, t=Translator(lang), session=session, csrf_nonce=nonce or new_pre_session_nonce(),

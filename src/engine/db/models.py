@@ -71,6 +71,36 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class WebSession(Base):
+    """A browser signed in to the pages: its cookie holds a random secret, this row only the secret's hash."""
+
+    __tablename__ = "web_sessions"
+
+    # A random public handle (GET /me/sessions shows it); unlike the secret it proves nothing.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    revoke_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    client_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class SignInFailure(Base):
+    """One failed sign-in, counted against one scope: the name typed, or the client address."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failure_key", "scope", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 class ProcessInstance(Base):
     __tablename__ = "process_instances"
     # active_key is the business key while the instance is active, NULL after: unique among active ones.

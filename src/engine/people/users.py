@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from ecomflow.engine.errors import Conflict, NotFound, Unauthorized, ValidationF
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.db.models import ApiToken, User, UserRole
 from ecomflow.engine.people.principals import SYSTEM_ACTOR, Principal
+from ecomflow.engine.people.web_sessions import EndReason, end_web_sessions_of
 
 
 def hash_token(token: str) -> str:
@@ -117,6 +119,24 @@ def revoke_tokens(session: Session, *, name: str, actor: str = SYSTEM_ACTOR) -> 
     return len(tokens)
 
 
+@dataclass(frozen=True)
+class RevokedAccess:
+    """How many API tokens and web sessions of a user a revocation ended."""
+
+    tokens: int
+    web_sessions: int
+
+
+def revoke_access(session: Session, *, name: str, actor: str = SYSTEM_ACTOR) -> RevokedAccess:
+    """Revoke every token and end every web session of a user; raise NotFound for an unknown user."""
+    user = find_user(session, name)
+    if user is None:
+        raise NotFound(f"user {name} does not exist", user=name)
+    tokens = revoke_tokens(session, name=name, actor=actor)
+    ended = end_web_sessions_of(session, user_id=user.id, actor=actor, reason=EndReason.REVOKED, now=utcnow())
+    return RevokedAccess(tokens=tokens, web_sessions=ended)
+
+
 def revoke_token(session: Session, *, token: str, actor: str) -> int:
     """Revoke one token (found by its hash, like authenticate); return 1, or 0 if it was unknown or revoked already."""
     row = session.scalar(
@@ -167,7 +187,7 @@ def password_matches(stored: str | None, password: str) -> bool:
 
 
 def set_password(session: Session, *, name: str, password: str) -> User:
-    """Give a user a new password for the web pages (8 to 256 characters, not only spaces)."""
+    """Give a user a new password for the web pages (8 to 256 characters, not only spaces); end their web sessions."""
     user = find_user(session, name)
     if user is None:
         raise NotFound(f"user {name} does not exist", user=name)
@@ -177,6 +197,7 @@ def set_password(session: Session, *, name: str, password: str) -> User:
     user.password_hash = hash_password(password)
     record_event(session, type="user.password_set", actor=SYSTEM_ACTOR, data={"user": name})
     session.flush()
+    end_web_sessions_of(session, user_id=user.id, actor=SYSTEM_ACTOR, reason=EndReason.PASSWORD_CHANGED, now=utcnow())
     return user
 
 

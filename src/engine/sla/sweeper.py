@@ -1,4 +1,5 @@
-"""Turn due times into events: expire tasks, fire timers, send reminders, flag overdue tasks and escalate them."""
+"""Turn due times into events: expire tasks, fire timers, send reminders, flag overdue tasks and escalate them;
+end timed-out web sessions and forget sign-in failures too old to count."""
 from __future__ import annotations
 
 import logging
@@ -19,6 +20,8 @@ from ecomflow.engine.sla.reminders import send_daily_reminders
 from ecomflow.engine.sla.sweeps import SweepBatch, escalate_overdue_tasks, flag_overdue_tasks, remind_due_tasks
 from ecomflow.engine.tasks.step_tasks import expire_due_tasks
 from ecomflow.engine.instances.timers import fire_due_timers
+from ecomflow.engine.people.sign_in_limits import prune_sign_in_failures, sign_in_limits
+from ecomflow.engine.people.web_sessions import end_timed_out_web_sessions, session_policy
 
 logger = logging.getLogger("ecomflow.sweeper")
 
@@ -34,6 +37,8 @@ class SweepResult:
     overdue: int = 0
     escalated: int = 0
     forecasts_updated: int = 0
+    web_sessions_ended: int = 0
+    sign_in_failures_pruned: int = 0
 
 
 def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepResult:
@@ -48,13 +53,18 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepRe
     reminded_due = _in_batches(lambda session: remind_due_tasks(session, now=now))
     overdue = _in_batches(lambda session: flag_overdue_tasks(session, now=now))
     escalated = _in_batches(lambda session: escalate_overdue_tasks(session, definitions=get_definitions(), now=now))
+    policy = session_policy()
+    web_sessions_ended = _until_none_left(lambda session: end_timed_out_web_sessions(session, now=now, policy=policy))
+    with session_scope() as session:
+        pruned = prune_sign_in_failures(session, now=now, limits=sign_in_limits())
     forecasts_updated = 0
     if forecast:
         with session_scope() as session:
             forecasts_updated = refresh_forecasts(session, now=now)
     return SweepResult(
         expired=expired, timers_fired=fired, reminded=reminded, reminded_due=reminded_due, overdue=overdue,
-        escalated=escalated, forecasts_updated=forecasts_updated,
+        escalated=escalated, forecasts_updated=forecasts_updated, web_sessions_ended=web_sessions_ended,
+        sign_in_failures_pruned=pruned,
     )
 
 
@@ -67,6 +77,17 @@ def _in_batches(sweep: Callable[[Session], SweepBatch]) -> int:
         changed += len(batch.changed)
         if not batch.more_may_be_due:
             return changed
+
+
+def _until_none_left(sweep: Callable[[Session], int]) -> int:
+    """Run a sweep one batch per transaction until a batch changes nothing; return how many it changed in all."""
+    changed = 0
+    while True:
+        with session_scope() as session:
+            batch = sweep(session)
+        if not batch:
+            return changed
+        changed += batch
 
 
 def run_sweeper(stop: threading.Event) -> None:

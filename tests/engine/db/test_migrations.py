@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 from ecomflow.sample_data import return_params
 from ecomflow.engine.db.sessions import get_engine, make_engine
 from ecomflow.engine.db.migrate import alembic_config, upgrade_to_head
-from ecomflow.engine.db.models import AuditEvent, Base, HumanTask, ProcessInstance
+from ecomflow.engine.db.models import AuditEvent, Base, HumanTask, ProcessInstance, SignInFailure, WebSession
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.engine.people.users import authenticate, hash_token
+from ecomflow.engine.people.web_sessions import find_live_web_session, hash_session_secret, session_policy
 from tests.conftest import BACKEND, PG_ADMIN_URL, _admin_execute
 
 
@@ -90,6 +91,9 @@ INSTANCE_ID = "11111111-1111-4111-8111-111111111111"
 OPEN_TASK_ID = "22222222-2222-4222-8222-000000000001"
 OLD_TOKEN = "ecf_old-release-token"
 OLD_PARAMS = return_params(order_id="ORD-OLD-1", delivered_on="2026-10-30")
+OLD_SESSION_SECRET = "old-browser-session-secret"
+LIVE_SESSION_ID = "55555555-5555-4555-8555-000000000001"
+ENDED_SESSION_ID = "55555555-5555-4555-8555-000000000002"
 # Columns a later revision adds keep NULL in old rows, except these, which their migration fills.
 FILLED_BY_MIGRATION = {("human_tasks", "lane"): "", ("human_tasks", "at_risk"): False}
 
@@ -222,6 +226,17 @@ def plant_old_data(connection: Connection) -> Planted:
     insert("flow_run_leases", [dict(
         flow_run_id="33333333-3333-4333-8333-333333333333", worker_id="worker-old", leased_until=T0, takes=2, taken_at=T0,
     )])
+    insert("web_sessions", [
+        dict(id=LIVE_SESSION_ID, user_id=user_id["old-wu"], secret_hash=hash_session_secret(OLD_SESSION_SECRET),
+             created_at=T0, last_seen_at=T0, expires_at=T0 + timedelta(hours=12), revoked_at=None, revoke_reason=None,
+             client_address="10.0.0.9", user_agent="Mozilla/5.0 (old)"),
+        dict(id=ENDED_SESSION_ID, user_id=user_id["old-chen"], secret_hash=hash_session_secret("ended-secret"),
+             created_at=T0, last_seen_at=T0, expires_at=T0 + timedelta(hours=12), revoked_at=T0, revoke_reason="signed_out",
+             client_address=None, user_agent=None),
+    ])
+    insert("sign_in_failures", [
+        dict(scope="name", key="old-wu", at=T0), dict(scope="address", key="10.0.0.9", at=T0),
+    ])
     return planted
 
 
@@ -296,6 +311,41 @@ class TestOldDataSurvivesUpgrades:
             assert _revision(engine) == previous
             with engine.connect() as connection:
                 kept = planted.as_of(RevisionSchema(connection).columns())
+            check_data_survived(engine, kept)
+            command.upgrade(config, "head")
+            check_data_survived(engine, kept)
+            assert _differences(engine) == []
+            check_app_works_on_old_rows(engine)
+        finally:
+            engine.dispose()
+
+
+class TestWebSessionsMigration:
+    """0005 adds web_sessions and sign_in_failures; its downgrade drops them and nothing else."""
+
+    def test_sessions_and_failures_work_after_the_upgrade_and_the_downgrade_drops_only_them(
+        self, empty_database_url: str
+    ) -> None:
+        config = alembic_config(empty_database_url)
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(config, "0005")
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            assert {"web_sessions", "sign_in_failures"} <= set(planted.rows)
+            with Session(engine) as session:
+                soon = T0.replace(tzinfo=UTC) + timedelta(minutes=5)
+                found = find_live_web_session(session, secret=OLD_SESSION_SECRET, now=soon, policy=session_policy())
+                assert found is not None and (found[0].id, found[1].name) == (LIVE_SESSION_ID, "old-wu")
+                assert session.get(WebSession, ENDED_SESSION_ID).revoke_reason == "signed_out"
+                assert session.scalar(select(SignInFailure.key).where(SignInFailure.scope == "address")) == "10.0.0.9"
+            command.downgrade(config, "0004")
+            assert _revision(engine) == "0004"
+            tables = set(inspect(engine).get_table_names())
+            assert not {"web_sessions", "sign_in_failures"} & tables
+            with engine.connect() as connection:
+                kept = planted.as_of(RevisionSchema(connection).columns())
+            assert set(kept.rows) == set(planted.rows) - {"web_sessions", "sign_in_failures"}
             check_data_survived(engine, kept)
             command.upgrade(config, "head")
             check_data_survived(engine, kept)
