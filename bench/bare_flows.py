@@ -9,6 +9,7 @@ default runner (`prefect.serve`: a process per flow run):
 Only Prefect and pydantic are imported here: the runner's child processes import this file.
 Pause keys use dashes: Prefect stores the run input under a key that allows no underscore.
 """
+
 from __future__ import annotations
 
 from prefect import flow, serve

@@ -10,6 +10,7 @@ claim), completing it is POST /api/flow_runs/{id}/resume with the run_input; the
 flow runs from the deployments; the observer reads the Prefect server's database every 0.1 s.
 Run it through `python -m bench.throughput --compare-bare` (or --bare-only).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,15 +41,25 @@ from ecomflow.sample_data import FIRST_SKU
 
 FLOWS = ("bare_return", "bare_presales")
 ROLE_OF_STEP = {
-    "cs_review": "customer_service", "await_parcel": "customer_service", "inspect": "warehouse",
-    "deduction_approval": "operations", "answer_inquiry": "customer_service", "print_and_pick": "warehouse",
-    "verify_and_pack": "warehouse", "ship": "warehouse",
+    "cs_review": "customer_service",
+    "await_parcel": "customer_service",
+    "inspect": "warehouse",
+    "deduction_approval": "operations",
+    "answer_inquiry": "customer_service",
+    "print_and_pick": "warehouse",
+    "verify_and_pack": "warehouse",
+    "ship": "warehouse",
 }
 INPUT = {
     "cs_review": {"decision": "approve", "comment": "同意"},
     "deduction_approval": {"decision": "approve", "comment": "同意"},
     "await_parcel": {"return_tracking_no": "SF1234567890", "carrier": "SF"},
-    "answer_inquiry": {"outcome": "ordered", "order_id": "ORD-DEMO-0001", "order_lines": [{"sku": FIRST_SKU, "quantity": 1}], "fulfilment": "ship"},
+    "answer_inquiry": {
+        "outcome": "ordered",
+        "order_id": "ORD-DEMO-0001",
+        "order_lines": [{"sku": FIRST_SKU, "quantity": 1}],
+        "fulfilment": "ship",
+    },
     "print_and_pick": {"waybill_no": "YT0001"},
     "verify_and_pack": {"packages": 1},
     "ship": {"carrier": "SF", "tracking_no": "SF0001"},
@@ -91,24 +102,39 @@ def _deployment_ids(stack: BareStack, timeout: float) -> dict[str, str]:
 
 
 @contextmanager
-def bare_stack(prefect_db: str = "sqlite", *, poll_seconds: int = 1, keep_data: bool = False,
-               startup_timeout: float = 180) -> Iterator[BareStack]:
+def bare_stack(
+    prefect_db: str = "sqlite", *, poll_seconds: int = 1, keep_data: bool = False, startup_timeout: float = 180
+) -> Iterator[BareStack]:
     """Start a fresh Prefect server and serve the bare flows; stop and remove everything afterwards."""
     data_dir = make_data_dir("ecomflow-bench-bare-")
     stack, failed = None, True
     try:
         with ExitStack() as resources:
-            pg_url = resources.enter_context(pg_database("ecomflow_bench_prefect")) if prefect_db == "postgresql" else None
+            pg_url = (
+                resources.enter_context(pg_database("ecomflow_bench_prefect")) if prefect_db == "postgresql" else None
+            )
             port = free_port()
             api = f"http://127.0.0.1:{port}/api"
-            env = {"PREFECT_HOME": str(data_dir / "prefect-home"), **QUIET_PREFECT_ENV, "PREFECT_API_URL": api,
-                   "PREFECT_RUNNER_POLL_FREQUENCY": str(poll_seconds), **prefect_database_env(pg_url)}
+            env = {
+                "PREFECT_HOME": str(data_dir / "prefect-home"),
+                **QUIET_PREFECT_ENV,
+                "PREFECT_API_URL": api,
+                "PREFECT_RUNNER_POLL_FREQUENCY": str(poll_seconds),
+                **prefect_database_env(pg_url),
+            }
             prefect = IsolatedService(
-                name="prefect-server", env={**env, **PREFECT_ACCESS_LOG_ENV}, health_url=f"{api}/health",
+                name="prefect-server",
+                env={**env, **PREFECT_ACCESS_LOG_ENV},
+                health_url=f"{api}/health",
                 log_path=data_dir / "logs" / "prefect-server.log",
-                argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)])
-            runner = IsolatedService(name="runner", env=env, argv=[sys.executable, "-m", "bench.bare_flows"],
-                                     log_path=data_dir / "logs" / "runner.log")
+                argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            )
+            runner = IsolatedService(
+                name="runner",
+                env=env,
+                argv=[sys.executable, "-m", "bench.bare_flows"],
+                log_path=data_dir / "logs" / "runner.log",
+            )
             started_services: list[IsolatedService] = []
             # Registered after the database, so the processes stop before it is dropped.
             resources.callback(stop_all, started_services)
@@ -120,8 +146,14 @@ def bare_stack(prefect_db: str = "sqlite", *, poll_seconds: int = 1, keep_data: 
             timings = {"prefect_start_s": round(time.monotonic() - started, 2)}
             started_services.append(runner)
             runner.start()
-            stack = BareStack(data_dir=data_dir, prefect_api=api, prefect=prefect, runner=runner, prefect_pg_url=pg_url,
-                              timings=timings)
+            stack = BareStack(
+                data_dir=data_dir,
+                prefect_api=api,
+                prefect=prefect,
+                runner=runner,
+                prefect_pg_url=pg_url,
+                timings=timings,
+            )
             stack.deployments = _deployment_ids(stack, timeout=120)
             timings["runner_ready_s"] = round(time.monotonic() - started - timings["prefect_start_s"], 2)
             yield stack
@@ -136,8 +168,15 @@ def bare_stack(prefect_db: str = "sqlite", *, poll_seconds: int = 1, keep_data: 
 class BareDesk:
     """One member of staff working straight on Prefect: paused runs are the inbox, a resume completes."""
 
-    def __init__(self, stack: BareStack, role: str, roles: list[str], taken: set[tuple[str, str]], lock: threading.Lock,
-                 recorder: Recorder) -> None:
+    def __init__(
+        self,
+        stack: BareStack,
+        role: str,
+        roles: list[str],
+        taken: set[tuple[str, str]],
+        lock: threading.Lock,
+        recorder: Recorder,
+    ) -> None:
         self.http = httpx.Client(base_url=stack.prefect_api, timeout=30)
         self.role, self.roles, self.taken, self.lock, self.recorder = role, roles, taken, lock, recorder
         self.flow_names = {value: key for key, value in stack.deployments.items()}
@@ -151,7 +190,14 @@ class BareDesk:
         items = []
         for run in response.json():
             key = run["state"]["state_details"]["pause_key"] or ""
-            items.append(Item(run["id"], f"{run['id']}:{key}", self.flow_names.get(run["deployment_id"], "?"), key.replace("-", "_")))
+            items.append(
+                Item(
+                    run["id"],
+                    f"{run['id']}:{key}",
+                    self.flow_names.get(run["deployment_id"], "?"),
+                    key.replace("-", "_"),
+                )
+            )
         mine = [i for i in items if ROLE_OF_STEP.get(i.step) == self.role]
         if not mine and self.role == "operations":
             mine = [i for i in items if i.step != "inspect"]
@@ -179,7 +225,9 @@ class BareDesk:
         reason = (answer.get("details") or {}).get("reason") or response.text[:80]
         with self.lock:
             self.taken.discard(item.point)  # someone tries again later
-        return self.recorder.call("POST resume", response.status_code, False, reason=f"{answer.get('status', '')} {reason}".strip())
+        return self.recorder.call(
+            "POST resume", response.status_code, False, reason=f"{answer.get('status', '')} {reason}".strip()
+        )
 
 
 class BareSystem(StackSystem):
@@ -207,8 +255,12 @@ class BareSystem(StackSystem):
     def start_one(self, number: int, recorder: Recorder) -> str:
         """Create a run of a bare return or pre-sales order, in turn; return its id."""
         flow = FLOWS[number % len(FLOWS)]
-        parameters = {"order_id": f"ORD-{uuid.uuid4().hex[:8]}"} if flow == "bare_return" else {"customer": f"顾客{number}"}
-        response = self.starter.post(f"/deployments/{self.stack.deployments[flow]}/create_flow_run", json={"parameters": parameters})
+        parameters = (
+            {"order_id": f"ORD-{uuid.uuid4().hex[:8]}"} if flow == "bare_return" else {"customer": f"顾客{number}"}
+        )
+        response = self.starter.post(
+            f"/deployments/{self.stack.deployments[flow]}/create_flow_run", json={"parameters": parameters}
+        )
         recorder.call("POST create_flow_run", response.status_code, response.status_code == 201)
         response.raise_for_status()
         return response.json()["id"]
@@ -240,9 +292,13 @@ class BareSystem(StackSystem):
 
     def pipeline(self) -> dict[str, int]:
         """Return the runs not yet waiting and the runs paused."""
-        counts = Counter({str(state): n for state, n in self._query("SELECT state_type, count(*) FROM flow_run GROUP BY state_type")})
-        return {"Prefect runs scheduled/pending/running": counts["SCHEDULED"] + counts["PENDING"] + counts["RUNNING"],
-                "Prefect runs paused": counts["PAUSED"]}
+        counts = Counter(
+            {str(state): n for state, n in self._query("SELECT state_type, count(*) FROM flow_run GROUP BY state_type")}
+        )
+        return {
+            "Prefect runs scheduled/pending/running": counts["SCHEDULED"] + counts["PENDING"] + counts["RUNNING"],
+            "Prefect runs paused": counts["PAUSED"],
+        }
 
     def close(self) -> None:
         """Close the connection to Prefect's PostgreSQL database, if any."""
@@ -250,18 +306,37 @@ class BareSystem(StackSystem):
             self._pg.close()
 
 
-def run_bare(*, staff: int, duration: float, warmup: float, in_flight: int, prefect_db: str = "sqlite", poll_seconds: int = 1,
-             keep_data: bool = False, profile: bool = True, **options: Any) -> dict[str, Any]:
+def run_bare(
+    *,
+    staff: int,
+    duration: float,
+    warmup: float,
+    in_flight: int,
+    prefect_db: str = "sqlite",
+    poll_seconds: int = 1,
+    keep_data: bool = False,
+    profile: bool = True,
+    **options: Any,
+) -> dict[str, Any]:
     """Start a bare Prefect stack, load it like bench.throughput loads ours, stop it; return the figures."""
     roles, load_before = staff_roles(staff), loadavg()
     with bare_stack(prefect_db, poll_seconds=poll_seconds, keep_data=keep_data) as stack:
         system = BareSystem(stack, roles)
         try:
-            figures = measure(system, warmup=warmup, duration=duration, in_flight=in_flight, profile=profile,
-                              profile_dir=stack.data_dir / "profiles", **options)
+            figures = measure(
+                system,
+                warmup=warmup,
+                duration=duration,
+                in_flight=in_flight,
+                profile=profile,
+                profile_dir=stack.data_dir / "profiles",
+                **options,
+            )
         finally:
             system.close()
         figures["startup"] = dict(stack.timings)
         figures["stack_settings"] = {"runner_poll_s": poll_seconds, "serve_limit": "None", "prefect_db": prefect_db}
-    figures.update(roles=Counter(roles), data_dir=str(stack.data_dir), load_before=load_before, **log_figures(stack.log_report))
+    figures.update(
+        roles=Counter(roles), data_dir=str(stack.data_dir), load_before=load_before, **log_figures(stack.log_report)
+    )
     return figures

@@ -3,6 +3,7 @@
 One snapshot of our database and of Prefect's runs is taken after the system settled; each check
 reads it and names every offender.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -32,7 +33,6 @@ class Check:
     @property
     def passed(self) -> bool:
         return not self.offenders
-
 
 
 def prefect_runs(stack: BenchStack) -> list[dict[str, Any]]:
@@ -68,9 +68,20 @@ class Snapshot:
 def take_snapshot(stack: BenchStack) -> Snapshot:
     from sqlalchemy import select
 
+    from ecomflow.engine.db.models import (
+        AuditEvent,
+        CatalogEntry,
+        FlowRunLease,
+        HumanTask,
+        OutboxMessage,
+        ProcessInstance,
+        Refund,
+        Sku,
+        StepResult,
+        StockReservation,
+        Timer,
+    )
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.db.models import (AuditEvent, CatalogEntry, FlowRunLease, HumanTask, OutboxMessage, ProcessInstance, Refund,
-                               Sku, StepResult, StockReservation, Timer)
 
     def grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = defaultdict(list)
@@ -122,7 +133,9 @@ def check_settled(snap: Snapshot) -> Check:
             timers = [t for t in snap.timers.get(instance.id, []) if t.fired_at is None]
             keys = [f"task:{t.id}:" for t in active] + [f"timer:{t.id}:" for t in timers]
             if len(keys) != 1:
-                check.offenders.append(f"{instance.id} {instance.state} waits on {len(keys)} things (tasks/timers), run {run_state}")
+                check.offenders.append(
+                    f"{instance.id} {instance.state} waits on {len(keys)} things (tasks/timers), run {run_state}"
+                )
             elif run_state != "PAUSED" or not pause_key.startswith(keys[0]):
                 check.offenders.append(f"{instance.id} waits on {keys[0]} but its run is {run_state} {pause_key!r}")
     return check
@@ -147,7 +160,9 @@ def _output(tasks: list[Any], step: str, rnd: int) -> dict[str, Any] | None:
     return found[0].output if found else None
 
 
-def _round_justified(instance_id: str, tasks: list[Any], results: list[Any], timers: list[Any], step: str, rnd: int) -> bool:
+def _round_justified(
+    instance_id: str, tasks: list[Any], results: list[Any], timers: list[Any], step: str, rnd: int
+) -> bool:
     """Return whether the flow had a reason to open this round of a looping step."""
     if step == "inspect":
         return (_output(tasks, "deduction_approval", rnd - 1) or {}).get("decision") == "reject"
@@ -161,8 +176,11 @@ def _round_justified(instance_id: str, tasks: list[Any], results: list[Any], tim
         decision = (_output(tasks, "shortage_decision", rnd - 1) or {}).get("decision")
         stock = next((r.result for r in results if r.key == f"{instance_id}:stock_check:{rnd}"), None)
         fired = any(t.step_key == "stock_check" and t.round == rnd and t.fired_at is not None for t in timers)
-        return (decision in ("transfer_from_store", "partial_ship") or (decision == "backorder" and fired)) \
-            and stock is not None and not stock["reserved"]
+        return (
+            (decision in ("transfer_from_store", "partial_ship") or (decision == "backorder" and fired))
+            and stock is not None
+            and not stock["reserved"]
+        )
     return False
 
 
@@ -177,8 +195,11 @@ def check_tasks_once(snap: Snapshot) -> Check:
             check.offenders.append(f"{instance_id} has {len(active)} active tasks {active}")
         instance = snap.instances[instance_id]
         if instance.ended_at is not None:
-            check.offenders += [f"{instance_id} task {t.id} ({t.step_key}) created after the instance ended"
-                                for t in tasks if t.created_at > instance.ended_at]
+            check.offenders += [
+                f"{instance_id} task {t.id} ({t.step_key}) created after the instance ended"
+                for t in tasks
+                if t.created_at > instance.ended_at
+            ]
         rounds: dict[str, set[int]] = defaultdict(set)
         for t in tasks:
             rounds[t.step_key].add(t.round)
@@ -187,8 +208,17 @@ def check_tasks_once(snap: Snapshot) -> Check:
                 check.offenders.append(f"{instance_id} {step} rounds {sorted(seen)} not consecutive")
             for rnd in sorted(seen):
                 first_of_step = rnd == 1 and step != "deduction_approval"
-                if not first_of_step and (step not in LOOPING_STEPS or not _round_justified(
-                        instance_id, tasks, snap.results.get(instance_id, []), snap.timers.get(instance_id, []), step, rnd)):
+                if not first_of_step and (
+                    step not in LOOPING_STEPS
+                    or not _round_justified(
+                        instance_id,
+                        tasks,
+                        snap.results.get(instance_id, []),
+                        snap.timers.get(instance_id, []),
+                        step,
+                        rnd,
+                    )
+                ):
                     check.offenders.append(f"{instance_id} {step} round {rnd} without a reason")
     return check
 
@@ -206,15 +236,28 @@ def check_refunds_once(snap: Snapshot) -> Check:
         issued = [e for e in snap.events.get(instance.id, []) if e.type == "refund.issued"]
         stored = next((r.result for r in snap.results.get(instance.id, []) if r.step_key == "refund"), None)
         refunded = (instance.result or {}).get("outcome") == "refunded"
-        if len(refunds) > 1 or len(issued) != len(refunds) or (refunded and len(refunds) != 1) or (refunds and instance.params["kind"] != "return"):
-            check.offenders.append(f"{instance.id}: {len(refunds)} refund(s), {len(issued)} refund.issued event(s), outcome {(instance.result or {}).get('outcome')}")
+        if (
+            len(refunds) > 1
+            or len(issued) != len(refunds)
+            or (refunded and len(refunds) != 1)
+            or (refunds and instance.params["kind"] != "return")
+        ):
+            check.offenders.append(
+                f"{instance.id}: {len(refunds)} refund(s), {len(issued)} refund.issued event(s), outcome {(instance.result or {}).get('outcome')}"
+            )
             continue
         for refund in refunds:
             deduction = Decimal(str(refund.deduction))
             expected = max(Decimal(str(instance.params["amount"])) - deduction, Decimal(0))
-            if refund.provider_ref != f"ledger:refund-{instance.id}" or Decimal(str(refund.amount)) != expected \
-                    or stored is None or stored.get("refund_id") != refund.id:
-                check.offenders.append(f"{instance.id}: refund {refund.id} {refund.amount} ref {refund.provider_ref} vs step result {stored}")
+            if (
+                refund.provider_ref != f"ledger:refund-{instance.id}"
+                or Decimal(str(refund.amount)) != expected
+                or stored is None
+                or stored.get("refund_id") != refund.id
+            ):
+                check.offenders.append(
+                    f"{instance.id}: refund {refund.id} {refund.amount} ref {refund.provider_ref} vs step result {stored}"
+                )
     return check
 
 
@@ -263,11 +306,16 @@ def check_stock_once(snap: Snapshot) -> Check:
         released = sum(line["quantity"] for e in events if e.type == "stock.released" for line in e.data["lines"])
         outcome = (instance.result or {}).get("outcome")
         if len(orders) > 1 or len(reserved) != len(orders):
-            check.offenders.append(f"{instance.id}: {len(orders)} reservation(s) {sorted(orders)}, {len(reserved)} stock.reserved event(s)")
+            check.offenders.append(
+                f"{instance.id}: {len(orders)} reservation(s) {sorted(orders)}, {len(reserved)} stock.reserved event(s)"
+            )
         if released != sum(row.quantity for row in rows if row.released_at is not None):
             check.offenders.append(f"{instance.id}: released {released} in events vs rows")
-        if (outcome in ("shipped", "picked_up") and not rows) or (outcome in ("no_order", "cancelled") and rows) \
-                or (outcome == "not_collected" and any(row.released_at is None for row in rows)):
+        if (
+            (outcome in ("shipped", "picked_up") and not rows)
+            or (outcome in ("no_order", "cancelled") and rows)
+            or (outcome == "not_collected" and any(row.released_at is None for row in rows))
+        ):
             check.offenders.append(f"{instance.id}: outcome {outcome} with {len(rows)} reservation line(s)")
     return check
 
@@ -278,7 +326,9 @@ def check_completions_kept(snap: Snapshot, ledger: list[Completion]) -> Check:
     for done in ledger:
         task = tasks.get(done.task_id)
         if task is None or task.state != "completed" or task.output != done.data or task.completed_by != done.by:
-            check.offenders.append(f"task {done.task_id} ({done.step}): {task.state if task else 'missing'}, output {task.output if task else None}")
+            check.offenders.append(
+                f"task {done.task_id} ({done.step}): {task.state if task else 'missing'}, output {task.output if task else None}"
+            )
     return check
 
 
@@ -297,27 +347,40 @@ def check_completions_resumed(snap: Snapshot, ledger: list[Completion]) -> Check
             continue
         delivered = [m for m in resumes.get(done.task_id, []) if m.delivered_at is not None]
         after = task.completed_at
-        moved = instance.state in ("completed", "cancelled", "failed") \
-            or any(t.created_at >= after for t in snap.tasks.get(instance.id, []) if t.id != task.id) \
-            or any(r.created_at >= after for r in snap.results.get(instance.id, [])) \
+        moved = (
+            instance.state in ("completed", "cancelled", "failed")
+            or any(t.created_at >= after for t in snap.tasks.get(instance.id, []) if t.id != task.id)
+            or any(r.created_at >= after for r in snap.results.get(instance.id, []))
             or any(t.created_at >= after for t in snap.timers.get(instance.id, []))
+        )
         if not delivered or not moved:
-            check.offenders.append(f"task {done.task_id} ({done.step} of {done.instance_id}): "
-                                   f"resume {'delivered' if delivered else 'NOT delivered'}, instance {'moved on' if moved else 'did NOT move on'}")
+            check.offenders.append(
+                f"task {done.task_id} ({done.step} of {done.instance_id}): "
+                f"resume {'delivered' if delivered else 'NOT delivered'}, instance {'moved on' if moved else 'did NOT move on'}"
+            )
     return check
 
 
 def check_outbox_drained(snap: Snapshot) -> Check:
     check = Check("outbox drained (nothing undelivered, nothing given up)")
-    check.offenders = [f"message {m.id} {m.kind} {m.instance_id}: {'failed' if m.failed_at else 'undelivered'} ({(m.last_error or '')[:100]})"
-                       for m in snap.outbox if m.delivered_at is None]
+    check.offenders = [
+        f"message {m.id} {m.kind} {m.instance_id}: {'failed' if m.failed_at else 'undelivered'} ({(m.last_error or '')[:100]})"
+        for m in snap.outbox
+        if m.delivered_at is None
+    ]
     return check
 
 
 def run_checks(snap: Snapshot, *, planned: list[Planned], ledger: list[Completion]) -> list[Check]:
     return [
-        check_settled(snap), check_no_stuck_runs(snap), check_tasks_once(snap), check_refunds_once(snap),
-        check_publish_once(snap), check_starts_once(snap, planned), check_stock_once(snap),
-        check_completions_kept(snap, ledger), check_completions_resumed(snap, ledger), check_outbox_drained(snap),
+        check_settled(snap),
+        check_no_stuck_runs(snap),
+        check_tasks_once(snap),
+        check_refunds_once(snap),
+        check_publish_once(snap),
+        check_starts_once(snap, planned),
+        check_stock_once(snap),
+        check_completions_kept(snap, ledger),
+        check_completions_resumed(snap, ledger),
+        check_outbox_drained(snap),
     ]
-

@@ -5,6 +5,7 @@ flow worker and the Prefect server and starts it again as a supervisor would; on
 restart the cluster itself. Each fault is noted with when it happened and how long the part took
 to come back.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,6 @@ class Kill:
         return not self.how.startswith("found dead")
 
 
-
 def postgres_version() -> str:
     """Return the one PostgreSQL cluster version installed (`ls /etc/postgresql`)."""
     return sorted(os.listdir("/etc/postgresql"))[-1]
@@ -54,14 +54,23 @@ def wait_for_database(database_url: str, timeout: float = 120) -> None:
     def probe() -> None:
         with session_scope(database_url) as session:
             session.execute(text("SELECT 1"))
+
     retry_db(probe, what="reaching the database", patience=timeout)
 
 
 class Chaos(threading.Thread):
     """Kill and restart one part at a time, at seeded random intervals or at the times of a fixed plan."""
 
-    def __init__(self, stack: BenchStack, *, seed: int, duration: float, kill_every: tuple[float, float],
-                 targets: Sequence[str], plan: Sequence[tuple[float, str]] | None = None) -> None:
+    def __init__(
+        self,
+        stack: BenchStack,
+        *,
+        seed: int,
+        duration: float,
+        kill_every: tuple[float, float],
+        targets: Sequence[str],
+        plan: Sequence[tuple[float, str]] | None = None,
+    ) -> None:
         super().__init__(name="chaos", daemon=True)
         self.stack, self.duration, self.kill_every, self.plan = stack, duration, kill_every, plan
         self.rng = random.Random(f"{seed}/chaos")
@@ -93,7 +102,7 @@ class Chaos(threading.Thread):
                 self._sleep_watching(self.began + at)
                 self.kills.append(self._hit(what))
             self._sleep_watching(self.began + self.duration)
-        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+        except BaseException as exc:
             self.error = exc
 
     def _sleep_watching(self, until: float) -> None:
@@ -101,12 +110,20 @@ class Chaos(threading.Thread):
         while (left := until - time.monotonic()) > 0:
             for name, service in self.stack.services().items():
                 if not service.running():
-                    kill = Kill(what=name, at_s=round(time.monotonic() - self.began, 1),
-                                how=f"found dead (exit {service.process.returncode})")
+                    kill = Kill(
+                        what=name,
+                        at_s=round(time.monotonic() - self.began, 1),
+                        how=f"found dead (exit {service.process.returncode})",
+                    )
                     found = time.monotonic()
-                    kill.note = self._bring_back(name, service, ready_lines=_count_lines(service.log_path, WORKER_READY))
+                    kill.note = self._bring_back(
+                        name, service, ready_lines=_count_lines(service.log_path, WORKER_READY)
+                    )
                     kill.back_after_s = round(time.monotonic() - found, 1)
-                    print(f"[chaos] {kill.at_s:6.1f}s {name}: {kill.how}, back after {kill.back_after_s}s {kill.note}", file=sys.stderr)
+                    print(
+                        f"[chaos] {kill.at_s:6.1f}s {name}: {kill.how}, back after {kill.back_after_s}s {kill.note}",
+                        file=sys.stderr,
+                    )
                     self.kills.append(kill)
             time.sleep(min(0.5, max(left, 0.0)))
 
@@ -122,8 +139,12 @@ class Chaos(threading.Thread):
         hit = time.monotonic()
         if what == "postgresql":
             kill.how = "pg_ctlcluster restart"
-            done = subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", postgres_version(), "main", "restart"],
-                                  capture_output=True, text=True, timeout=120)
+            done = subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", postgres_version(), "main", "restart"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if done.returncode != 0:
                 kill.note = f"pg_ctlcluster exited {done.returncode}: {done.stderr.strip()[:200]}"
             wait_for_database(self.stack.database_url)
@@ -136,7 +157,10 @@ class Chaos(threading.Thread):
             time.sleep(self.rng.uniform(0.3, 1.5))  # a supervisor notices and restarts it
             kill.note += self._bring_back(what, service, ready_lines=ready_lines)
         kill.back_after_s = round(time.monotonic() - hit, 1)
-        print(f"[chaos] {kill.at_s:6.1f}s {what}: {kill.how}, back after {kill.back_after_s}s {kill.note}", file=sys.stderr)
+        print(
+            f"[chaos] {kill.at_s:6.1f}s {what}: {kill.how}, back after {kill.back_after_s}s {kill.note}",
+            file=sys.stderr,
+        )
         return kill
 
 
@@ -175,4 +199,3 @@ def restart(service: Any, *, attempts: int = 3) -> str:
             if attempt == attempts:
                 raise RuntimeError(f"{service.name} did not come back: {exc}") from exc
     return ""
-

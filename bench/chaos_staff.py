@@ -5,6 +5,7 @@ again (the complete carries an Idempotency-Key, as a browser retrying a submit w
 completion answered 200 is written down. What each person enters is seeded per instance, step and
 round, so a run with the same seed makes the same choices.
 """
+
 from __future__ import annotations
 
 import random
@@ -22,8 +23,10 @@ from ecomflow.sample_data import return_params
 
 PROCESSES = ("returns_exchange", "presales_order")
 USERS = {
-    "cs1": ("customer_service",), "cs2": ("customer_service",),
-    "wh1": ("warehouse",), "wh2": ("warehouse",),
+    "cs1": ("customer_service",),
+    "cs2": ("customer_service",),
+    "wh1": ("warehouse",),
+    "wh2": ("warehouse",),
     "ops1": ("operations",),
 }
 # SKU → initial stock: plenty, some, scarce (shortages part-way), none (always short).
@@ -62,7 +65,6 @@ class Completion:
     attempts: int
 
 
-
 class Person:
     """One member of staff using the API, retrying like a person would on errors and 5xx."""
 
@@ -90,7 +92,9 @@ class Person:
             if time.monotonic() >= deadline:
                 self.tally.add("gave up")
                 if method != "GET":
-                    print(f"[chaos] {self.name} gave up {method} {path} after {attempt} attempts: {last}", file=sys.stderr)
+                    print(
+                        f"[chaos] {self.name} gave up {method} {path} after {attempt} attempts: {last}", file=sys.stderr
+                    )
                 return None, attempt
             self.tally.add("retries")
             time.sleep(min(3.0, 0.2 * 2 ** min(attempt - 1, 4)) * random.uniform(0.5, 1.0))
@@ -105,7 +109,11 @@ def form_data(*, seed: int, business_key: str, step: str, rnd: int) -> dict[str,
     rng = random.Random(f"{seed}/{business_key}/{step}/{rnd}")
 
     def approval(p: float) -> dict[str, Any]:
-        return {"decision": "approve", "comment": "同意"} if rng.random() < p else {"decision": "reject", "comment": "不符合条件"}
+        return (
+            {"decision": "approve", "comment": "同意"}
+            if rng.random() < p
+            else {"decision": "reject", "comment": "不符合条件"}
+        )
 
     number = f"{rng.getrandbits(40):012d}"
     if step == "cs_review":
@@ -118,7 +126,12 @@ def form_data(*, seed: int, business_key: str, step: str, rnd: int) -> dict[str,
         return {"return_tracking_no": f"SF{number}", "carrier": "SF"}
     if step == "inspect":
         if rnd == 1 and rng.random() < 0.3:
-            return {"condition": "damaged", "restock": "no", "deduction": rng.choice([10, 20, 35.5]), "notes": "外包装破损"}
+            return {
+                "condition": "damaged",
+                "restock": "no",
+                "deduction": rng.choice([10, 20, 35.5]),
+                "notes": "外包装破损",
+            }
         return {"condition": "ok", "restock": "yes"}
     if step in ("reship", "ship"):
         return {"carrier": "SF", "tracking_no": f"SF{number}"}
@@ -129,8 +142,15 @@ def form_data(*, seed: int, business_key: str, step: str, rnd: int) -> dict[str,
         if rnd == 1 and roll < 0.08:
             return {"outcome": "no_order", "recommended_skus": ["CHAOS-TEE"]}
         skus, weights = zip(*SKU_WEIGHTS)
-        lines = [{"sku": rng.choices(skus, weights)[0], "quantity": rng.randint(1, 3)} for _ in range(rng.randint(1, 3))]
-        data: dict[str, Any] = {"outcome": "ordered", "order_id": f"ORD-{number}", "order_lines": lines, "fulfilment": "ship"}
+        lines = [
+            {"sku": rng.choices(skus, weights)[0], "quantity": rng.randint(1, 3)} for _ in range(rng.randint(1, 3))
+        ]
+        data: dict[str, Any] = {
+            "outcome": "ordered",
+            "order_id": f"ORD-{number}",
+            "order_lines": lines,
+            "fulfilment": "ship",
+        }
         if rnd == 1 and roll < 0.18:
             del data["order_lines"]  # forgotten: the flow sends it back, round 2
         if rng.random() < 0.3:
@@ -142,7 +162,9 @@ def form_data(*, seed: int, business_key: str, step: str, rnd: int) -> dict[str,
         elif rnd == 2:
             choice = rng.choice(["cancel_order", "partial_ship"])
         else:
-            choice = rng.choices(["partial_ship", "transfer_from_store", "cancel_order", "backorder"], [35, 25, 25, 15])[0]
+            choice = rng.choices(
+                ["partial_ship", "transfer_from_store", "cancel_order", "backorder"], [35, 25, 25, 15]
+            )[0]
         return {"decision": choice, "notes": "按库存处理"}
     if step == "print_and_pick":
         return {"waybill_no": f"WB{number}"}
@@ -158,7 +180,9 @@ def form_data(*, seed: int, business_key: str, step: str, rnd: int) -> dict[str,
 class StaffThread(threading.Thread):
     """A person working their inbox until told to stop: their claimed tasks first, then the open queue."""
 
-    def __init__(self, person: Person, *, seed: int, ledger: list[Completion], lock: threading.Lock, stop: threading.Event) -> None:
+    def __init__(
+        self, person: Person, *, seed: int, ledger: list[Completion], lock: threading.Lock, stop: threading.Event
+    ) -> None:
         super().__init__(name=f"staff-{person.name}", daemon=True)
         self.person, self.seed, self.ledger, self.lock, self.stop = person, seed, ledger, lock, stop
         self.rng = random.Random(f"{seed}/{person.name}")
@@ -178,7 +202,9 @@ class StaffThread(threading.Thread):
         """Return one of the oldest tasks I may do: my claimed ones first, then my role's open queue."""
         # Operations are managers and see every queue: everyone works their own role's queue.
         for params in ({"state": "claimed", "mine": "true"}, {"state": "open", "role": self.role}):
-            response, _ = self.person.call("GET", "/tasks", params={**params, "limit": 20, "sort": "created"}, patience=10)
+            response, _ = self.person.call(
+                "GET", "/tasks", params={**params, "limit": 20, "sort": "created"}, patience=10
+            )
             if response is None or response.status_code != 200:
                 continue
             items = [item for item in response.json()["items"] if item["id"] not in self.refused]
@@ -205,7 +231,12 @@ class StaffThread(threading.Thread):
             if claimed.status_code == 409:
                 # Taken by a colleague, or by me on an attempt whose answer was lost: look again.
                 again, _ = self.person.call("GET", f"/tasks/{task['id']}")
-                if again is None or again.status_code != 200 or again.json()["assignee"] != me or again.json()["state"] != "claimed":
+                if (
+                    again is None
+                    or again.status_code != 200
+                    or again.json()["assignee"] != me
+                    or again.json()["state"] != "claimed"
+                ):
                     tally.add("claims lost to a colleague")
                     return
                 tally.add("claims answered 409 but mine")
@@ -214,10 +245,15 @@ class StaffThread(threading.Thread):
                 return
         elif detail["state"] != "claimed" or detail["assignee"] != me:
             return
-        data = form_data(seed=self.seed, business_key=detail["context"]["business_key"], step=detail["step"], rnd=detail["round"])
+        data = form_data(
+            seed=self.seed, business_key=detail["context"]["business_key"], step=detail["step"], rnd=detail["round"]
+        )
         self.stop.wait(self.rng.uniform(0.05, 0.3))  # reading and typing
         done, attempts = self.person.call(
-            "POST", f"/tasks/{task['id']}/complete", json={"data": data}, headers={"Idempotency-Key": f"chaos-{task['id']}"},
+            "POST",
+            f"/tasks/{task['id']}/complete",
+            json={"data": data},
+            headers={"Idempotency-Key": f"chaos-{task['id']}"},
             patience=120,
         )
         if done is None:
@@ -228,11 +264,19 @@ class StaffThread(threading.Thread):
                 print(f"[chaos] {me}: complete of {detail['step']} refused: {done.text[:300]}", file=sys.stderr)
             return
         with self.lock:
-            self.ledger.append(Completion(task_id=task["id"], instance_id=detail["instance_id"], step=detail["step"],
-                                          round=detail["round"], by=me, data=data, attempts=attempts))
+            self.ledger.append(
+                Completion(
+                    task_id=task["id"],
+                    instance_id=detail["instance_id"],
+                    step=detail["step"],
+                    round=detail["round"],
+                    by=me,
+                    data=data,
+                    attempts=attempts,
+                )
+            )
         if attempts > 1:
             tally.add("completes answered 200 after a retry")
-
 
 
 @dataclass(frozen=True)
@@ -260,7 +304,11 @@ def plan_instances(seed: int, count: int) -> list[Planned]:
             rating = rng.choice([1, 2]) if roll < 0.25 else (5 if roll < 0.4 else None)
             planned.append(Planned("returns_exchange", f"CHAOS-{seed}-{number:04d}-R", params, rating))
         else:
-            params = {"customer": f"buyer-{seed}-{number}", "question": "这款有货吗？今天能发吗？", "channel": rng.choice(["im", "phone"])}
+            params = {
+                "customer": f"buyer-{seed}-{number}",
+                "question": "这款有货吗？今天能发吗？",
+                "channel": rng.choice(["im", "phone"]),
+            }
             planned.append(Planned("presales_order", f"CHAOS-{seed}-{number:04d}-P", params))
     return planned
 
@@ -271,7 +319,7 @@ def retry_db(action: Callable[[], Any], *, what: str, patience: float = 90) -> A
     while True:
         try:
             return action()
-        except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL restarting
+        except Exception as exc:
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"{what} kept failing: {exc}") from exc
             time.sleep(0.5)
@@ -280,9 +328,17 @@ def retry_db(action: Callable[[], Any], *, what: str, patience: float = 90) -> A
 class Starter(threading.Thread):
     """The shop front: starts the planned instances spread over `spread` seconds, retrying like staff."""
 
-    def __init__(self, person: Person, planned: list[Planned], *, database_url: str, spread: float, stop: threading.Event) -> None:
+    def __init__(
+        self, person: Person, planned: list[Planned], *, database_url: str, spread: float, stop: threading.Event
+    ) -> None:
         super().__init__(name="starter", daemon=True)
-        self.person, self.planned, self.database_url, self.spread, self.stop = person, planned, database_url, spread, stop
+        self.person, self.planned, self.database_url, self.spread, self.stop = (
+            person,
+            planned,
+            database_url,
+            spread,
+            stop,
+        )
         self.started: dict[str, str] = {}  # business key → how it was started
 
     def run(self) -> None:
@@ -295,12 +351,16 @@ class Starter(threading.Thread):
             if self.stop.wait(max(0.0, began + number * self.spread / max(len(self.planned), 1) - time.monotonic())):
                 return
             if item.rating is not None:
+
                 def rate(item: Planned = item) -> None:
                     with session_scope(self.database_url) as session:
                         report_rating(session, order_id=item.params["order_id"], rating=item.rating)
+
                 retry_db(rate, what=f"reporting the rating of {item.business_key}")
             response, _ = self.person.call(
-                "POST", f"/processes/{item.process}/instances", json={"business_key": item.business_key, "params": item.params},
+                "POST",
+                f"/processes/{item.process}/instances",
+                json={"business_key": item.business_key, "params": item.params},
                 patience=120,
             )
             if response is None:
@@ -311,4 +371,3 @@ class Starter(threading.Thread):
                 self.started[item.business_key] = "409 after a lost answer"
             else:
                 self.started[item.business_key] = f"{response.status_code}: {response.text[:200]}"
-

@@ -16,6 +16,7 @@ plain or previous setting:
 
     cd /work/main && .venv/bin/python -m bench.db_settings --db sqlite --open 100000 --closed 100000 [--record]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,9 @@ from bench.harness.sampling import loadavg
 from bench.harness.seeding import OpenTask, pick_open_tasks, seed
 from bench.harness.timing import rate, summarize
 
-CLAIM = "UPDATE human_tasks SET state='claimed', assignee=?, version=version+1 WHERE id=? AND state='open' AND version=?"
+CLAIM = (
+    "UPDATE human_tasks SET state='claimed', assignee=?, version=version+1 WHERE id=? AND state='open' AND version=?"
+)
 READ = "SELECT state, version FROM human_tasks WHERE id=?"
 BUMP = "UPDATE human_tasks SET version=version+1 WHERE id=?"
 INBOX_READ = "SELECT id FROM human_tasks WHERE state='open' AND role=? ORDER BY due_at, id LIMIT 50"
@@ -47,7 +50,9 @@ JOURNAL_VARIANTS = {
 }
 
 
-def _connect(url: str, *, journal: str = "WAL", synchronous: str = "NORMAL", busy_ms: int = 30000) -> sqlite3.Connection:
+def _connect(
+    url: str, *, journal: str = "WAL", synchronous: str = "NORMAL", busy_ms: int = 30000
+) -> sqlite3.Connection:
     """Open a SQLite connection of our own with the journal, sync and busy timeout asked."""
     conn = sqlite3.connect(sqlite_path(url), isolation_level=None, timeout=busy_ms / 1000, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={busy_ms}")
@@ -76,17 +81,29 @@ def sqlite_journal(url: str, chunks: Sequence[Sequence[Any]]) -> dict[str, dict[
     return results
 
 
-def _claimer(conn: sqlite3.Connection, tasks: Sequence[Any], *, begin: str, read_first: bool,
-             outcome: dict[str, Any], lock: threading.Lock) -> None:
+def _claimer(
+    conn: sqlite3.Connection,
+    tasks: Sequence[Any],
+    *,
+    begin: str,
+    read_first: bool,
+    outcome: dict[str, Any],
+    lock: threading.Lock,
+) -> None:
     """Claim each task in a transaction of its own, as the variant begins it."""
     for task in tasks:
         read = [(READ, (task.id,))] if read_first else []
-        _timed_transaction(conn, [(begin, ()), *read, (CLAIM, (f"settings-{task.role}", task.id, task.version))],
-                           outcome=outcome, lock=lock)
+        _timed_transaction(
+            conn,
+            [(begin, ()), *read, (CLAIM, (f"settings-{task.role}", task.id, task.version))],
+            outcome=outcome,
+            lock=lock,
+        )
 
 
-def _timed_transaction(conn: sqlite3.Connection, statements: Sequence[tuple[str, tuple]], *,
-                       outcome: dict[str, Any], lock: threading.Lock) -> None:
+def _timed_transaction(
+    conn: sqlite3.Connection, statements: Sequence[tuple[str, tuple]], *, outcome: dict[str, Any], lock: threading.Lock
+) -> None:
     """Run the statements (the first begins) and commit; record the duration, or the error that ended it."""
     started = time.perf_counter()
     try:
@@ -118,8 +135,16 @@ def sqlite_concurrent(url: str, chunks: Sequence[Sequence[Any]], *, threads: int
         lock = threading.Lock()
         connections = [_connect(url, busy_ms=variant["busy_ms"]) for _ in range(threads)]
         workers = [
-            threading.Thread(target=_claimer, args=(conn, tasks[i::threads]),
-                             kwargs={"begin": variant["begin"], "read_first": variant["read_first"], "outcome": outcome, "lock": lock})
+            threading.Thread(
+                target=_claimer,
+                args=(conn, tasks[i::threads]),
+                kwargs={
+                    "begin": variant["begin"],
+                    "read_first": variant["read_first"],
+                    "outcome": outcome,
+                    "lock": lock,
+                },
+            )
             for i, conn in enumerate(connections)
         ]
         started = time.perf_counter()
@@ -131,7 +156,9 @@ def sqlite_concurrent(url: str, chunks: Sequence[Sequence[Any]], *, threads: int
         for conn in connections:
             conn.close()
         results[name] = {
-            "claims": len(outcome["durations"]), "attempts": len(tasks), "errors": outcome["errors"],
+            "claims": len(outcome["durations"]),
+            "attempts": len(tasks),
+            "errors": outcome["errors"],
             "claims_per_s": round(len(outcome["durations"]) / wall, 1) if wall else 0.0,
             "latency_ms": summarize(outcome["durations"], scale=1000),
         }
@@ -146,7 +173,9 @@ READ_VARIANTS = {
 }
 
 
-def _reader(conn: sqlite3.Connection, role: str, *, begin: str, writing: threading.Event, durations: list[float]) -> None:
+def _reader(
+    conn: sqlite3.Connection, role: str, *, begin: str, writing: threading.Event, durations: list[float]
+) -> None:
     """Read a staff inbox page, as the variant begins its transaction, every 2 ms while the writers write."""
     while writing.is_set():
         started = time.perf_counter()
@@ -158,17 +187,21 @@ def _reader(conn: sqlite3.Connection, role: str, *, begin: str, writing: threadi
         time.sleep(READ_PAUSE_S)
 
 
-def _writer(conn: sqlite3.Connection, tasks: Sequence[Any], *, until: float, outcome: dict[str, Any], lock: threading.Lock) -> None:
+def _writer(
+    conn: sqlite3.Connection, tasks: Sequence[Any], *, until: float, outcome: dict[str, Any], lock: threading.Lock
+) -> None:
     """Until the deadline, write transactions of a claim's shape: take the lock, read the task, change its row, commit."""
     while time.perf_counter() < until:
         for task in tasks:
-            _timed_transaction(conn, [("BEGIN IMMEDIATE", ()), (READ, (task.id,)), (BUMP, (task.id,))],
-                               outcome=outcome, lock=lock)
+            _timed_transaction(
+                conn, [("BEGIN IMMEDIATE", ()), (READ, (task.id,)), (BUMP, (task.id,))], outcome=outcome, lock=lock
+            )
             time.sleep(WRITE_PAUSE_S)  # busy, not saturated: unpaced, three writers made 55,000 transactions/s
 
 
-def sqlite_reads_during_writes(url: str, chunks: Sequence[Sequence[Any]], *, writers: int = 3,
-                               seconds: float = 3.0) -> dict[str, dict[str, Any]]:
+def sqlite_reads_during_writes(
+    url: str, chunks: Sequence[Sequence[Any]], *, writers: int = 3, seconds: float = 3.0
+) -> dict[str, dict[str, Any]]:
     """One thread reads an inbox page every 2 ms while `writers` threads write for `seconds`, under each read variant."""
     results = {}
     for (name, (begin, query_only)), tasks in zip(READ_VARIANTS.items(), chunks, strict=False):
@@ -180,11 +213,18 @@ def sqlite_reads_during_writes(url: str, chunks: Sequence[Sequence[Any]], *, wri
         started = time.perf_counter()
         until = started + seconds
         claimers = [
-            threading.Thread(target=_writer, args=(conn, tasks[i::writers]), kwargs={"until": until, "outcome": outcome, "lock": lock})
+            threading.Thread(
+                target=_writer,
+                args=(conn, tasks[i::writers]),
+                kwargs={"until": until, "outcome": outcome, "lock": lock},
+            )
             for i, conn in enumerate(writer_conns)
         ]
-        reader = threading.Thread(target=_reader, args=(reader_conn, tasks[0].role),
-                                  kwargs={"begin": begin, "writing": writing, "durations": reads})
+        reader = threading.Thread(
+            target=_reader,
+            args=(reader_conn, tasks[0].role),
+            kwargs={"begin": begin, "writing": writing, "durations": reads},
+        )
         writing.set()
         reader.start()
         for claimer in claimers:
@@ -197,21 +237,27 @@ def sqlite_reads_during_writes(url: str, chunks: Sequence[Sequence[Any]], *, wri
         for conn in (reader_conn, *writer_conns):
             conn.close()
         results[name] = {
-            "reads": len(reads), "reads_per_s": round(len(reads) / wall, 1) if wall else 0.0,
+            "reads": len(reads),
+            "reads_per_s": round(len(reads) / wall, 1) if wall else 0.0,
             "read_ms": summarize(reads, scale=1000),
-            "writes_per_s": round(len(outcome["durations"]) / wall, 1) if wall else 0.0, "errors": outcome["errors"],
+            "writes_per_s": round(len(outcome["durations"]) / wall, 1) if wall else 0.0,
+            "errors": outcome["errors"],
         }
     return results
 
 
-def pg_pre_ping(url: str, chunks: Sequence[Sequence[Any]], claim: Callable[[Any, Any], None]) -> dict[str, dict[str, Any]]:
+def pg_pre_ping(
+    url: str, chunks: Sequence[Sequence[Any]], claim: Callable[[Any, Any], None]
+) -> dict[str, dict[str, Any]]:
     """claim(session, task) in a session per claim, from a pool with and without a ping on each checkout."""
     from sqlalchemy import create_engine
     from sqlalchemy.orm import sessionmaker
 
     results = {}
     driver_url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    for (name, pre_ping), tasks in zip({"pool_pre_ping on (ours)": True, "pool_pre_ping off": False}.items(), chunks, strict=False):
+    for (name, pre_ping), tasks in zip(
+        {"pool_pre_ping on (ours)": True, "pool_pre_ping off": False}.items(), chunks, strict=False
+    ):
         engine = create_engine(driver_url, pool_size=10, max_overflow=20, pool_pre_ping=pre_ping, hide_parameters=True)
         make_session = sessionmaker(bind=engine, expire_on_commit=False)
         durations = []
@@ -245,8 +291,11 @@ def compare(url: str, chunks: Sequence[Sequence[OpenTask]]) -> dict[str, Any]:
 
     if url.startswith("sqlite"):
         get_engine(url).dispose()  # the journal mode changes only with no other connection open
-        return {"journal": sqlite_journal(url, chunks[:3]), "concurrent": sqlite_concurrent(url, chunks[3:6]),
-                "reads": sqlite_reads_during_writes(url, chunks[6:8])}
+        return {
+            "journal": sqlite_journal(url, chunks[:3]),
+            "concurrent": sqlite_concurrent(url, chunks[3:6]),
+            "reads": sqlite_reads_during_writes(url, chunks[6:8]),
+        }
     return {"pre_ping": pg_pre_ping(url, chunks[:2], _claim_as_role)}
 
 
@@ -259,18 +308,28 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     for name, result in figures.get("reads", {}).items():
         read = result["read_ms"]
-        out.append((f"setting: SQLite, an inbox read every 2 ms while 3 threads write (each every 1 ms) for 3 s: {name}",
-                    f"{result['reads']} reads ({result['reads_per_s']:.0f}/s) · p50 {read['p50']:.2f} · p99 {read['p99']:.2f} · "
-                    f"max {read['max']:.1f} ms · write transactions beside it {result['writes_per_s']:.0f}/s · "
-                    f"errors: {_errors_text(result['errors'])}"))
-    for group, label in (("journal", "SQLite, one claimer"), ("concurrent", "SQLite, 4 claimers at once"), ("pre_ping", "PostgreSQL engine claims")):
+        out.append(
+            (
+                f"setting: SQLite, an inbox read every 2 ms while 3 threads write (each every 1 ms) for 3 s: {name}",
+                f"{result['reads']} reads ({result['reads_per_s']:.0f}/s) · p50 {read['p50']:.2f} · p99 {read['p99']:.2f} · "
+                f"max {read['max']:.1f} ms · write transactions beside it {result['writes_per_s']:.0f}/s · "
+                f"errors: {_errors_text(result['errors'])}",
+            )
+        )
+    for group, label in (
+        ("journal", "SQLite, one claimer"),
+        ("concurrent", "SQLite, 4 claimers at once"),
+        ("pre_ping", "PostgreSQL engine claims"),
+    ):
         for name, result in figures.get(group, {}).items():
             latency = result["latency_ms"]
             text = f"{result['claims_per_s']:.0f} claims/s"
             if latency.get("n"):
                 text += f" · p50 {latency['p50']:.2f} · p99 {latency['p99']:.2f} ms"
             if "attempts" in result:
-                text += f" · {result['claims']} of {result['attempts']} claimed · errors: {_errors_text(result['errors'])}"
+                text += (
+                    f" · {result['claims']} of {result['attempts']} claimed · errors: {_errors_text(result['errors'])}"
+                )
             out.append((f"setting: {label}: {name}", text))
     return out
 
@@ -285,25 +344,40 @@ def ratio_text(figures: dict[str, Any]) -> str:
     for group, measure in (("journal", "claims/s"), ("pre_ping", "claims/s")):
         if variants := list(figures.get(group, {}).items()):
             (_, ours), *others = variants
-            parts.append(f"{measure} of ours vs " + ", ".join(
-                f"{name}: {_times(ours['claims_per_s'], other['claims_per_s'])}" for name, other in others))
+            parts.append(
+                f"{measure} of ours vs "
+                + ", ".join(f"{name}: {_times(ours['claims_per_s'], other['claims_per_s'])}" for name, other in others)
+            )
     if variants := list(figures.get("concurrent", {}).items()):
-        parts.append("4 claimers at once, claimed of attempted: " + ", ".join(
-            f"{name} {result['claims']}/{result['attempts']}" for name, result in variants))
+        parts.append(
+            "4 claimers at once, claimed of attempted: "
+            + ", ".join(f"{name} {result['claims']}/{result['attempts']}" for name, result in variants)
+        )
     if variants := list(figures.get("reads", {}).items()):
         (_, ours), *others = variants
-        parts.append("inbox read p99 beside writers, ours vs " + ", ".join(
-            f"{name}: {_times(ours['read_ms'].get('p99', 0), other['read_ms'].get('p99', 0))}" for name, other in others))
+        parts.append(
+            "inbox read p99 beside writers, ours vs "
+            + ", ".join(
+                f"{name}: {_times(ours['read_ms'].get('p99', 0), other['read_ms'].get('p99', 0))}"
+                for name, other in others
+            )
+        )
     return "against the alternatives: " + "; ".join(parts)
 
 
 def entry(figures: dict[str, Any], *, setting: str) -> Entry:
     """Return the RESULTS.md entry of a comparison: a row per variant and ours against the others."""
-    return Entry(benchmark="db_settings", setting=setting, ratio=ratio_text(figures),
-                 rows=[(name.removeprefix("setting: "), value) for name, value in rows(figures)])
+    return Entry(
+        benchmark="db_settings",
+        setting=setting,
+        ratio=ratio_text(figures),
+        rows=[(name.removeprefix("setting: "), value) for name, value in rows(figures)],
+    )
 
 
-def run(db: str, *, open_tasks: int, closed_tasks: int, claims: int, seed_value: int, keep_data: bool = False) -> dict[str, Any]:
+def run(
+    db: str, *, open_tasks: int, closed_tasks: int, claims: int, seed_value: int, keep_data: bool = False
+) -> dict[str, Any]:
     """Seed a fresh database of the asked size, compare the settings on it, drop it; return the figures."""
     rng = random.Random(seed_value)
     data_dir = make_data_dir(f"ecomflow-bench-settings-{db}-")
@@ -312,10 +386,13 @@ def run(db: str, *, open_tasks: int, closed_tasks: int, claims: int, seed_value:
     try:
         with fresh_database(db, data_dir) as url:
             figures["migrate_s"] = round(migrate(url), 1)
-            figures["seed"] = {k: v for k, v in seed(url, open_tasks=open_tasks, closed_tasks=closed_tasks, rng=rng).items()
-                               if k != "tokens"}
+            figures["seed"] = {
+                k: v
+                for k, v in seed(url, open_tasks=open_tasks, closed_tasks=closed_tasks, rng=rng).items()
+                if k != "tokens"
+            }
             tasks = pick_open_tasks(url, rng=rng, count=CHUNKS[db] * claims)
-            figures["settings"] = compare(url, [tasks[i * claims:(i + 1) * claims] for i in range(CHUNKS[db])])
+            figures["settings"] = compare(url, [tasks[i * claims : (i + 1) * claims] for i in range(CHUNKS[db])])
         failed = False
     finally:
         finish_data_dir(data_dir, keep=keep_data or failed)
@@ -332,13 +409,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--claims", type=int, default=200, help="tasks each variant claims")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the data")
     args = parser.parse_args(argv)
-    figures = run(args.db, open_tasks=args.open, closed_tasks=args.closed, claims=args.claims, seed_value=args.seed,
-                  keep_data=args.keep)
+    figures = run(
+        args.db,
+        open_tasks=args.open,
+        closed_tasks=args.closed,
+        claims=args.claims,
+        seed_value=args.seed,
+        keep_data=args.keep,
+    )
     print_rows(rows(figures["settings"]))
     print(ratio_text(figures["settings"]))
     if args.record:
-        record_run(entry(figures["settings"], setting=setting_of(args)), module="bench.db_settings",
-                   argv=argv, load_before=figures["load_before"])
+        record_run(
+            entry(figures["settings"], setting=setting_of(args)),
+            module="bench.db_settings",
+            argv=argv,
+            load_before=figures["load_before"],
+        )
     return figures
 
 

@@ -13,6 +13,7 @@ Goals: inbox p95 < 20 ms, claim+complete p99 < 20 ms, engine claims ≥ 50 % of 
 
     cd /work/main && .venv/bin/python -m bench.inbox_latency --db sqlite --open 100000 --closed 1000000 [--record]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,7 +81,9 @@ def time_inbox_http(clients: dict[str, httpx.Client], *, requests: int, depth: i
     for who, http in clients.items():
         for sort in SORTS:
             params = {"sort": sort}
-            series[f"{who} · sort={sort} · first page"] = latency(time_calls(lambda p=params: _get_page(http, p), requests))
+            series[f"{who} · sort={sort} · first page"] = latency(
+                time_calls(lambda p=params: _get_page(http, p), requests)
+            )
             cursor = _later_cursor(http, params, depth)
             later = {**params, "cursor": cursor}
             series[f"{who} · sort={sort} · page {depth + 1} (cursor)"] = (
@@ -98,7 +101,10 @@ def time_inbox_engine(url: str, principals: dict[str, Any], *, requests: int) ->
         with session_scope(url) as session:
             list_inbox(session, principal=principal, filters=InboxFilter(sort="due"))
 
-    return {f"{who} · sort=due · first page": latency(time_calls(lambda p=p: page(p), requests)) for who, p in principals.items()}
+    return {
+        f"{who} · sort=due · first page": latency(time_calls(lambda p=p: page(p), requests))
+        for who, p in principals.items()
+    }
 
 
 def _by_kind(durations: list[float], tasks: list[OpenTask]) -> dict[str, dict[str, float]]:
@@ -111,8 +117,12 @@ def _by_kind(durations: list[float], tasks: list[OpenTask]) -> dict[str, dict[st
 
 def _clients(base_url: str, tokens: dict[str, str], tasks: list[OpenTask]) -> dict[str, httpx.Client]:
     """One keep-alive client per role, as the bench user of that role."""
-    return {t.role: httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {tokens[f'bench-{t.role}']}"},
-                                 timeout=120) for t in tasks}
+    return {
+        t.role: httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {tokens[f'bench-{t.role}']}"}, timeout=120
+        )
+        for t in tasks
+    }
 
 
 def time_claims_http(base_url: str, tokens: dict[str, str], tasks: list[OpenTask]) -> dict[str, Any]:
@@ -131,18 +141,23 @@ def time_claims_http(base_url: str, tokens: dict[str, str], tasks: list[OpenTask
 
 def time_claim_complete_http(base_url: str, tokens: dict[str, str], tasks: list[OpenTask]) -> dict[str, Any]:
     """Claim and complete each task over HTTP with valid form data; time each call and the pair."""
-    from ecomflow.sample_data import sample_object
     from ecomflow.engine.definitions.current import get_definitions
+    from ecomflow.sample_data import sample_object
 
     definitions, clients = get_definitions(), _clients(base_url, tokens, tasks)
     claims, completes, pairs, done_tasks, failures = [], [], [], [], []
     try:
         for task in tasks:
-            http, data = clients[task.role], sample_object(definitions.process(task.process).step(task.step).form.json_schema)
+            http, data = (
+                clients[task.role],
+                sample_object(definitions.process(task.process).step(task.step).form.json_schema),
+            )
             started = time.perf_counter()
             claimed = http.post(f"/tasks/{task.id}/claim")
             middle = time.perf_counter()
-            done = http.post(f"/tasks/{task.id}/complete", json={"data": data}) if claimed.status_code == 200 else claimed
+            done = (
+                http.post(f"/tasks/{task.id}/complete", json={"data": data}) if claimed.status_code == 200 else claimed
+            )
             ended = time.perf_counter()
             if done.status_code != 200:
                 failures.append(f"{task.process}/{task.step}: {done.status_code} {done.text[:200]}")
@@ -154,8 +169,13 @@ def time_claim_complete_http(base_url: str, tokens: dict[str, str], tasks: list[
     finally:
         for http in clients.values():
             http.close()
-    return {"claim": latency(claims), "complete": latency(completes), "pair": latency(pairs),
-            "pair_by_kind": _by_kind(pairs, done_tasks), "failures": failures}
+    return {
+        "claim": latency(claims),
+        "complete": latency(completes),
+        "pair": latency(pairs),
+        "pair_by_kind": _by_kind(pairs, done_tasks),
+        "failures": failures,
+    }
 
 
 def time_engine_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
@@ -184,7 +204,11 @@ def time_raw_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
         # The same settings and transactions engine.db gives its connections.
         for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL"):
             conn.execute(f"PRAGMA {pragma}")
-        begin, commit, sql = (lambda: conn.execute("BEGIN IMMEDIATE")), (lambda: conn.execute("COMMIT")), sql.format(p="?")
+        begin, commit, sql = (
+            (lambda: conn.execute("BEGIN IMMEDIATE")),
+            (lambda: conn.execute("COMMIT")),
+            sql.format(p="?"),
+        )
     else:
         import psycopg
 
@@ -205,29 +229,33 @@ def time_raw_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
 
 def explain_paths(url: str, principals: dict[str, Any], approval: OpenTask | None) -> dict[str, list[str]]:
     """Plans of the inbox query (each user and sort) and of the SELECTs a claim of an approval task sends."""
-    from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
     from ecomflow.engine.people.principals import Principal
     from ecomflow.engine.tasks.actions import claim_task
+    from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 
     plans = {}
     for who, principal in principals.items():
         for sort in SORTS:
             selects = captured_selects(
-                url, lambda s, p=principal, o=sort: list_inbox(s, principal=p, filters=InboxFilter(sort=o)))
+                url, lambda s, p=principal, o=sort: list_inbox(s, principal=p, filters=InboxFilter(sort=o))
+            )
             # The index-ordered sorts send one small SELECT per visibility branch, state and due phase, then
             # one by id: the first two and the last show their plans.
             for number, (statement, parameters) in enumerate(selects, 1):
                 if 2 < number < len(selects):
                     continue
-                label = f"inbox, {who} · sort={sort}" + (f" · SELECT {number}/{len(selects)}" if len(selects) > 1 else "")
+                label = f"inbox, {who} · sort={sort}" + (
+                    f" · SELECT {number}/{len(selects)}" if len(selects) > 1 else ""
+                )
                 plans[label] = explain(url, statement, parameters)
     if approval is not None:
         claimer = Principal(name=f"bench-{approval.role}", roles=frozenset({approval.role}))
         selects = captured_selects(url, lambda s: claim_task(s, task_id=approval.id, principal=claimer))
         for number, (statement, parameters) in enumerate(selects, 1):
             where = " ".join(statement.split("WHERE", 1)[-1].split())
-            plans[f"claim of an approval task, SELECT {number}: WHERE {where[:160]}"] = (
-                explain(url, statement, parameters))
+            plans[f"claim of an approval task, SELECT {number}: WHERE {where[:160]}"] = explain(
+                url, statement, parameters
+            )
     return plans
 
 
@@ -236,12 +264,22 @@ def api_service(url: str, data_dir: Path, env: dict[str, str]) -> Iterator[Isola
     """Run `ecomflow api` on the database; Prefect points at a closed port, as when Prefect is down."""
     port = free_port()
     settings = {
-        "ECOMFLOW_DATABASE_URL": url, "ECOMFLOW_DATA_DIR": str(data_dir), "ECOMFLOW_API_HOST": "127.0.0.1",
-        "ECOMFLOW_API_PORT": str(port), "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
-        "PREFECT_HOME": str(data_dir / "prefect-home"), **QUIET_PREFECT_ENV, **env,
+        "ECOMFLOW_DATABASE_URL": url,
+        "ECOMFLOW_DATA_DIR": str(data_dir),
+        "ECOMFLOW_API_HOST": "127.0.0.1",
+        "ECOMFLOW_API_PORT": str(port),
+        "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
+        "PREFECT_HOME": str(data_dir / "prefect-home"),
+        **QUIET_PREFECT_ENV,
+        **env,
     }
-    api = IsolatedService(name="api", argv=[sys.executable, "-m", "ecomflow.cli", "api"], env=settings,
-                          health_url=f"http://127.0.0.1:{port}/health", log_path=data_dir / "logs" / "api.log")
+    api = IsolatedService(
+        name="api",
+        argv=[sys.executable, "-m", "ecomflow.cli", "api"],
+        env=settings,
+        health_url=f"http://127.0.0.1:{port}/health",
+        log_path=data_dir / "logs" / "api.log",
+    )
     api.start()
     try:
         api.wait_healthy(timeout=120)
@@ -254,13 +292,15 @@ def _queued_resumes(url: str) -> tuple[int, int]:
     """Return the resume messages never delivered after the run, and how many of them delivery was tried on."""
     from sqlalchemy import func, select
 
-    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.db.models import OutboxMessage
+    from ecomflow.engine.db.sessions import session_scope
 
     with session_scope(url) as session:
         waiting = OutboxMessage.delivered_at.is_(None)
         count = session.scalar(select(func.count()).select_from(OutboxMessage).where(waiting))
-        tried = session.scalar(select(func.count()).select_from(OutboxMessage).where(waiting, OutboxMessage.attempts > 0))
+        tried = session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(waiting, OutboxMessage.attempts > 0)
+        )
     return count, tried
 
 
@@ -278,30 +318,55 @@ def time_health_probe(n: int = 9) -> dict[str, dict[str, float]]:
             pass
 
     with httpx.Client() as shared:
-        return {"new client per call (as api_is_healthy)": latency(time_calls(lambda: probe(httpx.get), n, warmup=1)),
-                "one shared client": latency(time_calls(lambda: probe(shared.get), n, warmup=1))}
+        return {
+            "new client per call (as api_is_healthy)": latency(time_calls(lambda: probe(httpx.get), n, warmup=1)),
+            "one shared client": latency(time_calls(lambda: probe(shared.get), n, warmup=1)),
+        }
 
 
-def _time_over_http(url: str, data_dir: Path, env: dict[str, str], seeded: dict[str, Any], principals: dict[str, Any],
-                    tasks: list[OpenTask], *, share: int, requests: int, depth: int) -> dict[str, Any]:
+def _time_over_http(
+    url: str,
+    data_dir: Path,
+    env: dict[str, str],
+    seeded: dict[str, Any],
+    principals: dict[str, Any],
+    tasks: list[OpenTask],
+    *,
+    share: int,
+    requests: int,
+    depth: int,
+) -> dict[str, Any]:
     """Start the API on the database and time the inbox pages, claim + complete pairs and claims over HTTP."""
     figures: dict[str, Any] = {}
     with api_service(url, data_dir, env) as api:
         base_url = api.health_url.removesuffix("/health")
-        clients = {who: httpx.Client(base_url=base_url, timeout=60, headers={
-            "Authorization": f"Bearer {seeded['tokens'][p.name]}"}) for who, p in principals.items()}
+        clients = {
+            who: httpx.Client(
+                base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {seeded['tokens'][p.name]}"}
+            )
+            for who, p in principals.items()
+        }
         try:
             figures["inbox_http"] = time_inbox_http(clients, requests=requests, depth=depth)
         finally:
             for http in clients.values():
                 http.close()
         figures["http"] = time_claim_complete_http(base_url, seeded["tokens"], tasks[:share])
-        figures["http_claims"] = time_claims_http(base_url, seeded["tokens"], tasks[share:2 * share])
+        figures["http_claims"] = time_claims_http(base_url, seeded["tokens"], tasks[share : 2 * share])
     return figures
 
 
-def run(db: str, *, open_tasks: int, closed_tasks: int, requests: int, depth: int, seed_value: int,
-        env: dict[str, str] | None = None, keep_data: bool = False) -> dict[str, Any]:
+def run(
+    db: str,
+    *,
+    open_tasks: int,
+    closed_tasks: int,
+    requests: int,
+    depth: int,
+    seed_value: int,
+    env: dict[str, str] | None = None,
+    keep_data: bool = False,
+) -> dict[str, Any]:
     """Make and seed the database, measure, clean up; return the figures."""
     from ecomflow.engine.people.principals import Principal
 
@@ -315,20 +380,24 @@ def run(db: str, *, open_tasks: int, closed_tasks: int, requests: int, depth: in
             figures["seed"] = seeded = seed(url, open_tasks=open_tasks, closed_tasks=closed_tasks, rng=rng)
             figures["db_bytes"] = database_size_bytes(url)
             staff, role = seeded["staff_user"], seeded["staff_role"]
-            principals = {f"staff {staff} ({role})": Principal(name=staff, roles=frozenset({role})),
-                          f"manager {MANAGER} (operations)": Principal(name=MANAGER, roles=frozenset({"operations"}))}
+            principals = {
+                f"staff {staff} ({role})": Principal(name=staff, roles=frozenset({role})),
+                f"manager {MANAGER} (operations)": Principal(name=MANAGER, roles=frozenset({"operations"})),
+            }
             figures["inbox_engine"] = time_inbox_engine(url, principals, requests=requests)
             chunks = CLAIM_SERIES + db_settings.CHUNKS["sqlite"]
             tasks = pick_open_tasks(url, rng=rng, count=chunks * requests)
             share = len(tasks) // chunks
             approval = next((t for t in tasks if t.kind == "approval"), None)
             figures["explain"] = explain_paths(url, principals, approval)
-            figures |= _time_over_http(url, data_dir, env or {}, seeded, principals, tasks, share=share, requests=requests,
-                                       depth=depth)
-            figures["engine"] = time_engine_claims(url, tasks[2 * share:3 * share])
-            figures["raw"] = time_raw_claims(url, tasks[3 * share:4 * share])
+            figures |= _time_over_http(
+                url, data_dir, env or {}, seeded, principals, tasks, share=share, requests=requests, depth=depth
+            )
+            figures["engine"] = time_engine_claims(url, tasks[2 * share : 3 * share])
+            figures["raw"] = time_raw_claims(url, tasks[3 * share : 4 * share])
             figures["settings"] = db_settings.compare(
-                url, [tasks[i * share:(i + 1) * share] for i in range(CLAIM_SERIES, chunks)])
+                url, [tasks[i * share : (i + 1) * share] for i in range(CLAIM_SERIES, chunks)]
+            )
             figures["queued_resumes"] = _queued_resumes(url)
             figures["probe"] = time_health_probe()
             figures["db_bytes_after"] = database_size_bytes(url)
@@ -360,7 +429,9 @@ def worst_inbox_series(figures: dict[str, Any]) -> tuple[str, float]:
 def claim_ratios(figures: dict[str, Any]) -> tuple[float, float]:
     """Return engine claims/s and HTTP claims/s as shares of the raw SQL loop's."""
     raw = figures["raw"]["claims_per_s"]
-    return ((figures["engine"]["claims_per_s"] / raw, figures["http_claims"]["claims_per_s"] / raw) if raw else (0.0, 0.0))
+    return (
+        (figures["engine"]["claims_per_s"] / raw, figures["http_claims"]["claims_per_s"] / raw) if raw else (0.0, 0.0)
+    )
 
 
 def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
@@ -370,35 +441,67 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
     _, inbox_p95 = worst_inbox_series(figures)
     engine_ratio, http_ratio = claim_ratios(figures)
     return [
-        ("tasks: open / claimed / completed", f"{counts.get('open', 0)} / {counts.get('claimed', 0)} / {counts.get('completed', 0)}"),
+        (
+            "tasks: open / claimed / completed",
+            f"{counts.get('open', 0)} / {counts.get('claimed', 0)} / {counts.get('completed', 0)}",
+        ),
         ("process instances / audit events", f"{counts['rows_process_instances']} / {counts['rows_audit_events']}"),
         ("active tasks by role", ", ".join(f"{r} {n}" for r, n in sorted(seeded["active_by_role"].items()))),
-        ("database size after seeding → after the run",
-         f"{figures['db_bytes'] / 2**20:.1f} → {figures['db_bytes_after'] / 2**20:.1f} MB"),
-        ("migrate / seed (bulk core inserts) / VACUUM ANALYZE (PostgreSQL)",
-         f"{figures['migrate_s']} s / {seeded['seed_s']} s ({seeded['rows_per_s']} rows/s; inserts {seeded['insert_s']} s)"
-         f" / {seeded['vacuum_s']} s"),
-        *[(name if name.startswith("GET") else f"GET /tasks: {name}", _ms(s)) for name, s in figures["inbox_http"].items()],
+        (
+            "database size after seeding → after the run",
+            f"{figures['db_bytes'] / 2**20:.1f} → {figures['db_bytes_after'] / 2**20:.1f} MB",
+        ),
+        (
+            "migrate / seed (bulk core inserts) / VACUUM ANALYZE (PostgreSQL)",
+            f"{figures['migrate_s']} s / {seeded['seed_s']} s ({seeded['rows_per_s']} rows/s; inserts {seeded['insert_s']} s)"
+            f" / {seeded['vacuum_s']} s",
+        ),
+        *[
+            (name if name.startswith("GET") else f"GET /tasks: {name}", _ms(s))
+            for name, s in figures["inbox_http"].items()
+        ],
         *[(f"list_inbox without HTTP: {name}", _ms(s)) for name, s in figures["inbox_engine"].items()],
         ("POST /tasks/{id}/claim (after the previous complete on the connection)", _ms(http["claim"])),
         ("POST /tasks/{id}/complete", _ms(http["complete"])),
         ("claim + complete (pair)", _ms(http["pair"])),
         *[(f"… pair, {kind} tasks", _ms(summary)) for kind, summary in http["pair_by_kind"].items()],
-        ("claim/complete failures", str(len(http["failures"])) + (f" (first: {http['failures'][0]})" if http["failures"] else "")),
-        ("POST /tasks/{id}/claim alone (claims only on the connection)", _ms(claims["latency"])
-         + (f", {claims['failures']} failed" if claims["failures"] else "")),
+        (
+            "claim/complete failures",
+            str(len(http["failures"])) + (f" (first: {http['failures'][0]})" if http["failures"] else ""),
+        ),
+        (
+            "POST /tasks/{id}/claim alone (claims only on the connection)",
+            _ms(claims["latency"]) + (f", {claims['failures']} failed" if claims["failures"] else ""),
+        ),
         ("engine claim_task (session_scope per claim)", _ms(engine["latency"])),
         *[(f"… engine claim, {kind} tasks", _ms(summary)) for kind, summary in engine["by_kind"].items()],
-        ("raw SQL compare-and-set + commit per claim", _ms(raw["latency"]) + (f", {raw['lost']} lost" if raw["lost"] else "")),
-        ("claims/s: HTTP claim / engine / raw SQL",
-         " / ".join(f"{part['claims_per_s']:.0f}" for part in (claims, engine, raw))),
+        (
+            "raw SQL compare-and-set + commit per claim",
+            _ms(raw["latency"]) + (f", {raw['lost']} lost" if raw["lost"] else ""),
+        ),
+        (
+            "claims/s: HTTP claim / engine / raw SQL",
+            " / ".join(f"{part['claims_per_s']:.0f}" for part in (claims, engine, raw)),
+        ),
         ("engine / raw; HTTP / raw", f"{engine_ratio:.0%}; {http_ratio:.0%}"),
         ("goal inbox p95 < 20 ms (worst series)", f"{inbox_p95:.1f} ms: {_goal(inbox_p95, GOAL_MS)}"),
-        ("goal claim+complete p99 < 20 ms", f"{http['pair'].get('p99', 0):.1f} ms: {_goal(http['pair'].get('p99', 0), GOAL_MS)}"),
-        ("goal engine claims ≥ 50 % of raw", f"{engine_ratio:.0%}: {_goal(engine_ratio, GOAL_ENGINE_SHARE, below=False)}"),
+        (
+            "goal claim+complete p99 < 20 ms",
+            f"{http['pair'].get('p99', 0):.1f} ms: {_goal(http['pair'].get('p99', 0), GOAL_MS)}",
+        ),
+        (
+            "goal engine claims ≥ 50 % of raw",
+            f"{engine_ratio:.0%}: {_goal(engine_ratio, GOAL_ENGINE_SHARE, below=False)}",
+        ),
         *db_settings.rows(figures.get("settings", {})),
-        ("resumes left queued (Prefect down) / of which delivery was attempted", "{} / {}".format(*figures["queued_resumes"])),
-        *[(f"Prefect health probe, nothing listening: {name}", _ms(s, ("p50", "max"))) for name, s in figures["probe"].items()],
+        (
+            "resumes left queued (Prefect down) / of which delivery was attempted",
+            "{} / {}".format(*figures["queued_resumes"]),
+        ),
+        *[
+            (f"Prefect health probe, nothing listening: {name}", _ms(s, ("p50", "max")))
+            for name, s in figures["probe"].items()
+        ],
         ("log lines ERROR / WARNING", log_counts_text(figures["logs"])),
     ]
 
@@ -408,19 +511,37 @@ def entry(figures: dict[str, Any], *, setting: str) -> Entry:
     counts, http = figures["seed"]["counts"], figures["http"]
     worst, inbox_p95 = worst_inbox_series(figures)
     engine_ratio, http_ratio = claim_ratios(figures)
-    goals = [_goal(inbox_p95, GOAL_MS), _goal(http["pair"].get("p99", 0), GOAL_MS), _goal(engine_ratio, GOAL_ENGINE_SHARE, below=False)]
-    staff_due = {name: s for name, s in figures["inbox_http"].items() if name.startswith("staff") and "sort=due · first page" in name}
+    goals = [
+        _goal(inbox_p95, GOAL_MS),
+        _goal(http["pair"].get("p99", 0), GOAL_MS),
+        _goal(engine_ratio, GOAL_ENGINE_SHARE, below=False),
+    ]
+    staff_due = {
+        name: s
+        for name, s in figures["inbox_http"].items()
+        if name.startswith("staff") and "sort=due · first page" in name
+    }
     return Entry(
-        benchmark="inbox_latency", setting=setting,
+        benchmark="inbox_latency",
+        setting=setting,
         ratio=f"against a raw SQL compare-and-set: engine claims {engine_ratio:.0%}, HTTP claims {http_ratio:.0%} of its claims/s",
         rows=[
-            ("tasks open + claimed / completed", f"{counts.get('open', 0) + counts.get('claimed', 0)} / {counts.get('completed', 0)}"),
+            (
+                "tasks open + claimed / completed",
+                f"{counts.get('open', 0) + counts.get('claimed', 0)} / {counts.get('completed', 0)}",
+            ),
             ("GET /tasks, worst p95 of the sorts and pages", f"{inbox_p95:.1f} ms ({worst})"),
             *[(f"GET /tasks: {name}", _ms(s)) for name, s in staff_due.items()],
-            *[(f"list_inbox without HTTP: {name}", _ms(s)) for name, s in figures["inbox_engine"].items() if name.startswith("staff")],
+            *[
+                (f"list_inbox without HTTP: {name}", _ms(s))
+                for name, s in figures["inbox_engine"].items()
+                if name.startswith("staff")
+            ],
             ("claim + complete (pair) over HTTP", _ms(http["pair"])),
-            ("claims/s: HTTP claim / engine / raw SQL",
-             " / ".join(f"{figures[part]['claims_per_s']:.0f}" for part in ("http_claims", "engine", "raw"))),
+            (
+                "claims/s: HTTP claim / engine / raw SQL",
+                " / ".join(f"{figures[part]['claims_per_s']:.0f}" for part in ("http_claims", "engine", "raw")),
+            ),
             ("goals: inbox p95 < 20 ms / pair p99 < 20 ms / engine ≥ 50 % of raw", " / ".join(goals)),
         ],
     )
@@ -438,8 +559,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the data")
     args = parser.parse_args(argv)
     env = env_overrides(args)
-    figures = run(args.db, open_tasks=args.open, closed_tasks=args.closed, requests=args.requests, depth=args.depth,
-                  seed_value=args.seed, env=env, keep_data=args.keep)
+    figures = run(
+        args.db,
+        open_tasks=args.open,
+        closed_tasks=args.closed,
+        requests=args.requests,
+        depth=args.depth,
+        seed_value=args.seed,
+        env=env,
+        keep_data=args.keep,
+    )
     print_report(table(figures), figures)
     for name, plan in figures["explain"].items():
         print(f"--- plan, {name}")

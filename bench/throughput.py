@@ -23,6 +23,7 @@ warm-up than ours.
 
     cd /work/main && .venv/bin/python -m bench.throughput --db sqlite --staff 4 --duration 60 --warmup 20 --compare-bare [--record]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,9 +54,22 @@ ENDED = ("completed", "failed", "cancelled")
 class OurDesk:
     """One member of staff at ecomflow's API: inbox (oldest first), claim, complete."""
 
-    def __init__(self, stack: BenchStack, user: str, role: str, forms: dict[tuple[str, str], dict], roles: list[str],
-                 recorder: Recorder) -> None:
-        self.http, self.role, self.forms, self.roles, self.recorder = stack.staff(user).http, role, forms, roles, recorder
+    def __init__(
+        self,
+        stack: BenchStack,
+        user: str,
+        role: str,
+        forms: dict[tuple[str, str], dict],
+        roles: list[str],
+        recorder: Recorder,
+    ) -> None:
+        self.http, self.role, self.forms, self.roles, self.recorder = (
+            stack.staff(user).http,
+            role,
+            forms,
+            roles,
+            recorder,
+        )
 
     def _tasks(self, **params: Any) -> list[Item]:
         """Return the oldest 20 open tasks the filters select."""
@@ -102,20 +116,39 @@ class OurSystem(StackSystem):
 
         self.stack, self.roles, self.since = stack, roles, utcnow()
         with session_scope(stack.database_url) as session:  # enough stock that no order ever runs short
-            upsert_sku(session, sku=FIRST_SKU, name="bench tee", online_price=Decimal(179), offline_price=Decimal(199), stock=10**8)
+            upsert_sku(
+                session,
+                sku=FIRST_SKU,
+                name="bench tee",
+                online_price=Decimal(179),
+                offline_price=Decimal(199),
+                stock=10**8,
+            )
         self.starter = stack.staff("feeder").http
-        self.forms = {(key, step["key"]): step.get("form") or {} for key in PROCESSES
-                      for step in self.starter.get(f"/processes/{key}").raise_for_status().json()["steps"]}
+        self.forms = {
+            (key, step["key"]): step.get("form") or {}
+            for key in PROCESSES
+            for step in self.starter.get(f"/processes/{key}").raise_for_status().json()["steps"]
+        }
 
     def desks(self, recorder: Recorder) -> list[Desk]:
         """Return one desk per member of staff."""
-        return [OurDesk(self.stack, f"staff{n}", role, self.forms, self.roles, recorder) for n, role in enumerate(self.roles)]
+        return [
+            OurDesk(self.stack, f"staff{n}", role, self.forms, self.roles, recorder)
+            for n, role in enumerate(self.roles)
+        ]
 
     def start_one(self, number: int, recorder: Recorder) -> str:
         """Start a return or a pre-sales order, in turn; return the instance's id."""
         process = PROCESSES[number % len(PROCESSES)]
-        params = return_params() if process == "returns_exchange" else {"customer": f"顾客{number}", "question": "有白色M码吗？", "channel": "im"}
-        response = self.starter.post(f"/processes/{process}/instances", json={"business_key": f"TP-{uuid.uuid4().hex[:10]}", "params": params})
+        params = (
+            return_params()
+            if process == "returns_exchange"
+            else {"customer": f"顾客{number}", "question": "有白色M码吗？", "channel": "im"}
+        )
+        response = self.starter.post(
+            f"/processes/{process}/instances", json={"business_key": f"TP-{uuid.uuid4().hex[:10]}", "params": params}
+        )
         recorder.call("POST instances", response.status_code, response.status_code == 201)
         response.raise_for_status()
         return response.json()["id"]
@@ -124,42 +157,83 @@ class OurSystem(StackSystem):
         """Return the (instance, task) pairs written since the start and the instances that ended."""
         from sqlalchemy import select
 
-        from ecomflow.engine.db.sessions import session_scope
         from ecomflow.engine.db.models import HumanTask, ProcessInstance
+        from ecomflow.engine.db.sessions import session_scope
 
         with session_scope(self.stack.database_url) as session:
-            tasks = session.execute(select(HumanTask.instance_id, HumanTask.id).where(HumanTask.created_at >= self.since)).all()
-            ends = session.execute(select(ProcessInstance.id, ProcessInstance.state).where(
-                ProcessInstance.created_at >= self.since, ProcessInstance.state.in_(ENDED))).all()
+            tasks = session.execute(
+                select(HumanTask.instance_id, HumanTask.id).where(HumanTask.created_at >= self.since)
+            ).all()
+            ends = session.execute(
+                select(ProcessInstance.id, ProcessInstance.state).where(
+                    ProcessInstance.created_at >= self.since, ProcessInstance.state.in_(ENDED)
+                )
+            ).all()
         return [tuple(t) for t in tasks], [tuple(e) for e in ends]
 
     def pipeline(self) -> dict[str, int]:
         """Return what is still on its way: undelivered outbox rows, open tasks, runs not yet waiting."""
         from sqlalchemy import func, select
 
-        from ecomflow.engine.db.sessions import session_scope
         from ecomflow.engine.db.models import HumanTask, OutboxMessage
+        from ecomflow.engine.db.sessions import session_scope
 
         with session_scope(self.stack.database_url) as session:
-            undelivered = session.scalar(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None), OutboxMessage.kind != "webhook"))
+            undelivered = session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.delivered_at.is_(None),
+                    OutboxMessage.failed_at.is_(None),
+                    OutboxMessage.kind != "webhook",
+                )
+            )
             open_tasks = session.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.state == "open"))
         running = self.stack.prefect_count(["SCHEDULED", "PENDING", "RUNNING"])
-        return {"outbox undelivered": undelivered, "tasks open": open_tasks, "Prefect runs scheduled/pending/running": running}
+        return {
+            "outbox undelivered": undelivered,
+            "tasks open": open_tasks,
+            "Prefect runs scheduled/pending/running": running,
+        }
 
 
-def run_ours(db: str, *, staff: int, duration: float, warmup: float, in_flight: int, env: dict[str, str] | None = None,
-             keep_data: bool = False, prefect_db: str = "sqlite", profile: bool = True, **options: Any) -> dict[str, Any]:
+def run_ours(
+    db: str,
+    *,
+    staff: int,
+    duration: float,
+    warmup: float,
+    in_flight: int,
+    env: dict[str, str] | None = None,
+    keep_data: bool = False,
+    prefect_db: str = "sqlite",
+    profile: bool = True,
+    **options: Any,
+) -> dict[str, Any]:
     """Start an isolated stack, load it, stop it; return the figures."""
     roles = staff_roles(staff)
     users = {"feeder": ("customer_service",), **{f"staff{n}": (role,) for n, role in enumerate(roles)}}
 
     def load(stack: BenchStack) -> dict[str, Any]:
-        return measure(OurSystem(stack, roles), warmup=warmup, duration=duration, in_flight=in_flight, profile=profile,
-                       profile_dir=stack.data_dir / "profiles", **options)
+        return measure(
+            OurSystem(stack, roles),
+            warmup=warmup,
+            duration=duration,
+            in_flight=in_flight,
+            profile=profile,
+            profile_dir=stack.data_dir / "profiles",
+            **options,
+        )
 
-    figures = run_on_stack(load, db, prefect_db=prefect_db, users=users, env=env, keep_data=keep_data,
-                           prefect_server_env=PREFECT_ACCESS_LOG_ENV)
+    figures = run_on_stack(
+        load,
+        db,
+        prefect_db=prefect_db,
+        users=users,
+        env=env,
+        keep_data=keep_data,
+        prefect_server_env=PREFECT_ACCESS_LOG_ENV,
+    )
     figures["roles"] = Counter(roles)
     return figures
 
@@ -185,7 +259,10 @@ def system_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
     steps, cpu = f["steps_done"], f["cpu_s"]
     calls = f["prefect_calls"]
     rows = [
-        ("human steps done/s (next task visible or instance ended)", f"{f['steps_per_s']:.2f} ({steps} in {f['window_s']} s)"),
+        (
+            "human steps done/s (next task visible or instance ended)",
+            f"{f['steps_per_s']:.2f} ({steps} in {f['window_s']} s)",
+        ),
         ("completes accepted/s", f"{f['accepted_per_s']:.2f} ({f['accepted']})"),
         ("complete 200 → next task visible (or ended)", _spread_text(f["turnaround"])),
         *[(f"… after {step}", _spread_text(s)) for step, s in f["turnaround_by_step"].items()],
@@ -193,17 +270,31 @@ def system_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
         ("instances started / ended in the window", f"{f['started']} / {sum(f['ended'].values())} {dict(f['ended'])}"),
         ("accepted, next not yet visible: window start → end", "{start} → {end}".format(**f["in_pipeline"])),
         ("waiting in inboxes: window start → end", "{start} → {end}".format(**f["waiting_in_inbox"])),
-        *[(f"{name}: window start → end", f"{f['pipeline']['start'][name]} → {f['pipeline']['end'][name]}") for name in f["pipeline"]["end"]],
+        *[
+            (f"{name}: window start → end", f"{f['pipeline']['start'][name]} → {f['pipeline']['end'][name]}")
+            for name in f["pipeline"]["end"]
+        ],
         ("completes still without a next task after the drain", str(f["not_done_after_drain"])),
         ("human steps done in the whole run (warm-up and drain included)", str(f["steps_done_total"])),
-        ("CPU-s per done step: " + " / ".join(cpu), " / ".join(f"{v:.2f}" if v is not None else "—" for v in f["cpu_s_per_step"].values())
-         + (f" (total {_cpu_per_step(f):.2f})" if steps else "")),
-        ("CPU-s in the window: " + " / ".join(cpu) + " / harness / py-spy", " / ".join(f"{v:.1f}" for v in cpu.values())
-         + f" / {f['harness_cpu_s']:.1f} / {f['profiler_cpu_s']:.1f}"),
-        ("Prefect API calls per done step (top endpoints)", f"{_per_step(sum(calls.values()), steps)}, of which staff and "
-         f"feeder {_per_step(f['prefect_calls_by_harness'], steps)}: " + ", ".join(
-            f"{k} {_per_step(v, steps)}" for k, v in list(calls.items())[:5])),
-        ("harness requests per done step", ", ".join(f"{k} {_per_step(v, steps)}" for k, v in f["harness_calls"].items())),
+        (
+            "CPU-s per done step: " + " / ".join(cpu),
+            " / ".join(f"{v:.2f}" if v is not None else "—" for v in f["cpu_s_per_step"].values())
+            + (f" (total {_cpu_per_step(f):.2f})" if steps else ""),
+        ),
+        (
+            "CPU-s in the window: " + " / ".join(cpu) + " / harness / py-spy",
+            " / ".join(f"{v:.1f}" for v in cpu.values()) + f" / {f['harness_cpu_s']:.1f} / {f['profiler_cpu_s']:.1f}",
+        ),
+        (
+            "Prefect API calls per done step (top endpoints)",
+            f"{_per_step(sum(calls.values()), steps)}, of which staff and "
+            f"feeder {_per_step(f['prefect_calls_by_harness'], steps)}: "
+            + ", ".join(f"{k} {_per_step(v, steps)}" for k, v in list(calls.items())[:5]),
+        ),
+        (
+            "harness requests per done step",
+            ", ".join(f"{k} {_per_step(v, steps)}" for k, v in f["harness_calls"].items()),
+        ),
         ("refused answers (kind status: count)", ", ".join(f"{k}: {v}" for k, v in f["refused"].items()) or "none"),
         ("stack start", ", ".join(f"{k} {v} s" for k, v in f["startup"].items())),
         ("log lines ERROR / WARNING", log_counts_text(f["logs"])),
@@ -212,7 +303,9 @@ def system_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("sampling profiles", "none (--no-profile, or py-spy is not installed: pip install py-spy)"))
     for name, p in f["profiles"].items():
         if p.get("working_samples"):
-            rows.append((f"profile {name}: self time by package", ", ".join(f"{k} {v}%" for k, v in p["self_by_package"][:5])))
+            rows.append(
+                (f"profile {name}: self time by package", ", ".join(f"{k} {v}%" for k, v in p["self_by_package"][:5]))
+            )
             rows.append((f"profile {name}: top inclusive", ", ".join(f"{k} {v}%" for k, v in p["inclusive"][:6])))
     return rows
 
@@ -226,7 +319,10 @@ def ratio_rows(ours: dict[str, Any], bare: dict[str, Any]) -> list[tuple[str, st
     return [
         ("ratio ecomflow / bare: human steps done/s", _ratio(ours["steps_per_s"], bare["steps_per_s"])),
         ("ratio ecomflow / bare: turnaround p50", _ratio(ours["turnaround"].get("p50"), bare["turnaround"].get("p50"))),
-        ("ratio ecomflow / bare: CPU-s per done step (all processes)", _ratio(_cpu_per_step(ours), _cpu_per_step(bare))),
+        (
+            "ratio ecomflow / bare: CPU-s per done step (all processes)",
+            _ratio(_cpu_per_step(ours), _cpu_per_step(bare)),
+        ),
     ]
 
 
@@ -249,8 +345,10 @@ def _headline(name: str, f: dict[str, Any]) -> list[tuple[str, str]]:
         (f"{name}: complete 200 → next task visible", _spread_text(f["turnaround"])),
         (f"{name}: start 201 → first task visible", _spread_text(f["start_to_first_point"])),
         (f"{name}: CPU-s per done step", cpu + (f" (total {_cpu_per_step(f):.2f})" if f["steps_done"] else "") or "—"),
-        (f"{name}: log ERROR lines / refused answers",
-         f"{log_error_count(f['logs'])} / " + (", ".join(f"{k}: {v}" for k, v in f["refused"].items()) or "none")),
+        (
+            f"{name}: log ERROR lines / refused answers",
+            f"{log_error_count(f['logs'])} / " + (", ".join(f"{k}: {v}" for k, v in f["refused"].items()) or "none"),
+        ),
     ]
 
 
@@ -258,7 +356,9 @@ def entry(results: dict[str, dict[str, Any]], *, setting: str) -> Entry:
     """Return the RESULTS.md entry of a run: the headline figures of each side and, with bare Prefect, the ratios."""
     if {"ecomflow", "bare"} <= set(results):
         ratio = "against bare Prefect (ecomflow / bare): " + "; ".join(
-            f"{label.removeprefix('ratio ecomflow / bare: ')} {value}" for label, value in ratio_rows(results["ecomflow"], results["bare"]))
+            f"{label.removeprefix('ratio ecomflow / bare: ')} {value}"
+            for label, value in ratio_rows(results["ecomflow"], results["bare"])
+        )
     else:
         ratio = "against bare Prefect: not run in this measurement (its figure is the 'vs bare Prefect' entry)"
     rows = [row for name, figures in results.items() for row in _headline(name, figures)]
@@ -270,35 +370,64 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.split("\n\n")[0])
     add_common_options(parser)
-    parser.add_argument("--staff", type=int, default=6, help="simulated staff (roles in turn: customer service, warehouse, operations)")
+    parser.add_argument(
+        "--staff", type=int, default=6, help="simulated staff (roles in turn: customer service, warehouse, operations)"
+    )
     parser.add_argument("--duration", type=float, default=60, help="seconds of load, warm-up included")
     parser.add_argument("--warmup", type=float, default=15, help="seconds before measuring")
-    parser.add_argument("--in-flight", type=int, default=None, help="active instances the feeder keeps (default 4 per staff)")
-    parser.add_argument("--poll", type=float, default=0.5, help="seconds a person waits before looking at an empty inbox again")
-    parser.add_argument("--drain", type=float, default=30, help="seconds to let the last accepted completes show their next task")
-    parser.add_argument("--compare-bare", action="store_true", help="then run the same load on a bare Prefect served deployment")
+    parser.add_argument(
+        "--in-flight", type=int, default=None, help="active instances the feeder keeps (default 4 per staff)"
+    )
+    parser.add_argument(
+        "--poll", type=float, default=0.5, help="seconds a person waits before looking at an empty inbox again"
+    )
+    parser.add_argument(
+        "--drain", type=float, default=30, help="seconds to let the last accepted completes show their next task"
+    )
+    parser.add_argument(
+        "--compare-bare", action="store_true", help="then run the same load on a bare Prefect served deployment"
+    )
     parser.add_argument("--bare-only", action="store_true", help="run only the bare Prefect side")
-    parser.add_argument("--bare-poll", type=int, default=1, help="PREFECT_RUNNER_POLL_FREQUENCY of the bare served runner")
-    parser.add_argument("--bare-in-flight", type=int, default=None,
-                        help="active runs on the bare side (default: one per staff; each execution there is a ~5 CPU-s process, "
-                             "so a few runs already use every core and more only queue, and the first 4 per staff would take "
-                             "the whole of a short run to start)")
+    parser.add_argument(
+        "--bare-poll", type=int, default=1, help="PREFECT_RUNNER_POLL_FREQUENCY of the bare served runner"
+    )
+    parser.add_argument(
+        "--bare-in-flight",
+        type=int,
+        default=None,
+        help="active runs on the bare side (default: one per staff; each execution there is a ~5 CPU-s process, "
+        "so a few runs already use every core and more only queue, and the first 4 per staff would take "
+        "the whole of a short run to start)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="do not sample the processes with py-spy")
-    parser.add_argument("--profile-rate", type=int, default=10, help="py-spy samples per second (each sampled process costs some CPU)")
+    parser.add_argument(
+        "--profile-rate", type=int, default=10, help="py-spy samples per second (each sampled process costs some CPU)"
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.warmup < args.duration:
         parser.error("--warmup must be at least 0 and less than --duration")
     env = env_overrides(args)
-    options = dict(staff=args.staff, duration=args.duration, warmup=args.warmup, in_flight=args.in_flight or 4 * args.staff,
-                   keep_data=args.keep, prefect_db=args.prefect_db, profile=not args.no_profile, poll=args.poll,
-                   drain=args.drain, profile_rate=args.profile_rate)
+    options = {
+        "staff": args.staff,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "in_flight": args.in_flight or 4 * args.staff,
+        "keep_data": args.keep,
+        "prefect_db": args.prefect_db,
+        "profile": not args.no_profile,
+        "poll": args.poll,
+        "drain": args.drain,
+        "profile_rate": args.profile_rate,
+    }
     results: dict[str, dict[str, Any]] = {}
     if not args.bare_only:
         results["ecomflow"] = run_ours(args.db, env=env or None, **options)
     if args.compare_bare or args.bare_only:
         from bench.bare_prefect import run_bare
 
-        results["bare"] = run_bare(poll_seconds=args.bare_poll, **{**options, "in_flight": args.bare_in_flight or args.staff})
+        results["bare"] = run_bare(
+            poll_seconds=args.bare_poll, **{**options, "in_flight": args.bare_in_flight or args.staff}
+        )
     merged = {
         "log_samples": {f"{s} {n}": v for s, f in results.items() for n, v in f["log_samples"].items()},
         "first_errors": {f"{s} {n}": v for s, f in results.items() for n, v in f["first_errors"].items()},
@@ -307,13 +436,20 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     print_report(table(results), merged)
     for name, figures in results.items():
         for proc, p in figures["profiles"].items():
-            print(f"--- {name} profile of {proc}:", json.dumps({k: v for k, v in p.items() if k != "file"}, ensure_ascii=False))
+            print(
+                f"--- {name} profile of {proc}:",
+                json.dumps({k: v for k, v in p.items() if k != "file"}, ensure_ascii=False),
+            )
         if figures["errors"]:
             print(f"--- {name} harness errors:", *figures["errors"][:5], sep="\n    ")
     if args.record:
         mode = "bare Prefect only" if args.bare_only else ("vs bare Prefect" if args.compare_bare else "")
-        record_run(entry(results, setting=setting_of(args, extra=mode)), module="bench.throughput", argv=argv,
-                   load_before=next(iter(results.values()))["load_before"])
+        record_run(
+            entry(results, setting=setting_of(args, extra=mode)),
+            module="bench.throughput",
+            argv=argv,
+            load_before=next(iter(results.values()))["load_before"],
+        )
     return results
 
 

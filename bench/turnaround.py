@@ -9,6 +9,7 @@ p95 < 2 s.
 
     cd /work/main && .venv/bin/python -m bench.turnaround --db sqlite --steps 20 [--record]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,9 @@ GOAL_S = {"p50": 1.0, "p95": 2.0}
 SPREAD_KEYS = ("p50", "p95", "max", "min")
 
 
-def _poll_task(staff: Staff, stack: BenchStack, instance_id: str, step: str, *, interval: float, timeout: float) -> tuple[dict, float]:
+def _poll_task(
+    staff: Staff, stack: BenchStack, instance_id: str, step: str, *, interval: float, timeout: float
+) -> tuple[dict, float]:
     """Poll the inbox until the instance's open task for step appears; return it and the monotonic time seen."""
     deadline = time.monotonic() + timeout
     polls = 0
@@ -86,11 +89,15 @@ def breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dict[str,
     with session_scope(stack.database_url) as session:
         for instance_id in instance_ids:
             states = flow_run_states(stack.prefect_api, session.get(ProcessInstance, instance_id).flow_run_id)
-            tasks = list(session.scalars(
-                select(HumanTask).where(HumanTask.instance_id == instance_id).order_by(HumanTask.created_at)))
+            tasks = list(
+                session.scalars(
+                    select(HumanTask).where(HumanTask.instance_id == instance_id).order_by(HumanTask.created_at)
+                )
+            )
             for index, task in enumerate(tasks):
-                message = session.scalar(select(OutboxMessage).where(
-                    OutboxMessage.task_id == task.id, OutboxMessage.kind == "resume_run"))
+                message = session.scalar(
+                    select(OutboxMessage).where(OutboxMessage.task_id == task.id, OutboxMessage.kind == "resume_run")
+                )
                 if message is None:
                     continue
                 later = [st for st in states if st[0] >= message.created_at]
@@ -100,17 +107,23 @@ def breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dict[str,
                     running = next(st[0] for st in later if st[1] == "RUNNING" and st[0] >= pending)
                 except StopIteration:
                     continue
-                parts.setdefault("complete → resumed in Prefect", []).append((resuming - message.created_at).total_seconds())
-                parts.setdefault("resumed → picked up by worker (Pending)", []).append((pending - resuming).total_seconds())
+                parts.setdefault("complete → resumed in Prefect", []).append(
+                    (resuming - message.created_at).total_seconds()
+                )
+                parts.setdefault("resumed → picked up by worker (Pending)", []).append(
+                    (pending - resuming).total_seconds()
+                )
                 parts.setdefault("picked up → Running", []).append((running - pending).total_seconds())
                 if index + 1 < len(tasks):
                     parts.setdefault("Running → next task row written", []).append(
-                        (tasks[index + 1].created_at - running).total_seconds())
+                        (tasks[index + 1].created_at - running).total_seconds()
+                    )
     return {label: summarize(values) for label, values in parts.items()}
 
 
-def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout: float = 120,
-          deadline_s: float = 270) -> dict[str, Any]:
+def drive(
+    stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout: float = 120, deadline_s: float = 270
+) -> dict[str, Any]:
     """Drive enough instances for `steps` task→task transitions; return the raw series and summaries."""
     people = {name: stack.staff(name) for name in USERS}
     instances = max(1, math.ceil(steps / 2))  # each return has two task→next-task transitions
@@ -145,7 +158,12 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
                 if index + 1 < len(TASK_STEPS):
                     following = TASK_STEPS[index + 1]
                     task, seen = _poll_task(
-                        people[WHO[following]], stack, instance_id, following, interval=interval, timeout=step_timeout,
+                        people[WHO[following]],
+                        stack,
+                        instance_id,
+                        following,
+                        interval=interval,
+                        timeout=step_timeout,
                     )
                     label = f"{step}→{following}"
                     task_to_task.append(seen - t_200)
@@ -186,11 +204,24 @@ def drive(stack: BenchStack, *, steps: int, interval: float = 0.02, step_timeout
             staff.close()
 
 
-def run(db: str = "sqlite", steps: int = 20, *, interval: float = 0.02, env: dict[str, str] | None = None,
-        keep_data: bool = False, prefect_db: str = "sqlite") -> dict[str, Any]:
+def run(
+    db: str = "sqlite",
+    steps: int = 20,
+    *,
+    interval: float = 0.02,
+    env: dict[str, str] | None = None,
+    keep_data: bool = False,
+    prefect_db: str = "sqlite",
+) -> dict[str, Any]:
     """Start an isolated stack, measure, stop it; return the figures."""
-    return run_on_stack(lambda stack: drive(stack, steps=steps, interval=interval), db, prefect_db=prefect_db,
-                        users=USERS, env=env, keep_data=keep_data)
+    return run_on_stack(
+        lambda stack: drive(stack, steps=steps, interval=interval),
+        db,
+        prefect_db=prefect_db,
+        users=USERS,
+        env=env,
+        keep_data=keep_data,
+    )
 
 
 def _row(name: str, summary: dict[str, float]) -> tuple[str, str]:
@@ -201,7 +232,11 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
     """Return the report rows."""
     return [
         _row("complete 200 → next task in inbox (all task→task steps)", figures["task_to_next_task"]),
-        *[_row(f"… {label}", summary) for label, summary in figures["per_transition"].items() if not label.endswith("completed")],
+        *[
+            _row(f"… {label}", summary)
+            for label, summary in figures["per_transition"].items()
+            if not label.endswith("completed")
+        ],
         _row("inspect complete 200 → instance completed", figures["inspect_to_completed"]),
         _row("POST instance 201 → first task (cs_review) in inbox", figures["first_task"]),
         _row("complete HTTP round trip", figures["complete_http"]),
@@ -209,9 +244,17 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("instances driven (sequentially)", str(figures["instances"])),
         ("Prefect runs COMPLETED at the end", str(figures["prefect_runs_completed"])),
         ("worker CPU-s per flow execution (initial run + each resume)", f"{figures['worker_cpu_s_per_execution']:.3f}"),
-        ("CPU-s during the run: worker / prefect / api", " / ".join(f"{figures['cpu_s'][k]:.1f}" for k in ("worker", "prefect", "api"))),
-        ("RSS before → after (0 waiting at both ends): worker / prefect / api", " / ".join(
-            f"{figures['rss_mb'][k][0]:.0f} → {figures['rss_mb'][k][1]:.0f} MB" for k in ("worker", "prefect", "api"))),
+        (
+            "CPU-s during the run: worker / prefect / api",
+            " / ".join(f"{figures['cpu_s'][k]:.1f}" for k in ("worker", "prefect", "api")),
+        ),
+        (
+            "RSS before → after (0 waiting at both ends): worker / prefect / api",
+            " / ".join(
+                f"{figures['rss_mb'][k][0]:.0f} → {figures['rss_mb'][k][1]:.0f} MB"
+                for k in ("worker", "prefect", "api")
+            ),
+        ),
         ("wall time of the measured part", f"{figures['elapsed_s']} s"),
         *closing_rows(figures),
     ]
@@ -223,19 +266,27 @@ def goal_ratio(summary: dict[str, float]) -> str:
         return "against the goal (p50 < 1 s, p95 < 2 s): nothing measured"
     ratios = {key: summary[key] / limit for key, limit in GOAL_S.items()}
     verdict = "met" if all(r < 1 for r in ratios.values()) else "missed"
-    return ("against the goal (p50 < 1 s, p95 < 2 s): " + ", ".join(f"{key} {r:.2f}×" for key, r in ratios.items())
-            + f" of the limit — {verdict}")
+    return (
+        "against the goal (p50 < 1 s, p95 < 2 s): "
+        + ", ".join(f"{key} {r:.2f}×" for key, r in ratios.items())
+        + f" of the limit — {verdict}"
+    )
 
 
 def entry(figures: dict[str, Any], *, setting: str) -> Entry:
     """Return the RESULTS.md entry of a run: the turnarounds and their ratio to the goal."""
     return Entry(
-        benchmark="turnaround", setting=setting, ratio=goal_ratio(figures["task_to_next_task"]),
+        benchmark="turnaround",
+        setting=setting,
+        ratio=goal_ratio(figures["task_to_next_task"]),
         rows=[
             _row("complete 200 → next task in inbox (all task→task steps)", figures["task_to_next_task"]),
             _row("inspect complete 200 → instance completed", figures["inspect_to_completed"]),
             _row("POST instance 201 → first task (cs_review) in inbox", figures["first_task"]),
-            ("worker CPU-s per flow execution (initial run + each resume)", f"{figures['worker_cpu_s_per_execution']:.3f}"),
+            (
+                "worker CPU-s per flow execution (initial run + each resume)",
+                f"{figures['worker_cpu_s_per_execution']:.3f}",
+            ),
             ("log lines ERROR / WARNING", log_counts_text(figures["logs"])),
         ],
     )
@@ -250,12 +301,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--interval", type=float, default=0.02, help="inbox poll interval in seconds")
     args = parser.parse_args(argv)
     env = env_overrides(args)
-    figures = run(args.db, args.steps, interval=args.interval, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db)
+    figures = run(
+        args.db, args.steps, interval=args.interval, env=env or None, keep_data=args.keep, prefect_db=args.prefect_db
+    )
     print_report(table(figures), figures)
     print("series:", json.dumps(figures["series"], ensure_ascii=False))
     if args.record:
-        record_run(entry(figures, setting=setting_of(args)),
-                   module="bench.turnaround", argv=argv, load_before=figures["load_before"])
+        record_run(
+            entry(figures, setting=setting_of(args)),
+            module="bench.turnaround",
+            argv=argv,
+            load_before=figures["load_before"],
+        )
     return figures
 
 

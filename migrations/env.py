@@ -1,12 +1,13 @@
 """Alembic environment: the URL comes from the same settings the app reads."""
+
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
 
-from ecomflow.engine.db.sessions import make_engine
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import Base
+from ecomflow.engine.db.sessions import make_engine
 
 target_metadata = Base.metadata
 

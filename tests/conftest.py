@@ -1,5 +1,6 @@
 """Test setup: a real database (a SQLite file, or PostgreSQL when ECOMFLOW_TEST_DATABASE=postgresql)
 built by the alembic migrations, and emptied between tests."""
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,8 @@ def empty_all_tables() -> None:
     """Delete every row, keeping the schema the migrations made."""
     from sqlalchemy import text
 
-    from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.db.models import Base
+    from ecomflow.engine.db.sessions import session_scope
 
     names = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with session_scope() as session:

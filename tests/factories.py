@@ -1,4 +1,5 @@
 """Factory functions for test data, with keyword-only overrides."""
+
 from __future__ import annotations
 
 import uuid
@@ -9,14 +10,14 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from ecomflow.sample_data import return_params
-from ecomflow.engine.db.sessions import make_engine, session_scope
-from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.db.sessions import make_engine, session_scope
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.tasks.step_tasks import open_task
+from ecomflow.engine.instances.lifecycle import start_instance
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import add_user
+from ecomflow.engine.tasks.step_tasks import open_task
+from ecomflow.sample_data import return_params
 
 
 def make_user(*, name: str | None = None, roles: tuple[str, ...] = ("customer_service",)) -> tuple[Principal, str]:
@@ -27,18 +28,23 @@ def make_user(*, name: str | None = None, roles: tuple[str, ...] = ("customer_se
     return Principal(name=name, roles=frozenset(roles)), add_user_result[1]
 
 
-
 def starter(name: str = "tester") -> Principal:
     """Return a starter of any process: every process's `starters` include the managers."""
     return Principal(name=name, roles=frozenset({"operations"}))
 
 
-def make_instance(*, process: str = "returns_exchange", params: dict[str, Any] | None = None, actor: str = "tester") -> str:
+def make_instance(
+    *, process: str = "returns_exchange", params: dict[str, Any] | None = None, actor: str = "tester"
+) -> str:
     """Start an instance directly in the engine (no flow run), started by `actor`; return its id."""
     with session_scope() as session:
         instance = start_instance(
-            session, definitions=get_definitions(), process_key=process, business_key=f"BK-{uuid.uuid4().hex[:8]}",
-            params=return_params() if params is None else params, principal=starter(actor),
+            session,
+            definitions=get_definitions(),
+            process_key=process,
+            business_key=f"BK-{uuid.uuid4().hex[:8]}",
+            params=return_params() if params is None else params,
+            principal=starter(actor),
         )
         return instance.id
 
@@ -84,10 +90,20 @@ def add_task_row(
     taken = [at for type, at in events if type != "task.released"]
     with session_scope() as session:
         task = HumanTask(
-            instance_id=instance_id, process_key=process, step_key=f"step-{uuid.uuid4().hex[:8]}", kind="human",
-            round=round, role=role, state=state, assignee=assignee, due_at=due_at, priority=priority,
-            created_at=created_at, claimed_at=claimed_at or (taken[-1] if taken else None),
-            completed_at=completed_at, completed_by=completed_by,
+            instance_id=instance_id,
+            process_key=process,
+            step_key=f"step-{uuid.uuid4().hex[:8]}",
+            kind="human",
+            round=round,
+            role=role,
+            state=state,
+            assignee=assignee,
+            due_at=due_at,
+            priority=priority,
+            created_at=created_at,
+            claimed_at=claimed_at or (taken[-1] if taken else None),
+            completed_at=completed_at,
+            completed_by=completed_by,
         )
         session.add(task)
         session.flush()

@@ -1,4 +1,5 @@
 """The app served by uvicorn in a thread of the test process, for tests that speak real HTTP to it."""
+
 from __future__ import annotations
 
 import socket
@@ -44,7 +45,9 @@ class ServedApp:
 def served_app(*, ready_path: str) -> Iterator[ServedApp]:
     """Serve the app on a free port until the block ends; ready once GET ready_path answers 200."""
     port = free_port()
-    config = uvicorn.Config("ecomflow.api.app:create_app", factory=True, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        "ecomflow.api.app:create_app", factory=True, host="127.0.0.1", port=port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="served-app", daemon=True)
     thread.start()

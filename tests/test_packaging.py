@@ -4,6 +4,7 @@ The packages are listed by hand (setuptools package-dir maps src/engine to ecomf
 on), so a new folder would silently be left out of the wheel; these tests name it instead.
 tests/test_wheel.py builds and installs the wheel itself.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -18,7 +19,9 @@ SETUPTOOLS = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8")
 
 def folder_of(package: str) -> Path:
     """Return the folder a listed package is built from, through the longest package-dir prefix."""
-    mapped = max((name for name in SETUPTOOLS["package-dir"] if package == name or package.startswith(f"{name}.")), key=len)
+    mapped = max(
+        (name for name in SETUPTOOLS["package-dir"] if package == name or package.startswith(f"{name}.")), key=len
+    )
     rest = package.removeprefix(mapped).lstrip(".")
     return (REPO / SETUPTOOLS["package-dir"][mapped]).joinpath(*filter(None, rest.split(".")))
 
@@ -37,8 +40,11 @@ def package_of(path: Path) -> str:
 def data_files() -> list[Path]:
     """Return every file in the source folders that is not Python (templates, static files, flows.yaml, ...)."""
     return sorted(
-        path for root in SOURCE_ROOTS for path in root.rglob("*")
-        if path.is_file() and path.suffix not in (".py", ".pyc")
+        path
+        for root in SOURCE_ROOTS
+        for path in root.rglob("*")
+        if path.is_file()
+        and path.suffix not in (".py", ".pyc")
         and not any(part == "__pycache__" or part.endswith(".egg-info") for part in path.parts)
     )
 

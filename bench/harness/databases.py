@@ -3,6 +3,7 @@
 New PostgreSQL databases are made through the admin URL in ECOMFLOW_BENCH_PG_ADMIN_URL (default: the
 local cluster's `test` database). It is read at each call, so a test session can point it elsewhere.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,7 @@ def pg_database(prefix: str) -> Iterator[str]:
         try:
             with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        except Exception as exc:  # noqa: BLE001 - a database left behind must not hide the run's own error
+        except Exception as exc:
             print(f"[bench] dropping database {name} failed: {exc}", file=sys.stderr)
 
 

@@ -6,6 +6,7 @@ visible and when each instance ended. A human step is done when the next waiting
 instance is visible or the instance ended. The system is ours (an isolated stack, bench.throughput)
 or a bare Prefect served deployment (bench.bare_prefect): both implement System and Desk.
 """
+
 from __future__ import annotations
 
 import random
@@ -108,7 +109,7 @@ class System(Protocol):
     name: str
     staff_use_prefect: bool  # whether the harness's own requests go to the Prefect server (bare) or to our API
 
-    def desks(self, recorder: Recorder) -> list["Desk"]: ...
+    def desks(self, recorder: Recorder) -> list[Desk]: ...
     def start_one(self, number: int, recorder: Recorder) -> str: ...
     def probe(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]: ...
     def pipeline(self) -> dict[str, int]: ...
@@ -162,10 +163,12 @@ def _work(desk: Desk, recorder: Recorder, stop: threading.Event, *, poll: float,
             sent = time.monotonic()
             if desk.complete(item):
                 with recorder.lock:
-                    recorder.completions.append(Completion(item.instance, item.point, item.step, sent, time.monotonic()))
+                    recorder.completions.append(
+                        Completion(item.instance, item.point, item.step, sent, time.monotonic())
+                    )
             else:
                 stop.wait(poll)
-        except Exception as exc:  # noqa: BLE001 - a timeout under load must not end a person's shift
+        except Exception as exc:
             recorder.error(f"staff: {exc!r}")
             stop.wait(poll)
 
@@ -181,7 +184,7 @@ def _feed(system: System, recorder: Recorder, stop: threading.Event, *, in_fligh
             instance = system.start_one(number, recorder)
             with recorder.lock:
                 recorder.started[instance] = time.monotonic()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             recorder.error(f"feeder: {exc!r}")
             stop.wait(0.5)
         number += 1
@@ -193,7 +196,7 @@ def _observe(system: System, recorder: Recorder, stop: threading.Event, *, inter
         try:
             points, ends = system.probe()
             recorder.observe(points, ends, time.monotonic())
-        except Exception as exc:  # noqa: BLE001 - a locked SQLite read is retried next time
+        except Exception as exc:
             recorder.error(f"observer: {exc!r}")
         stop.wait(interval)
 
@@ -221,15 +224,31 @@ def _sleep_until(deadline: float, system: System) -> None:
         system.check_alive()
 
 
-def measure(system: System, *, warmup: float, duration: float, in_flight: int, poll: float = 0.5,
-            interval: float = 0.1, drain: float = 30, profile: bool = True, profile_rate: int = 10,
-            profile_dir: Path | None = None) -> dict[str, Any]:
+def measure(
+    system: System,
+    *,
+    warmup: float,
+    duration: float,
+    in_flight: int,
+    poll: float = 0.5,
+    interval: float = 0.1,
+    drain: float = 30,
+    profile: bool = True,
+    profile_rate: int = 10,
+    profile_dir: Path | None = None,
+) -> dict[str, Any]:
     """Load the system for `duration` s, measure from `warmup` on, let the last steps finish; return the figures."""
     recorder, stop_work, stop_observer = Recorder(), threading.Event(), threading.Event()
-    observer = threading.Thread(target=_observe, args=(system, recorder, stop_observer), kwargs={"interval": interval}, daemon=True)
-    workers = [threading.Thread(target=_feed, args=(system, recorder, stop_work), kwargs={"in_flight": in_flight}, daemon=True)]
-    workers += [threading.Thread(target=_work, args=(desk, recorder, stop_work), kwargs={"poll": poll, "seed": n}, daemon=True)
-                for n, desk in enumerate(system.desks(recorder))]
+    observer = threading.Thread(
+        target=_observe, args=(system, recorder, stop_observer), kwargs={"interval": interval}, daemon=True
+    )
+    workers = [
+        threading.Thread(target=_feed, args=(system, recorder, stop_work), kwargs={"in_flight": in_flight}, daemon=True)
+    ]
+    workers += [
+        threading.Thread(target=_work, args=(desk, recorder, stop_work), kwargs={"poll": poll, "seed": n}, daemon=True)
+        for n, desk in enumerate(system.desks(recorder))
+    ]
     profilers: dict[str, Any] = {}
     began = time.monotonic()
     observer.start()
@@ -238,8 +257,11 @@ def measure(system: System, *, warmup: float, duration: float, in_flight: int, p
     try:
         _sleep_until(began + warmup, system)
         first = _snapshot(system, recorder)
-        profilers = start_profiles(system.services(), seconds=duration - warmup, rate=profile_rate,
-                                   out_dir=profile_dir) if profile and profile_dir else {}
+        profilers = (
+            start_profiles(system.services(), seconds=duration - warmup, rate=profile_rate, out_dir=profile_dir)
+            if profile and profile_dir
+            else {}
+        )
         _sleep_until(began + duration, system)
         last = _snapshot(system, recorder)
     finally:
@@ -255,16 +277,28 @@ def measure(system: System, *, warmup: float, duration: float, in_flight: int, p
     profiles = finish_profiles(profilers)  # reaps the profilers: their CPU is the children's usage since
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures = analyse(recorder, w0=first["at"], w1=last["at"])
-    figures.update({
-        "cpu_s": {name: round(last["cpu_s"][name] - first["cpu_s"][name], 2) for name in last["cpu_s"]},
-        "harness_cpu_s": round(last["harness_cpu_s"] - first["harness_cpu_s"], 2),
-        "pipeline": {"start": first["pipeline"], "end": last["pipeline"]},
-        "prefect_calls": prefect_calls(system.prefect_log(), first["log_offset"], last["log_offset"]),
-        "harness_calls": dict(last["calls"] - first["calls"]), "refused": dict(recorder.refused), "errors": recorder.errors,
-        "profiles": profiles, "profiler_cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
-        "settings": {"staff": len(workers) - 1, "in_flight": in_flight, "poll_s": poll, "observe_s": interval,
-                     "warmup_s": warmup, "duration_s": duration, "profile_rate": profile_rate if profiles else None},
-    })
+    figures.update(
+        {
+            "cpu_s": {name: round(last["cpu_s"][name] - first["cpu_s"][name], 2) for name in last["cpu_s"]},
+            "harness_cpu_s": round(last["harness_cpu_s"] - first["harness_cpu_s"], 2),
+            "pipeline": {"start": first["pipeline"], "end": last["pipeline"]},
+            "prefect_calls": prefect_calls(system.prefect_log(), first["log_offset"], last["log_offset"]),
+            "harness_calls": dict(last["calls"] - first["calls"]),
+            "refused": dict(recorder.refused),
+            "errors": recorder.errors,
+            "profiles": profiles,
+            "profiler_cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
+            "settings": {
+                "staff": len(workers) - 1,
+                "in_flight": in_flight,
+                "poll_s": poll,
+                "observe_s": interval,
+                "warmup_s": warmup,
+                "duration_s": duration,
+                "profile_rate": profile_rate if profiles else None,
+            },
+        }
+    )
     figures["prefect_calls_by_harness"] = sum(figures["harness_calls"].values()) if system.staff_use_prefect else 0
     steps = figures["steps_done"]
     figures["cpu_s_per_step"] = {name: round(v / steps, 3) if steps else None for name, v in figures["cpu_s"].items()}
@@ -303,9 +337,11 @@ def analyse(recorder: Recorder, *, w0: float, w1: float) -> dict[str, Any]:
 
     def waiting_at(t: float) -> int:
         taken = {c.point: c.sent for c in recorder.completions}
-        return sum(1 for (instance, point), seen in recorder.seen.items()
-                   if seen <= t and taken.get(point, float("inf")) > t
-                   and recorder.ended.get(instance, (float("inf"),))[0] > t)
+        return sum(
+            1
+            for (instance, point), seen in recorder.seen.items()
+            if seen <= t and taken.get(point, float("inf")) > t and recorder.ended.get(instance, (float("inf"),))[0] > t
+        )
 
     first_point: dict[str, float] = {}
     for (instance, _), seen in recorder.seen.items():
@@ -320,8 +356,10 @@ def analyse(recorder: Recorder, *, w0: float, w1: float) -> dict[str, Any]:
         "accepted": len(in_window),
         "accepted_per_s": round(len(in_window) / window, 3),
         "turnaround": summarize(turnaround),
-        "turnaround_by_step": {step: summarize([done[c] - c.accepted for c in in_window if c.step == step and done[c] is not None])
-                               for step in sorted({c.step for c in in_window})},
+        "turnaround_by_step": {
+            step: summarize([done[c] - c.accepted for c in in_window if c.step == step and done[c] is not None])
+            for step in sorted({c.step for c in in_window})
+        },
         "not_done_after_drain": sum(1 for c in in_window if done[c] is None),
         "in_pipeline": {"start": pipeline_at(w0), "end": pipeline_at(w1)},
         "waiting_in_inbox": {"start": waiting_at(w0), "end": waiting_at(w1)},
@@ -329,5 +367,3 @@ def analyse(recorder: Recorder, *, w0: float, w1: float) -> dict[str, Any]:
         "ended": Counter(state for t, state in recorder.ended.values() if w0 <= t <= w1),
         "start_to_first_point": summarize(starts),
     }
-
-

@@ -1,4 +1,5 @@
 """A run's data dir, and the ERROR and WARNING lines of the logs its processes wrote there."""
+
 from __future__ import annotations
 
 import re
@@ -40,7 +41,7 @@ def log_problems(log_dir: Path, limit: int = 20) -> dict[str, Any]:
                 continue
             if len(samples) < limit:
                 samples.append(line[:300])
-        context = [line[:300] for line in lines[first_error:first_error + 60]] if first_error is not None else []
+        context = [line[:300] for line in lines[first_error : first_error + 60]] if first_error is not None else []
         report[path.name] = {"errors": errors, "warnings": warnings, "samples": samples, "first_error_context": context}
     return report
 

@@ -1,4 +1,5 @@
 """The command-line options every benchmark takes, and the setting they name in RESULTS.md."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,26 @@ def add_common_options(parser: argparse.ArgumentParser, *, prefect_db: bool = Tr
     if prefect_db:
         parser.add_argument("--prefect-db", choices=DB_CHOICES, default="sqlite", help="the Prefect server's database")
     if env:
-        parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                            help="extra ECOMFLOW_* setting for the API and worker")
+        parser.add_argument(
+            "--env",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="extra ECOMFLOW_* setting for the API and worker",
+        )
     parser.add_argument("--keep", action="store_true", help="keep the data dir (logs, SQLite files)")
     recording = parser.add_mutually_exclusive_group()
-    recording.add_argument("--record", action="store_true",
-                           help="replace this benchmark's entry for this setting in bench/RESULTS.md with this run's figure")
-    recording.add_argument("--no-record", dest="record", action="store_false",
-                           help="print only, the default (kept so that older commands still run)")
+    recording.add_argument(
+        "--record",
+        action="store_true",
+        help="replace this benchmark's entry for this setting in bench/RESULTS.md with this run's figure",
+    )
+    recording.add_argument(
+        "--no-record",
+        dest="record",
+        action="store_false",
+        help="print only, the default (kept so that older commands still run)",
+    )
 
 
 def env_overrides(args: argparse.Namespace) -> dict[str, str]:
@@ -32,7 +45,9 @@ def setting_of(args: argparse.Namespace, *, extra: str = "") -> str:
     return setting_label(args.db, prefect_db=getattr(args, "prefect_db", None), env=env_overrides(args), extra=extra)
 
 
-def setting_label(db: str, *, prefect_db: str | None = "sqlite", env: dict[str, str] | None = None, extra: str = "") -> str:
+def setting_label(
+    db: str, *, prefect_db: str | None = "sqlite", env: dict[str, str] | None = None, extra: str = ""
+) -> str:
     """Name the setting a figure belongs to: the databases, env overrides and any mode ('vs bare Prefect')."""
     parts = [db]
     if prefect_db == "postgresql":

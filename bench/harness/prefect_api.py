@@ -1,4 +1,5 @@
 """A Prefect server read over its REST API: flow-run counts, a run's state history, calls that wait out 503s."""
+
 from __future__ import annotations
 
 import time
@@ -22,7 +23,9 @@ def flow_run_states(prefect_api: str, flow_run_id: str) -> list[tuple[datetime, 
     """Return a flow run's states as (timestamp, type, name), oldest first."""
     response = httpx.get(f"{prefect_api}/flow_run_states/", params={"flow_run_id": flow_run_id}, timeout=30)
     response.raise_for_status()
-    states = [(datetime.fromisoformat(s["timestamp"].replace("Z", "+00:00")), s["type"], s["name"]) for s in response.json()]
+    states = [
+        (datetime.fromisoformat(s["timestamp"].replace("Z", "+00:00")), s["type"], s["name"]) for s in response.json()
+    ]
     return sorted(states, key=lambda state: state[0])
 
 

@@ -5,6 +5,7 @@ migrated. The test suite starts about five fresh Prefect servers per database; i
 template (9 s) and copies it. Benchmarks run from the command line name no template, so their
 stack start-up figures still include Prefect's migrations.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,13 @@ def _migrate_template(template: Path) -> None:
     home = Path(tempfile.mkdtemp(prefix="prefect-template-", dir=template.parent))
     env = {key: value for key, value in os.environ.items() if key not in _DATABASE_URL_SETTINGS}
     env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
-    subprocess.run([sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"], env=env, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     built = home / "prefect.db"
     # One self-contained file: fold the write-ahead log in before copying it.
     with closing(sqlite3.connect(built)) as connection:

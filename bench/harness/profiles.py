@@ -1,4 +1,5 @@
 """Where the CPU and the Prefect API calls go: py-spy sampling profiles and the Prefect server's access log."""
+
 from __future__ import annotations
 
 import re
@@ -37,7 +38,9 @@ def py_spy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
-def start_profiles(pids: Mapping[str, int], *, seconds: float, rate: int, out_dir: Path) -> dict[str, tuple[subprocess.Popen, Path]]:
+def start_profiles(
+    pids: Mapping[str, int], *, seconds: float, rate: int, out_dir: Path
+) -> dict[str, tuple[subprocess.Popen, Path]]:
     """Sample each process and its children with py-spy for `seconds` (non-blocking, raw folded stacks); {} without py-spy."""
     executable = py_spy()
     if executable is None:
@@ -46,8 +49,23 @@ def start_profiles(pids: Mapping[str, int], *, seconds: float, rate: int, out_di
     started = {}
     for name, pid in pids.items():
         path = out_dir / f"{name}.folded"
-        argv = [executable, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", str(rate),
-                "--nonblocking", "--subprocesses", "--full-filenames", "--format", "raw", "--output", str(path)]
+        argv = [
+            executable,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, round(seconds))),
+            "--rate",
+            str(rate),
+            "--nonblocking",
+            "--subprocesses",
+            "--full-filenames",
+            "--format",
+            "raw",
+            "--output",
+            str(path),
+        ]
         started[name] = (subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), path)
     return started
 

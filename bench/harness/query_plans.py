@@ -1,4 +1,5 @@
 """The SELECTs a call sends, caught in a rolled-back transaction, and their plans (before/after evidence for indexes)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,7 +14,7 @@ def captured_selects(url: str, work: Callable[[Any], Any]) -> list[tuple[str, An
 
     engine, captured = get_engine(url), {}
 
-    def grab(_conn, _cursor, statement, parameters, _context, _many) -> None:  # noqa: ANN001
+    def grab(_conn, _cursor, statement, parameters, _context, _many) -> None:
         if statement.lstrip().upper().startswith("SELECT") and "human_tasks" in statement:
             captured.setdefault(statement, parameters)
 

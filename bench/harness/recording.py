@@ -7,6 +7,7 @@ Recording replaces the entry of the same benchmark and setting and leaves every 
 file alone; a new setting's entry goes after its benchmark's last entry, or under a new heading at
 the end. The run-by-run history lives in git (`git log -p bench/RESULTS.md`), not in the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,11 @@ class Provenance:
     def of_this_run(cls, *, module: str, argv: Sequence[str], load_before: str) -> Provenance:
         """Describe the run in progress: now, HEAD, this machine, the load before and now."""
         return cls(
-            measured_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), code=code_version(), machine=machine_text(),
-            load=f"{load_before} → {loadavg()}", command=command_line(module, argv),
+            measured_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            code=code_version(),
+            machine=machine_text(),
+            load=f"{load_before} → {loadavg()}",
+            command=command_line(module, argv),
         )
 
 
@@ -73,10 +77,12 @@ def code_version() -> str:
     """Return the commit that ran, and how many files of the code under test had uncommitted changes."""
     paths = ["src", "flows.yaml", "migrations", "bench", ":(exclude)bench/RESULTS.md"]
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=REPO_ROOT, capture_output=True,
-                               text=True, timeout=10).stdout.splitlines()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *paths], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + (f" + {len(dirty)} uncommitted file(s) in src/bench/flows.yaml/migrations" if dirty else " (clean)")
@@ -127,7 +133,7 @@ def replace_entry(text: str, entry: Entry, provenance: Provenance) -> str:
     found = {match["key"]: match for match in _ENTRY.finditer(text)}
     if entry.key in found:
         match = found[entry.key]
-        return text[:match.start()] + block + text[match.end():]
+        return text[: match.start()] + block + text[match.end() :]
     same_benchmark = [m for key, m in found.items() if key.split(" | ", 1)[0] == entry.benchmark]
     if same_benchmark:
         end = max(m.end() for m in same_benchmark)

@@ -1,4 +1,5 @@
 """Printing a benchmark's figures: its rows, then the first problem lines of each log."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,7 +32,9 @@ def closing_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     """Return the rows a stack benchmark's table ends with: stack start-up and log problems."""
     startup = figures["startup"]
     return [
-        ("stack start: prefect healthy / api healthy / worker ready",
-         " / ".join(f"{startup[k]} s" for k in ("prefect_start_s", "api_start_s", "worker_ready_s"))),
+        (
+            "stack start: prefect healthy / api healthy / worker ready",
+            " / ".join(f"{startup[k]} s" for k in ("prefect_start_s", "api_start_s", "worker_ready_s")),
+        ),
         ("log lines ERROR / WARNING", log_counts_text(figures["logs"])),
     ]

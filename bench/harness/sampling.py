@@ -1,4 +1,5 @@
 """CPU seconds and memory of process trees, read from /proc, and the machine's load average."""
+
 from __future__ import annotations
 
 import os

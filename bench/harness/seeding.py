@@ -4,6 +4,7 @@ The rows look like a shop's history: instances over the processes of flows.yaml 
 ones more often), completed steps with their audit events, and open or claimed tasks of the
 instances still running, with due, reminder and escalation times from the definitions' SLAs.
 """
+
 from __future__ import annotations
 
 import random
@@ -39,7 +40,9 @@ def add_users(url: str, users: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
 
     known_roles = get_definitions().roles
     with session_scope(url) as session:
-        return {name: add_user(session, name=name, roles=roles, known_roles=known_roles)[1] for name, roles in users.items()}
+        return {
+            name: add_user(session, name=name, roles=roles, known_roles=known_roles)[1] for name, roles in users.items()
+        }
 
 
 class Seeder:
@@ -48,10 +51,10 @@ class Seeder:
     def __init__(self, url: str, *, rng: random.Random, now: datetime) -> None:
         from sqlalchemy import event, insert
 
-        from ecomflow.sample_data import sample_object
-        from ecomflow.engine.db.sessions import make_engine
         from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
+        from ecomflow.engine.db.sessions import make_engine
         from ecomflow.engine.definitions.current import get_definitions
+        from ecomflow.sample_data import sample_object
 
         self.engine = make_engine(url)  # its own engine: its connections never serve the timed part
         if url.startswith("sqlite"):
@@ -63,7 +66,9 @@ class Seeder:
         self.processes = [p for p in self.definitions.processes.values() if any(s.is_human for s in p.steps)]
         self.weights = [HIGH_VOLUME_WEIGHT if p.volume == "high" else 1 for p in self.processes]
         self.params = {p.key: sample_object(p.start_form.json_schema) for p in self.processes}
-        self.outputs = {(p.key, s.key): sample_object(s.form.json_schema) for p in self.processes for s in p.steps if s.is_human}
+        self.outputs = {
+            (p.key, s.key): sample_object(s.form.json_schema) for p in self.processes for s in p.steps if s.is_human
+        }
         self.staff = {role: [f"{role}-{i}" for i in range(1, STAFF_PER_ROLE + 1)] for role in self.definitions.roles}
         self.rows: list[list[dict[str, Any]]] = [[], [], []]
         self.counts: Counter[str] = Counter()
@@ -78,10 +83,23 @@ class Seeder:
         return [s for s in process.steps if s.is_human and (s.when is None or self.rng.random() < 0.5)]
 
     def _event(self, type: str, at: datetime, actor: str, instance_id: str, task_id: str | None, data: dict) -> None:
-        self.rows[2].append({"type": type, "at": at, "actor": actor, "instance_id": instance_id, "task_id": task_id, "data": data})
+        self.rows[2].append(
+            {"type": type, "at": at, "actor": actor, "instance_id": instance_id, "task_id": task_id, "data": data}
+        )
 
-    def _task(self, process: Any, step: Any, role: str, lane: str, *, instance_id: str, created: datetime, state: str,
-              context: dict, done_by: dict[str, str]) -> None:
+    def _task(
+        self,
+        process: Any,
+        step: Any,
+        role: str,
+        lane: str,
+        *,
+        instance_id: str,
+        created: datetime,
+        state: str,
+        context: dict,
+        done_by: dict[str, str],
+    ) -> None:
         from ecomflow.engine.sla.sweeps import due_times
 
         rng = self.rng
@@ -101,28 +119,62 @@ class Seeder:
                 state, assignee, claimed_at = "open", None, None
         version = {"open": 1, "claimed": 2, "completed": 3}[state]
         approved_by = done_by.get(step.approves) if step.approves else None
-        self.rows[1].append({
-            "id": task_id, "instance_id": instance_id, "process_key": process.key, "step_key": step.key, "kind": step.kind,
-            "round": 1, "lane": lane, "role": role, "state": state, "assignee": assignee,
-            "excluded_users": [approved_by] if approved_by else [],
-            "priority": step.priority if rng.random() > 0.05 else 75, "due_at": times.due_at,
-            "expires_at": created + step.expires if step.expires else None, "context": context,
-            "output": self.outputs[(process.key, step.key)] if state == "completed" else None,
-            "completed_by": assignee if state == "completed" else None, "version": version, "created_at": created,
-            "claimed_at": claimed_at, "completed_at": completed_at, "remind_at": times.remind_at,
-            "reminded_at": times.remind_at if state != "completed" and times.remind_at and times.remind_at <= self.now else None,
-            "overdue_at": times.due_at if times.due_at and times.due_at <= (completed_at or self.now) else None,
-            "escalate_at": times.escalate_at, "escalated_at": times.escalate_at if escalated else None,
-            "escalated_to": escalated_to,
-            # The sweeper's forecast marks some open work as likely to miss its due time.
-            "at_risk": state != "completed" and rng.random() < 0.1,
-        })
-        self._event("task.created", created, "system", instance_id, task_id, {"step": step.key, "round": 1, "role": role})
+        self.rows[1].append(
+            {
+                "id": task_id,
+                "instance_id": instance_id,
+                "process_key": process.key,
+                "step_key": step.key,
+                "kind": step.kind,
+                "round": 1,
+                "lane": lane,
+                "role": role,
+                "state": state,
+                "assignee": assignee,
+                "excluded_users": [approved_by] if approved_by else [],
+                "priority": step.priority if rng.random() > 0.05 else 75,
+                "due_at": times.due_at,
+                "expires_at": created + step.expires if step.expires else None,
+                "context": context,
+                "output": self.outputs[(process.key, step.key)] if state == "completed" else None,
+                "completed_by": assignee if state == "completed" else None,
+                "version": version,
+                "created_at": created,
+                "claimed_at": claimed_at,
+                "completed_at": completed_at,
+                "remind_at": times.remind_at,
+                "reminded_at": times.remind_at
+                if state != "completed" and times.remind_at and times.remind_at <= self.now
+                else None,
+                "overdue_at": times.due_at if times.due_at and times.due_at <= (completed_at or self.now) else None,
+                "escalate_at": times.escalate_at,
+                "escalated_at": times.escalate_at if escalated else None,
+                "escalated_to": escalated_to,
+                # The sweeper's forecast marks some open work as likely to miss its due time.
+                "at_risk": state != "completed" and rng.random() < 0.1,
+            }
+        )
+        self._event(
+            "task.created", created, "system", instance_id, task_id, {"step": step.key, "round": 1, "role": role}
+        )
         if claimed_at:
-            self._event("task.claimed", claimed_at, assignee, instance_id, task_id,
-                        {"from": "open", "action": "claim", "assignee": assignee})
+            self._event(
+                "task.claimed",
+                claimed_at,
+                assignee,
+                instance_id,
+                task_id,
+                {"from": "open", "action": "claim", "assignee": assignee},
+            )
         if completed_at:
-            self._event("task.completed", completed_at, assignee, instance_id, task_id, {"from": "claimed", "action": "complete"})
+            self._event(
+                "task.completed",
+                completed_at,
+                assignee,
+                instance_id,
+                task_id,
+                {"from": "claimed", "action": "complete"},
+            )
             done_by[step.key] = assignee
         self.counts[state] += 1
         if state != "completed":
@@ -137,8 +189,11 @@ class Seeder:
         current = rng.randrange(len(steps)) if active else len(steps)
         history, waiting = steps[:current], (steps[current] if active else None)
         # Backlog age of the waiting step: mostly days, some weeks; a completed instance ended up to a year ago.
-        end = self.now - (timedelta(seconds=min(rng.expovariate(1 / (3 * 86400)), 30 * 86400)) if active
-                          else timedelta(days=rng.uniform(0, 365)))
+        end = self.now - (
+            timedelta(seconds=min(rng.expovariate(1 / (3 * 86400)), 30 * 86400))
+            if active
+            else timedelta(days=rng.uniform(0, 365))
+        )
         # Each completed task takes at most SLOT_SPAN (claim ≤ 4 h, work ≤ 1 day, hand-over ≤ 10 min).
         start = end - SLOT_SPAN * sum(len(self._lanes(step)) for step in history) - _minutes(rng, 1, 10)
         instance_id = _uuid(rng)
@@ -150,8 +205,17 @@ class Seeder:
             for role, lane in self._lanes(step):
                 if closed >= closed_budget:
                     break
-                self._task(process, step, role, lane, instance_id=instance_id, created=at, state="completed",
-                           context=context, done_by=done_by)
+                self._task(
+                    process,
+                    step,
+                    role,
+                    lane,
+                    instance_id=instance_id,
+                    created=at,
+                    state="completed",
+                    context=context,
+                    done_by=done_by,
+                )
                 at = self.rows[1][-1]["completed_at"] + _minutes(rng, 0, 10)
                 closed += 1
             context = {"previous": self.outputs[(process.key, step.key)]}
@@ -159,16 +223,37 @@ class Seeder:
             at = end
             for role, lane in self._lanes(waiting)[:open_budget]:
                 state = "claimed" if rng.random() < CLAIMED_SHARE else "open"
-                self._task(process, waiting, role, lane, instance_id=instance_id, created=at, state=state,
-                           context=context, done_by=done_by)
+                self._task(
+                    process,
+                    waiting,
+                    role,
+                    lane,
+                    instance_id=instance_id,
+                    created=at,
+                    state=state,
+                    context=context,
+                    done_by=done_by,
+                )
         ended = None if active else (self.rows[1][-1]["completed_at"] if closed else start)
-        self.rows[0].append({
-            "id": instance_id, "process_key": process.key, "definition_version": process.version,
-            "business_key": business_key, "active_key": business_key if active else None,
-            "state": "waiting" if active else "completed", "params": self.params[process.key], "result": None,
-            "parent_id": None, "parent_step": None, "flow_run_id": _uuid(rng), "started_by": "system",
-            "created_at": start, "updated_at": ended or at, "ended_at": ended,
-        })
+        self.rows[0].append(
+            {
+                "id": instance_id,
+                "process_key": process.key,
+                "definition_version": process.version,
+                "business_key": business_key,
+                "active_key": business_key if active else None,
+                "state": "waiting" if active else "completed",
+                "params": self.params[process.key],
+                "result": None,
+                "parent_id": None,
+                "parent_step": None,
+                "flow_run_id": _uuid(rng),
+                "started_by": "system",
+                "created_at": start,
+                "updated_at": ended or at,
+                "ended_at": ended,
+            }
+        )
         self._event("instance.started", start, "system", instance_id, None, {"business_key": business_key})
         self.counts["instances"] += 1
         if len(self.rows[0]) >= FLUSH_INSTANCES:
@@ -220,9 +305,14 @@ def seed(url: str, *, open_tasks: int, closed_tasks: int, rng: random.Random) ->
     busiest = max(staff_roles, key=lambda r: seeder.active_by_role[r])
     rows = sum(v for k, v in seeder.counts.items() if k.startswith("rows_"))
     return {
-        "counts": dict(seeder.counts), "active_by_role": dict(seeder.active_by_role), "tokens": tokens,
-        "staff_role": busiest, "staff_user": f"{busiest}-1", "seed_s": round(seconds, 1),
-        "rows_per_s": round(rows / seconds) if seconds else 0, "insert_s": round(seeder.insert_s, 1),
+        "counts": dict(seeder.counts),
+        "active_by_role": dict(seeder.active_by_role),
+        "tokens": tokens,
+        "staff_role": busiest,
+        "staff_user": f"{busiest}-1",
+        "seed_s": round(seconds, 1),
+        "rows_per_s": round(rows / seconds) if seconds else 0,
+        "insert_s": round(seeder.insert_s, 1),
         "vacuum_s": round(time.monotonic() - started - seconds, 1),
     }
 
@@ -246,6 +336,8 @@ def pick_open_tasks(url: str, *, rng: random.Random, count: int) -> list[OpenTas
     from ecomflow.engine.db.sessions import session_scope
 
     with session_scope(url) as session:
-        query = select(T.id, T.role, T.process_key, T.step_key, T.kind, T.version).where(T.state == "open").order_by(T.id)
+        query = (
+            select(T.id, T.role, T.process_key, T.step_key, T.kind, T.version).where(T.state == "open").order_by(T.id)
+        )
         rows = [OpenTask(*row) for row in session.execute(query)]
     return rng.sample(rows, min(count, len(rows)))

@@ -1,4 +1,5 @@
 """Child processes of a benchmark: free loopback ports, an environment of their own, stopping them together."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,12 @@ class IsolatedService(Service):
         base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES) and k != "DO_NOT_TRACK"}
         output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
-            self.argv, env={**base, **self.env}, stdout=output, stderr=subprocess.STDOUT if output else None,
-            start_new_session=True, cwd=str(REPO_ROOT),
+            self.argv,
+            env={**base, **self.env},
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+            cwd=str(REPO_ROOT),
         )
         if output:
             output.close()
@@ -70,5 +75,5 @@ def stop_all(services: Iterable[Service], *, timeout: float = 20) -> None:
     for service in reversed(list(services)):
         try:
             service.stop(timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - keep stopping the others
+        except Exception as exc:
             print(f"[bench] stopping {service.name} failed: {exc}", file=sys.stderr)

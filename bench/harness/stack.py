@@ -6,6 +6,7 @@ starts a real Prefect server (SQLite in its own PREFECT_HOME, or a PostgreSQL da
 the API and the flow worker as separate process groups on free loopback ports. Everything is
 stopped in a `finally`, and every wait is bounded.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,7 +35,9 @@ def prefect_database_env(prefect_db_url: str | None) -> dict[str, str]:
     """Return the Prefect server's settings for a PostgreSQL database of its own: none for SQLite in its home."""
     if not prefect_db_url or prefect_db_url.startswith("sqlite"):
         return {}
-    return {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db_url.replace("postgresql://", "postgresql+asyncpg://", 1)}
+    return {
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    }
 
 
 @dataclass
@@ -129,19 +132,28 @@ def _wait_for_deployments(worker: Service, prefect_api: str, names: tuple[str, .
     raise TimeoutError(f"the worker did not register {names} within {timeout:.0f}s; see {worker.log_path}")
 
 
-def _services(data_dir: Path, *, prefect_port: int, api_port: int, env: Mapping[str, str],
-              prefect_server_env: Mapping[str, str]) -> tuple[IsolatedService, IsolatedService, IsolatedService]:
+def _services(
+    data_dir: Path, *, prefect_port: int, api_port: int, env: Mapping[str, str], prefect_server_env: Mapping[str, str]
+) -> tuple[IsolatedService, IsolatedService, IsolatedService]:
     """Return the Prefect server, API and worker of a stack (not started)."""
     log_dir, prefect_api = data_dir / "logs", f"http://127.0.0.1:{prefect_port}/api"
     prefect = IsolatedService(
         name="prefect-server",
         argv=[sys.executable, "-m", "ecomflow.prefect_server", "--host", "127.0.0.1", "--port", str(prefect_port)],
-        env={**env, **prefect_server_env}, health_url=f"{prefect_api}/health", log_path=log_dir / "prefect-server.log",
+        env={**env, **prefect_server_env},
+        health_url=f"{prefect_api}/health",
+        log_path=log_dir / "prefect-server.log",
     )
-    api = IsolatedService(name="api", argv=[sys.executable, "-m", "ecomflow.cli", "api"], env=env,
-                          health_url=f"http://127.0.0.1:{api_port}/health", log_path=log_dir / "api.log")
-    worker = IsolatedService(name="worker", argv=[sys.executable, "-m", "ecomflow.cli", "worker"], env=env,
-                             log_path=log_dir / "worker.log")
+    api = IsolatedService(
+        name="api",
+        argv=[sys.executable, "-m", "ecomflow.cli", "api"],
+        env=env,
+        health_url=f"http://127.0.0.1:{api_port}/health",
+        log_path=log_dir / "api.log",
+    )
+    worker = IsolatedService(
+        name="worker", argv=[sys.executable, "-m", "ecomflow.cli", "worker"], env=env, log_path=log_dir / "worker.log"
+    )
     return prefect, api, worker
 
 
@@ -174,8 +186,11 @@ def isolated_stack(
     try:
         with ExitStack() as resources:
             database_url = resources.enter_context(fresh_database(db, data_dir))
-            prefect_db_url = (resources.enter_context(pg_database("ecomflow_bench_prefect")) if prefect_db == "postgresql"
-                              else f"sqlite:///{data_dir / 'prefect-home' / 'prefect.db'}")
+            prefect_db_url = (
+                resources.enter_context(pg_database("ecomflow_bench_prefect"))
+                if prefect_db == "postgresql"
+                else f"sqlite:///{data_dir / 'prefect-home' / 'prefect.db'}"
+            )
             # Settings are read once per process: fix them before any engine module reads them.
             # (Everything below also passes the URL explicitly, so an already-configured caller works too.)
             os.environ["ECOMFLOW_DATABASE_URL"] = database_url
@@ -186,13 +201,24 @@ def isolated_stack(
             prefect_port, api_port = free_port(), free_port()
             prefect_api = f"http://127.0.0.1:{prefect_port}/api"
             common_env = {
-                "PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(data_dir / "prefect-home"), **QUIET_PREFECT_ENV,
-                "ECOMFLOW_DATABASE_URL": database_url, "ECOMFLOW_DATA_DIR": str(data_dir), "ECOMFLOW_API_HOST": "127.0.0.1",
-                "ECOMFLOW_API_PORT": str(api_port), "ECOMFLOW_PREFECT_PORT": str(prefect_port),
-                **prefect_database_env(prefect_db_url), **(env or {}),
+                "PREFECT_API_URL": prefect_api,
+                "PREFECT_HOME": str(data_dir / "prefect-home"),
+                **QUIET_PREFECT_ENV,
+                "ECOMFLOW_DATABASE_URL": database_url,
+                "ECOMFLOW_DATA_DIR": str(data_dir),
+                "ECOMFLOW_API_HOST": "127.0.0.1",
+                "ECOMFLOW_API_PORT": str(api_port),
+                "ECOMFLOW_PREFECT_PORT": str(prefect_port),
+                **prefect_database_env(prefect_db_url),
+                **(env or {}),
             }
-            prefect, api, worker = _services(data_dir, prefect_port=prefect_port, api_port=api_port, env=common_env,
-                                             prefect_server_env=prefect_server_env or {})
+            prefect, api, worker = _services(
+                data_dir,
+                prefect_port=prefect_port,
+                api_port=api_port,
+                env=common_env,
+                prefect_server_env=prefect_server_env or {},
+            )
             started_services: list[Service] = []
             # Registered after the databases, so the processes stop before their databases are dropped.
             resources.callback(stop_all, started_services)
@@ -211,9 +237,19 @@ def isolated_stack(
             _wait_for_deployments(worker, prefect_api, ("returns_exchange/ecomflow",), timeout=120)
             timings["worker_ready_s"] = round(time.monotonic() - started, 2)
             stack = BenchStack(
-                db=db, prefect_db=prefect_db, data_dir=data_dir, database_url=database_url, prefect_db_url=prefect_db_url,
-                prefect_api=prefect_api, api_url=f"http://127.0.0.1:{api_port}", prefect=prefect, api=api, worker=worker,
-                tokens=tokens, env=common_env, timings=timings,
+                db=db,
+                prefect_db=prefect_db,
+                data_dir=data_dir,
+                database_url=database_url,
+                prefect_db_url=prefect_db_url,
+                prefect_api=prefect_api,
+                api_url=f"http://127.0.0.1:{api_port}",
+                prefect=prefect,
+                api=api,
+                worker=worker,
+                tokens=tokens,
+                env=common_env,
+                timings=timings,
             )
             yield stack
             failed = False
@@ -231,13 +267,23 @@ def isolated_stack(
         finish_data_dir(data_dir, keep=keep_data or failed or log_errors)
 
 
-def run_on_stack(drive: Callable[[BenchStack], dict[str, Any]], db: str = "sqlite", *, prefect_db: str = "sqlite",
-                 **stack_options: Any) -> dict[str, Any]:
+def run_on_stack(
+    drive: Callable[[BenchStack], dict[str, Any]],
+    db: str = "sqlite",
+    *,
+    prefect_db: str = "sqlite",
+    **stack_options: Any,
+) -> dict[str, Any]:
     """Start an isolated stack, return drive(stack)'s figures with the stack's own (start-up, settings, logs)."""
     load_before = loadavg()
     with isolated_stack(db, prefect_db=prefect_db, **stack_options) as stack:
         figures = drive(stack)
         figures.update(startup=dict(stack.timings), stack_settings=stack.effective_settings())
-    figures.update(db=db, prefect_db=prefect_db, load_before=load_before, data_dir=str(stack.data_dir),
-                   **log_figures(stack.log_report))
+    figures.update(
+        db=db,
+        prefect_db=prefect_db,
+        load_before=load_before,
+        data_dir=str(stack.data_dir),
+        **log_figures(stack.log_report),
+    )
     return figures

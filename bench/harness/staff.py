@@ -1,4 +1,5 @@
 """One person using ecomflow's API over HTTP (the same calls as tests/e2e Staff)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,7 +23,9 @@ class Staff:
 
     def start_return(self, params: dict[str, Any], business_key: str) -> dict[str, Any]:
         """Start a returns_exchange instance; return the created instance."""
-        response = self.http.post("/processes/returns_exchange/instances", json={"business_key": business_key, "params": params})
+        response = self.http.post(
+            "/processes/returns_exchange/instances", json={"business_key": business_key, "params": params}
+        )
         return _expect(response, 201, "start").json()
 
     def open_tasks(self, **params: Any) -> list[dict[str, Any]]:

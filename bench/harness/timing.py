@@ -1,4 +1,5 @@
 """Timed loops, nearest-rank percentiles, and the one summary every benchmark reports durations with."""
+
 from __future__ import annotations
 
 import time
@@ -25,8 +26,13 @@ def summarize(values: Sequence[float], *, scale: float = 1.0) -> dict[str, float
     return {"n": len(scaled), **{key: round(value, 3) for key, value in figures.items()}}
 
 
-def format_summary(summary: dict[str, float], *, unit: str, keys: Sequence[str] = ("p50", "p95", "p99", "max"),
-                   digits: int | None = None) -> str:
+def format_summary(
+    summary: dict[str, float],
+    *,
+    unit: str,
+    keys: Sequence[str] = ("p50", "p95", "p99", "max"),
+    digits: int | None = None,
+) -> str:
     """Return 'p50 1.2 · p95 3.4 ms (n=200)' for the keys asked, or '—' for an empty summary."""
     if not summary.get("n"):
         return "—"

@@ -1,4 +1,5 @@
 """The FastAPI application: thin routes over the engine, one error shape, a request size limit."""
+
 from __future__ import annotations
 
 from fastapi import FastAPI, HTTPException, Request
@@ -51,10 +52,12 @@ def create_app() -> FastAPI:
     app.add_middleware(_StreamedBodyLimit, limit=limit)
 
     @app.middleware("http")
-    async def _limit_body(request: Request, call_next):  # noqa: ANN001, ANN202
+    async def _limit_body(request: Request, call_next):
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            return JSONResponse(error_body("PayloadTooLarge", f"request bodies are limited to {limit} bytes"), status_code=413)
+            return JSONResponse(
+                error_body("PayloadTooLarge", f"request bodies are limited to {limit} bytes"), status_code=413
+            )
         return await call_next(request)
 
     for module in (health, processes, sessions, instances, tasks, users, reports, webhooks):

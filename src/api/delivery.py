@@ -1,4 +1,5 @@
 """Hand fresh outbox messages to Prefect right after the response, so nobody waits for a poll."""
+
 from __future__ import annotations
 
 import logging
@@ -17,5 +18,5 @@ def deliver_now(message_ids: list[int]) -> None:
     for message_id in message_ids:
         try:
             deliver_one(message_id)
-        except Exception:  # noqa: BLE001 - the dispatcher owns retries
+        except Exception:
             logger.debug("immediate delivery of outbox message %s failed", message_id, exc_info=True)

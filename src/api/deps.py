@@ -1,4 +1,5 @@
 """Request dependencies as named types: the caller and the process definitions."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -7,12 +8,11 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ecomflow.engine.db.sessions import read_scope
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import Unauthorized
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.people.users import authenticate
-
 
 # A security scheme, not a header parameter: the OpenAPI then says which routes need a token (all but /health).
 _bearer = HTTPBearer(auto_error=False, description="an API token from `ecomflow users add`")

@@ -1,4 +1,5 @@
 """One table from domain errors to HTTP statuses, and one error body shape for all of them."""
+
 from __future__ import annotations
 
 import logging
@@ -85,7 +86,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             # The server's own fault (flows.yaml broken): the operator reads the detail in the log, callers get none.
             logger.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc.detail)
-            return JSONResponse(error_body(type(exc).__name__, "the server is misconfigured; it has been logged"), status_code=status)
+            return JSONResponse(
+                error_body(type(exc).__name__, "the server is misconfigured; it has been logged"), status_code=status
+            )
         fields = None
         if isinstance(exc, ValidationFailed):
             fields = [{"field": p.field, "rule": p.rule, "message": p.message} for p in exc.problems]
@@ -107,7 +110,9 @@ def install_error_handlers(app: FastAPI) -> None:
             # FastAPI's answer to a body it could not decode (not UTF-8, nested too deep): malformed JSON, as json_invalid is.
             message = "body: the body is not valid UTF-8 JSON"
             return JSONResponse(
-                error_body("ValidationFailed", message, [{"field": "body", "rule": "json_invalid", "message": message}]),
+                error_body(
+                    "ValidationFailed", message, [{"field": "body", "rule": "json_invalid", "message": message}]
+                ),
                 status_code=422,
             )
         fields = getattr(exc, "fields", None)
@@ -119,4 +124,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("InternalError", "an unexpected error occurred; it has been logged"), status_code=500)
+        return JSONResponse(
+            error_body("InternalError", "an unexpected error occurred; it has been logged"), status_code=500
+        )

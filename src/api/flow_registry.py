@@ -1,4 +1,5 @@
 """Which processes have a flow to run them (a module in src/flows named after the process)."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,4 +1,5 @@
 """Refuse the NUL character anywhere in a request: PostgreSQL text cannot hold it (it was a 500, found by fuzzing)."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,10 @@ class RefuseNul:
             return
         body = bytearray()
         # The web pages post form-encoded bodies, where a NUL arrives as %00.
-        form_encoded = any(name == b"content-type" and value.startswith(b"application/x-www-form-urlencoded")
-                           for name, value in scope.get("headers", []))
+        form_encoded = any(
+            name == b"content-type" and value.startswith(b"application/x-www-form-urlencoded")
+            for name, value in scope.get("headers", [])
+        )
 
         async def checked_receive() -> Message:
             message = await receive()

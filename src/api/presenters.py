@@ -1,23 +1,24 @@
 """Turn engine rows into API bodies."""
+
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ecomflow.engine import access
-from ecomflow.engine.events.audit import list_events
-from ecomflow.engine.clock import utcnow
-from ecomflow.engine.definitions.processes import Definitions, ProcessSpec
-from ecomflow.engine.instances.lifecycle import children_of, get_instance
-from ecomflow.engine.reports.kpi import KpiReport, KpiRow, Percentiles
-from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
-from ecomflow.engine.orchestrator.runs import flow_run_ui_url
-from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.tasks.states import ACTIVE_STATES
-from ecomflow.engine.tasks.actions import list_comments
 from ecomflow.api import schemas
 from ecomflow.api.report_schemas import DurationPercentilesOut, KpiReportOut, KpiRowOut
+from ecomflow.engine import access
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
+from ecomflow.engine.definitions.processes import Definitions, ProcessSpec
+from ecomflow.engine.events.audit import list_events
+from ecomflow.engine.instances.lifecycle import children_of, get_instance
+from ecomflow.engine.orchestrator.runs import flow_run_ui_url
+from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.reports.kpi import KpiReport, KpiRow, Percentiles
+from ecomflow.engine.tasks.actions import list_comments
+from ecomflow.engine.tasks.states import ACTIVE_STATES
 
 
 def present_process(spec: ProcessSpec, *, principal: Principal) -> schemas.ProcessOut:
@@ -28,8 +29,12 @@ def present_process(spec: ProcessSpec, *, principal: Principal) -> schemas.Proce
         start_form=dict(spec.start_form.json_schema),
         steps=[
             schemas.StepOut(
-                key=step.key, kind=step.kind, title=schemas.Label(zh=step.label.zh, en=step.label.en),
-                role=step.role, roles=list(step.roles), due=str(step.due) if step.due else None,
+                key=step.key,
+                kind=step.kind,
+                title=schemas.Label(zh=step.label.zh, en=step.label.en),
+                role=step.role,
+                roles=list(step.roles),
+                due=str(step.due) if step.due else None,
                 form=dict(step.form.json_schema) if step.form else None,
             )
             for step in spec.steps
@@ -44,17 +49,30 @@ def present_task(task: HumanTask, *, now: datetime | None = None) -> schemas.Tas
     # Overdue and at risk speak of open work: an ended task is neither, whatever its forecast said last.
     active = task.state in ACTIVE_STATES
     return schemas.TaskOut(
-        id=task.id, instance_id=task.instance_id, process=task.process_key, step=task.step_key, kind=task.kind,
-        round=task.round, role=task.role, state=task.state, assignee=task.assignee, due_at=task.due_at,
+        id=task.id,
+        instance_id=task.instance_id,
+        process=task.process_key,
+        step=task.step_key,
+        kind=task.kind,
+        round=task.round,
+        role=task.role,
+        state=task.state,
+        assignee=task.assignee,
+        due_at=task.due_at,
         overdue=active and task.due_at is not None and task.due_at < (now or utcnow()),
-        priority=task.priority, at_risk=active and task.at_risk,
-        expected_finish_at=task.expected_finish_at if active else None, escalated_to=task.escalated_to,
-        created_at=task.created_at, version=task.version,
+        priority=task.priority,
+        at_risk=active and task.at_risk,
+        expected_finish_at=task.expected_finish_at if active else None,
+        escalated_to=task.escalated_to,
+        created_at=task.created_at,
+        version=task.version,
     )
 
 
 def present_event(event: AuditEvent) -> schemas.EventOut:
-    return schemas.EventOut(id=event.id, at=event.at, type=event.type, actor=event.actor, task_id=event.task_id, data=event.data)
+    return schemas.EventOut(
+        id=event.id, at=event.at, type=event.type, actor=event.actor, task_id=event.task_id, data=event.data
+    )
 
 
 def present_task_detail(session: Session, task: HumanTask, definitions: Definitions) -> schemas.TaskDetailOut:
@@ -66,22 +84,34 @@ def present_task_detail(session: Session, task: HumanTask, definitions: Definiti
         context={"params": instance.params, "business_key": instance.business_key, **(task.context or {})},
         output=task.output,
         completed_by=task.completed_by,
-        comments=[schemas.CommentOut(author=c.author, text=c.text, created_at=c.created_at) for c in list_comments(session, task_id=task.id)],
+        comments=[
+            schemas.CommentOut(author=c.author, text=c.text, created_at=c.created_at)
+            for c in list_comments(session, task_id=task.id)
+        ],
         history=[present_event(e) for e in list_events(session, task_id=task.id)],
     )
 
 
 def present_instance(instance: ProcessInstance) -> schemas.InstanceOut:
     return schemas.InstanceOut(
-        id=instance.id, process=instance.process_key, business_key=instance.business_key, state=instance.state,
-        definition_version=instance.definition_version, params=instance.params, result=instance.result,
-        flow_run_id=instance.flow_run_id, flow_run_url=flow_run_ui_url(instance.flow_run_id),
-        created_at=instance.created_at, ended_at=instance.ended_at,
+        id=instance.id,
+        process=instance.process_key,
+        business_key=instance.business_key,
+        state=instance.state,
+        definition_version=instance.definition_version,
+        params=instance.params,
+        result=instance.result,
+        flow_run_id=instance.flow_run_id,
+        flow_run_url=flow_run_ui_url(instance.flow_run_id),
+        created_at=instance.created_at,
+        ended_at=instance.ended_at,
     )
 
 
 def _link(instance: ProcessInstance) -> schemas.InstanceLink:
-    return schemas.InstanceLink(id=instance.id, process=instance.process_key, business_key=instance.business_key, state=instance.state)
+    return schemas.InstanceLink(
+        id=instance.id, process=instance.process_key, business_key=instance.business_key, state=instance.state
+    )
 
 
 def present_instance_detail(
@@ -110,14 +140,26 @@ def _percentiles(values: Percentiles) -> DurationPercentilesOut:
 
 def present_kpi_row(row: KpiRow) -> KpiRowOut:
     return KpiRowOut(
-        key=row.key, done=row.done, cycle_seconds=_percentiles(row.cycle), queue_seconds=_percentiles(row.queue),
-        claimed_seconds=_percentiles(row.claimed), working_seconds=_percentiles(row.working),
-        on_time_rate=row.on_time_rate, rework_rate=row.rework_rate, open=row.open, overdue=row.overdue,
+        key=row.key,
+        done=row.done,
+        cycle_seconds=_percentiles(row.cycle),
+        queue_seconds=_percentiles(row.queue),
+        claimed_seconds=_percentiles(row.claimed),
+        working_seconds=_percentiles(row.working),
+        on_time_rate=row.on_time_rate,
+        rework_rate=row.rework_rate,
+        open=row.open,
+        overdue=row.overdue,
     )
 
 
 def present_kpi_report(report: KpiReport, *, timezone: str) -> KpiReportOut:
     return KpiReportOut(
-        start=report.start, end=report.end, as_of=report.as_of, timezone=timezone, group_by=report.group_by.value,
-        rows=[present_kpi_row(row) for row in report.rows], total=present_kpi_row(report.total),
+        start=report.start,
+        end=report.end,
+        as_of=report.as_of,
+        timezone=timezone,
+        group_by=report.group_by.value,
+        rows=[present_kpi_row(row) for row in report.rows],
+        total=present_kpi_row(report.total),
     )

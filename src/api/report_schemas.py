@@ -1,4 +1,5 @@
 """Response bodies of the reports API (GET /reports/kpi)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -24,7 +25,9 @@ class KpiRowOut(BaseModel):
         description="first → last claim, assignment or delegation (hand-overs, releases, re-claims)",
     )
     working_seconds: DurationPercentilesOut = Field(description="last claim, assignment or delegation → completed")
-    on_time_rate: float | None = Field(description="share of done tasks with a due time completed by it; null when none had one")
+    on_time_rate: float | None = Field(
+        description="share of done tasks with a due time completed by it; null when none had one"
+    )
     rework_rate: float | None = Field(description="share of done tasks in round 2 or later (redone after a reject)")
     open: int = Field(description="tasks created and not ended at as_of (a person's: those they hold now)")
     overdue: int = Field(description="of the open tasks, those past their due time at as_of")

@@ -1,4 +1,5 @@
 """Response and request bodies of API v1."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -184,7 +185,9 @@ class ErrorOut(BaseModel):
 
     error: str = Field(description="the error's name: NotFound, Forbidden, AlreadyClaimed, ValidationFailed, ...")
     detail: str = Field(description="a sentence naming the object and why")
-    fields: list[FieldProblemOut] = Field(default_factory=list, description="on 422 only: each field and the rule it broke")
+    fields: list[FieldProblemOut] = Field(
+        default_factory=list, description="on 422 only: each field and the rule it broke"
+    )
 
 
 class ValidationErrorOut(ErrorOut):
@@ -198,7 +201,9 @@ class TokensRevokedOut(BaseModel):
 
 
 class AccessRevokedOut(TokensRevokedOut):
-    web_sessions_revoked: int = Field(description="how many web sessions (/ui) were ended now; their cookies open nothing")
+    web_sessions_revoked: int = Field(
+        description="how many web sessions (/ui) were ended now; their cookies open nothing"
+    )
 
 
 class WebSessionOut(BaseModel):
@@ -208,7 +213,9 @@ class WebSessionOut(BaseModel):
     created_at: datetime
     last_seen_at: datetime = Field(description="the last page request; written at most once a minute")
     expires_at: datetime = Field(description="the end of its lifetime, whatever happens")
-    idle_expires_at: datetime = Field(description="when it ends if no page is requested before (at the latest expires_at)")
+    idle_expires_at: datetime = Field(
+        description="when it ends if no page is requested before (at the latest expires_at)"
+    )
     client_address: str | None
     user_agent: str | None = Field(description="the browser's User-Agent, cut to 200 characters")
 

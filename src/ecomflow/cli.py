@@ -1,4 +1,5 @@
 """The ecomflow command: start a project, run everything, manage users, start processes, check flows.yaml."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,9 @@ import typer
 
 from ecomflow.engine.config import get_settings
 
-app = typer.Typer(help="ecomflow — e-commerce processes as Prefect flows with a human task inbox.", no_args_is_help=True)
+app = typer.Typer(
+    help="ecomflow — e-commerce processes as Prefect flows with a human task inbox.", no_args_is_help=True
+)
 users_app = typer.Typer(help="Manage users and their tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 report_app = typer.Typer(help="Print reports from the task history.", no_args_is_help=True)
@@ -62,7 +65,10 @@ def _next_commands(directory: Path) -> list[tuple[str, str]]:
     steps = [
         ("ecomflow check", "validate flows.yaml after each edit"),
         ("ecomflow migrate", "create the database"),
-        ("ecomflow up", f"run the Prefect server (UI :{settings.prefect_port}), the API (:{settings.api_port}) and the worker"),
+        (
+            "ecomflow up",
+            f"run the Prefect server (UI :{settings.prefect_port}), the API (:{settings.api_port}) and the worker",
+        ),
     ]
     if directory.resolve() != Path.cwd().resolve():
         # Settings read ./flows.yaml and keep the data in ./.ecomflow of the working directory.
@@ -104,8 +110,8 @@ def users_add(
 ) -> None:
     """Create a user and print their API token (shown only this once)."""
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.errors import EcomflowError
     from ecomflow.engine.definitions.current import get_definitions
+    from ecomflow.engine.errors import EcomflowError
     from ecomflow.engine.people.users import add_user
 
     try:
@@ -158,16 +164,18 @@ def users_password(
 
 @report_app.command("daily")
 def report_daily(
-    day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD in the team's time zone; default: today")] = None,
+    day: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD in the team's time zone; default: today")
+    ] = None,
 ) -> None:
     """Print the daily report (日报表) of a day as markdown, as the scheduled flow publishes it."""
     from datetime import date
     from zoneinfo import ZoneInfo
 
     from ecomflow.engine.clock import utcnow
-    from ecomflow.engine.reports.daily_report import build_daily_report
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.definitions.current import get_definitions
+    from ecomflow.engine.reports.daily_report import build_daily_report
 
     timezone = get_definitions().timezone
     try:
@@ -214,8 +222,12 @@ def start(
                 typer.echo(f"error: --as: user {as_user} does not exist or is inactive", err=True)
                 raise typer.Exit(2)
             instance = start_instance(
-                session, definitions=get_definitions(), process_key=process, business_key=business_key,
-                params=params, principal=principal_of(session, user),
+                session,
+                definitions=get_definitions(),
+                process_key=process,
+                business_key=business_key,
+                params=params,
+                principal=principal_of(session, user),
             )
     except ValidationFailed as exc:
         typer.echo(f"error: {exc.detail}", err=True)
@@ -225,7 +237,9 @@ def start(
     except EcomflowError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps({"id": instance.id, "process": process, "business_key": business_key, "state": instance.state}))
+    typer.echo(
+        json.dumps({"id": instance.id, "process": process, "business_key": business_key, "state": instance.state})
+    )
 
 
 @app.command()
@@ -235,7 +249,9 @@ def api() -> None:
 
     _use_our_prefect()
     settings = get_settings()
-    uvicorn.run("ecomflow.api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port, log_level="warning")
+    uvicorn.run(
+        "ecomflow.api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port, log_level="warning"
+    )
 
 
 @app.command()

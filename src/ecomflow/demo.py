@@ -1,4 +1,5 @@
 """`ecomflow demo`: a user per role, sample SKUs, one instance of every process; --drive plays the staff."""
+
 from __future__ import annotations
 
 import json
@@ -11,14 +12,14 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from ecomflow.sample_data import DEMO_SKUS, sample_object
 from ecomflow.engine.config import get_settings
-from ecomflow.flows import implemented_flows
-from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.shop.inventory import upsert_sku
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.db.models import User
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.people.users import add_user, issue_token
+from ecomflow.engine.shop.inventory import upsert_sku
+from ecomflow.flows import implemented_flows
+from ecomflow.sample_data import DEMO_SKUS, sample_object
 
 SECOND_OF_EACH = "_2"  # a second user per role, for four-eyes approvals of that role's own work
 TERMINAL = {"completed", "cancelled", "failed"}
@@ -52,7 +53,9 @@ def create_skus() -> None:
     """Create the sample SKUs with their shop and store prices and one shared stock."""
     with session_scope() as session:
         for sku, (name, online, offline, stock) in DEMO_SKUS.items():
-            upsert_sku(session, sku=sku, name=name, online_price=Decimal(online), offline_price=Decimal(offline), stock=stock)
+            upsert_sku(
+                session, sku=sku, name=name, online_price=Decimal(online), offline_price=Decimal(offline), stock=stock
+            )
 
 
 def start_every_process(api: str, starter: DemoUser) -> list[dict[str, Any]]:
@@ -66,7 +69,9 @@ def start_every_process(api: str, starter: DemoUser) -> list[dict[str, Any]]:
         params = sample_object(process["start_form"])
         params.update(_start_overrides(process["key"]))
         business_key = f"DEMO-{uuid.uuid4().hex[:8]}"
-        response = client.post(f"/processes/{process['key']}/instances", json={"business_key": business_key, "params": params})
+        response = client.post(
+            f"/processes/{process['key']}/instances", json={"business_key": business_key, "params": params}
+        )
         if response.status_code != 201:
             raise RuntimeError(f"starting {process['key']} failed: {response.status_code} {response.text}")
         started.append(response.json())
@@ -81,11 +86,14 @@ def _start_overrides(process: str) -> dict[str, Any]:
     }.get(process, {})
 
 
-def drive(api: str, users: dict[str, list[DemoUser]], instance_ids: list[str], *, timeout: float = 600) -> dict[str, str]:
+def drive(
+    api: str, users: dict[str, list[DemoUser]], instance_ids: list[str], *, timeout: float = 600
+) -> dict[str, str]:
     """Complete every open task as the right people until the demo's instances (and children) end."""
     clients = {
         user.name: httpx.Client(base_url=api, headers={"Authorization": f"Bearer {user.token}"}, timeout=30)
-        for people in users.values() for user in people
+        for people in users.values()
+        for user in people
     }
     manager = clients[users["operations"][0].name]
     tracked = set(instance_ids)

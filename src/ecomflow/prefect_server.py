@@ -23,6 +23,7 @@ number of people's tasks open (2,300 waiting returns: the server's top cost, sta
 Our runs suspend with a ten-year timeout and our sweeper owns every deadline, so it never has
 work for us.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,7 @@ def take_sqlite_write_lock_at_begin() -> None:
     deferred_or_immediate = AioSqliteConfiguration.begin_transaction
 
     @asynccontextmanager
-    async def begin_immediate(self, session, with_for_update: bool = False) -> AsyncIterator:  # noqa: ANN001
+    async def begin_immediate(self, session, with_for_update: bool = False) -> AsyncIterator:
         async with deferred_or_immediate(self, session, with_for_update=True) as transaction:
             yield transaction
 

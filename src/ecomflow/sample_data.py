@@ -1,4 +1,5 @@
 """Plausible form data from a step's JSON Schema, for the demo's simulated staff."""
+
 from __future__ import annotations
 
 import uuid

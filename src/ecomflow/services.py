@@ -1,4 +1,5 @@
 """Start, watch and stop the processes that make up ecomflow: Prefect server, API, worker."""
+
 from __future__ import annotations
 
 import os
@@ -17,13 +18,12 @@ from ecomflow.engine.config import Settings
 
 def prefect_env(settings: Settings) -> dict[str, str]:
     """Return the environment every ecomflow process needs to reach the same Prefect server."""
-    env = {
+    return {
         "PREFECT_API_URL": settings.resolved_prefect_api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_HOME": str((settings.data_dir / "prefect").resolve()),
     }
-    return env
 
 
 @dataclass
@@ -41,7 +41,10 @@ class Service:
         """Start the process with the given environment added to ours."""
         output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
-            self.argv, env={**os.environ, **self.env}, stdout=output, stderr=subprocess.STDOUT if output else None,
+            self.argv,
+            env={**os.environ, **self.env},
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
             start_new_session=True,
         )
 

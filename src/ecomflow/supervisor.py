@@ -1,4 +1,5 @@
 """`ecomflow up`: every part of the system on one laptop, stopped cleanly by Ctrl-C."""
+
 from __future__ import annotations
 
 import signal
@@ -6,9 +7,9 @@ import threading
 
 import typer
 
-from ecomflow.services import Service, api_server, flow_worker, prefect_server
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.migrate import upgrade_to_head
+from ecomflow.services import Service, api_server, flow_worker, prefect_server
 
 
 def run_all() -> int:
@@ -18,7 +19,10 @@ def run_all() -> int:
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     upgrade_to_head()
-    env = {"ECOMFLOW_DATA_DIR": str(settings.data_dir.resolve()), "ECOMFLOW_DATABASE_URL": settings.resolved_database_url}
+    env = {
+        "ECOMFLOW_DATA_DIR": str(settings.data_dir.resolve()),
+        "ECOMFLOW_DATABASE_URL": settings.resolved_database_url,
+    }
     services: list[Service] = []
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -47,7 +51,10 @@ def run_all() -> int:
         while not stop.wait(1):
             dead = [s for s in services if not s.running()]
             if dead:
-                typer.echo(f"{dead[0].name} exited (code {dead[0].process.returncode}); stopping. See {dead[0].log_path}", err=True)
+                typer.echo(
+                    f"{dead[0].name} exited (code {dead[0].process.returncode}); stopping. See {dead[0].log_path}",
+                    err=True,
+                )
                 return 1
         return 0
     finally:

@@ -1,4 +1,5 @@
 """The worker process: flow runs, outbox delivery and the sweeper, until SIGTERM or Ctrl-C."""
+
 from __future__ import annotations
 
 import logging
@@ -7,11 +8,11 @@ import threading
 import time
 
 from ecomflow.engine.config import get_settings
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.events.dispatcher import run_dispatcher
 from ecomflow.engine.orchestrator.deployments import register_deployments
 from ecomflow.engine.orchestrator.wakeups import start_wakeups
 from ecomflow.engine.orchestrator.worker import FlowWorker
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.sla.sweeper import run_sweeper
 from ecomflow.flows import implemented_flows
 
@@ -23,7 +24,7 @@ def _register_until_done(stop: threading.Event) -> dict:
     while not stop.is_set():
         try:
             return register_deployments(implemented_flows(), get_definitions())
-        except Exception as exc:  # noqa: BLE001 - Prefect may still be starting
+        except Exception as exc:
             logger.warning("registering deployments failed (%s); retrying", exc)
             stop.wait(2)
     return {}
@@ -41,12 +42,18 @@ def run_worker() -> None:
         signal.signal(sig, lambda *_: stop.set())
     deployments = _register_until_done(stop)
     worker = FlowWorker(
-        deployments, concurrency=settings.worker_concurrency, poll_seconds=settings.worker_poll_seconds,
-        lease_seconds=settings.run_lease_seconds, max_takes=settings.max_run_takes,
-        retries=settings.flow_retries, retry_delay_seconds=settings.flow_retry_delay_seconds,
+        deployments,
+        concurrency=settings.worker_concurrency,
+        poll_seconds=settings.worker_poll_seconds,
+        lease_seconds=settings.run_lease_seconds,
+        max_takes=settings.max_run_takes,
+        retries=settings.flow_retries,
+        retry_delay_seconds=settings.flow_retry_delay_seconds,
     )
     helpers = [
-        threading.Thread(target=run_dispatcher, args=(stop,), kwargs={"on_delivered": worker.poke}, name="dispatcher", daemon=True),
+        threading.Thread(
+            target=run_dispatcher, args=(stop,), kwargs={"on_delivered": worker.poke}, name="dispatcher", daemon=True
+        ),
         threading.Thread(target=run_sweeper, args=(stop,), name="sweeper", daemon=True),
     ]
     for thread in helpers:

@@ -10,6 +10,7 @@ The engine's guards, the inbox's queries, the API and the web pages' buttons all
 - A process is started by its `starters` (role keys, or `managers`); the system starts any.
 Refusals name the rule they apply.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,4 +1,5 @@
 """The one source of "now", so tests can move time instead of sleeping."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

@@ -1,4 +1,5 @@
 """One settings object for the whole system; nothing else reads the environment."""
+
 from __future__ import annotations
 
 from functools import lru_cache

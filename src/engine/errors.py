@@ -24,6 +24,7 @@ message) and inventory's _StockMoved (rolls back one reservation). The HTTP laye
 (api/nul_guard.NulRefused, an HTTPException; the web pages' SignInRequired, CsrfRefused and
 PageRefused, each rendered by its handler) are about requests, not domain objects.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -99,7 +100,9 @@ class UnknownStep(DefinitionMissing):
     """The process has no step with this key."""
 
     def __init__(self, process: str, key: str, known: Sequence[str]) -> None:
-        super().__init__(f"process {process!r} has no step {key!r} (steps: {', '.join(known)})", process=process, step=key)
+        super().__init__(
+            f"process {process!r} has no step {key!r} (steps: {', '.join(known)})", process=process, step=key
+        )
         self.process, self.key = process, key
 
 

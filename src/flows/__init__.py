@@ -1,4 +1,5 @@
 """One Prefect flow per process of flows.yaml, in a module named after the process."""
+
 from __future__ import annotations
 
 import importlib

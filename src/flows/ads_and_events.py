@@ -3,12 +3,12 @@
 An event ends at the end of its last day (midnight after event_ends_on, calendar time zone);
 the effect is tracked then, due 3 days later. The sweeper reminds about the review result daily.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
-
 
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.budget import approver_role
@@ -35,7 +35,10 @@ def _selection_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome
         decision = run.approval(step, round=round, context={"selection": selection.data, "selected_by": selection.by})
         if decision.approved:
             return selection, decision, round
-        context = {"rework": {"round": round, "comment": decision.comment, "by": decision.by}, "previous_selection": selection.data}
+        context = {
+            "rework": {"round": round, "comment": decision.comment, "by": decision.by},
+            "previous_selection": selection.data,
+        }
         round += 1
 
 
@@ -46,10 +49,16 @@ def ads_and_events(run: ProcessRun) -> dict[str, Any]:
     sign_up = run.human("sign_up", context={"selection": selection.data, "budget_approved_by": budget.by})
     review = run.human("review_result", context={"selection": selection.data, "sign_up": sign_up.data})
     if review.data["result"] != "approved":
-        return run.finish("not_accepted", platform_reference=sign_up.data["platform_reference"], notes=review.data.get("notes"))
+        return run.finish(
+            "not_accepted", platform_reference=sign_up.data["platform_reference"], notes=review.data.get("notes")
+        )
     run.wait_until("await_event_end", event_end(selection.data["event_ends_on"]))
     effect = run.human("track_effect", context={"selection": selection.data, "sign_up": sign_up.data})
     return run.finish(
-        "tracked", rounds=rounds, platform_reference=sign_up.data["platform_reference"],
-        gmv=effect.data["gmv"], spend=effect.data["spend"], roi=effect.data["roi"],
+        "tracked",
+        rounds=rounds,
+        platform_reference=sign_up.data["platform_reference"],
+        gmv=effect.data["gmv"],
+        spend=effect.data["spend"],
+        roi=effect.data["roi"],
     )

@@ -1,4 +1,5 @@
 """Prefect artifacts where managers look: tables and summaries attached to the run."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """顾客关怀文案制作流程 — customer care copy, process 4 of PROCESSES.md."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,9 +8,9 @@ from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.shop.process_records import save_copy
 from ecomflow.engine.rules.ad_law import find_banned_terms
 from ecomflow.engine.rules.sms import check_sms
+from ecomflow.engine.shop.process_records import save_copy
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
 
@@ -56,7 +57,9 @@ def _draft_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome, in
         if decision.approved:
             return draft, decision, round
         context = {
-            **context, "rework": {"round": round, "comment": decision.comment, "by": decision.by}, "previous_draft": draft.data,
+            **context,
+            "rework": {"round": round, "comment": decision.comment, "by": decision.by},
+            "previous_draft": draft.data,
         }
         context.pop("findings", None)
         round += 1
@@ -66,5 +69,7 @@ def _draft_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome, in
 def customer_care_copy(run: ProcessRun) -> dict[str, Any]:
     """顾客关怀文案制作流程: draft, advertising-law and SMS check, review, copy library."""
     draft, decision, rounds = _draft_until_approved(run)
-    entry = run.auto("publish", publish, run.instance_id, draft.data["scenario"], draft.data["channel"], draft.data["text"])
+    entry = run.auto(
+        "publish", publish, run.instance_id, draft.data["scenario"], draft.data["channel"], draft.data["text"]
+    )
     return run.finish("published", copy_id=entry["copy_id"], rounds=rounds, approved_by=decision.by)

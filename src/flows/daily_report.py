@@ -3,6 +3,7 @@
 compute_kpis (the day's KPIs by person, role and process) → publish_report (a table and a
 markdown Prefect artifact) → notify (a report.daily audit event, which the webhooks carry on).
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -13,9 +14,9 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.reports.daily_report import build_daily_report, record_report_event
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.reports.daily_report import build_daily_report, record_report_event
 from ecomflow.flows.artifacts import publish_markdown, publish_table
 from ecomflow.flows.primitives import ProcessRun
 from ecomflow.flows.process_flow import ScheduledStart, process_flow
@@ -34,7 +35,12 @@ def compute_kpis(report_date: str) -> dict[str, Any]:
     """Compute the day's KPIs by person, role and process, as table rows, markdown and a summary."""
     with session_scope() as session:
         report = build_daily_report(session, day=date.fromisoformat(report_date), timezone=_timezone(), now=utcnow())
-    return {"report_date": report_date, "rows": report.table_rows(), "markdown": report.markdown(), "summary": report.summary()}
+    return {
+        "report_date": report_date,
+        "rows": report.table_rows(),
+        "markdown": report.markdown(),
+        "summary": report.summary(),
+    }
 
 
 @task

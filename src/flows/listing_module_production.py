@@ -1,15 +1,16 @@
 """宝贝模块制作业务流程 — listing module production, process 3 of PROCESSES.md."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from prefect import task
 
-from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.rules.ad_law import scan_form_text
+from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.artifacts import publish_table
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
@@ -31,7 +32,8 @@ def copy_check(instance_id: str, points: dict[str, Any], round: int) -> dict[str
         with session_scope() as session:
             business_key = get_instance(session, instance_id).business_key
         publish_table(
-            f"{PROCESS}-{business_key}-copy-check", findings,
+            f"{PROCESS}-{business_key}-copy-check",
+            findings,
             description=f"广告法极限词 {business_key} round {round}: {len(findings)} hits",
         )
     return {"findings": findings}
@@ -41,7 +43,9 @@ def copy_check(instance_id: str, points: dict[str, Any], round: int) -> dict[str
 def archive_module(instance_id: str, sku: str, content: dict[str, Any]) -> dict[str, Any]:
     """Archive the approved module in the catalog, once."""
     with session_scope() as session:
-        entry = publish_once(session, channel=CatalogChannel(), instance_id=instance_id, kind="listing_module", ref=sku, content=content)
+        entry = publish_once(
+            session, channel=CatalogChannel(), instance_id=instance_id, kind="listing_module", ref=sku, content=content
+        )
         return {"catalog_id": entry.id, "module": entry.channel_ref}
 
 
@@ -64,7 +68,9 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepO
     round = 1
     while True:
         design = run.human("design_module", round=round, context=context)
-        review = run.approval("review_module", round=round, context={**base, "design": design.data, "designed_by": design.by})
+        review = run.approval(
+            "review_module", round=round, context={**base, "design": design.data, "designed_by": design.by}
+        )
         if review.approved:
             return design, review
         context = {**base, "rework": {"round": round, "comment": review.comment, "by": review.by}}
@@ -77,12 +83,20 @@ def listing_module_production(run: ProcessRun) -> dict[str, Any]:
     photo_archive = run.params.get("photo_archive")
     points = _write_until_clean(run, {"sku": run.params.get("sku"), "photo_archive": photo_archive})
     sku = run.params.get("sku") or points.data["sku"]
-    design, review = _design_until_approved(run, {"sku": sku, "photo_archive": photo_archive, "selling_points": points.data})
+    design, review = _design_until_approved(
+        run, {"sku": sku, "photo_archive": photo_archive, "selling_points": points.data}
+    )
     content = {
-        "sku": sku, "photo_archive": photo_archive, "selling_points": points.data["selling_points"],
-        "specs": points.data["specs"], "audience": points.data["audience"], "design": design.data,
+        "sku": sku,
+        "photo_archive": photo_archive,
+        "selling_points": points.data["selling_points"],
+        "specs": points.data["specs"],
+        "audience": points.data["audience"],
+        "design": design.data,
         "approved_by": review.by,
     }
     archived = run.auto("archive", archive_module, run.instance_id, sku, content)
-    upload = run.child("listing_upload", index=0, process_key="listing_upload", params={"sku": sku, "module": archived["module"]})
+    upload = run.child(
+        "listing_upload", index=0, process_key="listing_upload", params={"sku": sku, "module": archived["module"]}
+    )
     return run.finish("archived", sku=sku, module=archived["module"], listing_upload=upload)

@@ -1,4 +1,5 @@
 """宝贝上传流程 — listing upload, process 12 of PROCESSES.md."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,17 +7,17 @@ from typing import Any
 
 from prefect import task
 
-from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances.lifecycle import get_instance
-from ecomflow.engine.shop.inventory import get_skus
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.rules.listing import Finding, check_listing
 from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
+from ecomflow.engine.shop.inventory import get_skus
+from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.artifacts import publish_markdown, publish_table
-from ecomflow.flows.slots import in_peak_hours, slot_time
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
+from ecomflow.flows.slots import in_peak_hours, slot_time
 
 PROCESS = "listing_upload"
 
@@ -30,7 +31,7 @@ def _price_findings(session: Any, listing: dict[str, Any]) -> tuple[list[Finding
     for index, row in enumerate(rows):
         line = PriceLine(sku=row["sku"], online_price=listing["price"], offline_price=listing["offline_price"])
         policy = known[row["sku"]].price_policy if row["sku"] in known else rules["default"]
-        limits = dict(policy=policy, max_online_discount=rules["max_online_discount"])
+        limits = {"policy": policy, "max_online_discount": rules["max_online_discount"]}
         findings.extend(
             Finding(field=f"skus[{index}].price", rule="price_policy", message=violation.message)
             for violation in check_prices([line], **limits)
@@ -47,24 +48,30 @@ def listing_check(instance_id: str, listing: dict[str, Any], round: int) -> dict
     with session_scope() as session:
         business_key = get_instance(session, instance_id).business_key
         price_findings, prices = _price_findings(session, listing)
-    findings = check_listing(
-        title=listing["title"],
-        main_images=listing["main_images"],
-        texts={"skus": [{"spec": row.get("spec") or ""} for row in listing["skus"]]},
-        prices=[],  # checked per SKU above, each under its own policy
-        title_max_bytes=int(rules["listing"]["title_max_bytes"]),
-        min_main_images=int(rules["listing"]["min_main_images"]),
-        banned=rules["banned_terms"],
-        policy=rules["price_policy"]["default"],
-        max_online_discount=rules["price_policy"]["max_online_discount"],
-    ) + price_findings
+    findings = (
+        check_listing(
+            title=listing["title"],
+            main_images=listing["main_images"],
+            texts={"skus": [{"spec": row.get("spec") or ""} for row in listing["skus"]]},
+            prices=[],  # checked per SKU above, each under its own policy
+            title_max_bytes=int(rules["listing"]["title_max_bytes"]),
+            min_main_images=int(rules["listing"]["min_main_images"]),
+            banned=rules["banned_terms"],
+            policy=rules["price_policy"]["default"],
+            max_online_discount=rules["price_policy"]["max_online_discount"],
+        )
+        + price_findings
+    )
     rows = [{"field": f.field, "rule": f.rule, "message": f.message} for f in findings]
     key = f"{PROCESS}-{business_key}-listing-check"
     if rows:
         publish_table(key, rows, description=f"宝贝上传检查 {business_key} round {round}: {len(rows)} findings")
     else:
-        publish_markdown(key, f"# 宝贝上传检查 {business_key}\n\nRound {round}: all checks passed.",
-                         description=f"宝贝上传检查 {business_key} round {round}: passed")
+        publish_markdown(
+            key,
+            f"# 宝贝上传检查 {business_key}\n\nRound {round}: all checks passed.",
+            description=f"宝贝上传检查 {business_key} round {round}: passed",
+        )
     slot = slot_time(listing["go_live_at"])
     return {"findings": rows, "prices": prices, "go_live_at": slot.isoformat(), "in_peak_hours": in_peak_hours(slot)}
 
@@ -74,8 +81,14 @@ def publish_listing(instance_id: str, sku: str, listing: dict[str, Any], module:
     """Put the listing into the catalog, once."""
     content = {**listing, "module": module}
     with session_scope() as session:
-        entry = publish_once(session, channel=CatalogChannel(), instance_id=instance_id, kind="listing", ref=sku, content=content)
-        return {"catalog_id": entry.id, "channel_ref": entry.channel_ref, "published_at": entry.published_at.isoformat()}
+        entry = publish_once(
+            session, channel=CatalogChannel(), instance_id=instance_id, kind="listing", ref=sku, content=content
+        )
+        return {
+            "catalog_id": entry.id,
+            "channel_ref": entry.channel_ref,
+            "published_at": entry.published_at.isoformat(),
+        }
 
 
 def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any]]:
@@ -90,10 +103,17 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
             context = {**base, "findings": check["findings"], "rework": {"round": round, "step": "listing_check"}}
             round += 1
             continue
-        review = run.approval("review", round=round, context={
-            "listing": listing.data, "prepared_by": listing.by, "prices": check["prices"],
-            "go_live_at": check["go_live_at"], "in_peak_hours": check["in_peak_hours"],
-        })
+        review = run.approval(
+            "review",
+            round=round,
+            context={
+                "listing": listing.data,
+                "prepared_by": listing.by,
+                "prices": check["prices"],
+                "go_live_at": check["go_live_at"],
+                "in_peak_hours": check["in_peak_hours"],
+            },
+        )
         if review.approved:
             return listing, check
         context = {**base, "rework": {"round": round, "step": "review", "comment": review.comment, "by": review.by}}

@@ -1,15 +1,16 @@
 """首页设计/宝贝详情模块设计流程 — homepage and detail page design, process 5 of PROCESSES.md."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from prefect import task
 
-from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.flows.slots import in_peak_hours, slot_time
+from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
+from ecomflow.flows.slots import in_peak_hours, slot_time
 
 PROCESS = "page_design"
 MISSING_SKU = {"field": "sku", "rule": "required_for_detail", "message": "a detail page needs the SKU it describes"}
@@ -20,8 +21,15 @@ def publish_page(instance_id: str, page: str, sku: str | None, content: dict[str
     """Publish the page to the shop, once: the homepage, or the SKU's detail page."""
     kind, ref = ("homepage", "homepage") if page == "homepage" else ("detail_page", sku or "")
     with session_scope() as session:
-        entry = publish_once(session, channel=CatalogChannel(), instance_id=instance_id, kind=kind, ref=ref, content=content)
-        return {"catalog_id": entry.id, "kind": kind, "channel_ref": entry.channel_ref, "published_at": entry.published_at.isoformat()}
+        entry = publish_once(
+            session, channel=CatalogChannel(), instance_id=instance_id, kind=kind, ref=ref, content=content
+        )
+        return {
+            "catalog_id": entry.id,
+            "kind": kind,
+            "channel_ref": entry.channel_ref,
+            "published_at": entry.published_at.isoformat(),
+        }
 
 
 def _brief_until_complete(run: ProcessRun) -> tuple[StepOutcome, str | None]:
@@ -48,9 +56,14 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: b
         decision, step = review, "review"
         if review.approved and homepage:
             step = "owner_signoff"
-            decision = run.approval(step, round=round, context={
-                **decision_context, "review": {"by": review.by, "comment": review.comment},
-            })
+            decision = run.approval(
+                step,
+                round=round,
+                context={
+                    **decision_context,
+                    "review": {"by": review.by, "comment": review.comment},
+                },
+            )
         if decision.approved:
             return design
         context = {**base, "rework": {"round": round, "step": step, "comment": decision.comment, "by": decision.by}}
@@ -63,7 +76,12 @@ def page_design(run: ProcessRun) -> dict[str, Any]:
     brief, sku = _brief_until_complete(run)
     page = brief.data["page"]
     go_live_at = slot_time(brief.data["go_live_at"])
-    base = {"brief": brief.data, "sku": sku, "go_live_at": go_live_at.isoformat(), "in_peak_hours": in_peak_hours(go_live_at)}
+    base = {
+        "brief": brief.data,
+        "sku": sku,
+        "go_live_at": go_live_at.isoformat(),
+        "in_peak_hours": in_peak_hours(go_live_at),
+    }
     design = _design_until_approved(run, base, homepage=page == "homepage")
     run.wait_until("go_live", go_live_at)
     content = {"page": page, "sku": sku, "brief": brief.data, "design": design.data}

@@ -1,4 +1,5 @@
 """售前咨询下单流程 — pre-sales inquiry and order, process 9 of PROCESSES.md (high volume)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -55,7 +56,9 @@ def put_back_stock(instance_id: str) -> dict[str, Any]:
         released = [
             line
             for partial in (False, True)
-            for line in release_stock(session, key=reservation_key(instance_id, partial=partial), instance_id=instance_id)
+            for line in release_stock(
+                session, key=reservation_key(instance_id, partial=partial), instance_id=instance_id
+            )
         ]
     return {"released": released}
 
@@ -72,7 +75,10 @@ def _order_findings(answer: dict[str, Any]) -> list[dict[str, str]]:
     """Return what an answer marked ordered lacks: the order id and its lines."""
     if answer["outcome"] != "ordered":
         return []
-    missing = {"order_id": "an ordered inquiry needs the order id", "order_lines": "an ordered inquiry needs its order lines"}
+    missing = {
+        "order_id": "an ordered inquiry needs the order id",
+        "order_lines": "an ordered inquiry needs its order lines",
+    }
     return [
         {"field": field, "rule": "required_when_ordered", "message": message}
         for field, message in missing.items()
@@ -107,11 +113,21 @@ def _reserve(
         if stock["reserved"]:
             return stock, decisions
         decision = run.human(
-            "shortage_decision", round=round,
-            context={"order": order, "lines": lines, "fulfilment": fulfilment, "short": stock["short"], "earlier_decisions": decisions},
+            "shortage_decision",
+            round=round,
+            context={
+                "order": order,
+                "lines": lines,
+                "fulfilment": fulfilment,
+                "short": stock["short"],
+                "earlier_decisions": decisions,
+            },
         )
         choice = decision.data["decision"]
-        decisions = [*decisions, {"round": round, "decision": choice, "by": decision.by, "notes": decision.data.get("notes", "")}]
+        decisions = [
+            *decisions,
+            {"round": round, "decision": choice, "by": decision.by, "notes": decision.data.get("notes", "")},
+        ]
         if choice == "cancel_order":
             return None, decisions
         partial = choice == "partial_ship"
@@ -129,7 +145,9 @@ def _ship(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     """打单/配货 → 审单/打包 → 发货, all by the warehouse."""
     picked = run.human("print_and_pick", context=context)
     packed = run.human("verify_and_pack", context={**context, "waybill_no": picked.data["waybill_no"]})
-    shipped = run.human("ship", context={**context, "waybill_no": picked.data["waybill_no"], "packages": packed.data["packages"]})
+    shipped = run.human(
+        "ship", context={**context, "waybill_no": picked.data["waybill_no"], "packages": packed.data["packages"]}
+    )
     return run.finish("shipped", **context, waybill_no=picked.data["waybill_no"], **shipped.data)
 
 
@@ -150,7 +168,11 @@ def presales_order(run: ProcessRun) -> dict[str, Any]:
     if answer.data["outcome"] != "ordered":
         return run.finish("no_order", answered_by=answer.by, recommended_skus=answer.data.get("recommended_skus", []))
     fulfilment = answer.data.get("fulfilment") or "ship"
-    order = {"order_id": answer.data["order_id"], "customer": run.params["customer"], "notes": answer.data.get("notes", "")}
+    order = {
+        "order_id": answer.data["order_id"],
+        "customer": run.params["customer"],
+        "notes": answer.data.get("notes", ""),
+    }
     lines = merge_lines(answer.data["order_lines"])
     stock, decisions = _reserve(run, order, lines, fulfilment)
     if stock is None:

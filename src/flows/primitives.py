@@ -4,6 +4,7 @@ A human step survives days, restarts and deploys: the task row is made once per
 (instance, step, round); a completed task's output comes from our database; otherwise the run
 suspends (its process is free) until the dispatcher resumes it, and replays from the top.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,10 +16,13 @@ from prefect import Task
 from prefect.context import FlowRunContext
 from sqlalchemy.exc import IntegrityError
 
-from ecomflow.engine.instances.children import start_child_once
 from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import ProcessSpec, StepSpec
+from ecomflow.engine.instances.auto_step_results import load_result, result_key, store_result
+from ecomflow.engine.instances.children import start_child_once
 from ecomflow.engine.instances.lifecycle import (
     ACTIVE_INSTANCE_STATES,
     InstanceState,
@@ -28,14 +32,11 @@ from ecomflow.engine.instances.lifecycle import (
     set_instance_state,
     start_instance,
 )
-from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.people.principals import SYSTEM
-from ecomflow.engine.orchestrator.runs import suspend_current_run
-from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.instances.auto_step_results import load_result, result_key, store_result
-from ecomflow.engine.tasks.step_tasks import find_task, note_resume_without_completion, open_task, pause_key
 from ecomflow.engine.instances.timers import arm_timer, find_timer, note_early_resume, timer_pause_key
+from ecomflow.engine.orchestrator.runs import suspend_current_run
+from ecomflow.engine.people.principals import SYSTEM
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
+from ecomflow.engine.tasks.step_tasks import find_task, note_resume_without_completion, open_task, pause_key
 
 logger = logging.getLogger("ecomflow.flows")
 
@@ -96,7 +97,10 @@ class ProcessRun:
             set_instance_state(session, instance=instance, state=InstanceState.RUNNING)
             spec = get_definitions().process(process_key)
             return cls(
-                spec=spec, instance_id=instance_id, business_key=instance.business_key, params=dict(instance.params),
+                spec=spec,
+                instance_id=instance_id,
+                business_key=instance.business_key,
+                params=dict(instance.params),
                 started_at=instance.created_at,
             )
 
@@ -108,8 +112,13 @@ class ProcessRun:
             existing = find_instance_of_run(session, flow_run_id=flow_run_id)
             if existing is None:
                 existing = start_instance(
-                    session, definitions=get_definitions(), process_key=process_key, business_key=business_key,
-                    params=params, principal=SYSTEM, start_run=False,
+                    session,
+                    definitions=get_definitions(),
+                    process_key=process_key,
+                    business_key=business_key,
+                    params=params,
+                    principal=SYSTEM,
+                    start_run=False,
                 )
                 record_flow_run(session, instance_id=existing.id, flow_run_id=flow_run_id)
             instance_id = existing.id
@@ -123,7 +132,9 @@ class ProcessRun:
         """Wait for an approve/reject decision; the engine keeps the author of the approved work off it (four-eyes)."""
         return self._wait_for_task(self.spec.step(step_key), round=round, context=context)
 
-    def parallel(self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None) -> dict[str, StepOutcome]:
+    def parallel(
+        self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None
+    ) -> dict[str, StepOutcome]:
         """Open one task per role of the step at once and wait until every one is done."""
         step = self.spec.step(step_key)
         with session_scope() as session:
@@ -134,7 +145,9 @@ class ProcessRun:
     def wait_until(self, step_key: str, fire_at: datetime, *, round: int = 1) -> None:
         """Wait (suspended, no process held) until the time; the sweeper resumes the run."""
         with session_scope() as session:
-            timer = arm_timer(session, instance_id=self.instance_id, step_key=step_key, round=round, fire_at=fire_at, now=utcnow())
+            timer = arm_timer(
+                session, instance_id=self.instance_id, step_key=step_key, round=round, fire_at=fire_at, now=utcnow()
+            )
             fired, key, timer_id = timer.fired_at is not None, timer_pause_key(timer), timer.id
         if not fired:
             set_waiting(self.instance_id)
@@ -146,12 +159,19 @@ class ProcessRun:
                 if not fired:
                     key = timer_pause_key(note_early_resume(session, timer_id=timer_id))
 
-    def child(self, step_key: str, *, index: int, process_key: str, params: dict[str, Any], business_key: str | None = None) -> str:
+    def child(
+        self, step_key: str, *, index: int, process_key: str, params: dict[str, Any], business_key: str | None = None
+    ) -> str:
         """Start a child instance for this step and index exactly once; return its id."""
-        arguments = dict(
-            definitions=get_definitions(), parent_id=self.instance_id, step_key=step_key, index=index,
-            process_key=process_key, params=params, business_key=business_key,
-        )
+        arguments = {
+            "definitions": get_definitions(),
+            "parent_id": self.instance_id,
+            "step_key": step_key,
+            "index": index,
+            "process_key": process_key,
+            "params": params,
+            "business_key": business_key,
+        }
         try:
             with session_scope() as session:
                 return start_child_once(session, **arguments)
@@ -191,7 +211,12 @@ class ProcessRun:
     ) -> StepOutcome:
         with session_scope() as session:
             task = open_task(
-                session, instance_id=self.instance_id, step=step, round=round, lane=lane, context=context,
+                session,
+                instance_id=self.instance_id,
+                step=step,
+                round=round,
+                lane=lane,
+                context=context,
             )
             outcome = _outcome(task)
             key = pause_key(task)

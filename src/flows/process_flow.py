@@ -8,6 +8,7 @@ The flow is named after the process and takes `instance_id` (optional, with `sch
 run the scheduler starts); a failed or crashed run marks its instance failed, and a run whose
 instance ended elsewhere ends Cancelled.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -60,12 +61,16 @@ def process_flow(
     return build
 
 
-def mark_instance_failed(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect hook signature
+def mark_instance_failed(flow, flow_run, state) -> None:
     """Record in ecomflow that the instance's run failed, so managers see it."""
     instance_id = (flow_run.parameters or {}).get("instance_id")
     with session_scope() as session:
         # A scheduled run has no instance_id parameter: it started its instance itself.
-        instance = get_instance(session, instance_id) if instance_id else find_instance_of_run(session, flow_run_id=str(flow_run.id))
+        instance = (
+            get_instance(session, instance_id)
+            if instance_id
+            else find_instance_of_run(session, flow_run_id=str(flow_run.id))
+        )
         if instance is None:
             return
         set_instance_state(session, instance=instance, state=InstanceState.FAILED, error=state.message or "")
@@ -74,7 +79,7 @@ def mark_instance_failed(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefe
 def _by_id(process_key: str, body: ProcessBody) -> Callable[..., Any]:
     """Return the flow function of a process started over the API or as a child: it takes the instance id."""
 
-    def run_process(instance_id: str):  # noqa: ANN202 - a result dict or a Cancelled state
+    def run_process(instance_id: str):
         return _run_to_end(body, lambda: ProcessRun.load(process_key, instance_id))
 
     return run_process
@@ -85,7 +90,7 @@ def _by_id_or_schedule(
 ) -> Callable[..., Any]:
     """Return the flow function of a scheduled process: without an instance id the run starts its own instance."""
 
-    def run_process(instance_id: str | None = None):  # noqa: ANN202 - a result dict or a Cancelled state
+    def run_process(instance_id: str | None = None):
         def load() -> ProcessRun:
             if instance_id is not None:
                 return ProcessRun.load(process_key, instance_id)

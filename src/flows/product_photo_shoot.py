@@ -1,12 +1,13 @@
 """商品拍摄流程 — product photo shoot, process 11 of PROCESSES.md."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from prefect import task
 
-from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
 
@@ -17,7 +18,14 @@ PROCESS = "product_photo_shoot"
 def archive_photos(instance_id: str, content: dict[str, Any]) -> dict[str, Any]:
     """Archive the approved photo set in the catalog, once (完成作品建档)."""
     with session_scope() as session:
-        entry = publish_once(session, channel=CatalogChannel(), instance_id=instance_id, kind="photo_set", ref=instance_id, content=content)
+        entry = publish_once(
+            session,
+            channel=CatalogChannel(),
+            instance_id=instance_id,
+            kind="photo_set",
+            ref=instance_id,
+            content=content,
+        )
         return {"catalog_id": entry.id, "photo_archive": entry.channel_ref}
 
 
@@ -27,9 +35,16 @@ def _shoot_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepOu
     shoot = run.human("shoot", round=round, context=base)
     while True:
         retouch = run.human("retouch", round=round, context={**base, "shoot": shoot.data})
-        review = run.approval("review", round=round, context={
-            **base, "shoot": shoot.data, "retouch": retouch.data, "retouched_by": retouch.by,
-        })
+        review = run.approval(
+            "review",
+            round=round,
+            context={
+                **base,
+                "shoot": shoot.data,
+                "retouch": retouch.data,
+                "retouched_by": retouch.by,
+            },
+        )
         if review.approved:
             return shoot, retouch, review
         redo = review.data.get("redo") or "retouch"
@@ -46,19 +61,36 @@ def product_photo_shoot(run: ProcessRun) -> dict[str, Any]:
     request = run.human("request", context={"skus": run.params.get("skus") or []})
     handover = run.human("sample_handover", context={"request": request.data})
     shoot, retouch, review = _shoot_until_approved(run, {"request": request.data, "samples": handover.data})
-    returned = run.human("sample_return", context={"samples": handover.data, "final_photos": retouch.data["final_photos"]})
+    returned = run.human(
+        "sample_return", context={"samples": handover.data, "final_photos": retouch.data["final_photos"]}
+    )
     skus = list(dict.fromkeys(request.data["skus"]))  # a SKU named twice still gets one module
-    archived = run.auto("archive", archive_photos, run.instance_id, {
-        "skus": skus, "shot_list": request.data["shot_list"], "style": request.data["style"],
-        "raw_photos": shoot.data["raw_photos"], "final_photos": retouch.data["final_photos"],
-        "image_count": retouch.data["image_count"], "approved_by": review.by,
-    })
+    archived = run.auto(
+        "archive",
+        archive_photos,
+        run.instance_id,
+        {
+            "skus": skus,
+            "shot_list": request.data["shot_list"],
+            "style": request.data["style"],
+            "raw_photos": shoot.data["raw_photos"],
+            "final_photos": retouch.data["final_photos"],
+            "image_count": retouch.data["image_count"],
+            "approved_by": review.by,
+        },
+    )
     modules = [
-        run.child("listing_modules", index=index, process_key="listing_module_production",
-                  params={"sku": sku, "photo_archive": archived["photo_archive"]})
+        run.child(
+            "listing_modules",
+            index=index,
+            process_key="listing_module_production",
+            params={"sku": sku, "photo_archive": archived["photo_archive"]},
+        )
         for index, sku in enumerate(skus)
     ]
     return run.finish(
-        "archived", photo_archive=archived["photo_archive"], listing_modules=modules,
+        "archived",
+        photo_archive=archived["photo_archive"],
+        listing_modules=modules,
         sample_condition=returned.data["condition"],
     )

@@ -3,16 +3,17 @@
 The images go live when promotion approves them; the performance feedback task opens then,
 due 7 days later, and an "optimize" verdict sends the images back to design (根据数据反馈优化图片).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from prefect import task
 
-from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.ad_law import scan_form_text
+from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
 
@@ -32,12 +33,19 @@ def copy_check(request: dict[str, Any]) -> dict[str, Any]:
 
 
 @task
-def archive(instance_id: str, request: dict[str, Any], images: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
+def archive(
+    instance_id: str, request: dict[str, Any], images: dict[str, Any], feedback: dict[str, Any]
+) -> dict[str, Any]:
     """File the finished work (完成作品建档) in the catalog, once per instance."""
     content = {"request": request, "images": images, "feedback": feedback}
     with session_scope() as session:
         entry = publish_once(
-            session, channel=CatalogChannel(), instance_id=instance_id, kind="promo_image", ref=instance_id, content=content,
+            session,
+            channel=CatalogChannel(),
+            instance_id=instance_id,
+            kind="promo_image",
+            ref=instance_id,
+            content=content,
         )
         session.flush()
         return {"catalog_id": entry.id, "channel_ref": entry.channel_ref}
@@ -56,14 +64,22 @@ def _request_until_clean(run: ProcessRun) -> StepOutcome:
         round += 1
 
 
-def _design_until_approved(run: ProcessRun, round: int, context: dict[str, Any]) -> tuple[StepOutcome, StepOutcome, int]:
+def _design_until_approved(
+    run: ProcessRun, round: int, context: dict[str, Any]
+) -> tuple[StepOutcome, StepOutcome, int]:
     """Design until promotion approves the images; a reject goes back to design with the comment, round+1."""
     while True:
         design = run.human("design", round=round, context=context)
-        decision = run.approval("review", round=round, context={**context, "design": design.data, "designed_by": design.by})
+        decision = run.approval(
+            "review", round=round, context={**context, "design": design.data, "designed_by": design.by}
+        )
         if decision.approved:
             return design, decision, round
-        context = {**context, "rework": {"round": round, "comment": decision.comment, "by": decision.by}, "previous_design": design.data}
+        context = {
+            **context,
+            "rework": {"round": round, "comment": decision.comment, "by": decision.by},
+            "previous_design": design.data,
+        }
         round += 1
 
 
@@ -76,12 +92,22 @@ def promo_image_design(run: ProcessRun) -> dict[str, Any]:
         design, review, round = _design_until_approved(run, round, context)
         # The review approval is the go-live; the feedback task, opened now, is due 7 days later.
         feedback = run.human(
-            "performance_feedback", round=round,
+            "performance_feedback",
+            round=round,
             context={"request": request.data, "design": design.data, "live_since": review.at.isoformat()},
         )
         if feedback.data["verdict"] == "keep":
             break
-        context = {"request": request.data, "feedback": {"round": round, "by": feedback.by, **feedback.data}, "previous_design": design.data}
+        context = {
+            "request": request.data,
+            "feedback": {"round": round, "by": feedback.by, **feedback.data},
+            "previous_design": design.data,
+        }
         round += 1
     archived = run.auto("archive", archive, run.instance_id, request.data, design.data, feedback.data)
-    return run.finish("archived", rounds=round, catalog_id=archived["catalog_id"], click_through_rate=feedback.data["click_through_rate"])
+    return run.finish(
+        "archived",
+        rounds=round,
+        catalog_id=archived["catalog_id"],
+        click_through_rate=feedback.data["click_through_rate"],
+    )

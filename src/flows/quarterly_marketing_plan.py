@@ -3,6 +3,7 @@
 The deck's goal cycle: 制定目标 (draft_plan) → 沟通目标 (owner_approval) → 目标分解
 (decompose_targets, department_strategies) → 实施目标 (publish_plan, one campaign plan each).
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, time
@@ -13,11 +14,11 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.reports.period_figures import period_figures
-from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.shop.process_records import save_targets
+from ecomflow.engine.instances.lifecycle import get_instance
+from ecomflow.engine.reports.period_figures import period_figures
 from ecomflow.engine.rules.targets import decompose_targets as split_targets
+from ecomflow.engine.shop.process_records import save_targets
 from ecomflow.flows.artifacts import publish_markdown, publish_table
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import ScheduledStart, process_flow
@@ -63,7 +64,10 @@ def collect_metrics(instance_id: str, quarter: str) -> dict[str, Any]:
         "|---|---|---|",
     ]
     for process in sorted(set(figures["instances_started"]) | set(figures["instances_completed"])):
-        started, completed = figures["instances_started"].get(process, 0), figures["instances_completed"].get(process, 0)
+        started, completed = (
+            figures["instances_started"].get(process, 0),
+            figures["instances_completed"].get(process, 0),
+        )
         lines.append(f"| {process} | {started} | {completed} |")
     lines += [
         "",
@@ -72,7 +76,8 @@ def collect_metrics(instance_id: str, quarter: str) -> dict[str, Any]:
         f"- Catalog publications: {figures['catalog_publications']}",
     ]
     publish_markdown(
-        f"{PROCESS}-{_business_key(instance_id)}-metrics", "\n".join(lines),
+        f"{PROCESS}-{_business_key(instance_id)}-metrics",
+        "\n".join(lines),
         description=f"Last quarter's figures for the {quarter} plan",
     )
     return {"quarter": quarter, **figures}
@@ -83,25 +88,32 @@ def decompose_targets(instance_id: str, quarter: str, revenue_target: float) -> 
     """Split the revenue target over months and departments, store the KPI targets and show them as a table."""
     weights = get_definitions().rules["target_weights"]
     decomposition = split_targets(
-        revenue_target=revenue_target, quarter=quarter,
-        month_weights=weights["months"], department_weights=weights["departments"],
+        revenue_target=revenue_target,
+        quarter=quarter,
+        month_weights=weights["months"],
+        department_weights=weights["departments"],
     )
     with session_scope() as session:
         save_targets(session, plan_instance_id=instance_id, quarter=quarter, decomposition=decomposition)
-    rows = [{"scope": "month", "key": m["month"], "weight": "", "revenue": m["revenue"]} for m in decomposition["months"]]
+    rows = [
+        {"scope": "month", "key": m["month"], "weight": "", "revenue": m["revenue"]} for m in decomposition["months"]
+    ]
     rows += [
         {"scope": "department", "key": d["department"], "weight": d["weight"], "revenue": d["revenue"]}
         for d in decomposition["departments"]
     ]
     publish_table(
-        f"{PROCESS}-{_business_key(instance_id)}-targets", rows,
+        f"{PROCESS}-{_business_key(instance_id)}-targets",
+        rows,
         description=f"{quarter} revenue target by month and by department (目标分解)",
     )
     return decomposition
 
 
 @task
-def publish_plan(instance_id: str, quarter: str, plan: dict[str, Any], targets: dict[str, Any], strategies: dict[str, Any]) -> dict[str, Any]:
+def publish_plan(
+    instance_id: str, quarter: str, plan: dict[str, Any], targets: dict[str, Any], strategies: dict[str, Any]
+) -> dict[str, Any]:
     """Publish the approved plan, its targets and every department's strategy as one summary."""
     lines = [
         f"# Marketing plan {quarter}",
@@ -110,9 +122,18 @@ def publish_plan(instance_id: str, quarter: str, plan: dict[str, Any], targets: 
         f"- Revenue target: {plan['revenue_target']} CNY",
         f"- Margin target: {plan['margin_target']}",
         "",
-        "## Competitor analysis", "", plan["competitor_analysis"], "",
-        "## Assortment analysis", "", plan["assortment_analysis"], "",
-        "## Campaigns", "", "| theme | starts on | ends on | budget (CNY) |", "|---|---|---|---|",
+        "## Competitor analysis",
+        "",
+        plan["competitor_analysis"],
+        "",
+        "## Assortment analysis",
+        "",
+        plan["assortment_analysis"],
+        "",
+        "## Campaigns",
+        "",
+        "| theme | starts on | ends on | budget (CNY) |",
+        "|---|---|---|---|",
     ]
     lines += [f"| {c['theme']} | {c['starts_on']} | {c['ends_on']} | {c['budget']} |" for c in plan["campaigns"]]
     lines += ["", "## Monthly targets", "", "| month | revenue (CNY) |", "|---|---|"]
@@ -121,8 +142,13 @@ def publish_plan(instance_id: str, quarter: str, plan: dict[str, Any], targets: 
     by_department = {d["department"]: d for d in targets["departments"]}
     for role, strategy in strategies.items():
         target = by_department.get(role, {})
-        lines += ["", f"### {role} — {target.get('revenue', '-')} CNY (weight {target.get('weight', '-')})", "",
-                  f"By {strategy['by']}: {strategy['data']['strategy']}", ""]
+        lines += [
+            "",
+            f"### {role} — {target.get('revenue', '-')} CNY (weight {target.get('weight', '-')})",
+            "",
+            f"By {strategy['by']}: {strategy['data']['strategy']}",
+            "",
+        ]
         for action in strategy["data"]["key_actions"]:
             extras = ", ".join(f"{k}: {action[k]}" for k in ("due_on", "measure") if action.get(k))
             lines.append(f"- {action['action']}" + (f" ({extras})" if extras else ""))
@@ -137,11 +163,15 @@ def _plan_until_approved(run: ProcessRun, metrics: dict[str, Any]) -> tuple[Step
     context: dict[str, Any] = {"quarter": metrics["quarter"], "metrics": metrics}
     while True:
         plan = run.human("draft_plan", round=round, context=context)
-        decision = run.approval("owner_approval", round=round, context={"plan": plan.data, "drafted_by": plan.by, "metrics": metrics})
+        decision = run.approval(
+            "owner_approval", round=round, context={"plan": plan.data, "drafted_by": plan.by, "metrics": metrics}
+        )
         if decision.approved:
             return plan, decision, round
         context = {
-            **context, "rework": {"round": round, "comment": decision.comment, "by": decision.by}, "previous_plan": plan.data,
+            **context,
+            "rework": {"round": round, "comment": decision.comment, "by": decision.by},
+            "previous_plan": plan.data,
         }
         round += 1
 
@@ -168,12 +198,18 @@ def quarterly_marketing_plan(run: ProcessRun) -> dict[str, Any]:
     published = run.auto("publish_plan", publish_plan, run.instance_id, quarter, plan.data, targets, strategies)
     children = [
         run.child(
-            "campaign_plans", index=index, process_key="themed_campaign_plan",
+            "campaign_plans",
+            index=index,
+            process_key="themed_campaign_plan",
             params={field: campaign[field] for field in CAMPAIGN_FIELDS if field in campaign},
         )
         for index, campaign in enumerate(plan.data["campaigns"])
     ]
     return run.finish(
-        "published", quarter=quarter, rounds=rounds, approved_by=approval.by, artifact=published["artifact"],
+        "published",
+        quarter=quarter,
+        rounds=rounds,
+        approved_by=approval.by,
+        artifact=published["artifact"],
         campaign_plans=children,
     )

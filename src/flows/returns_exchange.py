@@ -1,4 +1,5 @@
 """售后退换货流程 — returns and exchanges, process 10 of PROCESSES.md."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -9,11 +10,11 @@ from zoneinfo import ZoneInfo
 from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.processes import parse_duration
-from ecomflow.engine.shop.ratings import ReportedRatings
-from ecomflow.engine.shop.payments import LedgerPaymentProvider, issue_refund
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.processes import parse_duration
 from ecomflow.engine.rules.returns_policy import check_return_policy
+from ecomflow.engine.shop.payments import LedgerPaymentProvider, issue_refund
+from ecomflow.engine.shop.ratings import ReportedRatings
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
 
@@ -74,7 +75,8 @@ def _inspect_until_settled(run: ProcessRun, context: dict[str, Any]) -> tuple[St
         if deduction == 0:
             return inspection, deduction
         decision = run.approval(
-            "deduction_approval", round=round,
+            "deduction_approval",
+            round=round,
             context={"inspection": inspection.data, "inspected_by": inspection.by, "amount": run.params["amount"]},
         )
         if decision.approved:

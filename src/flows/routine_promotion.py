@@ -1,4 +1,5 @@
 """常规推广工作流程 — routine promotion, process 7 of PROCESSES.md (scheduled Mondays 09:00)."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.reports.period_figures import period_figures
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.reports.period_figures import period_figures
 from ecomflow.engine.rules.budget import approver_role
 from ecomflow.flows.artifacts import publish_markdown
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
@@ -52,29 +53,36 @@ def weekly_review(week_of: str) -> dict[str, Any]:
         figures = period_figures(session, start=start, end=end)
     reviewed = iso_week(start.date())
     publish_markdown(
-        f"{PROCESS}-{reviewed}-weekly-review", _review_markdown(reviewed, figures),
+        f"{PROCESS}-{reviewed}-weekly-review",
+        _review_markdown(reviewed, figures),
         description=f"上周数据回顾 / Weekly review {reviewed}",
     )
     return {"week": reviewed, "figures": figures}
 
 
 def _review_markdown(week: str, figures: dict[str, Any]) -> str:
-    rows = [f"| {process} | {figures['instances_started'].get(process, 0)} | {figures['instances_completed'].get(process, 0)} |"
-            for process in sorted(set(figures["instances_started"]) | set(figures["instances_completed"]))]
-    return "\n".join([
-        f"# 上周数据回顾 — {week}",
-        f"{figures['period']['start']} – {figures['period']['end']}",
-        "",
-        "| process | started | completed |",
-        "|---|---|---|",
-        *(rows or ["| — | 0 | 0 |"]),
-        "",
-        f"- tasks completed: {figures['tasks_completed']}",
-        f"- refunds: {figures['refunds']['count']} ({figures['refunds']['amount']} CNY)",
-        f"- catalog publications: {figures['catalog_publications']}",
-        "",
-        "```json", json.dumps(figures, ensure_ascii=False, indent=2), "```",
-    ])
+    rows = [
+        f"| {process} | {figures['instances_started'].get(process, 0)} | {figures['instances_completed'].get(process, 0)} |"
+        for process in sorted(set(figures["instances_started"]) | set(figures["instances_completed"]))
+    ]
+    return "\n".join(
+        [
+            f"# 上周数据回顾 — {week}",
+            f"{figures['period']['start']} – {figures['period']['end']}",
+            "",
+            "| process | started | completed |",
+            "|---|---|---|",
+            *(rows or ["| — | 0 | 0 |"]),
+            "",
+            f"- tasks completed: {figures['tasks_completed']}",
+            f"- refunds: {figures['refunds']['count']} ({figures['refunds']['amount']} CNY)",
+            f"- catalog publications: {figures['catalog_publications']}",
+            "",
+            "```json",
+            json.dumps(figures, ensure_ascii=False, indent=2),
+            "```",
+        ]
+    )
 
 
 def _plan_until_approved(run: ProcessRun, review: dict[str, Any]) -> tuple[StepOutcome, StepOutcome, int]:
@@ -86,7 +94,8 @@ def _plan_until_approved(run: ProcessRun, review: dict[str, Any]) -> tuple[StepO
         plan = run.human("plan_actions", round=round, context=context)
         owner = approver_role(plan.data["budget"], owner_above=owner_above) == "owner"
         decision = run.approval(
-            "owner_budget_approval" if owner else "budget_approval", round=round,
+            "owner_budget_approval" if owner else "budget_approval",
+            round=round,
             context={"plan": plan.data, "planned_by": plan.by, "owner_approval_above": owner_above},
         )
         if decision.approved:
@@ -109,4 +118,6 @@ def routine_promotion(run: ProcessRun) -> dict[str, Any]:
     review = run.auto("weekly_review", weekly_review, _week_of(run).isoformat())
     plan, decision, rounds = _plan_until_approved(run, review)
     report = run.human("execute_and_report", context={"plan": plan.data, "approved_by": decision.by})
-    return run.finish("reported", budget=plan.data["budget"], approved_by=decision.by, rounds=rounds, report=report.data)
+    return run.finish(
+        "reported", budget=plan.data["budget"], approved_by=decision.by, rounds=rounds, report=report.data
+    )

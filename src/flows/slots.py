@@ -1,4 +1,5 @@
 """Go-live slots in the team's calendar time zone, and the peak-traffic hours (客流高峰时段)."""
+
 from __future__ import annotations
 
 from datetime import datetime, time

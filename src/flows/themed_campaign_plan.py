@@ -3,6 +3,7 @@
 Price policy: a SKU known to the inventory is judged by its own policy (unified or flexible);
 an unknown SKU by rules.price_policy.default. The allowed discount is rules.price_policy.max_online_discount.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -11,12 +12,12 @@ from typing import Any
 from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances.lifecycle import get_instance
-from ecomflow.engine.shop.inventory import get_skus
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.shop.process_records import save_campaign as record_campaign
+from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.rules.budget import approver_role
 from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
+from ecomflow.engine.shop.inventory import get_skus
+from ecomflow.engine.shop.process_records import save_campaign as record_campaign
 from ecomflow.flows.artifacts import publish_table
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
@@ -39,12 +40,19 @@ def price_policy_check(instance_id: str, round: int, skus: list[dict[str, Any]],
         price = PriceLine(sku=line["sku"], online_price=line["online_price"], offline_price=line["offline_price"])
         rows += [{**row, "policy": policy} for row in price_table([price], policy=policy, max_online_discount=maximum)]
         violations += [
-            {"sku": v.sku, "policy": policy, "discount": str(v.discount), "allowed": str(v.allowed), "message": v.message}
+            {
+                "sku": v.sku,
+                "policy": policy,
+                "discount": str(v.discount),
+                "allowed": str(v.allowed),
+                "message": v.message,
+            }
             for v in check_prices([price], policy=policy, max_online_discount=maximum)
         ]
     budget_approver = approver_role(budget, owner_above=rules["owner_approval_above"])
     publish_table(
-        f"{PROCESS}-{business_key}-price-policy-round-{round}", rows,
+        f"{PROCESS}-{business_key}-price-policy-round-{round}",
+        rows,
         description=f"Channel price policy check, round {round} (同一定价，灵活促销)",
     )
     return {
@@ -62,8 +70,13 @@ def save_campaign(instance_id: str, campaign: dict[str, Any], approvals: dict[st
     details = {key: value for key, value in campaign.items() if key not in ("theme", "starts_on", "ends_on", "budget")}
     with session_scope() as session:
         row = record_campaign(
-            session, instance_id=instance_id, theme=campaign["theme"], starts_on=campaign["starts_on"],
-            ends_on=campaign["ends_on"], budget=Decimal(str(campaign["budget"])), details={**details, "approvals": approvals},
+            session,
+            instance_id=instance_id,
+            theme=campaign["theme"],
+            starts_on=campaign["starts_on"],
+            ends_on=campaign["ends_on"],
+            budget=Decimal(str(campaign["budget"])),
+            details={**details, "approvals": approvals},
         )
         session.flush()
         return {"campaign_id": row.id}
@@ -80,7 +93,13 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
     while True:
         draft = run.human("draft_campaign", round=round, context=context)
         check = run.auto(
-            "price_policy_check", price_policy_check, run.instance_id, round, draft.data["skus"], draft.data["budget"], round=round,
+            "price_policy_check",
+            price_policy_check,
+            run.instance_id,
+            round,
+            draft.data["skus"],
+            draft.data["budget"],
+            round=round,
         )
         review = {"campaign": draft.data, "drafted_by": draft.by, "price_check": check}
         approvals: dict[str, Any] = {}
@@ -91,7 +110,9 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
                 round += 1
                 continue
             approvals["owner"] = decision.by
-        decision = run.approval("campaign_approval", round=round, context={**review, "owner_approved_by": approvals.get("owner")})
+        decision = run.approval(
+            "campaign_approval", round=round, context={**review, "owner_approved_by": approvals.get("owner")}
+        )
         if decision.approved:
             approvals["operations"] = decision.by
             return draft, approvals, round
@@ -107,16 +128,31 @@ def themed_campaign_plan(run: ProcessRun) -> dict[str, Any]:
     saved = run.auto("save_campaign", save_campaign, run.instance_id, campaign, approvals)
     promo_images = [
         run.child(
-            "promo_images", index=index, process_key="promo_image_design",
-            params={"campaign": campaign["theme"], **{f: creative[f] for f in CREATIVE_FIELDS if creative.get(f) is not None}},
+            "promo_images",
+            index=index,
+            process_key="promo_image_design",
+            params={
+                "campaign": campaign["theme"],
+                **{f: creative[f] for f in CREATIVE_FIELDS if creative.get(f) is not None},
+            },
         )
         for index, creative in enumerate(campaign.get("creatives") or [])
     ]
     ads = run.child(
-        "ads_and_events", index=0, process_key="ads_and_events",
-        params={"campaign": campaign["theme"], "skus": [line["sku"] for line in campaign["skus"]], "budget": campaign["budget"]},
+        "ads_and_events",
+        index=0,
+        process_key="ads_and_events",
+        params={
+            "campaign": campaign["theme"],
+            "skus": [line["sku"] for line in campaign["skus"]],
+            "budget": campaign["budget"],
+        },
     )
     return run.finish(
-        "approved", campaign_id=saved["campaign_id"], rounds=rounds, approvals=approvals,
-        promo_images=promo_images, ads_and_events=ads,
+        "approved",
+        campaign_id=saved["campaign_id"],
+        rounds=rounds,
+        approvals=approvals,
+        promo_images=promo_images,
+        ads_and_events=ads,
     )

@@ -1,4 +1,5 @@
 """The real API over real HTTP: uvicorn in a thread of the test process, one per session."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -10,7 +11,6 @@ import pytest
 
 from tests.factories import make_user
 from tests.served_app import ServedApp, served_app, wait_for
-
 
 ApiServer = ServedApp
 

@@ -1,4 +1,5 @@
 """Access over HTTP: who may start which process, the inbox's four-eyes, and links to instances one may not see."""
+
 from __future__ import annotations
 
 import uuid
@@ -12,9 +13,11 @@ from tests.api.conftest import Caller, assert_error
 from tests.factories import make_instance, return_params
 
 
-def _start(caller: Caller, process: str = "returns_exchange"):  # noqa: ANN202 - an httpx.Response
-    return caller.post(f"/processes/{process}/instances",
-                       json={"business_key": f"RET-{uuid.uuid4().hex[:8]}", "params": return_params()})
+def _start(caller: Caller, process: str = "returns_exchange"):
+    return caller.post(
+        f"/processes/{process}/instances",
+        json={"business_key": f"RET-{uuid.uuid4().hex[:8]}", "params": return_params()},
+    )
 
 
 class TestStarters:
@@ -40,8 +43,9 @@ class TestInboxFourEyes:
         with session_scope() as session:
             inspect = open_task(session, instance_id=instance_id, step=returns.step("inspect")).id
         assert author.post(f"/tasks/{inspect}/claim").status_code == 200
-        done = author.post(f"/tasks/{inspect}/complete",
-                           json={"data": {"condition": "damaged", "restock": "no", "deduction": 5}})
+        done = author.post(
+            f"/tasks/{inspect}/complete", json={"data": {"condition": "damaged", "restock": "no", "deduction": 5}}
+        )
         assert done.status_code == 200, done.text
         with session_scope() as session:
             approval = open_task(session, instance_id=instance_id, step=returns.step("deduction_approval")).id
@@ -59,10 +63,24 @@ class TestChildLinks:
         parent_id = make_instance()
         with session_scope() as session:
             open_task(session, instance_id=parent_id, step=definitions.process("returns_exchange").step("inspect"))
-            hidden = start_child_once(session, definitions=definitions, parent_id=parent_id, step_key="follow",
-                                      index=0, process_key="customer_care_copy", params={})
-            shown = start_child_once(session, definitions=definitions, parent_id=parent_id, step_key="follow",
-                                     index=1, process_key="returns_exchange", params=return_params())
+            hidden = start_child_once(
+                session,
+                definitions=definitions,
+                parent_id=parent_id,
+                step_key="follow",
+                index=0,
+                process_key="customer_care_copy",
+                params={},
+            )
+            shown = start_child_once(
+                session,
+                definitions=definitions,
+                parent_id=parent_id,
+                step_key="follow",
+                index=1,
+                process_key="returns_exchange",
+                params=return_params(),
+            )
             open_task(session, instance_id=shown, step=definitions.process("returns_exchange").step("inspect"))
         children = {c["id"] for c in warehouse.get(f"/instances/{parent_id}").json()["children"]}
         assert children == {shown}

@@ -17,6 +17,7 @@ Objects, where the path has one:
   key          existing, missing
 Every cell gets fresh users and objects, so no cell depends on another.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,16 +33,16 @@ import pytest
 from sqlalchemy import func, select
 
 from ecomflow.api.app import create_app
-from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.events.outbox import WEBHOOK
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.tasks.step_tasks import open_task
-from ecomflow.engine.tasks.actions import claim_task, complete_task
-from ecomflow.engine.clock import utcnow
 from ecomflow.engine.people.users import find_user, revoke_tokens
 from ecomflow.engine.people.web_sessions import session_policy, start_web_session
+from ecomflow.engine.tasks.actions import claim_task, complete_task
+from ecomflow.engine.tasks.step_tasks import open_task
 from tests.api.conftest import ApiServer, assert_error, client, field_names
 from tests.factories import make_user, return_params
 
@@ -96,8 +97,13 @@ def _open_task(role: str, *, holder: str | None = None, started_by: str = "start
     key = _new_name("BK")
     with session_scope() as session:
         instance = ProcessInstance(
-            process_key=process, definition_version=definitions.process(process).version,
-            business_key=key, active_key=key, state="waiting", params={}, started_by=started_by,
+            process_key=process,
+            definition_version=definitions.process(process).version,
+            business_key=key,
+            active_key=key,
+            state="waiting",
+            params={},
+            started_by=started_by,
         )
         session.add(instance)
         session.flush()
@@ -162,7 +168,11 @@ def _session_object(cell: Cell, obj: str) -> str:
     owner = cell.name if obj == "own" else cell.user_with_role("warehouse")
     with session_scope() as session:
         started = start_web_session(
-            session, user=find_user(session, owner), client_address="10.0.0.1", user_agent="matrix", now=utcnow(),
+            session,
+            user=find_user(session, owner),
+            client_address="10.0.0.1",
+            user_agent="matrix",
+            now=utcnow(),
             policy=session_policy(),
         )
         return started.row.id
@@ -268,7 +278,7 @@ class TestAuthorizationMatrix:
             pytest.fail("the API differs from authorization_matrix.csv:\n" + "\n".join(diff), pytrace=False)
 
     def test_the_table_names_only_known_roles_and_objects(self) -> None:
-        for (path, _method, role, obj) in _read_matrix():
+        for path, _method, role, obj in _read_matrix():
             assert role in CALLERS, role
             assert obj in _objects_of(path), (path, obj)
 
@@ -295,13 +305,24 @@ def team(clean_db: str) -> Team:
         _open_task(role, holder=make_user(name=f"{role}-2", roles=(role,))[0].name)
         task_id, _ = _open_task(role, holder=principals[role].name, started_by=principals[_other_role(role)].name)
         with session_scope() as session:
-            complete_task(session, task_id=task_id, principal=principals[role], data=WORK[role][2], definitions=definitions)
+            complete_task(
+                session, task_id=task_id, principal=principals[role], data=WORK[role][2], definitions=definitions
+            )
     escalated, _ = _open_task("warehouse")
     with session_scope() as session:
         session.get(HumanTask, escalated).escalated_to = "customer_service"
-        session.add(OutboxMessage(kind=WEBHOOK, payload={
-            "endpoint": "im", "delivery_id": str(uuid.uuid4()), "event": "task.created", "occurred_at": "", "data": {},
-        }))
+        session.add(
+            OutboxMessage(
+                kind=WEBHOOK,
+                payload={
+                    "endpoint": "im",
+                    "delivery_id": str(uuid.uuid4()),
+                    "event": "task.created",
+                    "occurred_at": "",
+                    "data": {},
+                },
+            )
+        )
     return Team(tokens=tokens, principals=principals)
 
 
@@ -339,12 +360,16 @@ class TestListingsShowOnlyWhatTheCallerMayRead:
                 readable = {t.id for t in session.scalars(select(HumanTask)) if _may_read_task(t, principal)}
                 # Four-eyes: the inbox offers nobody a task they may not hold.
                 offered = {t.id for t in session.scalars(select(HumanTask)) if principal.name not in t.excluded_users}
-                wanted = set(session.scalars(select(HumanTask.id).where(HumanTask.state.in_(states)))) & readable & offered
+                wanted = (
+                    set(session.scalars(select(HumanTask.id).where(HumanTask.state.in_(states)))) & readable & offered
+                )
             leaked = [item["id"] for item in body["items"] if item["id"] not in readable]
             assert not leaked, f"{role} was shown tasks it may not read: {leaked}"
             assert {item["id"] for item in body["items"]} == wanted, role
 
-    def test_an_escalated_task_shows_in_the_inbox_of_the_role_it_escalated_to(self, http: httpx.Client, team: Team) -> None:
+    def test_an_escalated_task_shows_in_the_inbox_of_the_role_it_escalated_to(
+        self, http: httpx.Client, team: Team
+    ) -> None:
         items = _get(http, team.tokens["customer_service"], "/tasks", role="warehouse").json()["items"]
         ids = {item["id"] for item in items}
         with session_scope() as session:
@@ -402,7 +427,9 @@ def _counts(task_id: str) -> tuple[str, Any, int, int]:
     with session_scope() as session:
         task = session.get(HumanTask, task_id)
         events = session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.task_id == task_id))
-        messages = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.task_id == task_id))
+        messages = session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.task_id == task_id)
+        )
         return task.state, task.output, events, messages
 
 
@@ -441,7 +468,9 @@ class TestFieldsOutsideAFormAreRefused:
         assert field_names(body) == ["order_lines[0].discount"]
         assert _counts(task_id) == before
 
-    def test_an_extra_field_beside_data_is_a_422_naming_it(self, holder: tuple[httpx.Client, Callable[..., str]]) -> None:
+    def test_an_extra_field_beside_data_is_a_422_naming_it(
+        self, holder: tuple[httpx.Client, Callable[..., str]]
+    ) -> None:
         http, claimed = holder
         task_id = claimed()
         before = _counts(task_id)

@@ -1,4 +1,5 @@
 """Races over real HTTP: many callers claiming one task, and the hand-over actions racing on one claimed task."""
+
 from __future__ import annotations
 
 import threading
@@ -8,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.people.principals import Principal
 from tests.api.conftest import Caller, assert_error
 from tests.engine.tasks.test_races import (
@@ -96,9 +97,9 @@ class TestHandOversRacingOverHttp:
         calls = cast.calls()
         for _ in range(HANDOVER_ROUNDS):
             task_id = make_claimed_task(cast.holder)
-            responses = _post_together([
-                lambda call=call: _send(call, callers[call.actor.name], task_id) for call in calls
-            ])
+            responses = _post_together(
+                [lambda call=call: _send(call, callers[call.actor.name], task_id) for call in calls]
+            )
             by_call = dict(zip((call.name for call in calls), responses, strict=True))
 
             assert {name: r.text for name, r in by_call.items() if r.status_code not in (200, 409)} == {}

@@ -1,4 +1,5 @@
 """Delegation, reassignment, absence and bulk actions over real HTTP, with their audit events."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask
+from ecomflow.engine.db.sessions import session_scope
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import make_instance, make_task
 
@@ -50,11 +51,17 @@ class TestDelegate:
         task_id = _claimed_by(wu)
         response = wu.post(f"/tasks/{task_id}/delegate", json={"user": "li", "reason": "我下午请假"})
         assert response.status_code == 200, response.text
-        assert (response.json()["state"], response.json()["assignee"], response.json()["version"]) == ("claimed", "li", 3)
+        assert (response.json()["state"], response.json()["assignee"], response.json()["version"]) == (
+            "claimed",
+            "li",
+            3,
+        )
         [event] = _events("task.delegated", task_id=task_id)
         assert event.actor == "wu"
         assert {k: event.data[k] for k in ("previous_assignee", "assignee", "reason")} == {
-            "previous_assignee": "wu", "assignee": "li", "reason": "我下午请假",
+            "previous_assignee": "wu",
+            "assignee": "li",
+            "reason": "我下午请假",
         }
         assert li.post(f"/tasks/{task_id}/complete", json={"data": GOOD_INSPECTION}).status_code == 200
 
@@ -71,7 +78,9 @@ class TestDelegate:
         wu, li = login("warehouse", name="wu"), login("warehouse", name="li")
         clerk = login("customer_service", name="clerk")
         task_id = _claimed_by(wu)
-        body = assert_error(li.post(f"/tasks/{task_id}/delegate", json={"user": "li", "reason": "mine now"}), 403, "Forbidden")
+        body = assert_error(
+            li.post(f"/tasks/{task_id}/delegate", json={"user": "li", "reason": "mine now"}), 403, "Forbidden"
+        )
         assert "wu" in body["detail"]
         assert_error(clerk.post(f"/tasks/{task_id}/delegate", json={"user": "li", "reason": "x"}), 404, "NotFound")
         assert _task(task_id).assignee == "wu" and _events("task.delegated") == []
@@ -98,7 +107,9 @@ class TestDelegate:
         ops = login("operations", name="ops")
         login("warehouse", name="li")
         task_id = make_task(step="inspect")
-        body = assert_error(ops.post(f"/tasks/{task_id}/delegate", json={"user": "li", "reason": "x"}), 409, "IllegalTransition")
+        body = assert_error(
+            ops.post(f"/tasks/{task_id}/delegate", json={"user": "li", "reason": "x"}), 409, "IllegalTransition"
+        )
         assert "assign" in body["detail"]
 
 
@@ -115,7 +126,9 @@ class TestReassign:
         assert response.status_code == 200 and response.json()["assignee"] == "li"
         [event] = _events("task.assigned", task_id=task_id)
         assert {k: event.data[k] for k in ("assignee", "previous_assignee", "reason")} == {
-            "assignee": "li", "previous_assignee": "wu", "reason": "wu is sick",
+            "assignee": "li",
+            "previous_assignee": "wu",
+            "reason": "wu is sick",
         }
 
     def test_assigning_to_the_holder_again_changes_nothing(self, login: Callable[..., Caller]) -> None:
@@ -132,21 +145,31 @@ class TestAbsence:
         li = login("warehouse", name="li")
         task_id = _claimed_by(wu)
         until = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
-        response = wu.http.put("/users/wu/absence", json={"until": until.isoformat(), "substitute": "li", "reason": "年假"})
+        response = wu.http.put(
+            "/users/wu/absence", json={"until": until.isoformat(), "substitute": "li", "reason": "年假"}
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["user"]["away"] is True and body["user"]["absence"]["substitute"] == "li"
         assert datetime.fromisoformat(body["user"]["absence"]["until"]) == until
-        assert body["tasks"] == [{
-            "task_id": task_id, "process": "returns_exchange", "step": "inspect", "outcome": "delegated", "to": "li",
-            "reason": "absence: 年假",
-        }]
+        assert body["tasks"] == [
+            {
+                "task_id": task_id,
+                "process": "returns_exchange",
+                "step": "inspect",
+                "outcome": "delegated",
+                "to": "li",
+                "reason": "absence: 年假",
+            }
+        ]
         assert [t["id"] for t in li.get("/tasks", params={"mine": "true"}).json()["items"]] == [task_id]
         [away] = _events("user.away")
         assert (away.actor, away.data["user"], away.data["substitute"]) == ("wu", "wu", "li")
         [delegated] = _events("task.delegated", task_id=task_id)
         assert (delegated.data["previous_assignee"], delegated.data["assignee"], delegated.data["reason"]) == (
-            "wu", "li", "absence: 年假",
+            "wu",
+            "li",
+            "absence: 年假",
         )
         shown = wu.get("/users/wu").json()
         assert (shown["roles"], shown["away"], shown["absence"]["substitute"]) == (["warehouse"], True, "li")
@@ -163,7 +186,11 @@ class TestAbsence:
         assert "clerk lacks role warehouse" in handover["reason"]
         assert (_task(task_id).state, _task(task_id).assignee) == ("open", None)
         [released] = _events("task.released", task_id=task_id)
-        assert (released.actor, released.data["previous_assignee"], released.data["reason"]) == ("ops", "wu", handover["reason"])
+        assert (released.actor, released.data["previous_assignee"], released.data["reason"]) == (
+            "ops",
+            "wu",
+            handover["reason"],
+        )
 
     def test_without_a_substitute_tasks_go_back_to_the_queue(self, login: Callable[..., Caller]) -> None:
         wu = login("warehouse", name="wu")
@@ -219,22 +246,33 @@ class TestBulk:
         wu = login("warehouse", name="wu")
         instance_id = make_instance()
         inspection = _claimed_by(ops, instance_id=instance_id)
-        assert ops.post(f"/tasks/{inspection}/complete", json={"data": {**GOOD_INSPECTION, "deduction": 20}}).status_code == 200
+        assert (
+            ops.post(f"/tasks/{inspection}/complete", json={"data": {**GOOD_INSPECTION, "deduction": 20}}).status_code
+            == 200
+        )
         approval = make_task(step="deduction_approval", instance_id=instance_id)
         free, theirs, mine, unknown = make_task(step="inspect"), _claimed_by(wu), _claimed_by(ops), str(uuid.uuid4())
         before = {task_id: _event_count(task_id) for task_id in (theirs, approval, mine)}
 
-        response = ops.post("/tasks/bulk", json={"action": "claim", "task_ids": [free, theirs, unknown, approval, mine]})
+        response = ops.post(
+            "/tasks/bulk", json={"action": "claim", "task_ids": [free, theirs, unknown, approval, mine]}
+        )
         assert response.status_code == 200, response.text
         results = response.json()["results"]
         assert [(r["task_id"], r["ok"], r["status"]) for r in results] == [
-            (free, True, 200), (theirs, False, 409), (unknown, False, 404), (approval, False, 409), (mine, True, 200),
+            (free, True, 200),
+            (theirs, False, 409),
+            (unknown, False, 404),
+            (approval, False, 409),
+            (mine, True, 200),
         ]
         ok, taken, missing, four_eyes, unchanged = results
         assert (ok["unchanged"], ok["task"]["assignee"], ok["task"]["state"]) == (False, "ops", "claimed")
         assert (taken["error"], "wu" in taken["detail"]) == ("AlreadyClaimed", True)
         assert missing["error"] == "NotFound" and "task" not in missing
-        assert four_eyes["error"] == "FourEyesViolation" and four_eyes["detail"].startswith("four-eyes rule: ops did inspect")
+        assert four_eyes["error"] == "FourEyesViolation" and four_eyes["detail"].startswith(
+            "four-eyes rule: ops did inspect"
+        )
         assert (unchanged["unchanged"], unchanged["task"]["version"]) == (True, 2)
         assert [e.actor for e in _events("task.claimed", task_id=free)] == ["ops"]
         assert {task_id: _event_count(task_id) for task_id in before} == before
@@ -246,15 +284,27 @@ class TestBulk:
         free, held_by_wu, held_by_li = make_task(step="inspect"), _claimed_by(wu), _claimed_by(li)
         task_ids = [free, held_by_wu, held_by_li]
 
-        without = ops.post("/tasks/bulk", json={"action": "assign", "task_ids": task_ids, "user": "li"}).json()["results"]
-        assert [(r["ok"], r["status"], r.get("unchanged")) for r in without] == [
-            (True, 200, False), (False, 422, None), (True, 200, True),
+        without = ops.post("/tasks/bulk", json={"action": "assign", "task_ids": task_ids, "user": "li"}).json()[
+            "results"
         ]
-        assert without[1]["fields"] == [{"field": "reason", "rule": "required", "message": without[1]["fields"][0]["message"]}]
+        assert [(r["ok"], r["status"], r.get("unchanged")) for r in without] == [
+            (True, 200, False),
+            (False, 422, None),
+            (True, 200, True),
+        ]
+        assert without[1]["fields"] == [
+            {"field": "reason", "rule": "required", "message": without[1]["fields"][0]["message"]}
+        ]
         assert _task(held_by_wu).assignee == "wu"
 
-        again = ops.post("/tasks/bulk", json={"action": "assign", "task_ids": task_ids, "user": "li", "reason": "wu 休假"})
-        assert [(r["ok"], r["unchanged"]) for r in again.json()["results"]] == [(True, True), (True, False), (True, True)]
+        again = ops.post(
+            "/tasks/bulk", json={"action": "assign", "task_ids": task_ids, "user": "li", "reason": "wu 休假"}
+        )
+        assert [(r["ok"], r["unchanged"]) for r in again.json()["results"]] == [
+            (True, True),
+            (True, False),
+            (True, True),
+        ]
         [event] = _events("task.assigned", task_id=held_by_wu)
         assert (event.actor, event.data["previous_assignee"], event.data["reason"]) == ("boss", "wu", "wu 休假")
         assert len(_events("task.assigned", task_id=free)) == 1
@@ -265,10 +315,15 @@ class TestBulk:
         held, free = _claimed_by(wu), make_task(step="inspect")
         response = ops.post("/tasks/bulk", json={"action": "release", "task_ids": [held, free], "reason": "shift over"})
         assert [(r["ok"], r["unchanged"], r["task"]["state"]) for r in response.json()["results"]] == [
-            (True, False, "open"), (True, True, "open"),
+            (True, False, "open"),
+            (True, True, "open"),
         ]
         [released] = _events("task.released", task_id=held)
-        assert (released.actor, released.data["previous_assignee"], released.data["reason"]) == ("ops", "wu", "shift over")
+        assert (released.actor, released.data["previous_assignee"], released.data["reason"]) == (
+            "ops",
+            "wu",
+            "shift over",
+        )
         assert _events("task.released", task_id=free) == []
 
     def test_only_managers_may_act_in_bulk(self, login: Callable[..., Caller]) -> None:

@@ -1,4 +1,5 @@
 """One error body everywhere, authentication, the caller, health and the request size limit."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +17,8 @@ from sqlalchemy import func, select
 from ecomflow.api import app as app_module
 from ecomflow.api.errors import install_error_handlers
 from ecomflow.engine.config import Settings
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import DefinitionError
 from ecomflow.engine.people.users import revoke_tokens
 from tests.api.conftest import Caller, assert_error
@@ -26,10 +27,13 @@ from tests.factories import make_task, return_params
 
 class TestAuthentication:
     @pytest.mark.parametrize(
-        "authorization", [None, "Basic dXNlcjpwdw==", "Bearer", "Bearer ecf_unknown-token"],
+        "authorization",
+        [None, "Basic dXNlcjpwdw==", "Bearer", "Bearer ecf_unknown-token"],
         ids=["missing", "wrong-scheme", "empty", "unknown"],
     )
-    def test_bad_credentials_are_401_with_the_error_body(self, anonymous: httpx.Client, authorization: str | None) -> None:
+    def test_bad_credentials_are_401_with_the_error_body(
+        self, anonymous: httpx.Client, authorization: str | None
+    ) -> None:
         headers = {"Authorization": authorization} if authorization is not None else {}
         response = anonymous.get("/me", headers=headers)
         body = assert_error(response, 401, "Unauthorized")
@@ -52,7 +56,9 @@ class TestAuthentication:
             anonymous.get("/tasks"),
             anonymous.get(f"/tasks/{task_id}"),
             anonymous.post(f"/tasks/{task_id}/claim"),
-            anonymous.post("/processes/returns_exchange/instances", json={"business_key": "K-1", "params": return_params()}),
+            anonymous.post(
+                "/processes/returns_exchange/instances", json={"business_key": "K-1", "params": return_params()}
+            ),
         ]
         for response in calls:
             assert_error(response, 401, "Unauthorized")
@@ -62,7 +68,11 @@ class TestAuthentication:
 class TestMe:
     def test_me_returns_name_and_roles(self, login: Callable[..., Caller]) -> None:
         clerk = login("warehouse", "customer_service", name="mei")
-        assert clerk.get("/me").json() == {"name": "mei", "roles": ["customer_service", "warehouse"], "is_manager": False}
+        assert clerk.get("/me").json() == {
+            "name": "mei",
+            "roles": ["customer_service", "warehouse"],
+            "is_manager": False,
+        }
 
     def test_me_marks_managers(self, login: Callable[..., Caller]) -> None:
         assert login("operations").get("/me").json()["is_manager"] is True
@@ -114,7 +124,9 @@ class TestErrorBody:
     def test_malformed_json_is_422(self, login: Callable[..., Caller]) -> None:
         worker = login("warehouse")
         task_id = make_task(step="inspect")
-        response = worker.post(f"/tasks/{task_id}/comments", content=b"{not json", headers={"Content-Type": "application/json"})
+        response = worker.post(
+            f"/tasks/{task_id}/comments", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         body = assert_error(response, 422, "ValidationFailed")
         assert [f["rule"] for f in body["fields"]] == ["json_invalid"]
 
@@ -132,7 +144,9 @@ class TestErrorBody:
 
 
 class TestServerFaults:
-    def test_an_invalid_flows_yaml_is_a_logged_500_that_tells_the_caller_nothing(self, caplog: pytest.LogCaptureFixture) -> None:
+    def test_an_invalid_flows_yaml_is_a_logged_500_that_tells_the_caller_nothing(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
         app = FastAPI()
         install_error_handlers(app)
 
@@ -147,7 +161,10 @@ class TestServerFaults:
         with caplog.at_level(logging.ERROR, logger="ecomflow.api"):
             response = asyncio.run(get())
         assert response.status_code == 500
-        assert response.json() == {"error": "DefinitionError", "detail": "the server is misconfigured; it has been logged"}
+        assert response.json() == {
+            "error": "DefinitionError",
+            "detail": "the server is misconfigured; it has been logged",
+        }
         assert "processes.x.steps: expected a non-empty list" in caplog.text
 
 
@@ -160,7 +177,9 @@ class TestBodySizeLimit:
     def test_body_over_the_default_limit_is_413(self, login: Callable[..., Caller]) -> None:
         clerk = login("customer_service")
         padded = json.dumps({"business_key": "BIG-1", "params": {**return_params(), "pad": "x" * 1_000_001}})
-        response = clerk.post("/processes/returns_exchange/instances", content=padded, headers={"Content-Type": "application/json"})
+        response = clerk.post(
+            "/processes/returns_exchange/instances", content=padded, headers={"Content-Type": "application/json"}
+        )
         assert assert_error(response, 413, "PayloadTooLarge")["detail"] == "request bodies are limited to 1000000 bytes"
         assert _instance_count() == 0
 
@@ -180,7 +199,9 @@ class TestBodySizeLimit:
 
         return call
 
-    def test_streamed_body_without_length_over_the_limit_is_413(self, small_limit_app: Callable[..., httpx.Response]) -> None:
+    def test_streamed_body_without_length_over_the_limit_is_413(
+        self, small_limit_app: Callable[..., httpx.Response]
+    ) -> None:
         async def chunks() -> AsyncIterator[bytes]:
             for _ in range(20):
                 yield b" " * 100
@@ -198,11 +219,14 @@ class TestBodySizeLimit:
         body = json.dumps({"text": text}).encode()
         assert len(body) == 1000
         response = small_limit_app(
-            f"/tasks/{task_id}/comments", content=body,
+            f"/tasks/{task_id}/comments",
+            content=body,
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {worker.token}"},
         )
         assert response.status_code == 201, response.text
 
     def test_length_header_over_the_limit_is_413(self, small_limit_app: Callable[..., httpx.Response]) -> None:
-        response = small_limit_app("/tasks/x/comments", content=b"{}" * 600, headers={"Content-Type": "application/json"})
+        response = small_limit_app(
+            "/tasks/x/comments", content=b"{}" * 600, headers={"Content-Type": "application/json"}
+        )
         assert_error(response, 413, "PayloadTooLarge")

@@ -1,4 +1,5 @@
 """Hardening over real HTTP: body size, listing limits, form string lengths, tokens, and what reaches the logs."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,8 @@ from typer.testing import CliRunner
 
 from ecomflow.api.app import create_app
 from ecomflow.cli import app as cli_app
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import ApiToken, AuditEvent, HumanTask, ProcessInstance, TaskComment
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.people.users import find_user, issue_token
 from tests.api.conftest import ApiServer, Caller, assert_error, client, field_names
@@ -53,7 +54,9 @@ class TestBodySizeLimit:
                 yield b"x" * 10_000
             yield b'"}'
 
-        response = clerk.post(f"/tasks/{task_id}/comments", content=chunks(), headers={"Content-Type": "application/json"})
+        response = clerk.post(
+            f"/tasks/{task_id}/comments", content=chunks(), headers={"Content-Type": "application/json"}
+        )
         assert "content-length" not in response.request.headers
         assert response.request.headers["transfer-encoding"] == "chunked"
         assert_error(response, 413, "PayloadTooLarge")
@@ -64,7 +67,8 @@ class TestBodySizeLimit:
         clerk = login("warehouse")
         task_id = make_task(step="inspect")
         response = clerk.post(
-            f"/tasks/{task_id}/comments", content=iter([b'{"text": ', b'"parcel arrived"}']),
+            f"/tasks/{task_id}/comments",
+            content=iter([b'{"text": ', b'"parcel arrived"}']),
             headers={"Content-Type": "application/json"},
         )
         assert "content-length" not in response.request.headers
@@ -73,19 +77,24 @@ class TestBodySizeLimit:
 
 class TestMalformedBodies:
     @pytest.mark.parametrize(
-        "content", [b'{"text": "\xff\xfe"}', b"[" * 200_000, b'{"text": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001],
+        "content",
+        [b'{"text": "\xff\xfe"}', b"[" * 200_000, b'{"text": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001],
         ids=["not-utf8", "deep-array", "deep-object"],
     )
     def test_an_undecodable_body_is_a_422_naming_the_body(self, login: Callable[..., Caller], content: bytes) -> None:
         worker = login("warehouse")
         task_id = make_task(step="inspect")
-        response = worker.post(f"/tasks/{task_id}/comments", content=content, headers={"Content-Type": "application/json"})
+        response = worker.post(
+            f"/tasks/{task_id}/comments", content=content, headers={"Content-Type": "application/json"}
+        )
         body = assert_error(response, 422, "ValidationFailed")
         assert [(f["field"], f["rule"]) for f in body["fields"]] == [("body", "json_invalid")]
         assert _count(TaskComment) == 0
 
     @pytest.mark.parametrize(
-        "if_match", ["9" * 5000, "²".encode("latin-1"), "1.5", ""], ids=["5000-digits", "superscript", "decimal", "empty"]
+        "if_match",
+        ["9" * 5000, "²".encode("latin-1"), "1.5", ""],
+        ids=["5000-digits", "superscript", "decimal", "empty"],
     )
     def test_an_if_match_that_is_no_version_is_a_422_naming_it(
         self, login: Callable[..., Caller], if_match: str | bytes
@@ -114,7 +123,9 @@ def _listings() -> list[tuple[str, dict[str, Any]]]:
         ref = operation["responses"]["200"]["content"]["application/json"]["schema"].get("$ref", "")
         properties = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
         if properties.get("items", {}).get("type") == "array":
-            limit = next((p for p in operation.get("parameters", []) if p["name"] == "limit" and p["in"] == "query"), {})
+            limit = next(
+                (p for p in operation.get("parameters", []) if p["name"] == "limit" and p["in"] == "query"), {}
+            )
             found.append((path, limit))
     return found
 
@@ -178,7 +189,9 @@ class TestFormStringLengths:
         worker = login("warehouse")
         task_id = make_task(step="inspect")
         assert worker.post(f"/tasks/{task_id}/claim").status_code == 200
-        notes = get_definitions().process("returns_exchange").step("inspect").form.get_field("notes").attrs["max_length"]
+        notes = (
+            get_definitions().process("returns_exchange").step("inspect").form.get_field("notes").attrs["max_length"]
+        )
         data = {"condition": "ok", "restock": "yes", "notes": "长" * (notes + 1)}
         body = assert_error(worker.post(f"/tasks/{task_id}/complete", json={"data": data}), 422, "ValidationFailed")
         assert [(f["field"], f["rule"]) for f in body["fields"]] == [("notes", "max_length")]
@@ -192,7 +205,10 @@ class TestFormStringLengths:
         clerk = login("customer_service")
         payload = {"business_key": "RET-1", "params": {**return_params(), "reason": "x" * 2001, "sku": "s" * 65}}
         body = assert_error(clerk.post("/processes/returns_exchange/instances", json=payload), 422, "ValidationFailed")
-        assert sorted((f["field"], f["rule"]) for f in body["fields"]) == [("reason", "max_length"), ("sku", "max_length")]
+        assert sorted((f["field"], f["rule"]) for f in body["fields"]) == [
+            ("reason", "max_length"),
+            ("sku", "max_length"),
+        ]
         assert _count(ProcessInstance) == 0
 
 
@@ -344,6 +360,9 @@ class TestNulCharacter:
         caller = login("warehouse")
         task_id = make_task()
         # The JSON text "\\u0000" is a backslash followed by "u0000": no NUL in it.
-        answer = caller.post(f"/tasks/{task_id}/comments", content=b'{"text": "path C:\\\\u0000"}',
-                             headers={"Content-Type": "application/json"})
+        answer = caller.post(
+            f"/tasks/{task_id}/comments",
+            content=b'{"text": "path C:\\\\u0000"}',
+            headers={"Content-Type": "application/json"},
+        )
         assert answer.status_code == 201, answer.text

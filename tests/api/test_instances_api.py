@@ -1,4 +1,5 @@
 """Processes and instances over HTTP: the catalogue, starting, reading and cancelling."""
+
 from __future__ import annotations
 
 import threading
@@ -9,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import HumanTask, OutboxMessage
-from ecomflow.engine.events.outbox import CANCEL_RUN, START_RUN
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.events.outbox import CANCEL_RUN, START_RUN
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import make_task, return_params
 
@@ -31,7 +32,9 @@ def _outbox_kinds(instance_id: str) -> list[str]:
 
 def _task_states(instance_id: str) -> dict[str, str]:
     with session_scope() as session:
-        return {t.step_key: t.state for t in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))}
+        return {
+            t.step_key: t.state for t in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))
+        }
 
 
 def _start(caller: Caller, **param_overrides: object) -> dict[str, object]:
@@ -88,7 +91,10 @@ class TestStartInstance:
         response = clerk.post(START, json={"business_key": _business_key(), "params": params})
         body = assert_error(response, 422, "ValidationFailed")
         assert sorted((f["field"], f["rule"]) for f in body["fields"]) == [
-            ("amount", "min"), ("delivered_on", "format"), ("kind", "enum"), ("order_id", "required"),
+            ("amount", "min"),
+            ("delivered_on", "format"),
+            ("kind", "enum"),
+            ("order_id", "required"),
         ]
 
     def test_bad_business_key_is_named(self, login: Callable[..., Caller]) -> None:

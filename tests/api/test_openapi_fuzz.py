@@ -7,6 +7,7 @@ are sometimes replaced by real ones, so the fuzzer reaches past the 404s into cl
 cancel and absence logic. Checks: not_a_server_error, status_code_conformance (every status is
 declared in the operation's `responses`), content_type_conformance, response_schema_conformance.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,8 +31,8 @@ from ecomflow.api.app import create_app
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Unauthorized
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.engine.people.users import authenticate, find_user, issue_token
+from ecomflow.engine.tasks.actions import claim_task
 from tests.api.conftest import ApiServer
 from tests.conftest import empty_all_tables
 from tests.factories import make_instance, make_task, make_user, return_params
@@ -71,7 +72,9 @@ def _seed() -> None:
         make_task(step=step, instance_id=instance_id) for step in ("inspect", "await_parcel", "cs_review", "reship")
     ]
     with session_scope() as session:  # one task held by the staff member, the others open
-        claim_task(session, task_id=WORLD.task_ids[0], principal=Principal(name="fuzz-staff", roles=frozenset(ROLES["staff"])))
+        claim_task(
+            session, task_id=WORLD.task_ids[0], principal=Principal(name="fuzz-staff", roles=frozenset(ROLES["staff"]))
+        )
 
 
 def _ensure_tokens() -> None:
@@ -98,7 +101,9 @@ def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> st
         names = [*WORLD.names.values(), "fuzz-colleague"]
         options.append(st.sampled_from(names).map(lambda n: {**path_parameters, "name": n}))
     if "key" in path_parameters:
-        options.append(st.sampled_from(["returns_exchange", "presales_order"]).map(lambda k: {**path_parameters, "key": k}))
+        options.append(
+            st.sampled_from(["returns_exchange", "presales_order"]).map(lambda k: {**path_parameters, "key": k})
+        )
     return st.one_of(options)
 
 
@@ -116,14 +121,16 @@ def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
         keys = st.sampled_from(["BK-1", "BK-2"])  # repeated: a second start of an active one is a 409
         options.append(keys.map(lambda key: {**body, "business_key": key, "params": return_params()}))
     if "data" in body:
-        options.append(st.just({**body, "data": {"condition": "damaged", "restock": "no", "deduction": 5, "notes": "dent"}}))
+        options.append(
+            st.just({**body, "data": {"condition": "damaged", "restock": "no", "deduction": 5, "notes": "dent"}})
+        )
     return st.one_of(options)
 
 
 @pytest.fixture(scope="module")
 def world(api_server: ApiServer) -> Iterator[World]:
     _seed()
-    yield WORLD
+    return WORLD
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +146,11 @@ def test_every_operation_answers_as_documented(
     case: schemathesis.Case, caller: str, world: World, api_server: ApiServer, http: requests.Session
 ) -> None:
     case.call_and_validate(
-        base_url=api_server.url, session=http, headers={"Authorization": f"Bearer {world.tokens[caller]}"},
-        checks=CHECKS, timeout=30,
+        base_url=api_server.url,
+        session=http,
+        headers={"Authorization": f"Bearer {world.tokens[caller]}"},
+        checks=CHECKS,
+        timeout=30,
     )
     if REVOKES.search(case.operation.path):
         _ensure_tokens()

@@ -1,4 +1,5 @@
 """GET /reports/kpi over HTTP: who sees which rows, how the range is read, and what is refused."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,8 +14,16 @@ from tests.factories import add_task_row, make_instance
 
 KPI = "/reports/kpi"
 ROW_KEYS = {
-    "key", "done", "cycle_seconds", "queue_seconds", "claimed_seconds", "working_seconds",
-    "on_time_rate", "rework_rate", "open", "overdue",
+    "key",
+    "done",
+    "cycle_seconds",
+    "queue_seconds",
+    "claimed_seconds",
+    "working_seconds",
+    "on_time_rate",
+    "rework_rate",
+    "open",
+    "overdue",
 }
 
 
@@ -29,16 +38,38 @@ def team(login: Callable[..., Caller]) -> dict[str, Caller]:
     wu, li = people["wu"].name, people["li"].name
     instance_id = make_instance()
     # 2 March in Shanghai is [1 March 16:00Z, 2 March 16:00Z).
-    add_task_row(instance_id=instance_id, state="completed", created_at=utc("2025-03-02T01:00"),
-                 events=(("task.claimed", utc("2025-03-02T02:00")),), completed_at=utc("2025-03-02T05:00"),
-                 completed_by=wu, assignee=wu, due_at=utc("2025-03-02T06:00"))
-    add_task_row(instance_id=instance_id, role="customer_service", process="page_design", state="completed", round=2,
-                 created_at=utc("2025-03-02T01:00"), events=(("task.claimed", utc("2025-03-02T01:30")),),
-                 completed_at=utc("2025-03-02T03:00"), completed_by=li, assignee=li)
+    add_task_row(
+        instance_id=instance_id,
+        state="completed",
+        created_at=utc("2025-03-02T01:00"),
+        events=(("task.claimed", utc("2025-03-02T02:00")),),
+        completed_at=utc("2025-03-02T05:00"),
+        completed_by=wu,
+        assignee=wu,
+        due_at=utc("2025-03-02T06:00"),
+    )
+    add_task_row(
+        instance_id=instance_id,
+        role="customer_service",
+        process="page_design",
+        state="completed",
+        round=2,
+        created_at=utc("2025-03-02T01:00"),
+        events=(("task.claimed", utc("2025-03-02T01:30")),),
+        completed_at=utc("2025-03-02T03:00"),
+        completed_by=li,
+        assignee=li,
+    )
     # 09:00 on 3 March in Shanghai.
-    add_task_row(instance_id=instance_id, state="completed", created_at=utc("2025-03-03T00:00"),
-                 events=(("task.claimed", utc("2025-03-03T00:30")),), completed_at=utc("2025-03-03T01:00"),
-                 completed_by=wu, assignee=wu)
+    add_task_row(
+        instance_id=instance_id,
+        state="completed",
+        created_at=utc("2025-03-03T00:00"),
+        events=(("task.claimed", utc("2025-03-03T00:30")),),
+        completed_at=utc("2025-03-03T01:00"),
+        completed_by=wu,
+        assignee=wu,
+    )
     return people
 
 
@@ -88,18 +119,27 @@ class TestRange:
         assert (one_day["total"]["done"], two_days["total"]["done"]) == (2, 3)
 
     def test_aware_date_times_bound_the_range_exactly(self, team: dict[str, Caller]) -> None:
-        body = kpi(team["boss"], **{"from": "2025-03-02T10:30:00+08:00", "to": "2025-03-02T04:00:00Z", "group_by": "process"}).json()
+        body = kpi(
+            team["boss"], **{"from": "2025-03-02T10:30:00+08:00", "to": "2025-03-02T04:00:00Z", "group_by": "process"}
+        ).json()
         # [02:30Z, 04:00Z) holds li's completion at 03:00Z only; at 04:00Z wu's return task is still open.
         assert [(row["key"], row["done"], row["open"]) for row in body["rows"]] == [
-            ("page_design", 1, 0), ("returns_exchange", 0, 1),
+            ("page_design", 1, 0),
+            ("returns_exchange", 0, 1),
         ]
 
     def test_default_is_the_last_seven_days(self, team: dict[str, Caller]) -> None:
         wu = team["wu"]
         now = utcnow()
-        add_task_row(instance_id=make_instance(), state="completed", created_at=now - timedelta(hours=3),
-                     events=(("task.claimed", now - timedelta(hours=2)),), completed_at=now - timedelta(hours=1),
-                     completed_by=wu.name, assignee=wu.name)
+        add_task_row(
+            instance_id=make_instance(),
+            state="completed",
+            created_at=now - timedelta(hours=3),
+            events=(("task.claimed", now - timedelta(hours=2)),),
+            completed_at=now - timedelta(hours=1),
+            completed_by=wu.name,
+            assignee=wu.name,
+        )
         body = kpi(wu).json()
         start, end = datetime.fromisoformat(body["start"]), datetime.fromisoformat(body["end"])
         assert end - start == timedelta(days=7)
@@ -120,7 +160,9 @@ class TestRefusals:
         ],
         ids=["from-format", "to-no-such-day", "naive-time", "to-before-from", "over-366-days", "group-by"],
     )
-    def test_bad_values_name_the_field_and_rule(self, team: dict[str, Caller], params: dict[str, str], field: str, rule: str) -> None:
+    def test_bad_values_name_the_field_and_rule(
+        self, team: dict[str, Caller], params: dict[str, str], field: str, rule: str
+    ) -> None:
         body = assert_error(kpi(team["boss"], **params), 422, "ValidationFailed")
         assert field_names(body) == [field]
         assert body["fields"][0]["rule"] == rule

@@ -1,4 +1,5 @@
 """The task inbox over HTTP: claim races, completion rules, visibility, assignment and paging."""
+
 from __future__ import annotations
 
 import base64
@@ -11,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import func, select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.events.outbox import RESUME_RUN
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.factories import make_task, uncommitted_change_to
@@ -22,14 +23,18 @@ GOOD_INSPECTION = {"condition": "ok", "restock": "yes", "deduction": 0, "notes":
 
 def _count_events(task_id: str, type: str) -> int:
     with session_scope() as session:
-        query = select(func.count()).select_from(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.type == type)
+        query = (
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.type == type)
+        )
         return session.scalar(query)
 
 
 def _resume_messages(task_id: str) -> int:
     with session_scope() as session:
-        query = select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.task_id == task_id, OutboxMessage.kind == RESUME_RUN
+        query = (
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.task_id == task_id, OutboxMessage.kind == RESUME_RUN)
         )
         return session.scalar(query)
 
@@ -137,7 +142,9 @@ class TestComplete:
         second_task = make_task(step="inspect")
         assert worker.post(f"/tasks/{second_task}/claim").status_code == 200
         key = {"Idempotency-Key": f"complete-{uuid.uuid4()}"}
-        assert worker.post(f"/tasks/{first_task}/complete", json={"data": GOOD_INSPECTION}, headers=key).status_code == 200
+        assert (
+            worker.post(f"/tasks/{first_task}/complete", json={"data": GOOD_INSPECTION}, headers=key).status_code == 200
+        )
         reused = worker.post(f"/tasks/{second_task}/complete", json={"data": GOOD_INSPECTION}, headers=key)
         assert field_names(assert_error(reused, 422, "ValidationFailed")) == ["Idempotency-Key"]
         assert _task(second_task).state == "claimed"
@@ -176,7 +183,9 @@ class TestComplete:
 
     def test_if_match_that_is_not_a_number_is_refused(self, login: Callable[..., Caller]) -> None:
         worker, task_id = _claimed_inspection(login)
-        response = worker.post(f"/tasks/{task_id}/complete", json={"data": GOOD_INSPECTION}, headers={"If-Match": "v-two"})
+        response = worker.post(
+            f"/tasks/{task_id}/complete", json={"data": GOOD_INSPECTION}, headers={"If-Match": "v-two"}
+        )
         assert field_names(assert_error(response, 422, "ValidationFailed")) == ["If-Match"]
         assert _task(task_id).state == "claimed"
 
@@ -215,7 +224,9 @@ class TestVisibility:
         assert worker.get("/tasks", params={"role": "operations"}).json()["items"] == []
         assert goodwill not in {t["id"] for t in clerk.get("/tasks", params={"state": "open"}).json()["items"]}
 
-    def test_reads_answer_while_a_writer_holds_the_database(self, login: Callable[..., Caller], database_url: str) -> None:
+    def test_reads_answer_while_a_writer_holds_the_database(
+        self, login: Callable[..., Caller], database_url: str
+    ) -> None:
         worker = login("warehouse")
         task_id = make_task(step="inspect")
         with uncommitted_change_to(database_url, task_id):
@@ -244,7 +255,8 @@ class TestVisibility:
         assert detail["context"]["params"]["sku"] == "SKU-TEE-001"
         assert [(c["author"], c["text"]) for c in detail["comments"]] == [(worker.name, "box dented")]
         assert [(e["type"], e["actor"]) for e in detail["history"]] == [
-            ("task.created", "system"), ("task.commented", worker.name),
+            ("task.created", "system"),
+            ("task.commented", worker.name),
         ]
 
 
@@ -308,7 +320,9 @@ class TestInboxQuery:
                 break
         assert pages == 3
         assert len(walked) == 25 and set(walked) == task_ids
-        assert walked == [t["id"] for t in worker.get("/tasks", params={"limit": 200, "sort": "created"}).json()["items"]]
+        assert walked == [
+            t["id"] for t in worker.get("/tasks", params={"limit": 200, "sort": "created"}).json()["items"]
+        ]
 
     def test_filters_mine_and_overdue(self, login: Callable[..., Caller]) -> None:
         worker, mine = _claimed_inspection(login)
@@ -332,5 +346,9 @@ class TestInboxQuery:
 
     def test_unknown_state_and_sort_are_refused(self, login: Callable[..., Caller]) -> None:
         worker = login("warehouse")
-        assert field_names(assert_error(worker.get("/tasks", params={"state": "done"}), 422, "ValidationFailed")) == ["state"]
-        assert field_names(assert_error(worker.get("/tasks", params={"sort": "name"}), 422, "ValidationFailed")) == ["sort"]
+        assert field_names(assert_error(worker.get("/tasks", params={"state": "done"}), 422, "ValidationFailed")) == [
+            "state"
+        ]
+        assert field_names(assert_error(worker.get("/tasks", params={"sort": "name"}), 422, "ValidationFailed")) == [
+            "sort"
+        ]

@@ -1,5 +1,6 @@
 """The caller's web sessions over the JSON API: GET /me/sessions lists them, DELETE /me/sessions/{id} ends one,
 and POST /users/{name}/tokens/revoke ends them with the tokens."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -12,7 +13,11 @@ from ecomflow.engine.db.models import AuditEvent, WebSession
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.people.users import find_user
 from ecomflow.engine.people.web_sessions import (
-    EndReason, StartedSession, end_web_session, session_policy, start_web_session,
+    EndReason,
+    StartedSession,
+    end_web_session,
+    session_policy,
+    start_web_session,
 )
 from tests.api.conftest import Caller, assert_error
 
@@ -20,8 +25,12 @@ from tests.api.conftest import Caller, assert_error
 def _start(name: str, *, minutes_ago: int = 0, agent: str = "Mozilla/5.0 (Windows NT 10.0)") -> StartedSession:
     with session_scope() as session:
         return start_web_session(
-            session, user=find_user(session, name), client_address="10.1.1.1", user_agent=agent,
-            now=utcnow() - timedelta(minutes=minutes_ago), policy=session_policy(),
+            session,
+            user=find_user(session, name),
+            client_address="10.1.1.1",
+            user_agent=agent,
+            now=utcnow() - timedelta(minutes=minutes_ago),
+            policy=session_policy(),
         )
 
 
@@ -35,7 +44,7 @@ class TestListMySessions:
         self, login: Callable[..., Caller]
     ) -> None:
         wu, lin = login("warehouse"), login("customer_service")
-        older, newer, ended, idle = (_start(wu.name, minutes_ago=m) for m in (10, 1, 5, 61))
+        older, newer, ended, _idle = (_start(wu.name, minutes_ago=m) for m in (10, 1, 5, 61))
         lins = _start(lin.name)
         with session_scope() as session:
             end_web_session(session, session_id=ended.row.id, actor=wu.name, reason=EndReason.SIGNED_OUT, now=utcnow())
@@ -45,11 +54,19 @@ class TestListMySessions:
         assert [item["id"] for item in listed] == [newer.row.id, older.row.id]
         first = listed[0]
         assert set(first) == {
-            "id", "created_at", "last_seen_at", "expires_at", "idle_expires_at", "client_address", "user_agent",
+            "id",
+            "created_at",
+            "last_seen_at",
+            "expires_at",
+            "idle_expires_at",
+            "client_address",
+            "user_agent",
         }
         assert (first["client_address"], first["user_agent"]) == ("10.1.1.1", "Mozilla/5.0 (Windows NT 10.0)")
         assert first["expires_at"] == newer.row.expires_at.isoformat().replace("+00:00", "Z")
-        assert first["idle_expires_at"] == (newer.row.last_seen_at + timedelta(minutes=60)).isoformat().replace("+00:00", "Z")
+        assert first["idle_expires_at"] == (newer.row.last_seen_at + timedelta(minutes=60)).isoformat().replace(
+            "+00:00", "Z"
+        )
         assert newer.secret not in answer.text and newer.row.secret_hash not in answer.text
         assert [item["id"] for item in lin.get("/me/sessions").json()] == [lins.row.id]
 
@@ -67,7 +84,10 @@ class TestEndMySession:
         assert [item["id"] for item in wu.get("/me/sessions").json()] == [staying.row.id]
         with session_scope() as session:
             event = session.scalar(select(AuditEvent).where(AuditEvent.type == "web_session.ended"))
-        assert (event.actor, event.data) == (wu.name, {"user": wu.name, "session": ending.row.id, "reason": "ended_by_user"})
+        assert (event.actor, event.data) == (
+            wu.name,
+            {"user": wu.name, "session": ending.row.id, "reason": "ended_by_user"},
+        )
         assert_error(wu.http.delete(f"/me/sessions/{ending.row.id}"), 404, "NotFound")
 
     def test_another_users_session_does_not_exist_for_the_caller(self, login: Callable[..., Caller]) -> None:
@@ -91,4 +111,6 @@ class TestRevokeEndsSessions:
         assert _reason(mine.row.id) is None
         with session_scope() as session:
             events = list(session.scalars(select(AuditEvent).where(AuditEvent.type == "web_session.ended")))
-        assert sorted((e.actor, e.data["session"]) for e in events) == sorted((manager.name, s.row.id) for s in sessions)
+        assert sorted((e.actor, e.data["session"]) for e in events) == sorted(
+            (manager.name, s.row.id) for s in sessions
+        )

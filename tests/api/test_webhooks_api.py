@@ -1,4 +1,5 @@
 """GET /webhooks/deliveries over real HTTP: the delivery log, for managers."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -20,8 +21,18 @@ from tests.engine.events.test_webhooks import (  # noqa: F401 - fixtures are fou
 from tests.factories import make_task
 
 DELIVERY_KEYS = {
-    "id", "delivery_id", "endpoint", "url", "event", "status", "attempts", "last_error",
-    "created_at", "delivered_at", "failed_at", "next_attempt_at",
+    "id",
+    "delivery_id",
+    "endpoint",
+    "url",
+    "event",
+    "status",
+    "attempts",
+    "last_error",
+    "created_at",
+    "delivered_at",
+    "failed_at",
+    "next_attempt_at",
 }
 
 
@@ -85,7 +96,9 @@ class TestDeliveryLog:
     def test_other_roles_are_refused(self, login: Callable[..., Caller], three_outcomes: dict[str, str]) -> None:
         assert_error(login("warehouse").get("/webhooks/deliveries"), 403, "Forbidden")
 
-    @pytest.mark.parametrize(("params", "field"), [({"limit": 201}, "limit"), ({"limit": 0}, "limit"), ({"status": "lost"}, "status")])
+    @pytest.mark.parametrize(
+        ("params", "field"), [({"limit": 201}, "limit"), ({"limit": 0}, "limit"), ({"status": "lost"}, "status")]
+    )
     def test_bad_queries_name_the_parameter(self, login: Callable[..., Caller], params: dict, field: str) -> None:
         body = assert_error(login("operations").get("/webhooks/deliveries", params=params), 422, "ValidationFailed")
         assert field_names(body) == [field]

@@ -1,4 +1,5 @@
 """The benchmarks in the suite make their PostgreSQL databases on the test cluster (ECOMFLOW_TEST_PG_ADMIN_URL)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """Run a benchmark's command line in a test, checking that a run without --record records nothing."""
+
 from __future__ import annotations
 
 from types import ModuleType

@@ -1,4 +1,5 @@
 """bench.db_settings on its own at a tiny size: it seeds a database and compares each connection setting with its alternative."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,9 @@ CLAIMS = 20
 
 @pytest.fixture(scope="module")
 def figures() -> dict:
-    return run_main_unrecorded(db_settings, ["--db", BACKEND, "--open", "300", "--closed", "100", "--claims", str(CLAIMS)])
+    return run_main_unrecorded(
+        db_settings, ["--db", BACKEND, "--open", "300", "--closed", "100", "--claims", str(CLAIMS)]
+    )
 
 
 class TestDbSettingsTiny:

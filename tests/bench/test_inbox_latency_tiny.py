@@ -2,6 +2,7 @@
 
 No timed assertions: the figures' values depend on the machine; their presence does not.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -34,7 +35,9 @@ class TestInboxLatencyTiny:
         for who in ("staff", "manager"):
             for sort in inbox_latency.SORTS:
                 for page in ("first page", "page 2 (cursor)"):
-                    [summary] = [s for name, s in series.items() if name.startswith(who) and f"sort={sort} · {page}" in name]
+                    [summary] = [
+                        s for name, s in series.items() if name.startswith(who) and f"sort={sort} · {page}" in name
+                    ]
                     assert summary["n"] == REQUESTS
                     assert {"p50", "p95", "p99", "max"} <= set(summary)
         assert all(s["n"] == REQUESTS for s in run[0]["inbox_engine"].values())
@@ -60,9 +63,15 @@ class TestInboxLatencyTiny:
 
     def test_report_has_every_row(self, run) -> None:
         names = [name for name, _ in run[1]]
-        for expected in ("tasks: open / claimed / completed", "POST /tasks/{id}/complete", "claim + complete (pair)",
-                         "claims/s: HTTP claim / engine / raw SQL", "engine / raw; HTTP / raw",
-                         "goal inbox p95 < 20 ms (worst series)", "goal claim+complete p99 < 20 ms"):
+        for expected in (
+            "tasks: open / claimed / completed",
+            "POST /tasks/{id}/complete",
+            "claim + complete (pair)",
+            "claims/s: HTTP claim / engine / raw SQL",
+            "engine / raw; HTTP / raw",
+            "goal inbox p95 < 20 ms (worst series)",
+            "goal claim+complete p99 < 20 ms",
+        ):
             assert expected in names
         assert all(value for _, value in run[1])
 

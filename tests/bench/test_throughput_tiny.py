@@ -2,6 +2,7 @@
 
 No timed assertions: the figures' values depend on the machine; their presence, and that work was done, do not.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,22 @@ from tests.conftest import BACKEND
 
 # Two bare runs in flight: each execution of a bare run is a new Python process (~5 CPU-s). The drain lets
 # the bare side's last resumes show their next pause (it ends as soon as every accepted step is done).
-ARGV = ["--db", BACKEND, "--staff", "2", "--duration", "12", "--warmup", "2", "--in-flight", "2", "--drain", "30",
-        "--compare-bare", "--no-profile"]
+ARGV = [
+    "--db",
+    BACKEND,
+    "--staff",
+    "2",
+    "--duration",
+    "12",
+    "--warmup",
+    "2",
+    "--in-flight",
+    "2",
+    "--drain",
+    "30",
+    "--compare-bare",
+    "--no-profile",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +56,9 @@ class TestThroughputTiny:
             assert figures["window_s"] > 0, name
             assert figures["accepted_per_s"] >= 0
             assert "n" in figures["turnaround"] and "n" in figures["start_to_first_point"]
-            assert {"start", "end"} <= set(figures["in_pipeline"]) and {"start", "end"} <= set(figures["waiting_in_inbox"])
+            assert {"start", "end"} <= set(figures["in_pipeline"]) and {"start", "end"} <= set(
+                figures["waiting_in_inbox"]
+            )
             assert figures["pipeline"]["start"].keys() == figures["pipeline"]["end"].keys() != set()
             assert figures["cpu_s_per_step"].keys() == figures["cpu_s"].keys()
             # Both Prefect servers answered somebody during the window (the worker or the runner polls).
@@ -56,19 +73,26 @@ class TestThroughputTiny:
         ours = run[0]["ecomflow"]
         assert ours["harness_calls"].get("GET /tasks", 0) > 0
         # (A loaded Prefect server on SQLite may answer 503 now and then: the harness retries those.)
-        assert not [kind for kind in ours["refused"] if kind.startswith(("POST complete 422", "POST instances 422"))], ours["errors"]
+        assert not [kind for kind in ours["refused"] if kind.startswith(("POST complete 422", "POST instances 422"))], (
+            ours["errors"]
+        )
         assert not [kind for kind in run[0]["bare"]["refused"] if "REJECT" in kind and "schema not found" not in kind]
 
     def test_report_has_every_row(self, run) -> None:
         names = [name for name, _ in run[1]]
         assert names[:3] == [
-            "ratio ecomflow / bare: human steps done/s", "ratio ecomflow / bare: turnaround p50",
+            "ratio ecomflow / bare: human steps done/s",
+            "ratio ecomflow / bare: turnaround p50",
             "ratio ecomflow / bare: CPU-s per done step (all processes)",
         ]
         for side in ("ecomflow", "bare"):
-            for row in ("human steps done/s (next task visible or instance ended)", "completes accepted/s",
-                        "complete 200 → next task visible (or ended)", "accepted, next not yet visible: window start → end",
-                        "Prefect API calls per done step (top endpoints)"):
+            for row in (
+                "human steps done/s (next task visible or instance ended)",
+                "completes accepted/s",
+                "complete 200 → next task visible (or ended)",
+                "accepted, next not yet visible: window start → end",
+                "Prefect API calls per done step (top endpoints)",
+            ):
                 assert f"{side}: {row}" in names
         assert "ecomflow: outbox undelivered: window start → end" in names
         assert all(value for _, value in run[1])

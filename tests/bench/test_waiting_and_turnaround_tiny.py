@@ -2,6 +2,7 @@
 
 No timed assertions: the figures' values depend on the machine; their presence does not.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """End-to-end stack: a real Prefect server, the API and the flow worker as separate processes."""
+
 from __future__ import annotations
 
 import os
@@ -51,19 +52,29 @@ def prefect_service() -> Service:
     return Service(
         name="prefect-server",
         argv=[sys.executable, "-m", "ecomflow.prefect_server", "--host", "127.0.0.1", "--port", str(PREFECT_PORT)],
-        env=COMMON_ENV, health_url=f"{PREFECT_API}/health", log_path=LOG_DIR / "prefect-server.log",
+        env=COMMON_ENV,
+        health_url=f"{PREFECT_API}/health",
+        log_path=LOG_DIR / "prefect-server.log",
     )
 
 
 def api_service() -> Service:
     return Service(
-        name="api", argv=[sys.executable, "-m", "ecomflow.cli", "api"], env=COMMON_ENV,
-        health_url=f"http://127.0.0.1:{API_PORT}/health", log_path=LOG_DIR / "api.log",
+        name="api",
+        argv=[sys.executable, "-m", "ecomflow.cli", "api"],
+        env=COMMON_ENV,
+        health_url=f"http://127.0.0.1:{API_PORT}/health",
+        log_path=LOG_DIR / "api.log",
     )
 
 
 def worker_service() -> Service:
-    return Service(name="worker", argv=[sys.executable, "-m", "ecomflow.cli", "worker"], env=COMMON_ENV, log_path=LOG_DIR / "worker.log")
+    return Service(
+        name="worker",
+        argv=[sys.executable, "-m", "ecomflow.cli", "worker"],
+        env=COMMON_ENV,
+        log_path=LOG_DIR / "worker.log",
+    )
 
 
 @dataclass
@@ -121,8 +132,9 @@ class Staff:
 
     def wait_for_task(self, instance_id: str, step: str, *, round: int = 1, timeout: float = 60) -> dict[str, Any]:
         """Poll the instance until the step's task is open, as a person refreshing the inbox would."""
-        found = wait_until(lambda: self._open_task(instance_id, step, round), timeout=timeout, what=f"task {step} of {instance_id}")
-        return found
+        return wait_until(
+            lambda: self._open_task(instance_id, step, round), timeout=timeout, what=f"task {step} of {instance_id}"
+        )
 
     def _open_task(self, instance_id: str, step: str, round: int) -> dict[str, Any] | None:
         response = self.get("/tasks", params={"state": "open", "limit": 200, "sort": "-created"})

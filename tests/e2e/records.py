@@ -1,10 +1,11 @@
 """Reading what flows left in the database, for e2e assertions."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import CatalogEntry, Timer
+from ecomflow.engine.db.sessions import session_scope
 
 
 def catalog_entries(instance_id: str) -> list[CatalogEntry]:

@@ -1,4 +1,5 @@
 """Ads and events over HTTP: budget by threshold, daily reminders, the event's end, the effect."""
+
 from __future__ import annotations
 
 import uuid
@@ -9,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from ecomflow.engine.db.models import AuditEvent, Timer
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.db.models import AuditEvent, Timer
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, wait_until
 
@@ -42,12 +43,16 @@ def start(promotion: Staff, budget: float) -> dict[str, Any]:
 
 def reminders_of(task_id: str) -> list[AuditEvent]:
     with session_scope() as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.type == "task.reminded")))
+        return list(
+            session.scalars(select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.type == "task.reminded"))
+        )
 
 
 def timer_of(instance_id: str) -> Timer | None:
     with session_scope() as session:
-        return session.scalar(select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "await_event_end"))
+        return session.scalar(
+            select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "await_event_end")
+        )
 
 
 class TestApprovedEvent:
@@ -56,7 +61,9 @@ class TestApprovedEvent:
         ends_on = datetime.now(SHANGHAI).date() + timedelta(days=1)
         started = start(promotion, 30000)
 
-        promotion.do(promotion.wait_for_task(started["id"], "select_products")["id"], selection(budget=30000, ends_on=ends_on))
+        promotion.do(
+            promotion.wait_for_task(started["id"], "select_products")["id"], selection(budget=30000, ends_on=ends_on)
+        )
         first = ops.wait_for_task(started["id"], "budget_approval")
         ops.do(first["id"], {"decision": "reject", "comment": "预算偏高，压到2万"})
         again = promotion.wait_for_task(started["id"], "select_products", round=2)
@@ -65,7 +72,9 @@ class TestApprovedEvent:
         promotion.do(again["id"], selection(budget=20000, ends_on=ends_on))
         ops.do(ops.wait_for_task(started["id"], "budget_approval", round=2)["id"], {"decision": "approve"})
 
-        promotion.do(promotion.wait_for_task(started["id"], "sign_up")["id"], {"platform_reference": "TM-2026-1212-889"})
+        promotion.do(
+            promotion.wait_for_task(started["id"], "sign_up")["id"], {"platform_reference": "TM-2026-1212-889"}
+        )
         review = promotion.wait_for_task(started["id"], "review_result")
         created = datetime.fromisoformat(review["created_at"])
         sweep_once(now=created + timedelta(hours=23))
@@ -93,13 +102,20 @@ class TestApprovedEvent:
 
 
 class TestRejectedByThePlatform:
-    def test_owner_approves_a_big_budget_and_a_platform_rejection_ends_it(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_owner_approves_a_big_budget_and_a_platform_rejection_ends_it(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         promotion, owner = team["promotion"], team["owner"]
         ends_on = datetime.now(SHANGHAI).date() + timedelta(days=10)
         started = start(promotion, 80000)
 
-        promotion.do(promotion.wait_for_task(started["id"], "select_products")["id"], selection(budget=80000, ends_on=ends_on))
-        owner.do(owner.wait_for_task(started["id"], "owner_budget_approval")["id"], {"decision": "approve", "comment": "同意"})
+        promotion.do(
+            promotion.wait_for_task(started["id"], "select_products")["id"], selection(budget=80000, ends_on=ends_on)
+        )
+        owner.do(
+            owner.wait_for_task(started["id"], "owner_budget_approval")["id"],
+            {"decision": "approve", "comment": "同意"},
+        )
         promotion.do(promotion.wait_for_task(started["id"], "sign_up")["id"], {"platform_reference": "JHS-77812"})
         review = promotion.wait_for_task(started["id"], "review_result")
         promotion.do(review["id"], {"result": "rejected", "notes": "销量不达标"})

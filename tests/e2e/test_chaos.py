@@ -5,6 +5,7 @@ follow a fixed plan so that each part is hit at least once and Prefect's restart
 PostgreSQL itself is not restarted here: the cluster is shared with the other tests of this
 session (and whatever else runs on the machine); ECOMFLOW_CHAOS_PG_RESTART=1 turns it on.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ def test_nothing_is_lost_or_done_twice_when_processes_are_killed(monkeypatch: py
     # runs: read them now, so the rest of the session keeps the test database.
     get_settings()
     plan = (*PLAN, (30.0, "postgresql")) if PG_RESTART else PLAN
-    figures = chaos.run(BACKEND, instances=6, duration=32, seed=7, plan=plan, restart_postgresql=PG_RESTART,
-                        drain=15, settle_timeout=30)
+    figures = chaos.run(
+        BACKEND, instances=6, duration=32, seed=7, plan=plan, restart_postgresql=PG_RESTART, drain=15, settle_timeout=30
+    )
     chaos.print_report(figures)
 
     assert figures["chaos_error"] is None

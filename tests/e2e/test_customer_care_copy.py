@@ -1,4 +1,5 @@
 """Care copy drafted, checked (advertising law, SMS rules), reviewed and published into the copy library, over HTTP."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import CopyEntry
+from ecomflow.engine.db.sessions import session_scope
 from tests.e2e.conftest import Staff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
@@ -84,13 +85,30 @@ class TestAdvertisingLaw:
     def test_banned_term_goes_back_with_term_and_position(self, team: dict[str, Staff]) -> None:
         cs, ops = team["cs"], team["ops"]
         instance_id = start_copy(cs, scenario="vip_care")
-        draft(cs, instance_id, round=1, channel="im", text="尊敬的会员，您是本店第一批VIP，专享顶级服务。", scenario="vip_care")
+        draft(
+            cs,
+            instance_id,
+            round=1,
+            channel="im",
+            text="尊敬的会员，您是本店第一批VIP，专享顶级服务。",
+            scenario="vip_care",
+        )
 
         findings = findings_of_round(cs, instance_id, 2)
-        assert [(f["rule"], f["term"], f["position"]) for f in findings] == [("ad_law", "第一", 10), ("ad_law", "顶级", 19)]
+        assert [(f["rule"], f["term"], f["position"]) for f in findings] == [
+            ("ad_law", "第一", 10),
+            ("ad_law", "顶级", 19),
+        ]
         assert all(f["field"] == "text" for f in findings)
 
-        draft(cs, instance_id, round=2, channel="im", text="尊敬的会员，感谢您一直以来的支持，专享会员服务已为您开通。", scenario="vip_care")
+        draft(
+            cs,
+            instance_id,
+            round=2,
+            channel="im",
+            text="尊敬的会员，感谢您一直以来的支持，专享会员服务已为您开通。",
+            scenario="vip_care",
+        )
         approve(ops, instance_id, round=2)
         assert cs.wait_for_state(instance_id, "completed")["result"]["outcome"] == "published"
 
@@ -106,7 +124,14 @@ class TestReviewAndPublish:
     def test_passing_im_text_is_published_once_after_a_review_reject(self, team: dict[str, Staff]) -> None:
         cs, ops = team["cs"], team["ops"]
         instance_id = start_copy(cs, scenario="delivered")
-        draft(cs, instance_id, round=1, channel="im", text="亲，您的宝贝已签收，使用中有任何问题随时找我们哦。", scenario="delivered")
+        draft(
+            cs,
+            instance_id,
+            round=1,
+            channel="im",
+            text="亲，您的宝贝已签收，使用中有任何问题随时找我们哦。",
+            scenario="delivered",
+        )
 
         review = ops.wait_for_task(instance_id, "review")
         assert ops.get(f"/tasks/{review['id']}").json()["context"]["draft"]["channel"] == "im"

@@ -1,4 +1,5 @@
 """The daily report on the real stack: started over the API, published as two Prefect artifacts, announced."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,13 @@ def test_report_is_published_as_table_and_markdown(stack: Stack, team: dict[str,
     done = ops.wait_for_state(started["id"], "completed", timeout=120)
     assert done["result"]["outcome"] == "published" and done["result"]["report_date"] == "2025-03-02"
 
-    response = prefect_api("POST", "/artifacts/filter", json={
-        "artifacts": {"key": {"any_": [MARKDOWN_KEY, TABLE_KEY]}, "flow_run_id": {"any_": [done["flow_run_id"]]}},
-    })
+    response = prefect_api(
+        "POST",
+        "/artifacts/filter",
+        json={
+            "artifacts": {"key": {"any_": [MARKDOWN_KEY, TABLE_KEY]}, "flow_run_id": {"any_": [done["flow_run_id"]]}},
+        },
+    )
     response.raise_for_status()
     by_key = {artifact["key"]: artifact for artifact in response.json()}
     assert by_key[MARKDOWN_KEY]["type"] == "markdown"

@@ -1,12 +1,13 @@
 """`ecomflow demo --drive`: every process, played by simulated staff over HTTP, runs to its end."""
+
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
 from ecomflow.demo import run_demo
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.flows import implemented_flows
 from tests.e2e.conftest import Stack
 
@@ -14,14 +15,18 @@ pytestmark = pytest.mark.e2e
 
 
 class TestDemo:
-    def test_every_process_runs_to_completion_with_its_children(self, stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_every_process_runs_to_completion_with_its_children(
+        self, stack: Stack, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         run_demo(drive_staff=True, api=stack.api_url, timeout=240)
         output = capsys.readouterr().out
         assert "ended" in output
         with session_scope() as session:
             demo = session.scalars(select(ProcessInstance).where(ProcessInstance.business_key.like("DEMO-%"))).all()
             started_processes = {i.process_key for i in demo if i.parent_id is None}
-            children = session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id.in_([i.id for i in demo]))).all()
+            children = session.scalars(
+                select(ProcessInstance).where(ProcessInstance.parent_id.in_([i.id for i in demo]))
+            ).all()
         assert started_processes == set(implemented_flows())
         assert len(started_processes) >= 12
         assert {i.state for i in demo} == {"completed"}

@@ -1,4 +1,5 @@
 """宝贝模块制作: selling points pass the advertising-law check, the module is reviewed, archived and uploaded."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import CatalogEntry
-from tests.e2e.conftest import Staff, Stack
+from ecomflow.engine.db.sessions import session_scope
+from tests.e2e.conftest import Stack, Staff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -35,13 +36,17 @@ class TestListingModule:
         product, visual, ops = team["product"], team["visual"], team["ops"]
         sku = f"SKU-{uuid.uuid4().hex[:8]}"
         archive = f"catalog:photos:{sku}"
-        started = product.start("listing_module_production", {"sku": sku, "photo_archive": archive}, f"MOD-{uuid.uuid4().hex[:6]}")
+        started = product.start(
+            "listing_module_production", {"sku": sku, "photo_archive": archive}, f"MOD-{uuid.uuid4().hex[:6]}"
+        )
         iid = started["id"]
 
         first = product.wait_for_task(iid, "write_selling_points")
         assert product.get(f"/tasks/{first['id']}").json()["context"]["photo_archive"] == archive
         assert product.post(f"/tasks/{first['id']}/claim").status_code == 200
-        too_few = product.post(f"/tasks/{first['id']}/complete", json={"data": selling_points(sku, "只有一条卖点", "两条")})
+        too_few = product.post(
+            f"/tasks/{first['id']}/complete", json={"data": selling_points(sku, "只有一条卖点", "两条")}
+        )
         assert too_few.status_code == 422  # at least three selling points
         banned = selling_points(sku, "全网最柔软的T恤", "行业第一品质", "透气舒适，最适合夏天")
         assert product.post(f"/tasks/{first['id']}/complete", json={"data": banned}).status_code == 200
@@ -50,7 +55,9 @@ class TestListingModule:
         findings = product.get(f"/tasks/{again['id']}").json()["context"]["findings"]
         # Every term and where; "100%棉" in the specs is a fact, not scanned.
         assert [(f["field"], f["term"], f["position"]) for f in findings] == [
-            ("selling_points[0]", "最", 2), ("selling_points[1]", "第一", 2), ("selling_points[2]", "最", 5),
+            ("selling_points[0]", "最", 2),
+            ("selling_points[1]", "第一", 2),
+            ("selling_points[2]", "最", 5),
         ]
         assert all(f["rule"] == "ad_law" for f in findings)
         product.do(again["id"], selling_points(sku))
@@ -65,7 +72,10 @@ class TestListingModule:
         redesign = visual.wait_for_task(iid, "design_module", round=2)
         rework = visual.get(f"/tasks/{redesign['id']}").json()["context"]["rework"]
         assert rework == {"round": 1, "comment": "卖点图标太小", "by": ops.name}
-        visual.do(redesign["id"], {"module_file": "https://design.example.com/m2.psd", "preview_images": ["https://p.example.com/1.jpg"]})
+        visual.do(
+            redesign["id"],
+            {"module_file": "https://design.example.com/m2.psd", "preview_images": ["https://p.example.com/1.jpg"]},
+        )
         ops.do(ops.wait_for_task(iid, "review_module", round=2)["id"], {"decision": "approve", "comment": "OK"})
 
         done = ops.wait_for_state(iid, "completed")

@@ -1,4 +1,5 @@
 """宝贝上传: the listing check sends every finding back, and a reviewed listing goes live at its slot."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,8 +14,8 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.shop.inventory import upsert_sku
 from ecomflow.engine.sla.sweeper import sweep_once
 from ecomflow.flows.artifacts import artifact_key
+from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 from tests.e2e.records import catalog_entries, go_live_timer
-from tests.e2e.conftest import prefect_api, Staff, Stack, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -24,8 +25,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def new_sku(*, policy: str = "flexible") -> str:
     code = f"SKU-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
-        upsert_sku(session, sku=code, name="纯棉短袖T恤", online_price=Decimal("99"), offline_price=Decimal("100"),
-                   stock=80, price_policy=policy)
+        upsert_sku(
+            session,
+            sku=code,
+            name="纯棉短袖T恤",
+            online_price=Decimal("99"),
+            offline_price=Decimal("100"),
+            stock=80,
+            price_policy=policy,
+        )
     return code
 
 
@@ -55,13 +63,13 @@ def findings_of(staff: Staff, instance_id: str, round: int) -> list[dict[str, An
     return staff.get(f"/tasks/{task['id']}").json()["context"]["findings"]
 
 
-
-
 class TestListingCheck:
     def test_each_rule_sends_the_listing_back_with_all_its_findings(self, stack: Stack, team: dict[str, Staff]) -> None:
         product, ops = team["product"], team["ops"]
         sku, unified = new_sku(), new_sku(policy="unified")
-        started = product.start("listing_upload", {"sku": sku, "module": f"catalog:module:{sku}"}, f"UP-{uuid.uuid4().hex[:6]}")
+        started = product.start(
+            "listing_upload", {"sku": sku, "module": f"catalog:module:{sku}"}, f"UP-{uuid.uuid4().hex[:6]}"
+        )
         iid = started["id"]
 
         first = product.wait_for_task(iid, "prepare_listing")
@@ -103,7 +111,9 @@ class TestListingCheck:
 
 
 class TestGoLive:
-    def test_reviewed_listing_is_published_when_the_slot_comes_and_not_before(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_reviewed_listing_is_published_when_the_slot_comes_and_not_before(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         product, ops = team["product"], team["ops"]
         sku = new_sku()
         started = product.start("listing_upload", {"sku": sku}, f"UP-{uuid.uuid4().hex[:6]}")

@@ -1,4 +1,5 @@
 """首页/详情页设计: the owner signs off the homepage only, and a page goes live at its slot."""
+
 from __future__ import annotations
 
 import uuid
@@ -9,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ecomflow.engine.sla.sweeper import sweep_once
+from tests.e2e.conftest import Stack, Staff, wait_until
 from tests.e2e.records import catalog_entries, go_live_timer
-from tests.e2e.conftest import Staff, Stack, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -34,8 +35,6 @@ def brief(page: str, **overrides: Any) -> dict[str, Any]:
     return form
 
 
-
-
 def go_live(staff: Staff, instance_id: str) -> dict[str, Any]:
     """Wait for the go-live timer; show nothing is published before the slot, then fire it."""
     timer = wait_until(lambda: go_live_timer(instance_id), timeout=60, what="the go-live timer")
@@ -48,7 +47,9 @@ def go_live(staff: Staff, instance_id: str) -> dict[str, Any]:
 
 
 class TestHomepage:
-    def test_homepage_needs_the_owner_whose_reject_sends_it_back_to_design(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_homepage_needs_the_owner_whose_reject_sends_it_back_to_design(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         ops, ops2, owner, visual, visual2 = team["ops"], team["ops2"], team["owner"], team["visual"], team["visual2"]
         started = ops.start("page_design", {"page": "homepage"}, f"PAGE-{uuid.uuid4().hex[:6]}")
         iid = started["id"]
@@ -60,7 +61,10 @@ class TestHomepage:
         visual.do(design["id"], {"design_file": "https://design.example.com/home-v1.psd"})
         ops2.do(ops2.wait_for_task(iid, "review")["id"], {"decision": "approve", "comment": "运营通过"})
         signoff = owner.wait_for_task(iid, "owner_signoff")
-        assert owner.get(f"/tasks/{signoff['id']}").json()["context"]["review"] == {"by": ops2.name, "comment": "运营通过"}
+        assert owner.get(f"/tasks/{signoff['id']}").json()["context"]["review"] == {
+            "by": ops2.name,
+            "comment": "运营通过",
+        }
         owner.do(signoff["id"], {"decision": "reject", "comment": "主视觉换成新品"})
 
         redesign = visual2.wait_for_task(iid, "design", round=2)
@@ -87,10 +91,14 @@ class TestDetailPage:
         local = peak_slot().replace(tzinfo=None).isoformat()
         ops.do(ops.wait_for_task(iid, "brief")["id"], brief("detail", go_live_at=local))
         again = ops.wait_for_task(iid, "brief", round=2)
-        assert [f["rule"] for f in ops.get(f"/tasks/{again['id']}").json()["context"]["findings"]] == ["required_for_detail"]
+        assert [f["rule"] for f in ops.get(f"/tasks/{again['id']}").json()["context"]["findings"]] == [
+            "required_for_detail"
+        ]
         ops.do(again["id"], brief("detail", sku=sku, go_live_at=local))
 
-        visual.do(visual.wait_for_task(iid, "design")["id"], {"design_file": "https://design.example.com/detail-v1.psd"})
+        visual.do(
+            visual.wait_for_task(iid, "design")["id"], {"design_file": "https://design.example.com/detail-v1.psd"}
+        )
         ops2.do(ops2.wait_for_task(iid, "review")["id"], {"decision": "reject", "comment": "尺码表放到首屏"})
         redesign = visual.wait_for_task(iid, "design", round=2)
         rework = visual.get(f"/tasks/{redesign['id']}").json()["context"]["rework"]
@@ -102,4 +110,8 @@ class TestDetailPage:
         assert "owner_signoff" not in {task["step"] for task in done["tasks"]}
         [entry] = catalog_entries(iid)
         assert (entry.kind, entry.ref) == ("detail_page", sku)
-        assert (done["result"]["outcome"], done["result"]["page"], done["result"]["sku"]) == ("published", "detail", sku)
+        assert (done["result"]["outcome"], done["result"]["page"], done["result"]["sku"]) == (
+            "published",
+            "detail",
+            sku,
+        )

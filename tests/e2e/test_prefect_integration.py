@@ -1,5 +1,6 @@
 """How ecomflow runs Prefect: one shared suspension watch and result defaults settled once in the worker, an embedded
 server without late-run rewrites."""
+
 from __future__ import annotations
 
 import threading
@@ -98,8 +99,9 @@ def test_settled_flows_run_without_asking_the_server_for_result_storage(
 ) -> None:
     asked = []
     read = SyncPrefectClient.read_server_default_result_storage
-    monkeypatch.setattr(SyncPrefectClient, "read_server_default_result_storage",
-                        lambda client: asked.append(1) or read(client))
+    monkeypatch.setattr(
+        SyncPrefectClient, "read_server_default_result_storage", lambda client: asked.append(1) or read(client)
+    )
     with temporary_settings(updates={PREFECT_API_URL: PREFECT_API}), get_client(sync_client=True) as client:
         settled = with_result_defaults({"probe": _probe}, client)["probe"]
         assert settled.result_storage == Path(get_default_result_storage(_sync=True).basepath)

@@ -1,4 +1,5 @@
 """Pre-sales inquiries over HTTP: an order takes the one shared stock exactly once, then ships or is picked up in a store."""
+
 from __future__ import annotations
 
 import uuid
@@ -9,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ecomflow.engine.db.models import AuditEvent, HumanTask, StockReservation, Timer
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.shop.inventory import get_skus, upsert_sku
-from ecomflow.engine.db.models import AuditEvent, HumanTask, StockReservation, Timer
 from ecomflow.engine.sla.sweeper import sweep_once
-from tests.e2e.conftest import prefect_api, prefect_run_state, Staff, wait_until
+from tests.e2e.conftest import Staff, prefect_api, prefect_run_state, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -23,13 +24,27 @@ PROCESS = "presales_order"
 def make_sku(stock: int) -> str:
     code = f"SKU-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
-        upsert_sku(session, sku=code, name="纯棉短袖T恤", online_price=Decimal("99.00"), offline_price=Decimal("109.00"), stock=stock)
+        upsert_sku(
+            session,
+            sku=code,
+            name="纯棉短袖T恤",
+            online_price=Decimal("99.00"),
+            offline_price=Decimal("109.00"),
+            stock=stock,
+        )
     return code
 
 
 def set_stock(sku: str, stock: int) -> None:
     with session_scope() as session:
-        upsert_sku(session, sku=sku, name="纯棉短袖T恤", online_price=Decimal("99.00"), offline_price=Decimal("109.00"), stock=stock)
+        upsert_sku(
+            session,
+            sku=sku,
+            name="纯棉短袖T恤",
+            online_price=Decimal("99.00"),
+            offline_price=Decimal("109.00"),
+            stock=stock,
+        )
 
 
 def stock_of(*skus: str) -> list[int]:
@@ -44,13 +59,17 @@ def reservations_of(instance_id: str) -> list[tuple[str, int, str]]:
         return sorted((r.sku, r.quantity, r.fulfilment) for r in rows)
 
 
-def count(model, *conditions) -> int:  # noqa: ANN001
+def count(model, *conditions) -> int:
     with session_scope() as session:
         return session.scalar(select(func.count()).select_from(model).where(*conditions))
 
 
 def start_inquiry(cs: Staff) -> str:
-    params = {"customer": f"buyer-{uuid.uuid4().hex[:6]}", "question": "这款T恤有L码吗？能今天发货吗？", "channel": "im"}
+    params = {
+        "customer": f"buyer-{uuid.uuid4().hex[:6]}",
+        "question": "这款T恤有L码吗？能今天发货吗？",
+        "channel": "im",
+    }
     return cs.start(PROCESS, params, business_key=f"INQ-{uuid.uuid4().hex[:8]}")["id"]
 
 
@@ -99,8 +118,11 @@ class TestShip:
         response = prefect_api("POST", f"/flow_runs/{flow_run_id}/resume", json={})
         assert response.status_code in (200, 201), response.text
         wait_until(
-            lambda: count(AuditEvent, AuditEvent.task_id == pick["id"], AuditEvent.type == "task.resumed_while_open") == 1,
-            timeout=60, what="the replay to reach the open print_and_pick",
+            lambda: (
+                count(AuditEvent, AuditEvent.task_id == pick["id"], AuditEvent.type == "task.resumed_while_open") == 1
+            ),
+            timeout=60,
+            what="the replay to reach the open print_and_pick",
         )
         wait_until(lambda: prefect_state(flow_run_id) == "PAUSED", timeout=60, what="run suspended again")
         assert stock_of(tee, cap) == [7, 3]
@@ -140,7 +162,6 @@ class TestStorePickup:
         answer(cs, third, order([(tee, 1)]))
         team["ops"].wait_for_task(third, "shortage_decision")
         assert stock_of(tee) == [0]
-
 
     def test_goods_not_collected_go_back_into_the_shared_stock_once(self, team: dict[str, Staff]) -> None:
         cs, warehouse = team["cs"], team["warehouse"]
@@ -183,12 +204,17 @@ class TestShortage:
         tee = make_sku(2)
         instance_id = start_inquiry(cs)
         answer(cs, instance_id, order([(tee, 5)]))
-        ops.do(ops.wait_for_task(instance_id, "shortage_decision")["id"], {"decision": "cancel_order", "notes": "顾客不愿等待"})
+        ops.do(
+            ops.wait_for_task(instance_id, "shortage_decision")["id"],
+            {"decision": "cancel_order", "notes": "顾客不愿等待"},
+        )
         done = cs.wait_for_state(instance_id, "completed")
         assert done["result"]["outcome"] == "cancelled"
         assert stock_of(tee) == [2] and reservations_of(instance_id) == []
 
-    def test_transfer_checks_again_at_once_and_a_second_shortage_returns_to_operations(self, team: dict[str, Staff]) -> None:
+    def test_transfer_checks_again_at_once_and_a_second_shortage_returns_to_operations(
+        self, team: dict[str, Staff]
+    ) -> None:
         cs, ops, warehouse = team["cs"], team["ops"], team["warehouse"]
         tee = make_sku(0)
         instance_id = start_inquiry(cs)
@@ -210,11 +236,15 @@ class TestShortage:
         tee = make_sku(0)
         instance_id = start_inquiry(cs)
         answer(cs, instance_id, order([(tee, 1)]))
-        ops.do(ops.wait_for_task(instance_id, "shortage_decision")["id"], {"decision": "backorder", "notes": "下周到货"})
+        ops.do(
+            ops.wait_for_task(instance_id, "shortage_decision")["id"], {"decision": "backorder", "notes": "下周到货"}
+        )
 
         def armed() -> Timer | None:
             with session_scope() as session:
-                return session.scalar(select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "stock_check"))
+                return session.scalar(
+                    select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "stock_check")
+                )
 
         timer = wait_until(armed, timeout=60, what="the backorder re-check timer")
         assert sweep_once(now=timer.fire_at - timedelta(minutes=1)).timers_fired == 0

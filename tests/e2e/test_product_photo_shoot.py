@@ -1,4 +1,5 @@
 """商品拍摄: the reviewer redoes the retouch or the shoot; the archive starts 11 → 3 → 12 once each."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import CatalogEntry, ProcessInstance
-from tests.e2e.conftest import Staff, Stack
+from ecomflow.engine.db.sessions import session_scope
+from tests.e2e.conftest import Stack, Staff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -52,8 +53,16 @@ def hand_over_samples(warehouse: Staff, instance_id: str, skus: list[str], recei
 
 
 class TestReview:
-    def test_reject_redoes_the_retouch_or_the_shoot_as_the_reviewer_chooses(self, stack: Stack, team: dict[str, Staff]) -> None:
-        product, warehouse, visual, visual2, ops = team["product"], team["warehouse"], team["visual"], team["visual2"], team["ops"]
+    def test_reject_redoes_the_retouch_or_the_shoot_as_the_reviewer_chooses(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
+        product, warehouse, visual, visual2, ops = (
+            team["product"],
+            team["warehouse"],
+            team["visual"],
+            team["visual2"],
+            team["ops"],
+        )
         skus = new_skus(2)
         started = product.start("product_photo_shoot", {"skus": skus}, f"SHOOT-{uuid.uuid4().hex[:6]}")
         iid = started["id"]
@@ -70,7 +79,10 @@ class TestReview:
         assert context["shoot"] == shoot_form(1)
         visual2.do(retouch["id"], retouch_form(2))
 
-        ops.do(ops.wait_for_task(iid, "review", round=2)["id"], {"decision": "reject", "comment": "模特图要重拍", "redo": "shoot"})
+        ops.do(
+            ops.wait_for_task(iid, "review", round=2)["id"],
+            {"decision": "reject", "comment": "模特图要重拍", "redo": "shoot"},
+        )
         shoot = visual.wait_for_task(iid, "shoot", round=3)
         rework = visual.get(f"/tasks/{shoot['id']}").json()["context"]["rework"]
         assert rework == {"round": 2, "comment": "模特图要重拍", "by": ops.name, "redo": "shoot"}
@@ -82,19 +94,33 @@ class TestReview:
 
         warehouse.do(warehouse.wait_for_task(iid, "sample_return")["id"], {"condition": "ok"})
         done = ops.wait_for_state(iid, "completed")
-        steps = sorted((task["step"], task["round"]) for task in done["tasks"] if task["step"] in ("shoot", "retouch", "review"))
-        assert steps == [("retouch", 1), ("retouch", 2), ("retouch", 3), ("review", 1), ("review", 2), ("review", 3),
-                         ("shoot", 1), ("shoot", 3)]
+        steps = sorted(
+            (task["step"], task["round"]) for task in done["tasks"] if task["step"] in ("shoot", "retouch", "review")
+        )
+        assert steps == [
+            ("retouch", 1),
+            ("retouch", 2),
+            ("retouch", 3),
+            ("review", 1),
+            ("review", 2),
+            ("review", 3),
+            ("shoot", 1),
+            ("shoot", 3),
+        ]
         [entry] = catalog_entries(iid)
         assert (entry.kind, entry.content["final_photos"], entry.content["raw_photos"]) == (
-            "photo_set", retouch_form(3)["final_photos"], shoot_form(3)["raw_photos"],
+            "photo_set",
+            retouch_form(3)["final_photos"],
+            shoot_form(3)["raw_photos"],
         )
         # One module per SKU, though the request named the first SKU twice.
         assert sorted(child.params["sku"] for child in children_of(iid)) == sorted(skus)
 
 
 class TestChain:
-    def test_shoot_starts_a_module_per_sku_and_each_module_starts_its_upload_once(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_shoot_starts_a_module_per_sku_and_each_module_starts_its_upload_once(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         product, warehouse, visual, ops = team["product"], team["warehouse"], team["visual"], team["ops"]
         skus = new_skus(2)
         started = product.start("product_photo_shoot", {"skus": skus}, f"SHOOT-{uuid.uuid4().hex[:6]}")
@@ -116,10 +142,16 @@ class TestChain:
             assert module["parent"]["id"] == iid
 
         first = modules[skus[0]]["id"]
-        points = {"sku": skus[0], "selling_points": ["新疆长绒棉", "双针走线", "宽松版型"],
-                  "specs": [{"name": "面料", "value": "棉"}], "audience": "通勤男性"}
+        points = {
+            "sku": skus[0],
+            "selling_points": ["新疆长绒棉", "双针走线", "宽松版型"],
+            "specs": [{"name": "面料", "value": "棉"}],
+            "audience": "通勤男性",
+        }
         product.do(product.wait_for_task(first, "write_selling_points")["id"], points)
-        visual.do(visual.wait_for_task(first, "design_module")["id"], {"module_file": "https://design.example.com/m.psd"})
+        visual.do(
+            visual.wait_for_task(first, "design_module")["id"], {"module_file": "https://design.example.com/m.psd"}
+        )
         ops.do(ops.wait_for_task(first, "review_module")["id"], {"decision": "approve"})
 
         module = ops.wait_for_state(first, "completed")

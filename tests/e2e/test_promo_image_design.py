@@ -1,4 +1,5 @@
 """Promo images over HTTP: advertising-law check, review reject loop, data feedback that sends it back, archive."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,9 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from ecomflow.engine.db.models import CatalogEntry
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.db.models import CatalogEntry
 from tests.e2e.conftest import Stack, Staff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
@@ -18,14 +19,22 @@ PROCESS = "promo_image_design"
 
 
 def request_data(copy: str) -> dict:
-    return {"campaign": "双12暖冬", "purpose": "直通车主图", "sizes": ["800x800", "750x1000"], "copy": copy, "deadline": "2026-12-05"}
+    return {
+        "campaign": "双12暖冬",
+        "purpose": "直通车主图",
+        "sizes": ["800x800", "750x1000"],
+        "copy": copy,
+        "deadline": "2026-12-05",
+    }
 
 
 class TestPromoImages:
     def test_request_to_archive_with_every_loop(self, stack: Stack, team: dict[str, Staff]) -> None:
         promotion, visual = team["promotion"], team["visual"]
         started = promotion.start(
-            PROCESS, {"campaign": "双12暖冬", "sizes": ["800x800"], "copy": "暖冬好价"}, business_key=f"PID-{uuid.uuid4().hex[:8]}",
+            PROCESS,
+            {"campaign": "双12暖冬", "sizes": ["800x800"], "copy": "暖冬好价"},
+            business_key=f"PID-{uuid.uuid4().hex[:8]}",
         )
 
         first = promotion.wait_for_task(started["id"], "request")
@@ -35,7 +44,11 @@ class TestPromoImages:
         # Every banned term and where it is, 全网最低 and the 最 inside it included.
         again = promotion.wait_for_task(started["id"], "request", round=2)
         findings = promotion.get(f"/tasks/{again['id']}").json()["context"]["findings"]
-        assert [(f["field"], f["term"], f["position"]) for f in findings] == [("copy", "全网最低", 0), ("copy", "最", 2), ("copy", "第一", 6)]
+        assert [(f["field"], f["term"], f["position"]) for f in findings] == [
+            ("copy", "全网最低", 0),
+            ("copy", "最", 2),
+            ("copy", "第一", 6),
+        ]
         assert all(f["rule"] == "ad_law" and f["message"] for f in findings)
         promotion.do(again["id"], request_data("暖冬好价，限时8折"))
 
@@ -55,11 +68,20 @@ class TestPromoImages:
         feedback = promotion.wait_for_task(started["id"], "performance_feedback", round=2)
         # 7 working days in the team's calendar (weekends and holidays do not count).
         created_at = datetime.fromisoformat(feedback["created_at"])
-        assert datetime.fromisoformat(feedback["due_at"]) == get_definitions().calendar.add(created_at, timedelta(days=7))
+        assert datetime.fromisoformat(feedback["due_at"]) == get_definitions().calendar.add(
+            created_at, timedelta(days=7)
+        )
         assert "live_since" in promotion.get(f"/tasks/{feedback['id']}").json()["context"]
-        promotion.do(feedback["id"], {
-            "impressions": 20000, "clicks": 120, "click_through_rate": 0.006, "verdict": "optimize", "notes": "主体不突出",
-        })
+        promotion.do(
+            feedback["id"],
+            {
+                "impressions": 20000,
+                "clicks": 120,
+                "click_through_rate": 0.006,
+                "verdict": "optimize",
+                "notes": "主体不突出",
+            },
+        )
 
         optimize = visual.wait_for_task(started["id"], "design", round=3)
         context = visual.get(f"/tasks/{optimize['id']}").json()["context"]

@@ -1,4 +1,5 @@
 """The quarterly marketing plan over HTTP: figures, owner reject loop, five departments at once, campaign plans."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,16 +9,22 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import KpiTarget
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.flows.artifacts import artifact_key
-from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
+from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PROCESS = "quarterly_marketing_plan"
 # Department role → the team member who files its strategy.
-DEPARTMENTS = {"product": "product", "promotion": "promotion", "visual": "visual", "customer_service": "cs", "warehouse": "warehouse"}
+DEPARTMENTS = {
+    "product": "product",
+    "promotion": "promotion",
+    "visual": "visual",
+    "customer_service": "cs",
+    "warehouse": "warehouse",
+}
 
 
 def plan_data(**overrides: Any) -> dict[str, Any]:
@@ -36,8 +43,6 @@ def plan_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-
-
 def artifacts(key: str) -> list[dict[str, Any]]:
     response = prefect_api("POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}})
     response.raise_for_status()
@@ -50,7 +55,9 @@ def open_strategy_tasks(manager: Staff, instance_id: str) -> list[dict[str, Any]
 
 
 class TestQuarterlyPlan:
-    def test_plan_goes_from_figures_to_one_campaign_plan_per_campaign(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_plan_goes_from_figures_to_one_campaign_plan_per_campaign(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         ops, owner = team["ops"], team["owner"]
         business_key = f"QMP-{uuid.uuid4().hex[:8]}"
         started = ops.start(PROCESS, {"quarter": "2027-Q1"}, business_key=business_key)
@@ -69,7 +76,10 @@ class TestQuarterlyPlan:
         assert context["rework"] == {"round": 1, "comment": "营收目标太保守，提到100万", "by": owner.name}
         assert context["previous_plan"]["revenue_target"] == 900000
         ops.do(again["id"], plan_data(revenue_target=1000000, goal_focus="profit"))
-        owner.do(owner.wait_for_task(started["id"], "owner_approval", round=2)["id"], {"decision": "approve", "comment": "同意"})
+        owner.do(
+            owner.wait_for_task(started["id"], "owner_approval", round=2)["id"],
+            {"decision": "approve", "comment": "同意"},
+        )
 
         # All five departments work at the same time: every lane is open before any is done.
         def five_open() -> list[dict[str, Any]] | None:
@@ -84,10 +94,13 @@ class TestQuarterlyPlan:
             assert task["role"] == role
             targets = staff.get(f"/tasks/{task['id']}").json()["context"]["targets"]
             assert role in {d["department"] for d in targets["departments"]}
-            staff.do(task["id"], {
-                "strategy": f"{role} 策略：聚焦冬季爆款",
-                "key_actions": [{"action": f"{role} 行动一", "due_on": "2027-01-10", "measure": "完成率"}],
-            })
+            staff.do(
+                task["id"],
+                {
+                    "strategy": f"{role} 策略：聚焦冬季爆款",
+                    "key_actions": [{"action": f"{role} 行动一", "due_on": "2027-01-10", "measure": "完成率"}],
+                },
+            )
 
         done = ops.wait_for_state(started["id"], "completed")
         assert done["result"]["outcome"] == "published"
@@ -105,7 +118,11 @@ class TestQuarterlyPlan:
             rows = list(session.scalars(select(KpiTarget).where(KpiTarget.plan_instance_id == started["id"])))
         months = {r.key: r.revenue for r in rows if r.scope == "month"}
         departments = {r.key: r.revenue for r in rows if r.scope == "department"}
-        assert months == {"2027-01": Decimal("300000.00"), "2027-02": Decimal("300000.00"), "2027-03": Decimal("400000.00")}
+        assert months == {
+            "2027-01": Decimal("300000.00"),
+            "2027-02": Decimal("300000.00"),
+            "2027-03": Decimal("400000.00"),
+        }
         assert set(departments) == set(DEPARTMENTS) and sum(departments.values()) == Decimal("1000000.00")
         assert artifacts(artifact_key(f"{PROCESS}-{business_key}-targets"))[0]["type"] == "table"
         plan = artifacts(artifact_key(f"{PROCESS}-{business_key}-plan"))[0]
@@ -121,16 +138,24 @@ class TestSchedule:
         response = prefect_api("GET", f"/deployments/name/{PROCESS}/ecomflow")
         assert response.status_code == 200, response.text
         schedules = response.json()["schedules"]
-        assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in schedules] == [("0 9 1 1,4,7,10 *", "Asia/Shanghai")]
+        assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in schedules] == [
+            ("0 9 1 1,4,7,10 *", "Asia/Shanghai")
+        ]
         assert all(s["active"] for s in schedules)
 
-    def test_scheduled_run_starts_its_own_instance_for_the_quarter_it_opens(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_scheduled_run_starts_its_own_instance_for_the_quarter_it_opens(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         ops = team["ops"]
         deployment = prefect_api("GET", f"/deployments/name/{PROCESS}/ecomflow").json()
         # As the scheduler would create it: no parameters, scheduled for 09:00 on 1 July in Shanghai.
         created = prefect_api(
-            "POST", f"/deployments/{deployment['id']}/create_flow_run",
-            json={"parameters": {}, "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": "2026-07-01T01:00:00Z"}}},
+            "POST",
+            f"/deployments/{deployment['id']}/create_flow_run",
+            json={
+                "parameters": {},
+                "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": "2026-07-01T01:00:00Z"}},
+            },
         )
         assert created.status_code == 201, created.text
         flow_run_id = created.json()["id"]

@@ -1,4 +1,5 @@
 """What survives: a Prefect outage during a completion, and replays of a run from the top."""
+
 from __future__ import annotations
 
 import time
@@ -7,16 +8,16 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, Refund
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.shop.ratings import report_rating
-from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, Refund
-from tests.e2e.conftest import prefect_api, prefect_run_state, Stack, Staff, wait_until
+from tests.e2e.conftest import Stack, Staff, prefect_api, prefect_run_state, wait_until
 from tests.factories import return_params
 
 pytestmark = pytest.mark.e2e
 
 
-def _count(model, *conditions) -> int:  # noqa: ANN001
+def _count(model, *conditions) -> int:
     with session_scope() as session:
         return session.scalar(select(func.count()).select_from(model).where(*conditions))
 
@@ -26,7 +27,9 @@ def _prefect_state(flow_run_id: str) -> dict:
 
 
 class TestPrefectOutage:
-    def test_completion_made_while_prefect_is_down_is_delivered_when_it_is_back(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_completion_made_while_prefect_is_down_is_delivered_when_it_is_back(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         cs, warehouse = team["cs"], team["warehouse"]
         started = cs.start_return(return_params(), business_key=f"RET-{uuid.uuid4().hex[:6]}")
         review = cs.wait_for_task(started["id"], "cs_review")
@@ -50,18 +53,23 @@ class TestPrefectOutage:
         warehouse.do(inspect["id"], {"condition": "ok", "restock": "yes"})
         finished = cs.wait_for_state(started["id"], "completed", timeout=90)
         assert finished["result"]["outcome"] == "refunded"
-        assert _count(OutboxMessage, OutboxMessage.task_id == parcel["id"], OutboxMessage.delivered_at.is_not(None)) == 1
+        assert (
+            _count(OutboxMessage, OutboxMessage.task_id == parcel["id"], OutboxMessage.delivered_at.is_not(None)) == 1
+        )
 
 
 class TestImmediateDelivery:
-    def test_the_api_hands_a_start_to_prefect_without_waiting_for_the_dispatcher(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_the_api_hands_a_start_to_prefect_without_waiting_for_the_dispatcher(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         cs = team["cs"]
         stack.worker.stop()  # no dispatcher anywhere: only the API's own delivery can create the run
         try:
             started = cs.start_return(return_params(), business_key=f"RET-{uuid.uuid4().hex[:6]}")
             instance = wait_until(
                 lambda: (detail := cs.instance(started["id"]))["flow_run_id"] and detail,
-                timeout=30, what="the flow run to be created by the API",
+                timeout=30,
+                what="the flow run to be created by the API",
             )
             assert _prefect_state(instance["flow_run_id"])["type"] == "SCHEDULED"
         finally:
@@ -70,7 +78,9 @@ class TestImmediateDelivery:
 
 
 class TestReplay:
-    def test_resume_from_outside_replays_without_second_task_or_refund(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_resume_from_outside_replays_without_second_task_or_refund(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         cs, warehouse = team["cs"], team["warehouse"]
         params = return_params(amount=88.0)
         started = cs.start_return(params, business_key=f"RET-{uuid.uuid4().hex[:6]}")
@@ -82,15 +92,21 @@ class TestReplay:
         warehouse.do(warehouse.wait_for_task(started["id"], "inspect")["id"], {"condition": "ok", "restock": "yes"})
         follow_up = cs.wait_for_task(started["id"], "follow_up")
         flow_run_id = cs.instance(started["id"])["flow_run_id"]
-        wait_until(lambda: _prefect_state(flow_run_id)["type"] == "PAUSED", timeout=30, what="run suspended on follow_up")
+        wait_until(
+            lambda: _prefect_state(flow_run_id)["type"] == "PAUSED", timeout=30, what="run suspended on follow_up"
+        )
         tasks_before = _count(HumanTask, HumanTask.instance_id == started["id"])
 
         # Resume the run the way the Prefect UI's button does, with the task still open.
         # Prefect on SQLite answers 503 while its database is locked; a person would press the button again.
         assert prefect_api("POST", f"/flow_runs/{flow_run_id}/resume", json={}).status_code in (200, 201)
         wait_until(
-            lambda: _count(AuditEvent, AuditEvent.task_id == follow_up["id"], AuditEvent.type == "task.resumed_while_open") == 1,
-            timeout=60, what="the replay to reach the open follow-up",
+            lambda: (
+                _count(AuditEvent, AuditEvent.task_id == follow_up["id"], AuditEvent.type == "task.resumed_while_open")
+                == 1
+            ),
+            timeout=60,
+            what="the replay to reach the open follow-up",
         )
         wait_until(lambda: _prefect_state(flow_run_id)["type"] == "PAUSED", timeout=60, what="run suspended again")
 

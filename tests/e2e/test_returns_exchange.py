@@ -1,4 +1,5 @@
 """A return driven entirely over HTTP by the people who do it, through a real Prefect server."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,9 +8,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import HumanTask, Refund
-from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
+from ecomflow.engine.db.sessions import session_scope
+from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 from tests.factories import return_params
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +80,9 @@ class TestGoodwillReturn:
     def test_goodwill_needs_a_second_approver(self, stack: Stack, team: dict[str, Staff]) -> None:
         cs, ops, ops2, warehouse = team["cs"], team["ops"], team["ops2"], team["warehouse"]
         late = (date.today() - timedelta(days=20)).isoformat()
-        started = cs.start_return(return_params(delivered_on=late, kind="exchange"), business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        started = cs.start_return(
+            return_params(delivered_on=late, kind="exchange"), business_key=f"RET-{uuid.uuid4().hex[:6]}"
+        )
 
         # An operations manager approves the goodwill review, so they must not approve the goodwill itself.
         review = ops.wait_for_task(started["id"], "cs_review")
@@ -124,12 +127,16 @@ class TestParcelNeverArrives:
         assert done["result"]["outcome"] == "closed_no_parcel"
         assert cs.get(f"/tasks/{parcel['id']}").json()["state"] == "expired"
         with session_scope() as session:
-            count = session.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.instance_id == started["id"]))
+            count = session.scalar(
+                select(func.count()).select_from(HumanTask).where(HumanTask.instance_id == started["id"])
+            )
         assert count == 2
 
 
 class TestDamagedReturn:
-    def test_deduction_needs_operations_and_a_reject_sends_it_back_to_inspection(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_deduction_needs_operations_and_a_reject_sends_it_back_to_inspection(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         cs, warehouse, ops = team["cs"], team["warehouse"], team["ops"]
         started = cs.start_return(return_params(amount=200.0), business_key=f"RET-{uuid.uuid4().hex[:6]}")
         cs.do(cs.wait_for_task(started["id"], "cs_review")["id"], {"decision": "approve"})

@@ -1,4 +1,5 @@
 """The weekly routine promotion: review, plan, budget approval by threshold, report; and its Monday schedule."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,7 +9,7 @@ import pytest
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import find_instance_of_run
-from tests.e2e.conftest import prefect_api, Stack, Staff, wait_until
+from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -45,12 +46,16 @@ def read_deployment() -> dict[str, Any]:
 
 
 def open_steps(staff: Staff, instance_id: str) -> list[tuple[str, int]]:
-    return sorted((t["step"], t["round"]) for t in staff.instance(instance_id)["tasks"] if t["state"] in ("open", "claimed"))
+    return sorted(
+        (t["step"], t["round"]) for t in staff.instance(instance_id)["tasks"] if t["state"] in ("open", "claimed")
+    )
 
 
 def report(promotion: Staff, instance_id: str) -> dict[str, Any]:
     task = promotion.wait_for_task(instance_id, "execute_and_report")
-    promotion.do(task["id"], {"actions_done": "已调整标题、佣金和关键词出价", "results": "点击率提升0.4个百分点", "spend": 28000})
+    promotion.do(
+        task["id"], {"actions_done": "已调整标题、佣金和关键词出价", "results": "点击率提升0.4个百分点", "spend": 28000}
+    )
     return promotion.wait_for_state(instance_id, "completed")
 
 
@@ -94,7 +99,10 @@ class TestRejectLoop:
         promotion, ops, owner = team["promotion"], team["ops"], team["owner"]
         instance_id = start_week(promotion)
         promotion.do(promotion.wait_for_task(instance_id, "plan_actions")["id"], plan(40000))
-        ops.do(ops.wait_for_task(instance_id, "budget_approval")["id"], {"decision": "reject", "comment": "关键词太少，预算可以更大"})
+        ops.do(
+            ops.wait_for_task(instance_id, "budget_approval")["id"],
+            {"decision": "reject", "comment": "关键词太少，预算可以更大"},
+        )
 
         again = promotion.wait_for_task(instance_id, "plan_actions", round=2)
         context = promotion.get(f"/tasks/{again['id']}").json()["context"]
@@ -112,7 +120,9 @@ class TestSchedule:
         schedules = [s["schedule"] for s in read_deployment()["schedules"]]
         assert [(s["cron"], s["timezone"]) for s in schedules] == [("0 9 * * 1", "Asia/Shanghai")]
 
-    def test_scheduled_run_starts_its_own_instance_keyed_by_the_iso_week(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_scheduled_run_starts_its_own_instance_keyed_by_the_iso_week(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         promotion, ops = team["promotion"], team["ops"]
         deployment = read_deployment()
         # Monday 2025-12-01 09:00 in Shanghai, as the schedule would have made it.

@@ -1,4 +1,5 @@
 """A themed campaign over HTTP: price policy, owner approval only when needed, four-eyes, children."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,30 +9,35 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ecomflow.engine.db.models import Campaign
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.shop.inventory import upsert_sku
-from ecomflow.engine.db.models import Campaign
 from ecomflow.flows.artifacts import artifact_key
-from tests.e2e.conftest import prefect_api, Stack, Staff
+from tests.e2e.conftest import Stack, Staff, prefect_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PROCESS = "themed_campaign_plan"
 
 
-
-
 def make_sku(*, offline_price: str = "100", policy: str = "flexible") -> str:
     code = f"SKU-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
         upsert_sku(
-            session, sku=code, name="羊绒围巾", online_price=Decimal(offline_price), offline_price=Decimal(offline_price),
-            stock=50, price_policy=policy,
+            session,
+            sku=code,
+            name="羊绒围巾",
+            online_price=Decimal(offline_price),
+            offline_price=Decimal(offline_price),
+            stock=50,
+            price_policy=policy,
         )
     return code
 
 
-def campaign_data(sku: str, *, online_price: float, budget: float = 20000, creatives: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def campaign_data(
+    sku: str, *, online_price: float, budget: float = 20000, creatives: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "theme": "双12暖冬",
         "starts_on": "2026-12-10",
@@ -70,14 +76,24 @@ class TestFlexiblePriceOverTheLimit:
         sku = make_sku(policy="flexible")
         started = start(ops)
 
-        ops.do(ops.wait_for_task(started["id"], "draft_campaign")["id"], campaign_data(sku, online_price=75, creatives=CREATIVES))
+        ops.do(
+            ops.wait_for_task(started["id"], "draft_campaign")["id"],
+            campaign_data(sku, online_price=75, creatives=CREATIVES),
+        )
         owner_task = owner.wait_for_task(started["id"], "owner_price_approval")
         check = owner.get(f"/tasks/{owner_task['id']}").json()["context"]["price_check"]
-        assert [(v["sku"], v["policy"], Decimal(v["discount"])) for v in check["violations"]] == [(sku, "flexible", Decimal("0.25"))]
+        assert [(v["sku"], v["policy"], Decimal(v["discount"])) for v in check["violations"]] == [
+            (sku, "flexible", Decimal("0.25"))
+        ]
         assert check["budget_approver"] == "operations"
         table = prefect_api(
-            "POST", "/artifacts/filter",
-            json={"artifacts": {"key": {"any_": [artifact_key(f"{PROCESS}-{started['business_key']}-price-policy-round-1")]}}},
+            "POST",
+            "/artifacts/filter",
+            json={
+                "artifacts": {
+                    "key": {"any_": [artifact_key(f"{PROCESS}-{started['business_key']}-price-policy-round-1")]}
+                }
+            },
         ).json()
         assert table and table[0]["type"] == "table"
         owner.do(owner_task["id"], {"decision": "reject", "comment": "线上折扣不得超过20%"})
@@ -104,7 +120,8 @@ class TestFlexiblePriceOverTheLimit:
         ads_params = ops.instance(by_process["ads_and_events"]["id"])["params"]
         assert ads_params == {"campaign": "双12暖冬", "skus": [sku], "budget": 20000}
         promo_params = sorted(
-            (ops.instance(c["id"])["params"] for c in children if c["process"] == "promo_image_design"), key=lambda p: p["deadline"],
+            (ops.instance(c["id"])["params"] for c in children if c["process"] == "promo_image_design"),
+            key=lambda p: p["deadline"],
         )
         assert promo_params == [{"campaign": "双12暖冬", **CREATIVES[0]}, {"campaign": "双12暖冬", **CREATIVES[1]}]
         with session_scope() as session:
@@ -114,12 +131,16 @@ class TestFlexiblePriceOverTheLimit:
 
 
 class TestBudgetAboveThreshold:
-    def test_big_budget_needs_the_owner_and_an_operations_reject_goes_back_to_the_draft(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_big_budget_needs_the_owner_and_an_operations_reject_goes_back_to_the_draft(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         ops, ops2, owner = team["ops"], team["ops2"], team["owner"]
         sku = make_sku(policy="flexible")
         started = start(ops, budget=80000)
 
-        ops.do(ops.wait_for_task(started["id"], "draft_campaign")["id"], campaign_data(sku, online_price=90, budget=80000))
+        ops.do(
+            ops.wait_for_task(started["id"], "draft_campaign")["id"], campaign_data(sku, online_price=90, budget=80000)
+        )
         owner_task = owner.wait_for_task(started["id"], "owner_price_approval")
         check = owner.get(f"/tasks/{owner_task['id']}").json()["context"]["price_check"]
         assert check["violations"] == [] and check["budget_approver"] == "owner"

@@ -1,4 +1,5 @@
 """`ecomflow up` brings the whole system up on the embedded default and Ctrl-C leaves nothing behind."""
+
 from __future__ import annotations
 
 import os
@@ -20,16 +21,19 @@ class TestUp:
     def test_up_serves_api_and_prefect_ui_and_ctrl_c_stops_everything(self) -> None:
         data_dir = tempfile.mkdtemp(prefix="ecomflow-up-")
         api_port, prefect_port = free_port(), free_port()
-        env = {
-            key: value for key, value in os.environ.items()
-            if not key.startswith(("ECOMFLOW_", "PREFECT_"))
-        }
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("ECOMFLOW_", "PREFECT_"))}
         env.update(
-            ECOMFLOW_DATA_DIR=data_dir, ECOMFLOW_API_PORT=str(api_port), ECOMFLOW_PREFECT_PORT=str(prefect_port),
-            PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+            ECOMFLOW_DATA_DIR=data_dir,
+            ECOMFLOW_API_PORT=str(api_port),
+            ECOMFLOW_PREFECT_PORT=str(prefect_port),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            DO_NOT_TRACK="1",
         )
         up = subprocess.Popen(
-            [sys.executable, "-m", "ecomflow.cli", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "ecomflow.cli", "up"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
         )
         try:

@@ -8,6 +8,7 @@ gets no build/ or egg-info. Install: a `venv --without-pip` and the test venv's 
 install of ecomflow there stays inert. A full `pip install -c requirements.lock` of the wheel
 took 49 s and 273 MB here; this takes about 3 s.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,19 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 # Left out of the build's copy: what git ignores and what setuptools would write into the tree.
 NOT_SOURCE = shutil.ignore_patterns(
-    ".git", ".venv", "venv", ".ecomflow", "__pycache__", "*.pyc", "build", "dist", "*.egg-info", "test-artifacts",
-    ".pytest_cache", "*.db", "*.sqlite",
+    ".git",
+    ".venv",
+    "venv",
+    ".ecomflow",
+    "__pycache__",
+    "*.pyc",
+    "build",
+    "dist",
+    "*.egg-info",
+    "test-artifacts",
+    ".pytest_cache",
+    "*.db",
+    "*.sqlite",
 )
 DEPENDENCIES_PTH = "ecomflow-test-dependencies.pth"
 
@@ -63,7 +75,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     source = work / "source"
     shutil.copytree(REPO, source, ignore=NOT_SOURCE, symlinks=True)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
-    run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(work / "dist"), str(source)])
+    run(
+        [
+            *pip,
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--wheel-dir",
+            str(work / "dist"),
+            str(source),
+        ]
+    )
     [wheel] = (work / "dist").glob("ecomflow-*.whl")
     venv = work / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
@@ -78,7 +101,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 def clean_env(**settings: str) -> dict[str, str]:
     """Return our environment without any ecomflow, Prefect or Python path setting, plus these."""
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith(("ECOMFLOW_", "PREFECT_")) and key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
     }
     return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", **settings}
@@ -99,7 +123,10 @@ class TestTheWheel:
         assert entries == {"ecomflow", "ecomflow-0.1.0.dist-info", DEPENDENCIES_PTH}
         assert {"engine", "api", "flows", "migrations"} & entries == set()
         assert {path.name for path in (installed.site_packages / "ecomflow").iterdir() if path.is_dir()} >= {
-            "engine", "api", "flows", "migrations",
+            "engine",
+            "api",
+            "flows",
+            "migrations",
         }
 
     def test_the_package_data_is_inside(self, installed: Installed) -> None:
@@ -130,8 +157,9 @@ class TestAProjectOfItsOwn:
         project.mkdir()
         data_dir = project / ".ecomflow"
         api_port, prefect_port = free_port(), free_port()
-        env = clean_env(ECOMFLOW_DATA_DIR=str(data_dir), ECOMFLOW_API_PORT=str(api_port),
-                        ECOMFLOW_PREFECT_PORT=str(prefect_port))
+        env = clean_env(
+            ECOMFLOW_DATA_DIR=str(data_dir), ECOMFLOW_API_PORT=str(api_port), ECOMFLOW_PREFECT_PORT=str(prefect_port)
+        )
         ecomflow = installed.command("ecomflow")
 
         assert "ecomflow check" in run([ecomflow, "init"], cwd=project, env=env).stdout
@@ -141,7 +169,9 @@ class TestAProjectOfItsOwn:
         assert migrated.strip() == f"database at head: sqlite:///{data_dir / 'ecomflow.db'}"
         token = run([ecomflow, "users", "add", "packager", "--role", "operations"], cwd=project, env=env).stdout.strip()
 
-        up = subprocess.Popen([ecomflow, "up"], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        up = subprocess.Popen(
+            [ecomflow, "up"], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         api = f"http://127.0.0.1:{api_port}"
         try:
             wait_until(lambda: is_up(api), timeout=180, what="the API of the installed ecomflow up")

@@ -1,4 +1,5 @@
 """The ecomflow command: init, check, start."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,9 @@ def next_commands(output: str) -> list[str]:
 
 
 class TestInit:
-    def test_writes_the_shipped_flows_yaml_into_an_empty_directory_and_names_the_next_commands(self, tmp_path: Path) -> None:
+    def test_writes_the_shipped_flows_yaml_into_an_empty_directory_and_names_the_next_commands(
+        self, tmp_path: Path
+    ) -> None:
         project = tmp_path / "shop"
         result = runner.invoke(app, ["init", str(project)])
         assert result.exit_code == 0, result.output
@@ -81,8 +84,13 @@ class TestCheck:
 
 
 VALID_RETURN = {
-    "order_id": "ORD-2001", "sku": "TEE-1", "kind": "return", "reason": "质量问题", "category": "normal",
-    "delivered_on": "2026-11-20", "amount": "59",
+    "order_id": "ORD-2001",
+    "sku": "TEE-1",
+    "kind": "return",
+    "reason": "质量问题",
+    "category": "normal",
+    "delivered_on": "2026-11-20",
+    "amount": "59",
 }
 
 
@@ -96,7 +104,9 @@ def start_args(process: str, business_key: str, params: dict[str, str], *, as_us
 class TestStart:
     def test_bad_params_are_refused_naming_each_field(self, clean_db: str) -> None:
         make_user(name="lin", roles=("customer_service",))
-        result = runner.invoke(app, start_args("returns_exchange", "ORD-9", {"kind": "swap", "amount": "-1"}, as_user="lin"))
+        result = runner.invoke(
+            app, start_args("returns_exchange", "ORD-9", {"kind": "swap", "amount": "-1"}, as_user="lin")
+        )
         assert result.exit_code == 2
         for field in ("kind", "amount", "order_id"):
             assert field in result.output

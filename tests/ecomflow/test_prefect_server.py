@@ -1,4 +1,5 @@
 """The embedded Prefect server's two changes: SQLite writers take the lock at BEGIN; no late-run rewrites."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The ecomflow command: report daily."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -24,9 +25,16 @@ def _today_in_shanghai() -> str:
 
 class TestReportDaily:
     def test_prints_the_days_report_as_markdown(self, clean_db: str) -> None:
-        add_task_row(instance_id=make_instance(), state="completed", created_at=utc("2025-03-02T01:00"),
-                     events=(("task.claimed", utc("2025-03-02T02:00")),), completed_at=utc("2025-03-02T05:00"),
-                     completed_by="wu", assignee="wu", due_at=utc("2025-03-02T06:00"))
+        add_task_row(
+            instance_id=make_instance(),
+            state="completed",
+            created_at=utc("2025-03-02T01:00"),
+            events=(("task.claimed", utc("2025-03-02T02:00")),),
+            completed_at=utc("2025-03-02T05:00"),
+            completed_by="wu",
+            assignee="wu",
+            due_at=utc("2025-03-02T06:00"),
+        )
         result = runner.invoke(app, ["report", "daily", "--date", "2025-03-02"])
         assert result.exit_code == 0, result.output
         assert result.output.startswith("# 日报表 / Daily report — 2025-03-02\n")

@@ -1,4 +1,5 @@
 """The one door for access: managers from flows.yaml, starters, four-eyes in the inbox, what a caller may see."""
+
 from __future__ import annotations
 
 import copy
@@ -11,7 +12,7 @@ from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import DefinitionError, parse_definitions
-from ecomflow.engine.errors import FourEyesViolation, Forbidden
+from ecomflow.engine.errors import Forbidden, FourEyesViolation
 from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.people.principals import SYSTEM, Principal
 from ecomflow.engine.tasks.actions import claim_task, complete_task
@@ -52,26 +53,39 @@ class TestStarters:
         assert all(access.may_start_process(SYSTEM, spec) for spec in get_definitions().processes.values())
 
     def test_a_non_starter_is_refused_naming_the_rule_and_nothing_is_written(self, clean_db: str) -> None:
-        with pytest.raises(Forbidden, match=r"starters rule: returns_exchange is started by customer_service, "
-                                            r"operations, owner; wang holds warehouse"):
-            with session_scope() as session:
-                start_instance(session, definitions=get_definitions(), process_key="returns_exchange",
-                               business_key="ORD-1", params=return_params(), principal=WAREHOUSE)
+        with pytest.raises(
+            Forbidden,
+            match=r"starters rule: returns_exchange is started by customer_service, "
+            r"operations, owner; wang holds warehouse",
+        ), session_scope() as session:
+            start_instance(
+                session,
+                definitions=get_definitions(),
+                process_key="returns_exchange",
+                business_key="ORD-1",
+                params=return_params(),
+                principal=WAREHOUSE,
+            )
         with session_scope() as session:
             assert session.scalar(select(HumanTask.id)) is None
 
-    @pytest.mark.parametrize(("starters", "problem"), [
-        (["cashier"], "unknown starter 'cashier'"),
-        ([], "expected a non-empty list"),
-        ("owner", "expected a non-empty list"),
-        (["owner", "owner"], "starters must be unique"),
-    ])
+    @pytest.mark.parametrize(
+        ("starters", "problem"),
+        [
+            (["cashier"], "unknown starter 'cashier'"),
+            ([], "expected a non-empty list"),
+            ("owner", "expected a non-empty list"),
+            (["owner", "owner"], "starters must be unique"),
+        ],
+    )
     def test_flows_yaml_starters_are_checked(self, starters: object, problem: str) -> None:
         raw = copy.deepcopy(make_raw())
         raw["processes"]["demo"]["starters"] = starters
         with pytest.raises(DefinitionError) as refused:
             parse_definitions(raw)
-        assert any("processes.demo.starters" in p and problem in p for p in refused.value.problems), refused.value.problems
+        assert any("processes.demo.starters" in p and problem in p for p in refused.value.problems), (
+            refused.value.problems
+        )
 
     def test_without_starters_only_managers_start(self) -> None:
         demo = parse_definitions(make_raw()).process("demo")
@@ -87,8 +101,13 @@ def _approval_of_inspection(*, inspector: Principal) -> str:
         inspect = open_task(session, instance_id=instance_id, step=returns.step("inspect"))
     with session_scope() as session:
         claim_task(session, task_id=inspect.id, principal=inspector)
-        complete_task(session, task_id=inspect.id, principal=inspector, definitions=definitions,
-                      data={"condition": "damaged", "restock": "no", "deduction": 10})
+        complete_task(
+            session,
+            task_id=inspect.id,
+            principal=inspector,
+            definitions=definitions,
+            data={"condition": "damaged", "restock": "no", "deduction": 10},
+        )
     with session_scope() as session:
         return open_task(session, instance_id=instance_id, step=returns.step("deduction_approval")).id
 

@@ -1,4 +1,5 @@
 """The error tree: the drawing in engine/errors.py is the hierarchy, and every error says what it means."""
+
 from __future__ import annotations
 
 import inspect
@@ -38,8 +39,11 @@ def drawn_parents() -> dict[str, str]:
 
 def declared_errors() -> list[type[EcomflowError]]:
     """Return every error class errors.py declares, the base included."""
-    return [cls for _, cls in inspect.getmembers(errors, inspect.isclass)
-            if issubclass(cls, EcomflowError) and cls.__module__ == errors.__name__]
+    return [
+        cls
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, EcomflowError) and cls.__module__ == errors.__name__
+    ]
 
 
 class TestTheTree:

@@ -1,4 +1,5 @@
 """The process flow decorator, without a Prefect server: what Prefect sees, how a run ends, failed runs."""
+
 from __future__ import annotations
 
 import importlib
@@ -106,7 +107,9 @@ class TestHowARunEnds:
 
         instance_id = make_instance()
         with session_scope() as session:
-            cancel_instance(session, instance_id=instance_id, principal=Principal(name="boss", roles=frozenset({"owner"})))
+            cancel_instance(
+                session, instance_id=instance_id, principal=Principal(name="boss", roles=frozenset({"owner"}))
+            )
         state = returns_exchange.fn(instance_id)
         assert state.is_cancelled() and state.message == f"instance {instance_id} is cancelled"
         assert body_ran == []
@@ -126,7 +129,10 @@ class TestScheduledStart:
         return calls
 
     def test_without_an_instance_id_the_run_starts_the_scheduled_instance(self, started: list) -> None:
-        @process_flow("daily_report", scheduled=lambda: ScheduledStart(business_key="2026-12-04", params={"report_date": "2026-12-04"}))
+        @process_flow(
+            "daily_report",
+            scheduled=lambda: ScheduledStart(business_key="2026-12-04", params={"report_date": "2026-12-04"}),
+        )
         def daily_report(run: ProcessRun) -> dict[str, Any]:
             """Return the run it got."""
             return {"run": run}

@@ -1,4 +1,5 @@
 """The web pages over real HTTP and in headless Chromium: one server, one set of staff and one browser per module."""
+
 from __future__ import annotations
 
 import re
@@ -11,17 +12,17 @@ from typing import Any
 import httpx
 import pytest
 
-from ecomflow.sample_data import return_params
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.tasks.step_tasks import open_task
-from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.engine.people.users import set_password
-from tests.served_app import ServedApp, served_app, wait_for
+from ecomflow.engine.tasks.actions import claim_task
+from ecomflow.engine.tasks.step_tasks import open_task
+from ecomflow.sample_data import return_params
 from tests.conftest import empty_all_tables
 from tests.factories import make_user, starter
+from tests.served_app import ServedApp, served_app, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -97,12 +98,21 @@ def new_task(
         params = return_params()
     with session_scope() as session:
         instance = start_instance(
-            session, definitions=definitions, process_key=process, business_key=f"WEB-{uuid.uuid4().hex[:8]}",
-            params=params or {}, principal=starter(), start_run=False,
+            session,
+            definitions=definitions,
+            process_key=process,
+            business_key=f"WEB-{uuid.uuid4().hex[:8]}",
+            params=params or {},
+            principal=starter(),
+            start_run=False,
         )
-        task = open_task(session, instance_id=instance.id, step=definitions.process(process).step(step), context=context)
+        task = open_task(
+            session, instance_id=instance.id, step=definitions.process(process).step(step), context=context
+        )
         task_id = task.id
     if claimed_by is not None:
         with session_scope() as session:
-            claim_task(session, task_id=task_id, principal=Principal(name=claimed_by, roles=frozenset(STAFF[claimed_by])))
+            claim_task(
+                session, task_id=task_id, principal=Principal(name=claimed_by, roles=frozenset(STAFF[claimed_by]))
+            )
     return task_id

@@ -1,4 +1,5 @@
 """Task forms on the web: widgets for every field type, posted fields back to data, problems in words by their field."""
+
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
@@ -8,8 +9,8 @@ from starlette.datastructures import FormData
 
 from ecomflow.api.web.forms import build_form_view, path_label, problem_text, read_submission, spec_at
 from ecomflow.api.web.i18n import Translator
-from ecomflow.engine.definitions.forms import FieldProblem, compile_form, validate_form
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.forms import FieldProblem, compile_form, validate_form
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZH, EN = Translator("zh"), Translator("en")
@@ -26,17 +27,43 @@ EVERY_TYPE = compile_form(
             "ship_on": {"type": "date", "label": {"zh": "发货日期", "en": "Ship on"}},
             "go_live_at": {"type": "datetime", "label": {"zh": "上线时间", "en": "Go live at"}},
             "channel": {"type": "enum", "values": ["tmall", "jd"], "label": {"zh": "渠道", "en": "Channel"}},
-            "channels": {"type": "list", "items": {"type": "enum", "values": ["tmall", "jd"]},
-                         "label": {"zh": "渠道们", "en": "Channels"}},
-            "points": {"type": "list", "required": True, "min_items": 2, "items": {"type": "string", "max_length": 50},
-                       "label": {"zh": "卖点", "en": "Selling points"}},
-            "audience": {"type": "object", "required": True, "label": {"zh": "人群", "en": "Audience"},
-                         "fields": {"age_min": {"type": "integer", "required": True, "label": {"zh": "最小年龄", "en": "Min age"}}}},
-            "skus": {"type": "list", "label": {"zh": "商品", "en": "SKUs"}, "items": {"type": "object", "fields": {
-                "sku": {"type": "string", "required": True, "label": {"zh": "SKU", "en": "SKU"}},
-                "sizes": {"type": "list", "required": True, "min_items": 1, "label": {"zh": "尺寸", "en": "Sizes"},
-                          "items": {"type": "string", "pattern": "^[0-9]+x[0-9]+$"}},
-            }}},
+            "channels": {
+                "type": "list",
+                "items": {"type": "enum", "values": ["tmall", "jd"]},
+                "label": {"zh": "渠道们", "en": "Channels"},
+            },
+            "points": {
+                "type": "list",
+                "required": True,
+                "min_items": 2,
+                "items": {"type": "string", "max_length": 50},
+                "label": {"zh": "卖点", "en": "Selling points"},
+            },
+            "audience": {
+                "type": "object",
+                "required": True,
+                "label": {"zh": "人群", "en": "Audience"},
+                "fields": {
+                    "age_min": {"type": "integer", "required": True, "label": {"zh": "最小年龄", "en": "Min age"}}
+                },
+            },
+            "skus": {
+                "type": "list",
+                "label": {"zh": "商品", "en": "SKUs"},
+                "items": {
+                    "type": "object",
+                    "fields": {
+                        "sku": {"type": "string", "required": True, "label": {"zh": "SKU", "en": "SKU"}},
+                        "sizes": {
+                            "type": "list",
+                            "required": True,
+                            "min_items": 1,
+                            "label": {"zh": "尺寸", "en": "Sizes"},
+                            "items": {"type": "string", "pattern": "^[0-9]+x[0-9]+$"},
+                        },
+                    },
+                },
+            },
         }
     },
     where="test",
@@ -49,17 +76,40 @@ def _posted(*pairs: tuple[str, str]) -> FormData:
 
 class TestReadSubmission:
     def test_every_field_type_becomes_form_data(self):
-        data = read_submission(EVERY_TYPE, _posted(
-            ("title", "  冬季上新 "), ("notes", "第一行\r\n第二行"), ("quantity", "3"), ("price", "12.5"),
-            ("gift", "false"), ("gift", "true"), ("ship_on", "2026-12-01"), ("go_live_at", "2026-12-01T20:00"),
-            ("channel", "jd"), ("channels", "tmall"), ("channels", "jd"),
-            ("points[0]", "保暖"), ("points[1]", "透气"), ("audience.age_min", "18"),
-            ("skus[0].sku", "TEE-1"), ("skus[0].sizes[0]", "800x800"),
-        ), zone=SHANGHAI)
+        data = read_submission(
+            EVERY_TYPE,
+            _posted(
+                ("title", "  冬季上新 "),
+                ("notes", "第一行\r\n第二行"),
+                ("quantity", "3"),
+                ("price", "12.5"),
+                ("gift", "false"),
+                ("gift", "true"),
+                ("ship_on", "2026-12-01"),
+                ("go_live_at", "2026-12-01T20:00"),
+                ("channel", "jd"),
+                ("channels", "tmall"),
+                ("channels", "jd"),
+                ("points[0]", "保暖"),
+                ("points[1]", "透气"),
+                ("audience.age_min", "18"),
+                ("skus[0].sku", "TEE-1"),
+                ("skus[0].sizes[0]", "800x800"),
+            ),
+            zone=SHANGHAI,
+        )
         assert data == {
-            "title": "冬季上新", "notes": "第一行\n第二行", "quantity": 3, "price": 12.5, "gift": True,
-            "ship_on": "2026-12-01", "go_live_at": "2026-12-01T20:00:00+08:00", "channel": "jd",
-            "channels": ["tmall", "jd"], "points": ["保暖", "透气"], "audience": {"age_min": 18},
+            "title": "冬季上新",
+            "notes": "第一行\n第二行",
+            "quantity": 3,
+            "price": 12.5,
+            "gift": True,
+            "ship_on": "2026-12-01",
+            "go_live_at": "2026-12-01T20:00:00+08:00",
+            "channel": "jd",
+            "channels": ["tmall", "jd"],
+            "points": ["保暖", "透气"],
+            "audience": {"age_min": 18},
             "skus": [{"sku": "TEE-1", "sizes": ["800x800"]}],
         }
         assert validate_form(EVERY_TYPE, data) == []
@@ -69,10 +119,19 @@ class TestReadSubmission:
         assert data == {"gift": False, "audience": {}}
 
     def test_rows_are_renumbered_and_empty_rows_dropped(self):
-        data = read_submission(EVERY_TYPE, _posted(
-            ("points[3]", "甲"), ("points[7]", ""), ("points[12]", "乙"),
-            ("skus[5].sku", ""), ("skus[5].sizes[0]", ""), ("skus[9].sku", "B"), ("skus[9].sizes[4]", "1x1"),
-        ), zone=SHANGHAI)
+        data = read_submission(
+            EVERY_TYPE,
+            _posted(
+                ("points[3]", "甲"),
+                ("points[7]", ""),
+                ("points[12]", "乙"),
+                ("skus[5].sku", ""),
+                ("skus[5].sizes[0]", ""),
+                ("skus[9].sku", "B"),
+                ("skus[9].sizes[4]", "1x1"),
+            ),
+            zone=SHANGHAI,
+        )
         assert data["points"] == ["甲", "乙"]
         assert data["skus"] == [{"sku": "B", "sizes": ["1x1"]}]
 
@@ -96,7 +155,10 @@ class TestFormView:
         assert widgets["audience"].children[0].errors == ["此项必填。"]
         size = widgets["skus"].rows[0].children[1].rows[0]
         assert size.name == "skus[0].sizes[0]" and size.errors == ["格式不符合要求（^[0-9]+x[0-9]+$）。"]
-        assert ("f-skus-0--sizes-0-", "商品 · 第 1 行 · 尺寸 · 第 1 行：格式不符合要求（^[0-9]+x[0-9]+$）。") in view.summary
+        assert (
+            "f-skus-0--sizes-0-",
+            "商品 · 第 1 行 · 尺寸 · 第 1 行：格式不符合要求（^[0-9]+x[0-9]+$）。",
+        ) in view.summary
 
     def test_a_required_list_starts_with_the_rows_it_needs_and_a_blank_row_to_copy(self):
         view = build_form_view(EVERY_TYPE, values={}, problems=[], t=EN, zone=SHANGHAI, approval=False)
@@ -110,14 +172,21 @@ class TestFormView:
 
     def test_a_stored_date_time_shows_in_the_teams_wall_time(self):
         view = build_form_view(
-            EVERY_TYPE, values={"go_live_at": "2026-12-01T12:00:00+00:00"}, problems=[], t=ZH, zone=SHANGHAI, approval=False,
+            EVERY_TYPE,
+            values={"go_live_at": "2026-12-01T12:00:00+00:00"},
+            problems=[],
+            t=ZH,
+            zone=SHANGHAI,
+            approval=False,
         )
         assert next(w for w in view.widgets if w.name == "go_live_at").value == "2026-12-01T20:00"
 
     def test_an_approval_has_buttons_for_its_decision_and_a_comment_needed_to_reject(self):
         form = get_definitions().process("returns_exchange").step("cs_review").form
         problems = validate_form(form, {"decision": "reject"})
-        view = build_form_view(form, values={"decision": "reject"}, problems=problems, t=EN, zone=SHANGHAI, approval=True)
+        view = build_form_view(
+            form, values={"decision": "reject"}, problems=problems, t=EN, zone=SHANGHAI, approval=True
+        )
         assert [w.name for w in view.widgets] == ["comment"]
         assert view.widgets[0].errors == ["A comment is required to reject."]
 

@@ -1,4 +1,5 @@
 """The UI catalogue and the choice of language."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,8 @@ import pytest
 
 from ecomflow.api.web.catalogue import CATALOGUE, ENTRIES
 from ecomflow.api.web.i18n import Translator, page_language, preferred_language
-from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.processes import Definitions
 
 WEB_SOURCE = Path(__file__).resolve().parents[2] / "src" / "api" / "web"
 # t("key"...) and t('key'...) in Python modules and templates, with a literal key.
@@ -24,7 +25,7 @@ def _placeholders(text: str) -> set[str]:
 def _enum_values(definitions: Definitions) -> set[str]:
     values: set[str] = set()
 
-    def walk(spec) -> None:  # noqa: ANN001
+    def walk(spec) -> None:
         if spec.type == "enum":
             values.update(spec.attrs["values"])
         if spec.items is not None:
@@ -70,7 +71,7 @@ class TestCatalogue:
 
 class TestLanguageChoice:
     @pytest.mark.parametrize(
-        "header, expected",
+        ("header", "expected"),
         [
             (None, "zh"),
             ("", "zh"),

@@ -1,4 +1,5 @@
 """The web pages over plain HTTP: sessions and their cookie flags, CSRF refusals, 403s and 404s, language choice."""
+
 from __future__ import annotations
 
 import httpx
@@ -6,8 +7,8 @@ import pytest
 
 from ecomflow.api.web.auth import SESSION_COOKIE
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import HumanTask
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.people.users import set_password
 from tests.factories import add_task_row, make_instance
 from tests.web.conftest import PASSWORD, WebServer, csrf_of, new_task, sign_in
@@ -36,7 +37,9 @@ class TestSignIn:
 
     def test_the_session_cookie_is_httponly_lax_and_limited_to_the_pages(self, staff, web_server, anonymous):
         login = anonymous.get("/ui/login")
-        answer = anonymous.post("/ui/login", data={"csrf_token": csrf_of(login.text), "name": "wu", "password": PASSWORD})
+        answer = anonymous.post(
+            "/ui/login", data={"csrf_token": csrf_of(login.text), "name": "wu", "password": PASSWORD}
+        )
         assert answer.status_code == 303
         flags = [part.strip().lower() for part in _session_cookie_header(answer).split(";")]
         assert "httponly" in flags and "samesite=lax" in flags and "path=/ui" in flags
@@ -50,7 +53,8 @@ class TestSignIn:
         pre_session = login.headers["set-cookie"].split(";")[0]
         assert "secure" in login.headers["set-cookie"].lower()
         answer = httpx.post(
-            f"{web_server.url}/ui/login", data={"csrf_token": csrf_of(login.text), "name": "wu", "password": PASSWORD},
+            f"{web_server.url}/ui/login",
+            data={"csrf_token": csrf_of(login.text), "name": "wu", "password": PASSWORD},
             headers={**https, "Cookie": pre_session},
         )
         assert answer.status_code == 303
@@ -60,7 +64,9 @@ class TestSignIn:
         login = anonymous.get("/ui/login")
         token = csrf_of(login.text)
         wrong = anonymous.post("/ui/login", data={"csrf_token": token, "name": "wu", "password": "not-the-password"})
-        unknown = anonymous.post("/ui/login", data={"csrf_token": token, "name": "nobody", "password": "not-the-password"})
+        unknown = anonymous.post(
+            "/ui/login", data={"csrf_token": token, "name": "nobody", "password": "not-the-password"}
+        )
         assert wrong.status_code == unknown.status_code == 401
         assert "用户名或密码错误" in wrong.text and "用户名或密码错误" in unknown.text
         assert SESSION_COOKIE not in wrong.cookies and SESSION_COOKIE not in unknown.cookies
@@ -91,7 +97,12 @@ class TestSignIn:
         login = anonymous.get("/ui/login")
         answer = anonymous.post(
             "/ui/login",
-            data={"csrf_token": csrf_of(login.text), "name": "wu", "password": PASSWORD, "next": "https://evil.example/ui"},
+            data={
+                "csrf_token": csrf_of(login.text),
+                "name": "wu",
+                "password": PASSWORD,
+                "next": "https://evil.example/ui",
+            },
         )
         assert answer.headers["location"] == "/ui"
 
@@ -121,7 +132,9 @@ class TestCsrf:
     def test_the_token_passes_and_the_action_happens(self, staff, web_server):
         task_id = new_task()
         with sign_in(web_server, "wu") as http:
-            answer = http.post(f"/ui/tasks/{task_id}/claim", data={"csrf_token": csrf_of(http.get("/ui").text), "next": "/ui"})
+            answer = http.post(
+                f"/ui/tasks/{task_id}/claim", data={"csrf_token": csrf_of(http.get("/ui").text), "next": "/ui"}
+            )
         assert answer.status_code == 303 and answer.headers["location"] == "/ui"
         assert _task(task_id).assignee == "wu"
 
@@ -145,7 +158,9 @@ class TestRefusals:
         task_id = new_task(claimed_by="wu")
         with sign_in(web_server, "wang") as http:
             token = csrf_of(http.get("/ui").text)
-            answer = http.post(f"/ui/tasks/{task_id}/assign", data={"csrf_token": token, "user": "wang", "reason": "mine now"})
+            answer = http.post(
+                f"/ui/tasks/{task_id}/assign", data={"csrf_token": token, "user": "wang", "reason": "mine now"}
+            )
         assert answer.status_code == 403
         assert _task(task_id).assignee == "wu"
 
@@ -162,10 +177,19 @@ class TestRefusals:
         task_id = new_task(claimed_by="wu")
         with sign_in(web_server, "wu") as http:
             token = csrf_of(http.get("/ui").text)
-            assert http.get("/ui", params={"sort": "bogus", "cursor": "not-a-cursor", "overdue": "x"}).status_code == 200
+            assert (
+                http.get("/ui", params={"sort": "bogus", "cursor": "not-a-cursor", "overdue": "x"}).status_code == 200
+            )
             answer = http.post(
                 f"/ui/tasks/{task_id}/complete",
-                data={"csrf_token": token, "condition": "ok", "restock": "yes", "deduction": "1e999", "version": "x", "unknown": "1"},
+                data={
+                    "csrf_token": token,
+                    "condition": "ok",
+                    "restock": "yes",
+                    "deduction": "1e999",
+                    "version": "x",
+                    "unknown": "1",
+                },
             )
         assert answer.status_code == 422
         assert "请输入数字" in answer.text
@@ -183,11 +207,15 @@ class TestActions:
         task_id = new_task(claimed_by="wu")
         with sign_in(web_server, "wu") as http:
             token = csrf_of(http.get(f"/ui/tasks/{task_id}").text)
-            refused = http.post(f"/ui/tasks/{task_id}/delegate", data={"csrf_token": token, "user": "lin", "reason": ""})
+            refused = http.post(
+                f"/ui/tasks/{task_id}/delegate", data={"csrf_token": token, "user": "lin", "reason": ""}
+            )
             shown = http.get(f"/ui/tasks/{task_id}").text
             assert "请填写原因。" in shown and "用户 lin 没有处理此任务所需的角色。" in shown
             assert refused.status_code == 303 and _task(task_id).assignee == "wu"
-            done = http.post(f"/ui/tasks/{task_id}/delegate", data={"csrf_token": token, "user": "wang", "reason": "午休"})
+            done = http.post(
+                f"/ui/tasks/{task_id}/delegate", data={"csrf_token": token, "user": "wang", "reason": "午休"}
+            )
         assert done.status_code == 303 and _task(task_id).assignee == "wang"
 
     def test_a_bulk_action_without_tasks_says_what_to_do(self, staff, web_server):
@@ -200,7 +228,11 @@ class TestActions:
 
     def test_a_step_no_longer_defined_is_shown_but_not_submitted(self, staff, web_server):
         task_id = add_task_row(
-            instance_id=make_instance(), role="warehouse", state="claimed", assignee="wu", created_at=utcnow(),
+            instance_id=make_instance(),
+            role="warehouse",
+            state="claimed",
+            assignee="wu",
+            created_at=utcnow(),
         )
         with sign_in(web_server, "wu") as http:
             page = http.get(f"/ui/tasks/{task_id}")

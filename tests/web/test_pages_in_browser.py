@@ -2,6 +2,7 @@
 
 Each test saves a screenshot under tests/web/artifacts/.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -10,8 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import HumanTask
+from ecomflow.engine.db.sessions import session_scope
 from tests.web.conftest import ARTIFACTS, CHROMIUM, PASSWORD, WebServer, new_task, sign_in
 
 PHONE = {"width": 375, "height": 740}
@@ -193,11 +194,15 @@ class TestTaskForm:
         page.get_by_role("button", name="提交").click()
         expect(page.get_by_role("status")).to_have_text("已提交：制定活动方案")
         assert _task(task_id).output == {
-            "theme": "双十二 暖冬", "starts_on": "2026-12-10", "ends_on": "2026-12-12",
+            "theme": "双十二 暖冬",
+            "starts_on": "2026-12-10",
+            "ends_on": "2026-12-12",
             "audience": {"gender": "female", "age_min": 18, "age_max": 35},
             "channels": ["tmall", "douyin"],
-            "skus": [{"sku": "TEE-1", "online_price": 179, "offline_price": 199},
-                     {"sku": "TEE-2", "online_price": 159, "offline_price": 169}],
+            "skus": [
+                {"sku": "TEE-1", "online_price": 179, "offline_price": 199},
+                {"sku": "TEE-2", "online_price": 159, "offline_price": 169},
+            ],
             "budget": 20000,
             "creatives": [{"purpose": "直通车主图", "sizes": ["800x800", "750x1000"], "deadline": "2026-12-05"}],
         }
@@ -252,7 +257,9 @@ class TestManager:
         results = page.locator("#bulk-results")
         expect(results.locator(f'tr[data-result-task-id="{warehouse_open}"]')).to_contain_text("成功")
         expect(results.locator(f'tr[data-result-task-id="{warehouse_claimed}"]')).to_contain_text("成功")
-        expect(results.locator(f'tr[data-result-task-id="{service}"]')).to_contain_text("用户 wang 没有处理此任务所需的角色")
+        expect(results.locator(f'tr[data-result-task-id="{service}"]')).to_contain_text(
+            "用户 wang 没有处理此任务所需的角色"
+        )
         assert _task(warehouse_claimed).assignee == "wang" and _task(service).assignee is None
         shoot(page, "dashboard-bulk-results")
 

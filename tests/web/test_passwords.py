@@ -1,13 +1,14 @@
 """Web passwords (engine.users): scrypt with a random salt, one answer for every mismatch, and the CLI that sets them."""
+
 from __future__ import annotations
 
 import pytest
 from typer.testing import CliRunner
 
 from ecomflow.cli import app as cli
+from ecomflow.engine.db.models import User
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import NotFound, Unauthorized, ValidationFailed
-from ecomflow.engine.db.models import User
 from ecomflow.engine.people.users import WRONG_CREDENTIALS, find_user, password_matches, set_password, verify_password
 from tests.factories import make_user
 
@@ -17,7 +18,7 @@ def _stored(name: str) -> str | None:
         return find_user(session, name).password_hash
 
 
-def _verify(name: str, password: str):  # noqa: ANN202
+def _verify(name: str, password: str):
     with session_scope() as session:
         return verify_password(session, name=name, password=password)
 
@@ -30,7 +31,7 @@ class TestPasswords:
         first = _stored("mei")
         with session_scope() as session:
             set_password(session, name="mei", password="a long secret")
-        scheme, n, r, p, salt, digest = _stored("mei").split("$")
+        scheme, n, r, p, _salt, _digest = _stored("mei").split("$")
         assert (scheme, n, r, p) == ("scrypt", "16384", "8", "5")
         assert "a long secret" not in first and first != _stored("mei")  # a new salt each time
         assert _verify("mei", "a long secret").roles == frozenset({"product"})
@@ -42,7 +43,12 @@ class TestPasswords:
             set_password(session, name="mei", password="a long secret")
             set_password(session, name="gone", password="a long secret")
             session.query(User).filter(User.name == "gone").update({"active": False})
-        for name, password in (("mei", "wrong secret"), ("nobody", "a long secret"), ("gone", "a long secret"), ("mei", "x" * 300)):
+        for name, password in (
+            ("mei", "wrong secret"),
+            ("nobody", "a long secret"),
+            ("gone", "a long secret"),
+            ("mei", "x" * 300),
+        ):
             with pytest.raises(Unauthorized) as refused:
                 _verify(name, password)
             assert refused.value.detail == WRONG_CREDENTIALS
@@ -63,7 +69,9 @@ class TestPasswords:
         with session_scope() as session, pytest.raises(NotFound):
             set_password(session, name="nobody", password="a long secret")
 
-    @pytest.mark.parametrize("stored", [None, "", "bcrypt$1$2$3$x$y", "scrypt$99999999$8$1$AAAA$AAAA", "scrypt$16384$8$5$%%%$AAAA"])
+    @pytest.mark.parametrize(
+        "stored", [None, "", "bcrypt$1$2$3$x$y", "scrypt$99999999$8$1$AAAA$AAAA", "scrypt$16384$8$5$%%%$AAAA"]
+    )
     def test_a_stored_value_that_is_no_scrypt_hash_matches_nothing(self, stored):
         assert password_matches(stored, "anything") is False
 

@@ -1,4 +1,5 @@
 """Starting a process from the browser: the list, the start form, the starters rule, and problems by field."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -16,8 +17,11 @@ def _instances(business_key: str) -> list[ProcessInstance]:
 
 
 def _return_form(csrf: str, business_key: str, **overrides: object) -> dict[str, str]:
-    return {"csrf_token": csrf, "business_key": business_key,
-            **{key: str(value) for key, value in return_params(**overrides).items()}}
+    return {
+        "csrf_token": csrf,
+        "business_key": business_key,
+        **{key: str(value) for key, value in return_params(**overrides).items()},
+    }
 
 
 class TestProcessList:
@@ -52,10 +56,13 @@ class TestStartForm:
     def test_problems_come_back_next_to_their_fields(self, staff, web_server):
         with sign_in(web_server, "lin") as http:
             form = http.get("/ui/processes/returns_exchange/start")
-            answer = http.post("/ui/processes/returns_exchange/start",
-                               data={**_return_form(csrf_of(form.text), ""), "amount": "-5"})
-            again = http.post("/ui/processes/returns_exchange/start",
-                              data={**_return_form(csrf_of(form.text), "ORD-79"), "amount": "-5"})
+            answer = http.post(
+                "/ui/processes/returns_exchange/start", data={**_return_form(csrf_of(form.text), ""), "amount": "-5"}
+            )
+            again = http.post(
+                "/ui/processes/returns_exchange/start",
+                data={**_return_form(csrf_of(form.text), "ORD-79"), "amount": "-5"},
+            )
         assert answer.status_code == again.status_code == 422
         assert 'id="f-business_key-error"' in answer.text
         assert 'id="f-amount-error"' in again.text and 'id="f-business_key-error"' not in again.text

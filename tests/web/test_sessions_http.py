@@ -1,4 +1,5 @@
 """Web sessions over HTTP: rows that sign-out, a new password, revocation, idle time and the lifetime end; the sign-in limit."""
+
 from __future__ import annotations
 
 import hashlib
@@ -58,13 +59,17 @@ def _forget_failures() -> Iterator[None]:
 def _rows_of(name: str) -> list[WebSession]:
     with session_scope() as session:
         user_id = session.scalar(select(User.id).where(User.name == name))
-        return list(session.scalars(select(WebSession).where(WebSession.user_id == user_id).order_by(WebSession.created_at)))
+        return list(
+            session.scalars(select(WebSession).where(WebSession.user_id == user_id).order_by(WebSession.created_at))
+        )
 
 
 def _row_of(cookie: str) -> WebSession:
     secret = unsign("session", cookie)
     with session_scope() as session:
-        return session.scalar(select(WebSession).where(WebSession.secret_hash == hashlib.sha256(secret.encode()).hexdigest()))
+        return session.scalar(
+            select(WebSession).where(WebSession.secret_hash == hashlib.sha256(secret.encode()).hexdigest())
+        )
 
 
 def _with_cookie(server: WebServer, cookie: str) -> httpx.Client:
@@ -130,7 +135,10 @@ class TestSessionRows:
             revoked = CliRunner().invoke(cli, ["users", "revoke", "zhou"])
             assert "and 1 web session(s) of zhou" in revoked.output
             assert _is_sent_to_sign_in(by_password.get("/ui")) and _is_sent_to_sign_in(by_revoke.get("/ui"))
-            reasons = _row_of(by_password.cookies[SESSION_COOKIE]).revoke_reason, _row_of(by_revoke.cookies[SESSION_COOKIE]).revoke_reason
+            reasons = (
+                _row_of(by_password.cookies[SESSION_COOKIE]).revoke_reason,
+                _row_of(by_revoke.cookies[SESSION_COOKIE]).revoke_reason,
+            )
         assert reasons == ("password_changed", "revoked")
 
     def test_a_forged_cookie_and_an_unknown_secret_open_nothing(self, staff, web_server):
@@ -211,7 +219,11 @@ class TestSignInLimit:
         with session_scope() as session:
             for attempt in range(19):
                 record_sign_in_failure(
-                    session, name=f"guess-{attempt}", client_address="10.30.0.1", now=clock.now, limits=sign_in_limits(),
+                    session,
+                    name=f"guess-{attempt}",
+                    client_address="10.30.0.1",
+                    now=clock.now,
+                    limits=sign_in_limits(),
                 )
         headers = {"Accept-Language": "en", "X-Forwarded-For": "10.30.0.1"}
         with httpx.Client(base_url=web_server.url, timeout=30, headers=headers) as attacker:

@@ -1,4 +1,5 @@
 """Liveness of the API, its database and Prefect."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -12,14 +13,16 @@ from ecomflow.engine.orchestrator.runs import api_is_healthy
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut, "description": "the database is down"}})
+@router.get(
+    "/health", response_model=HealthOut, responses={503: {"model": HealthOut, "description": "the database is down"}}
+)
 def health() -> JSONResponse:
     """Report whether the database and the Prefect API answer."""
     try:
         with read_scope() as session:
             session.execute(text("SELECT 1"))
         db = "ok"
-    except Exception:  # noqa: BLE001 - a health probe reports, it does not raise
+    except Exception:
         db = "unavailable"
     prefect = "ok" if api_is_healthy() else "unavailable"
     status = "ok" if db == "ok" else "degraded"

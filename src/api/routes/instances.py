@@ -1,4 +1,5 @@
 """Reading and cancelling process instances."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -12,10 +13,10 @@ from ecomflow.api.errors import error_responses
 from ecomflow.api.presenters import present_instance, present_instance_detail
 from ecomflow.api.schemas import CancelIn, InstanceDetailOut, InstanceOut, InstancePage
 from ecomflow.engine import access
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.events.outbox import new_message_ids
 from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, list_instances, visible_instance
-from ecomflow.engine.db.models import HumanTask
 
 router = APIRouter(tags=["instances"], responses=error_responses(401, 413, 422))
 MAX_OFFSET = 1_000_000_000
@@ -52,7 +53,9 @@ def get(instance_id: str, user: CurrentUser) -> InstanceDetailOut:
 
 
 @router.post("/instances/{instance_id}/cancel", response_model=InstanceOut, responses=error_responses(403, 404, 409))
-def cancel(instance_id: str, user: CurrentUser, background: BackgroundTasks, body: CancelIn | None = None) -> InstanceOut:
+def cancel(
+    instance_id: str, user: CurrentUser, background: BackgroundTasks, body: CancelIn | None = None
+) -> InstanceOut:
     """Cancel an instance, its open tasks and its flow run (managers only)."""
     with session_scope() as session:
         instance = cancel_instance(session, instance_id=instance_id, principal=user, reason=body.reason if body else "")

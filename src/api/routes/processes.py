@@ -1,4 +1,5 @@
 """The process catalogue, and starting instances."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks
@@ -11,8 +12,8 @@ from ecomflow.api.presenters import present_instance, present_process
 from ecomflow.api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn, TokensRevokedOut
 from ecomflow.engine import access
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.events.outbox import new_message_ids
 from ecomflow.engine.errors import Conflict
+from ecomflow.engine.events.outbox import new_message_ids
 from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.people.users import revoke_token
 
@@ -45,16 +46,25 @@ def get_process(key: str, user: CurrentUser, definitions: DefinitionsDep) -> Pro
 
 
 @router.post(
-    "/processes/{key}/instances", response_model=InstanceOut, status_code=201, responses=error_responses(403, 404, 409),
+    "/processes/{key}/instances",
+    response_model=InstanceOut,
+    status_code=201,
+    responses=error_responses(403, 404, 409),
 )
-def start(key: str, body: StartInstanceIn, user: CurrentUser, definitions: DefinitionsDep, background: BackgroundTasks) -> InstanceOut:
+def start(
+    key: str, body: StartInstanceIn, user: CurrentUser, definitions: DefinitionsDep, background: BackgroundTasks
+) -> InstanceOut:
     """Start an instance (the process's starters only); its flow run is created right after the commit."""
     if key in definitions.processes and not has_flow(key):
         raise Conflict(f"process {key} is defined in flows.yaml but has no flow to run it yet", process=key)
     with session_scope() as session:
         instance = start_instance(
-            session, definitions=definitions, process_key=key, business_key=body.business_key,
-            params=body.params, principal=user,
+            session,
+            definitions=definitions,
+            process_key=key,
+            business_key=body.business_key,
+            params=body.params,
+            principal=user,
         )
         background.add_task(deliver_now, new_message_ids(session))
         return present_instance(instance)

@@ -1,4 +1,5 @@
 """Reports: team KPIs over a date range."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,8 @@ from ecomflow.api.presenters import present_kpi_report
 from ecomflow.api.report_schemas import KpiReportOut
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope
-from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.reports.kpi import GroupBy, kpis_for
 
 router = APIRouter(tags=["reports"], responses=error_responses(401, 413, 422))
@@ -41,7 +42,9 @@ def _moment(value: str, *, name: str, zone: ZoneInfo, day_end: bool) -> datetime
     return moment.astimezone(UTC)
 
 
-def report_range(start_text: str | None, end_text: str | None, *, zone: ZoneInfo, now: datetime) -> tuple[datetime, datetime]:
+def report_range(
+    start_text: str | None, end_text: str | None, *, zone: ZoneInfo, now: datetime
+) -> tuple[datetime, datetime]:
     """Return [start, end) in UTC from the query; by default the last 7 days, today included."""
     if end_text is None:
         end = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
@@ -62,10 +65,12 @@ def kpi(
     user: CurrentUser,
     definitions: DefinitionsDep,
     start: Annotated[
-        str | None, Query(alias="from", description="YYYY-MM-DD (team time zone) or an aware date-time; default: to − 7 days")
+        str | None,
+        Query(alias="from", description="YYYY-MM-DD (team time zone) or an aware date-time; default: to − 7 days"),
     ] = None,
     end: Annotated[
-        str | None, Query(alias="to", description="YYYY-MM-DD, inclusive, or an aware date-time, exclusive; default: today")
+        str | None,
+        Query(alias="to", description="YYYY-MM-DD, inclusive, or an aware date-time, exclusive; default: today"),
     ] = None,
     group_by: GroupBy = GroupBy.PERSON,
 ) -> KpiReportOut:

@@ -1,4 +1,5 @@
 """The caller's own web sessions (/ui sign-ins): list them, end one."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
@@ -24,8 +25,13 @@ def list_my_sessions(user: CurrentUser) -> list[WebSessionOut]:
         rows = list_live_web_sessions(session, user_name=user.name, now=now, policy=policy)
         return [
             WebSessionOut(
-                id=row.id, created_at=row.created_at, last_seen_at=row.last_seen_at, expires_at=row.expires_at,
-                idle_expires_at=policy.ends_if_unused(row), client_address=row.client_address, user_agent=row.user_agent,
+                id=row.id,
+                created_at=row.created_at,
+                last_seen_at=row.last_seen_at,
+                expires_at=row.expires_at,
+                idle_expires_at=policy.ends_if_unused(row),
+                client_address=row.client_address,
+                user_agent=row.user_agent,
             )
             for row in rows
         ]

@@ -1,4 +1,5 @@
 """The task inbox: list, read, claim, release, assign, delegate, complete, comment, and bulk actions."""
+
 from __future__ import annotations
 
 import re
@@ -28,13 +29,13 @@ from ecomflow.api.schemas import (
     TaskOut,
     TaskPage,
 )
-from ecomflow.engine.tasks import actions
 from ecomflow.engine.db import idempotency
-from ecomflow.engine.tasks.bulk import BulkOutcome, BulkRequest, run_bulk
 from ecomflow.engine.db.sessions import read_scope, session_scope
-from ecomflow.engine.events.outbox import new_message_ids
-from ecomflow.engine.errors import Conflict, EcomflowError, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import Conflict, EcomflowError, ValidationFailed
+from ecomflow.engine.events.outbox import new_message_ids
+from ecomflow.engine.tasks import actions
+from ecomflow.engine.tasks.bulk import BulkOutcome, BulkRequest, run_bulk
 from ecomflow.engine.tasks.inbox import MAX_LIMIT, SORTS, InboxFilter, list_inbox
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=error_responses(401, 413, 422))
@@ -48,14 +49,25 @@ def inbox(
     role: str | None = None,
     process: str | None = None,
     overdue: bool = False,
-    at_risk: Annotated[bool | None, Query(description="true: only tasks forecast to miss their due time; false: the others")] = None,
-    sort: Annotated[str, Query(description=f"one of {', '.join(SORTS)}; at_risk puts at-risk tasks first, then by due")] = "due",
+    at_risk: Annotated[
+        bool | None, Query(description="true: only tasks forecast to miss their due time; false: the others")
+    ] = None,
+    sort: Annotated[
+        str, Query(description=f"one of {', '.join(SORTS)}; at_risk puts at-risk tasks first, then by due")
+    ] = "due",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> TaskPage:
     """Return the caller's inbox: their tasks and their roles' queues."""
     filters = InboxFilter(
-        state=state, mine=mine, role=role, process=process, overdue=overdue, at_risk=at_risk, sort=sort, cursor=cursor,
+        state=state,
+        mine=mine,
+        role=role,
+        process=process,
+        overdue=overdue,
+        at_risk=at_risk,
+        sort=sort,
+        cursor=cursor,
         limit=limit,
     )
     with read_scope() as session:
@@ -91,18 +103,29 @@ def _present_outcome(outcome: BulkOutcome) -> dict[str, Any]:
     """Return one bulk result with only the keys that apply to it."""
     if outcome.error is None:
         item = BulkItemOut(
-            task_id=outcome.task_id, ok=True, status=200, unchanged=outcome.unchanged, task=present_task(outcome.task),
+            task_id=outcome.task_id,
+            ok=True,
+            status=200,
+            unchanged=outcome.unchanged,
+            task=present_task(outcome.task),
         )
     elif isinstance(outcome.error, EcomflowError):
         problems = outcome.error.problems if isinstance(outcome.error, ValidationFailed) else []
         fields = [FieldProblemOut(field=p.field, rule=p.rule, message=p.message) for p in problems]
         item = BulkItemOut(
-            task_id=outcome.task_id, ok=False, status=status_of(outcome.error), error=type(outcome.error).__name__,
-            detail=outcome.error.detail, fields=fields or None,
+            task_id=outcome.task_id,
+            ok=False,
+            status=status_of(outcome.error),
+            error=type(outcome.error).__name__,
+            detail=outcome.error.detail,
+            fields=fields or None,
         )
     else:
         item = BulkItemOut(
-            task_id=outcome.task_id, ok=False, status=500, error="InternalError",
+            task_id=outcome.task_id,
+            ok=False,
+            status=500,
+            error="InternalError",
             detail="an unexpected error occurred; it has been logged",
         )
     body = jsonable_encoder(item)
@@ -136,14 +159,18 @@ def release(task_id: str, user: CurrentUser) -> TaskOut:
 def assign(task_id: str, body: AssignIn, user: CurrentUser) -> TaskOut:
     """Give the task to a named user (managers)."""
     with session_scope() as session:
-        return present_task(actions.assign_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason))
+        return present_task(
+            actions.assign_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason)
+        )
 
 
 @router.post("/{task_id}/delegate", response_model=TaskOut, responses=error_responses(403, 404, 409))
 def delegate(task_id: str, body: DelegateIn, user: CurrentUser) -> TaskOut:
     """Hand a claimed task to a colleague with its role (its holder or a manager), saying why."""
     with session_scope() as session:
-        return present_task(actions.delegate_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason))
+        return present_task(
+            actions.delegate_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason)
+        )
 
 
 _VERSION = re.compile(r"[0-9]{1,18}")
@@ -202,7 +229,11 @@ def complete(
             if replayed := _stored_answer(session, user=user.name, key=idempotency_key, path=path):
                 return replayed
             task = actions.complete_task(
-                session, task_id=task_id, principal=user, data=body.data, definitions=definitions,
+                session,
+                task_id=task_id,
+                principal=user,
+                data=body.data,
+                definitions=definitions,
                 expected_version=expected_version,
             )
             answer = jsonable_encoder(present_task(task))

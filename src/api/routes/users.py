@@ -1,4 +1,5 @@
 """Users: who they are, and their absences (marking someone away hands over their claimed tasks)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -8,10 +9,10 @@ from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
 from ecomflow.api.schemas import AbsenceIn, AbsenceOut, AccessRevokedOut, AwayOut, HandoverOut, UserOut
 from ecomflow.engine import access
-from ecomflow.engine.people.absence import get_user_for, mark_away, mark_back
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.db.models import User
+from ecomflow.engine.db.sessions import read_scope, session_scope
+from ecomflow.engine.people.absence import get_user_for, mark_away, mark_back
 from ecomflow.engine.people.users import is_away, principal_of, revoke_access
 
 router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401, 413, 422))
@@ -29,12 +30,19 @@ def mark_absent(name: str, body: AbsenceIn, user: CurrentUser) -> AwayOut:
     """Mark the user away; each task they hold goes to the substitute or back to its queue, in one transaction."""
     with session_scope() as session:
         away, handovers = mark_away(
-            session, name=name, principal=user, reason=body.reason, until=body.until, substitute=body.substitute,
+            session,
+            name=name,
+            principal=user,
+            reason=body.reason,
+            until=body.until,
+            substitute=body.substitute,
         )
         return AwayOut(
             user=_present_user(session, away),
             tasks=[
-                HandoverOut(task_id=h.task_id, process=h.process, step=h.step, outcome=h.outcome, to=h.to, reason=h.reason)
+                HandoverOut(
+                    task_id=h.task_id, process=h.process, step=h.step, outcome=h.outcome, to=h.to, reason=h.reason
+                )
                 for h in handovers
             ],
         )
@@ -63,6 +71,10 @@ def _present_user(session: Session, user: User) -> UserOut:
     principal = principal_of(session, user)
     away = is_away(user, now=utcnow())
     return UserOut(
-        name=user.name, roles=sorted(principal.roles), is_manager=access.is_manager(principal), active=user.active, away=away,
+        name=user.name,
+        roles=sorted(principal.roles),
+        is_manager=access.is_manager(principal),
+        active=user.active,
+        away=away,
         absence=AbsenceOut(since=user.away_since, until=user.away_until, substitute=user.substitute) if away else None,
     )

@@ -1,4 +1,5 @@
 """The webhook delivery log (managers)."""
+
 from __future__ import annotations
 
 from typing import Annotated

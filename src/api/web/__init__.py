@@ -3,6 +3,7 @@
 The pages sign in with a name and password and keep a session (a database row, its secret in a
 signed cookie); the API keeps its bearer tokens and never reads the cookie (it is scoped to /ui).
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -14,7 +15,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ecomflow.api.web import dashboard, inbox, process_pages, session_pages, task_page
 from ecomflow.api.web.deps import (
-    LIVE_REFRESH_HEADER, CsrfRefused, Page, PageRefused, SignInRequired, VisitorPage, visitor_page,
+    LIVE_REFRESH_HEADER,
+    CsrfRefused,
+    Page,
+    PageRefused,
+    SignInRequired,
+    VisitorPage,
+    visitor_page,
 )
 from ecomflow.api.web.rendering import HOME, SECURITY_HEADERS, STATIC_PATH, WEB_PACKAGE, render
 from ecomflow.api.web.session_pages import LOGIN

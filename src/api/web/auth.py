@@ -4,6 +4,7 @@ The sessions themselves are rows (engine/people/web_sessions.py): the cookie hol
 secret, signed so that a forged value is refused without a query. The CSRF token derives from the
 secret (csrf.py), so it changes with every sign-in.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,11 @@ from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import principal_of
 from ecomflow.engine.people.web_sessions import (
-    EndReason, end_web_session, find_live_web_session, session_policy, touch_web_session,
+    EndReason,
+    end_web_session,
+    find_live_web_session,
+    session_policy,
+    touch_web_session,
 )
 
 SESSION_COOKIE = "ecf_session"
@@ -75,13 +80,24 @@ def end_current_session(web_session: WebSession, *, now: datetime) -> None:
     """End the session the user signs out of: its cookie, replayed, opens nothing any more."""
     with session_scope() as db:
         end_web_session(
-            db, session_id=web_session.id, actor=web_session.principal.name, reason=EndReason.SIGNED_OUT, now=now,
+            db,
+            session_id=web_session.id,
+            actor=web_session.principal.name,
+            reason=EndReason.SIGNED_OUT,
+            now=now,
         )
 
 
-def set_cookie(response: Response, request: Request, name: str, value: str, *, max_age: timedelta | None = None) -> None:
+def set_cookie(
+    response: Response, request: Request, name: str, value: str, *, max_age: timedelta | None = None
+) -> None:
     """Set a web cookie: HttpOnly, SameSite=Lax, limited to /ui, Secure when the page came over https."""
     response.set_cookie(
-        name, value, max_age=int(max_age.total_seconds()) if max_age else None, path=COOKIE_PATH,
-        httponly=True, samesite="lax", secure=request.url.scheme == "https",
+        name,
+        value,
+        max_age=int(max_age.total_seconds()) if max_age else None,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
     )

@@ -4,6 +4,7 @@ Keys are dotted: ``rule.*`` say what is wrong with a form field, ``enum.*`` name
 flows.yaml's choice fields, ``ctx.*`` the keys the engine and flows put in a task's context,
 ``event.*`` the audit events.
 """
+
 from __future__ import annotations
 
 ENTRIES: dict[str, tuple[str, str]] = {
@@ -20,7 +21,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "login.name": ("用户名", "User name"),
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Sign in"),
-    "login.help": ("没有密码？请管理员运行 ecomflow users password 用户名 为你设置。", "No password yet? Ask an administrator to run ecomflow users password NAME for you."),
+    "login.help": (
+        "没有密码？请管理员运行 ecomflow users password 用户名 为你设置。",
+        "No password yet? Ask an administrator to run ecomflow users password NAME for you.",
+    ),
     "login.wrong": ("用户名或密码错误。", "The user name or password is wrong."),
     "login.missing": ("请填写用户名和密码。", "Enter your user name and password."),
     "login.signed_out": ("你已退出登录。", "You have signed out."),
@@ -35,13 +39,25 @@ ENTRIES: dict[str, tuple[str, str]] = {
     # errors
     "error.title": ("无法打开此页（{code}）", "This page cannot be shown ({code})"),
     "error.back": ("返回待办", "Back to the inbox"),
-    "refused.csrf": ("表单已过期或来自其他网站，已拒绝。请刷新页面后重试。", "The form expired or came from another site and was refused. Reload the page and try again."),
-    "refused.managers_only": ("此页面仅限管理者（老板、运营）查看。", "This page is for managers (owner, operations) only."),
+    "refused.csrf": (
+        "表单已过期或来自其他网站，已拒绝。请刷新页面后重试。",
+        "The form expired or came from another site and was refused. Reload the page and try again.",
+    ),
+    "refused.managers_only": (
+        "此页面仅限管理者（老板、运营）查看。",
+        "This page is for managers (owner, operations) only.",
+    ),
     "refused.page_missing": ("没有这个页面。", "There is no such page."),
-    "refused.not_a_starter": ("你的角色不能发起这个流程（见流程定义中的发起人）。", "Your roles may not start this process (see its starters in the process definitions)."),
+    "refused.not_a_starter": (
+        "你的角色不能发起这个流程（见流程定义中的发起人）。",
+        "Your roles may not start this process (see its starters in the process definitions).",
+    ),
     # starting a process
     "processes.title": ("发起流程", "Start a process"),
-    "processes.help": ("每个流程只能由其发起人发起；定时流程由系统自动发起。", "Each process is started by its starters; scheduled ones start by themselves."),
+    "processes.help": (
+        "每个流程只能由其发起人发起；定时流程由系统自动发起。",
+        "Each process is started by its starters; scheduled ones start by themselves.",
+    ),
     "processes.col.process": ("流程", "Process"),
     "processes.col.starters": ("发起人", "Started by"),
     "processes.start": ("发起", "Start"),
@@ -49,20 +65,35 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "start.title": ("发起：{process}", "Start: {process}"),
     "start.form": ("流程参数", "Parameters"),
     "start.business_key": ("业务编号", "Business key"),
-    "start.business_key_hint": ("如订单号或SKU；同一流程进行中的编号不能重复。", "E.g. the order id or SKU; unique among the process's running instances."),
+    "start.business_key_hint": (
+        "如订单号或SKU；同一流程进行中的编号不能重复。",
+        "E.g. the order id or SKU; unique among the process's running instances.",
+    ),
     "start.business_key_rule": ("必填，最多128个字符。", "Required, at most 128 characters."),
     "start.submit": ("发起", "Start"),
     "flash.started": ("已发起：{process} {business_key}", "Started: {process} {business_key}"),
-    "refused.step_missing": ("流程定义里已没有这一步，无法提交；请联系运营。", "This step is no longer defined, so it cannot be submitted; ask operations."),
+    "refused.step_missing": (
+        "流程定义里已没有这一步，无法提交；请联系运营。",
+        "This step is no longer defined, so it cannot be submitted; ask operations.",
+    ),
     "refused.task_missing": ("任务不存在，或你无权查看。", "The task does not exist, or you may not see it."),
     "refused.NotFound": ("任务不存在，或你无权查看。", "The task does not exist, or you may not see it."),
     "refused.Forbidden": ("你没有权限执行此操作。", "You may not do this."),
-    "refused.Conflict": ("任务当前的状态不允许此操作，请刷新后重试。", "The task's state does not allow this now; reload and try again."),
+    "refused.Conflict": (
+        "任务当前的状态不允许此操作，请刷新后重试。",
+        "The task's state does not allow this now; reload and try again.",
+    ),
     "refused.AlreadyClaimed": ("该任务已被 {assignee} 认领。", "{assignee} has already claimed this task."),
     "refused.IllegalTransition": ("任务当前为“{state}”，不能执行此操作。", "The task is {state} and cannot do this."),
     "refused.claim_first": ("请先认领任务，再提交。", "Claim the task first, then submit it."),
-    "refused.FourEyesViolation": ("四眼原则：你完成了被审批的工作，不能处理这项审批。", "Four-eyes rule: you did the work being approved, so you may not act on this approval."),
-    "refused.VersionMismatch": ("任务已被他人更新，请刷新后重试。", "Someone changed the task meanwhile; reload and try again."),
+    "refused.FourEyesViolation": (
+        "四眼原则：你完成了被审批的工作，不能处理这项审批。",
+        "Four-eyes rule: you did the work being approved, so you may not act on this approval.",
+    ),
+    "refused.VersionMismatch": (
+        "任务已被他人更新，请刷新后重试。",
+        "Someone changed the task meanwhile; reload and try again.",
+    ),
     "refused.ValidationFailed": ("提交的内容有误。", "Something in the form needs fixing."),
     # problems with action fields
     "problem.user.required": ("请填写接手的用户。", "Name the user who takes it over."),
@@ -73,8 +104,14 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "problem.user.other": ("请指定另一位同事。", "Name a colleague other than the current holder."),
     "problem.user.forbidden": ("只有“指派”需要填写用户。", "A user is only needed to assign."),
     "problem.reason.required": ("请填写原因。", "Give a reason."),
-    "problem.reason.length": ("原因不能为空，且最多 500 字。", "The reason must not be empty and at most 500 characters."),
-    "problem.text.length": ("评论不能为空，且最多 5000 字。", "A comment must not be empty and at most 5000 characters."),
+    "problem.reason.length": (
+        "原因不能为空，且最多 500 字。",
+        "The reason must not be empty and at most 500 characters.",
+    ),
+    "problem.text.length": (
+        "评论不能为空，且最多 5000 字。",
+        "A comment must not be empty and at most 5000 characters.",
+    ),
     "problem.task_ids.length": ("请勾选 1 到 200 个任务。", "Select 1 to 200 tasks."),
     "problem.task_ids.unique": ("同一任务被勾选了多次。", "A task was selected more than once."),
     "problem.action.enum": ("请选择认领、指派或释放。", "Choose claim, assign or release."),
@@ -187,7 +224,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "rule.max_length": ("最多 {limit} 个字。", "Must be at most {limit} characters."),
     "rule.pattern": ("格式不符合要求（{limit}）。", "Does not match the required format ({limit})."),
     "rule.format.date": ("请输入有效日期，例如 2025-05-01。", "Enter a valid date such as 2025-05-01."),
-    "rule.format.datetime": ("请输入有效的日期和时间，例如 2025-05-01 20:00。", "Enter a valid date and time such as 2025-05-01 20:00."),
+    "rule.format.datetime": (
+        "请输入有效的日期和时间，例如 2025-05-01 20:00。",
+        "Enter a valid date and time such as 2025-05-01 20:00.",
+    ),
     "rule.min_items": ("至少填写 {limit} 项。", "Fill in at least {limit} items."),
     "rule.max_items": ("最多填写 {limit} 项。", "Fill in at most {limit} items."),
     "rule.unknown_field": ("此表单没有这一项。", "This form has no such field."),
@@ -272,7 +312,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "dash.cycle_p90": ("周期 P90（小时）", "Cycle p90 (h)"),
     "dash.on_time": ("准时率", "On time"),
     "dash.rework": ("返工率", "Rework"),
-    "dash.hours_note": ("周期按自然时间计算，从任务创建到提交。", "Cycle times are wall-clock hours from a task's creation to its submission."),
+    "dash.hours_note": (
+        "周期按自然时间计算，从任务创建到提交。",
+        "Cycle times are wall-clock hours from a task's creation to its submission.",
+    ),
     "dash.chart.done": ("完成数（按人员）", "Tasks done per person"),
     "dash.chart.on_time": ("准时率（按人员）", "On-time rate per person"),
     "dash.no_data": ("暂无数据。", "No data yet."),

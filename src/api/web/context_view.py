@@ -1,4 +1,5 @@
 """Show what earlier steps left a task (its context) and what a step produced, as definition lists and tables."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecomflow.api.web.i18n import Translator
-from ecomflow.engine.definitions.processes import ProcessSpec
 from ecomflow.engine.definitions.forms import FieldSpec, Label
+from ecomflow.engine.definitions.processes import ProcessSpec
 
 MAX_DEPTH = 6
 MAX_TABLE_COLUMNS = 12
@@ -79,7 +80,9 @@ class ContextRenderer:
         if isinstance(value, Mapping) and not value:
             return Shown("text", text="—")
         if isinstance(value, Mapping):
-            return Shown("pairs", pairs=[(self.key_label(str(k)), self.show(v, depth + 1, key=str(k))) for k, v in value.items()])
+            return Shown(
+                "pairs", pairs=[(self.key_label(str(k)), self.show(v, depth + 1, key=str(k))) for k, v in value.items()]
+            )
         if isinstance(value, list):
             return self._show_list(value, depth, key=key)
         return Shown("text", text=self._text(value, key=key))
@@ -90,7 +93,9 @@ class ContextRenderer:
         if all(isinstance(v, Mapping) for v in values):
             keys = list(dict.fromkeys(str(k) for v in values for k in v))
             if len(keys) <= MAX_TABLE_COLUMNS:
-                rows = [[self.show(row[k], depth + 1, key=k) if k in row else Shown("text") for k in keys] for row in values]
+                rows = [
+                    [self.show(row[k], depth + 1, key=k) if k in row else Shown("text") for k in keys] for row in values
+                ]
                 return Shown("table", columns=[self.key_label(k) for k in keys], rows=rows)
         if all(not isinstance(v, (Mapping, list)) for v in values):
             return Shown("text", text=self.t("value.separator").join(self._text(v, key=key) for v in values))

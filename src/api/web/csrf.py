@@ -1,4 +1,5 @@
 """CSRF tokens: derived from the session's nonce (or, before sign-in, a pre-session cookie's) and checked on every POST."""
+
 from __future__ import annotations
 
 import hmac

@@ -1,4 +1,5 @@
 """The manager dashboard: workload by role and process, KPIs with bar charts, instances, and bulk task actions."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -14,16 +15,16 @@ from ecomflow.api.web.labels import process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import render
 from ecomflow.api.web.task_rows import task_rows
+from ecomflow.engine.db.models import HumanTask
+from ecomflow.engine.db.sessions import read_scope, session_scope
+from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import EcomflowError, ValidationFailed
+from ecomflow.engine.instances.lifecycle import list_instances
+from ecomflow.engine.orchestrator.runs import flow_run_ui_url
+from ecomflow.engine.reports.kpi import GroupBy, KpiReport, kpis_for
 from ecomflow.engine.reports.workload import Workload, active_user_names, unfinished_tasks_of, workload_by
 from ecomflow.engine.tasks.bulk import BulkAction, BulkOutcome, BulkRequest, run_bulk
-from ecomflow.engine.db.sessions import read_scope, session_scope
-from ecomflow.engine.errors import EcomflowError, ValidationFailed
-from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
-from ecomflow.engine.instances.lifecycle import list_instances
-from ecomflow.engine.reports.kpi import GroupBy, KpiReport, kpis_for
-from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 PERIOD_DAYS = (7, 30, 90)
@@ -123,7 +124,10 @@ def _instances(session: Session, page: Page, *, process: str | None) -> list[Ins
     waiting = unfinished_tasks_of(session, (i.id for i in instances))
     return [
         InstanceRow(
-            id=i.id, process=process_title(definitions, t, i.process_key), business_key=i.business_key, state=i.state,
+            id=i.id,
+            process=process_title(definitions, t, i.process_key),
+            business_key=i.business_key,
+            state=i.state,
             waiting_on=[
                 (task.id, step_title(definitions, t, task.process_key, task.step_key), task.assignee)
                 for task in waiting.get(i.id, [])
@@ -134,35 +138,60 @@ def _instances(session: Session, page: Page, *, process: str | None) -> list[Ins
     ]
 
 
-def _render_dashboard(page: Page, *, bulk: BulkForm | None = None, results: list[BulkResult] | None = None,
-                      bulk_error: str | None = None, status: int = 200) -> HTMLResponse:
+def _render_dashboard(
+    page: Page,
+    *,
+    bulk: BulkForm | None = None,
+    results: list[BulkResult] | None = None,
+    bulk_error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     definitions, t, now = page.definitions, page.t, page.now
     days = _period(page)
     params = page.request.query_params
     role, process = params.get("role") or None, params.get("process") or None
     with read_scope() as session:
         by_role = _workload_rows(workload_by(session, group="role", now=now), lambda k: role_title(definitions, t, k))
-        by_process = _workload_rows(workload_by(session, group="process", now=now), lambda k: process_title(definitions, t, k))
+        by_process = _workload_rows(
+            workload_by(session, group="process", now=now), lambda k: process_title(definitions, t, k)
+        )
         start = now - timedelta(days=days)
         people = kpis_for(session, principal=page.user, start=start, end=now, group_by=GroupBy.PERSON, now=now)
         roles = kpis_for(session, principal=page.user, start=start, end=now, group_by=GroupBy.ROLE, now=now)
         listed, _ = list_inbox(
-            session, principal=page.user,
+            session,
+            principal=page.user,
             filters=InboxFilter(role=role, process=process, sort="at_risk", limit=TASKS_SHOWN),
         )
         rows = task_rows(session, listed, page)
         instances = _instances(session, page, process=process)
         users = active_user_names(session)
     return render(
-        "dashboard.html", page, status=status, days=days, periods=PERIOD_DAYS, role=role or "", process=process or "",
-        by_role=by_role, by_process=by_process,
-        workload_charts=[_workload_chart(t("dash.by_role"), by_role), _workload_chart(t("dash.by_process"), by_process)],
-        people=[(r.key, r) for r in people.rows], roles=[(role_title(definitions, t, r.key), r) for r in roles.rows],
-        kpi_charts=_kpi_charts(page, people), tasks=rows, instances=instances, users=users,
+        "dashboard.html",
+        page,
+        status=status,
+        days=days,
+        periods=PERIOD_DAYS,
+        role=role or "",
+        process=process or "",
+        by_role=by_role,
+        by_process=by_process,
+        workload_charts=[
+            _workload_chart(t("dash.by_role"), by_role),
+            _workload_chart(t("dash.by_process"), by_process),
+        ],
+        people=[(r.key, r) for r in people.rows],
+        roles=[(role_title(definitions, t, r.key), r) for r in roles.rows],
+        kpi_charts=_kpi_charts(page, people),
+        tasks=rows,
+        instances=instances,
+        users=users,
         role_choices=[(key, role_title(definitions, t, key)) for key in definitions.roles],
         process_choices=[(key, process_title(definitions, t, key)) for key in definitions.processes],
         actions=[(a.value, t(f"bulk.action.{a.value}")) for a in BulkAction],
-        bulk=bulk or BulkForm(), results=results, bulk_error=bulk_error,
+        bulk=bulk or BulkForm(),
+        results=results,
+        bulk_error=bulk_error,
     )
 
 
@@ -181,7 +210,8 @@ def _describe_outcomes(page: Page, outcomes: Sequence[BulkOutcome], *, user: str
         task = found.get(outcome.task_id)
         title = (
             f"{process_title(definitions, t, task.process_key)} · {step_title(definitions, t, task.process_key, task.step_key)}"
-            if task is not None else outcome.task_id
+            if task is not None
+            else outcome.task_id
         )
         if outcome.error is None:
             text = t("bulk.unchanged") if outcome.unchanged else t("bulk.done")
@@ -197,16 +227,23 @@ def _describe_outcomes(page: Page, outcomes: Sequence[BulkOutcome], *, user: str
 def bulk(page: ManagerForm) -> HTMLResponse:
     """Claim, assign or release the chosen tasks, each on its own; show what happened to each."""
     form = BulkForm(
-        action=page.field("action"), task_ids=[v for v in page.form.getlist("task_id") if isinstance(v, str) and v],
-        user=page.field("user"), reason=page.field("reason"),
+        action=page.field("action"),
+        task_ids=[v for v in page.form.getlist("task_id") if isinstance(v, str) and v],
+        user=page.field("user"),
+        reason=page.field("reason"),
     )
     try:
         action = BulkAction(form.action)
     except ValueError:
         problem = FieldProblem("action", "enum", "choose claim, assign or release")
-        return _render_dashboard(page, bulk=form, bulk_error=refusal_text(ValidationFailed("action", problems=[problem]), page.t), status=422)
+        return _render_dashboard(
+            page, bulk=form, bulk_error=refusal_text(ValidationFailed("action", problems=[problem]), page.t), status=422
+        )
     request = BulkRequest(
-        action=action, task_ids=form.task_ids, user=form.user if action is BulkAction.ASSIGN else None, reason=form.reason,
+        action=action,
+        task_ids=form.task_ids,
+        user=form.user if action is BulkAction.ASSIGN else None,
+        reason=form.reason,
     )
     try:
         outcomes = run_bulk(request=request, principal=page.user)

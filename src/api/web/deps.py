@@ -4,6 +4,7 @@ SignInRequired   no valid session: pages redirect to sign-in, the live refresh g
 CsrfRefused      a POST without this session's CSRF token: 403
 PageRefused      the page is not for this user (403) or does not exist for them (404)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,10 +21,9 @@ from ecomflow.api.web.flash import Flash, read_flash
 from ecomflow.api.web.i18n import LANG_COOKIE, Translator, page_language
 from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.definitions.current import get_definitions
-
 
 # Sent by the inbox's live refresh: it wants a status, not a sign-in page to paste into the inbox.
 LIVE_REFRESH_HEADER = "x-live-refresh"
@@ -102,8 +102,13 @@ def visitor_page(request: Request) -> Page:
     nonce = session.secret if session else pre_session_nonce(request)
     lang = page_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
     return Page(
-        request=request, t=Translator(lang), session=session, csrf_nonce=nonce or new_pre_session_nonce(),
-        new_pre_nonce=session is None and nonce is None, definitions=get_definitions(), now=now,
+        request=request,
+        t=Translator(lang),
+        session=session,
+        csrf_nonce=nonce or new_pre_session_nonce(),
+        new_pre_nonce=session is None and nonce is None,
+        definitions=get_definitions(),
+        now=now,
         flash=read_flash(request),
     )
 

@@ -1,4 +1,5 @@
 """One-time notices shown on the next page after a redirect (claimed, saved, refused), in a signed cookie."""
+
 from __future__ import annotations
 
 import json

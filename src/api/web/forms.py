@@ -4,6 +4,7 @@ Field names in the HTML are the engine's field paths (``campaigns[0].theme``), s
 lands next to the input it is about. Rows of a list are renumbered from 0 when read, and the
 page is re-rendered from what was read, so paths and inputs always agree.
 """
+
 from __future__ import annotations
 
 import math
@@ -124,8 +125,15 @@ def problem_text(form: FormSpec, problem: FieldProblem, t: Translator) -> str:
         return t.get(f"rule.type.{kind}", t("rule.type"))
     if rule == "format":
         return t.get(f"rule.format.{kind}", t("rule.format.date"))
-    limit_of = {"min": "min", "max": "max", "min_length": "min_length", "max_length": "max_length",
-                "min_items": "min_items", "max_items": "max_items", "pattern": "pattern"}
+    limit_of = {
+        "min": "min",
+        "max": "max",
+        "min_length": "min_length",
+        "max_length": "max_length",
+        "min_items": "min_items",
+        "max_items": "max_items",
+        "pattern": "pattern",
+    }
     if rule in limit_of and limit_of[rule] in attrs:
         return t(f"rule.{rule}", limit=_plain_number(attrs[limit_of[rule]]))
     return t.get(f"rule.{rule}", problem.message)
@@ -156,7 +164,9 @@ def build_form_view(
     for problem in problems:
         text = problem_text(form, problem, t)
         by_path.setdefault(problem.field, []).append(text)
-        summary.append((dom_id_of(problem.field), t("form.problem_line", field=path_label(form, problem.field, t), problem=text)))
+        summary.append(
+            (dom_id_of(problem.field), t("form.problem_line", field=path_label(form, problem.field, t), problem=text))
+        )
     builder = _WidgetBuilder(t=t, zone=zone, errors=by_path)
     widgets = [
         builder.widget(spec, spec.name, values.get(spec.name), depth=0)
@@ -174,7 +184,9 @@ class _WidgetBuilder:
 
     def widget(self, spec: FieldSpec, name: str, value: Any, *, depth: int, label: str | None = None) -> Widget:
         shown = label if label is not None else self.t.label(spec.label)
-        widget = Widget(kind=spec.type, name=name, label=shown, required=spec.required, errors=self.errors.get(name, []))
+        widget = Widget(
+            kind=spec.type, name=name, label=shown, required=spec.required, errors=self.errors.get(name, [])
+        )
         if spec.type == "object":
             source = value if isinstance(value, Mapping) else {}
             widget.children = [
@@ -196,7 +208,9 @@ class _WidgetBuilder:
             widget.value = "" if value is None or isinstance(value, bool) else str(_plain_number(value))
             widget.limits = {"min": attrs.get("min"), "max": attrs.get("max")}
             if "min" in attrs and "max" in attrs:
-                widget.hint = self.t("form.hint.between", low=_plain_number(attrs["min"]), high=_plain_number(attrs["max"]))
+                widget.hint = self.t(
+                    "form.hint.between", low=_plain_number(attrs["min"]), high=_plain_number(attrs["max"])
+                )
         elif spec.type == "boolean":
             widget.value = value is True
         elif spec.type == "date":
@@ -232,7 +246,10 @@ class _WidgetBuilder:
             for i, row in enumerate(rows)
         ]
         widget.blank_row = self.widget(
-            items, f"{widget.name}[{widget.index_token}]", None, depth=depth + 1,
+            items,
+            f"{widget.name}[{widget.index_token}]",
+            None,
+            depth=depth + 1,
             label=f"{widget.label} {widget.number_token}",
         )
 
@@ -289,7 +306,7 @@ class _SubmissionReader:
             chosen = [v for v in self.posted.getlist(name) if isinstance(v, str) and v]
             return chosen or None
         row_key = re.compile(re.escape(name) + r"\[(\d{1,%d})\](?:$|[.\[])" % _MAX_ROW_INDEX_DIGITS)
-        indexes = sorted({int(m.group(1)) for key in self.posted.keys() if (m := row_key.match(key))})
+        indexes = sorted({int(m.group(1)) for key in self.posted if (m := row_key.match(key))})
         rows = [self.read(items, f"{name}[{i}]", in_row=True) for i in indexes]
         kept = [row for row in rows if not _is_blank(row)]
         return kept or None

@@ -1,4 +1,5 @@
 """The page language: a cookie set by the switch, else Accept-Language (Chinese unless English is preferred)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """The inbox: my tasks and my roles' queue, filtered and sorted, refreshed live; claim and release buttons."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,9 +18,9 @@ from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render, render_html, safe_next, with_page_cookies
 from ecomflow.api.web.task_rows import TaskRow, task_rows
 from ecomflow.engine import access
-from ecomflow.engine.tasks import actions
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.errors import EcomflowError
+from ecomflow.engine.tasks import actions
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -48,17 +49,24 @@ class InboxQuery:
         flags = {name: params.get(name, "").lower() in _TRUE for name in ("overdue", "at_risk", "mine")}
         sort = params.get("sort", "due")
         return cls(
-            role=params.get("role", ""), process=params.get("process", ""), sort=sort if sort in SORT_CHOICES else "due",
-            cursor=params.get("cursor", ""), **flags,
+            role=params.get("role", ""),
+            process=params.get("process", ""),
+            sort=sort if sort in SORT_CHOICES else "due",
+            cursor=params.get("cursor", ""),
+            **flags,
         )
 
     def url(self, path: str = HOME, **changes: Any) -> str:
         """Return the URL of these filters with some changed."""
         query = replace(self, **changes)
         params = {
-            "role": query.role, "process": query.process, "overdue": "1" if query.overdue else "",
-            "at_risk": "1" if query.at_risk else "", "mine": "1" if query.mine else "",
-            "sort": query.sort if query.sort != "due" else "", "cursor": query.cursor,
+            "role": query.role,
+            "process": query.process,
+            "overdue": "1" if query.overdue else "",
+            "at_risk": "1" if query.at_risk else "",
+            "mine": "1" if query.mine else "",
+            "sort": query.sort if query.sort != "due" else "",
+            "cursor": query.cursor,
         }
         encoded = urlencode({k: v for k, v in params.items() if v})
         return f"{path}?{encoded}" if encoded else path
@@ -66,8 +74,15 @@ class InboxQuery:
     def engine_filter(self, *, mine: bool, state: str | None, limit: int, cursor: str | None) -> InboxFilter:
         """Return the engine's inbox filter for one section."""
         return InboxFilter(
-            state=state, mine=mine, role=self.role or None, process=self.process or None, overdue=self.overdue,
-            at_risk=True if self.at_risk else None, sort=self.sort, cursor=cursor, limit=limit,
+            state=state,
+            mine=mine,
+            role=self.role or None,
+            process=self.process or None,
+            overdue=self.overdue,
+            at_risk=True if self.at_risk else None,
+            sort=self.sort,
+            cursor=cursor,
+            limit=limit,
         )
 
 
@@ -86,15 +101,19 @@ def load_sections(page: Page, query: InboxQuery) -> InboxSections:
     try:
         with read_scope() as session:
             mine, _ = list_inbox(
-                session, principal=page.user,
+                session,
+                principal=page.user,
                 filters=query.engine_filter(mine=True, state=None, limit=MY_TASKS_LIMIT, cursor=None),
             )
             mine_rows = task_rows(session, mine, page)
             if query.mine:
                 return InboxSections(mine=mine_rows, queue=None, next_queue_url=None, error=None)
             queue, next_cursor = list_inbox(
-                session, principal=page.user,
-                filters=query.engine_filter(mine=False, state="open", limit=QUEUE_PAGE_SIZE, cursor=query.cursor or None),
+                session,
+                principal=page.user,
+                filters=query.engine_filter(
+                    mine=False, state="open", limit=QUEUE_PAGE_SIZE, cursor=query.cursor or None
+                ),
             )
             queue_rows = task_rows(session, queue, page)
     except EcomflowError as refused:
@@ -126,8 +145,13 @@ def inbox(page: StaffPage) -> HTMLResponse:
     query = InboxQuery.from_request(page.request)
     html, fingerprint = render_sections(page, query)
     return render(
-        "inbox.html", page, query=query, sections_html=Markup(html), fingerprint=fingerprint,
-        live_url=query.url(f"{HOME}/inbox/live"), choices=_filter_choices(page),
+        "inbox.html",
+        page,
+        query=query,
+        sections_html=Markup(html),
+        fingerprint=fingerprint,
+        live_url=query.url(f"{HOME}/inbox/live"),
+        choices=_filter_choices(page),
     )
 
 

@@ -1,4 +1,5 @@
 """Names of processes, steps, roles, priorities and states in the page's language, from flows.yaml and the catalogue."""
+
 from __future__ import annotations
 
 from ecomflow.api.web.i18n import Translator

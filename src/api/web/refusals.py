@@ -1,11 +1,12 @@
 """Say why the engine refused an action, in the page's language; the engine's English sentence is the fallback."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from ecomflow.api.web.i18n import Translator
-from ecomflow.engine.errors import AlreadyClaimed, EcomflowError, IllegalTransition, ValidationFailed
 from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import AlreadyClaimed, EcomflowError, IllegalTransition, ValidationFailed
 
 
 def problem_sentence(problem: FieldProblem, t: Translator, **values: Any) -> str:

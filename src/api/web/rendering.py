@@ -1,8 +1,8 @@
 """Render pages with Jinja2: autoescaped HTML, a strict content security policy, times in the team's zone."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -103,4 +103,3 @@ def redirect(page: Page, target: str, *, flash: Flash | None = None) -> Redirect
     if flash is not None:
         set_flash(response, page.request, flash)
     return response
-

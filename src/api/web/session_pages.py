@@ -1,4 +1,5 @@
 """Signing in and out, and the language switch."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -8,7 +9,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from ecomflow.api.web.auth import (
-    COOKIE_PATH, clear_session_cookie, client_address, end_current_session, set_cookie, set_session_cookie,
+    COOKIE_PATH,
+    clear_session_cookie,
+    client_address,
+    end_current_session,
+    set_cookie,
+    set_session_cookie,
 )
 from ecomflow.api.web.csrf import PRE_SESSION_COOKIE
 from ecomflow.api.web.deps import Page, VisitorForm, VisitorPage, posted_form
@@ -40,8 +46,11 @@ def sign_in(page: VisitorForm) -> Response:
         return render("login.html", page, status=422, next=target, name=name, error=page.t("login.missing"))
     try:
         signed_in = check_and_start_session(
-            name=name, password=password, client_address=client_address(page.request),
-            user_agent=page.request.headers.get("user-agent"), now=page.now,
+            name=name,
+            password=password,
+            client_address=client_address(page.request),
+            user_agent=page.request.headers.get("user-agent"),
+            now=page.now,
             replacing=page.session.id if page.session else None,
         )
     except TooManyAttempts as locked:

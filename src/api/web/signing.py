@@ -1,4 +1,5 @@
 """HMAC-signed cookie values, keyed by a random key kept in the data directory."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """The task page: its form, the context of earlier steps, comments and history; complete, comment, delegate, reassign."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -21,17 +22,17 @@ from ecomflow.api.web.labels import priority_name, process_title, role_title, st
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render
 from ecomflow.engine import access
-from ecomflow.engine.reports.workload import colleagues_for
-from ecomflow.engine.tasks import actions
-from ecomflow.engine.events.audit import list_events
+from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.db.sessions import read_scope, session_scope
+from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.errors import EcomflowError, NotFound, ValidationFailed
-from ecomflow.engine.definitions.forms import FieldProblem
-from ecomflow.engine.instances.lifecycle import get_instance
-from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.orchestrator.runs import flow_run_ui_url
+from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.events.outbox import new_message_ids
+from ecomflow.engine.instances.lifecycle import get_instance
+from ecomflow.engine.orchestrator.runs import flow_run_ui_url
+from ecomflow.engine.reports.workload import colleagues_for
+from ecomflow.engine.tasks import actions
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -60,8 +61,16 @@ def _history(events: Sequence[AuditEvent], page: Page, renderer: ContextRenderer
     for event in events:
         data = event.data or {}
         skipped = _MOVE_KEYS if "action" in data else frozenset()
-        details = [(renderer.key_label(key), str(data[key])) for key in _HISTORY_DETAILS if data.get(key) and key not in skipped]
-        lines.append(HistoryLine(at=event.at, actor=event.actor, what=page.t.get(f"event.{event.type}", event.type), details=details))
+        details = [
+            (renderer.key_label(key), str(data[key]))
+            for key in _HISTORY_DETAILS
+            if data.get(key) and key not in skipped
+        ]
+        lines.append(
+            HistoryLine(
+                at=event.at, actor=event.actor, what=page.t.get(f"event.{event.type}", event.type), details=details
+            )
+        )
     return lines
 
 
@@ -79,8 +88,13 @@ def _visible_task(session: Session, task_id: str, page: Page) -> HumanTask:
 
 
 def _render_task(
-    session: Session, page: Page, task: HumanTask, *, values: dict[str, Any] | None = None,
-    problems: Sequence[FieldProblem] = (), status: int = 200,
+    session: Session,
+    page: Page,
+    task: HumanTask,
+    *,
+    values: dict[str, Any] | None = None,
+    problems: Sequence[FieldProblem] = (),
+    status: int = 200,
 ) -> HTMLResponse:
     """Render the task page; after a refused completion, with what was entered and each problem by its field."""
     definitions, t, user = page.definitions, page.t, page.user
@@ -94,20 +108,30 @@ def _render_task(
     approval = step is not None and step.kind == "approval"
     form_view: FormView | None = None
     if may_work and step is not None and step.form is not None:
-        form_view = build_form_view(step.form, values=values or {}, problems=problems, t=t, zone=page.zone, approval=approval)
+        form_view = build_form_view(
+            step.form, values=values or {}, problems=problems, t=t, zone=page.zone, approval=approval
+        )
     context = {"business_key": instance.business_key, "params": instance.params, **(task.context or {})}
     return render(
-        "task.html", page, status=status,
-        task=task, shown=present_task(task, now=page.now),
+        "task.html",
+        page,
+        status=status,
+        task=task,
+        shown=present_task(task, now=page.now),
         process_title=process_title(definitions, t, task.process_key),
         step_title=step_title(definitions, t, task.process_key, task.step_key),
-        role_title=role_title(definitions, t, task.role), escalated_to=role_title(definitions, t, task.escalated_to),
-        priority=priority_name(task.priority), business_key=instance.business_key,
+        role_title=role_title(definitions, t, task.role),
+        escalated_to=role_title(definitions, t, task.escalated_to),
+        priority=priority_name(task.priority),
+        business_key=instance.business_key,
         flow_run_url=flow_run_ui_url(instance.flow_run_id) if access.is_manager(user) else None,
-        context=renderer.show(context), output=renderer.show(task.output) if task.output is not None else None,
+        context=renderer.show(context),
+        output=renderer.show(task.output) if task.output is not None else None,
         comments=actions.list_comments(session, task_id=task.id),
         history=_history(list_events(session, task_id=task.id), page, renderer),
-        form_view=form_view, approval=approval, may_work=may_work,
+        form_view=form_view,
+        approval=approval,
+        may_work=may_work,
         may_claim=task.state == TaskState.OPEN and access.may_be_offered_task(user, task),
         may_release=task.state == TaskState.CLAIMED and access.may_release_task(user, task),
         may_delegate=task.state == TaskState.CLAIMED and access.may_delegate_task(user, task),
@@ -135,7 +159,11 @@ def complete(task_id: str, page: StaffForm) -> Response:
     try:
         with session_scope() as session:
             done = actions.complete_task(
-                session, task_id=task_id, principal=page.user, data=data, definitions=page.definitions,
+                session,
+                task_id=task_id,
+                principal=page.user,
+                data=data,
+                definitions=page.definitions,
                 expected_version=int(version) if version.isdigit() else None,
             )
             name = step_title(page.definitions, page.t, done.process_key, done.step_key)

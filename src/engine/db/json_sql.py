@@ -1,4 +1,5 @@
 """SQL over JSON columns that both databases answer: is a string in a JSON array?"""
+
 from __future__ import annotations
 
 from typing import Any

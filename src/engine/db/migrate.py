@@ -1,4 +1,5 @@
 """Make or upgrade the schema; alembic migrations are the only way the schema is made."""
+
 from __future__ import annotations
 
 from importlib.resources import files

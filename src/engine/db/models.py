@@ -1,4 +1,5 @@
 """SQLAlchemy models: the runtime state of every process, task and delivery."""
+
 from __future__ import annotations
 
 import uuid
@@ -23,7 +24,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sqltypes import UTCDateTime
-
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -1,4 +1,5 @@
 """Database engines and sessions; SQLite gets WAL, a busy timeout, write-first transactions and snapshot reads."""
+
 from __future__ import annotations
 
 import logging
@@ -14,14 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.wal_checkpoints import checkpoint_in_background
 
-
 # Execution option of the engine read_scope's sessions use; SQLite's begin hook reads it.
 _READ_ONLY = "ecomflow_read_only"
 
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+    def _on_connect(dbapi_connection, _record) -> None:
         # Let us issue BEGIN ourselves so that every transaction takes the write lock first.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -32,7 +32,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # noqa: ANN001
+    def _on_begin(connection) -> None:
         read_only = bool(connection.get_execution_options().get(_READ_ONLY))
         kept = connection.connection.info  # lives as long as the DBAPI connection, across checkouts
         if kept.get("query_only", False) != read_only:

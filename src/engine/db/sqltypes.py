@@ -1,4 +1,5 @@
 """Column types shared by the models and the migrations (kept stable for old revisions)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

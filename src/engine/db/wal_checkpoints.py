@@ -5,6 +5,7 @@ complete then copies about 4 MB back and syncs the file, the 15–20 ms p99 of s
 bench/RESULTS.md. Here a thread per engine checkpoints every second, and a commit checkpoints
 itself only past a much larger log, which bounds the log should the thread not run.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,11 +25,12 @@ def checkpoint_in_background(engine: Engine, path: str, *, every: float = CHECKP
     """Start the engine's checkpoint thread; it ends when the engine is disposed or garbage-collected."""
     stop = threading.Event()
     engine_alive = weakref.ref(engine)
-    thread = threading.Thread(target=_checkpoint_until, args=(path, stop, every, engine_alive),
-                              name="sqlite-wal-checkpoint", daemon=True)
+    thread = threading.Thread(
+        target=_checkpoint_until, args=(path, stop, every, engine_alive), name="sqlite-wal-checkpoint", daemon=True
+    )
 
     @event.listens_for(engine, "connect")
-    def _leave_checkpoints_to_the_thread(dbapi_connection, _record) -> None:  # noqa: ANN001
+    def _leave_checkpoints_to_the_thread(dbapi_connection, _record) -> None:
         dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={COMMIT_CHECKPOINT_PAGES}")
 
     @event.listens_for(engine, "engine_disposed")

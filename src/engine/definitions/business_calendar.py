@@ -3,6 +3,7 @@
 A due of whole days (Nd) counts working days and keeps the time of day; anything else counts
 working hours and minutes. A start outside working hours counts from the next working moment.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["BusinessCalendar", "WALL_CLOCK"]
+__all__ = ["WALL_CLOCK", "BusinessCalendar"]
 
 DAY = timedelta(days=1)
 # Far enough for any due time flows.yaml can hold; stops a calendar without working days from looping.

@@ -1,4 +1,5 @@
 """Check a 5-field cron expression and describe what is wrong with it."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,13 @@ __all__ = ["cron_problems"]
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_CRON_FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day-of-month", 1, 31, ()),
-                ("month", 1, 12, _MONTHS), ("day-of-week", 0, 7, _DAYS))
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day-of-month", 1, 31, ()),
+    ("month", 1, 12, _MONTHS),
+    ("day-of-week", 0, 7, _DAYS),
+)
 _CRON_ITEM = re.compile(r"^(?:\*|([0-9A-Za-z]+)(?:-([0-9A-Za-z]+))?)(?:/([0-9]+))?$")
 
 
@@ -17,9 +23,11 @@ def cron_problems(expr: str) -> list[str]:
     parts = expr.split()
     if len(parts) != 5:
         return [f"cron {expr!r} must have 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}"]
-    return [f"cron {expr!r}: {name} field {text!r} is not valid (values {low}-{high})"
-            for text, (name, low, high, names) in zip(parts, _CRON_FIELDS)
-            if not all(_cron_item_ok(item, low, high, names) for item in text.split(","))]
+    return [
+        f"cron {expr!r}: {name} field {text!r} is not valid (values {low}-{high})"
+        for text, (name, low, high, names) in zip(parts, _CRON_FIELDS)
+        if not all(_cron_item_ok(item, low, high, names) for item in text.split(","))
+    ]
 
 
 def _cron_item_ok(item: str, low: int, high: int, names: tuple[str, ...]) -> bool:

@@ -1,4 +1,5 @@
 """The loaded flows.yaml, read once per process."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,4 +1,5 @@
 """Parse the short duration text flows.yaml uses: 10m, 8h, 5d."""
+
 from __future__ import annotations
 
 import re

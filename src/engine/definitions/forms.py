@@ -4,6 +4,7 @@
 `FieldProblem` per broken rule (never raises on bad data), so the API can report every field.
 A malformed form raises FormDefinitionError (engine/errors.py), carrying every problem found.
 """
+
 from __future__ import annotations
 
 import re
@@ -48,15 +49,23 @@ _TYPE_KEYS: dict[str, frozenset[str]] = {
     "object": frozenset({"fields"}),
 }
 _DECISION_FIELDS = {
-    "decision": {"type": "enum", "values": ["approve", "reject"], "required": True,
-                 "label": {"zh": "审批结果", "en": "Decision"}},
+    "decision": {
+        "type": "enum",
+        "values": ["approve", "reject"],
+        "required": True,
+        "label": {"zh": "审批结果", "en": "Decision"},
+    },
     "comment": {"type": "text", "label": {"zh": "审批意见", "en": "Comment"}},
 }
 _REJECT_REASON = "when decision is reject"
 _DECISIVE_RULES = ("type", "required")
 _JSON_TYPE_WORDS = {
-    "string": "a string", "integer": "an integer", "number": "a number",
-    "boolean": "true or false", "array": "a list", "object": "an object",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
 }
 
 
@@ -175,8 +184,11 @@ def compile_form(raw: Any, *, where: str, approval: bool = False) -> FormSpec:
     if approval:
         # A rejection must say why: the comment is what the reworking author reads.
         schema["if"] = {"properties": {"decision": {"const": "reject"}}, "required": ["decision"]}
-        schema["then"] = {"required": ["comment"], "x-reason": _REJECT_REASON,
-                          "properties": {"comment": {"minLength": 1, "x-reason": _REJECT_REASON}}}
+        schema["then"] = {
+            "required": ["comment"],
+            "x-reason": _REJECT_REASON,
+            "properties": {"comment": {"minLength": 1, "x-reason": _REJECT_REASON}},
+        }
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -199,8 +211,9 @@ def _compile_fields(raw: Any, where: str, problems: list[str]) -> tuple[FieldSpe
     return tuple(compiled)
 
 
-def _compile_field(name: str, raw: Any, where: str, problems: list[str], *,
-                   list_label: Label | None = None) -> FieldSpec | None:
+def _compile_field(
+    name: str, raw: Any, where: str, problems: list[str], *, list_label: Label | None = None
+) -> FieldSpec | None:
     if not isinstance(raw, Mapping):
         problems.append(f"{where}: expected a field spec mapping with a type, got {_describe(raw)}")
         return None
@@ -228,16 +241,24 @@ def _compile_field(name: str, raw: Any, where: str, problems: list[str], *,
         if "items" not in raw:
             problems.append(f"{where}: a list field needs 'items' (a field spec)")
         else:
-            items = _compile_field(f"{name}[]", raw["items"], f"{where}.items", problems,
-                                   list_label=label or Label(zh=name, en=name))
+            items = _compile_field(
+                f"{name}[]", raw["items"], f"{where}.items", problems, list_label=label or Label(zh=name, en=name)
+            )
     elif kind == "object":
         fields = _compile_fields(raw.get("fields"), f"{where}.fields", problems)
         if not fields and len(problems) == before:
             problems.append(f"{where}: an object field needs at least one field")
     if len(problems) > before or label is None:
         return None
-    return FieldSpec(name=name, type=kind, label=label, required=bool(required),
-                     attrs=MappingProxyType(attrs), items=items, fields=fields)
+    return FieldSpec(
+        name=name,
+        type=kind,
+        label=label,
+        required=bool(required),
+        attrs=MappingProxyType(attrs),
+        items=items,
+        fields=fields,
+    )
 
 
 def _compile_attrs(kind: str, raw: Mapping[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
@@ -264,8 +285,9 @@ def _compile_attrs(kind: str, raw: Mapping[str, Any], where: str, problems: list
             problems.append(f"{where}.values: an enum needs a non-empty list of values")
         elif not all(isinstance(v, str) and v for v in values):
             bad = ", ".join(repr(v) for v in values if not isinstance(v, str) or not v)
-            problems.append(f"{where}.values: values must be non-empty strings, got {bad} "
-                            "(quote yes/no/on/off in YAML)")
+            problems.append(
+                f"{where}.values: values must be non-empty strings, got {bad} (quote yes/no/on/off in YAML)"
+            )
         elif len(set(values)) != len(values):
             problems.append(f"{where}.values: values must be unique")
         else:
@@ -276,8 +298,9 @@ def _compile_attrs(kind: str, raw: Mapping[str, Any], where: str, problems: list
     return attrs
 
 
-def _check_bounds(attrs: dict[str, Any], low: str, high: str, where: str, problems: list[str], *,
-                  integer: bool, minimum: int | None) -> None:
+def _check_bounds(
+    attrs: dict[str, Any], low: str, high: str, where: str, problems: list[str], *, integer: bool, minimum: int | None
+) -> None:
     for key in (low, high):
         if key not in attrs:
             continue
@@ -302,8 +325,15 @@ def _object_schema(fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
     }
 
 
-_SCHEMA_KEYWORDS = {"min_length": "minLength", "max_length": "maxLength", "pattern": "pattern",
-                    "min": "minimum", "max": "maximum", "min_items": "minItems", "max_items": "maxItems"}
+_SCHEMA_KEYWORDS = {
+    "min_length": "minLength",
+    "max_length": "maxLength",
+    "pattern": "pattern",
+    "min": "minimum",
+    "max": "maximum",
+    "min_items": "minItems",
+    "max_items": "maxItems",
+}
 
 
 def _field_schema(spec: FieldSpec) -> dict[str, Any]:
@@ -349,14 +379,30 @@ def _problems_from(error: ValidationError) -> list[tuple[tuple[Any, ...], FieldP
     if kind == "required":
         reason = error.schema.get("x-reason") if isinstance(error.schema, Mapping) else None
         suffix = f" {reason}" if reason else ""
-        return [((*path, missing), FieldProblem(_field_path((*path, missing)), "required",
-                                                f"{_field_path((*path, missing))} is required{suffix}"))
-                for missing in value if missing not in instance]
+        return [
+            (
+                (*path, missing),
+                FieldProblem(
+                    _field_path((*path, missing)), "required", f"{_field_path((*path, missing))} is required{suffix}"
+                ),
+            )
+            for missing in value
+            if missing not in instance
+        ]
     if kind == "additionalProperties":
         known = error.schema.get("properties", {})
-        return [((*path, extra), FieldProblem(_field_path((*path, extra)), "unknown_field",
-                                              f"{_field_path((*path, extra))} is not a field of this form"))
-                for extra in instance if extra not in known]
+        return [
+            (
+                (*path, extra),
+                FieldProblem(
+                    _field_path((*path, extra)),
+                    "unknown_field",
+                    f"{_field_path((*path, extra))} is not a field of this form",
+                ),
+            )
+            for extra in instance
+            if extra not in known
+        ]
     if kind == "minLength" and instance == "" and value == 1:
         reason = error.schema.get("x-reason") if isinstance(error.schema, Mapping) else None
         suffix = f" {reason}" if reason else ""

@@ -6,6 +6,7 @@ problem found, and UnknownProcess / UnknownStep (DefinitionMissing, a NotFound) 
 Definitions are specs, shared and immutable; runtime state lives in the database.
 Steps, rules, cron and durations are checked in step_definitions, rules_schema, cron_check and durations.
 """
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping
@@ -21,15 +22,24 @@ from ecomflow.engine.definitions.business_calendar import BusinessCalendar
 from ecomflow.engine.definitions.cron import cron_problems
 from ecomflow.engine.definitions.durations import parse_duration
 from ecomflow.engine.definitions.forms import NAME_PATTERN, FormSpec, Label, parse_label
-from ecomflow.engine.definitions.rules_section import RULES_SCHEMA as RULES_SCHEMA  # re-exported: importers read it from here
-from ecomflow.engine.definitions.rules_section import read_rules
+from ecomflow.engine.definitions.rules_section import (
+    read_rules,
+)  # re-exported: importers read it from here
 from ecomflow.engine.definitions.sla_policy import Escalation, SlaPolicy, read_calendar, read_sla, read_timezone
 from ecomflow.engine.definitions.steps import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
 from ecomflow.engine.errors import DefinitionError, UnknownProcess, UnknownStep
 
 __all__ = [
-    "STEP_KINDS", "Definitions", "Label", "ProcessSpec", "Role", "Schedule", "StepSpec", "load_definitions",
-    "parse_definitions", "parse_duration",
+    "STEP_KINDS",
+    "Definitions",
+    "Label",
+    "ProcessSpec",
+    "Role",
+    "Schedule",
+    "StepSpec",
+    "load_definitions",
+    "parse_definitions",
+    "parse_duration",
 ]
 
 _TOP_KEYS = ("version", "calendar", "sla", "roles", "rules", "processes")
@@ -165,8 +175,14 @@ def parse_definitions(raw: Any) -> Definitions:
     processes = _read_processes(raw.get("processes"), roles, calendar.timezone, sla, problems)
     if problems:
         raise DefinitionError(problems)
-    return Definitions(version=version, calendar=calendar, sla=sla, roles=MappingProxyType(roles), rules=rules,
-                       processes=MappingProxyType(processes))
+    return Definitions(
+        version=version,
+        calendar=calendar,
+        sla=sla,
+        roles=MappingProxyType(roles),
+        rules=rules,
+        processes=MappingProxyType(processes),
+    )
 
 
 def _read_roles(raw: Any, problems: list[str]) -> dict[str, Role]:
@@ -192,8 +208,9 @@ def _read_roles(raw: Any, problems: list[str]) -> dict[str, Role]:
     return roles
 
 
-def _read_processes(raw: Any, roles: Mapping[str, Role], timezone: str, sla: SlaPolicy,
-                    problems: list[str]) -> dict[str, ProcessSpec]:
+def _read_processes(
+    raw: Any, roles: Mapping[str, Role], timezone: str, sla: SlaPolicy, problems: list[str]
+) -> dict[str, ProcessSpec]:
     if not isinstance(raw, Mapping) or not raw:
         problems.append("processes: expected a non-empty mapping of process key to process")
         return {}
@@ -210,8 +227,16 @@ def _read_processes(raw: Any, roles: Mapping[str, Role], timezone: str, sla: Sla
     return processes
 
 
-def _read_process(key: str, raw: Any, *, roles: Mapping[str, Role], known: frozenset[str], timezone: str,
-                  sla: SlaPolicy, problems: list[str]) -> ProcessSpec | None:
+def _read_process(
+    key: str,
+    raw: Any,
+    *,
+    roles: Mapping[str, Role],
+    known: frozenset[str],
+    timezone: str,
+    sla: SlaPolicy,
+    problems: list[str],
+) -> ProcessSpec | None:
     where = f"processes.{key}"
     if not isinstance(raw, Mapping):
         problems.append(f"{where}: expected a mapping with title, version, start_form and steps")
@@ -241,8 +266,16 @@ def _read_process(key: str, raw: Any, *, roles: Mapping[str, Role], known: froze
     steps = tuple(StepSpec(**kwargs) for kwargs in step_kwargs)
     if len(problems) > before:
         return None
-    return ProcessSpec(key=key, label=label, version=version, schedule=schedule, start_form=start_form,
-                       steps=steps, volume=volume, starters=starters)
+    return ProcessSpec(
+        key=key,
+        label=label,
+        version=version,
+        schedule=schedule,
+        start_form=start_form,
+        steps=steps,
+        volume=volume,
+        starters=starters,
+    )
 
 
 def _read_starters(raw: Any, where: str, roles: Mapping[str, Role], problems: list[str]) -> tuple[str, ...]:
@@ -252,7 +285,9 @@ def _read_starters(raw: Any, where: str, roles: Mapping[str, Role], problems: li
     allowed = [*roles, MANAGERS_STARTER]
     for starter in raw:
         if starter not in allowed:
-            problems.append(f"{where}: unknown starter {starter!r} (a role key or {MANAGERS_STARTER!r}: {', '.join(allowed)})")
+            problems.append(
+                f"{where}: unknown starter {starter!r} (a role key or {MANAGERS_STARTER!r}: {', '.join(allowed)})"
+            )
     if len(set(map(str, raw))) != len(raw):
         problems.append(f"{where}: starters must be unique")
     return tuple(str(starter) for starter in raw)
@@ -280,7 +315,7 @@ def _check_child_cycles(processes: Mapping[str, ProcessSpec], problems: list[str
             if child not in trail:
                 visit(child, (*trail, child))
                 continue
-            loop = trail[trail.index(child):]
+            loop = trail[trail.index(child) :]
             if frozenset(loop) not in reported:
                 reported.add(frozenset(loop))
                 problems.append(f"processes.{child}: child processes form a cycle ({' → '.join((*loop, child))})")
@@ -306,8 +341,9 @@ def _shape_problems(raw: Any) -> list[str]:
                 stack.append((child, key, _children(child), [1]))
                 break
             if levels is None:
-                problems.append(f"{_location(stack, key)}: refers to a mapping or list that contains it "
-                                "(a recursive YAML alias)")
+                problems.append(
+                    f"{_location(stack, key)}: refers to a mapping or list that contains it (a recursive YAML alias)"
+                )
             elif levels == -1 or len(stack) + levels > _MAX_DEPTH:
                 problems.append(f"{_location(stack, key)}: nested more than {_MAX_DEPTH} levels deep")
             else:
@@ -318,7 +354,6 @@ def _shape_problems(raw: Any) -> list[str]:
             if stack:
                 stack[-1][3][0] = max(stack[-1][3][0], 1 + tallest[0])
     return problems
-
 
 
 def _children(node: Any) -> Iterator[tuple[Any, Any]]:

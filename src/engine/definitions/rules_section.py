@@ -1,4 +1,5 @@
 """Validate the shared `rules` section of flows.yaml against the JSON schema the engine relies on."""
+
 from __future__ import annotations
 
 import math
@@ -26,21 +27,37 @@ def _strict(**properties: Any) -> dict[str, Any]:
 # Rules the engine reads; extra rules are allowed (flows may read their own).
 RULES_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["banned_terms", "price_policy", "owner_approval_above", "currency", "sms", "listing", "returns",
-                 "target_weights"],
+    "required": [
+        "banned_terms",
+        "price_policy",
+        "owner_approval_above",
+        "currency",
+        "sms",
+        "listing",
+        "returns",
+        "target_weights",
+    ],
     "properties": {
         "banned_terms": {"type": "array", "items": _TEXT, "minItems": 1, "uniqueItems": True},
-        "price_policy": _strict(default={"enum": ["unified", "flexible"]},
-                                max_online_discount={"type": "number", "minimum": 0, "exclusiveMaximum": 1}),
+        "price_policy": _strict(
+            default={"enum": ["unified", "flexible"]},
+            max_online_discount={"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+        ),
         "owner_approval_above": {"type": "number", "exclusiveMinimum": 0},
         "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
         "sms": _strict(max_chars=_POSITIVE_INT, opt_out=_TEXT),
         "listing": _strict(title_max_bytes=_POSITIVE_INT, min_main_images=_POSITIVE_INT),
-        "returns": _strict(no_reason_days=_POSITIVE_INT, excluded_categories={"type": "array", "items": _TEXT},
-                           parcel_wait=_DURATION_SCHEMA, refund_within=_DURATION_SCHEMA,
-                           bad_rating_at_most={"type": "integer", "minimum": 1, "maximum": 5}),
-        "target_weights": _strict(months={"type": "array", "items": _FRACTION, "minItems": 3, "maxItems": 3},
-                                  departments={"type": "object", "additionalProperties": _FRACTION}),
+        "returns": _strict(
+            no_reason_days=_POSITIVE_INT,
+            excluded_categories={"type": "array", "items": _TEXT},
+            parcel_wait=_DURATION_SCHEMA,
+            refund_within=_DURATION_SCHEMA,
+            bad_rating_at_most={"type": "integer", "minimum": 1, "maximum": 5},
+        ),
+        "target_weights": _strict(
+            months={"type": "array", "items": _FRACTION, "minItems": 3, "maxItems": 3},
+            departments={"type": "object", "additionalProperties": _FRACTION},
+        ),
         "peak_hours": {"type": "array", "items": {"type": "string", "pattern": f"^{_HHMM}-{_HHMM}$"}},
     },
 }

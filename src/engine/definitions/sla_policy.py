@@ -1,6 +1,8 @@
 """Read the business calendar and the SLA policy (reminder, escalation, priority) from flows.yaml."""
+
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,7 +14,13 @@ from ecomflow.engine.definitions.business_calendar import BusinessCalendar
 from ecomflow.engine.definitions.durations import parse_duration
 
 __all__ = [
-    "CLOCKS", "MANAGERS", "PRIORITIES", "Escalation", "SlaPolicy", "read_calendar", "read_escalation",
+    "CLOCKS",
+    "MANAGERS",
+    "PRIORITIES",
+    "Escalation",
+    "SlaPolicy",
+    "read_calendar",
+    "read_escalation",
     "read_sla",
 ]
 
@@ -78,13 +86,13 @@ def _read_hours(raw: Any, problems: list[str]) -> tuple[tuple[int, int], ...] | 
         return None  # every hour of a working day counts
     where = "calendar.working_hours"
     if not isinstance(raw, list) or not raw:
-        problems.append(f"{where}: expected a list of \"HH:MM-HH:MM\" ranges, e.g. [\"09:00-12:00\", \"13:30-18:00\"]")
+        problems.append(f'{where}: expected a list of "HH:MM-HH:MM" ranges, e.g. ["09:00-12:00", "13:30-18:00"]')
         return None
     ranges = []
     for text in raw:
         match = _HOURS.match(text) if isinstance(text, str) else None
         if match is None:
-            problems.append(f"{where}: {text!r} is not a \"HH:MM-HH:MM\" range")
+            problems.append(f'{where}: {text!r} is not a "HH:MM-HH:MM" range')
             continue
         h1, m1, h2, m2 = map(int, match.groups())
         opens, closes = h1 * 60 + m1, h2 * 60 + m2
@@ -96,7 +104,7 @@ def _read_hours(raw: Any, problems: list[str]) -> tuple[tuple[int, int], ...] | 
             continue
         ranges.append((opens, closes))
     ranges.sort()
-    for (_, first_end), (second_start, _) in zip(ranges, ranges[1:]):
+    for (_, first_end), (second_start, _) in itertools.pairwise(ranges):
         if second_start < first_end:
             problems.append(f"{where}: ranges overlap")
             break
@@ -149,9 +157,13 @@ def read_sla(raw: Any, roles: Mapping[str, Any], problems: list[str]) -> SlaPoli
         problems.append(f"sla: unknown key {extra!r} (allowed: escalate, remind_at)")
     remind_at = raw.get("remind_at", 0.8)
     if isinstance(remind_at, bool) or not isinstance(remind_at, (int, float)) or not 0 < remind_at < 1:
-        problems.append(f"sla.remind_at: expected a fraction between 0 and 1 (0.8 = at 80 % of the due time), got {remind_at!r}")
+        problems.append(
+            f"sla.remind_at: expected a fraction between 0 and 1 (0.8 = at 80 % of the due time), got {remind_at!r}"
+        )
         remind_at = 0.8
-    return SlaPolicy(remind_at=float(remind_at), escalate=read_escalation(raw.get("escalate"), "sla.escalate", roles, problems))
+    return SlaPolicy(
+        remind_at=float(remind_at), escalate=read_escalation(raw.get("escalate"), "sla.escalate", roles, problems)
+    )
 
 
 def read_escalation(raw: Any, where: str, roles: Mapping[str, Any], problems: list[str]) -> Escalation | None:

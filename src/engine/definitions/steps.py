@@ -1,4 +1,5 @@
 """Read and check the steps of one flows.yaml process, including the forms they carry."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -17,8 +18,9 @@ HUMAN_KINDS = frozenset({"human", "approval", "parallel"})
 _STEP_COMMON_KEYS = frozenset({"key", "kind", "title", "when"})
 _STEP_KIND_KEYS = {
     "human": frozenset({"role", "due", "expires", "form", "reminder", "priority", "clock", "escalate"}),
-    "approval": frozenset({"role", "due", "expires", "form", "reject_to", "approves", "reminder", "priority", "clock",
-                           "escalate"}),
+    "approval": frozenset(
+        {"role", "due", "expires", "form", "reject_to", "approves", "reminder", "priority", "clock", "escalate"}
+    ),
     "parallel": frozenset({"roles", "due", "expires", "form", "reminder", "priority", "clock", "escalate"}),
     "auto": frozenset(),
     "timer": frozenset({"at"}),
@@ -35,8 +37,15 @@ def read_form(raw: Any, where: str, *, approval: bool, problems: list[str]) -> F
         return None
 
 
-def read_steps(process: str, raw: Any, start_form: FormSpec | None, *, roles: Mapping[str, Any],
-               known: frozenset[str], problems: list[str]) -> list[dict[str, Any]]:
+def read_steps(
+    process: str,
+    raw: Any,
+    start_form: FormSpec | None,
+    *,
+    roles: Mapping[str, Any],
+    known: frozenset[str],
+    problems: list[str],
+) -> list[dict[str, Any]]:
     """Return the StepSpec keyword arguments of each readable step, appending every problem found."""
     where = f"processes.{process}.steps"
     if not isinstance(raw, list) or not raw:
@@ -71,8 +80,9 @@ def read_steps(process: str, raw: Any, start_form: FormSpec | None, *, roles: Ma
     return [step for step, _ in parsed]
 
 
-def _read_step(index: int, raw: Any, steps_where: str, *, roles: Mapping[str, Any], known: frozenset[str],
-               problems: list[str]) -> dict[str, Any] | None:
+def _read_step(
+    index: int, raw: Any, steps_where: str, *, roles: Mapping[str, Any], known: frozenset[str], problems: list[str]
+) -> dict[str, Any] | None:
     if not isinstance(raw, Mapping):
         problems.append(f"{steps_where}[{index}]: expected a mapping with key, kind and title")
         return None
@@ -130,8 +140,9 @@ def _read_step(index: int, raw: Any, steps_where: str, *, roles: Mapping[str, An
     return step
 
 
-def _read_sla_keys(raw: Mapping[str, Any], where: str, step: dict[str, Any], roles: Mapping[str, Any],
-                   problems: list[str]) -> None:
+def _read_sla_keys(
+    raw: Mapping[str, Any], where: str, step: dict[str, Any], roles: Mapping[str, Any], problems: list[str]
+) -> None:
     priority = raw.get("priority", "normal")
     if not isinstance(priority, str) or priority not in PRIORITIES:
         problems.append(f"{where}.priority: expected one of {', '.join(PRIORITIES)}, got {priority!r}")
@@ -168,8 +179,15 @@ def _read_duration(value: Any, where: str, problems: list[str]) -> timedelta | N
         return None
 
 
-def _check_step_ref(target: Any, ref: str, where: str, process: str, keys: list[str],
-                    earlier: Mapping[str, Mapping[str, Any]], problems: list[str]) -> None:
+def _check_step_ref(
+    target: Any,
+    ref: str,
+    where: str,
+    process: str,
+    keys: list[str],
+    earlier: Mapping[str, Mapping[str, Any]],
+    problems: list[str],
+) -> None:
     if not isinstance(target, str):
         return
     if target not in keys:
@@ -177,12 +195,15 @@ def _check_step_ref(target: Any, ref: str, where: str, process: str, keys: list[
     elif target not in earlier:
         problems.append(f"{where}.{ref}: step {target!r} does not come before this step")
     elif earlier[target]["kind"] not in HUMAN_KINDS:
-        problems.append(f"{where}.{ref}: step {target!r} is of kind {earlier[target]['kind']}; "
-                        f"{ref} must name a step a person does (human, approval or parallel)")
+        problems.append(
+            f"{where}.{ref}: step {target!r} is of kind {earlier[target]['kind']}; "
+            f"{ref} must name a step a person does (human, approval or parallel)"
+        )
 
 
-def _check_field_ref(name: Any, ref: str, where: str, fields: Mapping[str, Any], types: tuple[str, ...],
-                     problems: list[str]) -> None:
+def _check_field_ref(
+    name: Any, ref: str, where: str, fields: Mapping[str, Any], types: tuple[str, ...], problems: list[str]
+) -> None:
     # Free-text descriptions are allowed; a bare identifier must name a real field.
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         return

@@ -1,4 +1,5 @@
 """Append-only audit events, always added to the caller's transaction with the webhooks they stand for."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,7 +11,6 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent
 from ecomflow.engine.events.notifications import notify_audit_event
-
 
 _INSERT_EVENT = insert(AuditEvent.__table__)
 _EVENT_COLUMNS = ("type", "actor", "instance_id", "task_id", "data", "at")

@@ -4,6 +4,7 @@ Safe to run in several processes at once: a message is leased by compare-and-set
 delivery is idempotent on Prefect's side (idempotency key on start, pause-key check on resume);
 webhook receivers de-duplicate by the delivery id, the same on every retry.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,17 +12,22 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ecomflow.engine.events import outbox
-from ecomflow.engine.events import webhooks
-from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances.lifecycle import ACTIVE_INSTANCE_STATES, InstanceState, get_instance, record_flow_run, set_instance_state
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.events import outbox, webhooks
+from ecomflow.engine.events.audit import record_event
+from ecomflow.engine.instances.lifecycle import (
+    ACTIVE_INSTANCE_STATES,
+    InstanceState,
+    get_instance,
+    record_flow_run,
+    set_instance_state,
+)
 from ecomflow.engine.orchestrator import runs
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
-from ecomflow.engine.definitions.current import get_definitions
 
 logger = logging.getLogger("ecomflow.dispatcher")
 
@@ -42,13 +48,18 @@ def _deliver_start(message: OutboxMessage) -> None:
         spec = get_definitions().process(instance.process_key)
         process_key, run_name = instance.process_key, _run_name(instance)
     flow_run_id = runs.start_flow_run(
-        process_key=process_key, instance_id=message.instance_id, run_name=run_name,
+        process_key=process_key,
+        instance_id=message.instance_id,
+        run_name=run_name,
         tags=["ecomflow", process_key, *spec.roles],
     )
     with session_scope() as session:
         record_flow_run(session, instance_id=message.instance_id, flow_run_id=flow_run_id)
         record_event(
-            session, type="instance.flow_run_created", actor=SYSTEM_ACTOR, instance_id=message.instance_id,
+            session,
+            type="instance.flow_run_created",
+            actor=SYSTEM_ACTOR,
+            instance_id=message.instance_id,
             data={"flow_run_id": flow_run_id},
         )
 
@@ -71,8 +82,12 @@ def _fail_orphaned_instance(instance_id: str, flow_run_id: str) -> None:
     with session_scope() as session:
         instance = get_instance(session, instance_id)
         if instance.state in ACTIVE_INSTANCE_STATES:
-            set_instance_state(session, instance=instance, state=InstanceState.FAILED,
-                               error=f"flow run {flow_run_id} ended while the instance was still active")
+            set_instance_state(
+                session,
+                instance=instance,
+                state=InstanceState.FAILED,
+                error=f"flow run {flow_run_id} ended while the instance was still active",
+            )
 
 
 def _deliver_cancel(message: OutboxMessage) -> None:
@@ -106,12 +121,16 @@ def deliver_one(message_id: int, *, now: datetime | None = None) -> bool:
         with session_scope() as session:
             outbox.mark_failed(session, message_id=message.id, now=clock(), error=str(exc))
         return False
-    except Exception as exc:  # noqa: BLE001 - any failure is retried; the message is never lost
+    except Exception as exc:
         level = logging.DEBUG if isinstance(exc, NotDeliverableYet) else logging.WARNING
         logger.log(level, "outbox message %s (%s) not delivered: %s", message.id, message.kind, exc)
         with session_scope() as session:
             outbox.mark_retry(
-                session, message_id=message.id, attempts=message.attempts, now=clock(), error=repr(exc),
+                session,
+                message_id=message.id,
+                attempts=message.attempts,
+                now=clock(),
+                error=repr(exc),
                 max_backoff=MAX_BACKOFF_BY_KIND.get(message.kind, outbox.MAX_BACKOFF),
             )
         return False
@@ -133,6 +152,6 @@ def run_dispatcher(stop: threading.Event, *, on_delivered: Callable[[], None] = 
         try:
             if dispatch_pending():
                 on_delivered()
-        except Exception:  # noqa: BLE001 - e.g. the database restarting; keep going
+        except Exception:
             logger.warning("dispatching the outbox failed; retrying", exc_info=True)
         stop.wait(get_settings().dispatcher_poll_seconds)

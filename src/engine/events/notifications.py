@@ -1,4 +1,5 @@
 """Notifications: which audit events become webhooks, queued in the outbox with the change, and their delivery log."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,29 +12,40 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.events import outbox
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import WebhookEndpoint, get_settings
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.events import outbox
 
-WEBHOOK_EVENT_BY_AUDIT_TYPE = MappingProxyType({
-    "task.created": "task.created",
-    "task.assigned": "task.assigned",
-    # A delegation hands the task to someone else: for receivers that is an assignment.
-    "task.delegated": "task.assigned",
-    "task.overdue": "task.overdue",
-    "task.escalated": "task.escalated",
-    "instance.completed": "instance.completed",
-    "report.daily": "report.daily",
-})
+WEBHOOK_EVENT_BY_AUDIT_TYPE = MappingProxyType(
+    {
+        "task.created": "task.created",
+        "task.assigned": "task.assigned",
+        # A delegation hands the task to someone else: for receivers that is an assignment.
+        "task.delegated": "task.assigned",
+        "task.overdue": "task.overdue",
+        "task.escalated": "task.escalated",
+        "instance.completed": "instance.completed",
+        "report.daily": "report.daily",
+    }
+)
 ALL_EVENTS = "*"
 # Audit data keys safe to pass on: never form outputs, params or free text, which may hold customer data.
-PASSED_THROUGH_KEYS_BY_TYPE = MappingProxyType({
-    "task.escalated": ("to", "release"),
-    "report.daily": (
-        "report_date", "done", "open", "overdue", "on_time_rate", "rework_rate", "cycle_p50_seconds", "cycle_p90_seconds",
-    ),
-})
+PASSED_THROUGH_KEYS_BY_TYPE = MappingProxyType(
+    {
+        "task.escalated": ("to", "release"),
+        "report.daily": (
+            "report_date",
+            "done",
+            "open",
+            "overdue",
+            "on_time_rate",
+            "rework_rate",
+            "cycle_p50_seconds",
+            "cycle_p90_seconds",
+        ),
+    }
+)
 MAX_LOG_LIMIT = 200
 
 
@@ -61,8 +73,11 @@ def notify(
             kind=outbox.WEBHOOK,
             # The endpoint is named, not copied: its URL and secret are read from settings at delivery time.
             payload={
-                "endpoint": endpoint.name, "delivery_id": str(uuid.uuid4()), "event": event,
-                "occurred_at": occurred, "data": data,
+                "endpoint": endpoint.name,
+                "delivery_id": str(uuid.uuid4()),
+                "event": event,
+                "occurred_at": occurred,
+                "data": data,
             },
         )
         for endpoint in get_settings().webhooks
@@ -94,15 +109,24 @@ def _task_facts(session: Session, task_id: str) -> dict[str, Any]:
     # A column query reads the row as this transaction left it, whatever the caller's objects hold.
     row = session.execute(
         select(
-            HumanTask.instance_id, HumanTask.process_key, HumanTask.step_key, HumanTask.role,
-            HumanTask.assignee, HumanTask.due_at,
+            HumanTask.instance_id,
+            HumanTask.process_key,
+            HumanTask.step_key,
+            HumanTask.role,
+            HumanTask.assignee,
+            HumanTask.due_at,
         ).where(HumanTask.id == task_id)
     ).one_or_none()
     if row is None:
         return {"task_id": task_id}
     return {
-        "task_id": task_id, "instance_id": row.instance_id, "process": row.process_key, "step": row.step_key,
-        "role": row.role, "assignee": row.assignee, "due_at": row.due_at.isoformat() if row.due_at else None,
+        "task_id": task_id,
+        "instance_id": row.instance_id,
+        "process": row.process_key,
+        "step": row.step_key,
+        "role": row.role,
+        "assignee": row.assignee,
+        "due_at": row.due_at.isoformat() if row.due_at else None,
     }
 
 
@@ -140,10 +164,17 @@ def _status_of(message: OutboxMessage) -> DeliveryStatus:
 def _present(message: OutboxMessage, urls: dict[str, str]) -> Delivery:
     status = _status_of(message)
     return Delivery(
-        id=message.id, delivery_id=message.payload["delivery_id"], endpoint=message.payload["endpoint"],
-        url=urls.get(message.payload["endpoint"]), event=message.payload["event"], status=status,
-        attempts=message.attempts, last_error=message.last_error, created_at=message.created_at,
-        delivered_at=message.delivered_at, failed_at=message.failed_at,
+        id=message.id,
+        delivery_id=message.payload["delivery_id"],
+        endpoint=message.payload["endpoint"],
+        url=urls.get(message.payload["endpoint"]),
+        event=message.payload["event"],
+        status=status,
+        attempts=message.attempts,
+        last_error=message.last_error,
+        created_at=message.created_at,
+        delivered_at=message.delivered_at,
+        failed_at=message.failed_at,
         next_attempt_at=message.available_at if status is DeliveryStatus.PENDING else None,
     )
 

@@ -1,4 +1,5 @@
 """The outbox: messages to Prefect and webhooks written with the change, delivered after commit, retried."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -49,7 +50,11 @@ def enqueue_resume(
 ) -> OutboxMessage:
     """Queue the resume of a run that is suspended on a key starting with the prefix."""
     return enqueue(
-        session, kind=RESUME_RUN, instance_id=instance_id, task_id=task_id, payload={"pause_key_prefix": pause_key_prefix}
+        session,
+        kind=RESUME_RUN,
+        instance_id=instance_id,
+        task_id=task_id,
+        payload={"pause_key_prefix": pause_key_prefix},
     )
 
 
@@ -122,7 +127,9 @@ def mark_failed(session: Session, *, message_id: int, now: datetime, error: str)
 
 def undelivered_count(session: Session) -> int:
     """Return how many messages still wait for delivery (given-up ones wait no more)."""
-    query = select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None)
+    query = (
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
     )
     return session.scalar(query) or 0

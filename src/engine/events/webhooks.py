@@ -10,6 +10,7 @@ Every request carries
 WebhookFailed             the receiver did not take it (non-2xx or transport error): retry later
 outbox.Undeliverable      the endpoint is gone or the last allowed attempt failed: give up
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,10 +21,10 @@ from typing import Any
 
 import httpx
 
-from ecomflow.engine.events import outbox
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import Settings, WebhookEndpoint, get_settings
 from ecomflow.engine.db.models import OutboxMessage
+from ecomflow.engine.events import outbox
 
 # Receivers may be down for a while: back off up to ten minutes between attempts.
 MAX_BACKOFF = timedelta(minutes=10)
@@ -106,8 +107,11 @@ def deliver_webhook(message: OutboxMessage) -> None:
     body = encode_body(message.payload)
     # The secret is read here, at delivery time, and never stored or logged.
     headers = signed_headers(
-        secret=endpoint.secret.get_secret_value(), event=message.payload["event"],
-        delivery_id=message.payload["delivery_id"], body=body, timestamp=int(utcnow().timestamp()),
+        secret=endpoint.secret.get_secret_value(),
+        event=message.payload["event"],
+        delivery_id=message.payload["delivery_id"],
+        body=body,
+        timestamp=int(utcnow().timestamp()),
     )
     failure = _post(endpoint, body=body, headers=headers, timeout=settings.webhook_timeout_seconds)
     if failure is None:

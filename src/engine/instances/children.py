@@ -1,15 +1,16 @@
 """Child instances: a parent step starts each child exactly once and links it."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.definitions.processes import Definitions
-from ecomflow.engine.instances.lifecycle import get_instance, start_instance
 from ecomflow.engine.db.models import StepResult
-from ecomflow.engine.people.principals import SYSTEM
+from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.instances.auto_step_results import load_result, result_key
+from ecomflow.engine.instances.lifecycle import get_instance, start_instance
+from ecomflow.engine.people.principals import SYSTEM
 
 MAX_BUSINESS_KEY = 128
 

@@ -1,4 +1,5 @@
 """Process instances: start, read, cancel, and the state the running flow reports."""
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -8,14 +9,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ecomflow.engine import access
-from ecomflow.engine.events import outbox
-from ecomflow.engine.db.sessions import insert_unless_exists
-from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db.models import HumanTask, ProcessInstance
+from ecomflow.engine.db.sessions import insert_unless_exists
+from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ecomflow.engine.definitions.forms import validate_form
-from ecomflow.engine.db.models import HumanTask, ProcessInstance
+from ecomflow.engine.events import outbox
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.people.principals import SYSTEM_ACTOR, Principal
 from ecomflow.engine.tasks.moves import try_move_task
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskAction
@@ -159,7 +160,9 @@ def cancel_instance(session: Session, *, instance_id: str, principal: Principal,
     instance = visible_instance(session, instance_id, principal=principal)
     if not access.may_cancel_instance(principal):
         raise Forbidden(f"only managers may cancel instance {instance_id}", instance_id=instance_id)
-    if not set_instance_state(session, instance=instance, state=InstanceState.CANCELLED, actor=principal.name, reason=reason):
+    if not set_instance_state(
+        session, instance=instance, state=InstanceState.CANCELLED, actor=principal.name, reason=reason
+    ):
         raise Conflict(f"instance {instance_id} is {instance.state} and cannot be cancelled", instance_id=instance_id)
     open_tasks = session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state.in_(ACTIVE_STATES))

@@ -1,4 +1,5 @@
 """One Prefect deployment per implemented process, with the schedule flows.yaml gives it."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -5,6 +5,7 @@ and every step is idempotent, so another worker simply carries on. A run that wa
 `max_takes` times without ever reaching a wait or an end is a crash loop: it is marked
 Crashed in Prefect and its instance failed, for a person to look at.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,10 +24,10 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Crashed, Scheduled
 
-from ecomflow.engine.orchestrator import run_leases
-from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.instances.lifecycle import InstanceState, find_instance_of_run, get_instance, set_instance_state
+from ecomflow.engine.orchestrator import run_leases
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 logger = logging.getLogger("ecomflow.recovery")
@@ -43,8 +44,15 @@ class Recovered:
     crashed: list[str]
 
 
-def recover_abandoned_runs(*, deployment_ids: Iterable[UUID], executing: set[str], worker_id: str, now: datetime,
-                           lease_seconds: float, max_takes: int) -> Recovered:
+def recover_abandoned_runs(
+    *,
+    deployment_ids: Iterable[UUID],
+    executing: set[str],
+    worker_id: str,
+    now: datetime,
+    lease_seconds: float,
+    max_takes: int,
+) -> Recovered:
     """Reschedule (or, in a crash loop, mark Crashed) every run of ours that no live worker holds."""
     rescheduled, crashed = [], []
     for run in _running_or_pending(list(deployment_ids)):
@@ -52,7 +60,7 @@ def recover_abandoned_runs(*, deployment_ids: Iterable[UUID], executing: set[str
         if run_id in executing or not _abandoned(run, now=now, lease_seconds=lease_seconds, worker_id=worker_id):
             continue
         with session_scope() as session:
-            takes = (lease.takes if (lease := run_leases.find(session, run_id)) else 0)
+            takes = lease.takes if (lease := run_leases.find(session, run_id)) else 0
         if takes >= max_takes:
             _mark_crashed(run, takes=takes, worker_id=worker_id)
             crashed.append(run_id)
@@ -84,8 +92,9 @@ def _abandoned(run: FlowRun, *, now: datetime, lease_seconds: float, worker_id: 
         changed_at = run.state.timestamp if run.state else None
         if lease is None and changed_at is not None and changed_at > now - timedelta(seconds=lease_seconds):
             return False
-        return run_leases.take_over(session, lease=lease, flow_run_id=run_id, worker_id=worker_id, now=now,
-                                    seconds=lease_seconds)
+        return run_leases.take_over(
+            session, lease=lease, flow_run_id=run_id, worker_id=worker_id, now=now, seconds=lease_seconds
+        )
 
 
 def _reschedule(run: FlowRun, *, now: datetime) -> None:
@@ -108,14 +117,14 @@ def _mark_crashed(run: FlowRun, *, takes: int, worker_id: str) -> None:
     logger.error("flow run %s: %s", run.id, message)
 
 
-def _audit(run: FlowRun, *, type: str, data: dict) -> None:  # noqa: A002 - the audit field is called type
+def _audit(run: FlowRun, *, type: str, data: dict) -> None:
     with session_scope() as session:
         instance = _instance_of(session, run)
         if instance is not None:
             record_event(session, type=type, actor=SYSTEM_ACTOR, instance_id=instance.id, data=data)
 
 
-def _instance_of(session, run: FlowRun):  # noqa: ANN001, ANN202
+def _instance_of(session, run: FlowRun):
     instance_id = (run.parameters or {}).get("instance_id")
     if instance_id:
         return get_instance(session, instance_id)

@@ -6,6 +6,7 @@ human step in bench/RESULTS.md. The worker reads it once at start and gives each
 Prefect would have computed. A default storage block set on the server later takes effect when
 the worker restarts.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Flow-run operations on the Prefect API, translated into what the engine needs to know."""
+
 from __future__ import annotations
 
 import threading
@@ -10,8 +11,8 @@ from uuid import UUID
 import httpx
 from prefect import get_client
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import suspend_flow_run
 from prefect.settings import PREFECT_API_URL
@@ -85,7 +86,10 @@ def read_run(flow_run_id: str) -> RunView | None:
     if state is None:
         return RunView(id=flow_run_id, state_type="SCHEDULED", state_name="", pause_key=None)
     return RunView(
-        id=flow_run_id, state_type=state.type.value, state_name=state.name or "", pause_key=state.state_details.pause_key
+        id=flow_run_id,
+        state_type=state.type.value,
+        state_name=state.name or "",
+        pause_key=state.state_details.pause_key,
     )
 
 

@@ -9,6 +9,7 @@ FlowRunSuspendingObserver, started once, watches every run in flight instead.
 
 prefect is pinned (3.9.1); the worker and tests/e2e/test_prefect_integration.py fail if the hooked name disappears.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,7 +52,7 @@ class SharedSuspensionWatch:
     def _run(self) -> None:
         try:
             asyncio.run(self._observe())
-        except Exception:  # noqa: BLE001 - runs still execute; only outside suspensions go unseen
+        except Exception:
             logger.warning("the suspension watch stopped", exc_info=True)
         finally:
             self._observer = None

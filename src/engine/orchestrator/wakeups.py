@@ -4,6 +4,7 @@ Prefect emits an event for every flow-run state change; the worker listens on th
 websocket for Scheduled/Resuming runs of its deployments and polls right away. The poll stays
 as the fallback, so a dropped connection only costs latency, never a run.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,6 +45,6 @@ async def _listen(event_filter: EventFilter, on_wake: Callable[[], None]) -> Non
             async with get_events_subscriber(filter=event_filter, reconnection_attempts=0) as subscriber:
                 async for _ in subscriber:
                     on_wake()
-        except Exception as exc:  # noqa: BLE001 - the poll covers the gap; reconnect after a pause
+        except Exception as exc:
             logger.info("Prefect events stream interrupted (%s); the worker polls meanwhile", exc)
         await asyncio.sleep(_RECONNECT_SECONDS)

@@ -6,6 +6,7 @@ thread pool through Prefect's flow engine, so every run keeps its states and log
 Each run it executes is leased in our database and the leases are renewed while the worker
 lives; runs whose worker died are found by the lease scan and handed back (recovery.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,9 +28,9 @@ from prefect.settings import temporary_settings
 from prefect.states import Pending, Scheduled
 from prefect.utilities.engine import propose_state_sync
 
-from ecomflow.engine.orchestrator import run_leases
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.orchestrator import run_leases
 from ecomflow.engine.orchestrator.recovery import recover_abandoned_runs
 from ecomflow.engine.orchestrator.result_defaults import with_result_defaults
 from ecomflow.engine.orchestrator.suspension_watch import shared_suspension_watch
@@ -55,9 +56,17 @@ def _prepare_run_thread() -> None:
 class FlowWorker:
     """Pick up runs of the given deployments and execute them on a thread pool."""
 
-    def __init__(self, deployments: Mapping[UUID, Flow], *, concurrency: int, poll_seconds: float,
-                 lease_seconds: float = 30.0, max_takes: int = 3, retries: int = 0,
-                 retry_delay_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        deployments: Mapping[UUID, Flow],
+        *,
+        concurrency: int,
+        poll_seconds: float,
+        lease_seconds: float = 30.0,
+        max_takes: int = 3,
+        retries: int = 0,
+        retry_delay_seconds: float = 5.0,
+    ) -> None:
         # Flows replay idempotently, so a run that failed on a passing fault (the database restarting) is retried
         # rather than left failed with its instance stuck. Whole seconds: Prefect's run policy holds an int, and a
         # float made pydantic warn on every execution (968 warnings in worker.log for 1,000 starts).
@@ -71,8 +80,9 @@ class FlowWorker:
         self._max_takes = max_takes
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._last_renewal = self._last_scan = float("-inf")
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flow-run",
-                                        initializer=_prepare_run_thread)
+        self._pool = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="flow-run", initializer=_prepare_run_thread
+        )
         self._result_defaults_settled = False
         self._in_flight: set[UUID] = set()
         self._lock = threading.Lock()
@@ -95,7 +105,7 @@ class FlowWorker:
             for chore in (self._settle_result_defaults, self._renew_leases, self._poll_once, self._recover_abandoned):
                 try:
                     chore()
-                except Exception:  # noqa: BLE001 - the loop must outlive a Prefect or database outage
+                except Exception:
                     logger.warning("%s failed; retrying", chore.__name__.strip("_"), exc_info=True)
             self._wake.wait(self._poll_seconds)
             self._wake.clear()
@@ -114,8 +124,9 @@ class FlowWorker:
         with self._lock:
             executing = [str(run_id) for run_id in self._in_flight]
         with session_scope() as session:
-            run_leases.renew(session, worker_id=self.worker_id, flow_run_ids=executing, now=utcnow(),
-                             seconds=self._lease_seconds)
+            run_leases.renew(
+                session, worker_id=self.worker_id, flow_run_ids=executing, now=utcnow(), seconds=self._lease_seconds
+            )
         self._last_renewal = time.monotonic()
 
     def _recover_abandoned(self) -> None:
@@ -125,8 +136,12 @@ class FlowWorker:
         with self._lock:
             executing = {str(run_id) for run_id in self._in_flight}
         found = recover_abandoned_runs(
-            deployment_ids=self._deployments, executing=executing, worker_id=self.worker_id, now=utcnow(),
-            lease_seconds=self._lease_seconds, max_takes=self._max_takes,
+            deployment_ids=self._deployments,
+            executing=executing,
+            worker_id=self.worker_id,
+            now=utcnow(),
+            lease_seconds=self._lease_seconds,
+            max_takes=self._max_takes,
         )
         self._last_scan = time.monotonic()
         if found.rescheduled:
@@ -159,7 +174,7 @@ class FlowWorker:
                 self._in_flight.add(run.id)
             self._pool.submit(self._execute, run.id, self._deployments[run.deployment_id])
 
-    def _take(self, client, flow_run_id: UUID) -> bool:  # noqa: ANN001
+    def _take(self, client, flow_run_id: UUID) -> bool:
         """Move the run to Pending and lease it; False if another worker took it or it went elsewhere."""
         try:
             state = propose_state_sync(client, Pending(), flow_run_id=flow_run_id)
@@ -169,9 +184,14 @@ class FlowWorker:
             return False
         try:
             with session_scope() as session:
-                run_leases.hold(session, flow_run_id=str(flow_run_id), worker_id=self.worker_id, now=utcnow(),
-                                seconds=self._lease_seconds)
-        except Exception:  # noqa: BLE001 - without a lease the run must not run here; put it back
+                run_leases.hold(
+                    session,
+                    flow_run_id=str(flow_run_id),
+                    worker_id=self.worker_id,
+                    now=utcnow(),
+                    seconds=self._lease_seconds,
+                )
+        except Exception:
             logger.warning("leasing flow run %s failed; putting it back", flow_run_id, exc_info=True)
             client.set_flow_run_state(flow_run_id, Scheduled(), force=True)
             return False
@@ -185,7 +205,7 @@ class FlowWorker:
             logger.debug("flow run %s suspended", flow_run_id)
         except Abort:
             logger.info("flow run %s aborted by the orchestrator", flow_run_id)
-        except BaseException:  # noqa: BLE001 - one failing run must never take the worker down
+        except BaseException:
             logger.exception("flow run %s raised", flow_run_id)
         finally:
             self._drop_lease(flow_run_id)
@@ -197,5 +217,5 @@ class FlowWorker:
         try:
             with session_scope() as session:
                 run_leases.release(session, flow_run_id=str(flow_run_id), worker_id=self.worker_id)
-        except Exception:  # noqa: BLE001 - the lease then expires; the scan finds the run suspended or ended
+        except Exception:
             logger.warning("dropping the lease of flow run %s failed", flow_run_id, exc_info=True)

@@ -1,4 +1,5 @@
 """Absence: a user marked away hands their claimed tasks to a substitute, or back to the queue."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,16 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine import access
-from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
-from ecomflow.engine.definitions.forms import FieldProblem
-from ecomflow.engine.tasks.four_eyes import four_eyes_violation
 from ecomflow.engine.db.models import HumanTask, User
+from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.tasks.states import TaskState
-from ecomflow.engine.tasks.actions import delegate_task, release_task
 from ecomflow.engine.people.users import available_principal, find_user
+from ecomflow.engine.tasks.actions import delegate_task, release_task
+from ecomflow.engine.tasks.four_eyes import four_eyes_violation
+from ecomflow.engine.tasks.states import TaskState
 
 MAX_REASON_CHARS = 500
 
@@ -59,16 +60,20 @@ def mark_away(
     stand_in = _check_absence(session, name=name, reason=reason, until=until, substitute=substitute, now=now)
     user.away_since, user.away_until, user.substitute = now, until, substitute
     record_event(
-        session, type="user.away", actor=principal.name,
+        session,
+        type="user.away",
+        actor=principal.name,
         data={"user": name, "until": until.isoformat() if until else None, "substitute": substitute, "reason": reason},
     )
     # Locked so that no completion or release slips in between reading and handing over.
-    held = list(session.scalars(
-        select(HumanTask)
-        .where(HumanTask.assignee == name, HumanTask.state == TaskState.CLAIMED)
-        .order_by(HumanTask.claimed_at, HumanTask.id)
-        .with_for_update()
-    ))
+    held = list(
+        session.scalars(
+            select(HumanTask)
+            .where(HumanTask.assignee == name, HumanTask.state == TaskState.CLAIMED)
+            .order_by(HumanTask.claimed_at, HumanTask.id)
+            .with_for_update()
+        )
+    )
     handovers = [_hand_over(session, task, principal=principal, stand_in=stand_in, reason=reason) for task in held]
     session.flush()
     return user, handovers
@@ -110,9 +115,11 @@ def _check_absence(
     return stand_in
 
 
-def _hand_over(session: Session, task: HumanTask, *, principal: Principal, stand_in: Principal | None, reason: str) -> Handover:
+def _hand_over(
+    session: Session, task: HumanTask, *, principal: Principal, stand_in: Principal | None, reason: str
+) -> Handover:
     obstacle = _obstacle(session, task, stand_in=stand_in)
-    about = dict(task_id=task.id, process=task.process_key, step=task.step_key)
+    about = {"task_id": task.id, "process": task.process_key, "step": task.step_key}
     if obstacle is None:
         why = f"absence: {reason}"
         delegate_task(session, task_id=task.id, principal=principal, user=stand_in.name, reason=why)

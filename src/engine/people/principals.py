@@ -1,4 +1,5 @@
 """Who is calling: a user's name and roles. What they may do is decided in engine/access.py alone."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ no sign-in holds the write lock while it hashes; the outcome is written in a sec
 Two attempts racing past the lock check may both be counted: a burst gets at most its own size
 past the limit, never more.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,12 @@ from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.errors import TooManyAttempts, Unauthorized
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.sign_in_limits import (
-    LimitScope, SignInLock, clear_name_failures, find_sign_in_lock, record_refused_sign_in, record_sign_in_failure,
+    LimitScope,
+    SignInLock,
+    clear_name_failures,
+    find_sign_in_lock,
+    record_refused_sign_in,
+    record_sign_in_failure,
     sign_in_limits,
 )
 from ecomflow.engine.people.users import WRONG_CREDENTIALS, find_user, verify_password
@@ -67,11 +73,17 @@ def sign_in(
             if replacing is not None:
                 end_web_session(session, session_id=replacing, actor=principal.name, reason=EndReason.REPLACED, now=now)
             started = start_web_session(
-                session, user=user, client_address=client_address, user_agent=user_agent, now=now,
+                session,
+                user=user,
+                client_address=client_address,
+                user_agent=user_agent,
+                now=now,
                 policy=session_policy(),
             )
             return SignedIn(
-                principal=principal, session_id=started.row.id, secret=started.secret,
+                principal=principal,
+                session_id=started.row.id,
+                secret=started.secret,
                 expires_at=started.row.expires_at,
             )
     # Raised after the commit: the failure or refusal is recorded either way.

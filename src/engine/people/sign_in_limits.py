@@ -5,6 +5,7 @@ failure that reached the limit. Names are counted whether or not such a user exi
 tells no one who has an account. Failures are rows in the database: every API replica sees them.
 Attempts refused by a lock are audited but not counted, so a lock ends on time even under attack.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,7 +72,8 @@ def find_sign_in_lock(
 ) -> SignInLock | None:
     """Return the lock on the name or the address that lasts longest, or None if neither is locked."""
     locks = [
-        lock for scope, key in _keys(name, client_address)
+        lock
+        for scope, key in _keys(name, client_address)
         if (lock := _lock_of(session, scope, key, now=now, limits=limits)) is not None
     ]
     return max(locks, key=lambda lock: lock.until, default=None)
@@ -116,15 +118,18 @@ def _lock_of(
 ) -> SignInLock | None:
     """Lock the key if its latest max_failures failures fall within one window, until lock after the newest."""
     limit = limits.max_failures(scope)
-    latest = list(session.scalars(
-        select(SignInFailure.at)
-        .where(
-            SignInFailure.scope == scope.value, SignInFailure.key == key,
-            SignInFailure.at > now - limits.window - limits.lock,
+    latest = list(
+        session.scalars(
+            select(SignInFailure.at)
+            .where(
+                SignInFailure.scope == scope.value,
+                SignInFailure.key == key,
+                SignInFailure.at > now - limits.window - limits.lock,
+            )
+            .order_by(SignInFailure.at.desc())
+            .limit(limit)
         )
-        .order_by(SignInFailure.at.desc())
-        .limit(limit)
-    ))
+    )
     if len(latest) < limit or latest[0] - latest[-1] >= limits.window:
         return None
     until = latest[0] + limits.lock
@@ -145,6 +150,8 @@ def _name_key(name: str) -> str:
 
 def _audit_data(name: str, client_address: str | None, lock: SignInLock | None) -> dict[str, str | None]:
     return {
-        "name": name[:MAX_AUDITED_NAME_CHARS], "client_address": client_address,
-        "locked": lock.scope.value if lock else None, "locked_until": lock.until.isoformat() if lock else None,
+        "name": name[:MAX_AUDITED_NAME_CHARS],
+        "client_address": client_address,
+        "locked": lock.scope.value if lock else None,
+        "locked_until": lock.until.isoformat() if lock else None,
     }

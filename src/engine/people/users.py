@@ -1,4 +1,5 @@
 """Users, their roles, their API tokens (stored as SHA-256 hashes only) and their web passwords (scrypt)."""
+
 from __future__ import annotations
 
 import base64
@@ -12,11 +13,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.db.models import ApiToken, User, UserRole
+from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.people.principals import SYSTEM_ACTOR, Principal
 from ecomflow.engine.people.web_sessions import EndReason, end_web_sessions_of
 
@@ -104,7 +105,9 @@ def _unavailability(user: User | None, name: str) -> tuple[str, str]:
     if not user.active:
         return "active", f"user {name} is inactive"
     until = f" until {user.away_until.isoformat()}" if user.away_until else ""
-    return "away", f"user {name} is away{until}" + (f"; their substitute is {user.substitute}" if user.substitute else "")
+    return "away", f"user {name} is away{until}" + (
+        f"; their substitute is {user.substitute}" if user.substitute else ""
+    )
 
 
 def revoke_tokens(session: Session, *, name: str, actor: str = SYSTEM_ACTOR) -> int:
@@ -140,7 +143,9 @@ def revoke_access(session: Session, *, name: str, actor: str = SYSTEM_ACTOR) -> 
 def revoke_token(session: Session, *, token: str, actor: str) -> int:
     """Revoke one token (found by its hash, like authenticate); return 1, or 0 if it was unknown or revoked already."""
     row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)).with_for_update()
+        select(ApiToken)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        .with_for_update()
     )
     if row is None:
         return 0

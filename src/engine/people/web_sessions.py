@@ -9,6 +9,7 @@ API tokens are, so a plain hash suffices) and a public id, which proves nothing 
 session in GET /me/sessions. Checking a session is a read; its last-seen time is a separate small
 write, at most once per `touch_after`, so pages keep reading in read-only transactions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -107,14 +108,21 @@ def start_web_session(
     """Start a session for the user with a fresh random secret (a new one at every sign-in: no fixation)."""
     secret = secrets.token_urlsafe(32)
     row = WebSession(
-        user_id=user.id, secret_hash=hash_session_secret(secret), created_at=now, last_seen_at=now,
-        expires_at=now + policy.lifetime, client_address=_clip(client_address, MAX_ADDRESS_CHARS),
+        user_id=user.id,
+        secret_hash=hash_session_secret(secret),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + policy.lifetime,
+        client_address=_clip(client_address, MAX_ADDRESS_CHARS),
         user_agent=_clip(user_agent, MAX_USER_AGENT_CHARS),
     )
     session.add(row)
     session.flush()
     record_event(
-        session, type=SESSION_STARTED, actor=user.name, at=now,
+        session,
+        type=SESSION_STARTED,
+        actor=user.name,
+        at=now,
         data={"user": user.name, "session": row.id, "client_address": row.client_address},
     )
     return StartedSession(row=row, secret=secret)
@@ -139,9 +147,12 @@ def touch_web_session(session: Session, *, session_id: str, now: datetime, polic
     result = session.execute(
         update(WebSession)
         .where(
-            WebSession.id == session_id, WebSession.revoked_at.is_(None), WebSession.expires_at > now,
+            WebSession.id == session_id,
+            WebSession.revoked_at.is_(None),
+            WebSession.expires_at > now,
             # Never revive a session that has already sat idle too long, nor write again within touch_after.
-            WebSession.last_seen_at > now - policy.idle, WebSession.last_seen_at <= now - policy.touch_after,
+            WebSession.last_seen_at > now - policy.idle,
+            WebSession.last_seen_at <= now - policy.touch_after,
         )
         .values(last_seen_at=now)
         .execution_options(synchronize_session=False)
@@ -172,7 +183,8 @@ def end_own_web_session(
 ) -> None:
     """End one of the user's own live sessions; any other id does not exist for them."""
     row = session.scalar(
-        select(WebSession).join(User, User.id == WebSession.user_id)
+        select(WebSession)
+        .join(User, User.id == WebSession.user_id)
         .where(WebSession.id == session_id, User.name == user_name)
     )
     if row is None or not policy.is_live(row, now=now):
@@ -212,17 +224,22 @@ def _end(
     """End the candidates still live (a compare-and-set, so racing enders record each end once); return their ids."""
     if not candidates:
         return []
-    ended = set(session.scalars(
-        update(WebSession)
-        .where(WebSession.id.in_([session_id for session_id, _ in candidates]), WebSession.revoked_at.is_(None))
-        .values(revoked_at=now, revoke_reason=reason.value)
-        .returning(WebSession.id)
-        .execution_options(synchronize_session=False)
-    ))
+    ended = set(
+        session.scalars(
+            update(WebSession)
+            .where(WebSession.id.in_([session_id for session_id, _ in candidates]), WebSession.revoked_at.is_(None))
+            .values(revoked_at=now, revoke_reason=reason.value)
+            .returning(WebSession.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
     for session_id, user_name in candidates:
         if session_id in ended:
             record_event(
-                session, type=SESSION_ENDED, actor=actor, at=now,
+                session,
+                type=SESSION_ENDED,
+                actor=actor,
+                at=now,
                 data={"user": user_name, "session": session_id, "reason": reason.value},
             )
     return [session_id for session_id, _ in candidates if session_id in ended]

@@ -1,4 +1,5 @@
 """The daily report (日报表): one local day's KPIs by person, role and process, as table rows and markdown."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,11 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ecomflow.engine.db.models import AuditEvent
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.instances.lifecycle import get_instance
-from ecomflow.engine.reports.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
-from ecomflow.engine.db.models import AuditEvent
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
+from ecomflow.engine.reports.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
 
 REPORT_EVENT = "report.daily"
 HEADINGS = {
@@ -22,8 +23,15 @@ HEADINGS = {
     GroupBy.PROCESS: "按流程 / By process",
 }
 COLUMNS = (
-    "完成 Done", "周期 Cycle p50 / p90 (h)", "排队 Queue p50 (h)", "认领 Claimed p50 (h)", "处理 Working p50 (h)",
-    "准时率 On time", "返工率 Rework", "未完成 Open", "逾期 Overdue",
+    "完成 Done",
+    "周期 Cycle p50 / p90 (h)",
+    "排队 Queue p50 (h)",
+    "认领 Claimed p50 (h)",
+    "处理 Working p50 (h)",
+    "准时率 On time",
+    "返工率 Rework",
+    "未完成 Open",
+    "逾期 Overdue",
 )
 
 
@@ -47,19 +55,33 @@ def _shown_rate(rate: float | None) -> str:
 
 def _table_row(dimension: str, row: KpiRow) -> dict[str, Any]:
     return {
-        "dimension": dimension, "key": row.key, "done": row.done,
-        "cycle_p50_h": _hours(row.cycle.p50), "cycle_p90_h": _hours(row.cycle.p90),
-        "queue_p50_h": _hours(row.queue.p50), "claimed_p50_h": _hours(row.claimed.p50),
+        "dimension": dimension,
+        "key": row.key,
+        "done": row.done,
+        "cycle_p50_h": _hours(row.cycle.p50),
+        "cycle_p90_h": _hours(row.cycle.p90),
+        "queue_p50_h": _hours(row.queue.p50),
+        "claimed_p50_h": _hours(row.claimed.p50),
         "working_p50_h": _hours(row.working.p50),
-        "on_time_rate": row.on_time_rate, "rework_rate": row.rework_rate, "open": row.open, "overdue": row.overdue,
+        "on_time_rate": row.on_time_rate,
+        "rework_rate": row.rework_rate,
+        "open": row.open,
+        "overdue": row.overdue,
     }
 
 
 def _markdown_line(label: str, row: KpiRow) -> str:
     cells = [
-        label, str(row.done), f"{_shown_hours(row.cycle.p50)} / {_shown_hours(row.cycle.p90)}",
-        _shown_hours(row.queue.p50), _shown_hours(row.claimed.p50), _shown_hours(row.working.p50),
-        _shown_rate(row.on_time_rate), _shown_rate(row.rework_rate), str(row.open), str(row.overdue),
+        label,
+        str(row.done),
+        f"{_shown_hours(row.cycle.p50)} / {_shown_hours(row.cycle.p90)}",
+        _shown_hours(row.queue.p50),
+        _shown_hours(row.claimed.p50),
+        _shown_hours(row.working.p50),
+        _shown_rate(row.on_time_rate),
+        _shown_rate(row.rework_rate),
+        str(row.open),
+        str(row.overdue),
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -106,9 +128,14 @@ class DailyReport:
         """Return the day's totals only: what a notification may carry (no names, no customer data)."""
         total = self.total
         return {
-            "report_date": self.day.isoformat(), "done": total.done, "open": total.open, "overdue": total.overdue,
-            "on_time_rate": total.on_time_rate, "rework_rate": total.rework_rate,
-            "cycle_p50_seconds": total.cycle.p50, "cycle_p90_seconds": total.cycle.p90,
+            "report_date": self.day.isoformat(),
+            "done": total.done,
+            "open": total.open,
+            "overdue": total.overdue,
+            "on_time_rate": total.on_time_rate,
+            "rework_rate": total.rework_rate,
+            "cycle_p50_seconds": total.cycle.p50,
+            "cycle_p90_seconds": total.cycle.p90,
         }
 
 

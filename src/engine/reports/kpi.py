@@ -5,6 +5,7 @@ claimed (first → last claim, i.e. hand-overs, releases and re-claims) and work
 completion), which add up to the cycle time; on-time and rework rates. As of min(end, now):
 open and overdue counts. Seconds are floats, rates fractions, and None means "nothing to measure".
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -18,8 +19,8 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine import access
-from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.db.models import AuditEvent, HumanTask
+from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.moves import HOLDING_EVENT_TYPES
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
@@ -152,12 +153,19 @@ def _claim_moments(session: Session, done_filter: list[Any]) -> dict[str, tuple[
     return {task_id: (first, last) for task_id, first, last in session.execute(query)}
 
 
-def _done_tasks(session: Session, *, start: datetime, end: datetime, group_by: GroupBy, person: str | None) -> list[_DoneTask]:
+def _done_tasks(
+    session: Session, *, start: datetime, end: datetime, group_by: GroupBy, person: str | None
+) -> list[_DoneTask]:
     done_filter = _done_conditions(start, end, person)
     moments = _claim_moments(session, done_filter)
     query = select(
-        HumanTask.id, _group_column(group_by, done=True), HumanTask.created_at, HumanTask.claimed_at,
-        HumanTask.completed_at, HumanTask.due_at, HumanTask.round,
+        HumanTask.id,
+        _group_column(group_by, done=True),
+        HumanTask.created_at,
+        HumanTask.claimed_at,
+        HumanTask.completed_at,
+        HumanTask.due_at,
+        HumanTask.round,
     ).where(*done_filter)
     done = []
     for task_id, key, created, claimed_at, completed, due, round in session.execute(query):
@@ -165,14 +173,16 @@ def _done_tasks(session: Session, *, start: datetime, end: datetime, group_by: G
         first, last = moments.get(task_id, (claimed_at or completed, claimed_at or completed))
         first = min(max(first, created), completed)
         last = min(max(last, first), completed)
-        done.append(_DoneTask(
-            key=key,
-            queue=(first - created).total_seconds(),
-            claimed=(last - first).total_seconds(),
-            working=(completed - last).total_seconds(),
-            due_met=None if due is None else completed <= due,
-            reworked=round > 1,
-        ))
+        done.append(
+            _DoneTask(
+                key=key,
+                queue=(first - created).total_seconds(),
+                claimed=(last - first).total_seconds(),
+                working=(completed - last).total_seconds(),
+                due_met=None if due is None else completed <= due,
+                reworked=round > 1,
+            )
+        )
     return done
 
 
@@ -187,7 +197,8 @@ def _open_counts(
         and_(HumanTask.completed_at.is_(None), HumanTask.state.in_(sorted(ACTIVE_STATES))),
     )
     query = select(key, func.count(), func.sum(case((HumanTask.due_at < as_of, 1), else_=0))).where(
-        HumanTask.created_at < as_of, not_ended,
+        HumanTask.created_at < as_of,
+        not_ended,
     )
     if person is not None:
         query = query.where(HumanTask.assignee == person)

@@ -1,4 +1,5 @@
 """Figures of a past period from ecomflow's own data (for the quarterly plan and the weekly review)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -22,18 +23,26 @@ def period_figures(session: Session, *, start: datetime, end: datetime) -> dict[
     completed = dict(
         session.execute(
             select(ProcessInstance.process_key, func.count())
-            .where(ProcessInstance.ended_at >= start, ProcessInstance.ended_at < end, ProcessInstance.state == "completed")
+            .where(
+                ProcessInstance.ended_at >= start, ProcessInstance.ended_at < end, ProcessInstance.state == "completed"
+            )
             .group_by(ProcessInstance.process_key)
         ).all()
     )
     tasks_done = session.scalar(
-        select(func.count()).select_from(HumanTask).where(HumanTask.completed_at >= start, HumanTask.completed_at < end, HumanTask.state == "completed")
+        select(func.count())
+        .select_from(HumanTask)
+        .where(HumanTask.completed_at >= start, HumanTask.completed_at < end, HumanTask.state == "completed")
     )
     refunds = session.execute(
-        select(func.count(), func.coalesce(func.sum(Refund.amount), 0)).where(Refund.created_at >= start, Refund.created_at < end)
+        select(func.count(), func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.created_at >= start, Refund.created_at < end
+        )
     ).one()
     published = session.scalar(
-        select(func.count()).select_from(CatalogEntry).where(CatalogEntry.published_at >= start, CatalogEntry.published_at < end)
+        select(func.count())
+        .select_from(CatalogEntry)
+        .where(CatalogEntry.published_at >= start, CatalogEntry.published_at < end)
     )
     return {
         "period": {"start": start.isoformat(), "end": end.isoformat()},

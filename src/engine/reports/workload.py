@@ -1,4 +1,5 @@
 """Read-only workload queries for the manager dashboard: counts by role and process, current steps, colleagues."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -38,7 +39,10 @@ def workload_by(session: Session, *, group: str, now: datetime) -> list[Workload
         .group_by(column)
         .order_by(column)
     )
-    return [Workload(key, count, int(overdue or 0), int(risky or 0)) for key, count, overdue, risky in session.execute(query)]
+    return [
+        Workload(key, count, int(overdue or 0), int(risky or 0))
+        for key, count, overdue, risky in session.execute(query)
+    ]
 
 
 def unfinished_tasks_of(session: Session, instance_ids: Iterable[str]) -> dict[str, list[HumanTask]]:

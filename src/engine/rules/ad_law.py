@@ -1,4 +1,5 @@
 """广告法极限词: find every banned absolute term in customer-facing text, and where it is."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Budget thresholds: who approves a spend."""
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,4 +1,5 @@
 """宝贝上传 listing check: title length, main images, advertising law and price policy at once."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -46,16 +47,22 @@ def check_listing(
     findings = []
     size = title_bytes(title)
     if size > title_max_bytes:
-        findings.append(Finding(
-            field="title", rule="title_length",
-            message=f"title is {size} bytes; the limit is {title_max_bytes} (a CJK character counts 2)",
-        ))
+        findings.append(
+            Finding(
+                field="title",
+                rule="title_length",
+                message=f"title is {size} bytes; the limit is {title_max_bytes} (a CJK character counts 2)",
+            )
+        )
     images = [image for image in main_images if image and image.strip()]
     if len(images) < min_main_images:
-        findings.append(Finding(
-            field="main_images", rule="main_images",
-            message=f"{len(images)} main images; at least {min_main_images} are required",
-        ))
+        findings.append(
+            Finding(
+                field="main_images",
+                rule="main_images",
+                message=f"{len(images)} main images; at least {min_main_images} are required",
+            )
+        )
     # Merging keeps a "title" key in texts from being scanned twice.
     copy = {"title": title, **texts}
     findings.extend(

@@ -1,4 +1,5 @@
 """同一定价，灵活促销: how far an online price may sit below the store (offline) price."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -54,10 +55,16 @@ def check_prices(
     violations = []
     for line, discount, allowed in _assess(lines, policy=policy, max_online_discount=max_online_discount):
         if discount > allowed:
-            violations.append(PriceViolation(
-                sku=line.sku, online_price=line.online_price, offline_price=line.offline_price,
-                discount=discount, allowed=allowed, message=_message(line, discount, allowed, policy),
-            ))
+            violations.append(
+                PriceViolation(
+                    sku=line.sku,
+                    online_price=line.online_price,
+                    offline_price=line.offline_price,
+                    discount=discount,
+                    allowed=allowed,
+                    message=_message(line, discount, allowed, policy),
+                )
+            )
     return violations
 
 

@@ -1,4 +1,5 @@
 """七日无理由退货: a return within N days of delivery, except excluded categories of goods."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

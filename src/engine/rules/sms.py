@@ -1,4 +1,5 @@
 """SMS copy rules: a length limit and a mandatory opt-out text."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """目标分解: split a quarter's revenue target over its months and attribute it to departments."""
+
 from __future__ import annotations
 
 import math

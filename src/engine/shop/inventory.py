@@ -1,4 +1,5 @@
 """SKUs and the one stock that the shop and the stores share."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -7,9 +8,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import Sku, StockReservation
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
@@ -49,7 +50,11 @@ def merge_lines(lines: list[tuple[str, int]]) -> list[tuple[str, int]]:
 
 
 def _reserved_lines(session: Session, *, key: str) -> list[StockReservation]:
-    return list(session.scalars(select(StockReservation).where(StockReservation.order_key == key).order_by(StockReservation.sku)))
+    return list(
+        session.scalars(
+            select(StockReservation).where(StockReservation.order_key == key).order_by(StockReservation.sku)
+        )
+    )
 
 
 def reserve_stock(
@@ -73,12 +78,22 @@ def reserve_stock(
             for sku, qty in lines:
                 # Guarded decrement: a concurrent order cannot push the stock below zero.
                 moved = session.execute(
-                    update(Sku).where(Sku.sku == sku, Sku.stock >= qty).values(stock=Sku.stock - qty).execution_options(synchronize_session=False)
+                    update(Sku)
+                    .where(Sku.sku == sku, Sku.stock >= qty)
+                    .values(stock=Sku.stock - qty)
+                    .execution_options(synchronize_session=False)
                 )
                 if moved.rowcount != 1:
                     raise _StockMoved(sku)
                 session.add(
-                    StockReservation(key=f"{key}:{sku}", order_key=key, instance_id=instance_id, sku=sku, quantity=qty, fulfilment=fulfilment)
+                    StockReservation(
+                        key=f"{key}:{sku}",
+                        order_key=key,
+                        instance_id=instance_id,
+                        sku=sku,
+                        quantity=qty,
+                        fulfilment=fulfilment,
+                    )
                 )
             session.flush()
     except (IntegrityError, _StockMoved):
@@ -87,10 +102,15 @@ def reserve_stock(
         if done:
             return {"reserved": True, "lines": [{"sku": r.sku, "quantity": r.quantity} for r in done], "short": []}
         stock = get_skus(session, [sku for sku, _ in lines])
-        short = [{"sku": sku, "wanted": qty, "available": stock[sku].stock if sku in stock else 0} for sku, qty in lines]
+        short = [
+            {"sku": sku, "wanted": qty, "available": stock[sku].stock if sku in stock else 0} for sku, qty in lines
+        ]
         return {"reserved": False, "lines": [], "short": short}
     record_event(
-        session, type="stock.reserved", actor=SYSTEM_ACTOR, instance_id=instance_id,
+        session,
+        type="stock.reserved",
+        actor=SYSTEM_ACTOR,
+        instance_id=instance_id,
         data={"lines": [{"sku": s, "quantity": q} for s, q in lines], "fulfilment": fulfilment},
     )
     return {"reserved": True, "lines": [{"sku": s, "quantity": q} for s, q in lines], "short": []}
@@ -109,10 +129,17 @@ def release_stock(session: Session, *, key: str, instance_id: str) -> list[dict[
         )
         if moved.rowcount != 1:
             continue
-        session.execute(update(Sku).where(Sku.sku == line.sku).values(stock=Sku.stock + line.quantity).execution_options(synchronize_session=False))
+        session.execute(
+            update(Sku)
+            .where(Sku.sku == line.sku)
+            .values(stock=Sku.stock + line.quantity)
+            .execution_options(synchronize_session=False)
+        )
         released.append({"sku": line.sku, "quantity": line.quantity})
     if released:
-        record_event(session, type="stock.released", actor=SYSTEM_ACTOR, instance_id=instance_id, data={"lines": released})
+        record_event(
+            session, type="stock.released", actor=SYSTEM_ACTOR, instance_id=instance_id, data={"lines": released}
+        )
     return released
 
 

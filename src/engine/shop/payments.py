@@ -1,4 +1,5 @@
 """Refunds: recorded once per return, paid through a provider (the real one is outside ecomflow)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -8,9 +9,9 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ecomflow.engine.db.models import Refund
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.events.audit import record_event
-from ecomflow.engine.db.models import Refund
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
@@ -51,15 +52,26 @@ def issue_refund(
     if existing is not None:
         return existing
     payable = max(amount - deduction, Decimal("0"))
-    reference = provider.refund(idempotency_key=f"refund-{instance_id}", order_id=order_id, amount=payable, currency=currency)
+    reference = provider.refund(
+        idempotency_key=f"refund-{instance_id}", order_id=order_id, amount=payable, currency=currency
+    )
     refund = Refund(
-        instance_id=instance_id, order_id=order_id, amount=payable, deduction=deduction, currency=currency,
-        provider_ref=reference, received_at=received_at, due_by=received_at + pay_within,
+        instance_id=instance_id,
+        order_id=order_id,
+        amount=payable,
+        deduction=deduction,
+        currency=currency,
+        provider_ref=reference,
+        received_at=received_at,
+        due_by=received_at + pay_within,
     )
     if not insert_unless_exists(session, refund):
         return find_refund(session, instance_id=instance_id)
     record_event(
-        session, type="refund.issued", actor=SYSTEM_ACTOR, instance_id=instance_id,
+        session,
+        type="refund.issued",
+        actor=SYSTEM_ACTOR,
+        instance_id=instance_id,
         data={"order_id": order_id, "amount": str(payable), "deduction": str(deduction), "reference": reference},
     )
     return refund

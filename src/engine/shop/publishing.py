@@ -1,4 +1,5 @@
 """Publishing to the shop (the marketplace is outside ecomflow): once per instance, kind and ref."""
+
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -6,9 +7,9 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ecomflow.engine.db.models import CatalogEntry
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.events.audit import record_event
-from ecomflow.engine.db.models import CatalogEntry
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
@@ -29,7 +30,9 @@ class CatalogChannel:
 
 def find_entry(session: Session, *, instance_id: str, kind: str, ref: str) -> CatalogEntry | None:
     """Return what an instance published under (kind, ref)."""
-    query = select(CatalogEntry).where(CatalogEntry.instance_id == instance_id, CatalogEntry.kind == kind, CatalogEntry.ref == ref)
+    query = select(CatalogEntry).where(
+        CatalogEntry.instance_id == instance_id, CatalogEntry.kind == kind, CatalogEntry.ref == ref
+    )
     return session.scalar(query)
 
 
@@ -44,5 +47,7 @@ def publish_once(
     entry = CatalogEntry(kind=kind, ref=ref, instance_id=instance_id, content=content, channel_ref=channel_ref)
     if not insert_unless_exists(session, entry):
         return find_entry(session, instance_id=instance_id, kind=kind, ref=ref)
-    record_event(session, type="catalog.published", actor=SYSTEM_ACTOR, instance_id=instance_id, data={"kind": kind, "ref": ref})
+    record_event(
+        session, type="catalog.published", actor=SYSTEM_ACTOR, instance_id=instance_id, data={"kind": kind, "ref": ref}
+    )
     return entry

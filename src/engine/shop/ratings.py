@@ -1,12 +1,13 @@
 """What ecomflow asks of the marketplace (outside ecomflow); the embedded default reads reported ratings."""
+
 from __future__ import annotations
 
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.db.models import OrderRating
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 

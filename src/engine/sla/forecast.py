@@ -5,6 +5,7 @@ inbox order (due time, nulls last; priority, highest first; creation; id), so th
 (0-based) is expected done at now + (k + 1) / throughput, and is at risk when that is after its
 due time. A role that finished nothing has no forecast: its tasks are at risk once overdue.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,7 +45,9 @@ def role_throughput(session: Session, *, now: datetime, window: timedelta) -> di
     """Return each role's completed tasks per second over the window before now."""
     query = (
         select(HumanTask.role, func.count())
-        .where(HumanTask.state == TaskState.COMPLETED, HumanTask.completed_at >= now - window, HumanTask.completed_at < now)
+        .where(
+            HumanTask.state == TaskState.COMPLETED, HumanTask.completed_at >= now - window, HumanTask.completed_at < now
+        )
         .group_by(HumanTask.role)
     )
     seconds = window.total_seconds()
@@ -86,9 +89,13 @@ def refresh_forecasts(session: Session, *, now: datetime) -> int:
     changes = []
     for role in sorted(roles):
         queue = _queue_of(session, role)
-        for stored, new in zip(queue, forecast_queue(queue, throughput=throughput.get(role, 0.0), now=now), strict=True):
+        for stored, new in zip(
+            queue, forecast_queue(queue, throughput=throughput.get(role, 0.0), now=now), strict=True
+        ):
             if _changed(stored, new):
-                changes.append({"id": new.task_id, "expected_finish_at": new.expected_finish_at, "at_risk": new.at_risk})
+                changes.append(
+                    {"id": new.task_id, "expected_finish_at": new.expected_finish_at, "at_risk": new.at_risk}
+                )
     if changes:
         # By primary key, in one executemany; the version stays: a forecast is not a change users race on.
         session.execute(update(HumanTask), changes)

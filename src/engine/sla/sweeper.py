@@ -1,5 +1,6 @@
 """Turn due times into events: expire tasks, fire timers, send reminders, flag overdue tasks and escalate them;
 end timed-out web sessions and forget sign-in failures too old to count."""
+
 from __future__ import annotations
 
 import logging
@@ -14,14 +15,14 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.sla.forecast import refresh_forecasts
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.sla.reminders import send_daily_reminders
-from ecomflow.engine.sla.sweeps import SweepBatch, escalate_overdue_tasks, flag_overdue_tasks, remind_due_tasks
-from ecomflow.engine.tasks.step_tasks import expire_due_tasks
 from ecomflow.engine.instances.timers import fire_due_timers
 from ecomflow.engine.people.sign_in_limits import prune_sign_in_failures, sign_in_limits
 from ecomflow.engine.people.web_sessions import end_timed_out_web_sessions, session_policy
+from ecomflow.engine.sla.forecast import refresh_forecasts
+from ecomflow.engine.sla.reminders import send_daily_reminders
+from ecomflow.engine.sla.sweeps import SweepBatch, escalate_overdue_tasks, flag_overdue_tasks, remind_due_tasks
+from ecomflow.engine.tasks.step_tasks import expire_due_tasks
 
 logger = logging.getLogger("ecomflow.sweeper")
 
@@ -62,8 +63,14 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepRe
         with session_scope() as session:
             forecasts_updated = refresh_forecasts(session, now=now)
     return SweepResult(
-        expired=expired, timers_fired=fired, reminded=reminded, reminded_due=reminded_due, overdue=overdue,
-        escalated=escalated, forecasts_updated=forecasts_updated, web_sessions_ended=web_sessions_ended,
+        expired=expired,
+        timers_fired=fired,
+        reminded=reminded,
+        reminded_due=reminded_due,
+        overdue=overdue,
+        escalated=escalated,
+        forecasts_updated=forecasts_updated,
+        web_sessions_ended=web_sessions_ended,
         sign_in_failures_pruned=pruned,
     )
 
@@ -99,6 +106,6 @@ def run_sweeper(stop: threading.Event) -> None:
             sweep_once(forecast=forecast)
             if forecast:
                 last_forecast = time.monotonic()
-        except Exception:  # noqa: BLE001 - e.g. the database restarting; keep going
+        except Exception:
             logger.warning("sweeping failed; retrying", exc_info=True)
         stop.wait(get_settings().sweeper_poll_seconds)

@@ -4,6 +4,7 @@ Every sweep marks a task with a compare-and-set on the moment it records (remind
 escalated_at): any number of sweepers, threads or processes, SQLite or PostgreSQL, do each step
 exactly once, and each change commits with its audit event.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,18 +14,24 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.events.audit import record_event
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.definitions.business_calendar import WALL_CLOCK, BusinessCalendar
 from ecomflow.engine.definitions.processes import Definitions, StepSpec
-from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.errors import DefinitionMissing
-from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation, SlaPolicy
+from ecomflow.engine.errors import DefinitionMissing
+from ecomflow.engine.events.audit import record_event
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.tasks.moves import try_move_task
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskAction, TaskState
 
 __all__ = [
-    "BATCH_SIZE", "DueTimes", "SweepBatch", "clock_of", "due_times", "escalate_overdue_tasks", "flag_overdue_tasks",
+    "BATCH_SIZE",
+    "DueTimes",
+    "SweepBatch",
+    "clock_of",
+    "due_times",
+    "escalate_overdue_tasks",
+    "flag_overdue_tasks",
     "remind_due_tasks",
 ]
 
@@ -74,7 +81,9 @@ def due_times(*, calendar: BusinessCalendar, step: StepSpec, sla: SlaPolicy, now
 def remind_due_tasks(session: Session, *, now: datetime, limit: int = BATCH_SIZE) -> SweepBatch:
     """Remind once about each active task past its reminder time and not yet due."""
     due = (
-        HumanTask.state.in_(_ACTIVE), HumanTask.reminded_at.is_(None), HumanTask.remind_at <= now,
+        HumanTask.state.in_(_ACTIVE),
+        HumanTask.reminded_at.is_(None),
+        HumanTask.remind_at <= now,
         # Past its due time the overdue event says more than a reminder would.
         HumanTask.due_at > now,
     )
@@ -105,8 +114,15 @@ def escalate_overdue_tasks(
         if not _mark(session, candidate.id, due=due, values={"escalated_at": now, "escalated_to": escalation.to}):
             continue
         task = _reread(session, candidate.id)
-        _record(session, task, "task.escalated", now, to=escalation.to, release=escalation.release,
-                previous_assignee=task.assignee)
+        _record(
+            session,
+            task,
+            "task.escalated",
+            now,
+            to=escalation.to,
+            release=escalation.release,
+            previous_assignee=task.assignee,
+        )
         if escalation.release and task.state == TaskState.CLAIMED:
             _release_for_escalation(session, task, now)
         escalated.append(task.id)
@@ -160,7 +176,17 @@ def _reread(session: Session, task_id: str) -> HumanTask:
 
 def _record(session: Session, task: HumanTask, type: str, now: datetime, **data: Any) -> None:
     record_event(
-        session, type=type, actor=SYSTEM_ACTOR, instance_id=task.instance_id, task_id=task.id, at=now,
-        data={**data, "step": task.step_key, "role": task.role, "assignee": task.assignee,
-              "due_at": task.due_at.isoformat() if task.due_at else None},
+        session,
+        type=type,
+        actor=SYSTEM_ACTOR,
+        instance_id=task.instance_id,
+        task_id=task.id,
+        at=now,
+        data={
+            **data,
+            "step": task.step_key,
+            "role": task.role,
+            "assignee": task.assignee,
+            "due_at": task.due_at.isoformat() if task.due_at else None,
+        },
     )

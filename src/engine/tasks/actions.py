@@ -1,4 +1,5 @@
 """Human-task actions: claim, release, assign, complete, comment — each one transaction with its audit event."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,7 +33,9 @@ def get_visible_task(session: Session, task_id: str, *, principal: Principal) ->
     return task
 
 
-def _check_receiver(session: Session, task: HumanTask, *, user: str, reason: str, reason_needed_for: str | None) -> None:
+def _check_receiver(
+    session: Session, task: HumanTask, *, user: str, reason: str, reason_needed_for: str | None
+) -> None:
     """Refuse handing the task to someone who cannot take it, or without a needed reason, naming each field."""
     problems: list[FieldProblem] = []
     if reason_needed_for is not None and not reason.strip():
@@ -74,19 +77,28 @@ def _refuse_if_claimed(session: Session, *, task_id: str, principal: Principal) 
     # Loading the whole task for this cost a losing claim as much as the claim itself (64 claimers per task).
     row = session.execute(_HOLDER, {"task_id": task_id}).one_or_none()
     # The row has the task's role, escalated_to and assignee, all the access checks read.
-    if (row is not None and row.state == TaskState.CLAIMED and access.may_see_task(principal, row)
-            and access.may_hold_task(principal, row)):
-        raise AlreadyClaimed(f"task {task_id} is already claimed by {row.assignee}", task_id=task_id, assignee=row.assignee)
+    if (
+        row is not None
+        and row.state == TaskState.CLAIMED
+        and access.may_see_task(principal, row)
+        and access.may_hold_task(principal, row)
+    ):
+        raise AlreadyClaimed(
+            f"task {task_id} is already claimed by {row.assignee}", task_id=task_id, assignee=row.assignee
+        )
 
 
 def _claim_checked(session: Session, *, task_id: str, principal: Principal) -> HumanTask:
     """Claim after reading the task, refusing with the precise reason (missing, role, claimed, four-eyes)."""
     task = get_visible_task(session, task_id, principal=principal)
     if not access.may_hold_task(principal, task):
-        raise Forbidden(f"task {task_id} is for role {access.required_roles_text(task)}; {principal.name} lacks it",
-                        task_id=task_id)
+        raise Forbidden(
+            f"task {task_id} is for role {access.required_roles_text(task)}; {principal.name} lacks it", task_id=task_id
+        )
     if task.state == TaskState.CLAIMED:
-        raise AlreadyClaimed(f"task {task_id} is already claimed by {task.assignee}", task_id=task_id, assignee=task.assignee)
+        raise AlreadyClaimed(
+            f"task {task_id} is already claimed by {task.assignee}", task_id=task_id, assignee=task.assignee
+        )
     check_four_eyes(session, task=task, user=principal.name)
     return move_task(session, task, TaskAction.CLAIM, actor=principal.name)
 
@@ -95,7 +107,9 @@ def release_task(session: Session, *, task_id: str, principal: Principal, reason
     """Put a claimed task back in its role's queue (its assignee or a manager)."""
     task = get_visible_task(session, task_id, principal=principal)
     if task.state == TaskState.CLAIMED and not access.may_release_task(principal, task):
-        raise Forbidden(f"task {task_id} is claimed by {task.assignee}; only they or a manager may release it", task_id=task_id)
+        raise Forbidden(
+            f"task {task_id} is claimed by {task.assignee}; only they or a manager may release it", task_id=task_id
+        )
     return move_task(session, task, TaskAction.RELEASE, actor=principal.name, reason=reason)
 
 
@@ -109,7 +123,10 @@ def assign_task(session: Session, *, task_id: str, principal: Principal, user: s
         return task  # already theirs: assigning again changes nothing
     reassigning = task.state == TaskState.CLAIMED
     _check_receiver(
-        session, task, user=user, reason=reason,
+        session,
+        task,
+        user=user,
+        reason=reason,
         reason_needed_for=f"take task {task_id} from {task.assignee}" if reassigning else None,
     )
     return move_task(session, task, TaskAction.ASSIGN, actor=principal.name, assignee=user, reason=reason)
@@ -120,7 +137,9 @@ def delegate_task(session: Session, *, task_id: str, principal: Principal, user:
     task = get_visible_task(session, task_id, principal=principal)
     next_state(task.state, TaskAction.DELEGATE, task_id=task.id)
     if not access.may_delegate_task(principal, task):
-        raise Forbidden(f"task {task_id} is held by {task.assignee}; only they or a manager may delegate it", task_id=task_id)
+        raise Forbidden(
+            f"task {task_id} is held by {task.assignee}; only they or a manager may delegate it", task_id=task_id
+        )
     if user == task.assignee:
         message = f"user {user} already holds task {task_id}; name a colleague"
         raise ValidationFailed(f"user: {message}", problems=[FieldProblem("user", "other", message)])
@@ -153,7 +172,9 @@ def complete_task(
     if problems:
         raise ValidationFailed(f"task {task_id}: {len(problems)} field(s) break the form's rules", problems=problems)
     completed = move_task(session, task, TaskAction.COMPLETE, actor=principal.name, output=data)
-    outbox.enqueue_resume(session, instance_id=task.instance_id, pause_key_prefix=task_pause_prefix(task.id), task_id=task.id)
+    outbox.enqueue_resume(
+        session, instance_id=task.instance_id, pause_key_prefix=task_pause_prefix(task.id), task_id=task.id
+    )
     return completed
 
 

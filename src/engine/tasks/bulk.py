@@ -1,4 +1,5 @@
 """Bulk task actions for managers: each task in its own transaction, every outcome reported in request order."""
+
 from __future__ import annotations
 
 import logging
@@ -11,14 +12,14 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.errors import EcomflowError, Forbidden, ValidationFailed
-from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.db.models import HumanTask
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import EcomflowError, Forbidden, ValidationFailed
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.tasks.states import TaskState
-from ecomflow.engine.tasks.actions import assign_task, claim_task, get_visible_task, release_task
 from ecomflow.engine.people.users import available_principal
+from ecomflow.engine.tasks.actions import assign_task, claim_task, get_visible_task, release_task
+from ecomflow.engine.tasks.states import TaskState
 
 logger = logging.getLogger("ecomflow.bulk")
 
@@ -64,7 +65,7 @@ def run_bulk(*, request: BulkRequest, principal: Principal) -> list[BulkOutcome]
             outcomes.append(BulkOutcome(task_id=task_id, task=task, unchanged=unchanged))
         except EcomflowError as refused:
             outcomes.append(BulkOutcome(task_id=task_id, error=refused))
-        except Exception as failure:  # noqa: BLE001 - one item's crash must not hide the others' committed outcomes
+        except Exception as failure:
             logger.exception("bulk %s of task %s failed unexpectedly", request.action, task_id)
             outcomes.append(BulkOutcome(task_id=task_id, error=failure))
     return outcomes
@@ -96,7 +97,9 @@ def check_bulk_request(session: Session, *, request: BulkRequest, principal: Pri
         raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), problems=problems)
 
 
-def act_on_task(session: Session, *, request: BulkRequest, task_id: str, principal: Principal) -> tuple[HumanTask, bool]:
+def act_on_task(
+    session: Session, *, request: BulkRequest, task_id: str, principal: Principal
+) -> tuple[HumanTask, bool]:
     """Apply the action to one task; return it and whether it already was as asked (then nothing changes)."""
     task = get_visible_task(session, task_id, principal=principal)
     if _already_done(task, request=request, principal=principal):
@@ -104,7 +107,9 @@ def act_on_task(session: Session, *, request: BulkRequest, task_id: str, princip
     if request.action is BulkAction.CLAIM:
         return claim_task(session, task_id=task_id, principal=principal), False
     if request.action is BulkAction.ASSIGN:
-        return assign_task(session, task_id=task_id, principal=principal, user=request.user, reason=request.reason), False
+        return assign_task(
+            session, task_id=task_id, principal=principal, user=request.user, reason=request.reason
+        ), False
     return release_task(session, task_id=task_id, principal=principal, reason=request.reason), False
 
 

@@ -4,15 +4,16 @@ Who may not act on a task = the users the flow stored on it (excluded_users) and
 approval step, everyone who completed the step it approves (flows.yaml `approves`) in the
 same instance, in any round or lane.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.definitions.processes import Definitions
-from ecomflow.engine.errors import DefinitionMissing, FourEyesViolation
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.processes import Definitions
+from ecomflow.engine.errors import DefinitionMissing, FourEyesViolation
 
 __all__ = ["approved_step_of", "check_four_eyes", "four_eyes_violation", "who_did_approved_work"]
 
@@ -38,7 +39,9 @@ def four_eyes_violation(
             f"(task {task.id}) and may not act on it"
         )
     if user in (task.excluded_users or []):
-        return f"four-eyes rule: {user} did the work that {task.step_key} approves (task {task.id}) and may not act on it"
+        return (
+            f"four-eyes rule: {user} did the work that {task.step_key} approves (task {task.id}) and may not act on it"
+        )
     return None
 
 
@@ -68,6 +71,8 @@ def who_did_approved_work(session: Session, *, instance_id: str, approved: str |
     if approved is None:
         return set()
     query = select(HumanTask.completed_by).where(
-        HumanTask.instance_id == instance_id, HumanTask.step_key == approved, HumanTask.completed_by.is_not(None),
+        HumanTask.instance_id == instance_id,
+        HumanTask.step_key == approved,
+        HumanTask.completed_by.is_not(None),
     )
     return set(session.scalars(query))

@@ -1,4 +1,5 @@
 """The inbox query: the tasks a caller may see, filtered, sorted and paged by keyset cursor."""
+
 from __future__ import annotations
 
 import base64
@@ -12,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.errors import ValidationFailed
-from ecomflow.engine.definitions.forms import FieldProblem
-from ecomflow.engine.tasks.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.db.sqltypes import UTCDateTime
+from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import ValidationFailed
+from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.tasks.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 MAX_LIMIT = 200
@@ -129,8 +130,15 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
     rows = None
     if filters.sort in ORDERED_SORTS:
         ordered = ORDERED_SORTS[filters.sort]
-        ids = page_in_order(session, principal=principal, sort=ordered, states=states, conditions=conditions,
-                            after=None if cursor is None else _ordered_cursor(ordered, cursor), size=filters.limit + 1)
+        ids = page_in_order(
+            session,
+            principal=principal,
+            sort=ordered,
+            states=states,
+            conditions=conditions,
+            after=None if cursor is None else _ordered_cursor(ordered, cursor),
+            size=filters.limit + 1,
+        )
         rows = None if ids is None else _in_order(session, ids)
     if rows is None:
         query = select(HumanTask).where(access.tasks_visible_to(principal), HumanTask.state.in_(states), *conditions)

@@ -9,6 +9,7 @@ column (priority, at_risk) sorts descending before the due time; tasks without a
 after the dated ones of the same lead. That is the general query's order, and the cursors are
 the same.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -57,12 +58,15 @@ class Lead:
 
 
 PRIORITY = Lead(
-    HumanTask.priority, HumanTask.priority + 0,
-    lambda value: HumanTask.priority == value, lambda value: HumanTask.priority < value,
+    HumanTask.priority,
+    HumanTask.priority + 0,
+    lambda value: HumanTask.priority == value,
+    lambda value: HumanTask.priority < value,
 )
 # at_risk is a boolean column; its sort value is 1 (at risk) or 0, as in the general query.
 AT_RISK = Lead(
-    HumanTask.at_risk, cast(HumanTask.at_risk, Integer),
+    HumanTask.at_risk,
+    cast(HumanTask.at_risk, Integer),
     lambda value: HumanTask.at_risk == bool(value),
     lambda value: HumanTask.at_risk == False if value else false(),  # noqa: E712 (SQL, not Python, comparison)
 )
@@ -91,8 +95,15 @@ def page_in_order(
         return None  # ended tasks are few per query but many in total: the general query serves them
     phases = [_Phase(dated=True, descending=sort.descending), _Phase(dated=False, descending=sort.descending)]
     reads = [
-        _ordered_read(sort, state=state, branch=branch, lead_indexed=lead_indexed, phase=phase,
-                      conditions=[*conditions, *part], size=size)
+        _ordered_read(
+            sort,
+            state=state,
+            branch=branch,
+            lead_indexed=lead_indexed,
+            phase=phase,
+            conditions=[*conditions, *part],
+            size=size,
+        )
         for phase in phases
         for state in states
         for branch, lead_indexed in _visibility_branches(principal, phase)
@@ -107,8 +118,16 @@ def page_in_order(
     return [row_id for _, _, row_id in ranked[:size]]
 
 
-def _ordered_read(sort: OrderedSort, *, state: str, branch: ColumnElement[bool], lead_indexed: bool, phase: _Phase,
-                  conditions: list[ColumnElement[bool]], size: int) -> Select:
+def _ordered_read(
+    sort: OrderedSort,
+    *,
+    state: str,
+    branch: ColumnElement[bool],
+    lead_indexed: bool,
+    phase: _Phase,
+    conditions: list[ColumnElement[bool]],
+    size: int,
+) -> Select:
     """Return the first `size` rows of one branch, state and phase in the sort's order, read along an index."""
     lead = sort.lead.column if sort.lead else literal(0)
     lead_order = [sort.lead.order(indexed=lead_indexed)] if sort.lead else []
@@ -124,8 +143,9 @@ def _phase_of(phases: list[_Phase], row: Row) -> _Phase:
     return phases[0] if row[1] is not None else phases[1]
 
 
-def _parts(lead: Lead | None, phase: _Phase, after: Cursor | None, *, lead_indexed: bool
-           ) -> list[list[ColumnElement[bool]]]:
+def _parts(
+    lead: Lead | None, phase: _Phase, after: Cursor | None, *, lead_indexed: bool
+) -> list[list[ColumnElement[bool]]]:
     """Return the conditions of each ordered read of a phase that lie strictly after the cursor.
 
     With a lead, "after" is two index ranges read apart: the cursor's lead value beyond its due

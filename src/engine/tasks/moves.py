@@ -8,6 +8,7 @@ writes an event `task.<past tense>` whose data has one shape:
 with `assignee` the holder after the move. The KPIs read the moves that put a person on a task
 from `HOLDING_EVENT_TYPES`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -91,13 +92,15 @@ def try_move_task(
     # The row now holds exactly these values: set them on the object instead of reading the row back.
     for key, value in {"state": target, "version": task.version + 1, **values}.items():
         set_committed_value(task, key, value)
-    record_move(session, task, action, actor=actor, from_state=from_state, reason=reason, at=at,
-                previous_assignee=previous)
+    record_move(
+        session, task, action, actor=actor, from_state=from_state, reason=reason, at=at, previous_assignee=previous
+    )
     return task
 
 
-def _values_of(action: TaskAction, *, actor: str, assignee: str | None, output: dict[str, Any] | None,
-               at: datetime) -> dict[str, Any]:
+def _values_of(
+    action: TaskAction, *, actor: str, assignee: str | None, output: dict[str, Any] | None, at: datetime
+) -> dict[str, Any]:
     """Return the columns a move sets besides state and version."""
     if action is TaskAction.CLAIM:
         return {"assignee": actor if assignee is _UNCHANGED else assignee, "claimed_at": at}
@@ -111,14 +114,34 @@ def _values_of(action: TaskAction, *, actor: str, assignee: str | None, output: 
     return {"completed_at": at} if action in _ENDING_ACTIONS else {}
 
 
-def record_move(session: Session, task: HumanTask, action: TaskAction, *, actor: str, from_state: str, reason: str,
-                at: datetime, previous_assignee: str | None) -> None:
+def record_move(
+    session: Session,
+    task: HumanTask,
+    action: TaskAction,
+    *,
+    actor: str,
+    from_state: str,
+    reason: str,
+    at: datetime,
+    previous_assignee: str | None,
+) -> None:
     """Write the audit event of a move, in the move's transaction, in the one shape every reader expects."""
     record_event(
-        session, type=event_type(action), actor=actor, instance_id=task.instance_id, task_id=task.id, at=at,
+        session,
+        type=event_type(action),
+        actor=actor,
+        instance_id=task.instance_id,
+        task_id=task.id,
+        at=at,
         data={
-            "from": str(from_state), "to": str(task.state), "action": action.value, "actor": actor, "reason": reason,
-            "at": at.isoformat(), "assignee": task.assignee, "previous_assignee": previous_assignee,
+            "from": str(from_state),
+            "to": str(task.state),
+            "action": action.value,
+            "actor": actor,
+            "reason": reason,
+            "at": at.isoformat(),
+            "assignee": task.assignee,
+            "previous_assignee": previous_assignee,
         },
     )
 
@@ -138,8 +161,12 @@ def _claim_statement(*, any_role: bool) -> Any:
     claim = (
         update(table)
         .where(table.c.id == open_and_free, *holdable)
-        .values(state=next_state(TaskState.OPEN, TaskAction.CLAIM, task_id=""), version=table.c.version + 1,
-                assignee=bindparam("assignee"), claimed_at=bindparam("claimed_at"))
+        .values(
+            state=next_state(TaskState.OPEN, TaskAction.CLAIM, task_id=""),
+            version=table.c.version + 1,
+            assignee=bindparam("assignee"),
+            claimed_at=bindparam("claimed_at"),
+        )
         .returning(*table.c)
     )
     # Loaded as the object the callers present, refreshing one this session already holds.
@@ -159,6 +186,14 @@ def claim_if_open(session: Session, *, task_id: str, claimant: str, roles: Itera
         values["roles"] = sorted(roles)
     task = session.scalars(_CLAIM_ANY if roles is None else _CLAIM_BY_ROLE, values).one_or_none()
     if task is not None:
-        record_move(session, task, TaskAction.CLAIM, actor=claimant, from_state=TaskState.OPEN.value, reason="",
-                    at=at, previous_assignee=None)
+        record_move(
+            session,
+            task,
+            TaskAction.CLAIM,
+            actor=claimant,
+            from_state=TaskState.OPEN.value,
+            reason="",
+            at=at,
+            previous_assignee=None,
+        )
     return task

@@ -1,4 +1,5 @@
 """The human-task state machine: the allowed moves as data, checked before anything is saved."""
+
 from __future__ import annotations
 
 from enum import StrEnum

@@ -1,4 +1,5 @@
 """What a running flow asks of the engine: its tasks (made once per step and round) and once-only results."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,15 +9,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ecomflow.engine.events import outbox
-from ecomflow.engine.db.sessions import insert_unless_exists
-from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.definitions.processes import Definitions, StepSpec
-from ecomflow.engine.instances.lifecycle import InstanceState, get_instance, set_instance_state
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.people.principals import SYSTEM_ACTOR
+from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.processes import Definitions, StepSpec
+from ecomflow.engine.events import outbox
+from ecomflow.engine.events.audit import record_event
+from ecomflow.engine.instances.lifecycle import InstanceState, get_instance, set_instance_state
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.sla.sweeps import due_times
 from ecomflow.engine.tasks.four_eyes import who_did_approved_work
 from ecomflow.engine.tasks.moves import try_move_task
@@ -54,8 +55,9 @@ def open_task(
         role=lane or step.role,
         state=TaskState.OPEN,
         # Stored on the task so the inbox offers it to nobody four-eyes keeps from it (engine/access.py).
-        excluded_users=sorted(set(excluded_users) | who_did_approved_work(session, instance_id=instance_id,
-                                                                          approved=step.approves)),
+        excluded_users=sorted(
+            set(excluded_users) | who_did_approved_work(session, instance_id=instance_id, approved=step.approves)
+        ),
         priority=step.priority,
         due_at=times.due_at,
         remind_at=times.remind_at,
@@ -68,8 +70,13 @@ def open_task(
         # A concurrent replay made it first: use that one.
         return find_task(session, instance_id=instance_id, step_key=step.key, round=round, lane=lane)
     record_event(
-        session, type="task.created", actor=SYSTEM_ACTOR, instance_id=instance_id, task_id=task.id,
-        data={"step": step.key, "round": round, "role": task.role}, at=now,
+        session,
+        type="task.created",
+        actor=SYSTEM_ACTOR,
+        instance_id=instance_id,
+        task_id=task.id,
+        data={"step": step.key, "round": round, "role": task.role},
+        at=now,
     )
     set_instance_state(session, instance=instance, state=InstanceState.WAITING)
     return task
@@ -106,7 +113,11 @@ def note_resume_without_completion(session: Session, *, task_id: str) -> HumanTa
     )
     task = session.get(HumanTask, task_id, populate_existing=True)
     record_event(
-        session, type="task.resumed_while_open", actor=SYSTEM_ACTOR, instance_id=task.instance_id, task_id=task.id,
+        session,
+        type="task.resumed_while_open",
+        actor=SYSTEM_ACTOR,
+        instance_id=task.instance_id,
+        task_id=task.id,
         data={"detail": "the run was resumed outside ecomflow; it waits again for this task"},
     )
     return task
@@ -127,6 +138,8 @@ def expire_due_tasks(session: Session, *, now: datetime, limit: int = 100) -> li
         # A task completed a moment ago stays completed: the compare-and-set loses and nothing happens.
         if try_move_task(session, task, TaskAction.EXPIRE, actor=SYSTEM_ACTOR, reason="expired", at=now) is None:
             continue
-        outbox.enqueue_resume(session, instance_id=task.instance_id, pause_key_prefix=task_pause_prefix(task.id), task_id=task.id)
+        outbox.enqueue_resume(
+            session, instance_id=task.instance_id, pause_key_prefix=task_pause_prefix(task.id), task_id=task.id
+        )
         expired.append(task)
     return expired

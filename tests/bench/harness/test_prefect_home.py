@@ -1,4 +1,5 @@
 """A new Prefect home gets a copy of the migrated template, and only where Prefect's database is that SQLite file."""
+
 from __future__ import annotations
 
 import os
@@ -27,5 +28,7 @@ def test_a_home_with_a_database_keeps_it(tmp_path: Path) -> None:
 
 
 def test_prefect_on_another_database_gets_nothing(tmp_path: Path) -> None:
-    seed_prefect_home(tmp_path / "home", {"PREFECT_SERVER_DATABASE_CONNECTION_URL": "postgresql+asyncpg://elsewhere/db"})
+    seed_prefect_home(
+        tmp_path / "home", {"PREFECT_SERVER_DATABASE_CONNECTION_URL": "postgresql+asyncpg://elsewhere/db"}
+    )
     assert not (tmp_path / "home").exists()

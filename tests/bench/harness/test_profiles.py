@@ -1,15 +1,18 @@
 """A py-spy profile is summarised over its working samples: waiting threads say nothing about the CPU."""
+
 from __future__ import annotations
 
 from bench.harness.profiles import summarise_profile
 
 
 class TestSummariseProfile:
-    FOLDED = "\n".join([
-        "process 1:\"python\";<module> (/x/run.py:1);work (/x/site-packages/sqlalchemy/orm/session.py:9) 6",
-        "process 1:\"python\";<module> (/x/run.py:1);create_default_context (/usr/lib/python3.11/ssl.py:7) 3",
-        "process 1:\"python\";<module> (/x/run.py:1);select (/usr/lib/python3.11/selectors.py:4) 90",
-    ])
+    FOLDED = "\n".join(
+        [
+            'process 1:"python";<module> (/x/run.py:1);work (/x/site-packages/sqlalchemy/orm/session.py:9) 6',
+            'process 1:"python";<module> (/x/run.py:1);create_default_context (/usr/lib/python3.11/ssl.py:7) 3',
+            'process 1:"python";<module> (/x/run.py:1);select (/usr/lib/python3.11/selectors.py:4) 90',
+        ]
+    )
 
     def test_leaves_out_waiting_samples(self) -> None:
         summary = summarise_profile(self.FOLDED)

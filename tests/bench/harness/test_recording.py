@@ -1,4 +1,5 @@
 """Recording replaces one benchmark's entry for one setting in RESULTS.md and leaves every other byte alone."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,13 @@ def _entry(benchmark: str = "turnaround", setting: str = "sqlite", figure: str =
 
 
 def _provenance() -> Provenance:
-    return Provenance(measured_at="2026-12-05 10:00 UTC", code="abc1234 (clean)", machine="2 CPUs (test)", load="0.1 → 0.2",
-                      command="python -m bench.turnaround --steps 5")
+    return Provenance(
+        measured_at="2026-12-05 10:00 UTC",
+        code="abc1234 (clean)",
+        machine="2 CPUs (test)",
+        load="0.1 → 0.2",
+        command="python -m bench.turnaround --steps 5",
+    )
 
 
 class TestReplaceEntry:
@@ -48,7 +54,8 @@ class TestReplaceEntry:
         assert list(new) == list(old)
         assert new["turnaround | sqlite"] == render(_entry(), _provenance())
         assert {key: new[key] for key in new if key != "turnaround | sqlite"} == {
-            key: old[key] for key in old if key != "turnaround | sqlite"}
+            key: old[key] for key in old if key != "turnaround | sqlite"
+        }
         # Everything outside the replaced entry is byte for byte what it was.
         before, after = RESULTS.split(old["turnaround | sqlite"]), text.split(new["turnaround | sqlite"])
         assert before == after
@@ -62,9 +69,13 @@ class TestReplaceEntry:
 
     def test_a_new_setting_goes_after_its_benchmarks_last_entry(self) -> None:
         text = replace_entry(RESULTS, _entry(setting="sqlite, env ECOMFLOW_WORKER_POLL_SECONDS=0.2"), _provenance())
-        assert list(entries(text)) == ["turnaround | sqlite", "turnaround | postgresql",
-                                       "turnaround | sqlite, env ECOMFLOW_WORKER_POLL_SECONDS=0.2", "chaos | sqlite"]
-        assert text.startswith(RESULTS.split("\n## chaos")[0])
+        assert list(entries(text)) == [
+            "turnaround | sqlite",
+            "turnaround | postgresql",
+            "turnaround | sqlite, env ECOMFLOW_WORKER_POLL_SECONDS=0.2",
+            "chaos | sqlite",
+        ]
+        assert text.startswith(RESULTS.split("\n## chaos", maxsplit=1)[0])
 
     def test_a_new_benchmark_gets_a_heading_at_the_end(self) -> None:
         text = replace_entry(RESULTS, _entry(benchmark="db_settings"), _provenance())
@@ -76,8 +87,13 @@ class TestReplaceEntry:
 class TestRender:
     def test_says_date_commit_command_ratio_and_figures(self) -> None:
         text = render(_entry(), _provenance())
-        for expected in ("2026-12-05 10:00 UTC", "abc1234 (clean)", "`python -m bench.turnaround --steps 5`",
-                         "**against the goal: 0.15×**", "| turnaround | p50 0.150 s |"):
+        for expected in (
+            "2026-12-05 10:00 UTC",
+            "abc1234 (clean)",
+            "`python -m bench.turnaround --steps 5`",
+            "**against the goal: 0.15×**",
+            "| turnaround | p50 0.150 s |",
+        ):
             assert expected in text
 
 

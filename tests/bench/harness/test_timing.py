@@ -1,4 +1,5 @@
 """The one summary of durations: nearest-rank percentiles, scaled, and its one-line form."""
+
 from __future__ import annotations
 
 from bench.harness.timing import format_summary, percentile, rate, summarize

@@ -1,4 +1,5 @@
 """The schema comes from the alembic migrations only, and they match the models."""
+
 from __future__ import annotations
 
 import uuid
@@ -17,14 +18,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
 from sqlalchemy.orm import Session
 
-from ecomflow.sample_data import return_params
-from ecomflow.engine.db.sessions import get_engine, make_engine
 from ecomflow.engine.db.migrate import alembic_config, upgrade_to_head
 from ecomflow.engine.db.models import AuditEvent, Base, HumanTask, ProcessInstance, SignInFailure, WebSession
+from ecomflow.engine.db.sessions import get_engine, make_engine
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.engine.people.users import authenticate, hash_token
 from ecomflow.engine.people.web_sessions import find_live_web_session, hash_session_secret, session_policy
+from ecomflow.engine.tasks.actions import claim_task
+from ecomflow.sample_data import return_params
 from tests.conftest import BACKEND, PG_ADMIN_URL, _admin_execute
 
 
@@ -74,7 +75,9 @@ class TestUpgradeToHead:
             before = {name: inspect(engine).get_columns(name) for name in Base.metadata.tables}
             upgrade_to_head(empty_database_url)
             after = {name: inspect(engine).get_columns(name) for name in Base.metadata.tables}
-            assert [str(c) for cols in after.values() for c in cols] == [str(c) for cols in before.values() for c in cols]
+            assert [str(c) for cols in after.values() for c in cols] == [
+                str(c) for cols in before.values() for c in cols
+            ]
         finally:
             engine.dispose()
 
@@ -100,12 +103,31 @@ FILLED_BY_MIGRATION = {("human_tasks", "lane"): "", ("human_tasks", "at_risk"): 
 
 def _task_row(number: int, *, step: str, role: str, state: str, **values: Any) -> dict[str, Any]:
     """Return a human_tasks row of the old instance; values may name columns of later revisions."""
-    row = dict(
-        id=f"22222222-2222-4222-8222-{number:012d}", instance_id=INSTANCE_ID, process_key="returns_exchange",
-        step_key=step, kind="human", round=1, role=role, state=state, assignee=None, excluded_users=[], priority=0,
-        due_at=T0 + timedelta(days=2), expires_at=None, context={"order_id": "ORD-OLD-1"}, output=None,
-        completed_by=None, version=1, suspend_seq=0, created_at=T0, claimed_at=None, completed_at=None, lane="", at_risk=False,
-    )
+    row = {
+        "id": f"22222222-2222-4222-8222-{number:012d}",
+        "instance_id": INSTANCE_ID,
+        "process_key": "returns_exchange",
+        "step_key": step,
+        "kind": "human",
+        "round": 1,
+        "role": role,
+        "state": state,
+        "assignee": None,
+        "excluded_users": [],
+        "priority": 0,
+        "due_at": T0 + timedelta(days=2),
+        "expires_at": None,
+        "context": {"order_id": "ORD-OLD-1"},
+        "output": None,
+        "completed_by": None,
+        "version": 1,
+        "suspend_seq": 0,
+        "created_at": T0,
+        "claimed_at": None,
+        "completed_at": None,
+        "lane": "",
+        "at_risk": False,
+    }
     return row | values
 
 
@@ -113,13 +135,29 @@ OLD_TASKS = [
     _task_row(1, step="inspect", role="warehouse", state="open", at_risk=True),
     _task_row(2, step="reship", role="warehouse", state="claimed", assignee="old-wu", version=2, claimed_at=T0),
     _task_row(
-        3, step="await_parcel", role="customer_service", state="completed", assignee="old-chen", version=3,
-        output={"return_tracking_no": "SF1234567890"}, completed_by="old-chen", completed_at=T0 + timedelta(hours=3),
-        expires_at=T0 + timedelta(days=7), remind_at=T0 + timedelta(days=1), escalated_to="managers",
+        3,
+        step="await_parcel",
+        role="customer_service",
+        state="completed",
+        assignee="old-chen",
+        version=3,
+        output={"return_tracking_no": "SF1234567890"},
+        completed_by="old-chen",
+        completed_at=T0 + timedelta(hours=3),
+        expires_at=T0 + timedelta(days=7),
+        remind_at=T0 + timedelta(days=1),
+        escalated_to="managers",
     ),
     _task_row(4, step="goodwill_approval", role="operations", state="cancelled", version=2, completed_at=T0),
-    _task_row(5, step="cs_review", role="customer_service", state="expired", version=2, completed_at=T0,
-              excluded_users=["old-wu"]),
+    _task_row(
+        5,
+        step="cs_review",
+        role="customer_service",
+        state="expired",
+        version=2,
+        completed_at=T0,
+        excluded_users=["old-wu"],
+    ),
 ]
 
 
@@ -152,10 +190,13 @@ class Planted:
 
     def as_of(self, columns: dict[str, set[str]]) -> Planted:
         """Return what survives a schema with these columns: its tables, and of each row its columns."""
-        return Planted({
-            name: [{c: v for c, v in row.items() if c in columns[name]} for row in rows]
-            for name, rows in self.rows.items() if name in columns
-        })
+        return Planted(
+            {
+                name: [{c: v for c, v in row.items() if c in columns[name]} for row in rows]
+                for name, rows in self.rows.items()
+                if name in columns
+            }
+        )
 
 
 def plant_old_data(connection: Connection) -> Planted:
@@ -167,76 +208,241 @@ def plant_old_data(connection: Connection) -> Planted:
         if kept is not None:
             planted.rows[name] = kept
 
-    insert("users", [
-        dict(name=name, active=name != "old-gone", created_at=T0) for name in ("old-wu", "old-ops", "old-chen", "old-gone")
-    ])
+    insert(
+        "users",
+        [
+            {"name": name, "active": name != "old-gone", "created_at": T0}
+            for name in ("old-wu", "old-ops", "old-chen", "old-gone")
+        ],
+    )
     user_id = dict(connection.execute(text("SELECT name, id FROM users")).all())
-    roles = [("old-wu", "warehouse"), ("old-ops", "operations"), ("old-chen", "customer_service"), ("old-gone", "warehouse")]
-    insert("user_roles", [dict(user_id=user_id[name], role=role) for name, role in roles])
-    insert("api_tokens", [
-        dict(user_id=user_id["old-wu"], token_hash=hash_token(OLD_TOKEN), created_at=T0, revoked_at=None),
-        dict(user_id=user_id["old-ops"], token_hash=hash_token("ecf_revoked"), created_at=T0, revoked_at=T0),
-    ])
-    insert("process_instances", [dict(
-        id=INSTANCE_ID, process_key="returns_exchange", definition_version=1, business_key="BK-OLD-1",
-        active_key="BK-OLD-1", state="waiting", params=OLD_PARAMS, result=None, parent_id=None, parent_step=None,
-        flow_run_id="33333333-3333-4333-8333-333333333333", started_by="old-ops", created_at=T0, updated_at=T0,
-        ended_at=None,
-    )])
+    roles = [
+        ("old-wu", "warehouse"),
+        ("old-ops", "operations"),
+        ("old-chen", "customer_service"),
+        ("old-gone", "warehouse"),
+    ]
+    insert("user_roles", [{"user_id": user_id[name], "role": role} for name, role in roles])
+    insert(
+        "api_tokens",
+        [
+            {"user_id": user_id["old-wu"], "token_hash": hash_token(OLD_TOKEN), "created_at": T0, "revoked_at": None},
+            {"user_id": user_id["old-ops"], "token_hash": hash_token("ecf_revoked"), "created_at": T0, "revoked_at": T0},
+        ],
+    )
+    insert(
+        "process_instances",
+        [
+            {
+                "id": INSTANCE_ID,
+                "process_key": "returns_exchange",
+                "definition_version": 1,
+                "business_key": "BK-OLD-1",
+                "active_key": "BK-OLD-1",
+                "state": "waiting",
+                "params": OLD_PARAMS,
+                "result": None,
+                "parent_id": None,
+                "parent_step": None,
+                "flow_run_id": "33333333-3333-4333-8333-333333333333",
+                "started_by": "old-ops",
+                "created_at": T0,
+                "updated_at": T0,
+                "ended_at": None,
+            }
+        ],
+    )
     insert("human_tasks", OLD_TASKS)
     completed = OLD_TASKS[2]["id"]
-    insert("task_comments", [dict(task_id=completed, author="old-chen", text="包裹已签收", created_at=T0)])
-    insert("audit_events", [
-        *[dict(at=T0, type="task.created", actor="system", instance_id=INSTANCE_ID, task_id=t["id"], data={"step": t["step_key"]})
-          for t in OLD_TASKS],
-        dict(at=T0, type="task.completed", actor="old-chen", instance_id=INSTANCE_ID, task_id=completed,
-             data={"from": "claimed", "action": "complete"}),
-    ])
-    insert("outbox", [
-        dict(kind="resume_run", instance_id=INSTANCE_ID, task_id=completed, payload={"pause_key_prefix": f"task:{completed}:"},
-             created_at=T0, available_at=T0, locked_until=None, attempts=1, delivered_at=T0, last_error=None),
-        dict(kind="start_run", instance_id=INSTANCE_ID, task_id=None, payload={}, created_at=T0, available_at=T0,
-             locked_until=None, attempts=3, delivered_at=None, last_error="prefect down"),
-    ])
-    insert("step_results", [dict(
-        key=f"{INSTANCE_ID}:policy_check:1", instance_id=INSTANCE_ID, step_key="policy_check",
-        result={"eligible": True}, created_at=T0,
-    )])
-    insert("refunds", [dict(
-        instance_id=INSTANCE_ID, order_id="ORD-OLD-1", amount=Decimal("199.00"), deduction=Decimal("20.50"),
-        currency="CNY", provider_ref="PAY-1", received_at=T0, due_by=T0 + timedelta(days=3), created_at=T0,
-    )])
-    insert("idempotent_responses", [dict(
-        user_name="old-chen", key="k-1", request_path=f"/tasks/{completed}/complete", status_code=200,
-        body={"id": completed, "state": "completed"}, created_at=T0,
-    )])
-    insert("order_ratings", [dict(order_id="ORD-OLD-1", rating=5, recorded_at=T0)])
-    insert("timers", [dict(
-        id="44444444-4444-4444-8444-444444444444", instance_id=INSTANCE_ID, step_key="await_parcel_timer", round=1,
-        fire_at=T0 + timedelta(days=7), fired_at=None, suspend_seq=1, created_at=T0,
-    )])
-    insert("skus", [dict(
-        sku="OLD-SKU-1", name="旧款T恤", category="normal", online_price=Decimal("179.00"), offline_price=Decimal("199.00"),
-        price_policy="flexible", stock=7, updated_at=T0,
-    )])
-    insert("stock_reservations", [dict(
-        key=f"{INSTANCE_ID}:OLD-SKU-1", order_key=INSTANCE_ID, instance_id=INSTANCE_ID, sku="OLD-SKU-1", quantity=1,
-        fulfilment="ship", created_at=T0, released_at=None,
-    )])
-    insert("flow_run_leases", [dict(
-        flow_run_id="33333333-3333-4333-8333-333333333333", worker_id="worker-old", leased_until=T0, takes=2, taken_at=T0,
-    )])
-    insert("web_sessions", [
-        dict(id=LIVE_SESSION_ID, user_id=user_id["old-wu"], secret_hash=hash_session_secret(OLD_SESSION_SECRET),
-             created_at=T0, last_seen_at=T0, expires_at=T0 + timedelta(hours=12), revoked_at=None, revoke_reason=None,
-             client_address="10.0.0.9", user_agent="Mozilla/5.0 (old)"),
-        dict(id=ENDED_SESSION_ID, user_id=user_id["old-chen"], secret_hash=hash_session_secret("ended-secret"),
-             created_at=T0, last_seen_at=T0, expires_at=T0 + timedelta(hours=12), revoked_at=T0, revoke_reason="signed_out",
-             client_address=None, user_agent=None),
-    ])
-    insert("sign_in_failures", [
-        dict(scope="name", key="old-wu", at=T0), dict(scope="address", key="10.0.0.9", at=T0),
-    ])
+    insert("task_comments", [{"task_id": completed, "author": "old-chen", "text": "包裹已签收", "created_at": T0}])
+    insert(
+        "audit_events",
+        [
+            *[
+                {
+                    "at": T0,
+                    "type": "task.created",
+                    "actor": "system",
+                    "instance_id": INSTANCE_ID,
+                    "task_id": t["id"],
+                    "data": {"step": t["step_key"]},
+                }
+                for t in OLD_TASKS
+            ],
+            {
+                "at": T0,
+                "type": "task.completed",
+                "actor": "old-chen",
+                "instance_id": INSTANCE_ID,
+                "task_id": completed,
+                "data": {"from": "claimed", "action": "complete"},
+            },
+        ],
+    )
+    insert(
+        "outbox",
+        [
+            {
+                "kind": "resume_run",
+                "instance_id": INSTANCE_ID,
+                "task_id": completed,
+                "payload": {"pause_key_prefix": f"task:{completed}:"},
+                "created_at": T0,
+                "available_at": T0,
+                "locked_until": None,
+                "attempts": 1,
+                "delivered_at": T0,
+                "last_error": None,
+            },
+            {
+                "kind": "start_run",
+                "instance_id": INSTANCE_ID,
+                "task_id": None,
+                "payload": {},
+                "created_at": T0,
+                "available_at": T0,
+                "locked_until": None,
+                "attempts": 3,
+                "delivered_at": None,
+                "last_error": "prefect down",
+            },
+        ],
+    )
+    insert(
+        "step_results",
+        [
+            {
+                "key": f"{INSTANCE_ID}:policy_check:1",
+                "instance_id": INSTANCE_ID,
+                "step_key": "policy_check",
+                "result": {"eligible": True},
+                "created_at": T0,
+            }
+        ],
+    )
+    insert(
+        "refunds",
+        [
+            {
+                "instance_id": INSTANCE_ID,
+                "order_id": "ORD-OLD-1",
+                "amount": Decimal("199.00"),
+                "deduction": Decimal("20.50"),
+                "currency": "CNY",
+                "provider_ref": "PAY-1",
+                "received_at": T0,
+                "due_by": T0 + timedelta(days=3),
+                "created_at": T0,
+            }
+        ],
+    )
+    insert(
+        "idempotent_responses",
+        [
+            {
+                "user_name": "old-chen",
+                "key": "k-1",
+                "request_path": f"/tasks/{completed}/complete",
+                "status_code": 200,
+                "body": {"id": completed, "state": "completed"},
+                "created_at": T0,
+            }
+        ],
+    )
+    insert("order_ratings", [{"order_id": "ORD-OLD-1", "rating": 5, "recorded_at": T0}])
+    insert(
+        "timers",
+        [
+            {
+                "id": "44444444-4444-4444-8444-444444444444",
+                "instance_id": INSTANCE_ID,
+                "step_key": "await_parcel_timer",
+                "round": 1,
+                "fire_at": T0 + timedelta(days=7),
+                "fired_at": None,
+                "suspend_seq": 1,
+                "created_at": T0,
+            }
+        ],
+    )
+    insert(
+        "skus",
+        [
+            {
+                "sku": "OLD-SKU-1",
+                "name": "旧款T恤",
+                "category": "normal",
+                "online_price": Decimal("179.00"),
+                "offline_price": Decimal("199.00"),
+                "price_policy": "flexible",
+                "stock": 7,
+                "updated_at": T0,
+            }
+        ],
+    )
+    insert(
+        "stock_reservations",
+        [
+            {
+                "key": f"{INSTANCE_ID}:OLD-SKU-1",
+                "order_key": INSTANCE_ID,
+                "instance_id": INSTANCE_ID,
+                "sku": "OLD-SKU-1",
+                "quantity": 1,
+                "fulfilment": "ship",
+                "created_at": T0,
+                "released_at": None,
+            }
+        ],
+    )
+    insert(
+        "flow_run_leases",
+        [
+            {
+                "flow_run_id": "33333333-3333-4333-8333-333333333333",
+                "worker_id": "worker-old",
+                "leased_until": T0,
+                "takes": 2,
+                "taken_at": T0,
+            }
+        ],
+    )
+    insert(
+        "web_sessions",
+        [
+            {
+                "id": LIVE_SESSION_ID,
+                "user_id": user_id["old-wu"],
+                "secret_hash": hash_session_secret(OLD_SESSION_SECRET),
+                "created_at": T0,
+                "last_seen_at": T0,
+                "expires_at": T0 + timedelta(hours=12),
+                "revoked_at": None,
+                "revoke_reason": None,
+                "client_address": "10.0.0.9",
+                "user_agent": "Mozilla/5.0 (old)",
+            },
+            {
+                "id": ENDED_SESSION_ID,
+                "user_id": user_id["old-chen"],
+                "secret_hash": hash_session_secret("ended-secret"),
+                "created_at": T0,
+                "last_seen_at": T0,
+                "expires_at": T0 + timedelta(hours=12),
+                "revoked_at": T0,
+                "revoke_reason": "signed_out",
+                "client_address": None,
+                "user_agent": None,
+            },
+        ],
+    )
+    insert(
+        "sign_in_failures",
+        [
+            {"scope": "name", "key": "old-wu", "at": T0},
+            {"scope": "address", "key": "10.0.0.9", "at": T0},
+        ],
+    )
     return planted
 
 
@@ -272,7 +478,9 @@ def check_app_works_on_old_rows(engine: Engine) -> None:
         claimed = claim_task(session, task_id=OPEN_TASK_ID, principal=principal)
         session.commit()
         assert (claimed.state, claimed.assignee, claimed.version, claimed.lane) == ("claimed", "old-wu", 2, "")
-        events = session.scalars(select(AuditEvent.type).where(AuditEvent.task_id == OPEN_TASK_ID).order_by(AuditEvent.id))
+        events = session.scalars(
+            select(AuditEvent.type).where(AuditEvent.task_id == OPEN_TASK_ID).order_by(AuditEvent.id)
+        )
         assert list(events) == ["task.created", "task.claimed"]
 
 

@@ -1,5 +1,6 @@
 """Read-only sessions: they never wait for a writer, the database refuses their writes, and the
 connection they used writes normally afterwards."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -8,8 +9,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
-from ecomflow.engine.db.sessions import make_engine, read_only, read_scope
 from ecomflow.engine.db.models import HumanTask
+from ecomflow.engine.db.sessions import make_engine, read_only, read_scope
 from tests.factories import make_task, uncommitted_change_to
 
 pytestmark = pytest.mark.usefixtures("clean_db")

@@ -2,6 +2,7 @@
 
 A SQLite file of its own under tmp_path on both test lanes: the mechanism is SQLite's.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Business time: due dates over weekends, holidays and make-up workdays, reminder points, and the wall clock."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -31,7 +32,9 @@ def shipped() -> BusinessCalendar:
 def nine_to_five(**overrides: object) -> BusinessCalendar:
     """A small hand-made calendar: UTC, 09:00-17:00 in one piece, Saturday and Sunday off."""
     fields: dict[str, object] = {
-        "timezone": "UTC", "working_hours": ((9 * 60, 17 * 60),), "weekends": frozenset({SAT, SUN}),
+        "timezone": "UTC",
+        "working_hours": ((9 * 60, 17 * 60),),
+        "weekends": frozenset({SAT, SUN}),
     }
     return BusinessCalendar(**{**fields, **overrides})
 
@@ -110,7 +113,9 @@ class TestShippedCalendarReminderPoints:
         assert shipped.fraction_of(start, due, 0.5) == shanghai(2026, 11, 24, 10)
 
     def test_working_time_between_ignores_nights_lunches_and_holidays(self, shipped: BusinessCalendar) -> None:
-        assert shipped.working_time_between(shanghai(2026, 11, 23, 9), shanghai(2026, 11, 24, 9)) == timedelta(hours=7.5)
+        assert shipped.working_time_between(shanghai(2026, 11, 23, 9), shanghai(2026, 11, 24, 9)) == timedelta(
+            hours=7.5
+        )
         assert shipped.working_time_between(shanghai(2026, 9, 30, 18), shanghai(2026, 10, 8, 9)) == timedelta(0)
 
 

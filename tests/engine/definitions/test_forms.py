@@ -1,4 +1,5 @@
 """Forms: compiling flows.yaml form specs to JSON Schema and validating submitted data."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,10 +32,16 @@ def order_form() -> FormSpec:
         condition={"type": "enum", "values": ["ok", "damaged"], "required": True},
         notes={"type": "text"},
         tags={"type": "list", "items": {"type": "string", "max_length": 5}, "min_items": 1, "max_items": 2},
-        items={"type": "list", "items": {"type": "object", "fields": {
-            "sku": {"type": "string", "required": True, "label": label("SKU", "SKU")},
-            "qty": {"type": "integer", "min": 1, "label": label("数量", "Quantity")},
-        }}},
+        items={
+            "type": "list",
+            "items": {
+                "type": "object",
+                "fields": {
+                    "sku": {"type": "string", "required": True, "label": label("SKU", "SKU")},
+                    "qty": {"type": "integer", "min": 1, "label": label("数量", "Quantity")},
+                },
+            },
+        },
         address={"type": "object", "fields": {"city": {"type": "string", "required": True, "label": label()}}},
     )
 
@@ -58,8 +65,17 @@ class TestCompileForm:
         assert schema["additionalProperties"] is False
         assert schema["required"] == ["order_id", "amount", "condition"]
         assert list(schema["properties"]) == [
-            "order_id", "quantity", "amount", "delivered_on", "ship_at", "gift", "condition", "notes", "tags",
-            "items", "address",
+            "order_id",
+            "quantity",
+            "amount",
+            "delivered_on",
+            "ship_at",
+            "gift",
+            "condition",
+            "notes",
+            "tags",
+            "items",
+            "address",
         ]
         Draft202012Validator.check_schema(schema)
 
@@ -139,19 +155,27 @@ class TestCompileForm:
         ]
 
     def test_every_bad_field_is_reported(self):
-        problems = definition_problems({"fields": {
-            "a": {"type": "enum", "label": label()},
-            "b": {"type": "enum", "values": [True, False], "label": label()},
-            "c": {"type": "string", "min_length": 5, "max_length": 2, "label": label()},
-            "d": {"type": "string", "pattern": "([", "label": label()},
-            "e": {"type": "integer", "maxlength": 3, "label": label()},
-            "f": {"type": "string"},
-            "g": {"type": "list", "label": label()},
-            "h": {"type": "list", "label": label(), "items": {"type": "object", "fields": {"x": {"type": "nope"}}}},
-            "Bad-Name": {"type": "string", "label": label()},
-            "i": {"type": "integer", "min": "1", "label": label()},
-            "j": {"type": "string", "required": "yes", "label": label()},
-        }})
+        problems = definition_problems(
+            {
+                "fields": {
+                    "a": {"type": "enum", "label": label()},
+                    "b": {"type": "enum", "values": [True, False], "label": label()},
+                    "c": {"type": "string", "min_length": 5, "max_length": 2, "label": label()},
+                    "d": {"type": "string", "pattern": "([", "label": label()},
+                    "e": {"type": "integer", "maxlength": 3, "label": label()},
+                    "f": {"type": "string"},
+                    "g": {"type": "list", "label": label()},
+                    "h": {
+                        "type": "list",
+                        "label": label(),
+                        "items": {"type": "object", "fields": {"x": {"type": "nope"}}},
+                    },
+                    "Bad-Name": {"type": "string", "label": label()},
+                    "i": {"type": "integer", "min": "1", "label": label()},
+                    "j": {"type": "string", "required": "yes", "label": label()},
+                }
+            }
+        )
         where = "processes.demo.steps.inspect.form.fields"
         expected_starts = [
             f"{where}.a.values: an enum needs a non-empty list of values",
@@ -190,9 +214,18 @@ class TestCompileForm:
 class TestValidateForm:
     def good_order(self, **overrides: Any) -> dict[str, Any]:
         return {
-            "order_id": "TB-2024-0001", "quantity": 2, "amount": 99.5, "delivered_on": "2025-05-01",
-            "ship_at": "2025-05-01T20:00:00+08:00", "gift": False, "condition": "ok", "notes": "fine",
-            "tags": ["a"], "items": [{"sku": "SKU1", "qty": 1}], "address": {"city": "杭州"}, **overrides,
+            "order_id": "TB-2024-0001",
+            "quantity": 2,
+            "amount": 99.5,
+            "delivered_on": "2025-05-01",
+            "ship_at": "2025-05-01T20:00:00+08:00",
+            "gift": False,
+            "condition": "ok",
+            "notes": "fine",
+            "tags": ["a"],
+            "items": [{"sku": "SKU1", "qty": 1}],
+            "address": {"city": "杭州"},
+            **overrides,
         }
 
     def test_valid_data_has_no_problems(self):
@@ -206,8 +239,17 @@ class TestValidateForm:
 
     def test_every_bad_field_is_reported_sorted_by_field(self):
         data = self.good_order(
-            order_id="a b", quantity=11, amount=0, delivered_on="2025-02-30", ship_at="tomorrow", gift="no",
-            condition="lost", notes="x" * 5001, tags=[], items=[{"qty": 0}], address={"city": "", "zip": "1"},
+            order_id="a b",
+            quantity=11,
+            amount=0,
+            delivered_on="2025-02-30",
+            ship_at="tomorrow",
+            gift="no",
+            condition="lost",
+            notes="x" * 5001,
+            tags=[],
+            items=[{"qty": 0}],
+            address={"city": "", "zip": "1"},
             surprise=1,
         )
         assert rules(validate_form(order_form(), data)) == [

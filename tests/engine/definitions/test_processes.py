@@ -1,4 +1,5 @@
 """Definitions: loading and validating flows.yaml, and the shipped flows.yaml against PROCESSES.md."""
+
 from __future__ import annotations
 
 import copy
@@ -10,34 +11,97 @@ from typing import Any
 import pytest
 import yaml
 
-from ecomflow.engine.definitions.processes import Definitions, Label, load_definitions, parse_definitions, parse_duration
-from ecomflow.engine.errors import DefinitionError, DefinitionMissing, UnknownProcess, UnknownStep
 from ecomflow.engine.config import PACKAGED_DEFINITIONS, default_definitions_path
 from ecomflow.engine.definitions.forms import validate_form
+from ecomflow.engine.definitions.processes import (
+    Definitions,
+    Label,
+    load_definitions,
+    parse_definitions,
+    parse_duration,
+)
+from ecomflow.engine.errors import DefinitionError, DefinitionMissing, UnknownProcess, UnknownStep
 
 FLOWS_YAML = Path(__file__).resolve().parents[3] / "flows.yaml"
 
 # Step keys per process, in order, as PROCESSES.md names them (plus the child links it describes).
 SPEC_STEPS = {
-    "quarterly_marketing_plan": ["collect_metrics", "draft_plan", "owner_approval", "decompose_targets",
-                                 "department_strategies", "publish_plan", "campaign_plans"],
-    "themed_campaign_plan": ["draft_campaign", "price_policy_check", "owner_price_approval", "campaign_approval",
-                             "promo_images", "ads_and_events"],
-    "listing_module_production": ["write_selling_points", "copy_check", "design_module", "review_module", "archive",
-                                  "listing_upload"],
+    "quarterly_marketing_plan": [
+        "collect_metrics",
+        "draft_plan",
+        "owner_approval",
+        "decompose_targets",
+        "department_strategies",
+        "publish_plan",
+        "campaign_plans",
+    ],
+    "themed_campaign_plan": [
+        "draft_campaign",
+        "price_policy_check",
+        "owner_price_approval",
+        "campaign_approval",
+        "promo_images",
+        "ads_and_events",
+    ],
+    "listing_module_production": [
+        "write_selling_points",
+        "copy_check",
+        "design_module",
+        "review_module",
+        "archive",
+        "listing_upload",
+    ],
     "customer_care_copy": ["draft_copy", "copy_check", "review", "publish"],
     "page_design": ["brief", "design", "review", "owner_signoff", "go_live", "publish"],
     "promo_image_design": ["request", "copy_check", "design", "review", "performance_feedback", "archive"],
-    "routine_promotion": ["weekly_review", "plan_actions", "budget_approval", "owner_budget_approval",
-                          "execute_and_report"],
-    "ads_and_events": ["select_products", "budget_approval", "owner_budget_approval", "sign_up", "review_result",
-                       "await_event_end", "track_effect"],
-    "presales_order": ["answer_inquiry", "stock_check", "shortage_decision", "print_and_pick", "verify_and_pack",
-                       "ship", "prepare_pickup", "picked_up"],
-    "returns_exchange": ["policy_check", "cs_review", "goodwill_approval", "await_parcel", "inspect",
-                         "deduction_approval", "refund", "reship", "check_rating", "follow_up"],
-    "product_photo_shoot": ["request", "sample_handover", "shoot", "retouch", "review", "sample_return", "archive",
-                            "listing_modules"],
+    "routine_promotion": [
+        "weekly_review",
+        "plan_actions",
+        "budget_approval",
+        "owner_budget_approval",
+        "execute_and_report",
+    ],
+    "ads_and_events": [
+        "select_products",
+        "budget_approval",
+        "owner_budget_approval",
+        "sign_up",
+        "review_result",
+        "await_event_end",
+        "track_effect",
+    ],
+    "presales_order": [
+        "answer_inquiry",
+        "stock_check",
+        "shortage_decision",
+        "print_and_pick",
+        "verify_and_pack",
+        "ship",
+        "prepare_pickup",
+        "picked_up",
+    ],
+    "returns_exchange": [
+        "policy_check",
+        "cs_review",
+        "goodwill_approval",
+        "await_parcel",
+        "inspect",
+        "deduction_approval",
+        "refund",
+        "reship",
+        "check_rating",
+        "follow_up",
+    ],
+    "product_photo_shoot": [
+        "request",
+        "sample_handover",
+        "shoot",
+        "retouch",
+        "review",
+        "sample_return",
+        "archive",
+        "listing_modules",
+    ],
     "listing_upload": ["prepare_listing", "listing_check", "review", "go_live", "publish", "verify_live"],
     "daily_report": ["compute_kpis", "publish_report", "notify"],
 }
@@ -77,12 +141,30 @@ def make_raw(**overrides: Any) -> dict[str, Any]:
                 "start_form": {"fields": {"go_live_at": {"type": "datetime", "label": label()}}},
                 "steps": [
                     {"key": "check", "kind": "auto", "title": label()},
-                    {"key": "write", "kind": "human", "role": "product", "due": "2d", "title": label(),
-                     "form": {"fields": {"skus": {"type": "list", "label": label(), "items": {"type": "string"}}}}},
-                    {"key": "review", "kind": "approval", "role": "operations", "due": "8h", "reject_to": "write",
-                     "title": label()},
-                    {"key": "strategies", "kind": "parallel", "roles": ["product", "visual"], "due": "3d",
-                     "title": label(), "form": {"fields": {"plan": {"type": "text", "label": label()}}}},
+                    {
+                        "key": "write",
+                        "kind": "human",
+                        "role": "product",
+                        "due": "2d",
+                        "title": label(),
+                        "form": {"fields": {"skus": {"type": "list", "label": label(), "items": {"type": "string"}}}},
+                    },
+                    {
+                        "key": "review",
+                        "kind": "approval",
+                        "role": "operations",
+                        "due": "8h",
+                        "reject_to": "write",
+                        "title": label(),
+                    },
+                    {
+                        "key": "strategies",
+                        "kind": "parallel",
+                        "roles": ["product", "visual"],
+                        "due": "3d",
+                        "title": label(),
+                        "form": {"fields": {"plan": {"type": "text", "label": label()}}},
+                    },
                     {"key": "wait", "kind": "timer", "at": "go_live_at", "title": label()},
                     {"key": "children", "kind": "child", "process": "leaf", "each": "skus", "title": label()},
                 ],
@@ -191,22 +273,33 @@ class TestParseDefinitions:
         for start in expected:
             assert any(p.startswith(start) for p in problems), (start, problems)
 
-    @pytest.mark.parametrize(("step", "change", "expected"), [
-        ("write", {"role": None}, "processes.demo.steps.write.role: human steps need a role"),
-        ("strategies", {"roles": []}, "processes.demo.steps.strategies.roles: a parallel step needs a non-empty list"),
-        ("wait", {"at": None}, "processes.demo.steps.wait.at: a timer step needs 'at'"),
-        ("children", {"process": None}, "processes.demo.steps.children.process: a child step needs the process"),
-        ("write", {"kind": "manual"}, "processes.demo.steps.write.kind: unknown kind 'manual'"),
-        ("write", {"title": {"zh": "写"}}, "processes.demo.steps.write.title.en: a non-empty en label is required"),
-        ("write", {"reject_to": "check"}, "processes.demo.steps.write: 'reject_to' is not allowed on human steps"),
-        ("review", {"approves": "check"}, "processes.demo.steps.review.approves: step 'check' is of kind auto"),
-        ("review", {"approves": "wait"}, "processes.demo.steps.review.approves: step 'wait' does not come before"),
-        ("review", {"reject_to": "review"}, "processes.demo.steps.review.reject_to: step 'review' does not come"),
-        ("write", {"reminder": "weekly"}, "processes.demo.steps.write.reminder: expected 'daily' or a duration"),
-        ("wait", {"at": "missing_field"}, "processes.demo.steps.wait.at: 'missing_field' is not a field"),
-        ("children", {"each": "go_live_at"}, "processes.demo.steps.children.each: field 'go_live_at' is a datetime"),
-        ("write", {"due": "0h"}, "processes.demo.steps.write.due: invalid duration '0h'"),
-    ])
+    @pytest.mark.parametrize(
+        ("step", "change", "expected"),
+        [
+            ("write", {"role": None}, "processes.demo.steps.write.role: human steps need a role"),
+            (
+                "strategies",
+                {"roles": []},
+                "processes.demo.steps.strategies.roles: a parallel step needs a non-empty list",
+            ),
+            ("wait", {"at": None}, "processes.demo.steps.wait.at: a timer step needs 'at'"),
+            ("children", {"process": None}, "processes.demo.steps.children.process: a child step needs the process"),
+            ("write", {"kind": "manual"}, "processes.demo.steps.write.kind: unknown kind 'manual'"),
+            ("write", {"title": {"zh": "写"}}, "processes.demo.steps.write.title.en: a non-empty en label is required"),
+            ("write", {"reject_to": "check"}, "processes.demo.steps.write: 'reject_to' is not allowed on human steps"),
+            ("review", {"approves": "check"}, "processes.demo.steps.review.approves: step 'check' is of kind auto"),
+            ("review", {"approves": "wait"}, "processes.demo.steps.review.approves: step 'wait' does not come before"),
+            ("review", {"reject_to": "review"}, "processes.demo.steps.review.reject_to: step 'review' does not come"),
+            ("write", {"reminder": "weekly"}, "processes.demo.steps.write.reminder: expected 'daily' or a duration"),
+            ("wait", {"at": "missing_field"}, "processes.demo.steps.wait.at: 'missing_field' is not a field"),
+            (
+                "children",
+                {"each": "go_live_at"},
+                "processes.demo.steps.children.each: field 'go_live_at' is a datetime",
+            ),
+            ("write", {"due": "0h"}, "processes.demo.steps.write.due: invalid duration '0h'"),
+        ],
+    )
     def test_step_problems_name_the_step(self, step, change, expected):
         raw = make_raw()
         target = demo_step(raw, step)
@@ -235,8 +328,20 @@ class TestParseDefinitions:
         raw["processes"]["demo"]["schedule"]["cron"] = cron
         assert parse_definitions(raw).process("demo").schedule.cron == cron
 
-    @pytest.mark.parametrize("cron", ["0 9 * *", "60 * * * *", "0 9 32 * *", "0 9 * 13 *", "0 9 * * 8",
-                                      "5-1 * * * *", "*/0 * * * *", "@daily", "0 9 * * funday"])
+    @pytest.mark.parametrize(
+        "cron",
+        [
+            "0 9 * *",
+            "60 * * * *",
+            "0 9 32 * *",
+            "0 9 * 13 *",
+            "0 9 * * 8",
+            "5-1 * * * *",
+            "*/0 * * * *",
+            "@daily",
+            "0 9 * * funday",
+        ],
+    )
     def test_invalid_crons_are_refused(self, cron):
         raw = make_raw()
         raw["processes"]["demo"]["schedule"]["cron"] = cron
@@ -381,8 +486,15 @@ class TestShippedFlows:
             assert [s.key for s in shipped.process(key).steps] == steps, key
 
     def test_roles_of_the_team_model(self, shipped):
-        assert list(shipped.roles) == ["owner", "operations", "product", "promotion", "visual", "customer_service",
-                                       "warehouse"]
+        assert list(shipped.roles) == [
+            "owner",
+            "operations",
+            "product",
+            "promotion",
+            "visual",
+            "customer_service",
+            "warehouse",
+        ]
         assert shipped.manager_roles == frozenset({"owner", "operations"})
         assert shipped.roles["warehouse"].label.zh == "仓储物流"
         assert shipped.timezone == "Asia/Shanghai"
@@ -411,10 +523,15 @@ class TestShippedFlows:
         steps = {s.key: s for s in shipped.process("returns_exchange").steps}
         kinds = {key: (s.kind, s.role) for key, s in steps.items()}
         assert kinds == {
-            "policy_check": ("auto", None), "cs_review": ("approval", "customer_service"),
-            "goodwill_approval": ("approval", "operations"), "await_parcel": ("human", "customer_service"),
-            "inspect": ("human", "warehouse"), "deduction_approval": ("approval", "operations"),
-            "refund": ("auto", None), "reship": ("human", "warehouse"), "check_rating": ("auto", None),
+            "policy_check": ("auto", None),
+            "cs_review": ("approval", "customer_service"),
+            "goodwill_approval": ("approval", "operations"),
+            "await_parcel": ("human", "customer_service"),
+            "inspect": ("human", "warehouse"),
+            "deduction_approval": ("approval", "operations"),
+            "refund": ("auto", None),
+            "reship": ("human", "warehouse"),
+            "check_rating": ("auto", None),
             "follow_up": ("human", "customer_service"),
         }
         assert steps["cs_review"].due == timedelta(days=1) and steps["cs_review"].reject_to is None
@@ -432,25 +549,41 @@ class TestShippedFlows:
         assert [f.name for f in inspect.fields if f.required] == ["condition", "restock"]
         assert validate_form(inspect, {"condition": "damaged", "restock": "no", "deduction": 20}) == []
         assert [p.field for p in validate_form(inspect, {"condition": "lost", "deduction": -1})] == [
-            "condition", "deduction", "restock"]
+            "condition",
+            "deduction",
+            "restock",
+        ]
         assert process.step("await_parcel").form.json_schema["required"] == ["return_tracking_no"]
         assert process.step("reship").form.json_schema["required"] == ["carrier", "tracking_no"]
         assert process.step("follow_up").form.get_field("contact_result").attrs["values"] == (
-            "resolved", "unreachable", "escalated")
+            "resolved",
+            "unreachable",
+            "escalated",
+        )
         assert process.step("follow_up").form.json_schema["required"] == ["contact_result", "notes"]
 
     def test_returns_exchange_start_form(self, shipped):
         start = shipped.process("returns_exchange").start_form
         assert start.field_names == ("order_id", "sku", "kind", "reason", "category", "delivered_on", "amount")
         assert start.json_schema["required"] == list(start.field_names)
-        good = {"order_id": "TB-20250501-01", "sku": "TEE-RED-M", "kind": "return", "reason": "too small",
-                "category": "normal", "delivered_on": "2025-05-01", "amount": 89.0}
+        good = {
+            "order_id": "TB-20250501-01",
+            "sku": "TEE-RED-M",
+            "kind": "return",
+            "reason": "too small",
+            "category": "normal",
+            "delivered_on": "2025-05-01",
+            "amount": 89.0,
+        }
         assert validate_form(start, good) == []
-        bad = {**good, "order_id": "#1", "kind": "refund", "delivered_on": "May 1", "amount": 0,
-               "customer_rating": 1}
+        bad = {**good, "order_id": "#1", "kind": "refund", "delivered_on": "May 1", "amount": 0, "customer_rating": 1}
         assert [(p.field, p.rule) for p in validate_form(start, bad)] == [
-            ("amount", "min"), ("customer_rating", "unknown_field"), ("delivered_on", "format"), ("kind", "enum"),
-            ("order_id", "pattern")]
+            ("amount", "min"),
+            ("customer_rating", "unknown_field"),
+            ("delivered_on", "format"),
+            ("kind", "enum"),
+            ("order_id", "pattern"),
+        ]
         categories = set(start.get_field("category").attrs["values"])
         assert set(shipped.rules["returns"]["excluded_categories"]) < categories
 
@@ -468,8 +601,22 @@ class TestShippedFlows:
 
     def test_shared_rules(self, shipped):
         rules = shipped.rules
-        assert rules["banned_terms"][:14] == ("最", "第一", "唯一", "国家级", "世界级", "顶级", "极品", "独家", "首个", "首选",
-                                              "全网最低", "史无前例", "万能", "100%")
+        assert rules["banned_terms"][:14] == (
+            "最",
+            "第一",
+            "唯一",
+            "国家级",
+            "世界级",
+            "顶级",
+            "极品",
+            "独家",
+            "首个",
+            "首选",
+            "全网最低",
+            "史无前例",
+            "万能",
+            "100%",
+        )
         assert rules["price_policy"]["default"] in ("unified", "flexible")
         assert rules["price_policy"]["max_online_discount"] == 0.20
         assert rules["owner_approval_above"] == 50000 and rules["currency"] == "CNY"
@@ -478,8 +625,13 @@ class TestShippedFlows:
         assert rules["returns"]["no_reason_days"] == 7
         assert parse_duration(rules["returns"]["parcel_wait"]) == timedelta(days=7)
         assert parse_duration(rules["returns"]["refund_within"]) == timedelta(days=7)
-        assert set(rules["target_weights"]["departments"]) == {"product", "promotion", "visual", "customer_service",
-                                                               "warehouse"}
+        assert set(rules["target_weights"]["departments"]) == {
+            "product",
+            "promotion",
+            "visual",
+            "customer_service",
+            "warehouse",
+        }
 
     def test_child_links_follow_the_spec(self, shipped):
         links = {(key, s.process) for key, p in shipped.processes.items() for s in p.steps if s.kind == "child"}
@@ -502,8 +654,9 @@ class TestShippedFlows:
                 assert {f.name for f in items.fields} <= set(child_fields), (process.key, step.key)
 
     def test_approvals_loop_back_as_the_spec_says(self, shipped):
-        reject_to = {(k, s.key): s.reject_to for k, p in shipped.processes.items() for s in p.steps
-                     if s.kind == "approval"}
+        reject_to = {
+            (k, s.key): s.reject_to for k, p in shipped.processes.items() for s in p.steps if s.kind == "approval"
+        }
         assert reject_to[("quarterly_marketing_plan", "owner_approval")] == "draft_plan"
         assert reject_to[("listing_module_production", "review_module")] == "design_module"
         assert reject_to[("customer_care_copy", "review")] == "draft_copy"
@@ -528,7 +681,11 @@ class TestShippedFlows:
         assert draft.role == "operations" and draft.due == timedelta(days=5)
         assert draft.form.get_field("goal_focus").attrs["values"] == ("scale", "profit")
         assert {f.name for f in draft.form.get_field("campaigns").items.fields} == {
-            "theme", "starts_on", "ends_on", "budget"}
+            "theme",
+            "starts_on",
+            "ends_on",
+            "budget",
+        }
         assert plan.step("owner_approval").due == timedelta(days=2)
         strategies = plan.step("department_strategies")
         assert strategies.kind == "parallel" and strategies.due == timedelta(days=3)
@@ -543,11 +700,19 @@ class TestShippedFlows:
         assert shipped.process("listing_upload").step("go_live").at == "go_live_at"
         care = shipped.process("customer_care_copy").step("draft_copy").form
         assert care.get_field("scenario").attrs["values"] == (
-            "order_paid", "shipped", "delivered", "after_sales", "holiday", "vip_care")
+            "order_paid",
+            "shipped",
+            "delivered",
+            "after_sales",
+            "holiday",
+            "vip_care",
+        )
         assert care.get_field("channel").attrs["values"] == ("im", "sms")
         selling = shipped.process("listing_module_production").step("write_selling_points").form
         assert selling.get_field("selling_points").attrs["min_items"] == 3
         shots = shipped.process("product_photo_shoot").step("request").form.get_field("shot_list")
         assert shots.items.attrs["values"] == ("main", "detail", "model", "scene")
-        assert {p.key for p in shipped.processes.values() if p.volume == "high"} == {"presales_order",
-                                                                                     "returns_exchange"}
+        assert {p.key for p in shipped.processes.values() if p.volume == "high"} == {
+            "presales_order",
+            "returns_exchange",
+        }

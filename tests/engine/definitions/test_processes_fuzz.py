@@ -3,6 +3,7 @@
 The shipped flows.yaml is mutated at random (deterministically) and handed to parse_definitions, which must
 either return Definitions or raise DefinitionError with located problems — never TypeError, KeyError & co.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,8 +24,25 @@ FLOWS_YAML = Path(__file__).resolve().parents[3] / "flows.yaml"
 SEED = 1234
 MUTATIONS = 2000  # spread over documents carrying 1-3 mutations each: the loader reports every problem at once
 # What safe_load can give where something else was expected (dates and floats included).
-REPLACEMENTS: tuple[Any, ...] = (None, 0, "x", [], {}, [1], {"a": 1}, True, -1, 1.5, "", date(2025, 5, 1),
-                                 ["x"], [None], [{}], {"zh": 1}, {"type": "string"})
+REPLACEMENTS: tuple[Any, ...] = (
+    None,
+    0,
+    "x",
+    [],
+    {},
+    [1],
+    {"a": 1},
+    True,
+    -1,
+    1.5,
+    "",
+    date(2025, 5, 1),
+    ["x"],
+    [None],
+    [{}],
+    {"zh": 1},
+    {"type": "string"},
+)
 BAD_KEYS: tuple[Any, ...] = (1, None, True, 1.5, "", "Bad Key", date(2025, 5, 1))
 
 Path_ = tuple[Any, ...]
@@ -160,13 +178,14 @@ def test_mutated_flows_yaml_gives_definitions_or_definition_error(shipped_raw):
         except DefinitionError as exc:
             outcomes["refused"] += 1
             assert exc.problems and all(isinstance(p, str) and ": " in p for p in exc.problems), (applied, exc.problems)
-        except Exception as exc:  # noqa: BLE001 - the point: nothing else may escape
+        except Exception as exc:
             crashes.setdefault(_crash_site(exc), (applied, f"{type(exc).__name__}: {exc}"))
         else:
             outcomes["ok"] += 1
             assert isinstance(result, Definitions)
-    report = "\n".join(f"{site}\n    after {'; '.join(applied)}\n    {message}"
-                       for site, (applied, message) in crashes.items())
+    report = "\n".join(
+        f"{site}\n    after {'; '.join(applied)}\n    {message}" for site, (applied, message) in crashes.items()
+    )
     assert not crashes, f"{len(crashes)} crash sites:\n{report}"
     assert outcomes["refused"] > outcomes["ok"] > 0, outcomes  # the mutations bite, and harmless ones still load
     assert shipped_raw == pristine, "parse_definitions changed its input"
@@ -181,8 +200,11 @@ NASTY = [
     ((*QMP, "schedule", "timezone"), "Europe", f"{QMP_WHERE}.schedule.timezone: unknown time zone"),
     ((*QMP, "schedule", "cron"), f"0 9 1 {'1' * 5000} *", f"{QMP_WHERE}.schedule.cron: cron"),
     ((*QMP, "schedule", "cron"), f"*/{'1' * 5000} 9 1 * *", f"{QMP_WHERE}.schedule.cron: cron"),
-    ((*QMP, "start_form", "fields", "quarter", "pattern"), "a{99999999999}",
-     f"{QMP_WHERE}.start_form.fields.quarter.pattern: not a valid regular expression"),
+    (
+        (*QMP, "start_form", "fields", "quarter", "pattern"),
+        "a{99999999999}",
+        f"{QMP_WHERE}.start_form.fields.quarter.pattern: not a valid regular expression",
+    ),
     ((*QMP, "steps", 1, "due"), "99999999999d", f"{QMP_WHERE}.steps.draft_plan.due: invalid duration"),
     ((*QMP, "steps", 1, "due"), "9" * 5000 + "m", f"{QMP_WHERE}.steps.draft_plan.due: invalid duration"),
     ((*QMP, "steps", 1, "role"), ["operations"], f"{QMP_WHERE}.steps.draft_plan.role: expected a role key"),
@@ -214,8 +236,9 @@ def _set(raw: dict[str, Any], path: Path_, value: Any) -> dict[str, Any]:
     return mutated
 
 
-@pytest.mark.parametrize(("path", "value", "expected"), NASTY, ids=[f"{'.'.join(map(str, p))}={v!r:.20}"
-                                                                     for p, v, _ in NASTY])
+@pytest.mark.parametrize(
+    ("path", "value", "expected"), NASTY, ids=[f"{'.'.join(map(str, p))}={v!r:.20}" for p, v, _ in NASTY]
+)
 def test_nasty_values_are_located_problems(shipped_raw, path, value, expected):
     with pytest.raises(DefinitionError) as caught:
         parse_definitions(_set(shipped_raw, path, value))
@@ -227,8 +250,9 @@ def test_a_list_or_mapping_that_contains_itself_is_refused(shipped_raw):
     loop.append(loop)
     with pytest.raises(DefinitionError) as caught:
         parse_definitions(_set(shipped_raw, ("rules", "loop"), loop))
-    assert caught.value.problems == ["rules.loop[1]: refers to a mapping or list that contains it "
-                                     "(a recursive YAML alias)"]
+    assert caught.value.problems == [
+        "rules.loop[1]: refers to a mapping or list that contains it (a recursive YAML alias)"
+    ]
 
 
 def test_a_recursive_yaml_alias_is_refused(tmp_path):
@@ -238,8 +262,9 @@ def test_a_recursive_yaml_alias_is_refused(tmp_path):
     path.write_text(text.replace("\nrules:\n", "\nrules:\n  loop: &loop {again: [*loop]}\n"), encoding="utf-8")
     with pytest.raises(DefinitionError) as caught:
         load_definitions(path)
-    assert caught.value.problems == ["rules.loop.again[0]: refers to a mapping or list that contains it "
-                                     "(a recursive YAML alias)"]
+    assert caught.value.problems == [
+        "rules.loop.again[0]: refers to a mapping or list that contains it (a recursive YAML alias)"
+    ]
 
 
 def test_shared_aliases_are_fine(shipped_raw):
@@ -249,10 +274,17 @@ def test_shared_aliases_are_fine(shipped_raw):
     assert parse_definitions(mutated).process("daily_report").label.en == "Shared"
 
 
-@pytest.mark.parametrize(("path", "value", "expected"), [
-    (("rules", "deep"), _deep(200), "rules.deep[0][0]"),
-    ((*QMP, "start_form", "fields", "quarter"), _deep_form_field(200), f"{QMP_WHERE}.start_form.fields.quarter.items"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("rules", "deep"), _deep(200), "rules.deep[0][0]"),
+        (
+            (*QMP, "start_form", "fields", "quarter"),
+            _deep_form_field(200),
+            f"{QMP_WHERE}.start_form.fields.quarter.items",
+        ),
+    ],
+)
 def test_absurdly_deep_nesting_is_refused(shipped_raw, path, value, expected):
     with pytest.raises(DefinitionError) as caught:
         parse_definitions(_set(shipped_raw, path, value))

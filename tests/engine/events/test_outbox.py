@@ -1,14 +1,15 @@
 """The outbox: compare-and-set leases, exponential retry, delivery bookkeeping."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
 
-from ecomflow.engine.events import outbox
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import OutboxMessage
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.events import outbox
 
 
 def _enqueue(kind: str = outbox.RESUME_RUN, *, at: datetime) -> int:
@@ -142,7 +143,12 @@ class TestMarkFailed:
         with session_scope() as session:
             outbox.mark_failed(session, message_id=failed, now=now, error="y" * 5000)
         stored = _message(failed)
-        assert (stored.failed_at, stored.locked_until, stored.last_error, stored.delivered_at) == (now, None, "y" * 2000, None)
+        assert (stored.failed_at, stored.locked_until, stored.last_error, stored.delivered_at) == (
+            now,
+            None,
+            "y" * 2000,
+            None,
+        )
         assert _pending(now + timedelta(days=1)) == [kept]
         assert _lease(failed, now=now + timedelta(days=1)) is None
         with session_scope() as session:

@@ -1,4 +1,5 @@
 """Webhooks: queued with the audit event's transaction, signed, delivered by the dispatcher, retried, given up."""
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.events import dispatcher
-from ecomflow.engine.events import outbox
-from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.events import dispatcher, outbox
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.events.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE, DeliveryStatus, list_deliveries
+from ecomflow.engine.events.webhooks import MAX_BACKOFF, sign, verify_signature
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.tasks.actions import assign_task
-from ecomflow.engine.events.webhooks import MAX_BACKOFF, sign, verify_signature
 from tests.factories import make_instance, make_task, make_user
 
 SECRET = "s3cret-for-tests-only"
@@ -70,14 +70,14 @@ class WebhookReceiver:
 
 def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             status = receiver.handle(httpx.Headers(self.headers.items()), body)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler
@@ -131,16 +131,24 @@ def configure_webhooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...
 def webhook_messages() -> list[OutboxMessage]:
     """Return every queued webhook message, oldest first."""
     with session_scope() as session:
-        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == outbox.WEBHOOK).order_by(OutboxMessage.id)))
+        return list(
+            session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == outbox.WEBHOOK).order_by(OutboxMessage.id)
+            )
+        )
 
 
 def deliver_webhooks(*, now: datetime) -> int:
     """Run the dispatcher over the webhook messages due at `now`; the Prefect messages beside them are not ours here."""
     with session_scope() as session:
         due = outbox.pending_ids(session, now=now, limit=1000)
-        ids = list(session.scalars(
-            select(OutboxMessage.id).where(OutboxMessage.id.in_(due), OutboxMessage.kind == outbox.WEBHOOK).order_by(OutboxMessage.id)
-        ))
+        ids = list(
+            session.scalars(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.id.in_(due), OutboxMessage.kind == outbox.WEBHOOK)
+                .order_by(OutboxMessage.id)
+            )
+        )
     return sum(dispatcher.deliver_one(message_id, now=now) for message_id in ids)
 
 
@@ -154,7 +162,9 @@ def record_on_task(type: str, *, task_id: str, data: dict[str, Any] | None = Non
 class TestVerifySignature:
     def test_accepts_a_signature_made_with_the_secret(self) -> None:
         body = b'{"event":"task.created"}'
-        assert verify_signature(SECRET, "1700000000", body, sign(SECRET, timestamp=1700000000, body=body), now=1700000010)
+        assert verify_signature(
+            SECRET, "1700000000", body, sign(SECRET, timestamp=1700000000, body=body), now=1700000010
+        )
 
     @pytest.mark.parametrize(
         ("secret", "timestamp", "body", "now"),
@@ -218,7 +228,11 @@ class TestQueueing:
         task_id = make_task()
         record_on_task("task.overdue", task_id=task_id)
         sent = [(m.payload["endpoint"], m.payload["event"]) for m in webhook_messages()]
-        assert sent == [("everything", "task.created"), ("everything", "task.overdue"), ("overdue-only", "task.overdue")]
+        assert sent == [
+            ("everything", "task.created"),
+            ("everything", "task.overdue"),
+            ("overdue-only", "task.overdue"),
+        ]
 
     def test_the_payload_names_the_endpoint_and_keeps_secret_and_customer_data_out(
         self, clean_db: str, configure_webhooks: Callable[..., None]
@@ -242,12 +256,16 @@ class TestQueueing:
     ) -> None:
         task_id = make_task()
         configure_webhooks(endpoint("im", "http://127.0.0.1:9/never-called"))
-        record_on_task("task.escalated", task_id=task_id, data={"to": "operations", "release": False, "note": "客户张三很生气"})
+        record_on_task(
+            "task.escalated", task_id=task_id, data={"to": "operations", "release": False, "note": "客户张三很生气"}
+        )
         [message] = webhook_messages()
         assert set(message.payload["data"]) == TASK_DATA_KEYS | {"to", "release"}
         assert (message.payload["data"]["to"], message.payload["data"]["release"]) == ("operations", False)
 
-    def test_a_daily_report_carries_its_totals_only(self, clean_db: str, configure_webhooks: Callable[..., None]) -> None:
+    def test_a_daily_report_carries_its_totals_only(
+        self, clean_db: str, configure_webhooks: Callable[..., None]
+    ) -> None:
         instance_id = make_instance(process="daily_report", params={})
         configure_webhooks(endpoint("im", "http://127.0.0.1:9/never-called"))
         summary = {"report_date": "2025-03-03", "done": 7, "open": 2, "overdue": 1, "by_person": {"wu": 7}}
@@ -255,8 +273,13 @@ class TestQueueing:
             record_event(session, type="report.daily", actor=SYSTEM_ACTOR, instance_id=instance_id, data=summary)
         [message] = webhook_messages()
         assert message.payload["data"] == {
-            "actor": SYSTEM_ACTOR, "instance_id": instance_id, "process": "daily_report",
-            "report_date": "2025-03-03", "done": 7, "open": 2, "overdue": 1,
+            "actor": SYSTEM_ACTOR,
+            "instance_id": instance_id,
+            "process": "daily_report",
+            "report_date": "2025-03-03",
+            "done": 7,
+            "open": 2,
+            "overdue": 1,
         }
 
     def test_an_assignment_names_the_new_assignee(self, clean_db: str, configure_webhooks: Callable[..., None]) -> None:
@@ -290,12 +313,20 @@ class TestDelivery:
         with session_scope() as session:
             task = session.get(HumanTask, task_id)
             expected = {
-                "actor": SYSTEM_ACTOR, "task_id": task.id, "instance_id": task.instance_id, "process": "returns_exchange",
-                "step": "inspect", "role": "warehouse", "assignee": None, "due_at": task.due_at.isoformat(),
+                "actor": SYSTEM_ACTOR,
+                "task_id": task.id,
+                "instance_id": task.instance_id,
+                "process": "returns_exchange",
+                "step": "inspect",
+                "role": "warehouse",
+                "assignee": None,
+                "due_at": task.due_at.isoformat(),
             }
         assert arrival.json == {
-            "delivery_id": message.payload["delivery_id"], "event": "task.created",
-            "occurred_at": message.payload["occurred_at"], "data": expected,
+            "delivery_id": message.payload["delivery_id"],
+            "event": "task.created",
+            "occurred_at": message.payload["occurred_at"],
+            "data": expected,
         }
         assert (message.delivered_at is not None, message.attempts, message.failed_at) == (True, 1, None)
 

@@ -1,15 +1,16 @@
 """Instance state changes: compare-and-set, and cancel leaving completed work alone."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from ecomflow.engine.events.audit import list_events
-from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, get_instance, set_instance_state
 from ecomflow.engine.db.models import HumanTask, OutboxMessage
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.events.audit import list_events
+from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, get_instance, set_instance_state
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import claim_task, complete_task
-from ecomflow.engine.definitions.current import get_definitions
 from tests.factories import make_instance, make_task
 
 MANAGER = Principal(name="mgr", roles=frozenset({"operations"}))
@@ -51,14 +52,23 @@ class TestCancelInstance:
             claim_task(session, task_id=done, principal=INSPECTOR)
         with session_scope() as session:
             complete_task(
-                session, task_id=done, principal=INSPECTOR, data={"condition": "ok", "restock": "yes"},
+                session,
+                task_id=done,
+                principal=INSPECTOR,
+                data={"condition": "ok", "restock": "yes"},
                 definitions=get_definitions(),
             )
         with session_scope() as session:
             cancel_instance(session, instance_id=instance_id, principal=MANAGER, reason="customer withdrew")
         with session_scope() as session:
-            states = dict(session.execute(select(HumanTask.id, HumanTask.state).where(HumanTask.instance_id == instance_id)).all())
-            cancels = session.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == instance_id, OutboxMessage.kind == "cancel_run")).all()
+            states = dict(
+                session.execute(select(HumanTask.id, HumanTask.state).where(HumanTask.instance_id == instance_id)).all()
+            )
+            cancels = session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.instance_id == instance_id, OutboxMessage.kind == "cancel_run"
+                )
+            ).all()
             assert get_instance(session, instance_id).state == InstanceState.CANCELLED
         assert states == {done: "completed", waiting: "cancelled"}
         assert len(cancels) == 1

@@ -1,11 +1,12 @@
 """Flow-run leases: counted takes, renewals by the holder only, and one recoverer per abandoned run."""
+
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
 
-from ecomflow.engine.orchestrator import run_leases
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.orchestrator import run_leases
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 RUN = "6f1c5a52-0000-4000-8000-000000000001"
@@ -65,8 +66,16 @@ class TestTakeOver:
         def scan(worker_id: str) -> None:
             barrier.wait()
             with session_scope() as session:
-                wins.append(run_leases.take_over(session, lease=expired, flow_run_id=RUN, worker_id=worker_id,
-                                                 now=T0 + timedelta(minutes=5), seconds=30))
+                wins.append(
+                    run_leases.take_over(
+                        session,
+                        lease=expired,
+                        flow_run_id=RUN,
+                        worker_id=worker_id,
+                        now=T0 + timedelta(minutes=5),
+                        seconds=30,
+                    )
+                )
 
         threads = [threading.Thread(target=scan, args=(f"w{i}",)) for i in range(2)]
         for thread in threads:

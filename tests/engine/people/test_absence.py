@@ -1,4 +1,5 @@
 """Absence in the engine: marking a user away hands over their claimed tasks in one transaction."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,13 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from ecomflow.engine.people.absence import mark_away, mark_back
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.db.models import AuditEvent, HumanTask, User
-from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
+from ecomflow.engine.people.absence import mark_away, mark_back
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task
 from tests.factories import make_instance, make_task, make_user
 
@@ -59,13 +60,22 @@ class TestMarkAway:
         until = utcnow() + timedelta(days=5)
         user, handovers = _away("wu", wu, until=until, substitute="li")
         assert (user.away_until, user.substitute) == (until, "li") and user.away_since is not None
-        assert [(h.task_id, h.outcome, h.to) for h in handovers] == [(first, "delegated", "li"), (second, "delegated", "li")]
+        assert [(h.task_id, h.outcome, h.to) for h in handovers] == [
+            (first, "delegated", "li"),
+            (second, "delegated", "li"),
+        ]
         assert {_task(first).assignee, _task(second).assignee} == {"li"}
         [away] = _events("user.away")
-        assert (away.actor, away.data["user"], away.data["substitute"], away.data["reason"]) == ("wu", "wu", "li", "年假")
+        assert (away.actor, away.data["user"], away.data["substitute"], away.data["reason"]) == (
+            "wu",
+            "wu",
+            "li",
+            "年假",
+        )
         delegated = _events("task.delegated")
         assert [(e.task_id, e.data["previous_assignee"], e.data["assignee"], e.data["reason"]) for e in delegated] == [
-            (first, "wu", "li", "absence: 年假"), (second, "wu", "li", "absence: 年假"),
+            (first, "wu", "li", "absence: 年假"),
+            (second, "wu", "li", "absence: 年假"),
         ]
 
     def test_tasks_the_substitute_may_not_take_go_back_to_the_queue(self, clean_db: str) -> None:
@@ -74,7 +84,10 @@ class TestMarkAway:
         inspection = _claimed("inspect", wu)
         parcel = _claimed("await_parcel", wu)
         _, handovers = _away("wu", wu, substitute="li")
-        assert [(h.task_id, h.outcome, h.to) for h in handovers] == [(inspection, "delegated", "li"), (parcel, "released", None)]
+        assert [(h.task_id, h.outcome, h.to) for h in handovers] == [
+            (inspection, "delegated", "li"),
+            (parcel, "released", None),
+        ]
         assert "li lacks role customer_service" in handovers[1].reason
         assert (_task(parcel).state, _task(parcel).assignee) == ("open", None)
         [released] = _events("task.released")
@@ -144,10 +157,19 @@ class TestAbsenceRules:
             ({"substitute": "zhao"}, "substitute", "away"),
             ({"substitute": "gone"}, "substitute", "active"),
         ],
-        ids=["blank-reason", "past-until", "naive-until", "unknown-substitute", "self-substitute", "away-substitute",
-             "inactive-substitute"],
+        ids=[
+            "blank-reason",
+            "past-until",
+            "naive-until",
+            "unknown-substitute",
+            "self-substitute",
+            "away-substitute",
+            "inactive-substitute",
+        ],
     )
-    def test_bad_absence_is_refused_naming_the_field(self, clean_db: str, kwargs: dict[str, Any], field: str, rule: str) -> None:
+    def test_bad_absence_is_refused_naming_the_field(
+        self, clean_db: str, kwargs: dict[str, Any], field: str, rule: str
+    ) -> None:
         wu, _ = make_user(name="wu", roles=("warehouse",))
         zhao, _ = make_user(name="zhao", roles=("warehouse",))
         make_user(name="gone", roles=("warehouse",))

@@ -1,4 +1,5 @@
 """Signing in under the rate limit: 5 failures of a name (20 of an address) within 15 minutes lock it for 15 minutes."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,11 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import TooManyAttempts, Unauthorized
 from ecomflow.engine.people.sign_in import SignedIn, sign_in
 from ecomflow.engine.people.sign_in_limits import (
-    SignInLimits, find_sign_in_lock, prune_sign_in_failures, record_sign_in_failure, sign_in_limits,
+    SignInLimits,
+    find_sign_in_lock,
+    prune_sign_in_failures,
+    record_sign_in_failure,
+    sign_in_limits,
 )
 from ecomflow.engine.people.users import set_password
 from tests.factories import make_user
@@ -23,7 +28,9 @@ LIMITS = sign_in_limits()
 
 
 def _sign_in(name: str, password: str, *, at: datetime, address: str = HOME, replacing: str | None = None) -> SignedIn:
-    return sign_in(name=name, password=password, client_address=address, user_agent="pytest", now=at, replacing=replacing)
+    return sign_in(
+        name=name, password=password, client_address=address, user_agent="pytest", now=at, replacing=replacing
+    )
 
 
 def _fail(name: str, times: int, *, start: datetime = T0, address: str = HOME) -> datetime:
@@ -56,9 +63,12 @@ def wu(clean_db: str) -> str:
 
 class TestTheDefaults:
     def test_five_per_name_twenty_per_address_within_15_minutes_lock_for_15(self) -> None:
-        assert LIMITS == SignInLimits(
-            window=timedelta(minutes=15), lock=timedelta(minutes=15), max_per_name=5, max_per_address=20,
-        )
+        assert SignInLimits(
+            window=timedelta(minutes=15),
+            lock=timedelta(minutes=15),
+            max_per_name=5,
+            max_per_address=20,
+        ) == LIMITS
 
 
 class TestNameLock:
@@ -66,7 +76,10 @@ class TestNameLock:
         _fail(wu, 4)
         with pytest.raises(TooManyAttempts) as fifth:
             _sign_in(wu, "wrong-password", at=T0 + timedelta(seconds=4))
-        assert (fifth.value.about["scope"], fifth.value.about["until"]) == ("name", T0 + timedelta(minutes=15, seconds=4))
+        assert (fifth.value.about["scope"], fifth.value.about["until"]) == (
+            "name",
+            T0 + timedelta(minutes=15, seconds=4),
+        )
         with pytest.raises(TooManyAttempts) as sixth:
             _sign_in(wu, PASSWORD, at=T0 + timedelta(minutes=5))
         assert "locked until 2026-12-01T09:15:04+00:00" in sixth.value.detail
@@ -126,7 +139,11 @@ class TestAddressLock:
         with session_scope() as session:
             for attempt in range(19):
                 record_sign_in_failure(
-                    session, name=f"guess-{attempt}", client_address="10.6.6.6", now=T0 + timedelta(seconds=attempt), limits=LIMITS,
+                    session,
+                    name=f"guess-{attempt}",
+                    client_address="10.6.6.6",
+                    now=T0 + timedelta(seconds=attempt),
+                    limits=LIMITS,
                 )
         with pytest.raises(TooManyAttempts) as twentieth:
             _sign_in("guess-19", "wrong-password", at=T0 + timedelta(seconds=19), address="10.6.6.6")
@@ -135,7 +152,9 @@ class TestAddressLock:
             _sign_in(wu, PASSWORD, at=T0 + timedelta(minutes=1), address="10.6.6.6")
         assert right_password.value.about["scope"] == "address"
         assert _sign_in(wu, PASSWORD, at=T0 + timedelta(minutes=1), address="10.7.7.7").principal.name == wu
-        assert _sign_in(wu, PASSWORD, at=T0 + timedelta(minutes=15, seconds=19), address="10.6.6.6").principal.name == wu
+        assert (
+            _sign_in(wu, PASSWORD, at=T0 + timedelta(minutes=15, seconds=19), address="10.6.6.6").principal.name == wu
+        )
 
     def test_nineteen_failures_do_not_lock_the_address(self, wu: str) -> None:
         with session_scope() as session:
@@ -159,7 +178,9 @@ class TestPruning:
     def test_failures_older_than_window_and_lock_are_deleted(self, clean_db: str) -> None:
         with session_scope() as session:
             for minutes_ago in (31, 30, 29):
-                record_sign_in_failure(session, name="x", client_address=None, now=T0 - timedelta(minutes=minutes_ago), limits=LIMITS)
+                record_sign_in_failure(
+                    session, name="x", client_address=None, now=T0 - timedelta(minutes=minutes_ago), limits=LIMITS
+                )
         with session_scope() as session:
             assert prune_sign_in_failures(session, now=T0, limits=LIMITS) == 2
         assert _failures("name") == 1

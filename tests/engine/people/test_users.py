@@ -1,4 +1,5 @@
 """Users, roles and API tokens: tokens are stored hashed and shown once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,11 +10,11 @@ from typer.testing import CliRunner
 
 from ecomflow.cli import app as cli
 from ecomflow.engine import access
-from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.errors import Conflict, Unauthorized, ValidationFailed
 from ecomflow.engine.db.models import ApiToken, Base, User
-from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.errors import Conflict, Unauthorized, ValidationFailed
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import add_user, authenticate, revoke_tokens
 from tests.factories import make_user
 

@@ -1,4 +1,5 @@
 """Web sessions as rows: started with a fresh secret stored only hashed, live until ended or timed out, each end audited."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -13,11 +14,20 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import NotFound
 from ecomflow.engine.people.users import find_user, revoke_access, set_password
 from ecomflow.engine.people.web_sessions import (
-    EndReason, SessionPolicy, StartedSession, end_own_web_session, end_timed_out_web_sessions, end_web_session,
-    find_live_web_session, hash_session_secret, list_live_web_sessions, session_policy, start_web_session,
+    EndReason,
+    SessionPolicy,
+    StartedSession,
+    _end,  # the compare-and-set a race would reach
+    end_own_web_session,
+    end_timed_out_web_sessions,
+    end_web_session,
+    find_live_web_session,
+    hash_session_secret,
+    list_live_web_sessions,
+    session_policy,
+    start_web_session,
     touch_web_session,
 )
-from ecomflow.engine.people.web_sessions import _end  # the compare-and-set a race would reach
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.factories import make_user
 
@@ -25,10 +35,17 @@ T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 POLICY = SessionPolicy(lifetime=timedelta(hours=12), idle=timedelta(minutes=60), touch_after=timedelta(minutes=1))
 
 
-def _start(name: str, *, now: datetime = T0, user_agent: str | None = "Mozilla/5.0", address: str = "10.1.2.3") -> StartedSession:
+def _start(
+    name: str, *, now: datetime = T0, user_agent: str | None = "Mozilla/5.0", address: str = "10.1.2.3"
+) -> StartedSession:
     with session_scope() as session:
         return start_web_session(
-            session, user=find_user(session, name), client_address=address, user_agent=user_agent, now=now, policy=POLICY,
+            session,
+            user=find_user(session, name),
+            client_address=address,
+            user_agent=user_agent,
+            now=now,
+            policy=POLICY,
         )
 
 
@@ -45,7 +62,9 @@ def _row(session_id: str) -> WebSession:
 
 def _ended_events() -> list[tuple[str, dict]]:
     with session_scope() as session:
-        events = session.scalars(select(AuditEvent).where(AuditEvent.type == "web_session.ended").order_by(AuditEvent.id))
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.type == "web_session.ended").order_by(AuditEvent.id)
+        )
         return [(event.actor, event.data) for event in events]
 
 
@@ -61,12 +80,17 @@ class TestStartWebSession:
         assert started.row.secret_hash == hash_session_secret(started.secret)
         with session_scope() as session:
             stored = [
-                str(value) for table in Base.metadata.sorted_tables
-                for row in session.execute(text(f"SELECT * FROM {table.name}")) for value in row
+                str(value)
+                for table in Base.metadata.sorted_tables
+                for row in session.execute(text(f"SELECT * FROM {table.name}"))
+                for value in row
             ]
             event = session.scalar(select(AuditEvent).where(AuditEvent.type == "web_session.started"))
         assert not any(started.secret in value for value in stored)
-        assert (event.actor, event.data) == (mei, {"user": mei, "session": started.row.id, "client_address": "10.1.2.3"})
+        assert (event.actor, event.data) == (
+            mei,
+            {"user": mei, "session": started.row.id, "client_address": "10.1.2.3"},
+        )
 
     def test_every_start_gets_a_new_secret_and_id(self, mei: str) -> None:
         first, second = _start(mei), _start(mei)
@@ -90,7 +114,9 @@ class TestFindLiveWebSession:
         started = _start(mei)
         for minute in range(50, 12 * 60, 50):
             with session_scope() as session:
-                assert touch_web_session(session, session_id=started.row.id, now=T0 + timedelta(minutes=minute), policy=POLICY)
+                assert touch_web_session(
+                    session, session_id=started.row.id, now=T0 + timedelta(minutes=minute), policy=POLICY
+                )
         assert _live(started.secret, now=T0 + timedelta(hours=11, minutes=59)) is not None
         assert POLICY.ends_if_unused(_row(started.row.id)) == T0 + timedelta(hours=12)  # not 60 minutes after 11:40
         assert _live(started.secret, now=T0 + timedelta(hours=12)) is None
@@ -121,7 +147,9 @@ class TestTouchWebSession:
     def test_never_revives_a_session_that_sat_idle_too_long(self, mei: str) -> None:
         started = _start(mei)
         with session_scope() as session:
-            assert not touch_web_session(session, session_id=started.row.id, now=T0 + timedelta(minutes=61), policy=POLICY)
+            assert not touch_web_session(
+                session, session_id=started.row.id, now=T0 + timedelta(minutes=61), policy=POLICY
+            )
         assert _live(started.secret, now=T0 + timedelta(minutes=61)) is None
 
 
@@ -205,14 +233,25 @@ class TestTimedOutSessionsAreSwept:
         now = datetime.now(UTC)
         policy = session_policy()  # the sweeper's: from the settings (60 minutes idle, 12 hours lifetime)
         assert (policy.idle, policy.lifetime) == (timedelta(minutes=60), timedelta(hours=12))
-        idle, expired, live = _start(mei, now=now - timedelta(minutes=61)), _start(mei, now=now - timedelta(hours=13)), _start(mei, now=now)
+        idle, expired, live = (
+            _start(mei, now=now - timedelta(minutes=61)),
+            _start(mei, now=now - timedelta(hours=13)),
+            _start(mei, now=now),
+        )
         with session_scope() as session:
             # Used a minute ago, so only its lifetime ends it.
-            session.execute(update(WebSession).where(WebSession.id == expired.row.id).values(last_seen_at=now - timedelta(minutes=1)))
+            session.execute(
+                update(WebSession)
+                .where(WebSession.id == expired.row.id)
+                .values(last_seen_at=now - timedelta(minutes=1))
+            )
         assert sweep_once(now=now, forecast=False).web_sessions_ended == 2
         assert sweep_once(now=now, forecast=False).web_sessions_ended == 0
         assert [_row(s.row.id).revoke_reason for s in (idle, expired, live)] == ["idle", "expired", None]
-        assert sorted((actor, data["reason"]) for actor, data in _ended_events()) == [("system", "expired"), ("system", "idle")]
+        assert sorted((actor, data["reason"]) for actor, data in _ended_events()) == [
+            ("system", "expired"),
+            ("system", "idle"),
+        ]
 
     def test_a_batch_ends_nothing_twice(self, mei: str) -> None:
         _start(mei)

@@ -1,4 +1,5 @@
 """The daily report: a local day's KPIs as table rows and markdown, and its once-only audit event."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -7,9 +8,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.reports.daily_report import REPORT_EVENT, DailyReport, build_daily_report, local_day_bounds, record_report_event
-from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.db.models import AuditEvent
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.reports.daily_report import (
+    REPORT_EVENT,
+    DailyReport,
+    build_daily_report,
+    local_day_bounds,
+    record_report_event,
+)
 from tests.factories import add_task_row, make_instance
 
 DAY = date(2025, 3, 2)
@@ -25,17 +32,39 @@ def utc(text: str) -> datetime:
 def instance_id(clean_db: str) -> str:
     instance_id = make_instance()
     # wu: created 09:00, claimed 10:00, done 13:00 Shanghai time, due 14:00.
-    add_task_row(instance_id=instance_id, state="completed", created_at=utc("2025-03-02T01:00"),
-                 events=(("task.claimed", utc("2025-03-02T02:00")),), completed_at=utc("2025-03-02T05:00"),
-                 completed_by="wu", assignee="wu", due_at=utc("2025-03-02T06:00"))
+    add_task_row(
+        instance_id=instance_id,
+        state="completed",
+        created_at=utc("2025-03-02T01:00"),
+        events=(("task.claimed", utc("2025-03-02T02:00")),),
+        completed_at=utc("2025-03-02T05:00"),
+        completed_by="wu",
+        assignee="wu",
+        due_at=utc("2025-03-02T06:00"),
+    )
     # Done at 00:30 Shanghai time on 2 March, which is still 1 March in UTC.
-    add_task_row(instance_id=instance_id, role="customer_service", process="page_design", state="completed", round=2,
-                 created_at=utc("2025-03-01T15:00"), events=(("task.claimed", utc("2025-03-01T15:30")),),
-                 completed_at=utc("2025-03-01T16:30"), completed_by="li", assignee="li")
+    add_task_row(
+        instance_id=instance_id,
+        role="customer_service",
+        process="page_design",
+        state="completed",
+        round=2,
+        created_at=utc("2025-03-01T15:00"),
+        events=(("task.claimed", utc("2025-03-01T15:30")),),
+        completed_at=utc("2025-03-01T16:30"),
+        completed_by="li",
+        assignee="li",
+    )
     # Open at the day's end and past due: held by li.
-    add_task_row(instance_id=instance_id, role="customer_service", state="claimed", assignee="li",
-                 created_at=utc("2025-03-02T03:00"), events=(("task.claimed", utc("2025-03-02T04:00")),),
-                 due_at=utc("2025-03-02T08:00"))
+    add_task_row(
+        instance_id=instance_id,
+        role="customer_service",
+        state="claimed",
+        assignee="li",
+        created_at=utc("2025-03-02T03:00"),
+        events=(("task.claimed", utc("2025-03-02T04:00")),),
+        due_at=utc("2025-03-02T08:00"),
+    )
     return instance_id
 
 
@@ -66,8 +95,13 @@ class TestDailyReport:
 
     def test_markdown_has_chinese_and_english_headings(self, instance_id: str) -> None:
         markdown = report().markdown()
-        for heading in ("# 日报表 / Daily report — 2025-03-02", "## 合计 / Total", "## 按人员 / By person",
-                        "## 按角色 / By role", "## 按流程 / By process"):
+        for heading in (
+            "# 日报表 / Daily report — 2025-03-02",
+            "## 合计 / Total",
+            "## 按人员 / By person",
+            "## 按角色 / By role",
+            "## 按流程 / By process",
+        ):
             assert heading in markdown
         assert "| wu | 1 | 4.0 / 4.0 | 1.0 | 0.0 | 3.0 | 100% | 0% | 0 | 0 |" in markdown
         # li's task had no due time: no on-time rate to show.
@@ -77,8 +111,14 @@ class TestDailyReport:
         summary = report().summary()
         # Cycles 1.5 h and 4 h: p50 halfway, p90 at rank 0.9 = 1.5 + 0.9 × 2.5.
         assert summary == {
-            "report_date": "2025-03-02", "done": 2, "open": 1, "overdue": 1, "on_time_rate": 1.0, "rework_rate": 0.5,
-            "cycle_p50_seconds": 2.75 * 3600, "cycle_p90_seconds": 3.75 * 3600,
+            "report_date": "2025-03-02",
+            "done": 2,
+            "open": 1,
+            "overdue": 1,
+            "on_time_rate": 1.0,
+            "rework_rate": 0.5,
+            "cycle_p50_seconds": 2.75 * 3600,
+            "cycle_p90_seconds": 3.75 * 3600,
         }
 
 

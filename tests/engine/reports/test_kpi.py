@@ -14,6 +14,7 @@ Open at the day's end (24): F (held by zhao, due 22: overdue), G (nobody, due 30
 Not done in the day and not open at its end: E (done before), I (created after), J (cancelled at 7),
 K (expired at 23), L (cancelled before cancelling kept an end time).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -22,12 +23,12 @@ import pytest
 from sqlalchemy import select
 
 from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import Forbidden
 from ecomflow.engine.instances.lifecycle import cancel_instance
-from ecomflow.engine.reports.kpi import GroupBy, KpiReport, KpiRow, Percentiles, compute_kpis, kpis_for, percentile
-from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.reports.kpi import GroupBy, KpiReport, KpiRow, Percentiles, compute_kpis, kpis_for, percentile
 from tests.factories import add_task_row, make_instance, make_task
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -54,34 +55,94 @@ NOTHING = hours(None, None)
 @pytest.fixture
 def history(clean_db: str) -> None:
     instance_id = make_instance()
-    done = dict(instance_id=instance_id, state="completed")
+    done = {"instance_id": instance_id, "state": "completed"}
     # A: claimed at 1, done at 4, due 5.
-    add_task_row(**done, created_at=at(0), events=(("task.claimed", at(1)),), completed_at=at(4), completed_by="wu",
-                 assignee="wu", due_at=at(5))
+    add_task_row(
+        **done,
+        created_at=at(0),
+        events=(("task.claimed", at(1)),),
+        completed_at=at(4),
+        completed_by="wu",
+        assignee="wu",
+        due_at=at(5),
+    )
     # B: claimed by zhao at 2, released at 3, assigned to wu at 5, done at 8, due 6, redone after a reject.
-    add_task_row(**done, created_at=at(0), events=(("task.claimed", at(2)), ("task.released", at(3)), ("task.assigned", at(5))),
-                 completed_at=at(8), completed_by="wu", assignee="wu", due_at=at(6), round=2)
+    add_task_row(
+        **done,
+        created_at=at(0),
+        events=(("task.claimed", at(2)), ("task.released", at(3)), ("task.assigned", at(5))),
+        completed_at=at(8),
+        completed_by="wu",
+        assignee="wu",
+        due_at=at(6),
+        round=2,
+    )
     # C: claimed at 3, done at 4, no due time.
-    add_task_row(**done, role="customer_service", created_at=at(2), events=(("task.claimed", at(3)),), completed_at=at(4),
-                 completed_by="li", assignee="li")
+    add_task_row(
+        **done,
+        role="customer_service",
+        created_at=at(2),
+        events=(("task.claimed", at(3)),),
+        completed_at=at(4),
+        completed_by="li",
+        assignee="li",
+    )
     # D: claimed by li at 2, delegated to wu at 3, done at 10, due 12, third round.
-    add_task_row(**done, role="customer_service", process="page_design", created_at=at(1),
-                 events=(("task.claimed", at(2)), ("task.delegated", at(3))), completed_at=at(10), completed_by="wu",
-                 assignee="wu", due_at=at(12), round=3)
+    add_task_row(
+        **done,
+        role="customer_service",
+        process="page_design",
+        created_at=at(1),
+        events=(("task.claimed", at(2)), ("task.delegated", at(3))),
+        completed_at=at(10),
+        completed_by="wu",
+        assignee="wu",
+        due_at=at(12),
+        round=3,
+    )
     # M: history from before claim events: only claimed_at (13) tells the claim; done at 14, due 13.
-    add_task_row(**done, role="customer_service", created_at=at(12), claimed_at=at(13), completed_at=at(14),
-                 completed_by="li", assignee="li", due_at=at(13))
+    add_task_row(
+        **done,
+        role="customer_service",
+        created_at=at(12),
+        claimed_at=at(13),
+        completed_at=at(14),
+        completed_by="li",
+        assignee="li",
+        due_at=at(13),
+    )
     # E: done the day before.
-    add_task_row(**done, created_at=at(-10), events=(("task.claimed", at(-9)),), completed_at=at(-1), completed_by="wu",
-                 assignee="wu")
+    add_task_row(
+        **done,
+        created_at=at(-10),
+        events=(("task.claimed", at(-9)),),
+        completed_at=at(-1),
+        completed_by="wu",
+        assignee="wu",
+    )
     # F: claimed at 21 by zhao, done only at 30 (after the day), due 22.
-    add_task_row(**done, created_at=at(20), events=(("task.claimed", at(21)),), completed_at=at(30), completed_by="zhao",
-                 assignee="zhao", due_at=at(22))
+    add_task_row(
+        **done,
+        created_at=at(20),
+        events=(("task.claimed", at(21)),),
+        completed_at=at(30),
+        completed_by="zhao",
+        assignee="zhao",
+        due_at=at(22),
+    )
     # G: open and unclaimed, due 30.
     add_task_row(instance_id=instance_id, created_at=at(10), due_at=at(30))
     # H: claimed by li at 6, still open, due 20.
-    add_task_row(instance_id=instance_id, role="customer_service", process="page_design", state="claimed", assignee="li",
-                 created_at=at(5), events=(("task.claimed", at(6)),), due_at=at(20))
+    add_task_row(
+        instance_id=instance_id,
+        role="customer_service",
+        process="page_design",
+        state="claimed",
+        assignee="li",
+        created_at=at(5),
+        events=(("task.claimed", at(6)),),
+        due_at=at(20),
+    )
     # I: created after the day.
     add_task_row(instance_id=instance_id, created_at=at(25), due_at=at(26))
     # J: cancelled at 7; K: expired at 23; L: cancelled with no end time kept.
@@ -141,10 +202,17 @@ class TestByPerson:
         # Unassigned G belongs to nobody, so no row; zhao completed nothing in the day but holds F.
         assert list(rows) == ["li", "wu", "zhao"]
         assert rows["li"] == KpiRow(
-            key="li", done=2,
-            cycle=hours(2, 2), queue=hours(1, 1), claimed=hours(0, 0), working=hours(1, 1),
+            key="li",
+            done=2,
+            cycle=hours(2, 2),
+            queue=hours(1, 1),
+            claimed=hours(0, 0),
+            working=hours(1, 1),
             # Only M had a due time, and missed it.
-            on_time_rate=0.0, rework_rate=0.0, open=1, overdue=1,
+            on_time_rate=0.0,
+            rework_rate=0.0,
+            open=1,
+            overdue=1,
         )
         wu = rows["wu"]
         assert wu.done == 3
@@ -159,8 +227,16 @@ class TestByPerson:
         assert wu.rework_rate == pytest.approx(2 / 3)
         assert (wu.open, wu.overdue) == (0, 0)
         assert rows["zhao"] == KpiRow(
-            key="zhao", done=0, cycle=NOTHING, queue=NOTHING, claimed=NOTHING, working=NOTHING,
-            on_time_rate=None, rework_rate=None, open=1, overdue=1,
+            key="zhao",
+            done=0,
+            cycle=NOTHING,
+            queue=NOTHING,
+            claimed=NOTHING,
+            working=NOTHING,
+            on_time_rate=None,
+            rework_rate=None,
+            open=1,
+            overdue=1,
         )
 
     def test_one_person_gets_their_row_alone(self, history: None) -> None:
@@ -196,8 +272,16 @@ class TestByProcess:
         rows = by_key(kpis(GroupBy.PROCESS))
         assert list(rows) == ["page_design", "returns_exchange"]
         assert rows["page_design"] == KpiRow(
-            key="page_design", done=1, cycle=hours(9, 9), queue=hours(1, 1), claimed=hours(1, 1), working=hours(7, 7),
-            on_time_rate=1.0, rework_rate=1.0, open=1, overdue=1,
+            key="page_design",
+            done=1,
+            cycle=hours(9, 9),
+            queue=hours(1, 1),
+            claimed=hours(1, 1),
+            working=hours(7, 7),
+            on_time_rate=1.0,
+            rework_rate=1.0,
+            open=1,
+            overdue=1,
         )
         returns = rows["returns_exchange"]
         # A, B, C, M: cycles 2, 2, 4, 8 → p50 at rank 1.5 = 3, p90 at rank 2.7 = 4 + 0.7 × 4.

@@ -1,11 +1,27 @@
 """广告法极限词: every banned term found, and where."""
+
 from __future__ import annotations
 
 import pytest
 
 from ecomflow.engine.rules.ad_law import TermHit, find_banned_terms, scan_form_text
 
-BANNED = ["最", "第一", "唯一", "国家级", "世界级", "顶级", "极品", "独家", "首个", "首选", "全网最低", "史无前例", "万能", "100%"]
+BANNED = [
+    "最",
+    "第一",
+    "唯一",
+    "国家级",
+    "世界级",
+    "顶级",
+    "极品",
+    "独家",
+    "首个",
+    "首选",
+    "全网最低",
+    "史无前例",
+    "万能",
+    "100%",
+]
 
 
 class TestTermHit:

@@ -1,4 +1,5 @@
 """Budget thresholds: the owner approves spend above 50,000."""
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,4 +1,5 @@
 """宝贝上传 listing check: all findings at once."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -9,7 +10,22 @@ import pytest
 from ecomflow.engine.rules.listing import Finding, check_listing, title_bytes
 from ecomflow.engine.rules.price_policy import PriceLine
 
-BANNED = ["最", "第一", "唯一", "国家级", "世界级", "顶级", "极品", "独家", "首个", "首选", "全网最低", "史无前例", "万能", "100%"]
+BANNED = [
+    "最",
+    "第一",
+    "唯一",
+    "国家级",
+    "世界级",
+    "顶级",
+    "极品",
+    "独家",
+    "首个",
+    "首选",
+    "全网最低",
+    "史无前例",
+    "万能",
+    "100%",
+]
 IMAGES = [f"img/{n}.jpg" for n in range(5)]
 
 
@@ -50,7 +66,7 @@ class TestCheckListing:
         ]
 
     def test_too_few_main_images(self) -> None:
-        assert _check(main_images=IMAGES[:3] + [""]) == [
+        assert _check(main_images=[*IMAGES[:3], ""]) == [
             Finding("main_images", "main_images", "3 main images; at least 5 are required"),
         ]
 
@@ -73,8 +89,11 @@ class TestCheckListing:
 
     def test_every_finding_is_reported_at_once(self) -> None:
         findings = _check(
-            title="全网最低价" * 7, main_images=IMAGES[:1], texts={"detail": "100%纯棉"},
-            prices=[PriceLine("TS-01", 90, 99)], policy="unified",
+            title="全网最低价" * 7,
+            main_images=IMAGES[:1],
+            texts={"detail": "100%纯棉"},
+            prices=[PriceLine("TS-01", 90, 99)],
+            policy="unified",
         )
         assert [f.rule for f in findings] == ["title_length", "main_images"] + ["ad_law"] * 15 + ["price_policy"]
         assert Finding("detail", "ad_law", "detail contains banned term '100%' at 0") in findings

@@ -1,4 +1,5 @@
 """同一定价，灵活促销: unified forbids online below offline; flexible allows up to 20%."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -35,13 +36,19 @@ class TestCheckPrices:
 
     def test_flexible_refuses_twenty_five_percent(self) -> None:
         lines = [PriceLine("A", Decimal("75"), Decimal("100"))]
-        assert check_prices(lines, policy="flexible", max_online_discount=MAX) == [PriceViolation(
-            sku="A", online_price=Decimal("75"), offline_price=Decimal("100"), discount=Decimal("0.25"), allowed=MAX,
-            message=(
-                "SKU A: online price 75 is 25% below offline price 100; "
-                "policy flexible allows at most 20% below offline"
-            ),
-        )]
+        assert check_prices(lines, policy="flexible", max_online_discount=MAX) == [
+            PriceViolation(
+                sku="A",
+                online_price=Decimal("75"),
+                offline_price=Decimal("100"),
+                discount=Decimal("0.25"),
+                allowed=MAX,
+                message=(
+                    "SKU A: online price 75 is 25% below offline price 100; "
+                    "policy flexible allows at most 20% below offline"
+                ),
+            )
+        ]
 
     def test_unified_refuses_any_online_price_below_offline(self) -> None:
         violations = check_prices([PriceLine("B", "99.00", "100.00")], policy="unified", max_online_discount=MAX)

@@ -1,4 +1,5 @@
 """七日无理由退货: the no-reason return policy."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -14,8 +15,11 @@ EXCLUDED = frozenset({"custom_made", "fresh", "digital", "opened_hygiene"})
 
 def _judge(*, days: int = 3, category: str = "normal") -> ReturnVerdict:
     return check_return_policy(
-        delivered_on=DELIVERED, requested_on=DELIVERED + timedelta(days=days), category=category,
-        no_reason_days=7, excluded_categories=EXCLUDED,
+        delivered_on=DELIVERED,
+        requested_on=DELIVERED + timedelta(days=days),
+        category=category,
+        no_reason_days=7,
+        excluded_categories=EXCLUDED,
     )
 
 

@@ -1,4 +1,5 @@
 """SMS copy: at most 70 characters, and the opt-out text."""
+
 from __future__ import annotations
 
 from ecomflow.engine.rules.sms import check_sms
@@ -20,7 +21,9 @@ class TestCheckSms:
         assert check_sms(text, max_chars=70, opt_out=OPT_OUT) == ["SMS is 71 characters; the limit is 70"]
 
     def test_missing_opt_out_is_reported(self) -> None:
-        assert check_sms("您的包裹已发出", max_chars=70, opt_out=OPT_OUT) == ["SMS must carry the opt-out text '回T退订'"]
+        assert check_sms("您的包裹已发出", max_chars=70, opt_out=OPT_OUT) == [
+            "SMS must carry the opt-out text '回T退订'"
+        ]
 
     def test_both_problems_are_reported_together(self) -> None:
         assert check_sms("好" * 80, max_chars=70, opt_out=OPT_OUT) == [

@@ -1,4 +1,5 @@
 """目标分解: a quarter's revenue over its months and departments, summing exactly."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -14,8 +15,10 @@ DEPARTMENTS = {"product": 0.25, "promotion": 0.30, "visual": 0.15, "customer_ser
 
 def _decompose(**overrides: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
-        "revenue_target": Decimal("3000000"), "quarter": "2027-Q1",
-        "month_weights": MONTHS, "department_weights": DEPARTMENTS,
+        "revenue_target": Decimal("3000000"),
+        "quarter": "2027-Q1",
+        "month_weights": MONTHS,
+        "department_weights": DEPARTMENTS,
     }
     return decompose_targets(**{**args, **overrides})
 
@@ -41,12 +44,15 @@ class TestDecomposeTargets:
             ],
         }
 
-    @pytest.mark.parametrize(("quarter", "months"), [
-        ("2027-Q1", ["2027-01", "2027-02", "2027-03"]),
-        ("2027-Q2", ["2027-04", "2027-05", "2027-06"]),
-        ("2027-Q3", ["2027-07", "2027-08", "2027-09"]),
-        ("2028-Q4", ["2028-10", "2028-11", "2028-12"]),
-    ])
+    @pytest.mark.parametrize(
+        ("quarter", "months"),
+        [
+            ("2027-Q1", ["2027-01", "2027-02", "2027-03"]),
+            ("2027-Q2", ["2027-04", "2027-05", "2027-06"]),
+            ("2027-Q3", ["2027-07", "2027-08", "2027-09"]),
+            ("2028-Q4", ["2028-10", "2028-11", "2028-12"]),
+        ],
+    )
     def test_quarter_gives_its_three_months(self, quarter: str, months: list[str]) -> None:
         assert [row["month"] for row in _decompose(quarter=quarter)["months"]] == months
 

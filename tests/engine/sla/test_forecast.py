@@ -1,4 +1,5 @@
 """The breach forecast: queue position over recent throughput, stored only when it changed."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -6,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.sla.forecast import RESTATE_AFTER, refresh_forecasts
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
-from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.people.principals import Principal
 from tests.factories import add_task_row, make_instance
 
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
@@ -42,10 +43,17 @@ def queue(instance_id: str) -> list[str]:
     """Warehouse finished 14 tasks in the last 7 days (one per 12 h); five wait, listed here in service order."""
     for day in range(1, 8):
         for hour in (2, 9):
-            add_task_row(instance_id=instance_id, state="completed", created_at=at(-24 * day - hour - 1),
-                         completed_at=at(-24 * day + 24 - hour), completed_by="wu")
+            add_task_row(
+                instance_id=instance_id,
+                state="completed",
+                created_at=at(-24 * day - hour - 1),
+                completed_at=at(-24 * day + 24 - hour),
+                completed_by="wu",
+            )
     # Outside the window, or another role's: not the warehouse's recent throughput.
-    add_task_row(instance_id=instance_id, state="completed", created_at=at(-300), completed_at=at(-200), completed_by="wu")
+    add_task_row(
+        instance_id=instance_id, state="completed", created_at=at(-300), completed_at=at(-200), completed_by="wu"
+    )
     add_task_row(instance_id=instance_id, role="visual", state="completed", created_at=at(-5), completed_at=at(-1))
     # Inserted out of order: the forecast must serve them by due time, then priority, then age.
     no_due = add_task_row(instance_id=instance_id, created_at=at(-50))
@@ -61,11 +69,11 @@ class TestRefreshForecasts:
         assert refresh() == 5
         # 14 done in 7 days: one per 12 h, so the k-th finishes 12 × (k + 1) hours from now.
         assert [(finish, risk) for finish, risk, _ in stored(queue)] == [
-            (at(12), False),   # due 20
-            (at(24), False),   # due 30, priority 5
-            (at(36), True),    # due 30
-            (at(48), True),    # due 40
-            (at(60), False),   # no due time: never at risk
+            (at(12), False),  # due 20
+            (at(24), False),  # due 30, priority 5
+            (at(36), True),  # due 30
+            (at(48), True),  # due 40
+            (at(60), False),  # no due time: never at risk
         ]
 
     def test_a_role_that_finished_nothing_has_no_forecast(self, instance_id: str) -> None:
@@ -74,7 +82,9 @@ class TestRefreshForecasts:
         no_due = add_task_row(instance_id=instance_id, role="visual", created_at=at(-10))
         refresh()
         assert [(finish, risk) for finish, risk, _ in stored([overdue, due_later, no_due])] == [
-            (None, True), (None, False), (None, False),
+            (None, True),
+            (None, False),
+            (None, False),
         ]
 
     def test_only_changed_rows_are_written_and_versions_stay(self, queue: list[str]) -> None:
@@ -93,7 +103,9 @@ class TestRefreshForecasts:
 
     def test_ended_tasks_leave_the_queue(self, queue: list[str]) -> None:
         with session_scope() as session:
-            session.execute(update(HumanTask).where(HumanTask.id == queue[0]).values(state="completed", completed_at=at(-1)))
+            session.execute(
+                update(HumanTask).where(HumanTask.id == queue[0]).values(state="completed", completed_at=at(-1))
+            )
         refresh()
         # The front one is done: 15 done in 7 days now, and the other four move up one place.
         finishes = [finish for finish, _, _ in stored(queue[1:])]
@@ -116,7 +128,9 @@ class TestInboxAtRisk:
     def test_an_ended_task_is_never_at_risk(self, queue: list[str]) -> None:
         refresh()
         with session_scope() as session:
-            session.execute(update(HumanTask).where(HumanTask.id == queue[2]).values(state="completed", completed_at=NOW))
+            session.execute(
+                update(HumanTask).where(HumanTask.id == queue[2]).values(state="completed", completed_at=NOW)
+            )
         with session_scope() as session:
             risky, _ = list_inbox(session, principal=WAREHOUSE, filters=InboxFilter(at_risk=True, state="completed"))
         assert risky == []

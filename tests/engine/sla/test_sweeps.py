@@ -1,4 +1,5 @@
 """SLA: due times of new tasks, and the sweeps that remind, flag overdue and escalate, each exactly once."""
+
 from __future__ import annotations
 
 import threading
@@ -12,23 +13,27 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from ecomflow.engine.definitions.business_calendar import BusinessCalendar
-from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.processes import Definitions, StepSpec
-from ecomflow.engine.errors import NotFound
-from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
-from ecomflow.engine.instances.lifecycle import cancel_instance
-from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.sla.sweeps import (
-    DueTimes, SweepBatch, due_times, escalate_overdue_tasks, remind_due_tasks,
-)
 from ecomflow.engine.access import tasks_workable_by, working_roles
+from ecomflow.engine.db.models import AuditEvent, HumanTask
+from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.business_calendar import BusinessCalendar
+from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.processes import Definitions, StepSpec
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation
-from ecomflow.engine.tasks.step_tasks import open_task
+from ecomflow.engine.errors import NotFound
+from ecomflow.engine.instances.lifecycle import cancel_instance
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.sla.sweeper import SweepResult, sweep_once
+from ecomflow.engine.sla.sweeps import (
+    DueTimes,
+    SweepBatch,
+    due_times,
+    escalate_overdue_tasks,
+    remind_due_tasks,
+)
 from ecomflow.engine.tasks.actions import claim_task, get_visible_task
+from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
+from ecomflow.engine.tasks.step_tasks import open_task
 from tests.factories import make_instance, make_task, make_user
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -115,8 +120,9 @@ def race(call: Callable[[], object], *, callers: int = 2) -> list[object]:
 class TestDueTimes:
     def test_a_business_step_counts_working_time(self) -> None:
         definitions = get_definitions()
-        times = due_times(calendar=definitions.calendar, step=step("returns_exchange", "inspect"), sla=definitions.sla,
-                          now=MONDAY_10)
+        times = due_times(
+            calendar=definitions.calendar, step=step("returns_exchange", "inspect"), sla=definitions.sla, now=MONDAY_10
+        )
         # 2 working days = 15 h; 80 % = 12 h: 6.5 h on Monday, 5.5 h on Tuesday. Escalation: 4 working hours past due.
         assert times == DueTimes(
             due_at=shanghai(11, 25, 10), remind_at=shanghai(11, 24, 16), escalate_at=shanghai(11, 25, 15, 30)
@@ -127,7 +133,8 @@ class TestDueTimes:
         inquiry = step("presales_order", "answer_inquiry")
         times = due_times(calendar=definitions.calendar, step=inquiry, sla=definitions.sla, now=SATURDAY_NIGHT)
         assert times == DueTimes(
-            due_at=SATURDAY_NIGHT + 10 * MINUTE, remind_at=SATURDAY_NIGHT + 8 * MINUTE,
+            due_at=SATURDAY_NIGHT + 10 * MINUTE,
+            remind_at=SATURDAY_NIGHT + 8 * MINUTE,
             escalate_at=SATURDAY_NIGHT + 15 * MINUTE,
         )
 
@@ -151,8 +158,9 @@ class TestDueTimes:
     def test_the_reminder_fraction_comes_from_the_policy(self) -> None:
         definitions = get_definitions()
         half = replace(definitions.sla, remind_at=0.5)
-        times = due_times(calendar=definitions.calendar, step=step("returns_exchange", "inspect"), sla=half,
-                          now=MONDAY_10)
+        times = due_times(
+            calendar=definitions.calendar, step=step("returns_exchange", "inspect"), sla=half, now=MONDAY_10
+        )
         # Half of 15 working hours: 6.5 h on Monday and 1 h on Tuesday.
         assert times.remind_at == shanghai(11, 24, 10)
 
@@ -162,7 +170,9 @@ class TestOpenTask:
         task = task_row(open_inquiry())
         assert task.priority == 100
         assert (task.due_at, task.remind_at, task.escalate_at) == (
-            SATURDAY_NIGHT + 10 * MINUTE, SATURDAY_NIGHT + 8 * MINUTE, SATURDAY_NIGHT + 15 * MINUTE,
+            SATURDAY_NIGHT + 10 * MINUTE,
+            SATURDAY_NIGHT + 8 * MINUTE,
+            SATURDAY_NIGHT + 15 * MINUTE,
         )
 
     def test_a_task_opened_on_friday_evening_is_due_in_working_days(self, clean_db: str) -> None:
@@ -252,7 +262,9 @@ class TestEscalation:
         [escalated] = events(task_id, "task.escalated")
         assert escalated.actor == "system"
         assert {k: escalated.data[k] for k in ("to", "release", "previous_assignee")} == {
-            "to": MANAGERS, "release": False, "previous_assignee": worker.name,
+            "to": MANAGERS,
+            "release": False,
+            "previous_assignee": worker.name,
         }
         assert events(task_id, "task.released") == []
 
@@ -271,7 +283,9 @@ class TestEscalation:
         assert escalated.data["release"] is True and escalated.data["previous_assignee"] == first.name
         assert released.actor == "system"
         assert {k: released.data[k] for k in ("reason", "previous_assignee", "from")} == {
-            "reason": "escalation", "previous_assignee": first.name, "from": "claimed",
+            "reason": "escalation",
+            "previous_assignee": first.name,
+            "from": "claimed",
         }
         assert claim(task_id, second).assignee == second.name
 
@@ -285,7 +299,12 @@ class TestEscalation:
     def test_a_presales_inquiry_runs_on_the_ten_minute_wall_clock(self, clean_db: str) -> None:
         task_id = open_inquiry()
         expected = [  # minutes after opening on a Saturday night: (reminded, overdue, escalated)
-            (7.9, (0, 0, 0)), (8, (1, 0, 0)), (9.9, (0, 0, 0)), (10, (0, 1, 0)), (14.9, (0, 0, 0)), (15, (0, 0, 1)),
+            (7.9, (0, 0, 0)),
+            (8, (1, 0, 0)),
+            (9.9, (0, 0, 0)),
+            (10, (0, 1, 0)),
+            (14.9, (0, 0, 0)),
+            (15, (0, 0, 1)),
         ]
         for minutes, counts in expected:
             result = sweep_once(now=SATURDAY_NIGHT + minutes * MINUTE)
@@ -328,11 +347,15 @@ class TestEscalation:
         assert task_row(task_id).escalated_to == MANAGERS
 
     def test_a_step_flows_yaml_dropped_escalates_to_the_managers(self, clean_db: str) -> None:
-        task_id = open_inspection(definitions=with_escalation("returns_exchange", "inspect", Escalation(to="customer_service")))
+        task_id = open_inspection(
+            definitions=with_escalation("returns_exchange", "inspect", Escalation(to="customer_service"))
+        )
         definitions = get_definitions()
         spec = definitions.process("returns_exchange")
         dropped = replace(spec, steps=tuple(s for s in spec.steps if s.key != "inspect"))
-        without = replace(definitions, processes=MappingProxyType({**definitions.processes, "returns_exchange": dropped}))
+        without = replace(
+            definitions, processes=MappingProxyType({**definitions.processes, "returns_exchange": dropped})
+        )
         with session_scope() as session:
             escalate_overdue_tasks(session, definitions=without, now=task_row(task_id).escalate_at)
         assert task_row(task_id).escalated_to == MANAGERS
@@ -361,7 +384,7 @@ class TestConcurrentSweepers:
             results: list[SweepResult] = race(lambda moment=moment: sweep_once(now=moment))
             assert sum(getattr(r, field) for r in results) == len(task_ids), field
         for type in ("task.reminded", "task.overdue", "task.escalated"):
-            assert count_events(type) == {t: 1 for t in task_ids}, type
+            assert count_events(type) == dict.fromkeys(task_ids, 1), type
         assert count_events("task.released") == {}
 
     def test_batched_sweepers_share_the_work_without_overlap(self, clean_db: str) -> None:
@@ -381,4 +404,4 @@ class TestConcurrentSweepers:
         one, other = race(sweep_in_batches_of_three)
         assert not set(one) & set(other)
         assert set(one) | set(other) == task_ids
-        assert count_events("task.reminded") == {t: 1 for t in task_ids}
+        assert count_events("task.reminded") == dict.fromkeys(task_ids, 1)

@@ -1,4 +1,5 @@
 """Human-task actions in the engine: claim, release, assign, complete, comment, and their audit trail."""
+
 from __future__ import annotations
 
 import threading
@@ -10,7 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.errors import (
     AlreadyClaimed,
     Forbidden,
@@ -20,13 +23,18 @@ from ecomflow.engine.errors import (
     ValidationFailed,
     VersionMismatch,
 )
-from ecomflow.engine.instances.lifecycle import cancel_instance
-from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
 from ecomflow.engine.events.outbox import RESUME_RUN
+from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.tasks.actions import (
+    add_comment,
+    assign_task,
+    claim_task,
+    complete_task,
+    get_visible_task,
+    release_task,
+)
 from ecomflow.engine.tasks.step_tasks import expire_due_tasks
-from ecomflow.engine.tasks.actions import add_comment, assign_task, claim_task, complete_task, get_visible_task, release_task
 from tests.factories import make_task, make_user
 
 GOOD_INSPECTION = {"condition": "ok", "restock": "yes"}
@@ -258,7 +266,12 @@ class TestCompleteTask:
         task_id = make_task()
         _claim(task_id, worker)
         done = _complete(task_id, worker, GOOD_INSPECTION)
-        assert (done.state, done.output, done.completed_by, done.version) == ("completed", GOOD_INSPECTION, worker.name, 3)
+        assert (done.state, done.output, done.completed_by, done.version) == (
+            "completed",
+            GOOD_INSPECTION,
+            worker.name,
+            3,
+        )
         [event] = _events(task_id, "task.completed")
         assert event.actor == worker.name
         with session_scope() as session:
@@ -273,7 +286,9 @@ class TestCompleteTask:
         with pytest.raises(ValidationFailed) as refused:
             _complete(task_id, worker, {"restock": "maybe", "deduction": -1})
         assert sorted((p.field, p.rule) for p in refused.value.problems) == [
-            ("condition", "required"), ("deduction", "min"), ("restock", "enum"),
+            ("condition", "required"),
+            ("deduction", "min"),
+            ("restock", "enum"),
         ]
         assert _snapshot(task_id) == before
 
@@ -347,7 +362,9 @@ class TestAuditInSameTransaction:
         task_id = make_task()
         _claim(task_id, worker)
         with pytest.raises(RuntimeError, match="crash"), session_scope() as session:
-            complete_task(session, task_id=task_id, principal=worker, data=GOOD_INSPECTION, definitions=get_definitions())
+            complete_task(
+                session, task_id=task_id, principal=worker, data=GOOD_INSPECTION, definitions=get_definitions()
+            )
             raise RuntimeError("crash after the completion")
         task = _task(task_id)
         assert (task.state, task.output, task.version) == ("claimed", None, 2)
@@ -403,7 +420,11 @@ def _task_in_state(state: str, *, worker: Principal, manager: Principal) -> str:
 ILLEGAL_MOVES = [
     ("open", "release"),
     ("open", "complete"),
-    *[(state, action) for state in ("completed", "cancelled", "expired") for action in ("claim", "release", "assign", "complete")],
+    *[
+        (state, action)
+        for state in ("completed", "cancelled", "expired")
+        for action in ("claim", "release", "assign", "complete")
+    ],
 ]
 
 

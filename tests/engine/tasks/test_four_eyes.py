@@ -4,6 +4,7 @@ For each approval step: user A completes the step it approves, then A may neithe
 assigned, be delegated nor complete the approval, whatever the flow stored on the task;
 another user may.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -13,17 +14,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from ecomflow.sample_data import sample_object
+from ecomflow.engine.access import manager_roles
+from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import ProcessSpec, StepSpec
 from ecomflow.engine.errors import FourEyesViolation
-from ecomflow.engine.db.models import AuditEvent, HumanTask
-from ecomflow.engine.access import manager_roles
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task
 from ecomflow.engine.tasks.four_eyes import approved_step_of
+from ecomflow.engine.tasks.step_tasks import open_task
+from ecomflow.sample_data import sample_object
 from tests.factories import make_instance, make_user
 
 
@@ -63,7 +64,9 @@ def _new_instance(process: str) -> str:
 
 def _open(instance_id: str, step: StepSpec, *, round: int = 1, lane: str = "", excluded: tuple[str, ...] = ()) -> str:
     with session_scope() as session:
-        return open_task(session, instance_id=instance_id, step=step, round=round, lane=lane, excluded_users=excluded).id
+        return open_task(
+            session, instance_id=instance_id, step=step, round=round, lane=lane, excluded_users=excluded
+        ).id
 
 
 def _sample(step: StepSpec) -> dict[str, Any]:
@@ -93,7 +96,9 @@ def _task(task_id: str) -> HumanTask:
 
 def _event_types(task_id: str) -> list[str]:
     with session_scope() as session:
-        return list(session.scalars(select(AuditEvent.type).where(AuditEvent.task_id == task_id).order_by(AuditEvent.id)))
+        return list(
+            session.scalars(select(AuditEvent.type).where(AuditEvent.task_id == task_id).order_by(AuditEvent.id))
+        )
 
 
 def _refused(action: Any, *, task_id: str, barred: str, approval: StepSpec, approved: StepSpec, **kwargs: Any) -> None:
@@ -123,17 +128,25 @@ class TestEveryApprovalStep:
         _complete_approved_work(instance_id, approved, author)
         # The flow stores no exclusions here: the engine derives them from flows.yaml.
         task_id = _open(instance_id, approval)
-        about = dict(barred=author.name, approval=approval, approved=approved)
+        about = {"barred": author.name, "approval": approval, "approved": approved}
 
         _refused(claim_task, task_id=task_id, principal=author, **about)
         _refused(assign_task, task_id=task_id, principal=manager, user=author.name, **about)
-        _refused(complete_task, task_id=task_id, principal=author, data=_sample(approval),
-                 definitions=get_definitions(), **about)
+        _refused(
+            complete_task,
+            task_id=task_id,
+            principal=author,
+            data=_sample(approval),
+            definitions=get_definitions(),
+            **about,
+        )
 
         claimed = _do(claim_task, task_id=task_id, principal=other)
         assert claimed.assignee == other.name
         _refused(delegate_task, task_id=task_id, principal=other, user=author.name, reason="on leave", **about)
-        done = _do(complete_task, task_id=task_id, principal=other, data=_sample(approval), definitions=get_definitions())
+        done = _do(
+            complete_task, task_id=task_id, principal=other, data=_sample(approval), definitions=get_definitions()
+        )
         assert (done.state, done.completed_by) == ("completed", other.name)
 
     def test_a_claim_made_before_the_rule_cannot_complete(self, clean_db: str, process: str, step: str) -> None:
@@ -144,9 +157,19 @@ class TestEveryApprovalStep:
         task_id = _open(instance_id, approval)
         with session_scope() as session:
             # As a row claimed by an older release, which did not derive the rule, would be.
-            session.execute(update(HumanTask).where(HumanTask.id == task_id).values(state="claimed", assignee=author.name))
-        _refused(complete_task, task_id=task_id, principal=author, data=_sample(approval),
-                 definitions=get_definitions(), barred=author.name, approval=approval, approved=approved)
+            session.execute(
+                update(HumanTask).where(HumanTask.id == task_id).values(state="claimed", assignee=author.name)
+            )
+        _refused(
+            complete_task,
+            task_id=task_id,
+            principal=author,
+            data=_sample(approval),
+            definitions=get_definitions(),
+            barred=author.name,
+            approval=approval,
+            approved=approved,
+        )
         assert _do(release_task, task_id=task_id, principal=manager).state == "open"
 
     def test_work_of_an_earlier_round_counts(self, clean_db: str, process: str, step: str) -> None:
@@ -155,7 +178,9 @@ class TestEveryApprovalStep:
         instance_id = _new_instance(process)
         _complete_approved_work(instance_id, approved, author)
         rework_task = _open(instance_id, approval, round=2)
-        _refused(claim_task, task_id=rework_task, principal=author, barred=author.name, approval=approval, approved=approved)
+        _refused(
+            claim_task, task_id=rework_task, principal=author, barred=author.name, approval=approval, approved=approved
+        )
         assert _do(claim_task, task_id=rework_task, principal=other).assignee == other.name
 
 
@@ -178,7 +203,10 @@ class TestDefinitionsChangedUnderTheTask:
         task = _task(_open(_new_instance(process), approval))
         definitions = get_definitions()
         assert approved_step_of(task, definitions=definitions) == approved.key
-        without_step = {**definitions.processes, process: replace(spec, steps=tuple(s for s in spec.steps if s.key != step))}
+        without_step = {
+            **definitions.processes,
+            process: replace(spec, steps=tuple(s for s in spec.steps if s.key != step)),
+        }
         without_process = {key: value for key, value in definitions.processes.items() if key != process}
         for processes in (without_step, without_process):
             changed = replace(definitions, processes=MappingProxyType(processes))

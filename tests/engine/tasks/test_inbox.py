@@ -1,4 +1,5 @@
 """The inbox query: visibility, filters, sorts and keyset pages."""
+
 from __future__ import annotations
 
 import base64
@@ -9,13 +10,13 @@ import pytest
 from sqlalchemy import update
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.errors import ValidationFailed
-from ecomflow.engine.tasks.inbox import MAX_LIMIT, NO_DUE, SORTS, InboxFilter, list_inbox
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.errors import ValidationFailed
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import claim_task, complete_task
+from ecomflow.engine.tasks.inbox import MAX_LIMIT, NO_DUE, SORTS, InboxFilter, list_inbox
 from tests.factories import make_instance, make_task, make_user
 
 
@@ -69,8 +70,13 @@ class TestFilters:
         done, claimed, open_ = (make_task() for _ in range(3))
         _claim(done, worker)
         with session_scope() as session:
-            complete_task(session, task_id=done, principal=worker, data={"condition": "ok", "restock": "yes"},
-                          definitions=get_definitions())
+            complete_task(
+                session,
+                task_id=done,
+                principal=worker,
+                data={"condition": "ok", "restock": "yes"},
+                definitions=get_definitions(),
+            )
         _claim(claimed, worker)
         assert set(_ids(worker)) == {claimed, open_}
         assert _ids(worker, state="completed") == [done]
@@ -189,7 +195,9 @@ class TestKeysetPages:
         return worker, task_ids
 
     @pytest.mark.parametrize("sort", list(SORTS))
-    def test_walking_every_page_gives_each_task_once_in_order(self, many_tasks: tuple[Principal, list[str]], sort: str) -> None:
+    def test_walking_every_page_gives_each_task_once_in_order(
+        self, many_tasks: tuple[Principal, list[str]], sort: str
+    ) -> None:
         worker, task_ids = many_tasks
         pages, cursor = [], None
         while True:
@@ -222,7 +230,16 @@ class TestKeysetPages:
             ("due", _cursor_of(["9999-12-31T23:00:00-05:00", "id"])),
             ("priority", _cursor_of([2**40, "2025-01-01T00:00:00+00:00", "id"])),
         ],
-        ids=["not-base64", "not-json", "not-a-list", "wrong-length", "bad-value", "naive-time", "time-overflow", "huge-int"],
+        ids=[
+            "not-base64",
+            "not-json",
+            "not-a-list",
+            "wrong-length",
+            "bad-value",
+            "naive-time",
+            "time-overflow",
+            "huge-int",
+        ],
     )
     def test_garbage_cursor_is_refused_naming_cursor(self, clean_db: str, sort: str, cursor: str) -> None:
         worker, _ = make_user(roles=("warehouse",))

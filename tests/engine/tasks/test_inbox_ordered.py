@@ -1,4 +1,5 @@
 """The index-ordered sorts (due, -due, priority, at_risk) give exactly the general query's pages, for every kind of caller."""
+
 from __future__ import annotations
 
 import random
@@ -8,11 +9,11 @@ import pytest
 from sqlalchemy import update
 
 from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 from ecomflow.engine.tasks.inbox_ordered import page_in_order
-from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.people.principals import Principal
 from tests.factories import make_instance, make_task, make_user
 
 ROLES = ("warehouse", "customer_service", "product")
@@ -28,15 +29,19 @@ def mixed_tasks(clean_db: str) -> list[str]:
     with session_scope() as session:
         for task_id in task_ids:
             assignee = rng.choice([None, None, "ana", "bo"])
-            session.execute(update(HumanTask).where(HumanTask.id == task_id).values(
-                role=rng.choice(ROLES),
-                escalated_to=rng.choice([None, None, None, "product"]),
-                assignee=assignee,
-                state="claimed" if assignee else "open",
-                due_at=None if rng.random() < 0.15 else base + timedelta(hours=rng.randint(0, 8)),
-                priority=rng.choice([0, 25, 50, 50, 75, 100]),
-                at_risk=rng.random() < 0.3,
-            ))
+            session.execute(
+                update(HumanTask)
+                .where(HumanTask.id == task_id)
+                .values(
+                    role=rng.choice(ROLES),
+                    escalated_to=rng.choice([None, None, None, "product"]),
+                    assignee=assignee,
+                    state="claimed" if assignee else "open",
+                    due_at=None if rng.random() < 0.15 else base + timedelta(hours=rng.randint(0, 8)),
+                    priority=rng.choice([0, 25, 50, 50, 75, 100]),
+                    at_risk=rng.random() < 0.3,
+                )
+            )
     return task_ids
 
 
@@ -44,7 +49,9 @@ def _walk(principal: Principal, **filters: object) -> list[str]:
     walked, cursor = [], None
     while True:
         with session_scope() as session:
-            page, cursor = list_inbox(session, principal=principal, filters=InboxFilter(limit=7, cursor=cursor, **filters))
+            page, cursor = list_inbox(
+                session, principal=principal, filters=InboxFilter(limit=7, cursor=cursor, **filters)
+            )
             walked += [task.id for task in page]
         if cursor is None:
             return walked
@@ -69,7 +76,9 @@ CALLERS = {
 
 @pytest.mark.parametrize("sort", ["due", "-due", "priority", "at_risk"])
 @pytest.mark.parametrize("caller", list(CALLERS))
-def test_pages_equal_the_general_query(mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, sort: str, caller: str) -> None:
+def test_pages_equal_the_general_query(
+    mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, sort: str, caller: str
+) -> None:
     principal, _ = make_user(roles=CALLERS[caller])
     answered = []
 
@@ -84,16 +93,21 @@ def test_pages_equal_the_general_query(mixed_tasks: list[str], monkeypatch: pyte
     assert len(fast) == len(set(fast)) and fast  # each task once, and the caller sees something
 
 
-@pytest.mark.parametrize("filters", [{"state": "claimed"}, {"role": "warehouse"}, {"at_risk": False}, {"overdue": True}])
+@pytest.mark.parametrize(
+    "filters", [{"state": "claimed"}, {"role": "warehouse"}, {"at_risk": False}, {"overdue": True}]
+)
 @pytest.mark.parametrize("sort", ["due", "priority", "at_risk"])
-def test_filters_equal_the_general_query(mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, filters: dict,
-                                         sort: str) -> None:
+def test_filters_equal_the_general_query(
+    mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, filters: dict, sort: str
+) -> None:
     principal, _ = make_user(roles=("warehouse", "product"))
     assert _walk(principal, sort=sort, **filters) == _general(principal, monkeypatch, sort=sort, **filters)
 
 
 @pytest.mark.parametrize("sort", ["due", "priority"])
-def test_own_tasks_of_another_role_are_listed(mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, sort: str) -> None:
+def test_own_tasks_of_another_role_are_listed(
+    mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
     ana = Principal(name="ana", roles=frozenset({"visual"}))  # holds tasks of roles she lacks
     fast = _walk(ana, sort=sort)
     assert fast and fast == _general(ana, monkeypatch, sort=sort)

@@ -1,4 +1,5 @@
 """The one door for a task's state: only tasks/moves.py writes it, and every move writes one event shape."""
+
 from __future__ import annotations
 
 import ast
@@ -31,19 +32,25 @@ def _writes_task_state(tree: ast.AST, text: str) -> list[int]:
     # Names bound to the tasks' table (table = HumanTask.__table__) count as the table itself.
     tables = {"HumanTask", "human_tasks"} | {
         target.id
-        for node in ast.walk(tree) if isinstance(node, ast.Assign) and "HumanTask" in ast.unparse(node.value)
-        for target in node.targets if isinstance(target, ast.Name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and "HumanTask" in ast.unparse(node.value)
+        for target in node.targets
+        if isinstance(target, ast.Name)
     }
     lines = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "values":
-            sets_state = any(k.arg == "state" or (k.arg is None and "state" in ast.unparse(k.value)) for k in node.keywords)
+            sets_state = any(
+                k.arg == "state" or (k.arg is None and "state" in ast.unparse(k.value)) for k in node.keywords
+            )
             chain = ast.get_source_segment(text, node) or ""
             if sets_state and any(f"update({name}" in chain for name in tables):
                 lines.append(node.lineno)
         elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Attribute) and t.attr == "state" and "task" in ast.unparse(t.value) for t in targets):
+            if any(
+                isinstance(t, ast.Attribute) and t.attr == "state" and "task" in ast.unparse(t.value) for t in targets
+            ):
                 lines.append(node.lineno)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if "update human_tasks" in node.value.lower() and "state" in node.value.lower():
@@ -65,13 +72,16 @@ class TestOnlyTheDoorWritesTaskState:
         text = THE_DOOR.read_text(encoding="utf-8")
         assert len(_writes_task_state(ast.parse(text), text)) == 2  # the compare-and-set and the one-statement claim
 
-    @pytest.mark.parametrize("code", [
-        "session.execute(update(HumanTask).where(HumanTask.id == i).values(state='cancelled'))",
-        "session.execute(update(HumanTask).values(**{'state': 'open'}))",
-        "task.state = TaskState.EXPIRED",
-        "tasks = HumanTask.__table__\nsession.execute(update(tasks).values(state='open'))",
-        "session.execute(text('UPDATE human_tasks SET state = :s'))",
-    ])
+    @pytest.mark.parametrize(
+        "code",
+        [
+            "session.execute(update(HumanTask).where(HumanTask.id == i).values(state='cancelled'))",
+            "session.execute(update(HumanTask).values(**{'state': 'open'}))",
+            "task.state = TaskState.EXPIRED",
+            "tasks = HumanTask.__table__\nsession.execute(update(tasks).values(state='open'))",
+            "session.execute(text('UPDATE human_tasks SET state = :s'))",
+        ],
+    )
     def test_the_scan_catches_a_second_door(self, code: str) -> None:
         assert len(_writes_task_state(ast.parse(code), code)) == 1
 
@@ -99,7 +109,9 @@ class TestEveryMoveHasOneShape:
             assign_task(session, task_id=task_id, principal=boss, user=li.name, reason="li went home")
             complete_task(session, task_id=task_id, principal=li, data=GOOD_INSPECTION, definitions=definitions)
         events = _move_events(task_id)
-        assert [(e.type, e.data["from"], e.data["to"], e.data["assignee"], e.data["previous_assignee"]) for e in events] == [
+        assert [
+            (e.type, e.data["from"], e.data["to"], e.data["assignee"], e.data["previous_assignee"]) for e in events
+        ] == [
             ("task.claimed", "open", "claimed", "wu", None),
             ("task.released", "claimed", "open", None, "wu"),
             ("task.assigned", "open", "claimed", "wu", None),
@@ -149,4 +161,3 @@ class TestTheCompareAndSet:
         with session_scope() as session:
             assert session.get(HumanTask, task_id).state == "claimed"
         assert [e.type for e in _move_events(task_id)] == ["task.claimed"]
-

@@ -2,6 +2,7 @@
 
 Each thread has its own connection and session and starts at a barrier; the database decides who wins.
 """
+
 from __future__ import annotations
 
 import random
@@ -16,14 +17,14 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from ecomflow.engine.db.sessions import make_engine, session_scope
-from ecomflow.engine.errors import AlreadyClaimed, Conflict
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage
+from ecomflow.engine.db.sessions import make_engine, session_scope
+from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.errors import AlreadyClaimed, Conflict
 from ecomflow.engine.events.outbox import RESUME_RUN
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task
+from ecomflow.engine.tasks.step_tasks import open_task
 from tests.conftest import BACKEND
 from tests.factories import make_instance, make_user
 
@@ -75,7 +76,7 @@ class ClaimerLog:
 def _in_batches(order: list[str], size: int) -> list[list[str]]:
     """Cut a claimer's shuffled order into batches, each sorted by id."""
     # Every transaction takes its row locks in ascending id order, so batches never deadlock on PostgreSQL.
-    return [sorted(order[start:start + size]) for start in range(0, len(order), size)]
+    return [sorted(order[start : start + size]) for start in range(0, len(order), size)]
 
 
 def _claim_each(engine: Engine, principal: Principal, order: list[str], start: threading.Barrier) -> ClaimerLog:
@@ -109,8 +110,9 @@ def _claimed_events_by_task() -> dict[str, list[str]]:
 def _rows(task_ids: list[str]) -> dict[str, tuple[str, str | None, int]]:
     with session_scope() as session:
         rows = session.execute(
-            select(HumanTask.id, HumanTask.state, HumanTask.assignee, HumanTask.version)
-            .where(HumanTask.id.in_(task_ids))
+            select(HumanTask.id, HumanTask.state, HumanTask.assignee, HumanTask.version).where(
+                HumanTask.id.in_(task_ids)
+            )
         )
         return {task_id: (state, assignee, version) for task_id, state, assignee, version in rows}
 
@@ -133,10 +135,12 @@ class TestEveryClaimerClaimsEveryTask:
         engine = _engine_with_a_connection_per_thread(clean_db)
         try:
             orders = [shuffler.sample(task_ids, len(task_ids)) for _ in claimers]
-            logs = _run_together([
-                lambda start, who=who, order=order: _claim_each(engine, who, order, start)
-                for who, order in zip(claimers, orders, strict=True)
-            ])
+            logs = _run_together(
+                [
+                    lambda start, who=who, order=order: _claim_each(engine, who, order, start)
+                    for who, order in zip(claimers, orders, strict=True)
+                ]
+            )
         finally:
             engine.dispose()
 
@@ -177,7 +181,11 @@ class HandOver:
         if self.kind == "complete":
             # If-Match, as the inbox sends it: a form filled in on version 2 is refused once the task moved on.
             return complete_task(
-                session, task_id=task_id, principal=self.actor, data=self.data, definitions=get_definitions(),
+                session,
+                task_id=task_id,
+                principal=self.actor,
+                data=self.data,
+                definitions=get_definitions(),
                 expected_version=2,
             )
         if self.kind == "release":
@@ -202,11 +210,20 @@ class HandOver:
         """Return what this call's audit event must say about the task it found."""
         # Every move has the one shape of engine/tasks/moves.py.
         after = self.expected_after(before)
-        return {"from": before.state, "to": after.state, "action": self.kind, "assignee": after.assignee,
-                "previous_assignee": before.assignee}
+        return {
+            "from": before.state,
+            "to": after.state,
+            "action": self.kind,
+            "assignee": after.assignee,
+            "previous_assignee": before.assignee,
+        }
+
 
 EVENT_OF_KIND = {
-    "complete": "task.completed", "release": "task.released", "assign": "task.assigned", "delegate": "task.delegated",
+    "complete": "task.completed",
+    "release": "task.released",
+    "assign": "task.assigned",
+    "delegate": "task.delegated",
 }
 
 
@@ -269,7 +286,8 @@ def read_race_record(task_id: str) -> RaceRecord:
             .order_by(AuditEvent.id)
         ).all()
         resumes = session.scalar(
-            select(func.count()).select_from(OutboxMessage)
+            select(func.count())
+            .select_from(OutboxMessage)
             .where(OutboxMessage.task_id == task_id, OutboxMessage.kind == RESUME_RUN)
         )
         row = TaskView(task.state, task.assignee, task.version)
@@ -282,7 +300,9 @@ def check_one_serial_outcome(
     """Assert the successes, replayed in event order, explain the row, events and outbox; return each one's result."""
     winners = [call for call in calls if call.name in succeeded]
     assert Counter(EVENT_OF_KIND[c.kind] for c in winners) == Counter(type for type, _, _ in record.events), (
-        "audit events do not match the successful calls one to one", sorted(succeeded), record.events,
+        "audit events do not match the successful calls one to one",
+        sorted(succeeded),
+        record.events,
     )
     completions = [c for c in winners if c.kind == "complete"]
     assert len(completions) <= 1, "two completions"
@@ -311,7 +331,7 @@ def _perform_once(engine: Engine, call: HandOver, task_id: str, start: threading
             call.perform(session, task_id)
             session.commit()
             return None
-        except Exception as refusal:  # noqa: BLE001 - the test judges every refusal
+        except Exception as refusal:
             session.rollback()
             return refusal
 
@@ -325,9 +345,9 @@ class TestHandOversRacingOnOneClaimedTask:
         try:
             for _ in range(HANDOVER_ROUNDS):
                 task_id = make_claimed_task(cast.holder)
-                results = _run_together([
-                    lambda start, call=call: _perform_once(engine, call, task_id, start) for call in calls
-                ])
+                results = _run_together(
+                    [lambda start, call=call: _perform_once(engine, call, task_id, start) for call in calls]
+                )
                 refusals = {call.name: r for call, r in zip(calls, results, strict=True) if r is not None}
                 assert all(isinstance(r, Conflict) for r in refusals.values()), refusals
                 succeeded = {call.name for call in calls} - set(refusals)
@@ -338,4 +358,3 @@ class TestHandOversRacingOnOneClaimedTask:
         # Which outcomes occur depends on thread timing (a quiet machine may serialise every round the same way),
         # so their variety is reported, not asserted; every round's consistency was asserted above.
         print(f"hand-over outcomes seen: {dict(outcomes_seen)}")
-

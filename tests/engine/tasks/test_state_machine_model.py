@@ -6,6 +6,7 @@ claimed or assigned, a claimed one released by its holder or a manager, delegate
 only by its holder, that nobody acts on an approval of their own work (four-eyes), that cancelling the instance
 cancels its active tasks, and that the sweeper expires active tasks past their expiry time.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,16 +26,16 @@ from hypothesis.stateful import (
 from sqlalchemy import delete, func, select, update
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.errors import Conflict, EcomflowError, Forbidden, NotFound, ValidationFailed
-from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
-from ecomflow.engine.events.outbox import RESUME_RUN
-from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.tasks.step_tasks import open_task
+from ecomflow.engine.errors import Conflict, EcomflowError, Forbidden, NotFound, ValidationFailed
+from ecomflow.engine.events.outbox import RESUME_RUN
+from ecomflow.engine.instances.lifecycle import cancel_instance
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.sla.sweeper import sweep_once
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task
+from ecomflow.engine.tasks.step_tasks import open_task
 from tests.factories import make_instance, make_user
 
 ROLES_OF = {
@@ -86,18 +87,28 @@ class TaskModel:
 
 # One returns case: the parcel inspection, the deduction approval that approves it, and the customer service review.
 TASK_RULES = {
-    "inspect": dict(
-        role="warehouse", worker="wu", good_output={"condition": "ok", "restock": "yes"}, bad_output={"restock": "maybe"},
-        expires_after=timedelta(hours=24),
-    ),
-    "deduction_approval": dict(
-        role="operations", worker="ops", good_output={"decision": "approve"}, bad_output={"decision": "reject"},
-        approves="inspect", excluded=frozenset({"boss"}),
-    ),
-    "cs_review": dict(
-        role="customer_service", worker="chen", good_output={"decision": "approve"}, bad_output={"decision": "maybe"},
-        expires_after=timedelta(hours=36),
-    ),
+    "inspect": {
+        "role": "warehouse",
+        "worker": "wu",
+        "good_output": {"condition": "ok", "restock": "yes"},
+        "bad_output": {"restock": "maybe"},
+        "expires_after": timedelta(hours=24),
+    },
+    "deduction_approval": {
+        "role": "operations",
+        "worker": "ops",
+        "good_output": {"decision": "approve"},
+        "bad_output": {"decision": "reject"},
+        "approves": "inspect",
+        "excluded": frozenset({"boss"}),
+    },
+    "cs_review": {
+        "role": "customer_service",
+        "worker": "chen",
+        "good_output": {"decision": "approve"},
+        "bad_output": {"decision": "maybe"},
+        "expires_after": timedelta(hours=36),
+    },
 }
 STEPS = tuple(TASK_RULES)
 TASKS = st.one_of(st.just(HELD), st.sampled_from(STEPS))
@@ -234,15 +245,23 @@ def open_case(started: datetime) -> tuple[str, dict[str, str]]:
     with session_scope() as session:
         for step, rules in TASK_RULES.items():
             task = open_task(
-                session, instance_id=instance_id, step=process.step(step), excluded_users=sorted(rules.get("excluded", ())),
+                session,
+                instance_id=instance_id,
+                step=process.step(step),
+                excluded_users=sorted(rules.get("excluded", ())),
                 now=started,
             )
             task_ids[step] = task.id
             expires = rules.get("expires_after")
             # Outside the model: reminders and escalation (which widens who may claim); the sweep here only expires.
             session.execute(
-                update(HumanTask).where(HumanTask.id == task.id).values(
-                    due_at=None, remind_at=None, escalate_at=None, expires_at=started + expires if expires else None,
+                update(HumanTask)
+                .where(HumanTask.id == task.id)
+                .values(
+                    due_at=None,
+                    remind_at=None,
+                    escalate_at=None,
+                    expires_at=started + expires if expires else None,
                 )
             )
     return instance_id, task_ids
@@ -263,18 +282,29 @@ class TaskRow:
 def read_case(instance_id: str, task_ids: dict[str, str]) -> tuple[str, dict[str, TaskRow]]:
     """Read the instance's state and each task as a TaskRow, in one transaction."""
     events = (
-        select(func.count()).select_from(AuditEvent)
-        .where(AuditEvent.task_id == HumanTask.id, AuditEvent.type != "task.created").scalar_subquery()
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.task_id == HumanTask.id, AuditEvent.type != "task.created")
+        .scalar_subquery()
     )
     resumes = (
-        select(func.count()).select_from(OutboxMessage)
-        .where(OutboxMessage.task_id == HumanTask.id, OutboxMessage.kind == RESUME_RUN).scalar_subquery()
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.task_id == HumanTask.id, OutboxMessage.kind == RESUME_RUN)
+        .scalar_subquery()
     )
     step_of = {task_id: step for step, task_id in task_ids.items()}
     with session_scope() as session:
         rows = session.execute(
-            select(HumanTask.id, HumanTask.state, HumanTask.assignee, HumanTask.version, HumanTask.completed_by, events, resumes)
-            .where(HumanTask.id.in_(step_of))
+            select(
+                HumanTask.id,
+                HumanTask.state,
+                HumanTask.assignee,
+                HumanTask.version,
+                HumanTask.completed_by,
+                events,
+                resumes,
+            ).where(HumanTask.id.in_(step_of))
         )
         tasks = {step_of[task_id]: TaskRow(*values) for task_id, *values in rows}
         return session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id)), tasks
@@ -323,7 +353,9 @@ class TaskLifecycle(RuleBasedStateMachine):
 
     def judge(self, got: str, expected: str, what: str) -> None:
         self.steps_taken += 1
-        assert got == (OK if expected == UNCHANGED else expected), f"{what}: the engine said {got}, the rules {expected}"
+        assert got == (OK if expected == UNCHANGED else expected), (
+            f"{what}: the engine said {got}, the rules {expected}"
+        )
 
     @rule(user=ACTORS, step=TASKS)
     def claim(self, user: str, step: str) -> None:
@@ -343,7 +375,9 @@ class TaskLifecycle(RuleBasedStateMachine):
     def assign(self, user: str, step: str, to: str, reason: str) -> None:
         step = self.task_step(step)
         user = self.actor(user, step)
-        got = self.act(assign_task, task_id=self.task_ids[step], principal=self.principals[user], user=to, reason=reason)
+        got = self.act(
+            assign_task, task_id=self.task_ids[step], principal=self.principals[user], user=to, reason=reason
+        )
         expected = self.model.assign(user, self.model.tasks[step], target=to, reason=reason)
         self.judge(got, expected, f"{user} assigns {step} to {to} (reason {reason!r})")
 
@@ -351,7 +385,9 @@ class TaskLifecycle(RuleBasedStateMachine):
     def delegate(self, user: str, step: str, to: str, reason: str) -> None:
         step = self.task_step(step)
         user = self.actor(user, step)
-        got = self.act(delegate_task, task_id=self.task_ids[step], principal=self.principals[user], user=to, reason=reason)
+        got = self.act(
+            delegate_task, task_id=self.task_ids[step], principal=self.principals[user], user=to, reason=reason
+        )
         expected = self.model.delegate(user, self.model.tasks[step], target=to, reason=reason)
         self.judge(got, expected, f"{user} delegates {step} to {to} (reason {reason!r})")
 
@@ -360,10 +396,17 @@ class TaskLifecycle(RuleBasedStateMachine):
         step = self.task_step(step)
         user, task = self.actor(user, step), self.model.tasks[step]
         got = self.act(
-            complete_task, task_id=self.task_ids[step], principal=self.principals[user],
-            data=task.good_output if valid else task.bad_output, definitions=get_definitions(),
+            complete_task,
+            task_id=self.task_ids[step],
+            principal=self.principals[user],
+            data=task.good_output if valid else task.bad_output,
+            definitions=get_definitions(),
         )
-        self.judge(got, self.model.complete(user, task, valid=valid), f"{user} completes {step} ({'good' if valid else 'bad'} data)")
+        self.judge(
+            got,
+            self.model.complete(user, task, valid=valid),
+            f"{user} completes {step} ({'good' if valid else 'bad'} data)",
+        )
 
     # Cancelling ends every task: let the case live a while first, or most runs would test cancelled tasks only.
     @precondition(lambda self: self.steps_taken >= 20)
@@ -383,7 +426,10 @@ class TaskLifecycle(RuleBasedStateMachine):
             step: TaskRow(task.state, task.assignee, 1 + task.changes, task.completed_by, task.changes, task.resumes)
             for step, task in self.model.tasks.items()
         }
-        assert read_case(self.instance_id, self.task_ids) == ("cancelled" if self.model.cancelled else "waiting", expected)
+        assert read_case(self.instance_id, self.task_ids) == (
+            "cancelled" if self.model.cancelled else "waiting",
+            expected,
+        )
 
 
 class TestTaskActionsAgainstTheRules:
@@ -394,7 +440,11 @@ class TestTaskActionsAgainstTheRules:
             lambda: TaskLifecycle(principals),
             # The same sequences every run: a fixed run time, a failure anyone can reproduce; raise max_examples to explore.
             settings=settings(
-                max_examples=40, stateful_step_count=40, derandomize=True, database=None, deadline=None,
+                max_examples=40,
+                stateful_step_count=40,
+                derandomize=True,
+                database=None,
+                deadline=None,
                 suppress_health_check=[HealthCheck.too_slow],
             ),
         )

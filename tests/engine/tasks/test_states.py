@@ -1,4 +1,5 @@
 """The human-task state machine, walked over every (state, action) pair."""
+
 from __future__ import annotations
 
 import itertools
@@ -32,7 +33,7 @@ class TestTransitions:
     def test_terminal_states_have_no_way_out(self) -> None:
         assert {state for state, _ in TRANSITIONS} == set(ACTIVE_STATES)
         assert not TERMINAL_STATES & ACTIVE_STATES
-        assert TERMINAL_STATES | ACTIVE_STATES == set(TaskState)
+        assert set(TaskState) == TERMINAL_STATES | ACTIVE_STATES
 
 
 class TestNextState:
