@@ -15,6 +15,7 @@ from __future__ import annotations
 from prefect import flow, serve
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
+from pydantic import Field
 
 DEPLOYMENT = "bare"
 
@@ -38,7 +39,7 @@ class Inspection(RunInput):
 class Answer(RunInput):
     outcome: str
     order_id: str = ""
-    order_lines: list[dict] = []
+    order_lines: list[dict] = Field(default_factory=list)
     fulfilment: str = "ship"
 
 

@@ -281,10 +281,10 @@ class BareSystem(StackSystem):
             f"WHERE fr.state_type IN ('PAUSED', {', '.join(repr(s) for s in ENDED)})"
         )
         points, ends = [], []
-        for run_id, state, details in rows:
-            run_id = str(run_id)
+        for raw_id, state, raw_details in rows:
+            run_id = str(raw_id)
             if state == "PAUSED":
-                details = json.loads(details) if isinstance(details, str) else details
+                details = json.loads(raw_details) if isinstance(raw_details, str) else raw_details
                 points.append((run_id, f"{run_id}:{details.get('pause_key')}"))
             else:
                 ends.append((run_id, str(state).lower()))

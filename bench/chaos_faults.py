@@ -144,6 +144,7 @@ class Chaos(threading.Thread):
                 capture_output=True,
                 text=True,
                 timeout=120,
+                check=False,
             )
             if done.returncode != 0:
                 kill.note = f"pg_ctlcluster exited {done.returncode}: {done.stderr.strip()[:200]}"

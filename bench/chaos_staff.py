@@ -141,7 +141,7 @@ def form_data(*, seed: int, business_key: str, step: str, rnd: int) -> dict[str,
         roll = rng.random()
         if rnd == 1 and roll < 0.08:
             return {"outcome": "no_order", "recommended_skus": ["CHAOS-TEE"]}
-        skus, weights = zip(*SKU_WEIGHTS)
+        skus, weights = zip(*SKU_WEIGHTS, strict=True)
         lines = [
             {"sku": rng.choices(skus, weights)[0], "quantity": rng.randint(1, 3)} for _ in range(rng.randint(1, 3))
         ]

@@ -21,7 +21,8 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +83,12 @@ def time_inbox_http(clients: dict[str, httpx.Client], *, requests: int, depth: i
         for sort in SORTS:
             params = {"sort": sort}
             series[f"{who} · sort={sort} · first page"] = latency(
-                time_calls(lambda p=params: _get_page(http, p), requests)
+                time_calls(partial(_get_page, http, params), requests)
             )
             cursor = _later_cursor(http, params, depth)
             later = {**params, "cursor": cursor}
             series[f"{who} · sort={sort} · page {depth + 1} (cursor)"] = (
-                latency(time_calls(lambda p=later: _get_page(http, p), requests)) if cursor else {"n": 0}
+                latency(time_calls(partial(_get_page, http, later), requests)) if cursor else {"n": 0}
             )
     return series
 
@@ -312,10 +313,8 @@ def time_health_probe(n: int = 9) -> dict[str, dict[str, float]]:
     url = f"http://127.0.0.1:{free_port()}/api/health"
 
     def probe(get: Callable[..., Any]) -> None:
-        try:
+        with suppress(httpx.HTTPError):
             get(url, timeout=2)
-        except httpx.HTTPError:
-            pass
 
     with httpx.Client() as shared:
         return {

@@ -78,10 +78,20 @@ def code_version() -> str:
     paths = ["src", "flows.yaml", "migrations", "bench", ":(exclude)bench/RESULTS.md"]
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", *paths], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--", *paths],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
