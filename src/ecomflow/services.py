@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,10 +87,8 @@ class Service:
             self.process.wait(5)
 
     def _signal(self, sig: signal.Signals) -> None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def prefect_server(settings: Settings, *, log_dir: Path) -> Service:
