@@ -305,7 +305,7 @@ class _SubmissionReader:
         if items.type == "enum":
             chosen = [v for v in self.posted.getlist(name) if isinstance(v, str) and v]
             return chosen or None
-        row_key = re.compile(re.escape(name) + r"\[(\d{1,%d})\](?:$|[.\[])" % _MAX_ROW_INDEX_DIGITS)
+        row_key = re.compile(re.escape(name) + rf"\[(\d{{1,{_MAX_ROW_INDEX_DIGITS}}})\](?:$|[.\[])")
         indexes = sorted({int(m.group(1)) for key in self.posted if (m := row_key.match(key))})
         rows = [self.read(items, f"{name}[{i}]", in_row=True) for i in indexes]
         kept = [row for row in rows if not _is_blank(row)]

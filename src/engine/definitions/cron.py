@@ -25,7 +25,7 @@ def cron_problems(expr: str) -> list[str]:
         return [f"cron {expr!r} must have 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}"]
     return [
         f"cron {expr!r}: {name} field {text!r} is not valid (values {low}-{high})"
-        for text, (name, low, high, names) in zip(parts, _CRON_FIELDS)
+        for text, (name, low, high, names) in zip(parts, _CRON_FIELDS, strict=True)
         if not all(_cron_item_ok(item, low, high, names) for item in text.split(","))
     ]
 

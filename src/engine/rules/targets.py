@@ -38,10 +38,10 @@ def decompose_targets(
     month_amounts = _split(target, month_weights)
     department_amounts = _split(target, list(department_weights.values()))
     return {
-        "months": [{"month": m, "revenue": str(a)} for m, a in zip(months, month_amounts)],
+        "months": [{"month": m, "revenue": str(a)} for m, a in zip(months, month_amounts, strict=True)],
         "departments": [
             {"department": name, "weight": _weight_text(weight), "revenue": str(amount)}
-            for (name, weight), amount in zip(department_weights.items(), department_amounts)
+            for (name, weight), amount in zip(department_weights.items(), department_amounts, strict=True)
         ],
     }
 
