@@ -227,7 +227,12 @@ def plant_old_data(connection: Connection) -> Planted:
         "api_tokens",
         [
             {"user_id": user_id["old-wu"], "token_hash": hash_token(OLD_TOKEN), "created_at": T0, "revoked_at": None},
-            {"user_id": user_id["old-ops"], "token_hash": hash_token("ecf_revoked"), "created_at": T0, "revoked_at": T0},
+            {
+                "user_id": user_id["old-ops"],
+                "token_hash": hash_token("ecf_revoked"),
+                "created_at": T0,
+                "revoked_at": T0,
+            },
         ],
     )
     insert(

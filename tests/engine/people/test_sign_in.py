@@ -63,12 +63,15 @@ def wu(clean_db: str) -> str:
 
 class TestTheDefaults:
     def test_five_per_name_twenty_per_address_within_15_minutes_lock_for_15(self) -> None:
-        assert SignInLimits(
-            window=timedelta(minutes=15),
-            lock=timedelta(minutes=15),
-            max_per_name=5,
-            max_per_address=20,
-        ) == LIMITS
+        assert (
+            SignInLimits(
+                window=timedelta(minutes=15),
+                lock=timedelta(minutes=15),
+                max_per_name=5,
+                max_per_address=20,
+            )
+            == LIMITS
+        )
 
 
 class TestNameLock:
