@@ -9,6 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.engine.events.test_webhooks import (  # noqa: F401 - fixtures shared with tests/engine/events, found by name
+    configure_webhooks,
+    start_receiver,
+)
 from tests.factories import make_user
 from tests.served_app import ServedApp, served_app, wait_for
 

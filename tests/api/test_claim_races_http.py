@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import httpx
 from sqlalchemy import select
@@ -56,7 +57,7 @@ class TestConcurrentClaimsOfOneTask:
         workers = [login("warehouse") for _ in range(CLAIMERS_PER_TASK)]
         for _ in range(CONTESTED_TASKS):
             task_id = make_task(step="inspect")
-            responses = _post_together([lambda w=w: w.post(f"/tasks/{task_id}/claim") for w in workers])
+            responses = _post_together([partial(w.post, f"/tasks/{task_id}/claim") for w in workers])
 
             won = [r for r in responses if r.status_code == 200]
             assert len(won) == 1, [(r.status_code, r.text) for r in responses]
@@ -97,9 +98,7 @@ class TestHandOversRacingOverHttp:
         calls = cast.calls()
         for _ in range(HANDOVER_ROUNDS):
             task_id = make_claimed_task(cast.holder)
-            responses = _post_together(
-                [lambda call=call: _send(call, callers[call.actor.name], task_id) for call in calls]
-            )
+            responses = _post_together([partial(_send, call, callers[call.actor.name], task_id) for call in calls])
             by_call = dict(zip((call.name for call in calls), responses, strict=True))
 
             assert {name: r.text for name, r in by_call.items() if r.status_code not in (200, 409)} == {}

@@ -9,15 +9,7 @@ import pytest
 
 from ecomflow.engine.clock import utcnow
 from tests.api.conftest import Caller, assert_error, field_names
-from tests.engine.events.test_webhooks import (  # noqa: F401 - fixtures are found by name
-    WebhookReceiver,
-    configure_webhooks,
-    dead_url,
-    deliver_webhooks,
-    endpoint,
-    record_on_task,
-    start_receiver,
-)
+from tests.engine.events.test_webhooks import WebhookReceiver, dead_url, deliver_webhooks, endpoint, record_on_task
 from tests.factories import make_task
 
 DELIVERY_KEYS = {
