@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, update
+from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.db.sessions import make_engine, session_scope
@@ -126,3 +127,10 @@ def uncommitted_change_to(database_url: str, task_id: str) -> Iterator[Connectio
                 transaction.rollback()
     finally:
         engine.dispose()
+
+
+def change_then_fail(change: Callable[[Session], object], error: str) -> None:
+    """Make `change` in a session_scope, then raise RuntimeError(error) before it commits, so it rolls back."""
+    with session_scope() as session:
+        change(session)
+        raise RuntimeError(error)

@@ -10,6 +10,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import OutboxMessage
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.events import outbox
+from tests.factories import change_then_fail
 
 
 def _enqueue(kind: str = outbox.RESUME_RUN, *, at: datetime) -> int:
@@ -48,9 +49,10 @@ class TestEnqueue:
         assert _pending(now) == [message_id]
 
     def test_message_is_lost_with_a_rolled_back_change(self, clean_db: str, now: datetime) -> None:
-        with pytest.raises(RuntimeError), session_scope() as session:
-            outbox.enqueue(session, kind=outbox.START_RUN, instance_id="i-1")
-            raise RuntimeError("the change failed")
+        with pytest.raises(RuntimeError):
+            change_then_fail(
+                lambda session: outbox.enqueue(session, kind=outbox.START_RUN, instance_id="i-1"), "the change failed"
+            )
         with session_scope() as session:
             assert outbox.undelivered_count(session) == 0
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
@@ -26,7 +27,7 @@ from ecomflow.engine.events.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE, De
 from ecomflow.engine.events.webhooks import MAX_BACKOFF, sign, verify_signature
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.tasks.actions import assign_task
-from tests.factories import make_instance, make_task, make_user
+from tests.factories import change_then_fail, make_instance, make_task, make_user
 
 SECRET = "s3cret-for-tests-only"
 TASK_DATA_KEYS = {"actor", "task_id", "instance_id", "process", "step", "role", "assignee", "due_at"}
@@ -195,11 +196,14 @@ class TestQueueing:
     def test_a_rolled_back_event_queues_nothing(self, clean_db: str, configure_webhooks: Callable[..., None]) -> None:
         task_id = make_task()
         configure_webhooks(endpoint("im", "http://127.0.0.1:9/never-called"))
-        with pytest.raises(RuntimeError), session_scope() as session:
+
+        def record_and_look(session: Session) -> None:
             record_event(session, type="task.created", actor=SYSTEM_ACTOR, task_id=task_id)
             queued = [m for m in session.info[outbox.NEW_MESSAGES] if m.kind == outbox.WEBHOOK]
             assert len(queued) == 1  # it was in the transaction...
-            raise RuntimeError("the change failed")
+
+        with pytest.raises(RuntimeError):
+            change_then_fail(record_and_look, "the change failed")
         assert webhook_messages() == []  # ...and left with it
 
     @pytest.mark.parametrize(("audit_type", "event"), sorted(WEBHOOK_EVENT_BY_AUDIT_TYPE.items()))

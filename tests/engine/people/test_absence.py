@@ -16,7 +16,7 @@ from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.people.absence import mark_away, mark_back
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task
-from tests.factories import make_instance, make_task, make_user
+from tests.factories import change_then_fail, make_instance, make_task, make_user
 
 GOOD_INSPECTION = {"condition": "ok", "restock": "yes"}
 
@@ -127,9 +127,11 @@ class TestMarkAway:
         wu, _ = make_user(name="wu", roles=("warehouse",))
         make_user(name="li", roles=("warehouse",))
         task_id = _claimed("inspect", wu)
-        with pytest.raises(RuntimeError, match="crash"), session_scope() as session:
-            mark_away(session, name="wu", principal=wu, reason="病假", substitute="li")
-            raise RuntimeError("crash after marking away")
+        with pytest.raises(RuntimeError, match="crash"):
+            change_then_fail(
+                lambda session: mark_away(session, name="wu", principal=wu, reason="病假", substitute="li"),
+                "crash after marking away",
+            )
         assert _user("wu").away_since is None
         assert (_task(task_id).assignee, _task(task_id).version) == ("wu", 2)
         assert _events("user.away") == [] and _events("task.delegated") == []

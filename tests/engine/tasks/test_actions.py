@@ -35,7 +35,7 @@ from ecomflow.engine.tasks.actions import (
     release_task,
 )
 from ecomflow.engine.tasks.step_tasks import expire_due_tasks
-from tests.factories import make_task, make_user
+from tests.factories import change_then_fail, make_task, make_user
 
 GOOD_INSPECTION = {"condition": "ok", "restock": "yes"}
 
@@ -350,9 +350,10 @@ class TestAuditInSameTransaction:
     def test_failure_after_claim_stores_neither_claim_nor_event(self, clean_db: str) -> None:
         worker, _ = make_user(roles=("warehouse",))
         task_id = make_task()
-        with pytest.raises(RuntimeError, match="crash"), session_scope() as session:
-            claim_task(session, task_id=task_id, principal=worker)
-            raise RuntimeError("crash after the claim")
+        with pytest.raises(RuntimeError, match="crash"):
+            change_then_fail(
+                lambda session: claim_task(session, task_id=task_id, principal=worker), "crash after the claim"
+            )
         task = _task(task_id)
         assert (task.state, task.assignee, task.version) == ("open", None, 1)
         assert _events(task_id, "task.claimed") == []
@@ -361,11 +362,13 @@ class TestAuditInSameTransaction:
         worker, _ = make_user(roles=("warehouse",))
         task_id = make_task()
         _claim(task_id, worker)
-        with pytest.raises(RuntimeError, match="crash"), session_scope() as session:
-            complete_task(
-                session, task_id=task_id, principal=worker, data=GOOD_INSPECTION, definitions=get_definitions()
+        with pytest.raises(RuntimeError, match="crash"):
+            change_then_fail(
+                lambda session: complete_task(
+                    session, task_id=task_id, principal=worker, data=GOOD_INSPECTION, definitions=get_definitions()
+                ),
+                "crash after the completion",
             )
-            raise RuntimeError("crash after the completion")
         task = _task(task_id)
         assert (task.state, task.output, task.version) == ("claimed", None, 2)
         assert _events(task_id, "task.completed") == []
@@ -374,9 +377,11 @@ class TestAuditInSameTransaction:
     def test_failure_after_comment_stores_neither_comment_nor_event(self, clean_db: str) -> None:
         worker, _ = make_user(roles=("warehouse",))
         task_id = make_task()
-        with pytest.raises(RuntimeError, match="crash"), session_scope() as session:
-            add_comment(session, task_id=task_id, principal=worker, text="lost")
-            raise RuntimeError("crash after the comment")
+        with pytest.raises(RuntimeError, match="crash"):
+            change_then_fail(
+                lambda session: add_comment(session, task_id=task_id, principal=worker, text="lost"),
+                "crash after the comment",
+            )
         with session_scope() as session:
             assert session.scalar(select(func.count()).select_from(TaskComment)) == 0
         assert _events(task_id, "task.commented") == []
