@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from ecomflow.engine.db.models import HumanTask, Refund
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 from tests.factories import return_params
 
@@ -108,16 +109,12 @@ class TestGoodwillReturn:
 
 class TestParcelNeverArrives:
     def test_timer_closes_the_case(self, stack: Stack, team: dict[str, Staff]) -> None:
-        from ecomflow.engine.sla.sweeper import sweep_once
-
         cs = team["cs"]
         started = cs.start_return(return_params(), business_key=f"RET-{uuid.uuid4().hex[:6]}")
         review = cs.wait_for_task(started["id"], "cs_review")
         cs.do(review["id"], {"decision": "approve"})
         parcel = cs.wait_for_task(started["id"], "await_parcel")
         created = cs.get(f"/tasks/{parcel['id']}").json()["created_at"]
-
-        from datetime import datetime
 
         # The sweep is global: other tests' parcels may expire too, so look at this one.
         sweep_once(now=datetime.fromisoformat(created) + timedelta(days=6, hours=23))

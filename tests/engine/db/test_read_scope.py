@@ -31,7 +31,7 @@ def test_a_read_does_not_wait_for_a_writer(database_url: str) -> None:
 
 def test_the_database_refuses_a_write_in_a_read_scope() -> None:
     task_id = make_task()
-    with pytest.raises(DBAPIError, match="read-only|readonly"), read_scope() as session:
+    with pytest.raises(DBAPIError, match=r"read-only|readonly"), read_scope() as session:
         session.execute(update(HumanTask).where(HumanTask.id == task_id).values(assignee="sneaky"))
     assert _read_assignee(task_id) is None
 

@@ -151,7 +151,10 @@ def history(clean_db: str) -> None:
     add_task_row(instance_id=instance_id, state="cancelled", created_at=at(2))
 
 
-def kpis(group_by: GroupBy, *, now: datetime = at(48), person: str | None = None) -> KpiReport:
+AFTER_THE_DAY = at(48)
+
+
+def kpis(group_by: GroupBy, *, now: datetime = AFTER_THE_DAY, person: str | None = None) -> KpiReport:
     with session_scope() as session:
         return compute_kpis(session, start=at(0), end=at(24), group_by=group_by, now=now, person=person)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import pytest
 
 from ecomflow.engine.rules.ad_law import TermHit, find_banned_terms, scan_form_text
@@ -69,7 +71,7 @@ class TestFindBannedTerms:
 
 
 class TestScanFormText:
-    DATA = {
+    DATA: ClassVar[dict[str, Any]] = {
         "sku": "最-001",  # not customer-facing, so never scanned
         "title": "春季新款",
         "selling_points": ["纯棉", "唯一认证", "舒适"],

@@ -19,7 +19,7 @@ class TestToDecimal:
 
     @pytest.mark.parametrize("value", ["abc", float("nan"), float("inf")])
     def test_non_numbers_are_refused(self, value: object) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"not a (finite )?number"):
             to_decimal(value)  # type: ignore[arg-type]
 
 

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, func, select
@@ -345,9 +346,7 @@ class TestHandOversRacingOnOneClaimedTask:
         try:
             for _ in range(HANDOVER_ROUNDS):
                 task_id = make_claimed_task(cast.holder)
-                results = _run_together(
-                    [lambda start, call=call: _perform_once(engine, call, task_id, start) for call in calls]
-                )
+                results = _run_together([partial(_perform_once, engine, call, task_id) for call in calls])
                 refusals = {call.name: r for call, r in zip(calls, results, strict=True) if r is not None}
                 assert all(isinstance(r, Conflict) for r in refusals.values()), refusals
                 succeeded = {call.name for call in calls} - set(refusals)

@@ -53,5 +53,5 @@ class TestNextState:
             next_state("open", TaskAction.COMPLETE, task_id="t-2")
 
     def test_unknown_state_is_refused(self) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="is not a valid TaskState"):
             next_state("archived", TaskAction.CLAIM, task_id="t-3")
