@@ -277,7 +277,8 @@ class BareSystem(StackSystem):
     def probe(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Return the (run, pause key) points paused now and the runs that ended."""
         rows = self._query(
-            "SELECT fr.id, fr.state_type, frs.state_details FROM flow_run fr JOIN flow_run_state frs ON frs.id = fr.state_id "
+            "SELECT fr.id, fr.state_type, frs.state_details "
+            "FROM flow_run fr JOIN flow_run_state frs ON frs.id = fr.state_id "
             f"WHERE fr.state_type IN ('PAUSED', {', '.join(repr(s) for s in ENDED)})"
         )
         points, ends = [], []

@@ -295,7 +295,8 @@ def print_report(figures: dict[str, Any]) -> None:
     print(f"{'#':>3}  {'at (s)':>7}  {'clock':<8}  {'what':<11} {'how':<22} back after (s)")
     for n, kill in enumerate(figures["kills"], 1):
         print(
-            f"{n:>3}  {kill.at_s:>7.1f}  {kill.clock:<8}  {kill.what:<11} {kill.how:<22} {kill.back_after_s} {kill.note}"
+            f"{n:>3}  {kill.at_s:>7.1f}  {kill.clock:<8}  {kill.what:<11} {kill.how:<22} "
+            f"{kill.back_after_s} {kill.note}"
         )
     if figures["chaos_error"]:
         print(f"chaos thread stopped on: {figures['chaos_error']}")
@@ -352,7 +353,7 @@ def entry(figures: dict[str, Any], *, setting: str) -> Entry:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the chaos from the command line; print its report and, with --record, record it; return 1 on a failed check."""
+    """Run the chaos from the command line; print its report (--record: record it too); return 1 on a failed check."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
     add_common_options(parser, prefect_db=False, env=False)  # the Prefect server keeps SQLite; the env is CHAOS_ENV

@@ -185,7 +185,7 @@ def _round_justified(
 
 
 def check_tasks_once(snap: Snapshot) -> Check:
-    """One task per (instance, step, round, lane); rounds 1..n only when the flow had a reason; one active task at most."""
+    """One task per (instance, step, round, lane); rounds 1..n only with the flow's reason; one active task at most."""
     check = Check("no task duplicated, no extra round")
     for instance_id, tasks in snap.tasks.items():
         keys = Counter((t.step_key, t.round, t.lane) for t in tasks)
@@ -224,7 +224,7 @@ def check_tasks_once(snap: Snapshot) -> Check:
 
 
 def check_refunds_once(snap: Snapshot) -> Check:
-    """At most one refund per instance, booked once in the ledger, for the amount less the deduction; one iff refunded."""
+    """At most one refund per instance, booked once in the ledger, for the amount less deduction; one iff refunded."""
     check = Check("no refund duplicated (refunds ≤ 1 per instance, ledger matches)")
     by_instance: dict[str, list[Any]] = defaultdict(list)
     for refund in snap.refunds:
@@ -243,7 +243,8 @@ def check_refunds_once(snap: Snapshot) -> Check:
             or (refunds and instance.params["kind"] != "return")
         ):
             check.offenders.append(
-                f"{instance.id}: {len(refunds)} refund(s), {len(issued)} refund.issued event(s), outcome {(instance.result or {}).get('outcome')}"
+                f"{instance.id}: {len(refunds)} refund(s), {len(issued)} refund.issued event(s), "
+                f"outcome {(instance.result or {}).get('outcome')}"
             )
             continue
         for refund in refunds:
@@ -256,7 +257,8 @@ def check_refunds_once(snap: Snapshot) -> Check:
                 or stored.get("refund_id") != refund.id
             ):
                 check.offenders.append(
-                    f"{instance.id}: refund {refund.id} {refund.amount} ref {refund.provider_ref} vs step result {stored}"
+                    f"{instance.id}: refund {refund.id} {refund.amount} ref {refund.provider_ref} "
+                    f"vs step result {stored}"
                 )
     return check
 
@@ -327,7 +329,8 @@ def check_completions_kept(snap: Snapshot, ledger: list[Completion]) -> Check:
         task = tasks.get(done.task_id)
         if task is None or task.state != "completed" or task.output != done.data or task.completed_by != done.by:
             check.offenders.append(
-                f"task {done.task_id} ({done.step}): {task.state if task else 'missing'}, output {task.output if task else None}"
+                f"task {done.task_id} ({done.step}): {task.state if task else 'missing'}, "
+                f"output {task.output if task else None}"
             )
     return check
 
@@ -356,7 +359,8 @@ def check_completions_resumed(snap: Snapshot, ledger: list[Completion]) -> Check
         if not delivered or not moved:
             check.offenders.append(
                 f"task {done.task_id} ({done.step} of {done.instance_id}): "
-                f"resume {'delivered' if delivered else 'NOT delivered'}, instance {'moved on' if moved else 'did NOT move on'}"
+                f"resume {'delivered' if delivered else 'NOT delivered'}, "
+                f"instance {'moved on' if moved else 'did NOT move on'}"
             )
     return check
 
@@ -364,7 +368,8 @@ def check_completions_resumed(snap: Snapshot, ledger: list[Completion]) -> Check
 def check_outbox_drained(snap: Snapshot) -> Check:
     check = Check("outbox drained (nothing undelivered, nothing given up)")
     check.offenders = [
-        f"message {m.id} {m.kind} {m.instance_id}: {'failed' if m.failed_at else 'undelivered'} ({(m.last_error or '')[:100]})"
+        f"message {m.id} {m.kind} {m.instance_id}: "
+        f"{'failed' if m.failed_at else 'undelivered'} ({(m.last_error or '')[:100]})"
         for m in snap.outbox
         if m.delivered_at is None
     ]

@@ -190,7 +190,7 @@ def _reader(
 def _writer(
     conn: sqlite3.Connection, tasks: Sequence[Any], *, until: float, outcome: dict[str, Any], lock: threading.Lock
 ) -> None:
-    """Until the deadline, write transactions of a claim's shape: take the lock, read the task, change its row, commit."""
+    """Until the deadline, write claim-shaped transactions: take the lock, read the task, change its row, commit."""
     while time.perf_counter() < until:
         for task in tasks:
             _timed_transaction(
@@ -202,7 +202,7 @@ def _writer(
 def sqlite_reads_during_writes(
     url: str, chunks: Sequence[Sequence[Any]], *, writers: int = 3, seconds: float = 3.0
 ) -> dict[str, dict[str, Any]]:
-    """One thread reads an inbox page every 2 ms while `writers` threads write for `seconds`, under each read variant."""
+    """One thread reads an inbox page every 2 ms while `writers` threads write for `seconds`, per read variant."""
     results = {}
     for (name, (begin, query_only)), tasks in zip(READ_VARIANTS.items(), chunks, strict=False):
         outcome: dict[str, Any] = {"durations": [], "errors": {}}
@@ -286,7 +286,10 @@ CHUNKS = {"sqlite": 8, "postgresql": 2}
 
 
 def compare(url: str, chunks: Sequence[Sequence[OpenTask]]) -> dict[str, Any]:
-    """Measure each connection setting of engine/db.py against its alternative; chunks: CHUNKS[db] lists of open tasks."""
+    """Measure each connection setting of engine/db.py against its alternative.
+
+    chunks: CHUNKS[db] lists of open tasks.
+    """
     from ecomflow.engine.db.sessions import get_engine
 
     if url.startswith("sqlite"):
@@ -311,7 +314,8 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(
             (
                 f"setting: SQLite, an inbox read every 2 ms while 3 threads write (each every 1 ms) for 3 s: {name}",
-                f"{result['reads']} reads ({result['reads_per_s']:.0f}/s) · p50 {read['p50']:.2f} · p99 {read['p99']:.2f} · "
+                f"{result['reads']} reads ({result['reads_per_s']:.0f}/s) · "
+                f"p50 {read['p50']:.2f} · p99 {read['p99']:.2f} · "
                 f"max {read['max']:.1f} ms · write transactions beside it {result['writes_per_s']:.0f}/s · "
                 f"errors: {_errors_text(result['errors'])}",
             )
@@ -339,7 +343,7 @@ def _times(ours: float, other: float) -> str:
 
 
 def ratio_text(figures: dict[str, Any]) -> str:
-    """Return ours against each alternative: claims/s, claims that got through, or read p99 (the first variant is ours)."""
+    """Return ours against each alternative: claims/s, claims that got through, or read p99 (ours is the first)."""
     parts = []
     for group, measure in (("journal", "claims/s"), ("pre_ping", "claims/s")):
         if variants := list(figures.get(group, {}).items()):

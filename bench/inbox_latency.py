@@ -197,7 +197,10 @@ def time_engine_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
 
 def time_raw_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
     """The floor: one compare-and-set UPDATE and a commit per claim, straight on the DBAPI connection."""
-    sql = "UPDATE human_tasks SET state='claimed', assignee={p}, version=version+1 WHERE id={p} AND state='open' AND version={p}"
+    sql = (
+        "UPDATE human_tasks SET state='claimed', assignee={p}, version=version+1 "
+        "WHERE id={p} AND state='open' AND version={p}"
+    )
     if url.startswith("sqlite"):
         import sqlite3
 
@@ -452,8 +455,8 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         (
             "migrate / seed (bulk core inserts) / VACUUM ANALYZE (PostgreSQL)",
-            f"{figures['migrate_s']} s / {seeded['seed_s']} s ({seeded['rows_per_s']} rows/s; inserts {seeded['insert_s']} s)"
-            f" / {seeded['vacuum_s']} s",
+            f"{figures['migrate_s']} s / {seeded['seed_s']} s "
+            f"({seeded['rows_per_s']} rows/s; inserts {seeded['insert_s']} s) / {seeded['vacuum_s']} s",
         ),
         *[
             (name if name.startswith("GET") else f"GET /tasks: {name}", _ms(s))
@@ -523,7 +526,10 @@ def entry(figures: dict[str, Any], *, setting: str) -> Entry:
     return Entry(
         benchmark="inbox_latency",
         setting=setting,
-        ratio=f"against a raw SQL compare-and-set: engine claims {engine_ratio:.0%}, HTTP claims {http_ratio:.0%} of its claims/s",
+        ratio=(
+            f"against a raw SQL compare-and-set: engine claims {engine_ratio:.0%}, "
+            f"HTTP claims {http_ratio:.0%} of its claims/s"
+        ),
         rows=[
             (
                 "tasks open + claimed / completed",

@@ -1,4 +1,4 @@
-"""Throughput: how many human steps per second does the whole stack sustain with K people working flat out?
+r"""Throughput: how many human steps per second does the whole stack sustain with K people working flat out?
 
 K simulated staff (customer service, warehouse, operations in turn) work returns_exchange and
 presales_order instances over HTTP for S seconds on an isolated stack: each polls its inbox,
@@ -21,7 +21,8 @@ side with the ratios. There each execution is a new ~5 CPU-s process, so a few r
 already use every core: it keeps --bare-in-flight runs (default one per person) and needs a longer
 warm-up than ours.
 
-    cd /work/main && .venv/bin/python -m bench.throughput --db sqlite --staff 4 --duration 60 --warmup 20 --compare-bare [--record]
+    cd /work/main && .venv/bin/python -m bench.throughput --db sqlite --staff 4 --duration 60 --warmup 20 \
+        --compare-bare [--record]
 """
 
 from __future__ import annotations

@@ -127,7 +127,10 @@ class Desk(Protocol):
 
 
 class StackSystem:
-    """What the load reads off the processes a system runs on (BenchStack or BareStack: services, log_dir, check_alive)."""
+    """What the load reads off the processes a system runs on.
+
+    BenchStack or BareStack: services, log_dir, check_alive.
+    """
 
     stack: Any
 

@@ -26,7 +26,10 @@ def finish_data_dir(data_dir: Path, *, keep: bool) -> None:
 
 
 def log_problems(log_dir: Path, limit: int = 20) -> dict[str, Any]:
-    """Count ERROR/CRITICAL lines (and WARNING lines) in each log of a directory; keep the first few and the first error's context."""
+    """Count ERROR/CRITICAL lines (and WARNING lines) in each log of a directory.
+
+    Keep the first few and the first error's context.
+    """
     report: dict[str, Any] = {}
     for path in sorted(log_dir.glob("*.log")):
         errors, warnings, samples, first_error = 0, 0, [], None

@@ -25,7 +25,10 @@ _building = threading.Lock()
 
 
 def seed_prefect_home(prefect_home: Path, env: Mapping[str, str]) -> None:
-    """Copy the migrated template into prefect_home, unless none is named, Prefect is not on SQLite there, or a database is already there."""
+    """Copy the migrated template into prefect_home.
+
+    Not when none is named, Prefect is not on SQLite there, or a database is already there.
+    """
     template = os.environ.get(TEMPLATE_ENV)
     if not template or any(name in env for name in _DATABASE_URL_SETTINGS):
         return

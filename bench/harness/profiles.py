@@ -41,7 +41,10 @@ def py_spy() -> str | None:
 def start_profiles(
     pids: Mapping[str, int], *, seconds: float, rate: int, out_dir: Path
 ) -> dict[str, tuple[subprocess.Popen, Path]]:
-    """Sample each process and its children with py-spy for `seconds` (non-blocking, raw folded stacks); {} without py-spy."""
+    """Sample each process and its children with py-spy for `seconds` (non-blocking, raw folded stacks).
+
+    Return {} without py-spy.
+    """
     executable = py_spy()
     if executable is None:
         return {}

@@ -1,4 +1,7 @@
-"""The SELECTs a call sends, caught in a rolled-back transaction, and their plans (before/after evidence for indexes)."""
+"""The SELECTs a call sends, caught in a rolled-back transaction, and their plans.
+
+Before/after evidence for indexes.
+"""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ def entries(text: str) -> dict[str, str]:
 
 
 def replace_entry(text: str, entry: Entry, provenance: Provenance) -> str:
-    """Return the text with this benchmark's entry for this setting replaced, or added after its benchmark's last entry."""
+    """Return the text with this benchmark's entry for this setting replaced, or added after the benchmark's last."""
     block = render(entry, provenance)
     found = {match["key"]: match for match in _ENTRY.finditer(text)}
     if entry.key in found:
