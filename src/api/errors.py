@@ -107,7 +107,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.__cause__ is not None:
-            # FastAPI's answer to a body it could not decode (not UTF-8, nested too deep): malformed JSON, as json_invalid is.
+            # FastAPI's answer to a body it could not decode (not UTF-8, nested too deep):
+            # malformed JSON, as json_invalid is.
             message = "body: the body is not valid UTF-8 JSON"
             return JSONResponse(
                 error_body(

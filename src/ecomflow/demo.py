@@ -118,7 +118,8 @@ def drive(
         if not worked:
             time.sleep(1)
     stuck = [
-        f"{s['process']}/{s['business_key']} {s['state']} open: {[t['step'] for t in s['tasks'] if t['state'] in ('open', 'claimed')]}"
+        f"{s['process']}/{s['business_key']} {s['state']} "
+        f"open: {[t['step'] for t in s['tasks'] if t['state'] in ('open', 'claimed')]}"
         for s in (manager.get(f"/instances/{i}").json() for i in tracked)
         if s["state"] not in TERMINAL
     ]

@@ -61,7 +61,7 @@ def may_hold_task(principal: Principal, task: HumanTask) -> bool:
 
 
 def may_be_offered_task(principal: Principal, task: HumanTask) -> bool:
-    """Tell whether to offer the user the task: their roles let them hold it and four-eyes, as stored on it, allows it."""
+    """Tell whether to offer the user the task: their roles let them hold it and the four-eyes stored on it allow it."""
     return may_hold_task(principal, task) and principal.name not in (task.excluded_users or ())
 
 

@@ -62,7 +62,8 @@ def weekly_review(week_of: str) -> dict[str, Any]:
 
 def _review_markdown(week: str, figures: dict[str, Any]) -> str:
     rows = [
-        f"| {process} | {figures['instances_started'].get(process, 0)} | {figures['instances_completed'].get(process, 0)} |"
+        f"| {process} | {figures['instances_started'].get(process, 0)} "
+        f"| {figures['instances_completed'].get(process, 0)} |"
         for process in sorted(set(figures["instances_started"]) | set(figures["instances_completed"]))
     ]
     return "\n".join(

@@ -1,4 +1,7 @@
-"""CSRF tokens: derived from the session's nonce (or, before sign-in, a pre-session cookie's) and checked on every POST."""
+"""CSRF tokens: derived from the session's nonce and checked on every POST.
+
+Before sign-in the nonce is a pre-session cookie's.
+"""
 
 from __future__ import annotations
 

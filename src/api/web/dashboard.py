@@ -209,7 +209,8 @@ def _describe_outcomes(page: Page, outcomes: Sequence[BulkOutcome], *, user: str
     for outcome in outcomes:
         task = found.get(outcome.task_id)
         title = (
-            f"{process_title(definitions, t, task.process_key)} · {step_title(definitions, t, task.process_key, task.step_key)}"
+            f"{process_title(definitions, t, task.process_key)} · "
+            f"{step_title(definitions, t, task.process_key, task.step_key)}"
             if task is not None
             else outcome.task_id
         )

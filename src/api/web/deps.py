@@ -1,4 +1,4 @@
-"""Request dependencies of the web pages: who is looking (from the session cookie), in which language, and checked forms.
+"""Request dependencies of the web pages: who is looking (session cookie), in which language, and checked forms.
 
 SignInRequired   no valid session: pages redirect to sign-in, the live refresh gets 401
 CsrfRefused      a POST without this session's CSRF token: 403

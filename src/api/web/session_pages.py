@@ -83,7 +83,10 @@ def _ceil_to_minute(moment: datetime) -> datetime:
 
 @router.post("/logout")
 async def sign_out(request: Request, page: VisitorPage) -> RedirectResponse:
-    """End the session (its row, not only the cookie) and go back to sign-in; without a session there is nothing to end."""
+    """End the session (its row, not only the cookie) and go back to sign-in.
+
+    Without a session there is nothing to end.
+    """
     if page.session is not None:
         page = await posted_form(request, page)
         await run_in_threadpool(end_current_session, page.session, now=page.now)

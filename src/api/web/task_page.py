@@ -1,4 +1,7 @@
-"""The task page: its form, the context of earlier steps, comments and history; complete, comment, delegate, reassign."""
+"""The task page: its form, the context of earlier steps, comments and history.
+
+Its actions: complete, comment, delegate, reassign.
+"""
 
 from __future__ import annotations
 

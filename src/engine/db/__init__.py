@@ -1,1 +1,1 @@
-"""The database: engines and sessions, the models, column types, migrations, SQLite checkpoints, stored request answers."""
+"""The database: engines and sessions, models, column types, migrations, SQLite checkpoints, stored request answers."""

@@ -107,7 +107,10 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 
 def read_only(engine: Engine) -> Engine:
-    """Return the engine on the same pool whose transactions refuse writes (on SQLite: and never wait for the write lock)."""
+    """Return the engine on the same pool whose transactions refuse writes.
+
+    On SQLite they also never wait for the write lock.
+    """
     options: dict[str, object] = {_READ_ONLY: True}
     if engine.dialect.name == "postgresql":
         options["postgresql_readonly"] = True  # BEGIN READ ONLY; the pool resets it when the connection comes back

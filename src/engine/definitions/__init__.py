@@ -1,1 +1,4 @@
-"""The process definitions: flows.yaml read into frozen specs (processes, steps, forms, SLA policy, rules, calendar, cron, durations)."""
+"""The process definitions: flows.yaml read into frozen specs.
+
+Processes, steps, forms, SLA policy, rules, calendar, cron, durations.
+"""

@@ -45,7 +45,7 @@ def start_instance(
     parent_step: str | None = None,
     start_run: bool = True,
 ) -> ProcessInstance:
-    """Check the starter, validate params, create the instance and queue the start of its flow run (unless it has one)."""
+    """Check the starter, validate params, create the instance and queue its flow run's start (unless it has one)."""
     spec = definitions.process(process_key)
     access.check_may_start(principal, spec)
     actor = principal.name
@@ -93,7 +93,7 @@ def get_instance(session: Session, instance_id: str, *, for_update: bool = False
 
 
 def visible_instance(session: Session, instance_id: str, *, principal: Principal) -> ProcessInstance:
-    """Return an instance the caller may see (managers, its starter, whoever may see one of its tasks), else NotFound."""
+    """Return an instance the caller may see (managers, its starter, who may see one of its tasks), else NotFound."""
     instance = get_instance(session, instance_id)
     if not access.may_see_instance(session, principal, instance):
         raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)

@@ -1,1 +1,1 @@
-"""Service levels: due times, reminders, overdue marks, escalations, the breach forecast and the sweeper that runs them."""
+"""Service levels: due times, reminders, overdue marks, escalations, the breach forecast and their sweeper."""

@@ -1,4 +1,4 @@
-"""The inbox's sorts read in index order (due, -due, priority, at_risk), so a page costs the same at 100 tasks or 100,000.
+"""The inbox's sorts read in index order (due, -due, priority, at_risk): a page costs the same at 100 or 100,000 tasks.
 
 One sorted query over "my roles OR escalated to my roles OR assigned to me" makes the database
 read and sort every visible active task for each page (bench/RESULTS.md: p95 0.7 s by due and
