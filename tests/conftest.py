@@ -30,7 +30,8 @@ os.environ["ECOMFLOW_DATABASE_URL"] = _database_url()
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ["PREFECT_HOME"] = str(DATA_DIR / "prefect-home")
-# Fresh Prefect servers of the e2e stack and the tiny benchmarks start from one migrated database (bench/harness/prefect_home.py).
+# Fresh Prefect servers of the e2e stack and the tiny benchmarks start from one migrated database
+# (bench/harness/prefect_home.py).
 os.environ.setdefault("ECOMFLOW_PREFECT_DB_TEMPLATE", str(DATA_DIR / "prefect-template" / "prefect.db"))
 os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "2")
 # Unit tests have no Prefect server: point at a closed port so attempts fail fast.

@@ -115,7 +115,10 @@ def add_task_row(
 
 @contextmanager
 def uncommitted_change_to(database_url: str, task_id: str) -> Iterator[Connection]:
-    """Hold a transaction of another connection that changed the task and has not committed (on SQLite: the write lock)."""
+    """Hold a transaction of another connection that changed the task and has not committed.
+
+    On SQLite it holds the write lock.
+    """
     engine = make_engine(database_url)  # set up as the app's: on SQLite its transactions begin IMMEDIATE
     try:
         with engine.connect() as connection:

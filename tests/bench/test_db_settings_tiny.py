@@ -1,4 +1,7 @@
-"""bench.db_settings on its own at a tiny size: it seeds a database and compares each connection setting with its alternative."""
+"""bench.db_settings on its own at a tiny size.
+
+It seeds a database and compares each connection setting with its alternative.
+"""
 
 from __future__ import annotations
 

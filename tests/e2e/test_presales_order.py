@@ -1,4 +1,7 @@
-"""Pre-sales inquiries over HTTP: an order takes the one shared stock exactly once, then ships or is picked up in a store."""
+"""Pre-sales inquiries over HTTP: an order takes the one shared stock exactly once.
+
+Then it ships or is picked up in a store.
+"""
 
 from __future__ import annotations
 

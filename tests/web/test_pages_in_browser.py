@@ -1,4 +1,6 @@
-"""The pages in headless Chromium: sign in, claim, fill a form (fixing its errors), approve, reassign, bulk, language, phone width.
+"""The pages in headless Chromium.
+
+Sign in, claim, fill a form (fixing its errors), approve, reassign, bulk, language, phone width.
 
 Each test saves a screenshot under tests/web/artifacts/.
 """

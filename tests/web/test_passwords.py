@@ -1,4 +1,4 @@
-"""Web passwords (engine.users): scrypt with a random salt, one answer for every mismatch, and the CLI that sets them."""
+"""Web passwords (engine.users): scrypt with a random salt, one answer for every mismatch, the CLI that sets them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Web sessions over HTTP: rows that sign-out, a new password, revocation, idle time and the lifetime end; the sign-in limit."""
+"""Web sessions over HTTP: ended by sign-out, a new password, revocation, idle time and lifetime; the sign-in limit."""
 
 from __future__ import annotations
 
@@ -200,7 +200,8 @@ class TestSignInLimit:
         assert [a.status_code for a in answers] == [401, 401, 401, 401, 429]
         sixth = _try(visitor, "wu", PASSWORD)
         assert sixth.status_code == 429 and LOCKED_ZH in sixth.text
-        # The fifth failure locked the name for 15 minutes; the page names the first whole minute after, in the team's zone.
+        # The fifth failure locked the name for 15 minutes;
+        # the page names the first whole minute after, in the team's zone.
         until = (clock.now + timedelta(minutes=15)).astimezone(ZoneInfo(get_definitions().timezone))
         assert (until.replace(second=0, microsecond=0) + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M") in sixth.text
         assert 0 < int(sixth.headers["retry-after"]) <= 15 * 60

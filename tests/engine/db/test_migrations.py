@@ -172,7 +172,7 @@ class RevisionSchema:
         return {name: {column.name for column in table.columns} for name, table in self.metadata.tables.items()}
 
     def insert(self, connection: Connection, name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """Insert the rows with the columns this revision has; return them as inserted, or None if it lacks the table."""
+        """Insert the rows with the columns this revision has; return them as inserted, or None without the table."""
         assert name in Base.metadata.tables, f"no table {name} at head either"
         table = self.metadata.tables.get(name)
         if table is None:
@@ -452,7 +452,10 @@ def plant_old_data(connection: Connection) -> Planted:
 
 
 def check_data_survived(engine: Engine, planted: Planted) -> None:
-    """Assert every planted row is still there with its values, and columns it was planted without hold their defaults."""
+    """Assert every planted row is still there with its values.
+
+    Columns it was planted without hold their defaults.
+    """
     with engine.connect() as connection:
         schema = RevisionSchema(connection)
         for name, rows in planted.rows.items():

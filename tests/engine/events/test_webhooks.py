@@ -48,7 +48,7 @@ class Arrival:
 
 @dataclass
 class WebhookReceiver:
-    """A real HTTP receiver: verifies, processes each delivery id once, then answers the next scripted status (else 200)."""
+    """A real HTTP receiver: verifies, processes each delivery id once, answers the next scripted status (else 200)."""
 
     url: str
     secret: str = SECRET

@@ -1,4 +1,7 @@
-"""Web sessions as rows: started with a fresh secret stored only hashed, live until ended or timed out, each end audited."""
+"""Web sessions as rows: started with a fresh secret stored only hashed, live until ended or timed out.
+
+Each end is audited.
+"""
 
 from __future__ import annotations
 

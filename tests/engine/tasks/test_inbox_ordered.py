@@ -1,4 +1,4 @@
-"""The index-ordered sorts (due, -due, priority, at_risk) give exactly the general query's pages, for every kind of caller."""
+"""The index-ordered sorts (due, -due, priority, at_risk) give exactly the general query pages, for any caller."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ ROLES = ("warehouse", "customer_service", "product")
 
 @pytest.fixture
 def mixed_tasks(clean_db: str) -> list[str]:
-    """60 active tasks over three roles: ties in due and priority, undated ones, at risk or not, escalations, assignees, both states."""
+    """60 active tasks over three roles.
+
+    Ties in due and priority, undated ones, at risk or not, escalations, assignees, both states.
+    """
     rng = random.Random(7)
     base = utcnow().replace(microsecond=0)
     instance_id = make_instance()
