@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup up test test-fast test-sqlite test-postgresql check bench clean
+.PHONY: setup up lint test test-fast test-sqlite test-postgresql check bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,9 +17,15 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 up: setup
 	$(BIN)/ecomflow up
 
-# Both databases at once: most of the suite's time is waiting on processes and HTTP, not CPU.
+# ruff's rules and their reasons are in pyproject.toml; a noqa carries its reason on its line.
+LINTED = src tests bench migrations
+lint: setup
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+# Lint first, then both databases at once: most of the suite's time is waiting on processes and HTTP, not CPU.
 # -O keeps each database's output together.
-test: setup
+test: setup lint
 	scripts/ensure-postgres
 	scripts/ensure-chromium
 	$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgresql
