@@ -162,6 +162,35 @@ def users_password(
     typer.echo(f"password set for {name}")
 
 
+@users_app.command("contact")
+def users_contact(
+    name: str,
+    mobile: Annotated[str | None, typer.Option(help="for @-mentions in DingTalk and WeCom; '' clears")] = None,
+    email: Annotated[str | None, typer.Option(help="for email notifications; '' clears")] = None,
+    dingtalk_id: Annotated[str | None, typer.Option("--dingtalk-id", help="DingTalk userid; '' clears")] = None,
+    wecom_id: Annotated[str | None, typer.Option("--wecom-id", help="WeCom userid; '' clears")] = None,
+    feishu_id: Annotated[str | None, typer.Option("--feishu-id", help="Feishu open_id; '' clears")] = None,
+) -> None:
+    """Set where notifications reach a user: mobile, email and IM ids (options left out stay as they are)."""
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.errors import EcomflowError
+    from ecomflow.engine.people.contacts import CONTACT_FIELDS, contact_of, set_contact
+    from ecomflow.engine.people.principals import SYSTEM
+
+    given = {"mobile": mobile, "email": email, "dingtalk_id": dingtalk_id, "wecom_id": wecom_id, "feishu_id": feishu_id}
+    try:
+        with session_scope() as session:
+            user = set_contact(
+                session, name=name, principal=SYSTEM, changes={k: v for k, v in given.items() if v is not None}
+            )
+            contact = contact_of(user)
+    except EcomflowError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    for field in CONTACT_FIELDS:
+        typer.echo(f"{field}: {getattr(contact, field) or '-'}")
+
+
 @report_app.command("daily")
 def report_daily(
     day: Annotated[
