@@ -168,8 +168,10 @@ class Settings(BaseSettings):
             kept = secrets.get(entry.get("name"), {}) if isinstance(entry, dict) else {}
             extra = sorted(set(kept) - set(CHANNEL_SECRET_FIELDS))
             if extra:
-                raise ValueError(f"channel_secrets.{entry['name']}: only {', '.join(CHANNEL_SECRET_FIELDS)}, not {extra}")
-            entry.update({field: value for field, value in kept.items()})
+                raise ValueError(
+                    f"channel_secrets.{entry['name']}: only {', '.join(CHANNEL_SECRET_FIELDS)}, not {extra}"
+                )
+            entry.update(kept)
         values["channels"] = entries
         return values
 

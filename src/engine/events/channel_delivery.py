@@ -81,7 +81,9 @@ def _fold_backlog(
         return []
     chosen: list[OutboxMessage] = []
     for candidate in waiting:
-        if not sender.fits(compose([message.payload, *(m.payload for m in chosen), candidate.payload], fits=sender.fits)):
+        if not sender.fits(
+            compose([message.payload, *(m.payload for m in chosen), candidate.payload], fits=sender.fits)
+        ):
             break
         chosen.append(candidate)
     seconds = get_settings().outbox_lease_seconds

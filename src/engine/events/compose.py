@@ -90,7 +90,9 @@ def compose(payloads: Sequence[dict[str, Any]], *, fits: Fits) -> Outgoing:
     language = notices[0]["language"]
     common = {"language": language, "mentions": mentions_of(payloads), "recipients": recipients_of(payloads)}
     if len(notices) == 1:
-        return Outgoing(title=title_of(notices[0]), entries=(Entry(None, rows_of(notices[0]), link_of(notices[0])),), **common)
+        return Outgoing(
+            title=title_of(notices[0]), entries=(Entry(None, rows_of(notices[0]), link_of(notices[0])),), **common
+        )
     entries = tuple(Entry(title_of(n), rows_of(n), link_of(n)) for n in notices)
     return Outgoing(title=digest_title(count=len(notices), language=language), entries=entries, **common)
 
@@ -99,7 +101,9 @@ def compose_daily_digest(payload: dict[str, Any], *, fits: Fits) -> Outgoing:
     """Return a role's morning digest with as many of its tasks as the channel takes; a footer counts the rest."""
     notice = payload["notice"]
     language, items = notice["language"], notice["items"]
-    title = daily_digest_title(role=notice["role"], overdue=notice["overdue"], at_risk=notice["at_risk"], language=language)
+    title = daily_digest_title(
+        role=notice["role"], overdue=notice["overdue"], at_risk=notice["at_risk"], language=language
+    )
     left_out = notice.get("more", 0)
     for shown in range(len(items), -1, -1):
         more = left_out + len(items) - shown

@@ -19,8 +19,8 @@ from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.events import outbox, webhooks
-from ecomflow.engine.events.channel_delivery import deliver_channel_message
 from ecomflow.engine.events.audit import record_event
+from ecomflow.engine.events.channel_delivery import deliver_channel_message
 from ecomflow.engine.instances.lifecycle import (
     ACTIVE_INSTANCE_STATES,
     InstanceState,

@@ -23,7 +23,9 @@ from ecomflow.engine.errors import DefinitionMissing
 from ecomflow.engine.events.wording import label, pick
 
 REPORT_KEYS = ("report_date", "done", "open", "overdue", "on_time_rate", "rework_rate")
-TASK_EVENTS = frozenset({"task.created", "task.assigned", "task.due_soon", "task.reminded", "task.overdue", "task.escalated"})
+TASK_EVENTS = frozenset(
+    {"task.created", "task.assigned", "task.due_soon", "task.reminded", "task.overdue", "task.escalated"}
+)
 INSTANCE_EVENTS = frozenset({"instance.completed", "instance.failed"})
 
 
@@ -92,7 +94,9 @@ def _describe_task_event(
     session: Session, event: str, audit: AuditEvent, definitions: Definitions, language: str
 ) -> DescribedEvent | None:
     # Read as this transaction left it: the change being reported is already in the row.
-    task = session.scalar(select(HumanTask).where(HumanTask.id == audit.task_id).execution_options(populate_existing=True))
+    task = session.scalar(
+        select(HumanTask).where(HumanTask.id == audit.task_id).execution_options(populate_existing=True)
+    )
     if task is None:
         return None
     notice = task_notice(session, task, event=event, language=language, definitions=definitions)

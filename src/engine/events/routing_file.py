@@ -126,7 +126,9 @@ def _read_digest(raw: Any, problems: list[str]) -> DigestSchedule:
         problems.append("daily_digest: expected a mapping with at, until and working_days_only")
         return DigestSchedule()
     problems.extend(
-        f"daily_digest.{key}: unknown key (allowed: {', '.join(_DIGEST_KEYS)})" for key in raw if key not in _DIGEST_KEYS
+        f"daily_digest.{key}: unknown key (allowed: {', '.join(_DIGEST_KEYS)})"
+        for key in raw
+        if key not in _DIGEST_KEYS
     )
     default = DigestSchedule()
     at = _read_time(raw.get("at", "09:00"), "daily_digest.at", problems) or default.at
@@ -174,9 +176,7 @@ def _read_routes(raw: Any, definitions: Definitions, problems: list[str]) -> tup
     return tuple(routes)
 
 
-def _read_names(
-    raw: Any, where: str, known: tuple[str, ...] | None, what: str, problems: list[str]
-) -> tuple[str, ...]:
+def _read_names(raw: Any, where: str, known: tuple[str, ...] | None, what: str, problems: list[str]) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw:
         problems.append(f"{where}: expected a non-empty list of {what} names")
         return ()

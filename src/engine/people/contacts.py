@@ -65,12 +65,14 @@ def set_contact(session: Session, *, name: str, principal: Principal, changes: d
 
 
 def _checked(changes: dict[str, str | None]) -> dict[str, str | None]:
-    problems = [FieldProblem(field, "unknown", f"{field}: not a contact field") for field in changes if field not in _RULES]
+    problems = [
+        FieldProblem(field, "unknown", f"{field}: not a contact field") for field in changes if field not in _RULES
+    ]
     cleaned: dict[str, str | None] = {}
-    for field, value in changes.items():
+    for field, given in changes.items():
         if field not in _RULES:
             continue
-        value = (value or "").strip() or None
+        value = (given or "").strip() or None
         pattern, rule = _RULES[field]
         if value is not None and not pattern.fullmatch(value):
             problems.append(FieldProblem(field, "pattern", f"{field}: expected {rule}"))

@@ -81,6 +81,5 @@ def send(channel: ChannelConfig, outgoing: Outgoing, *, timeout: float) -> None:
         url = signed_url(url, channel.secret.get_secret_value(), int(time.time() * 1000))
     answer = post_json(url, body(outgoing), timeout=timeout, name=channel.name)
     if answer.get("errcode") != 0:
-        raise ChannelRefused(
-            f"channel {channel.name!r} (dingtalk) answered errcode {answer.get('errcode')}: {str(answer.get('errmsg'))[:200]}"
-        )
+        errmsg = str(answer.get("errmsg"))[:200]
+        raise ChannelRefused(f"channel {channel.name!r} (dingtalk) answered errcode {answer.get('errcode')}: {errmsg}")

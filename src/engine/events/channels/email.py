@@ -37,9 +37,9 @@ def html_part(outgoing: Outgoing) -> str:
         )
         parts.append(f"<table>{rows}</table>")
         if entry.link:
-            parts.append(f"<p><a href=\"{html.escape(entry.link[1])}\">{html.escape(entry.link[0])}</a></p>")
+            parts.append(f'<p><a href="{html.escape(entry.link[1])}">{html.escape(entry.link[0])}</a></p>')
     if outgoing.footer:
-        parts.append(f"<p><a href=\"{html.escape(outgoing.footer[1])}\">{html.escape(outgoing.footer[0])}</a></p>")
+        parts.append(f'<p><a href="{html.escape(outgoing.footer[1])}">{html.escape(outgoing.footer[0])}</a></p>')
     return f"<!doctype html><html><body>{''.join(parts)}</body></html>"
 
 

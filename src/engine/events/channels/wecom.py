@@ -76,6 +76,5 @@ def send(channel: ChannelConfig, outgoing: Outgoing, *, timeout: float) -> None:
     """Send the message; raise ChannelRefused unless WeCom answers errcode 0."""
     answer = post_json(channel.webhook.get_secret_value(), body(outgoing), timeout=timeout, name=channel.name)
     if answer.get("errcode") != 0:
-        raise ChannelRefused(
-            f"channel {channel.name!r} (wecom) answered errcode {answer.get('errcode')}: {str(answer.get('errmsg'))[:200]}"
-        )
+        errmsg = str(answer.get("errmsg"))[:200]
+        raise ChannelRefused(f"channel {channel.name!r} (wecom) answered errcode {answer.get('errcode')}: {errmsg}")
