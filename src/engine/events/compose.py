@@ -41,7 +41,7 @@ def rows_of(notice: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         return (
             (label("done", language), str(report.get("done", 0))),
             (label("open", language), str(report.get("open", 0))),
-            (label("overdue", language), str(report.get("overdue", 0))),
+            (label("overdue_count", language), str(report.get("overdue", 0))),
             (label("on_time_rate", language), rate(report.get("on_time_rate"))),
             (label("rework_rate", language), rate(report.get("rework_rate"))),
         )

@@ -35,6 +35,7 @@ LABELS = {
     "report_date": ("日期", "Date"),
     "done": ("今日完成", "Done today"),
     "open": ("待办", "Open"),
+    "overdue_count": ("逾期", "Overdue"),
     "on_time_rate": ("准时率", "On time"),
     "rework_rate": ("返工率", "Rework"),
     "managers": ("主管", "managers"),
