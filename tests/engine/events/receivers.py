@@ -222,7 +222,7 @@ class _Handler:
     def __init__(self, mailbox: Mailbox) -> None:
         self.mailbox = mailbox
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook name)
         self.mailbox.tls_at_data.append(session.ssl is not None)
         self.mailbox.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         self.mailbox.messages.append(message_from_bytes(envelope.content, policy=policy.default))

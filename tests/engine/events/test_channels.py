@@ -202,7 +202,7 @@ class TestEmail:
     ) -> None:
         mailbox, channel = vendors.email(to=("team@example.com",))
         configure_channels(channel, routes=[{"events": ["report.daily"], "channels": ["email"]}])
-        boss, _ = make_user(name="boss", roles=("operations",))
+        make_user(name="boss", roles=("operations",))
         make_user(name="wu", roles=("warehouse",))
         with session_scope() as session:
             set_contact(session, name="boss", principal=SYSTEM, changes={"email": "boss@example.com"})
