@@ -96,7 +96,8 @@ def markdown_lines(outgoing: Outgoing, *, bullet: str = "- ") -> list[str]:
         separator = "：" if outgoing.language == "zh" else ": "
         lines += [f"{bullet}{label}{separator}{value}" for label, value in entry.rows]
         if entry.link:
-            lines.append(f"[{entry.link[0]}]({entry.link[1]})")
+            # A blank line first: else markdown reads the link as part of the last list item.
+            lines += ["", f"[{entry.link[0]}]({entry.link[1]})"]
         lines.append("")
     if outgoing.footer:
         lines.append(f"[{outgoing.footer[0]}]({outgoing.footer[1]})")
