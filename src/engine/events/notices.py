@@ -22,6 +22,17 @@ from ecomflow.engine.definitions.sla_policy import MANAGERS
 from ecomflow.engine.errors import DefinitionMissing
 from ecomflow.engine.events.wording import label, pick
 
+# What a notice reads of a task: a HumanTask, or a row of these columns.
+TASK_COLUMNS = (
+    HumanTask.id,
+    HumanTask.instance_id,
+    HumanTask.process_key,
+    HumanTask.step_key,
+    HumanTask.role,
+    HumanTask.assignee,
+    HumanTask.due_at,
+    HumanTask.escalated_to,
+)
 REPORT_KEYS = ("report_date", "done", "open", "overdue", "on_time_rate", "rework_rate")
 TASK_EVENTS = frozenset(
     {"task.created", "task.assigned", "task.due_soon", "task.reminded", "task.overdue", "task.escalated"}
@@ -71,9 +82,7 @@ def describe_event(session: Session, audit: AuditEvent, *, language: str) -> Des
     return None
 
 
-def task_notice(
-    session: Session, task: HumanTask, *, event: str, language: str, definitions: Definitions
-) -> dict[str, Any]:
+def task_notice(session: Session, task: Any, *, event: str, language: str, definitions: Definitions) -> dict[str, Any]:
     """Return the notice of a task: process, business key, step, role, assignee, due time and its page."""
     notice = _base_notice(event, language, definitions)
     business_key = session.scalar(select(ProcessInstance.business_key).where(ProcessInstance.id == task.instance_id))
@@ -93,10 +102,8 @@ def task_notice(
 def _describe_task_event(
     session: Session, event: str, audit: AuditEvent, definitions: Definitions, language: str
 ) -> DescribedEvent | None:
-    # Read as this transaction left it: the change being reported is already in the row.
-    task = session.scalar(
-        select(HumanTask).where(HumanTask.id == audit.task_id).execution_options(populate_existing=True)
-    )
+    # A column query reads the row as this transaction left it, whatever the caller's objects hold.
+    task = session.execute(select(*TASK_COLUMNS).where(HumanTask.id == audit.task_id)).one_or_none()
     if task is None:
         return None
     notice = task_notice(session, task, event=event, language=language, definitions=definitions)
