@@ -19,7 +19,6 @@ from ecomflow.engine.events.channels.common import redacted_target
 
 MAX_LOG_LIMIT = 200
 WEBHOOK_TYPE = "webhook"
-CHANNEL_TYPES = (WEBHOOK_TYPE, "dingtalk", "wecom", "feishu", "email")
 
 
 class DeliveryStatus(StrEnum):

@@ -8,7 +8,6 @@ never form data, start parameters, comments or anything else a customer wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -184,11 +183,6 @@ def _step_title(definitions: Definitions, process_key: str, step_key: str, langu
 
 def _url(path: str) -> str:
     return get_settings().resolved_public_url + path
-
-
-def due_moment(notice: dict[str, Any]) -> datetime | None:
-    """Return a notice's due time, if it has one."""
-    return datetime.fromisoformat(notice["due_at"]) if notice.get("due_at") else None
 
 
 def holders_of(session: Session, roles: frozenset[str]) -> list[User]:
