@@ -112,6 +112,18 @@ class TestDingTalk:
         for secret in ("SEC-not-the-robots-secret", DINGTALK_TOKEN):
             assert secret not in message.last_error and secret not in caplog.text
 
+    def test_no_log_line_holds_the_robots_token_or_signature(
+        self, clean_db: str, vendors: Vendors, configure_channels: Callable[..., None], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        robot, channel = vendors.dingtalk()
+        configure_channels(channel)
+        make_task()
+        with caplog.at_level(logging.DEBUG):
+            deliver_channels(now=utcnow())
+        [arrival] = robot.accepted()
+        assert "HTTP Request: POST" in caplog.text
+        assert DINGTALK_TOKEN not in caplog.text and arrival.query["sign"][0] not in caplog.text
+
     def test_a_signed_request_carries_a_fresh_millisecond_timestamp(
         self, clean_db: str, vendors: Vendors, configure_channels: Callable[..., None]
     ) -> None:

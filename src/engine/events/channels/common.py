@@ -7,6 +7,7 @@ ChannelRefused            the vendor did not take the message (transport error, 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -64,6 +65,19 @@ def redacted_target(url: str) -> str:
     if "/hook/" in path:
         path = path.rsplit("/", 1)[0] + "/…"
     return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+class _WithoutCredentials(logging.Filter):
+    """Keep robot credentials (a query's token or key, a Feishu hook id) out of httpx's request log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redacted_target(str(a)) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+# httpx logs every request's full URL at INFO; for a robot that URL is its password.
+logging.getLogger("httpx").addFilter(_WithoutCredentials())
 
 
 def post_json(url: str, body: dict[str, Any], *, timeout: float, name: str) -> dict[str, Any]:
