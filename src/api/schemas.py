@@ -247,6 +247,24 @@ class AbsenceOut(BaseModel):
     substitute: str | None
 
 
+class ContactIn(Body):
+    """The contact details to change; a field left out stays, an empty string or null clears it."""
+
+    mobile: str | None = Field(default=None, max_length=32, description="for @-mentions in DingTalk and WeCom")
+    email: str | None = Field(default=None, max_length=254)
+    dingtalk_id: str | None = Field(default=None, max_length=64, description="DingTalk userid")
+    wecom_id: str | None = Field(default=None, max_length=64, description="WeCom userid")
+    feishu_id: str | None = Field(default=None, max_length=64, description="Feishu open_id")
+
+
+class ContactOut(BaseModel):
+    mobile: str | None
+    email: str | None
+    dingtalk_id: str | None
+    wecom_id: str | None
+    feishu_id: str | None
+
+
 class UserOut(BaseModel):
     name: str
     roles: list[str]
@@ -254,6 +272,7 @@ class UserOut(BaseModel):
     active: bool
     away: bool
     absence: AbsenceOut | None = Field(description="set while away")
+    contact: ContactOut = Field(description="where notifications reach them (seen by the user and managers)")
 
 
 class HandoverOut(BaseModel):

@@ -86,21 +86,41 @@ def migrate() -> None:
 
 
 @app.command()
-def check(file: Annotated[Path | None, typer.Option(help="flows.yaml to check")] = None) -> None:
-    """Validate flows.yaml; name the process, step and field of every error."""
+def check(
+    file: Annotated[Path | None, typer.Option(help="flows.yaml to check")] = None,
+    notifications: Annotated[Path | None, typer.Option(help="notifications.yaml to check")] = None,
+) -> None:
+    """Validate flows.yaml and notifications.yaml; name the process, step, route and field of every error."""
     from ecomflow.engine.definitions.processes import load_definitions
     from ecomflow.engine.errors import DefinitionError
+    from ecomflow.engine.events.routing_file import load_routing
 
-    path = file or get_settings().definitions_path
+    settings = get_settings()
+    path = file or settings.definitions_path
     try:
         definitions = load_definitions(path)
     except DefinitionError as exc:
-        typer.echo(f"{path}: {len(exc.problems)} problem(s)", err=True)
-        for problem in exc.problems:
-            typer.echo(f"  {problem}", err=True)
+        _echo_problems(path, exc.problems)
         raise typer.Exit(1) from None
     steps = sum(len(p.steps) for p in definitions.processes.values())
     typer.echo(f"{path}: ok — {len(definitions.roles)} roles, {len(definitions.processes)} processes, {steps} steps")
+    routing_path = notifications or settings.notifications_path
+    try:
+        routing = load_routing(routing_path, definitions)
+    except DefinitionError as exc:
+        _echo_problems(routing_path, exc.problems)
+        raise typer.Exit(1) from None
+    configured = {channel.name: channel.type for channel in settings.channels}
+    shown = ", ".join(f"{name} ({kind})" for name, kind in sorted(configured.items())) or "none"
+    typer.echo(f"{routing_path}: ok — {len(routing.routes)} routes; channels configured: {shown}")
+    for name in sorted(routing.channel_names - set(configured)):
+        typer.echo(f"  note: routes name channel {name!r}, which is not configured: nothing is sent there")
+
+
+def _echo_problems(path: Path, problems: list[str]) -> None:
+    typer.echo(f"{path}: {len(problems)} problem(s)", err=True)
+    for problem in problems:
+        typer.echo(f"  {problem}", err=True)
 
 
 @users_app.command("add")
@@ -160,6 +180,35 @@ def users_password(
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"password set for {name}")
+
+
+@users_app.command("contact")
+def users_contact(
+    name: str,
+    mobile: Annotated[str | None, typer.Option(help="for @-mentions in DingTalk and WeCom; '' clears")] = None,
+    email: Annotated[str | None, typer.Option(help="for email notifications; '' clears")] = None,
+    dingtalk_id: Annotated[str | None, typer.Option("--dingtalk-id", help="DingTalk userid; '' clears")] = None,
+    wecom_id: Annotated[str | None, typer.Option("--wecom-id", help="WeCom userid; '' clears")] = None,
+    feishu_id: Annotated[str | None, typer.Option("--feishu-id", help="Feishu open_id; '' clears")] = None,
+) -> None:
+    """Set where notifications reach a user: mobile, email and IM ids (options left out stay as they are)."""
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.errors import EcomflowError
+    from ecomflow.engine.people.contacts import CONTACT_FIELDS, contact_of, set_contact
+    from ecomflow.engine.people.principals import SYSTEM
+
+    given = {"mobile": mobile, "email": email, "dingtalk_id": dingtalk_id, "wecom_id": wecom_id, "feishu_id": feishu_id}
+    try:
+        with session_scope() as session:
+            user = set_contact(
+                session, name=name, principal=SYSTEM, changes={k: v for k, v in given.items() if v is not None}
+            )
+            contact = contact_of(user)
+    except EcomflowError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    for field in CONTACT_FIELDS:
+        typer.echo(f"{field}: {getattr(contact, field) or '-'}")
 
 
 @report_app.command("daily")

@@ -171,6 +171,11 @@ def may_manage_user(principal: Principal, name: str) -> bool:
     return principal.name == name or is_manager(principal)
 
 
+def may_change_contact(principal: Principal, name: str) -> bool:
+    """Tell whether the user may change a user's mobile, email and IM ids: themself, a manager, or the CLI (system)."""
+    return principal.name == name or is_manager(principal) or is_system(principal)
+
+
 def may_watch_the_team(principal: Principal) -> bool:
     """Tell whether the user may see the dashboard, the team's KPIs and the delivery log: managers."""
     return is_manager(principal)

@@ -5,18 +5,71 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The twelve processes as shipped; `ecomflow init` copies them into a project directory.
 PACKAGED_DEFINITIONS = Path(str(files("ecomflow").joinpath("flows.yaml")))
+# Which events go to which channel, as shipped.
+PACKAGED_NOTIFICATIONS = Path(str(files("ecomflow").joinpath("notifications.yaml")))
+ROBOT_TYPES = ("dingtalk", "wecom", "feishu")
+# Fields of a channel that are secrets: they may come from ECOMFLOW_CHANNEL_SECRETS instead of the channel's entry.
+CHANNEL_SECRET_FIELDS = ("webhook", "secret", "password")
 
 
 def default_definitions_path() -> Path:
     """Return ./flows.yaml when the working directory has one, else the packaged default."""
     local = Path("flows.yaml")
     return local if local.is_file() else PACKAGED_DEFINITIONS
+
+
+def default_notifications_path() -> Path:
+    """Return ./notifications.yaml when the working directory has one, else the packaged default."""
+    local = Path("notifications.yaml")
+    return local if local.is_file() else PACKAGED_NOTIFICATIONS
+
+
+class ChannelConfig(BaseModel):
+    """Where notifications go: a group's DingTalk, WeCom or Feishu robot, or an SMTP server (STARTTLS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    type: Literal["dingtalk", "wecom", "feishu", "email"]
+    # A robot's webhook URL as its settings page shows it: it holds the robot's credential (token or key).
+    webhook: SecretStr | None = None
+    # The signing secret of a DingTalk (加签, SEC...) or Feishu (签名校验) robot.
+    secret: SecretStr | None = None
+    host: str | None = None
+    port: int = 587
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str | None = None
+    # Addresses that get every email of this channel (a team mailbox), besides the people an event names.
+    to: list[str] = []
+    # A CA bundle to verify the SMTP server's certificate with, when it is not signed by a public CA.
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_fields_of_type(self) -> Self:
+        if self.type in ROBOT_TYPES and self.webhook is None:
+            raise ValueError(f"channel {self.name}: a {self.type} robot needs its webhook URL")
+        if self.type == "email" and not (self.host and self.sender):
+            raise ValueError(f"channel {self.name}: email needs host and sender")
+        return self
+
+
+def read_channels_file(path: Path) -> list[dict[str, Any]]:
+    """Return the channel entries of a YAML (or JSON) file: a list, or a mapping of name to entry."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    if isinstance(raw, dict):
+        raw = [{"name": name, **(entry or {})} for name, entry in raw.items()]
+    if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
+        raise ValueError(f"{path}: expected a list of channels or a mapping of channel name to its settings")
+    return raw
 
 
 class WebhookEndpoint(BaseModel):
@@ -75,10 +128,61 @@ class Settings(BaseSettings):
     webhooks: list[WebhookEndpoint] = []
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 12
+    # Notification channels: ECOMFLOW_CHANNELS (JSON list) and/or a file of them, ECOMFLOW_CHANNELS_FILE (YAML).
+    channels: list[ChannelConfig] = []
+    channels_file: Path | None = None
+    # Secrets per channel kept apart from the file, e.g. {"team-dingtalk": {"webhook": "...", "secret": "SEC..."}}.
+    channel_secrets: dict[str, dict[str, SecretStr]] = {}
+    channel_max_attempts: int = Field(default=12, gt=0)
+    channel_timeout_seconds: float = 5.0
+    # Routing of events to channels (see notifications.yaml).
+    notifications_path: Path = Field(default_factory=default_notifications_path)
+    # The address people open the web pages at; every message links to the task there.
+    public_url: str | None = None
     # Breach forecast: recent throughput is measured over this many days.
     forecast_window_days: int = 7
     # How often the sweeper recomputes every open task's expected finish and at-risk flag.
     forecast_refresh_seconds: float = 60.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_channel_sources(cls, values: Any) -> Any:
+        """Add the channels file's entries and the separately kept secrets to the channels."""
+        if not isinstance(values, dict):
+            return values
+        entries = [dict(entry) if isinstance(entry, dict) else entry for entry in values.get("channels") or []]
+        path = values.get("channels_file")
+        if path:
+            entries += read_channels_file(Path(path))
+        names = [entry.get("name") for entry in entries if isinstance(entry, dict)]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"channels: {', '.join(duplicates)} configured more than once")
+        secrets = values.get("channel_secrets") or {}
+        if isinstance(secrets, str):
+            return values  # left to field validation, which names the error
+        unknown = sorted(set(secrets) - set(names))
+        if unknown:
+            raise ValueError(f"channel_secrets: no channel named {', '.join(unknown)}")
+        for entry in entries:
+            kept = secrets.get(entry.get("name"), {}) if isinstance(entry, dict) else {}
+            extra = sorted(set(kept) - set(CHANNEL_SECRET_FIELDS))
+            if extra:
+                raise ValueError(
+                    f"channel_secrets.{entry['name']}: only {', '.join(CHANNEL_SECRET_FIELDS)}, not {extra}"
+                )
+            entry.update(kept)
+        values["channels"] = entries
+        return values
+
+    def channel(self, name: str) -> ChannelConfig | None:
+        """Return the configured channel of that name, if it is still configured."""
+        return next((channel for channel in self.channels if channel.name == name), None)
+
+    @property
+    def resolved_public_url(self) -> str:
+        """Return the base URL of the web pages for links in messages, defaulting to the API's own address."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

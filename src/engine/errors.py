@@ -15,11 +15,12 @@ EcomflowError
 ├── Unauthorized        no valid token
 ├── TooManyAttempts     too many failed sign-ins: locked until a moment it names
 └── DefinitionError     flows.yaml is unreadable or invalid; carries every problem found
-    └── FormDefinitionError a form in it is malformed
+    ├── FormDefinitionError a form in it is malformed
+    └── RoutingError        notifications.yaml is unreadable or invalid
 
 Signals that never leave their module stay beside it and outside this tree: InstanceEnded
 (flows/primitives.py, stops a flow run whose instance ended), the outbox's Undeliverable,
-NotDeliverableYet and WebhookFailed (the dispatcher turns them into retries or a failed
+NotDeliverableYet, Deferred, WebhookFailed and ChannelRefused (the dispatcher turns them into retries or a failed
 message) and inventory's _StockMoved (rolls back one reservation). The HTTP layer's own
 (api/nul_guard.NulRefused, an HTTPException; the web pages' SignInRequired, CsrfRefused and
 PageRefused, each rendered by its handler) are about requests, not domain objects.
@@ -116,3 +117,7 @@ class DefinitionError(EcomflowError):
 
 class FormDefinitionError(DefinitionError):
     """A form in flows.yaml is malformed; `.problems` lists each one with its location."""
+
+
+class RoutingError(DefinitionError):
+    """notifications.yaml cannot be read or is invalid; carries every problem found."""

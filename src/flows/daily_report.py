@@ -1,7 +1,7 @@
 """日报表 — the daily report (scheduled 18:00 Asia/Shanghai): the day's KPIs where managers look.
 
 compute_kpis (the day's KPIs by person, role and process) → publish_report (a table and a
-markdown Prefect artifact) → notify (a report.daily audit event, which the webhooks carry on).
+markdown Prefect artifact) → notify (a report.daily audit event, which webhooks and channels carry on).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def publish_report(report: dict[str, Any]) -> dict[str, Any]:
 
 @task
 def notify(instance_id: str, summary: dict[str, Any]) -> dict[str, Any]:
-    """Record the report.daily event with the day's totals; the webhooks turn it into a notification."""
+    """Record the report.daily event with the day's totals; webhooks and channels turn it into notifications."""
     with session_scope() as session:
         record_report_event(session, instance_id=instance_id, summary=summary)
     return {"event": "report.daily"}

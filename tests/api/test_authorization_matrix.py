@@ -200,6 +200,8 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
         path = path.replace("{name}", _name_object(cell, obj))
         if method == "PUT":
             kwargs["json"] = {"reason": "annual leave"}
+        elif action == "contact":
+            kwargs["json"] = {"mobile": "13800000000"}
     elif "{session_id}" in path:
         path = path.replace("{session_id}", _session_object(cell, obj))
     elif "{key}" in path:

@@ -16,6 +16,8 @@ DELIVERY_KEYS = {
     "id",
     "delivery_id",
     "endpoint",
+    "channel_type",
+    "delivered_with",
     "url",
     "event",
     "status",

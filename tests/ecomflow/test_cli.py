@@ -83,6 +83,37 @@ class TestCheck:
         assert "cs_review" in result.output and "intern" in result.output
 
 
+class TestCheckNotifications:
+    def test_the_shipped_notifications_file_is_valid_and_unconfigured_channels_are_named(self) -> None:
+        result = runner.invoke(app, ["check"])
+        assert result.exit_code == 0, result.output
+        assert "notifications.yaml: ok — 4 routes; channels configured: none" in result.output
+        assert "routes name channel 'team', which is not configured" in result.output
+
+    def test_errors_name_the_route_and_the_field(self, tmp_path: Path) -> None:
+        broken = tmp_path / "notifications.yaml"
+        routes = [{"events": ["task.created"], "channels": ["team"], "roles": ["intern"]}]
+        broken.write_text(yaml.safe_dump({"version": 1, "routes": routes}), encoding="utf-8")
+        result = runner.invoke(app, ["check", "--notifications", str(broken)])
+        assert result.exit_code == 1
+        assert f"{broken}: routes[0].roles[0]: unknown role 'intern'" in result.output
+
+
+class TestUsersContact:
+    def test_sets_and_clears_contact_details(self, clean_db: str) -> None:
+        make_user(name="lin")
+        result = runner.invoke(app, ["users", "contact", "lin", "--mobile", "13800000001", "--wecom-id", "LinWei"])
+        assert result.exit_code == 0, result.output
+        assert "mobile: 13800000001" in result.output and "wecom_id: LinWei" in result.output
+        result = runner.invoke(app, ["users", "contact", "lin", "--mobile", ""])
+        assert "mobile: -" in result.output and "wecom_id: LinWei" in result.output
+
+    def test_a_bad_value_is_refused(self, clean_db: str) -> None:
+        make_user(name="lin")
+        result = runner.invoke(app, ["users", "contact", "lin", "--email", "not-an-address"])
+        assert result.exit_code == 2 and "email: expected an email address" in result.output
+
+
 VALID_RETURN = {
     "order_id": "ORD-2001",
     "sku": "TEE-1",

@@ -7,8 +7,9 @@ import pytest
 
 from ecomflow.api.web.auth import SESSION_COOKIE
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.models import HumanTask
+from ecomflow.engine.db.models import HumanTask, OutboxMessage
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.events import outbox
 from ecomflow.engine.people.users import set_password
 from tests.factories import add_task_row, make_instance
 from tests.web.conftest import PASSWORD, WebServer, csrf_of, new_task, sign_in
@@ -270,3 +271,49 @@ class TestLanguage:
             answer = http.post("/ui/lang", data={"csrf_token": csrf_of(inbox.text), "lang": "en", "next": "/ui?mine=1"})
             assert answer.headers["location"] == "/ui?mine=1"
             assert "My inbox" in http.get("/ui").text
+
+
+class TestDeliveryLog:
+    def test_the_dashboard_lists_every_channels_deliveries_with_their_outcome(self, staff, web_server):
+        now = utcnow()
+        rows = [
+            ("dingtalk", "team-dingtalk", {"delivered_at": now}, None),
+            (
+                "feishu",
+                "team-feishu",
+                {"failed_at": now, "last_error": "channel 'team-feishu' (feishu) answered code 19021"},
+                None,
+            ),
+            ("email", "mail", {}, None),
+        ]
+        with session_scope() as session:
+            for channel_type, name, outcome, _ in rows:
+                payload = {"channel": name, "channel_type": channel_type, "delivery_id": name, "event": "task.overdue"}
+                session.add(OutboxMessage(kind=outbox.CHANNEL, payload=payload, attempts=1, **outcome))
+            session.add(
+                OutboxMessage(
+                    kind=outbox.WEBHOOK,
+                    payload={
+                        "endpoint": "im",
+                        "delivery_id": "w1",
+                        "event": "task.created",
+                        "occurred_at": "",
+                        "data": {},
+                    },
+                )
+            )
+        with sign_in(web_server, "zhou") as http:
+            page = http.get("/ui/dashboard")
+        assert page.status_code == 200
+        log = page.text.split('id="deliveries"', 1)[1]
+        for shown in (
+            "钉钉 · team-dingtalk",
+            "飞书 · team-feishu",
+            "邮件 · mail",
+            "Webhook · im",
+            "已送达",
+            "已放弃",
+            "待投递",
+        ):
+            assert shown in log
+        assert "answered code 19021" in log

@@ -7,12 +7,22 @@ from sqlalchemy.orm import Session
 
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
-from ecomflow.api.schemas import AbsenceIn, AbsenceOut, AccessRevokedOut, AwayOut, HandoverOut, UserOut
+from ecomflow.api.schemas import (
+    AbsenceIn,
+    AbsenceOut,
+    AccessRevokedOut,
+    AwayOut,
+    ContactIn,
+    ContactOut,
+    HandoverOut,
+    UserOut,
+)
 from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import User
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.people.absence import get_user_for, mark_away, mark_back
+from ecomflow.engine.people.contacts import contact_of, set_contact
 from ecomflow.engine.people.users import is_away, principal_of, revoke_access
 
 router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401, 413, 422))
@@ -67,6 +77,16 @@ def revoke_user_tokens(name: str, user: CurrentUser) -> AccessRevokedOut:
         return AccessRevokedOut(revoked=revoked.tokens, web_sessions_revoked=revoked.web_sessions)
 
 
+@router.patch("/{name}/contact", response_model=UserOut, responses=error_responses(403, 404))
+def change_contact(name: str, body: ContactIn, user: CurrentUser) -> UserOut:
+    """Change the user's mobile, email or IM ids, used for @-mentions and email (the user themself or a manager)."""
+    with session_scope() as session:
+        changed = set_contact(
+            session, name=name, principal=user, changes={field: getattr(body, field) for field in body.model_fields_set}
+        )
+        return _present_user(session, changed)
+
+
 def _present_user(session: Session, user: User) -> UserOut:
     principal = principal_of(session, user)
     away = is_away(user, now=utcnow())
@@ -77,4 +97,5 @@ def _present_user(session: Session, user: User) -> UserOut:
         active=user.active,
         away=away,
         absence=AbsenceOut(since=user.away_since, until=user.away_until, substitute=user.substitute) if away else None,
+        contact=ContactOut(**vars(contact_of(user))),
     )

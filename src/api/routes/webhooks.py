@@ -1,8 +1,8 @@
-"""The webhook delivery log (managers)."""
+"""The delivery log of every notification channel: signed webhooks, DingTalk, WeCom, Feishu and email (managers)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -12,9 +12,10 @@ from ecomflow.api.errors import error_responses
 from ecomflow.engine import access
 from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.errors import Forbidden
-from ecomflow.engine.events.notifications import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
+from ecomflow.engine.events.delivery_log import MAX_LOG_LIMIT, Delivery, DeliveryStatus, list_deliveries
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=error_responses(401, 413, 422))
+ChannelType = Literal["webhook", "dingtalk", "wecom", "feishu", "email"]
 
 
 class DeliveryPage(BaseModel):
@@ -27,11 +28,16 @@ def deliveries(
     user: CurrentUser,
     event: str | None = None,
     status: DeliveryStatus | None = None,
+    channel_type: ChannelType | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_LIMIT)] = 50,
 ) -> DeliveryPage:
-    """Return webhook deliveries, newest first: pending, delivered or failed, with attempts and the last error."""
+    """Return deliveries of every channel, newest first, with attempts and the last error.
+
+    `channel_type=webhook` lists the signed webhooks alone, as this log did before channels existed;
+    `endpoint` is the webhook endpoint's or the channel's name, `url` its target without any secret.
+    """
     if not access.may_watch_the_team(user):
-        raise Forbidden(f"only managers may read the webhook delivery log; {user.name} is not one")
+        raise Forbidden(f"only managers may read the delivery log; {user.name} is not one")
     with read_scope() as session:
-        rows = list_deliveries(session, event=event, status=status, limit=limit)
+        rows = list_deliveries(session, event=event, status=status, channel_type=channel_type, limit=limit)
     return DeliveryPage(items=rows)

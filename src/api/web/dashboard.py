@@ -1,4 +1,5 @@
-"""The manager dashboard: workload by role and process, KPIs with bar charts, instances, and bulk task actions."""
+"""The manager dashboard: workload by role and process, KPIs with bar charts, instances, bulk task actions, and the
+delivery log of every notification channel."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import EcomflowError, ValidationFailed
+from ecomflow.engine.events.delivery_log import list_deliveries
 from ecomflow.engine.instances.lifecycle import list_instances
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 from ecomflow.engine.reports.kpi import GroupBy, KpiReport, kpis_for
@@ -30,6 +32,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 PERIOD_DAYS = (7, 30, 90)
 TASKS_SHOWN = 200
 INSTANCES_SHOWN = 30
+DELIVERIES_SHOWN = 20
 CHART_LABEL_CHARS = 12
 
 
@@ -166,6 +169,7 @@ def _render_dashboard(
         rows = task_rows(session, listed, page)
         instances = _instances(session, page, process=process)
         users = active_user_names(session)
+        deliveries = list_deliveries(session, limit=DELIVERIES_SHOWN)
     return render(
         "dashboard.html",
         page,
@@ -185,6 +189,7 @@ def _render_dashboard(
         kpi_charts=_kpi_charts(page, people),
         tasks=rows,
         instances=instances,
+        deliveries=deliveries,
         users=users,
         role_choices=[(key, role_title(definitions, t, key)) for key in definitions.roles],
         process_choices=[(key, process_title(definitions, t, key)) for key in definitions.processes],

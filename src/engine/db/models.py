@@ -56,6 +56,12 @@ class User(Base):
     away_until: Mapped[datetime | None] = mapped_column(default=None)
     substitute: Mapped[str | None] = mapped_column(String(64), default=None)
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Where notifications reach the person: @-mentions in the team's IM groups, and email.
+    mobile: Mapped[str | None] = mapped_column(String(32), default=None)
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    dingtalk_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    wecom_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    feishu_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class UserRole(Base):
@@ -231,8 +237,10 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text)
-    # Set when delivery was given up after the last allowed attempt (webhooks only).
+    # Set when delivery was given up after the last allowed attempt (webhooks and channel messages).
     failed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A channel message folded into another one's digest was delivered with it: that message's id.
+    delivered_with: Mapped[int | None] = mapped_column(BigId, default=None)
 
 
 class IdempotentResponse(Base):
@@ -408,3 +416,23 @@ class KpiTarget(Base):
     scope: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(32))
     revenue: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+
+
+class ChannelSend(Base):
+    """One request sent to a rate-limited channel: what its per-minute budget counts."""
+
+    __tablename__ = "channel_sends"
+    __table_args__ = (Index("ix_channel_sends_window", "channel", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DailyDigestRun(Base):
+    """The morning digest of one local day, made once whatever the number of sweepers."""
+
+    __tablename__ = "daily_digest_runs"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    made_at: Mapped[datetime] = mapped_column(default=utcnow)

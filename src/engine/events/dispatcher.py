@@ -1,8 +1,9 @@
-"""Deliver the outbox to Prefect and webhook receivers: lease a message, send it outside any transaction.
+"""Deliver the outbox to Prefect, webhook receivers and channels: lease a message, send it outside any transaction.
 
 Safe to run in several processes at once: a message is leased by compare-and-set, and every
 delivery is idempotent on Prefect's side (idempotency key on start, pause-key check on resume);
-webhook receivers de-duplicate by the delivery id, the same on every retry.
+webhook receivers de-duplicate by the delivery id, the same on every retry; a channel message is
+marked delivered (with whatever it carried) once its vendor took it, and never sent again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.events import outbox, webhooks
 from ecomflow.engine.events.audit import record_event
+from ecomflow.engine.events.channel_delivery import deliver_channel_message
 from ecomflow.engine.instances.lifecycle import (
     ACTIVE_INSTANCE_STATES,
     InstanceState,
@@ -40,7 +42,7 @@ def _run_name(instance: ProcessInstance) -> str:
     return f"{instance.process_key}/{instance.business_key}"
 
 
-def _deliver_start(message: OutboxMessage) -> None:
+def _deliver_start(message: OutboxMessage, *, now: datetime) -> None:
     with session_scope() as session:
         instance = get_instance(session, message.instance_id)
         if instance.state not in ACTIVE_INSTANCE_STATES or instance.flow_run_id:
@@ -64,7 +66,7 @@ def _deliver_start(message: OutboxMessage) -> None:
         )
 
 
-def _deliver_resume(message: OutboxMessage) -> None:
+def _deliver_resume(message: OutboxMessage, *, now: datetime) -> None:
     with session_scope() as session:
         flow_run_id = get_instance(session, message.instance_id).flow_run_id
     if flow_run_id is None:
@@ -90,20 +92,27 @@ def _fail_orphaned_instance(instance_id: str, flow_run_id: str) -> None:
             )
 
 
-def _deliver_cancel(message: OutboxMessage) -> None:
+def _deliver_cancel(message: OutboxMessage, *, now: datetime) -> None:
     with session_scope() as session:
         flow_run_id = get_instance(session, message.instance_id).flow_run_id
     if flow_run_id is not None:
         runs.cancel_flow_run(flow_run_id)
 
 
-DELIVERERS: dict[str, Callable[[OutboxMessage], None]] = {
+def _deliver_webhook(message: OutboxMessage, *, now: datetime) -> None:
+    # A receiver checks the signature's timestamp against its clock: it is the real time, never a test's `now`.
+    webhooks.deliver_webhook(message)
+
+
+# Each deliverer gets the dispatcher's `now`, which rate windows and leases are counted in.
+DELIVERERS: dict[str, Callable[..., None]] = {
     outbox.START_RUN: _deliver_start,
     outbox.RESUME_RUN: _deliver_resume,
     outbox.CANCEL_RUN: _deliver_cancel,
-    outbox.WEBHOOK: webhooks.deliver_webhook,
+    outbox.WEBHOOK: _deliver_webhook,
+    outbox.CHANNEL: deliver_channel_message,
 }
-MAX_BACKOFF_BY_KIND: dict[str, timedelta] = {outbox.WEBHOOK: webhooks.MAX_BACKOFF}
+MAX_BACKOFF_BY_KIND: dict[str, timedelta] = {outbox.WEBHOOK: webhooks.MAX_BACKOFF, outbox.CHANNEL: webhooks.MAX_BACKOFF}
 
 
 def deliver_one(message_id: int, *, now: datetime | None = None) -> bool:
@@ -115,7 +124,12 @@ def deliver_one(message_id: int, *, now: datetime | None = None) -> bool:
             return False
         session.expunge(message)
     try:
-        DELIVERERS[message.kind](message)
+        DELIVERERS[message.kind](message, now=clock())
+    except outbox.Deferred as waiting:
+        logger.debug("outbox message %s (%s) waits until %s: %s", message.id, message.kind, waiting.until, waiting)
+        with session_scope() as session:
+            outbox.mark_deferred(session, message_id=message.id, until=waiting.until)
+        return False
     except outbox.Undeliverable as exc:
         logger.error("outbox message %s (%s) abandoned: %s", message.id, message.kind, exc)
         with session_scope() as session:

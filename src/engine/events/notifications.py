@@ -1,11 +1,9 @@
-"""Notifications: which audit events become webhooks, queued in the outbox with the change, and their delivery log."""
+"""Notifications: which audit events become webhooks and channel messages, queued in the outbox with the change."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -16,6 +14,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import WebhookEndpoint, get_settings
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.events import outbox
+from ecomflow.engine.events.routing import queue_channel_messages
 
 WEBHOOK_EVENT_BY_AUDIT_TYPE = MappingProxyType(
     {
@@ -46,15 +45,6 @@ PASSED_THROUGH_KEYS_BY_TYPE = MappingProxyType(
         ),
     }
 )
-MAX_LOG_LIMIT = 200
-
-
-class DeliveryStatus(StrEnum):
-    """Where a webhook delivery stands: still trying, accepted, or given up."""
-
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
 
 
 def is_subscribed(endpoint: WebhookEndpoint, event: str) -> bool:
@@ -86,11 +76,11 @@ def notify(
 
 
 def notify_audit_event(session: Session, audit: AuditEvent) -> None:
-    """Queue the webhooks an audit event stands for, if it stands for any and webhooks are configured."""
+    """Queue the webhooks and channel messages an audit event stands for, if any are configured."""
     event = WEBHOOK_EVENT_BY_AUDIT_TYPE.get(audit.type)
-    if event is None or not get_settings().webhooks:
-        return
-    notify(session, event=event, data=describe(session, audit), occurred_at=audit.at)
+    if event is not None and get_settings().webhooks:
+        notify(session, event=event, data=describe(session, audit), occurred_at=audit.at)
+    queue_channel_messages(session, audit)
 
 
 def describe(session: Session, audit: AuditEvent) -> dict[str, Any]:
@@ -133,64 +123,3 @@ def _task_facts(session: Session, task_id: str) -> dict[str, Any]:
 def _instance_facts(session: Session, instance_id: str) -> dict[str, Any]:
     process_key = session.scalar(select(ProcessInstance.process_key).where(ProcessInstance.id == instance_id))
     return {"process": process_key} if process_key is not None else {}
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One webhook message as the delivery log shows it."""
-
-    id: int
-    delivery_id: str
-    endpoint: str
-    url: str | None
-    event: str
-    status: DeliveryStatus
-    attempts: int
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-    failed_at: datetime | None
-    next_attempt_at: datetime | None
-
-
-def _status_of(message: OutboxMessage) -> DeliveryStatus:
-    if message.delivered_at is not None:
-        return DeliveryStatus.DELIVERED
-    if message.failed_at is not None:
-        return DeliveryStatus.FAILED
-    return DeliveryStatus.PENDING
-
-
-def _present(message: OutboxMessage, urls: dict[str, str]) -> Delivery:
-    status = _status_of(message)
-    return Delivery(
-        id=message.id,
-        delivery_id=message.payload["delivery_id"],
-        endpoint=message.payload["endpoint"],
-        url=urls.get(message.payload["endpoint"]),
-        event=message.payload["event"],
-        status=status,
-        attempts=message.attempts,
-        last_error=message.last_error,
-        created_at=message.created_at,
-        delivered_at=message.delivered_at,
-        failed_at=message.failed_at,
-        next_attempt_at=message.available_at if status is DeliveryStatus.PENDING else None,
-    )
-
-
-def list_deliveries(
-    session: Session, *, event: str | None = None, status: DeliveryStatus | None = None, limit: int = 50
-) -> list[Delivery]:
-    """Return webhook deliveries, newest first; the URL is the endpoint's current one (None once removed)."""
-    query = select(OutboxMessage).where(OutboxMessage.kind == outbox.WEBHOOK).order_by(OutboxMessage.id.desc())
-    if event is not None:
-        query = query.where(OutboxMessage.payload["event"].as_string() == event)
-    if status is DeliveryStatus.PENDING:
-        query = query.where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
-    elif status is DeliveryStatus.DELIVERED:
-        query = query.where(OutboxMessage.delivered_at.is_not(None))
-    elif status is DeliveryStatus.FAILED:
-        query = query.where(OutboxMessage.failed_at.is_not(None))
-    urls = {endpoint.name: endpoint.url for endpoint in get_settings().webhooks}
-    return [_present(message, urls) for message in session.scalars(query.limit(min(limit, MAX_LOG_LIMIT)))]

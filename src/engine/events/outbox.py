@@ -1,4 +1,4 @@
-"""The outbox: messages to Prefect and webhooks written with the change, delivered after commit, retried."""
+"""The outbox: messages to Prefect, webhooks and channels written with the change, delivered after commit, retried."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ START_RUN = "start_run"
 RESUME_RUN = "resume_run"
 CANCEL_RUN = "cancel_run"
 WEBHOOK = "webhook"
+CHANNEL = "channel"
 
 MAX_BACKOFF = timedelta(seconds=30)
 NEW_MESSAGES = "ecomflow.outbox.new"
@@ -21,6 +22,14 @@ NEW_MESSAGES = "ecomflow.outbox.new"
 
 class Undeliverable(Exception):
     """The message can never be delivered: mark it failed instead of retrying."""
+
+
+class Deferred(Exception):
+    """The message must wait until `until` (a rate limit): put it back without counting an attempt."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
 
 
 def enqueue(
@@ -111,6 +120,16 @@ def mark_retry(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
         .values(available_at=now + delay, locked_until=None, last_error=error[:2000])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_deferred(session: Session, *, message_id: int, until: datetime) -> None:
+    """Put a leased message back until a moment, giving back the attempt its lease counted."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(available_at=until, locked_until=None, attempts=OutboxMessage.attempts - 1)
         .execution_options(synchronize_session=False)
     )
 

@@ -1,5 +1,5 @@
 """Turn due times into events: expire tasks, fire timers, send reminders, flag overdue tasks and escalate them;
-end timed-out web sessions and forget sign-in failures too old to count."""
+queue the morning digest; end timed-out web sessions and forget sign-in failures too old to count."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.events.digests import queue_daily_digest_if_due
 from ecomflow.engine.instances.timers import fire_due_timers
 from ecomflow.engine.people.sign_in_limits import prune_sign_in_failures, sign_in_limits
 from ecomflow.engine.people.web_sessions import end_timed_out_web_sessions, session_policy
@@ -40,6 +41,7 @@ class SweepResult:
     forecasts_updated: int = 0
     web_sessions_ended: int = 0
     sign_in_failures_pruned: int = 0
+    digest_messages: int = 0
 
 
 def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepResult:
@@ -54,6 +56,7 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepRe
     reminded_due = _in_batches(lambda session: remind_due_tasks(session, now=now))
     overdue = _in_batches(lambda session: flag_overdue_tasks(session, now=now))
     escalated = _in_batches(lambda session: escalate_overdue_tasks(session, definitions=get_definitions(), now=now))
+    digest_messages = queue_daily_digest_if_due(now=now)
     policy = session_policy()
     web_sessions_ended = _until_none_left(lambda session: end_timed_out_web_sessions(session, now=now, policy=policy))
     with session_scope() as session:
@@ -72,6 +75,7 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepRe
         forecasts_updated=forecasts_updated,
         web_sessions_ended=web_sessions_ended,
         sign_in_failures_pruned=pruned,
+        digest_messages=digest_messages,
     )
 
 

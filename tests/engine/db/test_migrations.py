@@ -19,7 +19,15 @@ from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.migrate import alembic_config, upgrade_to_head
-from ecomflow.engine.db.models import AuditEvent, Base, HumanTask, ProcessInstance, SignInFailure, WebSession
+from ecomflow.engine.db.models import (
+    AuditEvent,
+    Base,
+    HumanTask,
+    ProcessInstance,
+    SignInFailure,
+    User,
+    WebSession,
+)
 from ecomflow.engine.db.sessions import get_engine, make_engine
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import authenticate, hash_token
@@ -97,6 +105,8 @@ OLD_PARAMS = return_params(order_id="ORD-OLD-1", delivered_on="2026-10-30")
 OLD_SESSION_SECRET = "old-browser-session-secret"
 LIVE_SESSION_ID = "55555555-5555-4555-8555-000000000001"
 ENDED_SESSION_ID = "55555555-5555-4555-8555-000000000002"
+NO_CONTACT = {"mobile": None, "email": None, "dingtalk_id": None, "wecom_id": None, "feishu_id": None}
+OLD_CONTACTS = {"old-wu": NO_CONTACT | {"mobile": "13800000001", "email": "wu@example.com", "dingtalk_id": "ding-wu"}}
 # Columns a later revision adds keep NULL in old rows, except these, which their migration fills.
 FILLED_BY_MIGRATION = {("human_tasks", "lane"): "", ("human_tasks", "at_risk"): False}
 
@@ -211,7 +221,7 @@ def plant_old_data(connection: Connection) -> Planted:
     insert(
         "users",
         [
-            {"name": name, "active": name != "old-gone", "created_at": T0}
+            {"name": name, "active": name != "old-gone", "created_at": T0, **OLD_CONTACTS.get(name, NO_CONTACT)}
             for name in ("old-wu", "old-ops", "old-chen", "old-gone")
         ],
     )
@@ -448,6 +458,8 @@ def plant_old_data(connection: Connection) -> Planted:
             {"scope": "address", "key": "10.0.0.9", "at": T0},
         ],
     )
+    insert("channel_sends", [{"channel": "team-dingtalk", "sent_at": T0}])
+    insert("daily_digest_runs", [{"day": "2026-11-01", "made_at": T0}])
     return planted
 
 
@@ -549,6 +561,8 @@ class TestWebSessionsMigration:
             with engine.begin() as connection:
                 planted = plant_old_data(connection)
             assert {"web_sessions", "sign_in_failures"} <= set(planted.rows)
+            # The ORM maps the head schema: read the rows 0005 planted through it once later revisions are in.
+            command.upgrade(config, "head")
             with Session(engine) as session:
                 soon = T0.replace(tzinfo=UTC) + timedelta(minutes=5)
                 found = find_live_web_session(session, secret=OLD_SESSION_SECRET, now=soon, policy=session_policy())
@@ -562,6 +576,47 @@ class TestWebSessionsMigration:
             with engine.connect() as connection:
                 kept = planted.as_of(RevisionSchema(connection).columns())
             assert set(kept.rows) == set(planted.rows) - {"web_sessions", "sign_in_failures"}
+            check_data_survived(engine, kept)
+            command.upgrade(config, "head")
+            check_data_survived(engine, kept)
+            assert _differences(engine) == []
+            check_app_works_on_old_rows(engine)
+        finally:
+            engine.dispose()
+
+
+class TestNotificationChannelsMigration:
+    """0008 adds users' contact details, channel sends, daily digest runs and outbox.delivered_with; its downgrade
+    drops exactly those."""
+
+    NEW_TABLES = frozenset({"channel_sends", "daily_digest_runs"})
+    NEW_USER_COLUMNS = frozenset({"mobile", "email", "dingtalk_id", "wecom_id", "feishu_id"})
+
+    def test_contacts_survive_and_the_downgrade_drops_only_what_0008_added(self, empty_database_url: str) -> None:
+        config = alembic_config(empty_database_url)
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(config, "0008")
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            assert set(planted.rows) >= self.NEW_TABLES
+            with Session(engine) as session:
+                wu = session.scalar(select(User).where(User.name == "old-wu"))
+                assert (wu.mobile, wu.email, wu.dingtalk_id, wu.wecom_id) == (
+                    "13800000001",
+                    "wu@example.com",
+                    "ding-wu",
+                    None,
+                )
+            command.downgrade(config, "0005")
+            assert _revision(engine) == "0005"
+            inspector = inspect(engine)
+            assert not self.NEW_TABLES & set(inspector.get_table_names())
+            assert not self.NEW_USER_COLUMNS & {c["name"] for c in inspector.get_columns("users")}
+            assert "delivered_with" not in {c["name"] for c in inspector.get_columns("outbox")}
+            with engine.connect() as connection:
+                kept = planted.as_of(RevisionSchema(connection).columns())
+            assert set(kept.rows) == set(planted.rows) - self.NEW_TABLES
             check_data_survived(engine, kept)
             command.upgrade(config, "head")
             check_data_survived(engine, kept)

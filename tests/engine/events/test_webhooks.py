@@ -23,7 +23,8 @@ from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, Proc
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.events import dispatcher, outbox
 from ecomflow.engine.events.audit import record_event
-from ecomflow.engine.events.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE, DeliveryStatus, list_deliveries
+from ecomflow.engine.events.delivery_log import DeliveryStatus, list_deliveries
+from ecomflow.engine.events.notifications import WEBHOOK_EVENT_BY_AUDIT_TYPE
 from ecomflow.engine.events.webhooks import MAX_BACKOFF, sign, verify_signature
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.tasks.actions import assign_task
