@@ -17,6 +17,7 @@ from ecomflow.engine.errors import (
     EcomflowError,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     TooManyAttempts,
     Unauthorized,
     ValidationFailed,
@@ -30,6 +31,7 @@ STATUS_BY_ERROR: tuple[tuple[type[EcomflowError], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (PayloadTooLarge, 413),
     (ValidationFailed, 422),
     (TooManyAttempts, 429),
     (DefinitionError, 500),
@@ -107,7 +109,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.__cause__ is not None:
-            # FastAPI's answer to a body it could not decode (not UTF-8, nested too deep): malformed JSON, as json_invalid is.
+            # FastAPI's answer to a body it cannot decode (not UTF-8, nested too deep): malformed JSON, as json_invalid.
             message = "body: the body is not valid UTF-8 JSON"
             return JSONResponse(
                 error_body(

@@ -76,6 +76,10 @@ class VersionMismatch(Conflict):
     """The caller's version of the object is stale."""
 
 
+class PayloadTooLarge(EcomflowError):
+    """A request body (an upload) outgrew its limit while it streamed in."""
+
+
 class ValidationFailed(EcomflowError):
     """Submitted data broke the rules of its form."""
 
