@@ -17,13 +17,9 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ecomflow.engine.config import Settings, get_settings
-from ecomflow.engine.errors import NotFound
+from ecomflow.engine.errors import BlobMissing
 
 CHUNK_BYTES = 64 * 1024
-
-
-class BlobMissing(NotFound):
-    """The store has no blob under this key."""
 
 
 class BlobStore(Protocol):
