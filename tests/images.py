@@ -49,3 +49,8 @@ def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
 def truncated(data: bytes, keep: float = 0.6) -> bytes:
     """Return the first part of a file, as an upload cut off mid-way would leave it."""
     return data[: int(len(data) * keep)]
+
+
+def pdf(text: str = "design") -> bytes:
+    """Return a tiny PDF file (a design source the design steps take)."""
+    return b"%PDF-1.4\n% " + text.encode() + b"\n1 0 obj<</Type/Catalog>>endobj\n%%EOF\n"

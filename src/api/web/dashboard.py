@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from ecomflow.api.web.deps import ManagerForm, ManagerPage, Page
+from ecomflow.api.web.file_views import FileView, view_of
 from ecomflow.api.web.labels import process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import render
@@ -19,6 +20,7 @@ from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import EcomflowError, ValidationFailed
+from ecomflow.engine.files.attachments import images_of_instances
 from ecomflow.engine.instances.lifecycle import list_instances
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 from ecomflow.engine.reports.kpi import GroupBy, KpiReport, kpis_for
@@ -30,6 +32,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 PERIOD_DAYS = (7, 30, 90)
 TASKS_SHOWN = 200
 INSTANCES_SHOWN = 30
+IMAGES_SHOWN = 4
 CHART_LABEL_CHARS = 12
 
 
@@ -72,6 +75,8 @@ class InstanceRow:
     state: str
     waiting_on: list[tuple[str, str, str | None]]
     flow_run_url: str | None
+    # The newest images its steps produced: what the manager would otherwise open task by task to see.
+    images: list[FileView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,7 @@ def _instances(session: Session, page: Page, *, process: str | None) -> list[Ins
     definitions, t = page.definitions, page.t
     instances = list_instances(session, principal=page.user, process_key=process, limit=INSTANCES_SHOWN)
     waiting = unfinished_tasks_of(session, (i.id for i in instances))
+    images = images_of_instances(session, (i.id for i in instances), each=IMAGES_SHOWN)
     return [
         InstanceRow(
             id=i.id,
@@ -133,6 +139,7 @@ def _instances(session: Session, page: Page, *, process: str | None) -> list[Ins
                 for task in waiting.get(i.id, [])
             ],
             flow_run_url=flow_run_ui_url(i.flow_run_id),
+            images=[view_of(image) for image in images.get(i.id, [])],
         )
         for i in instances
     ]
@@ -209,7 +216,8 @@ def _describe_outcomes(page: Page, outcomes: Sequence[BulkOutcome], *, user: str
     for outcome in outcomes:
         task = found.get(outcome.task_id)
         title = (
-            f"{process_title(definitions, t, task.process_key)} · {step_title(definitions, t, task.process_key, task.step_key)}"
+            f"{process_title(definitions, t, task.process_key)} · "
+            f"{step_title(definitions, t, task.process_key, task.step_key)}"
             if task is not None
             else outcome.task_id
         )

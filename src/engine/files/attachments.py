@@ -85,22 +85,6 @@ def reference_attachments(
     return added
 
 
-def attachments_of_instance(session: Session, instance_id: str, *, images_only: bool = False) -> list[Attachment]:
-    """Return the attachments an instance uses, newest reference first, each once."""
-    query = (
-        select(Attachment, AttachmentReference.id)
-        .join(AttachmentReference, AttachmentReference.attachment_id == Attachment.id)
-        .where(AttachmentReference.instance_id == instance_id)
-        .order_by(AttachmentReference.id.desc())
-    )
-    if images_only:
-        query = query.where(Attachment.has_thumbnail.is_(True))
-    found: dict[str, Attachment] = {}
-    for attachment, _ in session.execute(query):
-        found.setdefault(attachment.id, attachment)
-    return list(found.values())
-
-
 def delete_unused_uploads(*, store: BlobStore, now: datetime, retention: timedelta) -> int:
     """Delete uploads older than the retention that nothing uses, then their bytes unless other rows share them."""
     deleted = 0
@@ -138,3 +122,30 @@ def _unused_batches(*, now: datetime, retention: timedelta) -> Iterator[list[str
                 record_event(session, type="attachment.deleted", actor=SYSTEM_ACTOR, data=data, at=now)
             shas = [row.sha256 for row in rows]
         yield shas
+
+
+def find_attachments(session: Session, ids: Iterable[str]) -> dict[str, Attachment]:
+    """Return the attachments with these ids (unknown ids are left out)."""
+    wanted = {i for i in ids if isinstance(i, str)}
+    if not wanted:
+        return {}
+    return {row.id: row for row in session.scalars(select(Attachment).where(Attachment.id.in_(wanted)))}
+
+
+def images_of_instances(session: Session, instance_ids: Iterable[str], *, each: int) -> dict[str, list[Attachment]]:
+    """Return up to `each` images per instance, newest reference first (the dashboard's strip)."""
+    ids = list(instance_ids)
+    if not ids:
+        return {}
+    query = (
+        select(AttachmentReference.instance_id, Attachment)
+        .join(Attachment, AttachmentReference.attachment_id == Attachment.id)
+        .where(AttachmentReference.instance_id.in_(ids), Attachment.has_thumbnail.is_(True))
+        .order_by(AttachmentReference.id.desc())
+    )
+    found: dict[str, list[Attachment]] = {}
+    for instance_id, attachment in session.execute(query):
+        images = found.setdefault(instance_id, [])
+        if len(images) < each and all(image.id != attachment.id for image in images):
+            images.append(attachment)
+    return found
