@@ -18,8 +18,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
 from sqlalchemy.orm import Session
 
+from ecomflow.engine.access import may_download_attachment
 from ecomflow.engine.db.migrate import alembic_config, upgrade_to_head
-from ecomflow.engine.db.models import AuditEvent, Base, HumanTask, ProcessInstance, SignInFailure, WebSession
+from ecomflow.engine.db.models import (
+    Attachment,
+    AuditEvent,
+    Base,
+    HumanTask,
+    ProcessInstance,
+    SignInFailure,
+    WebSession,
+)
 from ecomflow.engine.db.sessions import get_engine, make_engine
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import authenticate, hash_token
@@ -97,6 +106,8 @@ OLD_PARAMS = return_params(order_id="ORD-OLD-1", delivered_on="2026-10-30")
 OLD_SESSION_SECRET = "old-browser-session-secret"
 LIVE_SESSION_ID = "55555555-5555-4555-8555-000000000001"
 ENDED_SESSION_ID = "55555555-5555-4555-8555-000000000002"
+ATTACHMENT_ID = "66666666-6666-4666-8666-000000000001"
+ATTACHMENT_TABLES = {"attachments", "attachment_references", "creatives"}
 # Columns a later revision adds keep NULL in old rows, except these, which their migration fills.
 FILLED_BY_MIGRATION = {("human_tasks", "lane"): "", ("human_tasks", "at_risk"): False}
 
@@ -172,7 +183,7 @@ class RevisionSchema:
         return {name: {column.name for column in table.columns} for name, table in self.metadata.tables.items()}
 
     def insert(self, connection: Connection, name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """Insert the rows with the columns this revision has; return them as inserted, or None if it lacks the table."""
+        """Insert the rows with the columns this revision has; return them as inserted, or None without the table."""
         assert name in Base.metadata.tables, f"no table {name} at head either"
         table = self.metadata.tables.get(name)
         if table is None:
@@ -227,7 +238,12 @@ def plant_old_data(connection: Connection) -> Planted:
         "api_tokens",
         [
             {"user_id": user_id["old-wu"], "token_hash": hash_token(OLD_TOKEN), "created_at": T0, "revoked_at": None},
-            {"user_id": user_id["old-ops"], "token_hash": hash_token("ecf_revoked"), "created_at": T0, "revoked_at": T0},
+            {
+                "user_id": user_id["old-ops"],
+                "token_hash": hash_token("ecf_revoked"),
+                "created_at": T0,
+                "revoked_at": T0,
+            },
         ],
     )
     insert(
@@ -443,11 +459,57 @@ def plant_old_data(connection: Connection) -> Planted:
             {"scope": "address", "key": "10.0.0.9", "at": T0},
         ],
     )
+    insert(
+        "attachments",
+        [
+            {
+                "id": ATTACHMENT_ID,
+                "sha256": "ab" * 32,
+                "size": 12345,
+                "content_type": "image/jpeg",
+                "filename": "白底主图.jpg",
+                "width": 800,
+                "height": 800,
+                "image_facts": {"border_histogram": [0] * 255 + [100]},
+                "has_thumbnail": True,
+                "uploaded_by": "old-wu",
+                "uploaded_at": T0,
+            }
+        ],
+    )
+    insert(
+        "attachment_references",
+        [
+            {
+                "attachment_id": ATTACHMENT_ID,
+                "instance_id": INSTANCE_ID,
+                "task_id": "",
+                "field": "photos[0]",
+                "created_at": T0,
+            }
+        ],
+    )
+    insert(
+        "creatives",
+        [
+            {
+                "instance_id": INSTANCE_ID,
+                "process_key": "promo_image_design",
+                "title": "双11海报",
+                "campaign": "双11",
+                "skus": ["TEE-1"],
+                "attachment_ids": [ATTACHMENT_ID],
+                "figures": {"click_through_rate": 0.03},
+                "approved_by": "old-chen",
+                "approved_at": T0,
+            }
+        ],
+    )
     return planted
 
 
 def check_data_survived(engine: Engine, planted: Planted) -> None:
-    """Assert every planted row is still there with its values, and columns it was planted without hold their defaults."""
+    """Assert every planted row is still there with its values, and columns planted without it hold their defaults."""
     with engine.connect() as connection:
         schema = RevisionSchema(connection)
         for name, rows in planted.rows.items():
@@ -559,5 +621,38 @@ class TestWebSessionsMigration:
             check_data_survived(engine, kept)
             assert _differences(engine) == []
             check_app_works_on_old_rows(engine)
+        finally:
+            engine.dispose()
+
+
+class TestAttachmentsMigration:
+    """0007 adds attachments, their references and the design archive; its downgrade drops them and nothing else."""
+
+    def test_attachments_work_after_the_upgrade_and_the_downgrade_drops_only_them(
+        self, empty_database_url: str
+    ) -> None:
+        config = alembic_config(empty_database_url)
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(config, "0007")
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            assert set(planted.rows) >= ATTACHMENT_TABLES
+            with Session(engine) as session:
+                attachment = session.get(Attachment, ATTACHMENT_ID)
+                assert (attachment.width, attachment.image_facts["border_histogram"][255]) == (800, 100)
+                reader = Principal(name="old-chen", roles=frozenset({"warehouse"}))
+                assert may_download_attachment(session, reader, attachment) is True
+                stranger = Principal(name="stranger", roles=frozenset({"visual"}))
+                assert may_download_attachment(session, stranger, attachment) is False
+            command.downgrade(config, "0005")
+            assert not ATTACHMENT_TABLES & set(inspect(engine).get_table_names())
+            with engine.connect() as connection:
+                kept = planted.as_of(RevisionSchema(connection).columns())
+            assert set(kept.rows) == set(planted.rows) - ATTACHMENT_TABLES
+            check_data_survived(engine, kept)
+            command.upgrade(config, "head")
+            check_data_survived(engine, kept)
+            assert _differences(engine) == []
         finally:
             engine.dispose()
