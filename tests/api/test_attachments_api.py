@@ -17,6 +17,7 @@ from ecomflow.engine.files.storage import get_store
 from tests.api.conftest import ApiServer, Caller, assert_error, field_names
 from tests.factories import make_task
 from tests.images import noisy_jpeg, picture, png_bomb, truncated
+from tests.served_app import wait_for
 
 Login = Callable[..., Caller]
 
@@ -167,6 +168,23 @@ class TestUploadsThatAreRefused:
             )
             answer = conn.recv(4096).decode()
         assert answer.startswith("HTTP/1.1 413") and "PayloadTooLarge" in answer
+
+    def test_an_upload_cut_off_mid_stream_leaves_no_attachment_and_no_temp_file(
+        self, login: Login, api_server: ApiServer
+    ) -> None:
+        caller = login("visual")
+        host, port = api_server.url.removeprefix("http://").split(":")
+        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="half.jpg"\r\n\r\n' + picture()[:4000]
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(
+                b"POST /attachments HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                + f"Authorization: Bearer {caller.token}\r\nContent-Length: 500000\r\n\r\n".encode()
+                + part
+            )
+            wait_for(lambda: len(spooled()) == 1, timeout=10, what="the upload's temp file")
+        # The client is gone mid-body: the server drops what it had.
+        wait_for(lambda: spooled() == [], timeout=10, what="the temp file's removal")
+        wait_for(api_server.is_idle, timeout=10, what="the server to finish the request")
 
     def test_an_image_breaking_the_fields_rules_names_each_rule(self, login: Login) -> None:
         li = login("product", name="li")
