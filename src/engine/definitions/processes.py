@@ -362,7 +362,7 @@ def _children(node: Any) -> Iterator[tuple[Any, Any]]:
 
 def _location(stack: list[tuple[Any, Any, Any, Any]], key: Any) -> str:
     where = ""
-    for (parent, _, _, _), (_, step, _, _) in zip(stack, [*stack[1:], (None, key, None, None)]):
+    for (parent, _, _, _), (_, step, _, _) in zip(stack, [*stack[1:], (None, key, None, None)], strict=True):
         where += f"[{step}]" if isinstance(parent, list) else f".{step}" if where else str(step)
     return where
 

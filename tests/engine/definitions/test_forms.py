@@ -191,7 +191,7 @@ class TestCompileForm:
             f"{where}.j.required: expected true or false",
         ]
         assert len(problems) == len(expected_starts)
-        for problem, start in zip(problems, expected_starts):
+        for problem, start in zip(problems, expected_starts, strict=True):
             assert problem.startswith(start), (problem, start)
 
     def test_labels_need_both_languages(self):

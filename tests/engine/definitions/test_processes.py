@@ -358,7 +358,8 @@ class TestParseDefinitions:
             "extra: unknown top-level key (allowed: version, calendar, sla, roles, rules, processes)",
             "calendar: unknown key 'locale' (allowed: timezone, working_hours, weekends, holidays, workdays)",
             "roles.owner: unknown key 'boss' (allowed: zh, en, manager)",
-            "processes.demo: unknown key 'owner' (allowed: title, version, volume, schedule, starters, start_form, steps)",
+            "processes.demo: unknown key 'owner' "
+            "(allowed: title, version, volume, schedule, starters, start_form, steps)",
         ]
 
     def test_top_level_shape_problems(self):
