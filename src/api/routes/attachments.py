@@ -33,6 +33,14 @@ _MULTIPART_BODY = {
 }
 
 
+_FILE_BYTES = {
+    200: {
+        "description": "the file's bytes; Content-Type is the type read from its content",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
 class AttachmentOut(BaseModel):
     """An uploaded file: put its id in a form's file or image field."""
 
@@ -86,13 +94,15 @@ async def upload(
     return present_attachment(attachment)
 
 
-@router.get("/{attachment_id}", response_class=StreamingResponse, responses=error_responses(404))
+@router.get("/{attachment_id}", response_class=StreamingResponse, responses={**_FILE_BYTES, **error_responses(404)})
 def download(attachment_id: str, user: CurrentUser) -> StreamingResponse:
     """Download a file: anyone who may see an instance using it, or its uploader while nothing uses it."""
     return download_response(attachment_id, principal=user, variant=None)
 
 
-@router.get("/{attachment_id}/thumbnail", response_class=StreamingResponse, responses=error_responses(404))
+@router.get(
+    "/{attachment_id}/thumbnail", response_class=StreamingResponse, responses={**_FILE_BYTES, **error_responses(404)}
+)
 def download_thumbnail(attachment_id: str, user: CurrentUser) -> StreamingResponse:
     """Download an image's thumbnail (JPEG, at most 320 pixels a side), under the same rule as the file."""
     return download_response(attachment_id, principal=user, variant=THUMBNAIL)
