@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     # Images with more pixels are refused before decoding (a "decompression bomb" declares huge dimensions).
     max_image_pixels: int = Field(default=60_000_000, gt=0)
+    # Images decoded at once per process (each holds megabytes): more would only queue for the CPU anyway.
+    image_decode_concurrency: int = Field(default=2, gt=0)
     # Where attachments live: unset = a content-addressed directory in the data dir; s3://bucket/prefix = S3.
     storage_url: str | None = None
     # For an S3-compatible store; unset values come from the standard AWS_* variables and files, as boto3 reads them.

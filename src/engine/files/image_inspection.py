@@ -17,7 +17,7 @@ from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import ValidationFailed
 
-# Decoded at least this large: enough for a sharp thumbnail and a fair look at the border.
+# JPEGs decode at least this large: enough for a sharp thumbnail and a fair look at the border.
 WORKING_SIZE = 640
 # The border the white-background rule looks at: this share of the shorter side, at least one pixel.
 BORDER_SHARE = 0.02
@@ -67,8 +67,8 @@ def inspect_image(path: Path, *, filename: str, max_pixels: int) -> InspectedIma
         raise _refusal(filename, "image", message) from None
     if orientation in _ROTATED:
         width, height = height, width
+    # Kept at the decoded size: resampling it here cost more than the decode (bench/uploads.py).
     working = _on_white(ImageOps.exif_transpose(image))
-    working.thumbnail((WORKING_SIZE, WORKING_SIZE))
     return InspectedImage(width=width, height=height, border_histogram=border_histogram(working), working_copy=working)
 
 

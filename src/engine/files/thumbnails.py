@@ -18,7 +18,7 @@ def write_thumbnail(image: Image.Image, *, spool_dir: Path) -> Path:
     thumbnail.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
     descriptor, name = tempfile.mkstemp(prefix="upload-thumb-", dir=spool_dir)
     with os.fdopen(descriptor, "wb") as file:
-        thumbnail.save(file, "JPEG", quality=80, optimize=True)
+        thumbnail.save(file, "JPEG", quality=80)
         file.flush()
         os.fsync(file.fileno())
     return Path(name)

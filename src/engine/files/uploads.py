@@ -7,12 +7,15 @@ leaves at most an unused blob (or a temp file), which the sweeper removes; never
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import Attachment
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.forms import FieldProblem, FieldSpec
@@ -27,6 +30,12 @@ from ecomflow.engine.files.storage import BlobStore, blob_key, thumbnail_key
 from ecomflow.engine.files.thumbnails import write_thumbnail
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import get_visible_task
+
+
+@lru_cache(maxsize=1)
+def _decoding() -> threading.BoundedSemaphore:
+    """Return the process's limit on images decoded at once, made when the first upload comes."""
+    return threading.BoundedSemaphore(get_settings().image_decode_concurrency)
 
 
 @dataclass(frozen=True)
@@ -87,14 +96,16 @@ def accept_upload(
             known = ", ".join(k.name for k in content_types.KNOWN)
             message = f"{received.filename} is not a file type ecomflow takes (by its content: {known})"
             raise ValidationFailed(message, problems=[FieldProblem("file", "content_type", message)])
-        image = (
-            inspect_image(received.path, filename=received.filename, max_pixels=max_image_pixels)
-            if kind.image
-            else None
-        )
-        if target is not None:
-            _check_for_target(received, kind.media_type, image, target)
-        thumbnail = write_thumbnail(image.working_copy, spool_dir=store.spool_dir) if image is not None else None
+        image, thumbnail = None, None
+        if kind.image:
+            # Decoded images hold megabytes each: a few at a time keep the memory of many uploads flat.
+            with _decoding():
+                image = inspect_image(received.path, filename=received.filename, max_pixels=max_image_pixels)
+                if target is not None:
+                    _check_for_target(received, kind.media_type, image, target)
+                thumbnail = write_thumbnail(image.working_copy, spool_dir=store.spool_dir)
+        elif target is not None:
+            _check_for_target(received, kind.media_type, None, target)
         if thumbnail is not None:
             temp_paths.append(thumbnail)
             store.put(thumbnail_key(received.sha256), thumbnail)
