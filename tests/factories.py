@@ -11,14 +11,19 @@ from typing import Any
 from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 
+from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.db.sessions import make_engine, session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.files.incoming import IncomingFile, SizeLimit
+from ecomflow.engine.files.storage import get_store
+from ecomflow.engine.files.uploads import accept_upload
 from ecomflow.engine.instances.lifecycle import start_instance
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import add_user
 from ecomflow.engine.tasks.step_tasks import open_task
-from ecomflow.sample_data import return_params
+from ecomflow.sample_data import Attach, return_params
+from tests.images import picture
 
 
 def make_user(*, name: str | None = None, roles: tuple[str, ...] = ("customer_service",)) -> tuple[Principal, str]:
@@ -27,6 +32,23 @@ def make_user(*, name: str | None = None, roles: tuple[str, ...] = ("customer_se
     with session_scope() as session:
         add_user_result = add_user(session, name=name, roles=roles, known_roles=get_definitions().roles)
     return Principal(name=name, roles=frozenset(roles)), add_user_result[1]
+
+
+def make_attachment(*, uploader: str, data: bytes | None = None, name: str = "photo.jpg") -> str:
+    """Upload a file (a white-background 800×800 JPEG unless given) as the user, through the engine; return its id."""
+    store = get_store()
+    incoming = IncomingFile(spool_dir=store.spool_dir, filename=name, limit=SizeLimit(get_settings().max_upload_bytes))
+    incoming.write(picture() if data is None else data)
+    principal = Principal(name=uploader, roles=frozenset())
+    attachment = accept_upload(
+        incoming.finish(), principal=principal, store=store, max_image_pixels=get_settings().max_image_pixels
+    )
+    return attachment.id
+
+
+def attach_as(uploader: str) -> Attach:
+    """Return sample data's upload function, uploading as the user."""
+    return lambda name, data: make_attachment(uploader=uploader, data=data, name=name)
 
 
 def starter(name: str = "tester") -> Principal:

@@ -1,7 +1,7 @@
 """notification channels: users' contact details, channel send budgets, daily digests, digest delivery
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-10 09:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import ecomflow.engine.db.sqltypes
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

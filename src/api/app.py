@@ -8,10 +8,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecomflow.api.errors import error_body, install_error_handlers
 from ecomflow.api.nul_guard import RefuseNul
-from ecomflow.api.routes import health, instances, processes, reports, sessions, tasks, users, webhooks
+from ecomflow.api.routes import attachments, health, instances, processes, reports, sessions, tasks, users, webhooks
+from ecomflow.api.uploads import UPLOAD_PATHS, upload_body_limit
 from ecomflow.api.web import mount_web
 from ecomflow.api.web.rendering import HOME
 from ecomflow.engine.config import get_settings
+
+
+def body_limit(path: str, limit: int) -> int:
+    """Return the body limit of a path: an upload's (the file's own limit stops it mid-stream), or the general one."""
+    return upload_body_limit() if path in UPLOAD_PATHS else limit
 
 
 class _StreamedBodyLimit:
@@ -26,13 +32,14 @@ class _StreamedBodyLimit:
             await self.app(scope, receive, send)
             return
         received = 0
+        limit = body_limit(scope["path"], self.limit)
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
-                raise HTTPException(413, f"request bodies are limited to {self.limit} bytes")
+            if received > limit:
+                raise HTTPException(413, f"request bodies are limited to {limit} bytes")
             return message
 
         await self.app(scope, limited_receive, send)
@@ -54,13 +61,14 @@ def create_app() -> FastAPI:
     @app.middleware("http")
     async def _limit_body(request: Request, call_next):
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
+        allowed = body_limit(request.url.path, limit)
+        if length is not None and length.isdigit() and int(length) > allowed:
             return JSONResponse(
-                error_body("PayloadTooLarge", f"request bodies are limited to {limit} bytes"), status_code=413
+                error_body("PayloadTooLarge", f"request bodies are limited to {allowed} bytes"), status_code=413
             )
         return await call_next(request)
 
-    for module in (health, processes, sessions, instances, tasks, users, reports, webhooks):
+    for module in (health, processes, sessions, instances, tasks, attachments, users, reports, webhooks):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecomflow.api.errors import error_body
+from ecomflow.api.uploads import UPLOAD_PATHS
 
 RULE = "no_nul"
 MESSAGE = "must not contain the NUL character (U+0000)"
@@ -42,6 +43,10 @@ class RefuseNul:
             refused = NulRefused("url")
             body = error_body("ValidationFailed", str(refused.detail), refused.fields)
             await JSONResponse(body, status_code=422)(scope, receive, send)
+            return
+        if scope.get("path") in UPLOAD_PATHS:
+            # A file's bytes may hold NUL; it is stored as bytes, and its name is cleaned of control characters.
+            await self.app(scope, receive, send)
             return
         body = bytearray()
         # The web pages post form-encoded bodies, where a NUL arrives as %00.

@@ -19,7 +19,7 @@ from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.people.users import add_user, issue_token
 from ecomflow.engine.shop.inventory import upsert_sku
 from ecomflow.flows import implemented_flows
-from ecomflow.sample_data import DEMO_SKUS, sample_object
+from ecomflow.sample_data import DEMO_SKUS, Attach, sample_object
 
 SECOND_OF_EACH = "_2"  # a second user per role, for four-eyes approvals of that role's own work
 TERMINAL = {"completed", "cancelled", "failed"}
@@ -66,7 +66,7 @@ def start_every_process(api: str, starter: DemoUser) -> list[dict[str, Any]]:
     for process in client.get("/processes").raise_for_status().json():
         if process["key"] not in implemented:
             continue
-        params = sample_object(process["start_form"])
+        params = sample_object(process["start_form"], attach=uploader(client))
         params.update(_start_overrides(process["key"]))
         business_key = f"DEMO-{uuid.uuid4().hex[:8]}"
         response = client.post(
@@ -76,6 +76,18 @@ def start_every_process(api: str, starter: DemoUser) -> list[dict[str, Any]]:
             raise RuntimeError(f"starting {process['key']} failed: {response.status_code} {response.text}")
         started.append(response.json())
     return started
+
+
+def uploader(client: httpx.Client) -> Attach:
+    """Return a function that uploads a file as the client's user and gives its attachment id."""
+
+    def attach(name: str, data: bytes) -> str:
+        response = client.post("/attachments", files={"file": (name, data)})
+        if response.status_code != 201:
+            raise RuntimeError(f"uploading {name} failed: {response.status_code} {response.text}")
+        return response.json()["id"]
+
+    return attach
 
 
 def _start_overrides(process: str) -> dict[str, Any]:
@@ -118,21 +130,24 @@ def drive(
         if not worked:
             time.sleep(1)
     stuck = [
-        f"{s['process']}/{s['business_key']} {s['state']} "
-        f"open: {[t['step'] for t in s['tasks'] if t['state'] in ('open', 'claimed')]}"
+        f"{s['process']}/{s['business_key']} {s['state']} open: {_open_steps(s)}"
         for s in (manager.get(f"/instances/{i}").json() for i in tracked)
         if s["state"] not in TERMINAL
     ]
     raise TimeoutError(f"the demo's instances did not all end in time; still active: {stuck}; see the worker log")
 
 
+def _open_steps(instance: dict[str, Any]) -> list[str]:
+    return [t["step"] for t in instance["tasks"] if t["state"] in ("open", "claimed")]
+
+
 def _do_task(task_id: str, people: list[httpx.Client]) -> bool:
     """Claim and complete a task as the first of the people offered it who still may."""
     for client in people:
         detail = client.get(f"/tasks/{task_id}").json()
-        data = sample_object(detail["form"] or {})
         if client.post(f"/tasks/{task_id}/claim").status_code != 200:
             continue
+        data = sample_object(detail["form"] or {}, attach=uploader(client))
         done = client.post(f"/tasks/{task_id}/complete", json={"data": data})
         if done.status_code == 200:
             return True

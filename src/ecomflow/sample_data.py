@@ -1,10 +1,17 @@
-"""Plausible form data from a step's JSON Schema, for the demo's simulated staff."""
+"""Plausible form data from a step's JSON Schema, for the demo's simulated staff; small valid images for file fields."""
 
 from __future__ import annotations
 
+import io
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from PIL import Image, ImageDraw
+
+# Uploads a sample file for a field's rules (x-attachment) and returns the attachment id.
+Attach = Callable[[str, bytes], str]
 
 DEMO_SKUS = {
     "DEMO-TEE-WHITE-M": ("纯棉圆领T恤 白色 M", 179, 199, 500),
@@ -35,7 +42,6 @@ FIELD_VALUES: dict[str, Any] = {
     "price": 179,
     "title": "纯棉圆领T恤 透气舒适",
     "new_title": "纯棉圆领T恤 透气",
-    "main_images": [f"https://img.example.invalid/demo/{i}.jpg" for i in range(1, 6)],
     "sizes": ["800x800"],
     "order_id": "ORD-DEMO-0001",
     "quarter": "2027-Q1",
@@ -46,6 +52,49 @@ FIELD_VALUES: dict[str, Any] = {
     "age_min": 18,
     "age_max": 35,
 }
+
+
+# How many files a list of files gets when its schema asks for fewer (the listing check wants 5 main images).
+FILE_COUNTS = {"main_images": 5}
+# A minimal PDF: what a design-source field gets when it takes PDFs.
+SAMPLE_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n%%EOF\n"
+)
+
+
+def sample_file(rules: dict[str, Any], *, placement: str | None = None, number: int = 0) -> tuple[str, bytes]:
+    """Return a file name and bytes that pass a field's rules: a product on white at the size the rules ask for."""
+    accept = rules.get("accept", [])
+    if rules.get("kind") == "file" and "application/pdf" in accept:
+        return f"design-{number}.pdf", SAMPLE_PDF
+    width, height = max(rules.get("min_width", 0), 800), max(rules.get("min_height", 0), 800)
+    if rules.get("square"):
+        width = height = max(width, height)
+    sizes = (rules.get("size_by") or {}).get("sizes", {})
+    if placement in sizes:
+        width, height = sizes[placement]
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    shade = (40 * number) % 200
+    ImageDraw.Draw(image).ellipse((width // 4, height // 4, width * 3 // 4, height * 3 // 4), fill=(200, shade, 60))
+    jpeg = "image/jpeg" in accept or not accept
+    out = io.BytesIO()
+    image.save(out, "JPEG" if jpeg else "PNG", **({"quality": 85} if jpeg else {}))
+    return f"sample-{number}.{'jpg' if jpeg else 'png'}", out.getvalue()
+
+
+def _attachments(name: str, schema: dict[str, Any], attach: Attach, placement: str | None) -> Any:
+    """Upload as many sample files as the field wants; return the id, or the list of ids."""
+    if schema.get("type") == "array":
+        rules = schema["items"]["x-attachment"]
+        count = max(schema.get("minItems", 1), FILE_COUNTS.get(name, 1))
+        count = min(count, schema.get("maxItems", count))
+        return [attach(*sample_file(rules, placement=placement, number=n)) for n in range(count)]
+    return attach(*sample_file(schema["x-attachment"], placement=placement))
+
+
+def is_file_field(schema: dict[str, Any]) -> bool:
+    """Tell whether a property of a form's schema holds attachment ids."""
+    return "x-attachment" in schema or "x-attachment" in schema.get("items", {})
 
 
 def _string(name: str, schema: dict[str, Any], now: datetime) -> str:
@@ -70,8 +119,10 @@ def _number(schema: dict[str, Any]) -> float:
     return value
 
 
-def sample_value(name: str, schema: dict[str, Any], *, now: datetime | None = None) -> Any:
-    """Return a valid, realistic value for one field."""
+def sample_value(
+    name: str, schema: dict[str, Any], *, now: datetime | None = None, attach: Attach | None = None
+) -> Any:
+    """Return a valid, realistic value for one field; file fields upload sample files through attach."""
     now = now or datetime.now(UTC)
     preferred = FIELD_VALUES.get(name)
     if "enum" in schema:
@@ -81,13 +132,13 @@ def sample_value(name: str, schema: dict[str, Any], *, now: datetime | None = No
         return preferred
     kind = schema.get("type")
     if kind == "object":
-        return sample_object(schema, now=now)
+        return sample_object(schema, now=now, attach=attach)
     if kind == "array":
         items = schema.get("items", {})
         count = max(schema.get("minItems", 1), 1)
         if items.get("type") == "object":
-            return [sample_object(items, now=now) for _ in range(count)]
-        return [sample_value("", items, now=now) for _ in range(count)]
+            return [sample_object(items, now=now, attach=attach) for _ in range(count)]
+        return [sample_value("", items, now=now, attach=attach) for _ in range(count)]
     if kind == "integer":
         return int(_number(schema))
     if kind == "number":
@@ -97,9 +148,22 @@ def sample_value(name: str, schema: dict[str, Any], *, now: datetime | None = No
     return _string(name, schema, now)
 
 
-def sample_object(schema: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """Return data for every property of an object schema."""
-    return {name: sample_value(name, prop, now=now) for name, prop in schema.get("properties", {}).items()}
+def sample_object(
+    schema: dict[str, Any], *, now: datetime | None = None, attach: Attach | None = None
+) -> dict[str, Any]:
+    """Return data for every property of an object schema; file fields only when attach can upload files."""
+    properties = schema.get("properties", {})
+    data = {
+        name: sample_value(name, prop, now=now, attach=attach)
+        for name, prop in properties.items()
+        if not is_file_field(prop)
+    }
+    for name, prop in properties.items():
+        if is_file_field(prop) and attach is not None:
+            # A banner's size follows its placement, a sibling already filled in.
+            size_by = (prop.get("items", prop).get("x-attachment") or {}).get("size_by") or {}
+            data[name] = _attachments(name, prop, attach, data.get(size_by.get("field", "")))
+    return {name: data[name] for name in properties if name in data}
 
 
 def return_params(**overrides: Any) -> dict[str, Any]:

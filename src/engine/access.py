@@ -8,6 +8,8 @@ The engine's guards, the inbox's queries, the API and the web pages' buttons all
 - Four-eyes: whoever did the work an approval approves may not hold it, and is not offered it.
 - An instance is seen by its starter and by whoever may see one of its tasks.
 - A process is started by its `starters` (role keys, or `managers`); the system starts any.
+- An attachment is downloaded by whoever may see an instance that uses it (a completed task's output
+  or its start params); until something uses it, by its uploader alone.
 Refusals name the rule they apply.
 """
 
@@ -19,7 +21,7 @@ from sqlalchemy import BindParameter, ColumnElement, and_, literal, not_, or_, s
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.json_sql import json_array_has
-from ecomflow.engine.db.models import HumanTask, ProcessInstance
+from ecomflow.engine.db.models import Attachment, AttachmentReference, HumanTask, ProcessInstance
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import MANAGERS_STARTER, ProcessSpec
 from ecomflow.engine.definitions.sla_policy import MANAGERS
@@ -141,6 +143,23 @@ def may_see_instance(session: Session, principal: Principal, instance: ProcessIn
 def may_cancel_instance(principal: Principal) -> bool:
     """Tell whether the user may cancel instances: managers."""
     return is_manager(principal)
+
+
+# ── attachments ────────────────────────────────────────────────────────────────────
+def may_download_attachment(session: Session, principal: Principal, attachment: Attachment) -> bool:
+    """Tell whether the user may download the file: they may see an instance using it; unused, they uploaded it."""
+    users = select(AttachmentReference.instance_id).where(AttachmentReference.attachment_id == attachment.id)
+    if session.scalar(users.limit(1)) is None:
+        return attachment.uploaded_by == principal.name or is_system(principal)
+    if is_manager(principal) or is_system(principal):
+        return True
+    visible = select(ProcessInstance.id).where(ProcessInstance.id.in_(users), instances_visible_to(principal))
+    return session.scalar(visible.limit(1)) is not None
+
+
+def may_put_attachment_in_form(session: Session, principal: Principal, attachment: Attachment) -> bool:
+    """Tell whether the user may put the file in a form or start params: they uploaded it, or may download it."""
+    return attachment.uploaded_by == principal.name or may_download_attachment(session, principal, attachment)
 
 
 # ── processes ──────────────────────────────────────────────────────────────────────

@@ -112,6 +112,23 @@ class Settings(BaseSettings):
     # Suspends must never time out on their own: business waits are ours to manage.
     suspend_timeout_seconds: int = 10 * 365 * 24 * 3600
     max_request_bytes: int = 1_000_000
+    # Uploads (POST /attachments) stream past max_request_bytes up to this; a form field may allow less.
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    # Images with more pixels are refused before decoding (a "decompression bomb" declares huge dimensions).
+    max_image_pixels: int = Field(default=60_000_000, gt=0)
+    # Images decoded at once per process (each holds megabytes): more would only queue for the CPU anyway.
+    image_decode_concurrency: int = Field(default=2, gt=0)
+    # Where attachments live: unset = a content-addressed directory in the data dir; s3://bucket/prefix = S3.
+    storage_url: str | None = None
+    # For an S3-compatible store; unset values come from the standard AWS_* variables and files, as boto3 reads them.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # An upload that no completed task references is deleted after this long.
+    upload_retention_hours: float = Field(default=24, gt=0)
+    # How often the sweeper looks for such uploads (each look reads every upload older than the retention).
+    upload_sweep_seconds: float = Field(default=600, gt=0)
     # Signs the web pages' session cookies; set the same value on every API replica (else a per-machine key file).
     web_secret: SecretStr | None = None
     # Web sessions end after this long without a page request, and after the lifetime whatever happens.

@@ -2,15 +2,17 @@
 
 EcomflowError
 ├── NotFound            the object does not exist, or the caller may not see it
-│   └── DefinitionMissing   flows.yaml has no such process or step
-│       ├── UnknownProcess      no process with that key
-│       └── UnknownStep         the process has no step with that key
+│   ├── DefinitionMissing   flows.yaml has no such process or step
+│   │   ├── UnknownProcess      no process with that key
+│   │   └── UnknownStep         the process has no step with that key
+│   └── BlobMissing         the store has no bytes under an attachment's key
 ├── Forbidden           the caller may see it but not do this
 ├── Conflict            the object's state forbids this now
 │   ├── IllegalTransition   the task state machine refuses the move
 │   ├── AlreadyClaimed      another user holds the task
 │   ├── FourEyesViolation   the approver did the work being approved
 │   └── VersionMismatch     If-Match names an older version
+├── PayloadTooLarge     an upload outgrew the server's limit while it streamed in
 ├── ValidationFailed    a payload broke form rules; carries one FieldProblem per field
 ├── Unauthorized        no valid token
 ├── TooManyAttempts     too many failed sign-ins: locked until a moment it names
@@ -77,6 +79,10 @@ class VersionMismatch(Conflict):
     """The caller's version of the object is stale."""
 
 
+class PayloadTooLarge(EcomflowError):
+    """A request body (an upload) outgrew its limit while it streamed in."""
+
+
 class ValidationFailed(EcomflowError):
     """Submitted data broke the rules of its form."""
 
@@ -105,6 +111,10 @@ class UnknownStep(DefinitionMissing):
             f"process {process!r} has no step {key!r} (steps: {', '.join(known)})", process=process, step=key
         )
         self.process, self.key = process, key
+
+
+class BlobMissing(NotFound):
+    """The attachment store has no bytes under the key."""
 
 
 class DefinitionError(EcomflowError):

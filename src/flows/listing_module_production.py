@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from prefect import task
 
+from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.files.design_archive import archive_creative
 from ecomflow.engine.instances.lifecycle import get_instance
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.rules.ad_law import scan_form_text
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.artifacts import publish_table
@@ -41,8 +45,18 @@ def copy_check(instance_id: str, points: dict[str, Any], round: int) -> dict[str
 
 @task
 def archive_module(instance_id: str, sku: str, content: dict[str, Any]) -> dict[str, Any]:
-    """Archive the approved module in the catalog, once."""
+    """Archive the approved module in the catalog and the design archive's gallery, once."""
     with session_scope() as session:
+        archive_creative(
+            session,
+            instance_id=instance_id,
+            process_key=PROCESS,
+            title=f"宝贝模块 {sku}",
+            skus=[sku] if sku else [],
+            attachment_ids=content["design"]["preview_images"],
+            approved_by=content["approved_by"] or SYSTEM_ACTOR,
+            approved_at=datetime.fromisoformat(content["approved_at"]),
+        )
         entry = publish_once(
             session, channel=CatalogChannel(), instance_id=instance_id, kind="listing_module", ref=sku, content=content
         )
@@ -81,10 +95,11 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepO
 def listing_module_production(run: ProcessRun) -> dict[str, Any]:
     """宝贝模块制作业务流程: selling points, advertising-law check, design, review, archive, upload."""
     photo_archive = run.params.get("photo_archive")
+    photos = run.params.get("photos") or []
     points = _write_until_clean(run, {"sku": run.params.get("sku"), "photo_archive": photo_archive})
     sku = run.params.get("sku") or points.data["sku"]
     design, review = _design_until_approved(
-        run, {"sku": sku, "photo_archive": photo_archive, "selling_points": points.data}
+        run, {"sku": sku, "photo_archive": photo_archive, "photos": photos, "selling_points": points.data}
     )
     content = {
         "sku": sku,
@@ -94,9 +109,13 @@ def listing_module_production(run: ProcessRun) -> dict[str, Any]:
         "audience": points.data["audience"],
         "design": design.data,
         "approved_by": review.by,
+        "approved_at": (review.at or utcnow()).isoformat(),
     }
     archived = run.auto("archive", archive_module, run.instance_id, sku, content)
     upload = run.child(
-        "listing_upload", index=0, process_key="listing_upload", params={"sku": sku, "module": archived["module"]}
+        "listing_upload",
+        index=0,
+        process_key="listing_upload",
+        params={"sku": sku, "module": archived["module"], "module_images": design.data["preview_images"]},
     )
     return run.finish("archived", sku=sku, module=archived["module"], listing_upload=upload)

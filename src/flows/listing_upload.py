@@ -93,7 +93,11 @@ def publish_listing(instance_id: str, sku: str, listing: dict[str, Any], module:
 
 def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any]]:
     """Prepare the listing until it passes the check and operations approves; each loop is one round."""
-    base = {"sku": run.params.get("sku"), "module": run.params.get("module")}
+    base = {
+        "sku": run.params.get("sku"),
+        "module": run.params.get("module"),
+        "module_images": run.params.get("module_images") or [],
+    }
     context: dict[str, Any] = base
     round = 1
     while True:

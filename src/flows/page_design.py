@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from prefect import task
 
+from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.files.design_archive import archive_creative
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
@@ -18,9 +22,19 @@ MISSING_SKU = {"field": "sku", "rule": "required_for_detail", "message": "a deta
 
 @task
 def publish_page(instance_id: str, page: str, sku: str | None, content: dict[str, Any]) -> dict[str, Any]:
-    """Publish the page to the shop, once: the homepage, or the SKU's detail page."""
+    """Publish the page to the shop, once: the homepage, or the SKU's detail page; file it in the design archive."""
     kind, ref = ("homepage", "homepage") if page == "homepage" else ("detail_page", sku or "")
     with session_scope() as session:
+        archive_creative(
+            session,
+            instance_id=instance_id,
+            process_key=PROCESS,
+            title="首页" if page == "homepage" else f"详情页 {sku}",
+            skus=[sku] if sku else [],
+            attachment_ids=content["design"]["previews"],
+            approved_by=content.get("approved_by") or SYSTEM_ACTOR,
+            approved_at=datetime.fromisoformat(content.get("approved_at") or utcnow().isoformat()),
+        )
         entry = publish_once(
             session, channel=CatalogChannel(), instance_id=instance_id, kind=kind, ref=ref, content=content
         )
@@ -45,7 +59,7 @@ def _brief_until_complete(run: ProcessRun) -> tuple[StepOutcome, str | None]:
         round += 1
 
 
-def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: bool) -> StepOutcome:
+def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: bool) -> tuple[StepOutcome, StepOutcome]:
     """Design until operations (and, for the homepage, the owner) approves; a reject returns to design."""
     context = base
     round = 1
@@ -65,7 +79,7 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: b
                 },
             )
         if decision.approved:
-            return design
+            return design, decision
         context = {**base, "rework": {"round": round, "step": step, "comment": decision.comment, "by": decision.by}}
         round += 1
 
@@ -82,8 +96,15 @@ def page_design(run: ProcessRun) -> dict[str, Any]:
         "go_live_at": go_live_at.isoformat(),
         "in_peak_hours": in_peak_hours(go_live_at),
     }
-    design = _design_until_approved(run, base, homepage=page == "homepage")
+    design, approval = _design_until_approved(run, base, homepage=page == "homepage")
     run.wait_until("go_live", go_live_at)
-    content = {"page": page, "sku": sku, "brief": brief.data, "design": design.data}
+    content = {
+        "page": page,
+        "sku": sku,
+        "brief": brief.data,
+        "design": design.data,
+        "approved_by": approval.by,
+        "approved_at": (approval.at or utcnow()).isoformat(),
+    }
     published = run.auto("publish", publish_page, run.instance_id, page, sku, content)
     return run.finish("published", page=page, sku=sku, catalog=published)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from prefect import task
 
+from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.files.design_archive import archive_creative
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
@@ -16,8 +20,18 @@ PROCESS = "product_photo_shoot"
 
 @task
 def archive_photos(instance_id: str, content: dict[str, Any]) -> dict[str, Any]:
-    """Archive the approved photo set in the catalog, once (完成作品建档)."""
+    """Archive the approved photo set in the catalog and the design archive's gallery, once (完成作品建档)."""
     with session_scope() as session:
+        archive_creative(
+            session,
+            instance_id=instance_id,
+            process_key=PROCESS,
+            title=f"商品拍摄 {', '.join(content['skus'])}",
+            skus=content["skus"],
+            attachment_ids=[*content["main_images"], *content["final_photos"]],
+            approved_by=content["approved_by"] or SYSTEM_ACTOR,
+            approved_at=datetime.fromisoformat(content["approved_at"]),
+        )
         entry = publish_once(
             session,
             channel=CatalogChannel(),
@@ -62,7 +76,7 @@ def product_photo_shoot(run: ProcessRun) -> dict[str, Any]:
     handover = run.human("sample_handover", context={"request": request.data})
     shoot, retouch, review = _shoot_until_approved(run, {"request": request.data, "samples": handover.data})
     returned = run.human(
-        "sample_return", context={"samples": handover.data, "final_photos": retouch.data["final_photos"]}
+        "sample_return", context={"samples": handover.data, "main_images": retouch.data["main_images"]}
     )
     skus = list(dict.fromkeys(request.data["skus"]))  # a SKU named twice still gets one module
     archived = run.auto(
@@ -74,17 +88,21 @@ def product_photo_shoot(run: ProcessRun) -> dict[str, Any]:
             "shot_list": request.data["shot_list"],
             "style": request.data["style"],
             "raw_photos": shoot.data["raw_photos"],
+            "main_images": retouch.data["main_images"],
             "final_photos": retouch.data["final_photos"],
             "image_count": retouch.data["image_count"],
             "approved_by": review.by,
+            "approved_at": (review.at or utcnow()).isoformat(),
         },
     )
+    # Each listing module's designer gets the approved photos (the start form takes at most 100).
+    photos = list(dict.fromkeys([*retouch.data["main_images"], *retouch.data["final_photos"]]))[:100]
     modules = [
         run.child(
             "listing_modules",
             index=index,
             process_key="listing_module_production",
-            params={"sku": sku, "photo_archive": archived["photo_archive"]},
+            params={"sku": sku, "photo_archive": archived["photo_archive"], "photos": photos},
         )
         for index, sku in enumerate(skus)
     ]

@@ -6,12 +6,16 @@ due 7 days later, and an "optimize" verdict sends the images back to design (根
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from prefect import task
 
+from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.files.design_archive import archive_creative
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.rules.ad_law import scan_form_text
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
@@ -19,6 +23,8 @@ from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "promo_image_design"
 CUSTOMER_FACING = ("copy",)
+# What the performance feedback recorded, shown with the creative in the gallery.
+FIGURES = ("impressions", "clicks", "click_through_rate", "verdict")
 
 
 @task
@@ -34,11 +40,28 @@ def copy_check(request: dict[str, Any]) -> dict[str, Any]:
 
 @task
 def archive(
-    instance_id: str, request: dict[str, Any], images: dict[str, Any], feedback: dict[str, Any]
+    instance_id: str,
+    request: dict[str, Any],
+    images: dict[str, Any],
+    feedback: dict[str, Any],
+    approval: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """File the finished work (完成作品建档) in the catalog, once per instance."""
+    """File the finished work (完成作品建档) in the catalog and the design archive's gallery, once per instance."""
     content = {"request": request, "images": images, "feedback": feedback}
+    approval = approval or {"by": SYSTEM_ACTOR, "at": utcnow().isoformat()}
     with session_scope() as session:
+        archive_creative(
+            session,
+            instance_id=instance_id,
+            process_key=PROCESS,
+            title=request.get("purpose") or request["campaign"],
+            campaign=request["campaign"],
+            skus=request.get("skus") or [],
+            attachment_ids=[row["image"] for row in images.get("images", [])],
+            figures={key: feedback[key] for key in FIGURES if key in feedback},
+            approved_by=approval["by"],
+            approved_at=datetime.fromisoformat(approval["at"]),
+        )
         entry = publish_once(
             session,
             channel=CatalogChannel(),
@@ -104,7 +127,8 @@ def promo_image_design(run: ProcessRun) -> dict[str, Any]:
             "previous_design": design.data,
         }
         round += 1
-    archived = run.auto("archive", archive, run.instance_id, request.data, design.data, feedback.data)
+    approval = {"by": review.by or SYSTEM_ACTOR, "at": (review.at or utcnow()).isoformat()}
+    archived = run.auto("archive", archive, run.instance_id, request.data, design.data, feedback.data, approval)
     return run.finish(
         "archived",
         rounds=round,

@@ -15,6 +15,9 @@ Objects, where the path has one:
   name         own (the caller), other (another user), missing (no such user)
   session_id   own (a live web session of the caller), other (another user's), missing (a random id)
   key          existing, missing
+  attachment_id  own (the caller's upload, used by nothing yet), visible (used by an instance with a task of
+               the caller's role), hidden (used only by another role's instance), unreferenced (another
+               user's upload, used by nothing), missing
 Every cell gets fresh users and objects, so no cell depends on another.
 """
 
@@ -38,13 +41,15 @@ from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, Proc
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.events.outbox import WEBHOOK
+from ecomflow.engine.files.attachments import reference_attachments
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import find_user, revoke_tokens
 from ecomflow.engine.people.web_sessions import session_policy, start_web_session
 from ecomflow.engine.tasks.actions import claim_task, complete_task
 from ecomflow.engine.tasks.step_tasks import open_task
 from tests.api.conftest import ApiServer, assert_error, client, field_names
-from tests.factories import make_user, return_params
+from tests.factories import make_attachment, make_user, return_params
+from tests.images import picture
 
 MATRIX = Path(__file__).with_name("authorization_matrix.csv")
 UPDATE = os.environ.get("ECOMFLOW_UPDATE_AUTHZ_MATRIX") == "1"
@@ -60,7 +65,7 @@ WORK: dict[str, tuple[str, str, dict[str, Any]]] = {
     "operations": ("presales_order", "shortage_decision", {"decision": "backorder"}),
     "product": ("listing_upload", "verify_live", {"listing_url": "https://shop.example/item/1", "result": "ok"}),
     "promotion": ("routine_promotion", "plan_actions", {"budget": 100}),
-    "visual": ("page_design", "design", {"design_file": "home.psd"}),
+    "visual": ("page_design", "design", {}),  # its files are uploaded by whoever completes it: see _work_data
     "customer_service": ("presales_order", "answer_inquiry", {"outcome": "no_order"}),
     "warehouse": ("returns_exchange", "inspect", {"condition": "ok", "restock": "yes"}),
 }
@@ -70,6 +75,7 @@ OBJECTS = {
     "name": ("own", "other", "missing"),
     "session_id": ("own", "other", "missing"),
     "key": ("existing", "missing"),
+    "attachment_id": ("own", "visible", "hidden", "unreferenced", "missing"),
 }
 # Actions that need the task held: their own and colleague tasks are claimed first.
 NEEDS_HOLDER = ("release", "delegate", "complete")
@@ -77,6 +83,14 @@ NEEDS_HOLDER = ("release", "delegate", "complete")
 
 def _role_of(caller: str) -> str:
     return "warehouse" if caller in ("anonymous", "revoked") else caller
+
+
+def _work_data(role: str, holder: str) -> dict[str, Any]:
+    """Return output the role's step accepts from the holder: the visual step's files are the holder's uploads."""
+    if role != "visual":
+        return WORK[role][2]
+    design = make_attachment(uploader=holder, data=b"%PDF-1.4\n%%EOF\n", name="home.pdf")
+    return {"design_file": design, "previews": [make_attachment(uploader=holder)]}
 
 
 def _other_role(role: str) -> str:
@@ -178,6 +192,19 @@ def _session_object(cell: Cell, obj: str) -> str:
         return started.row.id
 
 
+def _attachment_object(cell: Cell, obj: str) -> str:
+    if obj == "missing":
+        return str(uuid.uuid4())
+    if obj == "own":
+        return make_attachment(uploader=cell.name)
+    attachment_id = make_attachment(uploader=cell.user_with_role("visual"))
+    if obj != "unreferenced":
+        instance_id = _open_task(cell.role if obj == "visible" else _other_role(cell.role))[1]
+        with session_scope() as session:
+            reference_attachments(session, [("previews[0]", attachment_id)], instance_id=instance_id, task_id="")
+    return attachment_id
+
+
 def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, dict[str, Any]]:
     """Return the method, URL and request arguments a permitted caller would send."""
     action = path.rsplit("/", 1)[-1]
@@ -189,7 +216,7 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
         if action in ("assign", "delegate"):
             kwargs["json"] = {"user": cell.user_with_role(task_role), "reason": "covering"}
         elif action == "complete":
-            kwargs["json"] = {"data": WORK[task_role][2]}
+            kwargs["json"] = {"data": _work_data(task_role, cell.name)}
         elif action == "comments":
             kwargs["json"] = {"text": "checked"}
     elif "{instance_id}" in path:
@@ -208,6 +235,10 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
         path = path.replace("{key}", "returns_exchange" if obj == "existing" else "no_such_process")
         if action == "instances":
             kwargs["json"] = {"business_key": _new_name("RET"), "params": return_params()}
+    elif "{attachment_id}" in path:
+        path = path.replace("{attachment_id}", _attachment_object(cell, obj))
+    elif path == "/attachments":
+        kwargs["files"] = {"file": ("shot.jpg", picture(), "image/jpeg")}
     elif path == "/tasks/bulk":
         kwargs["json"] = {"action": "claim", "task_ids": [_open_task(cell.role)[0]]}
     return method, path, kwargs
@@ -308,7 +339,11 @@ def team(clean_db: str) -> Team:
         task_id, _ = _open_task(role, holder=principals[role].name, started_by=principals[_other_role(role)].name)
         with session_scope() as session:
             complete_task(
-                session, task_id=task_id, principal=principals[role], data=WORK[role][2], definitions=definitions
+                session,
+                task_id=task_id,
+                principal=principals[role],
+                data=_work_data(role, principals[role].name),
+                definitions=definitions,
             )
     escalated, _ = _open_task("warehouse")
     with session_scope() as session:

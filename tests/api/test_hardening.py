@@ -120,7 +120,10 @@ def _listings() -> list[tuple[str, dict[str, Any]]]:
         operation = operations.get("get")
         if operation is None or path.startswith("/ui"):
             continue
-        ref = operation["responses"]["200"]["content"]["application/json"]["schema"].get("$ref", "")
+        answer = operation["responses"]["200"].get("content", {}).get("application/json")
+        if answer is None:
+            continue  # a download (GET /attachments/{id}) answers bytes, not a page
+        ref = answer["schema"].get("$ref", "")
         properties = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
         if properties.get("items", {}).get("type") == "array":
             limit = next(

@@ -18,6 +18,7 @@ from bench.harness.prefect_home import seed_prefect_home
 from ecomflow.services import Service
 from tests.conftest import DATA_DIR, empty_all_tables
 from tests.factories import make_user
+from tests.images import picture
 
 
 def free_port() -> int:
@@ -143,6 +144,12 @@ class Staff:
             if task["instance_id"] == instance_id and task["step"] == step and task["round"] == round:
                 return task
         return None
+
+    def upload(self, data: bytes | None = None, name: str = "photo.jpg") -> str:
+        """Upload a file (a white-background 800×800 JPEG unless given); return its attachment id."""
+        response = self.post("/attachments", files={"file": (name, picture() if data is None else data)})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
 
     def do(self, task_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """Claim and complete a task."""

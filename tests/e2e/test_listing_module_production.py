@@ -11,6 +11,7 @@ from sqlalchemy import select
 from ecomflow.engine.db.models import CatalogEntry
 from ecomflow.engine.db.sessions import session_scope
 from tests.e2e.conftest import Stack, Staff
+from tests.e2e.uploads import module_design
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -65,28 +66,26 @@ class TestListingModule:
         design = visual.wait_for_task(iid, "design_module")
         context = visual.get(f"/tasks/{design['id']}").json()["context"]
         assert context["selling_points"]["selling_points"][0] == "新疆长绒棉，柔软亲肤"
-        visual.do(design["id"], {"module_file": "https://design.example.com/m1.psd"})
+        visual.do(design["id"], module_design(visual, 1))
         review = ops.wait_for_task(iid, "review_module")
         ops.do(review["id"], {"decision": "reject", "comment": "卖点图标太小"})
 
         redesign = visual.wait_for_task(iid, "design_module", round=2)
         rework = visual.get(f"/tasks/{redesign['id']}").json()["context"]["rework"]
         assert rework == {"round": 1, "comment": "卖点图标太小", "by": ops.name}
-        visual.do(
-            redesign["id"],
-            {"module_file": "https://design.example.com/m2.psd", "preview_images": ["https://p.example.com/1.jpg"]},
-        )
+        second = module_design(visual, 2)
+        visual.do(redesign["id"], second)
         ops.do(ops.wait_for_task(iid, "review_module", round=2)["id"], {"decision": "approve", "comment": "OK"})
 
         done = ops.wait_for_state(iid, "completed")
         [entry] = catalog_entries(iid)
         assert (entry.kind, entry.ref) == ("listing_module", sku)
-        assert entry.content["design"]["module_file"] == "https://design.example.com/m2.psd"
+        assert entry.content["design"]["module_file"] == second["module_file"]
         assert done["result"]["module"] == entry.channel_ref
 
         [child] = done["children"]
         assert child["process"] == "listing_upload" and child["id"] == done["result"]["listing_upload"]
         upload = ops.instance(child["id"])  # a manager; product sees it once its task is open
-        assert upload["params"] == {"sku": sku, "module": entry.channel_ref}
+        assert upload["params"] == {"sku": sku, "module": entry.channel_ref, "module_images": second["preview_images"]}
         assert upload["parent"]["id"] == iid
         product.wait_for_task(child["id"], "prepare_listing")

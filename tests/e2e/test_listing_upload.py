@@ -16,6 +16,7 @@ from ecomflow.engine.sla.sweeper import sweep_once
 from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 from tests.e2e.records import catalog_entries, go_live_timer
+from tests.e2e.uploads import detail_images, listing_images
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -43,19 +44,24 @@ def peak_slot(days_ahead: int = 2) -> datetime:
     return datetime(day.year, day.month, day.day, 20, 0, tzinfo=SHANGHAI)
 
 
-def listing_form(sku: str, **overrides: Any) -> dict[str, Any]:
+def listing_form(images: dict[str, list[str]], sku: str, **overrides: Any) -> dict[str, Any]:
+    """Return a listing of the SKU with the product person's uploaded images (main_images, detail_module)."""
     form = {
         "title": "春季新款纯棉短袖T恤男士宽松圆领上衣",
         "category": "男装/T恤",
         "price": 90.0,
         "offline_price": 100.0,
         "skus": [{"sku": sku, "spec": "白色/L", "stock": 50}],
-        "main_images": [f"https://img.example.com/{sku}/{n}.jpg" for n in range(5)],
-        "detail_module": f"catalog:module:{sku}",
+        **images,
         "go_live_at": peak_slot().replace(tzinfo=None).isoformat(),  # naive: calendar time
     }
     form.update(overrides)
     return form
+
+
+def listing_files(staff: Staff) -> dict[str, list[str]]:
+    """Upload five main images (the first on white) and a detail module image as the staff member."""
+    return {"main_images": listing_images(staff, 5), "detail_module": detail_images(staff)}
 
 
 def findings_of(staff: Staff, instance_id: str, round: int) -> list[dict[str, Any]]:
@@ -66,6 +72,7 @@ def findings_of(staff: Staff, instance_id: str, round: int) -> list[dict[str, An
 class TestListingCheck:
     def test_each_rule_sends_the_listing_back_with_all_its_findings(self, stack: Stack, team: dict[str, Staff]) -> None:
         product, ops = team["product"], team["ops"]
+        files = listing_files(product)
         sku, unified = new_sku(), new_sku(policy="unified")
         started = product.start(
             "listing_upload", {"sku": sku, "module": f"catalog:module:{sku}"}, f"UP-{uuid.uuid4().hex[:6]}"
@@ -73,27 +80,29 @@ class TestListingCheck:
         iid = started["id"]
 
         first = product.wait_for_task(iid, "prepare_listing")
-        product.do(first["id"], listing_form(sku, title="全网最好穿的纯棉T恤"))
+        product.do(first["id"], listing_form(files, sku, title="全网最好穿的纯棉T恤"))
         [hit] = findings_of(product, iid, 2)
         assert (hit["field"], hit["rule"]) == ("title", "ad_law") and "'最'" in hit["message"]
 
-        product.do(product.wait_for_task(iid, "prepare_listing", round=2)["id"], listing_form(sku, title="纯" * 31))
+        product.do(
+            product.wait_for_task(iid, "prepare_listing", round=2)["id"], listing_form(files, sku, title="纯" * 31)
+        )
         [long] = findings_of(product, iid, 3)
         assert (long["field"], long["rule"]) == ("title", "title_length") and "62 bytes" in long["message"]
 
         # Exactly 60 bytes passes; four images do not.
-        few = listing_form(sku, title="纯" * 30, main_images=["https://img.example.com/1.jpg"] * 4)
+        few = listing_form(files, sku, title="纯" * 30, main_images=files["main_images"][:4])
         product.do(product.wait_for_task(iid, "prepare_listing", round=3)["id"], few)
         [images] = findings_of(product, iid, 4)
         assert (images["field"], images["rule"]) == ("main_images", "main_images")
 
         # A unified-price SKU may not sell online below its store price.
-        below = listing_form(unified, price=95.0, offline_price=100.0)
+        below = listing_form(files, unified, price=95.0, offline_price=100.0)
         product.do(product.wait_for_task(iid, "prepare_listing", round=4)["id"], below)
         [price] = findings_of(product, iid, 5)
         assert (price["field"], price["rule"]) == ("skus[0].price", "price_policy") and "unified" in price["message"]
 
-        everything = listing_form(unified, title="最" * 31, price=95.0, main_images=["https://img.example.com/1.jpg"])
+        everything = listing_form(files, unified, title="最" * 31, price=95.0, main_images=files["main_images"][:1])
         product.do(product.wait_for_task(iid, "prepare_listing", round=5)["id"], everything)
         rules = [finding["rule"] for finding in findings_of(product, iid, 6)]
         assert rules.count("ad_law") == 31
@@ -102,7 +111,7 @@ class TestListingCheck:
         artifact = prefect_api("GET", f"/artifacts/{key}/latest")
         assert artifact.status_code == 200 and artifact.json()["type"] == "table"
 
-        product.do(product.wait_for_task(iid, "prepare_listing", round=6)["id"], listing_form(sku, price=85.0))
+        product.do(product.wait_for_task(iid, "prepare_listing", round=6)["id"], listing_form(files, sku, price=85.0))
         review = ops.wait_for_task(iid, "review", round=6)
         context = ops.get(f"/tasks/{review['id']}").json()["context"]
         assert context["prices"][0]["ok"] is True and context["prices"][0]["policy"] == "flexible"
@@ -115,17 +124,18 @@ class TestGoLive:
         self, stack: Stack, team: dict[str, Staff]
     ) -> None:
         product, ops = team["product"], team["ops"]
+        files = listing_files(product)
         sku = new_sku()
         started = product.start("listing_upload", {"sku": sku}, f"UP-{uuid.uuid4().hex[:6]}")
         iid = started["id"]
-        product.do(product.wait_for_task(iid, "prepare_listing")["id"], listing_form(sku))
+        product.do(product.wait_for_task(iid, "prepare_listing")["id"], listing_form(files, sku))
 
         first = ops.wait_for_task(iid, "review")
         ops.do(first["id"], {"decision": "reject", "comment": "主图第一张换白底"})
         again = product.wait_for_task(iid, "prepare_listing", round=2)
         rework = product.get(f"/tasks/{again['id']}").json()["context"]["rework"]
         assert rework == {"round": 1, "step": "review", "comment": "主图第一张换白底", "by": ops.name}
-        product.do(again["id"], listing_form(sku))
+        product.do(again["id"], listing_form(files, sku))
         ops.do(ops.wait_for_task(iid, "review", round=2)["id"], {"decision": "approve"})
 
         timer = wait_until(lambda: go_live_timer(iid), timeout=60, what="the go-live timer")
@@ -138,7 +148,7 @@ class TestGoLive:
         assert sweep_once(now=slot + timedelta(minutes=1)).timers_fired >= 1
         verify = product.wait_for_task(iid, "verify_live")
         [entry] = catalog_entries(iid)
-        assert (entry.kind, entry.ref, entry.content["title"]) == ("listing", sku, listing_form(sku)["title"])
+        assert (entry.kind, entry.ref, entry.content["title"]) == ("listing", sku, listing_form(files, sku)["title"])
         context = product.get(f"/tasks/{verify['id']}").json()["context"]
         assert context["catalog"]["channel_ref"] == entry.channel_ref
         product.do(verify["id"], {"listing_url": f"https://shop.example.com/item/{sku}", "result": "ok"})

@@ -12,6 +12,7 @@ import pytest
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, wait_until
 from tests.e2e.records import catalog_entries, go_live_timer
+from tests.e2e.uploads import page_design_form
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -58,7 +59,7 @@ class TestHomepage:
         design = visual.wait_for_task(iid, "design")
         context = visual.get(f"/tasks/{design['id']}").json()["context"]
         assert context["brief"]["key_message"] == "夏季清凉上新" and context["in_peak_hours"] is True
-        visual.do(design["id"], {"design_file": "https://design.example.com/home-v1.psd"})
+        visual.do(design["id"], page_design_form(visual, 1))
         ops2.do(ops2.wait_for_task(iid, "review")["id"], {"decision": "approve", "comment": "运营通过"})
         signoff = owner.wait_for_task(iid, "owner_signoff")
         assert owner.get(f"/tasks/{signoff['id']}").json()["context"]["review"] == {
@@ -70,7 +71,8 @@ class TestHomepage:
         redesign = visual2.wait_for_task(iid, "design", round=2)
         rework = visual2.get(f"/tasks/{redesign['id']}").json()["context"]["rework"]
         assert rework == {"round": 1, "step": "owner_signoff", "comment": "主视觉换成新品", "by": owner.name}
-        visual2.do(redesign["id"], {"design_file": "https://design.example.com/home-v2.psd"})
+        second = page_design_form(visual2, 2)
+        visual2.do(redesign["id"], second)
         ops2.do(ops2.wait_for_task(iid, "review", round=2)["id"], {"decision": "approve"})
         owner.do(owner.wait_for_task(iid, "owner_signoff", round=2)["id"], {"decision": "approve"})
 
@@ -78,7 +80,8 @@ class TestHomepage:
         assert done["result"]["outcome"] == "published"
         [entry] = catalog_entries(iid)
         assert (entry.kind, entry.ref) == ("homepage", "homepage")
-        assert entry.content["design"]["design_file"] == "https://design.example.com/home-v2.psd"
+        assert entry.content["design"]["design_file"] == second["design_file"]
+        assert owner.get(f"/attachments/{second['previews'][0]}/thumbnail").status_code == 200
 
 
 class TestDetailPage:
@@ -96,14 +99,12 @@ class TestDetailPage:
         ]
         ops.do(again["id"], brief("detail", sku=sku, go_live_at=local))
 
-        visual.do(
-            visual.wait_for_task(iid, "design")["id"], {"design_file": "https://design.example.com/detail-v1.psd"}
-        )
+        visual.do(visual.wait_for_task(iid, "design")["id"], page_design_form(visual, 1))
         ops2.do(ops2.wait_for_task(iid, "review")["id"], {"decision": "reject", "comment": "尺码表放到首屏"})
         redesign = visual.wait_for_task(iid, "design", round=2)
         rework = visual.get(f"/tasks/{redesign['id']}").json()["context"]["rework"]
         assert rework == {"round": 1, "step": "review", "comment": "尺码表放到首屏", "by": ops2.name}
-        visual.do(redesign["id"], {"design_file": "https://design.example.com/detail-v2.psd"})
+        visual.do(redesign["id"], page_design_form(visual, 2))
         ops2.do(ops2.wait_for_task(iid, "review", round=2)["id"], {"decision": "approve"})
 
         done = go_live(ops, iid)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ecomflow.engine.db.models import CatalogEntry, ProcessInstance
 from ecomflow.engine.db.sessions import session_scope
 from tests.e2e.conftest import Stack, Staff
+from tests.e2e.uploads import module_design, retouch_form, shoot_form
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -27,14 +28,6 @@ def request_form(skus: list[str]) -> dict[str, Any]:
         "style": "白底主图，自然光模特图",
         "deadline": (date.today() + timedelta(days=5)).isoformat(),
     }
-
-
-def shoot_form(version: int) -> dict[str, Any]:
-    return {"raw_photos": f"https://nas.example.com/raw/v{version}", "shot_count": 120}
-
-
-def retouch_form(version: int) -> dict[str, Any]:
-    return {"final_photos": f"https://nas.example.com/final/v{version}", "image_count": 24}
 
 
 def children_of(instance_id: str) -> list[ProcessInstance]:
@@ -68,16 +61,19 @@ class TestReview:
         iid = started["id"]
         product.do(product.wait_for_task(iid, "request")["id"], request_form([skus[0], skus[1], skus[0]]))
         hand_over_samples(warehouse, iid, skus, visual.name)
-        visual.do(visual.wait_for_task(iid, "shoot")["id"], shoot_form(1))
-        visual2.do(visual2.wait_for_task(iid, "retouch")["id"], retouch_form(1))
+        first_shoot = shoot_form(visual, 1)
+        visual.do(visual.wait_for_task(iid, "shoot")["id"], first_shoot)
+        visual2.do(visual2.wait_for_task(iid, "retouch")["id"], retouch_form(visual2, 1))
 
         # No redo chosen: the retouch is redone, the shoot is kept.
         ops.do(ops.wait_for_task(iid, "review")["id"], {"decision": "reject", "comment": "肤色偏黄"})
         retouch = visual2.wait_for_task(iid, "retouch", round=2)
         context = visual2.get(f"/tasks/{retouch['id']}").json()["context"]
         assert context["rework"] == {"round": 1, "comment": "肤色偏黄", "by": ops.name, "redo": "retouch"}
-        assert context["shoot"] == shoot_form(1)
-        visual2.do(retouch["id"], retouch_form(2))
+        assert context["shoot"] == first_shoot
+        # The retoucher sees the shoot's photos: the instance uses them now.
+        assert visual2.get(f"/attachments/{first_shoot['raw_photos'][0]}/thumbnail").status_code == 200
+        visual2.do(retouch["id"], retouch_form(visual2, 2))
 
         ops.do(
             ops.wait_for_task(iid, "review", round=2)["id"],
@@ -86,10 +82,12 @@ class TestReview:
         shoot = visual.wait_for_task(iid, "shoot", round=3)
         rework = visual.get(f"/tasks/{shoot['id']}").json()["context"]["rework"]
         assert rework == {"round": 2, "comment": "模特图要重拍", "by": ops.name, "redo": "shoot"}
-        visual.do(shoot["id"], shoot_form(3))
+        third_shoot = shoot_form(visual, 3)
+        visual.do(shoot["id"], third_shoot)
         retouch = visual2.wait_for_task(iid, "retouch", round=3)
-        assert visual2.get(f"/tasks/{retouch['id']}").json()["context"]["shoot"] == shoot_form(3)
-        visual2.do(retouch["id"], retouch_form(3))
+        assert visual2.get(f"/tasks/{retouch['id']}").json()["context"]["shoot"] == third_shoot
+        final = retouch_form(visual2, 3)
+        visual2.do(retouch["id"], final)
         ops.do(ops.wait_for_task(iid, "review", round=3)["id"], {"decision": "approve"})
 
         warehouse.do(warehouse.wait_for_task(iid, "sample_return")["id"], {"condition": "ok"})
@@ -110,8 +108,8 @@ class TestReview:
         [entry] = catalog_entries(iid)
         assert (entry.kind, entry.content["final_photos"], entry.content["raw_photos"]) == (
             "photo_set",
-            retouch_form(3)["final_photos"],
-            shoot_form(3)["raw_photos"],
+            final["final_photos"],
+            third_shoot["raw_photos"],
         )
         # One module per SKU, though the request named the first SKU twice.
         assert sorted(child.params["sku"] for child in children_of(iid)) == sorted(skus)
@@ -127,8 +125,9 @@ class TestChain:
         iid = started["id"]
         product.do(product.wait_for_task(iid, "request")["id"], request_form(skus))
         hand_over_samples(warehouse, iid, skus, visual.name)
-        visual.do(visual.wait_for_task(iid, "shoot")["id"], shoot_form(1))
-        visual.do(visual.wait_for_task(iid, "retouch")["id"], retouch_form(1))
+        visual.do(visual.wait_for_task(iid, "shoot")["id"], shoot_form(visual, 1))
+        photos = retouch_form(visual, 1)
+        visual.do(visual.wait_for_task(iid, "retouch")["id"], photos)
         ops.do(ops.wait_for_task(iid, "review")["id"], {"decision": "approve"})
         warehouse.do(warehouse.wait_for_task(iid, "sample_return")["id"], {"condition": "ok"})
 
@@ -139,6 +138,8 @@ class TestChain:
         for module in modules.values():
             assert module["process"] == "listing_module_production"
             assert module["params"]["photo_archive"] == archive
+            # Each module's designer gets the approved photos.
+            assert module["params"]["photos"] == [*photos["main_images"], *photos["final_photos"]]
             assert module["parent"]["id"] == iid
 
         first = modules[skus[0]]["id"]
@@ -149,9 +150,9 @@ class TestChain:
             "audience": "通勤男性",
         }
         product.do(product.wait_for_task(first, "write_selling_points")["id"], points)
-        visual.do(
-            visual.wait_for_task(first, "design_module")["id"], {"module_file": "https://design.example.com/m.psd"}
-        )
+        design = visual.wait_for_task(first, "design_module")
+        assert visual.get(f"/tasks/{design['id']}").json()["context"]["photos"] == modules[skus[0]]["params"]["photos"]
+        visual.do(design["id"], module_design(visual, 1))
         ops.do(ops.wait_for_task(first, "review_module")["id"], {"decision": "approve"})
 
         module = ops.wait_for_state(first, "completed")

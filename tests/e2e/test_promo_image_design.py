@@ -12,6 +12,8 @@ from ecomflow.engine.db.models import CatalogEntry
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from tests.e2e.conftest import Stack, Staff
+from tests.e2e.records import creatives_of
+from tests.e2e.uploads import promo_design
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -54,14 +56,19 @@ class TestPromoImages:
 
         design = visual.wait_for_task(started["id"], "design")
         assert visual.get(f"/tasks/{design['id']}").json()["context"]["request"]["copy"] == "暖冬好价，限时8折"
-        visual.do(design["id"], {"image_files": ["https://files.example/promo/v1.png"]})
+        visual.do(design["id"], promo_design(visual, 1))
         review = promotion.wait_for_task(started["id"], "review")
         promotion.do(review["id"], {"decision": "reject", "comment": "价格字号太小"})
 
         redesign = visual.wait_for_task(started["id"], "design", round=2)
         rework = visual.get(f"/tasks/{redesign['id']}").json()["context"]["rework"]
         assert rework == {"round": 1, "comment": "价格字号太小", "by": promotion.name}
-        visual.do(redesign["id"], {"image_files": ["https://files.example/promo/v2.png"]})
+        second = promo_design(visual, 2)
+        visual.do(redesign["id"], second)
+        review = promotion.get(f"/tasks/{promotion.wait_for_task(started['id'], 'review', round=2)['id']}").json()
+        # The reviewer sees what they approve: the images are in the review's context, and download.
+        assert review["context"]["design"] == second
+        assert promotion.get(f"/attachments/{second['images'][0]['image']}").status_code == 200
         promotion.do(promotion.wait_for_task(started["id"], "review", round=2)["id"], {"decision": "approve"})
 
         # Live from the approval: the data is due 7 days later; a poor click-through rate sends it back to design.
@@ -86,7 +93,8 @@ class TestPromoImages:
         optimize = visual.wait_for_task(started["id"], "design", round=3)
         context = visual.get(f"/tasks/{optimize['id']}").json()["context"]
         assert context["feedback"]["verdict"] == "optimize" and context["feedback"]["notes"] == "主体不突出"
-        visual.do(optimize["id"], {"image_files": ["https://files.example/promo/v3.png"]})
+        third = promo_design(visual, 3)
+        visual.do(optimize["id"], third)
         promotion.do(promotion.wait_for_task(started["id"], "review", round=3)["id"], {"decision": "approve"})
         keep = promotion.wait_for_task(started["id"], "performance_feedback", round=3)
         promotion.do(keep["id"], {"impressions": 21000, "clicks": 630, "click_through_rate": 0.03, "verdict": "keep"})
@@ -97,4 +105,8 @@ class TestPromoImages:
         with session_scope() as session:
             entries = list(session.scalars(select(CatalogEntry).where(CatalogEntry.instance_id == started["id"])))
         assert [(e.kind, e.id) for e in entries] == [("promo_image", done["result"]["catalog_id"])]
-        assert entries[0].content["images"]["image_files"] == ["https://files.example/promo/v3.png"]
+        assert entries[0].content["images"] == third
+        # 作品建档: the approved images with the figures the feedback recorded, in the design archive.
+        [creative] = creatives_of(started["id"])
+        assert creative.attachment_ids == [row["image"] for row in third["images"]]
+        assert creative.figures == {"impressions": 21000, "clicks": 630, "click_through_rate": 0.03, "verdict": "keep"}

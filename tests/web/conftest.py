@@ -33,6 +33,8 @@ STAFF = {
     "wu": ("warehouse",),
     "wang": ("warehouse",),
     "zhou": ("operations",),
+    "mei": ("visual",),
+    "li": ("product",),
 }
 
 

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecomflow.api.web.file_views import ATTACHMENTS, FileView
 from ecomflow.api.web.i18n import Translator
+from ecomflow.engine.definitions.file_fields import FILE_KINDS
 from ecomflow.engine.definitions.forms import FieldSpec, Label
 from ecomflow.engine.definitions.processes import ProcessSpec
 
@@ -17,7 +19,7 @@ MAX_TABLE_COLUMNS = 12
 
 @dataclass
 class Shown:
-    """A value ready to render: text, label/value pairs, a table of rows, or a list."""
+    """A value ready to render: text, label/value pairs, a table of rows, a list, or files (thumbnails)."""
 
     kind: str
     text: str = ""
@@ -25,6 +27,7 @@ class Shown:
     columns: list[str] = field(default_factory=list)
     rows: list[list[Shown]] = field(default_factory=list)
     items: list[Shown] = field(default_factory=list)
+    files: list[FileView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,15 @@ class FieldNames:
 
     labels: Mapping[str, Label]
     choices: Mapping[str, frozenset[str]]
+    # Fields that hold attachment ids: shown as thumbnails that open the file.
+    files: frozenset[str] = frozenset()
 
 
 def field_names(process: ProcessSpec | None) -> FieldNames:
     """Collect every field of the process's forms (nested too), then its steps: a context may hold a step's output."""
     labels: dict[str, Label] = {}
     choices: dict[str, set[str]] = {}
+    files: set[str] = set()
 
     def collect(fields: tuple[FieldSpec, ...]) -> None:
         for spec in fields:
@@ -46,6 +52,8 @@ def field_names(process: ProcessSpec | None) -> FieldNames:
             chosen = spec.items if spec.type == "list" and spec.items is not None else spec
             if chosen.type == "enum":
                 choices.setdefault(spec.name, set()).update(chosen.attrs["values"])
+            if chosen.type in FILE_KINDS:
+                files.add(spec.name)
             collect(spec.fields)
             if spec.items is not None:
                 collect(spec.items.fields)
@@ -57,7 +65,20 @@ def field_names(process: ProcessSpec | None) -> FieldNames:
                 collect(step.form.fields)
         for step in process.steps:
             labels.setdefault(step.key, step.label)
-    return FieldNames(labels=labels, choices={name: frozenset(values) for name, values in choices.items()})
+    choices_of = {name: frozenset(values) for name, values in choices.items()}
+    return FieldNames(labels=labels, choices=choices_of, files=frozenset(files))
+
+
+def file_ids_in(value: Any, names: FieldNames, key: str = "") -> set[str]:
+    """Return the attachment ids a context or output holds under the process's file fields."""
+    if key in names.files:
+        values = value if isinstance(value, list) else [value]
+        return {v for v in values if isinstance(v, str)}
+    if isinstance(value, Mapping):
+        return set().union(*(file_ids_in(v, names, str(k)) for k, v in value.items()))
+    if isinstance(value, list):
+        return set().union(*(file_ids_in(v, names, key) for v in value))
+    return set()
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,7 @@ class ContextRenderer:
 
     t: Translator
     names: FieldNames
+    files: Mapping[str, FileView] = field(default_factory=dict)
 
     def key_label(self, key: str) -> str:
         """Name a key: the form's label, else a UI word for the engine's own keys, else the key itself."""
@@ -77,6 +99,10 @@ class ContextRenderer:
         """Return the value (found under key, if any) as a Shown tree."""
         if depth >= MAX_DEPTH:
             return Shown("text", text=json.dumps(value, ensure_ascii=False, default=str))
+        if key in self.names.files and value:
+            shown = self._files(value)
+            if shown is not None:
+                return shown
         if isinstance(value, Mapping) and not value:
             return Shown("text", text="—")
         if isinstance(value, Mapping):
@@ -86,6 +112,13 @@ class ContextRenderer:
         if isinstance(value, list):
             return self._show_list(value, depth, key=key)
         return Shown("text", text=self._text(value, key=key))
+
+    def _files(self, value: Any) -> Shown | None:
+        """Show attachment ids as their thumbnails (or names); None when the value holds something else."""
+        ids = value if isinstance(value, list) else [value]
+        if not all(isinstance(i, str) for i in ids):
+            return None
+        return Shown("files", files=[self.files.get(i) or FileView(i, i, f"{ATTACHMENTS}/{i}", None) for i in ids])
 
     def _show_list(self, values: list[Any], depth: int, *, key: str) -> Shown:
         if not values:

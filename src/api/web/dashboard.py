@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from ecomflow.api.web.deps import ManagerForm, ManagerPage, Page
+from ecomflow.api.web.file_views import FileView, view_of
 from ecomflow.api.web.labels import process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import render
@@ -21,6 +22,7 @@ from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import EcomflowError, ValidationFailed
 from ecomflow.engine.events.delivery_log import list_deliveries
+from ecomflow.engine.files.attachments import images_of_instances
 from ecomflow.engine.instances.lifecycle import list_instances
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 from ecomflow.engine.reports.kpi import GroupBy, KpiReport, kpis_for
@@ -33,6 +35,7 @@ PERIOD_DAYS = (7, 30, 90)
 TASKS_SHOWN = 200
 INSTANCES_SHOWN = 30
 DELIVERIES_SHOWN = 20
+IMAGES_SHOWN = 4
 CHART_LABEL_CHARS = 12
 
 
@@ -75,6 +78,8 @@ class InstanceRow:
     state: str
     waiting_on: list[tuple[str, str, str | None]]
     flow_run_url: str | None
+    # The newest images its steps produced: what the manager would otherwise open task by task to see.
+    images: list[FileView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,7 @@ def _instances(session: Session, page: Page, *, process: str | None) -> list[Ins
     definitions, t = page.definitions, page.t
     instances = list_instances(session, principal=page.user, process_key=process, limit=INSTANCES_SHOWN)
     waiting = unfinished_tasks_of(session, (i.id for i in instances))
+    images = images_of_instances(session, (i.id for i in instances), each=IMAGES_SHOWN)
     return [
         InstanceRow(
             id=i.id,
@@ -136,6 +142,7 @@ def _instances(session: Session, page: Page, *, process: str | None) -> list[Ins
                 for task in waiting.get(i.id, [])
             ],
             flow_run_url=flow_run_ui_url(i.flow_run_id),
+            images=[view_of(image) for image in images.get(i.id, [])],
         )
         for i in instances
     ]

@@ -17,8 +17,12 @@ from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 
+from ecomflow.api.web.file_views import ATTACHMENTS, FileView
 from ecomflow.api.web.i18n import Translator
+from ecomflow.engine.definitions.file_fields import FILE_KINDS
 from ecomflow.engine.definitions.forms import FieldProblem, FieldSpec, FormSpec
+from ecomflow.engine.files.content_types import BY_MEDIA_TYPE
+from ecomflow.engine.files.incoming import describe_size
 
 DECISION = "decision"
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -157,8 +161,12 @@ def build_form_view(
     t: Translator,
     zone: ZoneInfo,
     approval: bool,
+    files: Mapping[str, FileView] | None = None,
 ) -> FormView:
-    """Return the widgets of a form filled with values, each with its own problems, and the summary of all."""
+    """Return the widgets of a form filled with values, each with its own problems, and the summary of all.
+
+    `files` describes the attachments the values name, so uploaded files show as thumbnails again.
+    """
     by_path: dict[str, list[str]] = {}
     summary = []
     for problem in problems:
@@ -167,7 +175,7 @@ def build_form_view(
         summary.append(
             (dom_id_of(problem.field), t("form.problem_line", field=path_label(form, problem.field, t), problem=text))
         )
-    builder = _WidgetBuilder(t=t, zone=zone, errors=by_path)
+    builder = _WidgetBuilder(t=t, zone=zone, errors=by_path, files=files or {})
     widgets = [
         builder.widget(spec, spec.name, values.get(spec.name), depth=0)
         for spec in form.fields
@@ -181,13 +189,16 @@ class _WidgetBuilder:
     t: Translator
     zone: ZoneInfo
     errors: dict[str, list[str]]
+    files: Mapping[str, FileView] = field(default_factory=dict)
 
     def widget(self, spec: FieldSpec, name: str, value: Any, *, depth: int, label: str | None = None) -> Widget:
         shown = label if label is not None else self.t.label(spec.label)
         widget = Widget(
             kind=spec.type, name=name, label=shown, required=spec.required, errors=self.errors.get(name, [])
         )
-        if spec.type == "object":
+        if spec.type in FILE_KINDS:
+            self._fill_files(widget, spec, value)
+        elif spec.type == "object":
             source = value if isinstance(value, Mapping) else {}
             widget.children = [
                 self.widget(child, f"{name}.{child.name}", source.get(child.name), depth=depth) for child in spec.fields
@@ -223,6 +234,21 @@ class _WidgetBuilder:
             widget.value = "" if value is None else str(value)
             widget.options = [(v, self.t.get(f"enum.{v}", v)) for v in attrs["values"]]
 
+    def _fill_files(self, widget: Widget, spec: FieldSpec, value: Any) -> None:
+        """A drop zone: the files already uploaded (as thumbnails), the rules in words, how many it takes."""
+        attrs = spec.attrs
+        ids = value if isinstance(value, list) else [value] if isinstance(value, str) and value else []
+        widget.kind = "files"
+        widget.value = [
+            self.files.get(i) or FileView(i, i, f"{ATTACHMENTS}/{i}", None) for i in ids if isinstance(i, str)
+        ]
+        widget.limits = {
+            "multiple": attrs["multiple"],
+            "max_files": attrs.get("max_files", 1 if not attrs["multiple"] else ""),
+            "accept": ",".join(attrs["accept"]),
+        }
+        widget.hint = file_hint(attrs, self.t)
+
     def _fill_list(self, widget: Widget, spec: FieldSpec, value: Any, *, depth: int) -> None:
         items = spec.items
         assert items is not None
@@ -252,6 +278,26 @@ class _WidgetBuilder:
             depth=depth + 1,
             label=f"{widget.label} {widget.number_token}",
         )
+
+
+def file_hint(attrs: Mapping[str, Any], t: Translator) -> str:
+    """Say a file field's rules in words: types, size, pixels, square, white background, how many."""
+    types = "/".join(BY_MEDIA_TYPE[m].name.split()[0] if m in BY_MEDIA_TYPE else m for m in attrs["accept"])
+    parts = [t("file.hint.types", types=types)]
+    if attrs.get("max_size"):
+        parts.append(t("file.hint.max_size", size=describe_size(attrs["max_size"])))
+    if attrs.get("min_width") or attrs.get("min_height"):
+        parts.append(t("file.hint.min_size", width=attrs.get("min_width", 1), height=attrs.get("min_height", 1)))
+    if attrs.get("square"):
+        parts.append(t("file.hint.square"))
+    if attrs.get("white_background"):
+        parts.append(t("file.hint.white"))
+    if attrs.get("size_by"):
+        sizes = ", ".join(f"{t.get(f'enum.{k}', k)} {w}×{h}" for k, (w, h) in attrs["size_by"]["sizes"].items())
+        parts.append(t("file.hint.size_by", sizes=sizes))
+    if attrs["multiple"]:
+        parts.append(t("file.hint.count", low=attrs.get("min_files", 0), high=attrs.get("max_files", "∞")))
+    return t("value.separator").join(parts)
 
 
 def _local_minutes(value: Any, zone: ZoneInfo) -> str:
@@ -291,6 +337,11 @@ class _SubmissionReader:
             return {} if spec.required and not in_row else None
         if spec.type == "list":
             return self._read_list(spec, name)
+        if spec.type in FILE_KINDS:
+            ids = [v.strip() for v in self.posted.getlist(name) if isinstance(v, str) and v.strip()]
+            if spec.attrs["multiple"]:
+                return ids or None
+            return ids[0] if ids else None
         if spec.type == "boolean":
             sent = self.posted.getlist(name)
             return "true" in sent if sent else None

@@ -53,6 +53,11 @@ def percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.0f}%"
 
 
+def percent_fine(rate: float | None) -> str:
+    """Show a small fraction (a click-through rate) as a percentage with two decimals."""
+    return "—" if rate is None else f"{rate * 100:.2f}%"
+
+
 _environment = Environment(
     loader=PackageLoader(WEB_PACKAGE, "templates"),
     autoescape=select_autoescape(["html"]),
@@ -60,7 +65,9 @@ _environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_environment.filters.update(local_time=local_time, iso_time=iso_time, hours=hours, percent=percent)
+_environment.filters.update(
+    local_time=local_time, iso_time=iso_time, hours=hours, percent=percent, percent_fine=percent_fine
+)
 _environment.globals.update(STATIC_PATH=STATIC_PATH, CSRF_FIELD=CSRF_FIELD, HOME=HOME)
 
 

@@ -17,8 +17,9 @@ from starlette.background import BackgroundTask
 
 from ecomflow.api.delivery import deliver_now
 from ecomflow.api.presenters import present_task
-from ecomflow.api.web.context_view import ContextRenderer, field_names
+from ecomflow.api.web.context_view import ContextRenderer, field_names, file_ids_in
 from ecomflow.api.web.deps import ManagerForm, Page, PageRefused, StaffForm, StaffPage
+from ecomflow.api.web.file_views import file_views
 from ecomflow.api.web.flash import Flash
 from ecomflow.api.web.forms import FormView, build_form_view, read_submission
 from ecomflow.api.web.labels import priority_name, process_title, role_title, step_title
@@ -103,8 +104,12 @@ def _render_task(
     definitions, t, user = page.definitions, page.t, page.user
     process = definitions.processes.get(task.process_key)
     step = _step_of(definitions, task)
-    renderer = ContextRenderer(t=t, names=field_names(process))
+    names = field_names(process)
     instance = get_instance(session, task.instance_id)
+    context = {"business_key": instance.business_key, "params": instance.params, **(task.context or {})}
+    # Every file the page shows (earlier steps', this step's output, what was just uploaded), looked up at once.
+    files = file_views(session, file_ids_in([context, task.output, values], names))
+    renderer = ContextRenderer(t=t, names=names, files=files)
     active = task.state in ACTIVE_STATES
     mine = task.assignee == user.name
     may_work = task.state == TaskState.CLAIMED and mine
@@ -112,9 +117,8 @@ def _render_task(
     form_view: FormView | None = None
     if may_work and step is not None and step.form is not None:
         form_view = build_form_view(
-            step.form, values=values or {}, problems=problems, t=t, zone=page.zone, approval=approval
+            step.form, values=values or {}, problems=problems, t=t, zone=page.zone, approval=approval, files=files
         )
-    context = {"business_key": instance.business_key, "params": instance.params, **(task.context or {})}
     return render(
         "task.html",
         page,

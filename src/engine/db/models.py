@@ -436,3 +436,56 @@ class DailyDigestRun(Base):
 
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     made_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attachment(Base):
+    """An uploaded file: its bytes live in the blob store under their SHA-256, so equal bytes are stored once."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    # Read from the content, never from the file name.
+    content_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(255))
+    # Images only: the size as displayed (EXIF rotation applied), and what the image checks need.
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    height: Mapped[int | None] = mapped_column(Integer, default=None)
+    image_facts: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    has_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    uploaded_by: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AttachmentReference(Base):
+    """An instance (through a completed task's output, or its start params) uses an attachment."""
+
+    __tablename__ = "attachment_references"
+    __table_args__ = (UniqueConstraint("attachment_id", "instance_id", "task_id", "field", name="uq_attachment_use"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    attachment_id: Mapped[str] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    # Empty for a reference from the instance's start params.
+    task_id: Mapped[str] = mapped_column(String(36), default="")
+    field: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Creative(Base):
+    """An approved creative in the design archive (作品建档): its images, SKUs, campaign and recorded figures."""
+
+    __tablename__ = "creatives"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), unique=True)
+    process_key: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    campaign: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    skus: Mapped[list[str]] = mapped_column(JSON, default=list)
+    attachment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What the performance feedback recorded: impressions, clicks, click_through_rate, verdict.
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    approved_by: Mapped[str] = mapped_column(String(64))
+    approved_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

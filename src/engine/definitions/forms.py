@@ -8,6 +8,7 @@ A malformed form raises FormDefinitionError (engine/errors.py), carrying every p
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,6 +19,14 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
+from ecomflow.engine.definitions.file_fields import (
+    FILE_KEYS,
+    FILE_KINDS,
+    IMAGE_KEYS,
+    check_size_by,
+    compile_file_attrs,
+    file_schema,
+)
 from ecomflow.engine.errors import FormDefinitionError
 
 __all__ = [
@@ -31,7 +40,19 @@ __all__ = [
     "validate_form",
 ]
 
-FIELD_TYPES = ("string", "text", "integer", "number", "boolean", "date", "datetime", "enum", "list", "object")
+FIELD_TYPES = (
+    "string",
+    "text",
+    "integer",
+    "number",
+    "boolean",
+    "date",
+    "datetime",
+    "enum",
+    "list",
+    "object",
+    *FILE_KINDS,
+)
 DEFAULT_MAX_LENGTH = {"string": 200, "text": 5000}
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -47,6 +68,8 @@ _TYPE_KEYS: dict[str, frozenset[str]] = {
     "enum": frozenset({"values"}),
     "list": frozenset({"items", "min_items", "max_items"}),
     "object": frozenset({"fields"}),
+    "file": FILE_KEYS,
+    "image": IMAGE_KEYS,
 }
 _DECISION_FIELDS = {
     "decision": {
@@ -66,6 +89,11 @@ _JSON_TYPE_WORDS = {
     "boolean": "true or false",
     "array": "a list",
     "object": "an object",
+}
+_FORMAT_WORDS = {
+    "date": "a valid date such as 2025-05-01",
+    "date-time": "a valid date-time such as 2025-05-01T20:00:00+08:00",
+    "uuid": "an attachment id from POST /attachments",
 }
 
 
@@ -132,6 +160,13 @@ _FORMATS = FormatChecker(formats=())
 def _is_date(value: object) -> bool:
     if isinstance(value, str):
         date.fromisoformat(value)
+    return True
+
+
+@_FORMATS.checks("uuid", raises=ValueError)
+def _is_uuid(value: object) -> bool:
+    if isinstance(value, str):
+        uuid.UUID(value)
     return True
 
 
@@ -208,6 +243,7 @@ def _compile_fields(raw: Any, where: str, problems: list[str]) -> tuple[FieldSpe
         result = _compile_field(name, spec, f"{where}.{name}", problems)
         if result is not None:
             compiled.append(result)
+    check_size_by(tuple(compiled), where, problems)
     return tuple(compiled)
 
 
@@ -292,6 +328,8 @@ def _compile_attrs(kind: str, raw: Mapping[str, Any], where: str, problems: list
             problems.append(f"{where}.values: values must be unique")
         else:
             attrs["values"] = tuple(values)
+    elif kind in FILE_KINDS:
+        attrs.update(compile_file_attrs(kind, raw, where, problems))
     elif kind == "list":
         attrs.update({k: raw[k] for k in ("min_items", "max_items") if k in raw})
         _check_bounds(attrs, "min_items", "max_items", where, problems, integer=True, minimum=0)
@@ -337,7 +375,9 @@ _SCHEMA_KEYWORDS = {
 
 
 def _field_schema(spec: FieldSpec) -> dict[str, Any]:
-    if spec.type == "object":
+    if spec.type in FILE_KINDS:
+        schema = file_schema(spec.type, spec.attrs)
+    elif spec.type == "object":
         schema = _object_schema(spec.fields)
     elif spec.type == "list":
         assert spec.items is not None
@@ -427,12 +467,13 @@ def _describe_error(name: str, kind: str, value: Any, instance: Any) -> tuple[st
     if kind == "pattern":
         return "pattern", f"{name} must match the pattern {value}"
     if kind == "format":
-        example = "2025-05-01" if value == "date" else "2025-05-01T20:00:00+08:00"
-        return "format", f"{name} must be a valid {value} such as {example}"
+        return "format", f"{name} must be {_FORMAT_WORDS.get(value, f'a valid {value}')}"
     if kind == "minItems":
         return "min_items", f"{name} must have at least {value} item{'s' if value != 1 else ''}"
     if kind == "maxItems":
         return "max_items", f"{name} must have at most {value} item{'s' if value != 1 else ''}"
+    if kind == "uniqueItems":
+        return "unique", f"{name} names the same file twice"
     return str(kind), f"{name} breaks the {kind} rule"
 
 

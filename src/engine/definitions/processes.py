@@ -372,6 +372,9 @@ def _is_positive_int(value: Any) -> bool:
 
 
 # ── files ────────────────────────────────────────────────────────────────────────
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _StrictLoader(yaml.SafeLoader):
     """A safe YAML loader that records duplicate mapping keys instead of keeping the last silently."""
 
@@ -382,6 +385,8 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # `<<: *anchor` (flows.yaml's image rules): its keys may be overridden, not duplicated
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, Hashable):
                 if key in seen:

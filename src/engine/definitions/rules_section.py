@@ -18,6 +18,7 @@ _DURATION_SCHEMA = {"type": "string", "pattern": DURATION.pattern}
 _POSITIVE_INT = {"type": "integer", "minimum": 1}
 _TEXT = {"type": "string", "minLength": 1}
 _HHMM = "([01][0-9]|2[0-3]):[0-5][0-9]"
+_SIZE = {"type": "array", "items": _POSITIVE_INT, "minItems": 2, "maxItems": 2}
 
 
 def _strict(**properties: Any) -> dict[str, Any]:
@@ -59,6 +60,18 @@ RULES_SCHEMA: dict[str, Any] = {
             departments={"type": "object", "additionalProperties": _FRACTION},
         ),
         "peak_hours": {"type": "array", "items": {"type": "string", "pattern": f"^{_HHMM}-{_HHMM}$"}},
+        # Image fields read these through YAML anchors; their shape is checked again as field rules.
+        "images": {
+            "type": "object",
+            "properties": {
+                "main_image": {"type": "object"},
+                "white_background": _strict(
+                    level={"type": "integer", "minimum": 0, "maximum": 255},
+                    share={"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                ),
+                "banner_sizes": {"type": "object", "additionalProperties": _SIZE},
+            },
+        },
     },
 }
 _RULES_VALIDATOR = Draft202012Validator(RULES_SCHEMA)

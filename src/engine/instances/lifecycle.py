@@ -17,6 +17,7 @@ from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.events import outbox
 from ecomflow.engine.events.audit import record_event
+from ecomflow.engine.files.form_files import check_file_uses, find_file_uses, reference_file_uses
 from ecomflow.engine.people.principals import SYSTEM_ACTOR, Principal
 from ecomflow.engine.tasks.moves import try_move_task
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskAction
@@ -45,11 +46,13 @@ def start_instance(
     parent_step: str | None = None,
     start_run: bool = True,
 ) -> ProcessInstance:
-    """Check the starter, validate params, create the instance and queue its flow run's start (unless it has one)."""
+    """Check the starter and params (files too), create the instance, queue its flow run's start (unless it has one)."""
     spec = definitions.process(process_key)
     access.check_may_start(principal, spec)
     actor = principal.name
     problems = validate_form(spec.start_form, params)
+    uses = find_file_uses(spec.start_form, params) if not problems else []
+    problems = problems or check_file_uses(session, uses, principal=principal)
     if problems:
         raise ValidationFailed(f"params of {process_key} break {len(problems)} rule(s)", problems=problems)
     instance = ProcessInstance(
@@ -69,6 +72,7 @@ def start_instance(
             process=process_key,
             business_key=business_key,
         )
+    reference_file_uses(session, uses, instance_id=instance.id)
     record_event(
         session,
         type="instance.started",

@@ -1,5 +1,6 @@
 """Turn due times into events: expire tasks, fire timers, send reminders, flag overdue tasks and escalate them;
-queue the morning digest; end timed-out web sessions and forget sign-in failures too old to count."""
+queue the morning digest; end timed-out web sessions, forget sign-in failures too old to count, and delete
+uploads nobody used."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,8 @@ from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.events.digests import queue_daily_digest_if_due
+from ecomflow.engine.files.attachments import delete_unused_uploads
+from ecomflow.engine.files.storage import get_store, remove_stale_spool_files
 from ecomflow.engine.instances.timers import fire_due_timers
 from ecomflow.engine.people.sign_in_limits import prune_sign_in_failures, sign_in_limits
 from ecomflow.engine.people.web_sessions import end_timed_out_web_sessions, session_policy
@@ -42,10 +45,11 @@ class SweepResult:
     web_sessions_ended: int = 0
     sign_in_failures_pruned: int = 0
     digest_messages: int = 0
+    uploads_deleted: int = 0
 
 
-def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepResult:
-    """Handle everything due by now, and refresh the breach forecast. Tests pass a later now instead of sleeping."""
+def sweep_once(*, now: datetime | None = None, forecast: bool = True, uploads: bool = False) -> SweepResult:
+    """Handle everything due by now, refresh the breach forecast, delete unused uploads. Tests pass a later now."""
     now = now or utcnow()
     with session_scope() as session:
         expired = len(expire_due_tasks(session, now=now))
@@ -65,6 +69,7 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepRe
     if forecast:
         with session_scope() as session:
             forecasts_updated = refresh_forecasts(session, now=now)
+    uploads_deleted = _delete_unused_uploads(now) if uploads else 0
     return SweepResult(
         expired=expired,
         timers_fired=fired,
@@ -76,7 +81,16 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepRe
         web_sessions_ended=web_sessions_ended,
         sign_in_failures_pruned=pruned,
         digest_messages=digest_messages,
+        uploads_deleted=uploads_deleted,
     )
+
+
+def _delete_unused_uploads(now: datetime) -> int:
+    """Delete uploads no completed task or start params used within the retention, and temp files of dead uploads."""
+    retention = timedelta(hours=get_settings().upload_retention_hours)
+    store = get_store()
+    remove_stale_spool_files(store, older_than_seconds=retention.total_seconds())
+    return delete_unused_uploads(store=store, now=now, retention=retention)
 
 
 def _in_batches(sweep: Callable[[Session], SweepBatch]) -> int:
@@ -102,14 +116,17 @@ def _until_none_left(sweep: Callable[[Session], int]) -> int:
 
 
 def run_sweeper(stop: threading.Event) -> None:
-    """Sweep until stop is set; the forecast, which reads every open task, at its own slower pace."""
-    last_forecast = float("-inf")
+    """Sweep until stop is set; the forecast and the upload cleanup, which read many rows, at their own slower pace."""
+    last_forecast = last_uploads = float("-inf")
     while not stop.is_set():
         try:
             forecast = time.monotonic() - last_forecast >= get_settings().forecast_refresh_seconds
-            sweep_once(forecast=forecast)
+            uploads = time.monotonic() - last_uploads >= get_settings().upload_sweep_seconds
+            sweep_once(forecast=forecast, uploads=uploads)
             if forecast:
                 last_forecast = time.monotonic()
+            if uploads:
+                last_uploads = time.monotonic()
         except Exception:
             logger.warning("sweeping failed; retrying", exc_info=True)
         stop.wait(get_settings().sweeper_poll_seconds)

@@ -15,6 +15,7 @@ from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import AlreadyClaimed, Forbidden, NotFound, ValidationFailed, VersionMismatch
 from ecomflow.engine.events import outbox
 from ecomflow.engine.events.audit import record_event
+from ecomflow.engine.files.form_files import check_file_uses, find_file_uses, reference_file_uses
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import available_principal
 from ecomflow.engine.tasks.four_eyes import check_four_eyes
@@ -169,9 +170,13 @@ def complete_task(
     next_state(task.state, TaskAction.COMPLETE, task_id=task.id)
     form = definitions.process(task.process_key).step(task.step_key).form
     problems = validate_form(form, data) if form is not None else []
+    uses = find_file_uses(form, data) if form is not None and not problems else []
+    problems = problems or check_file_uses(session, uses, principal=principal)
     if problems:
         raise ValidationFailed(f"task {task_id}: {len(problems)} field(s) break the form's rules", problems=problems)
     completed = move_task(session, task, TaskAction.COMPLETE, actor=principal.name, output=data)
+    # The files become the instance's: whoever may see it may download them, and the sweeper keeps them.
+    reference_file_uses(session, uses, instance_id=task.instance_id, task_id=task.id)
     outbox.enqueue_resume(
         session, instance_id=task.instance_id, pause_key_prefix=task_pause_prefix(task.id), task_id=task.id
     )

@@ -18,8 +18,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
 from sqlalchemy.orm import Session
 
+from ecomflow.engine.access import may_download_attachment
 from ecomflow.engine.db.migrate import alembic_config, upgrade_to_head
 from ecomflow.engine.db.models import (
+    Attachment,
     AuditEvent,
     Base,
     HumanTask,
@@ -107,6 +109,8 @@ LIVE_SESSION_ID = "55555555-5555-4555-8555-000000000001"
 ENDED_SESSION_ID = "55555555-5555-4555-8555-000000000002"
 NO_CONTACT = {"mobile": None, "email": None, "dingtalk_id": None, "wecom_id": None, "feishu_id": None}
 OLD_CONTACTS = {"old-wu": NO_CONTACT | {"mobile": "13800000001", "email": "wu@example.com", "dingtalk_id": "ding-wu"}}
+ATTACHMENT_ID = "66666666-6666-4666-8666-000000000001"
+ATTACHMENT_TABLES = {"attachments", "attachment_references", "creatives"}
 # Columns a later revision adds keep NULL in old rows, except these, which their migration fills.
 FILLED_BY_MIGRATION = {("human_tasks", "lane"): "", ("human_tasks", "at_risk"): False}
 
@@ -460,6 +464,52 @@ def plant_old_data(connection: Connection) -> Planted:
     )
     insert("channel_sends", [{"channel": "team-dingtalk", "sent_at": T0}])
     insert("daily_digest_runs", [{"day": "2026-11-01", "made_at": T0}])
+    insert(
+        "attachments",
+        [
+            {
+                "id": ATTACHMENT_ID,
+                "sha256": "ab" * 32,
+                "size": 12345,
+                "content_type": "image/jpeg",
+                "filename": "白底主图.jpg",
+                "width": 800,
+                "height": 800,
+                "image_facts": {"border_histogram": [0] * 255 + [100]},
+                "has_thumbnail": True,
+                "uploaded_by": "old-wu",
+                "uploaded_at": T0,
+            }
+        ],
+    )
+    insert(
+        "attachment_references",
+        [
+            {
+                "attachment_id": ATTACHMENT_ID,
+                "instance_id": INSTANCE_ID,
+                "task_id": "",
+                "field": "photos[0]",
+                "created_at": T0,
+            }
+        ],
+    )
+    insert(
+        "creatives",
+        [
+            {
+                "instance_id": INSTANCE_ID,
+                "process_key": "promo_image_design",
+                "title": "双11海报",
+                "campaign": "双11",
+                "skus": ["TEE-1"],
+                "attachment_ids": [ATTACHMENT_ID],
+                "figures": {"click_through_rate": 0.03},
+                "approved_by": "old-chen",
+                "approved_at": T0,
+            }
+        ],
+    )
     return planted
 
 
@@ -608,8 +658,8 @@ class TestNotificationChannelsMigration:
                     "ding-wu",
                     None,
                 )
-            command.downgrade(config, "0005")
-            assert _revision(engine) == "0005"
+            command.downgrade(config, "0007")
+            assert _revision(engine) == "0007"
             inspector = inspect(engine)
             assert not self.NEW_TABLES & set(inspector.get_table_names())
             assert not self.NEW_USER_COLUMNS & {c["name"] for c in inspector.get_columns("users")}
@@ -622,5 +672,38 @@ class TestNotificationChannelsMigration:
             check_data_survived(engine, kept)
             assert _differences(engine) == []
             check_app_works_on_old_rows(engine)
+        finally:
+            engine.dispose()
+
+
+class TestAttachmentsMigration:
+    """0007 adds attachments, their references and the design archive; its downgrade drops them and nothing else."""
+
+    def test_attachments_work_after_the_upgrade_and_the_downgrade_drops_only_them(
+        self, empty_database_url: str
+    ) -> None:
+        config = alembic_config(empty_database_url)
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(config, "0007")
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            assert set(planted.rows) >= ATTACHMENT_TABLES
+            with Session(engine) as session:
+                attachment = session.get(Attachment, ATTACHMENT_ID)
+                assert (attachment.width, attachment.image_facts["border_histogram"][255]) == (800, 100)
+                reader = Principal(name="old-chen", roles=frozenset({"warehouse"}))
+                assert may_download_attachment(session, reader, attachment) is True
+                stranger = Principal(name="stranger", roles=frozenset({"visual"}))
+                assert may_download_attachment(session, stranger, attachment) is False
+            command.downgrade(config, "0005")
+            assert not ATTACHMENT_TABLES & set(inspect(engine).get_table_names())
+            with engine.connect() as connection:
+                kept = planted.as_of(RevisionSchema(connection).columns())
+            assert set(kept.rows) == set(planted.rows) - ATTACHMENT_TABLES
+            check_data_survived(engine, kept)
+            command.upgrade(config, "head")
+            check_data_survived(engine, kept)
+            assert _differences(engine) == []
         finally:
             engine.dispose()

@@ -151,7 +151,7 @@ class TestCompileForm:
         problems = definition_problems({"fields": {"condition": {"type": "enumm", "label": label()}}})
         assert problems == [
             "processes.demo.steps.inspect.form.fields.condition: unknown type 'enumm' (expected one of string, "
-            "text, integer, number, boolean, date, datetime, enum, list, object)"
+            "text, integer, number, boolean, date, datetime, enum, list, object, file, image)"
         ]
 
     def test_every_bad_field_is_reported(self):

@@ -246,7 +246,7 @@ class TestParseDefinitions:
         problems = problems_of(raw)
         assert problems == [
             "processes.demo.steps.write.form.fields.skus: unknown type 'enumm' (expected one of string, text, "
-            "integer, number, boolean, date, datetime, enum, list, object)"
+            "integer, number, boolean, date, datetime, enum, list, object, file, image)"
         ]
 
     def test_every_problem_is_reported_at_once(self):

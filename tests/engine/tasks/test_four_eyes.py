@@ -25,7 +25,7 @@ from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task
 from ecomflow.engine.tasks.four_eyes import approved_step_of
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.sample_data import sample_object
-from tests.factories import make_instance, make_user
+from tests.factories import attach_as, make_instance, make_user
 
 
 def _approval_steps(*, approving: bool) -> list[tuple[str, str]]:
@@ -69,8 +69,8 @@ def _open(instance_id: str, step: StepSpec, *, round: int = 1, lane: str = "", e
         ).id
 
 
-def _sample(step: StepSpec) -> dict[str, Any]:
-    return sample_object(dict(step.form.json_schema))
+def _sample(step: StepSpec, by: Principal) -> dict[str, Any]:
+    return sample_object(dict(step.form.json_schema), attach=attach_as(by.name))
 
 
 def _complete_approved_work(instance_id: str, approved: StepSpec, author: Principal) -> None:
@@ -78,7 +78,7 @@ def _complete_approved_work(instance_id: str, approved: StepSpec, author: Princi
     lane = approved.roles[0] if approved.roles else ""
     task_id = _open(instance_id, approved, lane=lane)
     _do(claim_task, task_id=task_id, principal=author)
-    _do(complete_task, task_id=task_id, principal=author, data=_sample(approved), definitions=get_definitions())
+    _do(complete_task, task_id=task_id, principal=author, data=_sample(approved, author), definitions=get_definitions())
 
 
 def _author_and_others(approval: StepSpec, approved: StepSpec) -> tuple[Principal, Principal, Principal]:
@@ -136,7 +136,7 @@ class TestEveryApprovalStep:
             complete_task,
             task_id=task_id,
             principal=author,
-            data=_sample(approval),
+            data=_sample(approval, author),
             definitions=get_definitions(),
             **about,
         )
@@ -145,7 +145,11 @@ class TestEveryApprovalStep:
         assert claimed.assignee == other.name
         _refused(delegate_task, task_id=task_id, principal=other, user=author.name, reason="on leave", **about)
         done = _do(
-            complete_task, task_id=task_id, principal=other, data=_sample(approval), definitions=get_definitions()
+            complete_task,
+            task_id=task_id,
+            principal=other,
+            data=_sample(approval, other),
+            definitions=get_definitions(),
         )
         assert (done.state, done.completed_by) == ("completed", other.name)
 
@@ -164,7 +168,7 @@ class TestEveryApprovalStep:
             complete_task,
             task_id=task_id,
             principal=author,
-            data=_sample(approval),
+            data=_sample(approval, author),
             definitions=get_definitions(),
             barred=author.name,
             approval=approval,

@@ -1,0 +1,1 @@
+"""Attachments: streamed uploads, content checks, a content-addressed blob store, thumbnails, image rules, retention."""
