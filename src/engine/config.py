@@ -44,6 +44,8 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("ECOMFLOW_PREFECT_API_URL", "PREFECT_API_URL")
     )
     prefect_ui_url: str | None = None
+    # Where people reach the web pages; Prefect runs link here (their instance page).
+    public_url: str = "http://127.0.0.1:8000"
     worker_concurrency: int = 8
     worker_poll_seconds: float = 1.0
     dispatcher_poll_seconds: float = 0.5

@@ -4,13 +4,16 @@ EcomflowError
 ├── NotFound            the object does not exist, or the caller may not see it
 │   └── DefinitionMissing   flows.yaml has no such process or step
 │       ├── UnknownProcess      no process with that key
-│       └── UnknownStep         the process has no step with that key
+│       ├── UnknownStep         the process has no step with that key
+│       └── VersionMissing      the database holds no such stored definition version
 ├── Forbidden           the caller may see it but not do this
 ├── Conflict            the object's state forbids this now
 │   ├── IllegalTransition   the task state machine refuses the move
 │   ├── AlreadyClaimed      another user holds the task
 │   ├── FourEyesViolation   the approver did the work being approved
-│   └── VersionMismatch     If-Match names an older version
+│   ├── VersionMismatch     If-Match names an older version
+│   ├── UnrunnableVersion   no loaded flow module was written for an instance's definition version
+│   └── MigrationRefused    running instances cannot be moved to another version as asked
 ├── ValidationFailed    a payload broke form rules; carries one FieldProblem per field
 ├── Unauthorized        no valid token
 ├── TooManyAttempts     too many failed sign-ins: locked until a moment it names
@@ -76,6 +79,18 @@ class VersionMismatch(Conflict):
     """The caller's version of the object is stale."""
 
 
+class UnrunnableVersion(Conflict):
+    """No loaded flow module was written for the definition version an instance runs on."""
+
+
+class MigrationRefused(Conflict):
+    """Running instances cannot be moved to the version asked for; `.problems` names each reason."""
+
+    def __init__(self, detail: str, *, problems: Sequence[str], **about: Any) -> None:
+        super().__init__(detail, **about)
+        self.problems = list(problems)
+
+
 class ValidationFailed(EcomflowError):
     """Submitted data broke the rules of its form."""
 
@@ -104,6 +119,18 @@ class UnknownStep(DefinitionMissing):
             f"process {process!r} has no step {key!r} (steps: {', '.join(known)})", process=process, step=key
         )
         self.process, self.key = process, key
+
+
+class VersionMissing(DefinitionMissing):
+    """The database holds no stored definition version with this process and number."""
+
+    def __init__(self, process: str, version: int, stored: Sequence[int]) -> None:
+        held = ", ".join(map(str, stored)) or "none; run `ecomflow migrate`"
+        super().__init__(
+            f"process {process!r} has no stored definition version {version} (stored: {held})",
+            process=process,
+            version=version,
+        )
 
 
 class DefinitionError(EcomflowError):

@@ -37,6 +37,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.versions import current_version
 from ecomflow.engine.events.outbox import WEBHOOK
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import find_user, revoke_tokens
@@ -98,7 +99,7 @@ def _open_task(role: str, *, holder: str | None = None, started_by: str = "start
     with session_scope() as session:
         instance = ProcessInstance(
             process_key=process,
-            definition_version=definitions.process(process).version,
+            definition_version=current_version(session, definitions, process),
             business_key=key,
             active_key=key,
             state="waiting",
@@ -295,7 +296,6 @@ class Team:
 def team(clean_db: str) -> Team:
     """Per role: an open task, one claimed by a colleague, one completed (its instance started by another role);
     a warehouse task escalated to customer service; one webhook delivery."""
-    definitions = get_definitions()
     tokens, principals = {}, {}
     for role in ROLES:
         principal, tokens[role] = make_user(name=f"{role}-1", roles=(role,))
@@ -305,9 +305,7 @@ def team(clean_db: str) -> Team:
         _open_task(role, holder=make_user(name=f"{role}-2", roles=(role,))[0].name)
         task_id, _ = _open_task(role, holder=principals[role].name, started_by=principals[_other_role(role)].name)
         with session_scope() as session:
-            complete_task(
-                session, task_id=task_id, principal=principals[role], data=WORK[role][2], definitions=definitions
-            )
+            complete_task(session, task_id=task_id, principal=principals[role], data=WORK[role][2])
     escalated, _ = _open_task("warehouse")
     with session_scope() as session:
         session.get(HumanTask, escalated).escalated_to = "customer_service"

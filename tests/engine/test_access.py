@@ -53,11 +53,14 @@ class TestStarters:
         assert all(access.may_start_process(SYSTEM, spec) for spec in get_definitions().processes.values())
 
     def test_a_non_starter_is_refused_naming_the_rule_and_nothing_is_written(self, clean_db: str) -> None:
-        with pytest.raises(
-            Forbidden,
-            match=r"starters rule: returns_exchange is started by customer_service, "
-            r"operations, owner; wang holds warehouse",
-        ), session_scope() as session:
+        with (
+            pytest.raises(
+                Forbidden,
+                match=r"starters rule: returns_exchange is started by customer_service, "
+                r"operations, owner; wang holds warehouse",
+            ),
+            session_scope() as session,
+        ):
             start_instance(
                 session,
                 definitions=get_definitions(),
@@ -105,7 +108,6 @@ def _approval_of_inspection(*, inspector: Principal) -> str:
             session,
             task_id=inspect.id,
             principal=inspector,
-            definitions=definitions,
             data={"condition": "damaged", "restock": "no", "deduction": 10},
         )
     with session_scope() as session:

@@ -72,7 +72,7 @@ class TestWhatPrefectSees:
 def test_a_body_not_named_after_its_process_is_refused() -> None:
     with pytest.raises(TypeError, match="must be named returns_exchange, not handle_return"):
 
-        @process_flow("returns_exchange")
+        @process_flow("returns_exchange", written_for={1})
         def handle_return(run: ProcessRun) -> dict[str, Any]:
             """Run nothing."""
             return {}
@@ -82,7 +82,7 @@ class TestHowARunEnds:
     def test_the_body_gets_the_loaded_run_and_its_result_is_the_flows(self, clean_db: str) -> None:
         seen: list[ProcessRun] = []
 
-        @process_flow("returns_exchange")
+        @process_flow("returns_exchange", written_for={1})
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Record the run."""
             seen.append(run)
@@ -99,7 +99,7 @@ class TestHowARunEnds:
     def test_a_run_whose_instance_was_cancelled_ends_cancelled_without_running_the_body(self, clean_db: str) -> None:
         body_ran = []
 
-        @process_flow("returns_exchange")
+        @process_flow("returns_exchange", written_for={1})
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Record that the body ran."""
             body_ran.append(run)
@@ -121,7 +121,9 @@ class TestScheduledStart:
         """Record load_or_start's arguments instead of reading the flow run context."""
         calls: list[tuple[str, str, dict]] = []
 
-        def load_or_start(cls: type, process_key: str, *, business_key: str, params: dict) -> str:
+        def load_or_start(
+            cls: type, process_key: str, *, business_key: str, params: dict, written_for: frozenset
+        ) -> str:
             calls.append((process_key, business_key, params))
             return "the scheduled run"
 
@@ -131,6 +133,7 @@ class TestScheduledStart:
     def test_without_an_instance_id_the_run_starts_the_scheduled_instance(self, started: list) -> None:
         @process_flow(
             "daily_report",
+            written_for={1},
             scheduled=lambda: ScheduledStart(business_key="2026-12-04", params={"report_date": "2026-12-04"}),
         )
         def daily_report(run: ProcessRun) -> dict[str, Any]:
@@ -144,7 +147,7 @@ class TestScheduledStart:
         def refuse() -> ScheduledStart:
             raise AssertionError("a run started over the API must not read its scheduled start")
 
-        @process_flow("returns_exchange", scheduled=refuse)
+        @process_flow("returns_exchange", written_for={1}, scheduled=refuse)
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Return the instance id of the run."""
             return {"instance_id": run.instance_id}

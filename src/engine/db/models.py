@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -37,7 +37,11 @@ def new_id() -> str:
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, Decimal: Numeric(14, 2)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        Decimal: Numeric(14, 2),
+    }
 
 
 class User(Base):
@@ -121,6 +125,26 @@ class ProcessInstance(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DefinitionVersion(Base):
+    """One stored version of a process's definition: the flows.yaml text an instance pinned at its start."""
+
+    __tablename__ = "definition_versions"
+    __table_args__ = (
+        UniqueConstraint("process_key", "version", name="uq_definition_version"),
+        UniqueConstraint("process_key", "sha256", name="uq_definition_text"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    process_key: Mapped[str] = mapped_column(String(64))
+    # The number instances record (process_instances.definition_version): 1, 2, 3 … per process.
+    version: Mapped[int] = mapped_column(Integer)
+    # The process's `version:` in flows.yaml when stored: what flow modules declare they were written for.
+    declared_version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class HumanTask(Base):

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.instances.timers import fire_due_timers
 from ecomflow.engine.people.sign_in_limits import prune_sign_in_failures, sign_in_limits
 from ecomflow.engine.people.web_sessions import end_timed_out_web_sessions, session_policy
@@ -50,10 +49,10 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True) -> SweepRe
     with session_scope() as session:
         fired = len(fire_due_timers(session, now=now))
     with session_scope() as session:
-        reminded = len(send_daily_reminders(session, definitions=get_definitions(), now=now))
+        reminded = len(send_daily_reminders(session, now=now))
     reminded_due = _in_batches(lambda session: remind_due_tasks(session, now=now))
     overdue = _in_batches(lambda session: flag_overdue_tasks(session, now=now))
-    escalated = _in_batches(lambda session: escalate_overdue_tasks(session, definitions=get_definitions(), now=now))
+    escalated = _in_batches(lambda session: escalate_overdue_tasks(session, now=now))
     policy = session_policy()
     web_sessions_ended = _until_none_left(lambda session: end_timed_out_web_sessions(session, now=now, policy=policy))
     with session_scope() as session:
