@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecomflow.api.errors import error_body, install_error_handlers
 from ecomflow.api.nul_guard import RefuseNul
-from ecomflow.api.routes import health, instances, processes, reports, sessions, tasks, users, webhooks
+from ecomflow.api.routes import diagrams, health, instances, processes, reports, sessions, tasks, users, webhooks
 from ecomflow.api.web import mount_web
 from ecomflow.api.web.rendering import HOME
 from ecomflow.engine.config import get_settings
@@ -60,7 +60,7 @@ def create_app() -> FastAPI:
             )
         return await call_next(request)
 
-    for module in (health, processes, sessions, instances, tasks, users, reports, webhooks):
+    for module in (health, processes, diagrams, sessions, instances, tasks, users, reports, webhooks):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

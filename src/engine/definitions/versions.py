@@ -31,6 +31,7 @@ from ecomflow.engine.errors import VersionMissing
 
 __all__ = [
     "StoredVersion",
+    "count_running_by_version",
     "current_version",
     "current_version_if_stored",
     "definitions_at",
@@ -87,6 +88,16 @@ def list_versions(session: Session, process_key: str) -> list[StoredVersion]:
         .order_by(DefinitionVersion.version)
     )
     return [StoredVersion(**row._mapping) for row in rows]
+
+
+def count_running_by_version(session: Session, process_key: str) -> dict[int, int]:
+    """Return how many running instances of the process are pinned to each version."""
+    rows = session.execute(
+        select(ProcessInstance.definition_version, func.count())
+        .where(ProcessInstance.process_key == process_key, ProcessInstance.state.in_(("running", "waiting")))
+        .group_by(ProcessInstance.definition_version)
+    )
+    return dict(rows.all())
 
 
 def definitions_at(session: Session, process_key: str, version: int) -> Definitions:

@@ -111,6 +111,14 @@ def _problems(
         for old, new in step_map.items()
         if new not in keys
     ]
+    targets: dict[str, list[str]] = {}
+    for old, new in step_map.items():
+        targets.setdefault(new, []).append(old)
+    problems += [
+        f"--map: steps {' and '.join(olds)} all map to {new}; their tasks would collide"
+        for new, olds in targets.items()
+        if len(olds) > 1
+    ]
     if declared not in written_for:
         versions = ", ".join(map(str, sorted(written_for))) or "none"
         problems.append(
