@@ -120,7 +120,9 @@ def _listings() -> list[tuple[str, dict[str, Any]]]:
         operation = operations.get("get")
         if operation is None or path.startswith("/ui"):
             continue
-        ref = operation["responses"]["200"]["content"]["application/json"]["schema"].get("$ref", "")
+        # Maps answer SVG, never a page of items.
+        json_body = operation["responses"]["200"]["content"].get("application/json", {})
+        ref = json_body.get("schema", {}).get("$ref", "")
         properties = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
         if properties.get("items", {}).get("type") == "array":
             limit = next(

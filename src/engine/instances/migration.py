@@ -206,8 +206,15 @@ def _rekey_step(session: Session, instance_id: str, *, old: str, new: str, targe
         select(StepResult).where(StepResult.instance_id == instance_id, StepResult.step_key == old)
     ).all()
     for result in results:
-        round = int(result.key.rsplit(":", 1)[1])
-        result.key, result.step_key = result_key(instance_id, new, round), new
+        # Keys are instance:step:round, a child step's instance:step[index]:round: keep what follows the step.
+        named, round = result.key.removeprefix(f"{instance_id}:").rsplit(":", 1)
+        result.key, result.step_key = result_key(instance_id, new + named.removeprefix(old), int(round)), new
+    session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.parent_id == instance_id, ProcessInstance.parent_step == old)
+        .values(parent_step=new)
+        .execution_options(synchronize_session=False)
+    )
     timers = session.execute(
         update(Timer)
         .where(Timer.instance_id == instance_id, Timer.step_key == old)
