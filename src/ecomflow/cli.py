@@ -92,7 +92,7 @@ def migrate() -> None:
 @app.command()
 def check(file: Annotated[Path | None, typer.Option(help="flows.yaml to check")] = None) -> None:
     """Validate flows.yaml, naming every error; then say what running instances would meet if moved to it."""
-    from ecomflow.definition_commands import report_running_instances
+    from ecomflow.definition_commands import check_flow_code, report_running_instances
     from ecomflow.engine.definitions.processes import load_definitions
     from ecomflow.engine.errors import DefinitionError
 
@@ -104,6 +104,12 @@ def check(file: Annotated[Path | None, typer.Option(help="flows.yaml to check")]
         for problem in exc.problems:
             typer.echo(f"  {problem}", err=True)
         raise typer.Exit(1) from None
+    mismatched = check_flow_code(definitions)
+    if mismatched:
+        typer.echo(f"{path}: {len(mismatched)} problem(s)", err=True)
+        for problem in mismatched:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1)
     steps = sum(len(p.steps) for p in definitions.processes.values())
     typer.echo(f"{path}: ok — {len(definitions.roles)} roles, {len(definitions.processes)} processes, {steps} steps")
     report_running_instances(definitions)

@@ -17,9 +17,20 @@ def store_definition_versions(definitions: Definitions | None = None) -> None:
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.definitions.current import get_definitions
     from ecomflow.engine.definitions.versions import store_versions
+    from ecomflow.engine.errors import DefinitionError
 
+    try:
+        definitions = definitions or get_definitions()
+    except DefinitionError as exc:
+        typer.echo(
+            f"error: flows.yaml is invalid, so no definition version was stored ({len(exc.problems)} problem(s))",
+            err=True,
+        )
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1) from None
     with session_scope() as session:
-        stored = store_versions(session, definitions or get_definitions())
+        stored = store_versions(session, definitions)
     for version in stored:
         if version.new:
             typer.echo(
@@ -27,6 +38,19 @@ def store_definition_versions(definitions: Definitions | None = None) -> None:
                 f"(flows.yaml version: {version.declared_version}, sha256 {version.sha256[:12]})"
             )
     typer.echo(f"definition versions: {sum(v.new for v in stored)} new, {len(stored)} processes current")
+
+
+def check_flow_code(definitions: Definitions) -> list[str]:
+    """Return a sentence per process whose flows.yaml `version:` no loaded flow module was written for."""
+    from ecomflow.flows import runnable_versions
+
+    runnable = runnable_versions(definitions.processes)
+    return [
+        f"processes.{key}.version: {spec.version}, but ecomflow.flows.{key} was written for version: "
+        f"{', '.join(map(str, sorted(runnable[key])))}; new instances would fail (update the flow's written_for)"
+        for key, spec in definitions.processes.items()
+        if key in runnable and spec.version not in runnable[key]
+    ]
 
 
 def report_running_instances(definitions: Definitions) -> int:

@@ -78,12 +78,13 @@ def heat_svg(spec: ProcessSpec, heat: Mapping[str, StepHeat], *, t: Translator, 
     for step in spec.steps:
         measured = heat.get(step.key)
         if measured is None:
+            marks[step.key] = StepMark(fill="#ffffff")  # nothing waits here: plain, so the heat stands out
             continue
         note = t("map.heat_note", open=measured.open, wait=wait_text(measured.median_wait, t))
         marks[step.key] = StepMark(
             notes=((note, None),), fill=heat_colour(measured.median_wait, due=step.due, longest=longest)
         )
-    layout = layout_process(spec, note_lines=dict.fromkeys(marks, 1))
+    layout = layout_process(spec, note_lines={key: len(mark.notes) for key, mark in marks.items()})
     title = t("map.heat_title", process=t.label(spec.label))
     svg = render_svg(layout, text=diagram_text(t, definitions), title=title, marks=marks, id_prefix="heat")
     return Markup(svg)  # render_svg escapes every text and attribute it writes
