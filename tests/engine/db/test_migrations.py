@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.db.migrate import alembic_config, upgrade_to_head
 from ecomflow.engine.db.models import AuditEvent, Base, HumanTask, ProcessInstance, SignInFailure, WebSession
 from ecomflow.engine.db.sessions import get_engine, make_engine
+from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.versions import spec_of_instance, store_versions
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import authenticate, hash_token
 from ecomflow.engine.people.web_sessions import find_live_web_session, hash_session_secret, session_policy
@@ -97,6 +99,7 @@ OLD_PARAMS = return_params(order_id="ORD-OLD-1", delivered_on="2026-10-30")
 OLD_SESSION_SECRET = "old-browser-session-secret"
 LIVE_SESSION_ID = "55555555-5555-4555-8555-000000000001"
 ENDED_SESSION_ID = "55555555-5555-4555-8555-000000000002"
+OLD_VERSION_TEXT = "processes:\n  page_design: {}\n"
 # Columns a later revision adds keep NULL in old rows, except these, which their migration fills.
 FILLED_BY_MIGRATION = {("human_tasks", "lane"): "", ("human_tasks", "at_risk"): False}
 
@@ -172,7 +175,7 @@ class RevisionSchema:
         return {name: {column.name for column in table.columns} for name, table in self.metadata.tables.items()}
 
     def insert(self, connection: Connection, name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """Insert the rows with the columns this revision has; return them as inserted, or None if it lacks the table."""
+        """Insert the rows with the columns this revision has; return them as inserted (None: it lacks the table)."""
         assert name in Base.metadata.tables, f"no table {name} at head either"
         table = self.metadata.tables.get(name)
         if table is None:
@@ -227,7 +230,12 @@ def plant_old_data(connection: Connection) -> Planted:
         "api_tokens",
         [
             {"user_id": user_id["old-wu"], "token_hash": hash_token(OLD_TOKEN), "created_at": T0, "revoked_at": None},
-            {"user_id": user_id["old-ops"], "token_hash": hash_token("ecf_revoked"), "created_at": T0, "revoked_at": T0},
+            {
+                "user_id": user_id["old-ops"],
+                "token_hash": hash_token("ecf_revoked"),
+                "created_at": T0,
+                "revoked_at": T0,
+            },
         ],
     )
     insert(
@@ -443,11 +451,24 @@ def plant_old_data(connection: Connection) -> Planted:
             {"scope": "address", "key": "10.0.0.9", "at": T0},
         ],
     )
+    insert(
+        "definition_versions",
+        [
+            {
+                "process_key": "page_design",
+                "version": 1,
+                "declared_version": 1,
+                "sha256": "0" * 64,
+                "text": OLD_VERSION_TEXT,
+                "stored_at": T0,
+            }
+        ],
+    )
     return planted
 
 
 def check_data_survived(engine: Engine, planted: Planted) -> None:
-    """Assert every planted row is still there with its values, and columns it was planted without hold their defaults."""
+    """Assert every planted row is still there with its values; columns it was planted without hold their defaults."""
     with engine.connect() as connection:
         schema = RevisionSchema(connection)
         for name, rows in planted.rows.items():
@@ -557,6 +578,40 @@ class TestWebSessionsMigration:
             check_data_survived(engine, kept)
             command.upgrade(config, "head")
             check_data_survived(engine, kept)
+            assert _differences(engine) == []
+            check_app_works_on_old_rows(engine)
+        finally:
+            engine.dispose()
+
+
+class TestDefinitionVersionsMigration:
+    """0009 adds definition_versions; instances of the old release pin to what `ecomflow migrate` stores after it."""
+
+    def test_old_instances_find_their_version_once_stored_and_the_downgrade_drops_only_the_table(
+        self, empty_database_url: str
+    ) -> None:
+        config = alembic_config(empty_database_url)
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(config, "0005")
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            assert "definition_versions" not in planted.rows
+            command.upgrade(config, "0009")
+            with Session(engine) as session:
+                stored = store_versions(session, get_definitions())
+                session.commit()
+                assert {v.process_key: v.version for v in stored}["returns_exchange"] == 1
+                instance = session.get(ProcessInstance, INSTANCE_ID)
+                spec = spec_of_instance(session, instance)
+                assert (
+                    spec.step("inspect").form.field_names
+                    == get_definitions().process("returns_exchange").step("inspect").form.field_names
+                )
+            command.downgrade(config, "0005")
+            assert "definition_versions" not in set(inspect(engine).get_table_names())
+            check_data_survived(engine, planted)
+            command.upgrade(config, "head")
             assert _differences(engine) == []
             check_app_works_on_old_rows(engine)
         finally:
