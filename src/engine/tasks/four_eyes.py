@@ -19,6 +19,8 @@ __all__ = ["approved_step_of", "check_four_eyes", "four_eyes_violation", "who_di
 
 def approved_step_of(session: Session, task: HumanTask) -> str | None:
     """Return the key of the step whose work this task approves (as its instance's version says), or None."""
+    if task.kind != "approval":
+        return None  # only approval steps approve anything (steps.py): no need to read the version
     try:
         step = step_of_task(session, task)
     except DefinitionMissing:
