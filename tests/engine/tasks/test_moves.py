@@ -51,9 +51,13 @@ def _writes_task_state(tree: ast.AST, text: str) -> list[int]:
                 isinstance(t, ast.Attribute) and t.attr == "state" and "task" in ast.unparse(t.value) for t in targets
             ):
                 lines.append(node.lineno)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if "update human_tasks" in node.value.lower() and "state" in node.value.lower():
-                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "update human_tasks" in node.value.lower()
+            and "state" in node.value.lower()
+        ):
+            lines.append(node.lineno)
     return lines
 
 

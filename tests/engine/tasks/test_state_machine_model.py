@@ -437,7 +437,7 @@ class TestTaskActionsAgainstTheRules:
         principals = {name: make_user(name=name, roles=roles)[0] for name, roles in ROLES_OF.items()}
         run_state_machine_as_test(
             lambda: TaskLifecycle(principals),
-            # The same sequences every run: a fixed run time, a failure anyone can reproduce; raise max_examples to explore.
+            # The same sequences every run: a fixed run time, a reproducible failure; raise max_examples to explore.
             settings=settings(
                 max_examples=40,
                 stateful_step_count=40,
