@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,9 +13,11 @@ from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.config import get_settings
-from ecomflow.engine.db.models import AuditEvent, HumanTask
+from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from ecomflow.engine.db.sessions import make_engine, session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.processes import Definitions, parse_definitions
+from ecomflow.engine.definitions.versions import current_version
 from ecomflow.engine.files.incoming import IncomingFile, SizeLimit
 from ecomflow.engine.files.storage import get_store
 from ecomflow.engine.files.uploads import accept_upload
@@ -70,6 +73,27 @@ def make_instance(
             principal=starter(actor),
         )
         return instance.id
+
+
+def edited_definitions(edit: Callable[[dict[str, Any]], None]) -> Definitions:
+    """Return the shipped flows.yaml with `edit` applied to a copy of its mapping, validated."""
+    raw = copy.deepcopy(dict(get_definitions().source))
+    edit(raw)
+    return parse_definitions(raw)
+
+
+def pin_to_edited_version(instance_id: str, edit: Callable[[dict[str, Any]], None]) -> int:
+    """Store a version of the instance's process as `edit` changes flows.yaml, and pin the instance to it."""
+    definitions = edited_definitions(edit)
+    with session_scope() as session:
+        instance = session.get(ProcessInstance, instance_id)
+        instance.definition_version = current_version(session, definitions, instance.process_key)
+        return instance.definition_version
+
+
+def step_of(raw: dict[str, Any], process: str, step: str) -> dict[str, Any]:
+    """Return a step's mapping in a raw flows.yaml mapping, to edit."""
+    return next(s for s in raw["processes"][process]["steps"] if s["key"] == step)
 
 
 def make_task(

@@ -8,7 +8,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecomflow.api.errors import error_body, install_error_handlers
 from ecomflow.api.nul_guard import RefuseNul
-from ecomflow.api.routes import attachments, health, instances, processes, reports, sessions, tasks, users, webhooks
+from ecomflow.api.routes import (
+    attachments,
+    diagrams,
+    health,
+    instances,
+    processes,
+    reports,
+    sessions,
+    tasks,
+    users,
+    webhooks,
+)
 from ecomflow.api.uploads import UPLOAD_PATHS, upload_body_limit
 from ecomflow.api.web import mount_web
 from ecomflow.api.web.rendering import HOME
@@ -68,7 +79,7 @@ def create_app() -> FastAPI:
             )
         return await call_next(request)
 
-    for module in (health, processes, sessions, instances, tasks, attachments, users, reports, webhooks):
+    for module in (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, webhooks):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -11,7 +11,8 @@ from ecomflow.api.report_schemas import DurationPercentilesOut, KpiReportOut, Kp
 from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
-from ecomflow.engine.definitions.processes import Definitions, ProcessSpec
+from ecomflow.engine.definitions.processes import ProcessSpec
+from ecomflow.engine.definitions.versions import step_of_task
 from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.instances.lifecycle import children_of, get_instance
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
@@ -75,8 +76,8 @@ def present_event(event: AuditEvent) -> schemas.EventOut:
     )
 
 
-def present_task_detail(session: Session, task: HumanTask, definitions: Definitions) -> schemas.TaskDetailOut:
-    form = definitions.process(task.process_key).step(task.step_key).form
+def present_task_detail(session: Session, task: HumanTask) -> schemas.TaskDetailOut:
+    form = step_of_task(session, task).form  # the form of the instance's version, the one its completion checks
     instance = get_instance(session, task.instance_id)
     return schemas.TaskDetailOut(
         **present_task(task).model_dump(),

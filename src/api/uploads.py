@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import Attachment
 from ecomflow.engine.db.sessions import read_scope, session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.files.attachments import get_downloadable, plan_download, record_download
@@ -74,9 +73,7 @@ async def receive_upload(
 
 def _find_target(principal: Principal, task_id: str, field: str) -> UploadTarget:
     with read_scope() as session:
-        return find_upload_target(
-            session, task_id=task_id, field=field, principal=principal, definitions=get_definitions()
-        )
+        return find_upload_target(session, task_id=task_id, field=field, principal=principal)
 
 
 async def _stream_file_part(request: Request, open_file: Callable[[str], IncomingFile]) -> ReceivedFile:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from ecomflow.definition_commands import instances_app
 from ecomflow.engine.config import get_settings
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ users_app = typer.Typer(help="Manage users and their tokens.", no_args_is_help=T
 app.add_typer(users_app, name="users")
 report_app = typer.Typer(help="Print reports from the task history.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+app.add_typer(instances_app, name="instances")
 
 
 def _use_our_prefect() -> None:
@@ -78,11 +80,13 @@ def _next_commands(directory: Path) -> list[tuple[str, str]]:
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema, and store each changed process definition as a new version."""
+    from ecomflow.definition_commands import store_definition_versions
     from ecomflow.engine.db.migrate import upgrade_to_head
 
     upgrade_to_head()
     typer.echo(f"database at head: {get_settings().resolved_database_url}")
+    store_definition_versions()
 
 
 @app.command()
@@ -90,7 +94,8 @@ def check(
     file: Annotated[Path | None, typer.Option(help="flows.yaml to check")] = None,
     notifications: Annotated[Path | None, typer.Option(help="notifications.yaml to check")] = None,
 ) -> None:
-    """Validate flows.yaml and notifications.yaml; name the process, step, route and field of every error."""
+    """Validate flows.yaml and notifications.yaml, naming every error; then say what running instances would meet."""
+    from ecomflow.definition_commands import check_flow_code, report_running_instances
     from ecomflow.engine.definitions.processes import load_definitions
     from ecomflow.engine.errors import DefinitionError
     from ecomflow.engine.events.routing_file import load_routing
@@ -102,6 +107,10 @@ def check(
     except DefinitionError as exc:
         _echo_problems(path, exc.problems)
         raise typer.Exit(1) from None
+    mismatched = check_flow_code(definitions)
+    if mismatched:
+        _echo_problems(path, mismatched)
+        raise typer.Exit(1)
     steps = sum(len(p.steps) for p in definitions.processes.values())
     typer.echo(f"{path}: ok — {len(definitions.roles)} roles, {len(definitions.processes)} processes, {steps} steps")
     routing_path = notifications or settings.notifications_path
@@ -115,6 +124,7 @@ def check(
     typer.echo(f"{routing_path}: ok — {len(routing.routes)} routes; channels configured: {shown}")
     for name in sorted(routing.channel_names - set(configured)):
         typer.echo(f"  note: routes name channel {name!r}, which is not configured: nothing is sent there")
+    report_running_instances(definitions)
 
 
 def _echo_problems(path: Path, problems: list[str]) -> None:

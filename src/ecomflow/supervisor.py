@@ -7,6 +7,7 @@ import threading
 
 import typer
 
+from ecomflow.definition_commands import store_definition_versions
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.migrate import upgrade_to_head
 from ecomflow.services import Service, api_server, flow_worker, prefect_server
@@ -19,6 +20,7 @@ def run_all() -> int:
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     upgrade_to_head()
+    store_definition_versions()
     env = {
         "ECOMFLOW_DATA_DIR": str(settings.data_dir.resolve()),
         "ECOMFLOW_DATABASE_URL": settings.resolved_database_url,

@@ -6,7 +6,8 @@ The engine's guards, the inbox's queries, the API and the web pages' buttons all
 - A task is seen by the holders of its role or of the role it escalated to, and by its assignee;
   it is held (claimed, or received by assignment or delegation) by the holders of those roles.
 - Four-eyes: whoever did the work an approval approves may not hold it, and is not offered it.
-- An instance is seen by its starter and by whoever may see one of its tasks.
+- An instance (and its path on the process map) is seen by its starter and by whoever may see one of
+  its tasks; the heat view of a process (every case's wait) by managers.
 - A process is started by its `starters` (role keys, or `managers`); the system starts any.
 - An attachment is downloaded by whoever may see an instance that uses it (a completed task's output
   or its start params); until something uses it, by its uploader alone.
@@ -138,6 +139,11 @@ def may_see_instance(session: Session, principal: Principal, instance: ProcessIn
         or_(tasks_workable_by(principal.roles), HumanTask.assignee == principal.name),
     )
     return session.scalar(query.limit(1)) is not None
+
+
+def may_see_step_heat(principal: Principal) -> bool:
+    """Tell whether the user may see where every case of a process waits (the heat view): managers."""
+    return is_manager(principal)
 
 
 def may_cancel_instance(principal: Principal) -> bool:

@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     channel_timeout_seconds: float = 5.0
     # Routing of events to channels (see notifications.yaml).
     notifications_path: Path = Field(default_factory=default_notifications_path)
-    # The address people open the web pages at; every message links to the task there.
+    # The address people open the web pages at: messages link to tasks there, Prefect runs to their instance page.
     public_url: str | None = None
     # Breach forecast: recent throughput is measured over this many days.
     forecast_window_days: int = 7

@@ -4,14 +4,17 @@ EcomflowError
 ├── NotFound            the object does not exist, or the caller may not see it
 │   ├── DefinitionMissing   flows.yaml has no such process or step
 │   │   ├── UnknownProcess      no process with that key
-│   │   └── UnknownStep         the process has no step with that key
+│   │   ├── UnknownStep         the process has no step with that key
+│   │   └── VersionMissing      the database holds no such stored definition version
 │   └── BlobMissing         the store has no bytes under an attachment's key
 ├── Forbidden           the caller may see it but not do this
 ├── Conflict            the object's state forbids this now
 │   ├── IllegalTransition   the task state machine refuses the move
 │   ├── AlreadyClaimed      another user holds the task
 │   ├── FourEyesViolation   the approver did the work being approved
-│   └── VersionMismatch     If-Match names an older version
+│   ├── VersionMismatch     If-Match names an older version
+│   ├── UnrunnableVersion   no loaded flow module was written for an instance's definition version
+│   └── MigrationRefused    running instances cannot be moved to another version as asked
 ├── PayloadTooLarge     an upload outgrew the server's limit while it streamed in
 ├── ValidationFailed    a payload broke form rules; carries one FieldProblem per field
 ├── Unauthorized        no valid token
@@ -83,6 +86,18 @@ class PayloadTooLarge(EcomflowError):
     """A request body (an upload) outgrew its limit while it streamed in."""
 
 
+class UnrunnableVersion(Conflict):
+    """No loaded flow module was written for the definition version an instance runs on."""
+
+
+class MigrationRefused(Conflict):
+    """Running instances cannot be moved to the version asked for; `.problems` names each reason."""
+
+    def __init__(self, detail: str, *, problems: Sequence[str], **about: Any) -> None:
+        super().__init__(detail, **about)
+        self.problems = list(problems)
+
+
 class ValidationFailed(EcomflowError):
     """Submitted data broke the rules of its form."""
 
@@ -115,6 +130,18 @@ class UnknownStep(DefinitionMissing):
 
 class BlobMissing(NotFound):
     """The attachment store has no bytes under the key."""
+
+
+class VersionMissing(DefinitionMissing):
+    """The database holds no stored definition version with this process and number."""
+
+    def __init__(self, process: str, version: int, stored: Sequence[int]) -> None:
+        held = ", ".join(map(str, stored)) or "none; run `ecomflow migrate`"
+        super().__init__(
+            f"process {process!r} has no stored definition version {version} (stored: {held})",
+            process=process,
+            version=version,
+        )
 
 
 class DefinitionError(EcomflowError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 
 from prefect import Flow
 
@@ -11,8 +12,13 @@ from ecomflow.engine.definitions.current import get_definitions
 
 def implemented_flows() -> dict[str, Flow]:
     """Return the flow of every process that has its module here, by process key."""
+    return flows_of(get_definitions().processes)
+
+
+def flows_of(process_keys: Iterable[str]) -> dict[str, Flow]:
+    """Return the flow of each of these processes that has its module here."""
     flows = {}
-    for key in get_definitions().processes:
+    for key in process_keys:
         try:
             module = importlib.import_module(f"ecomflow.flows.{key}")
         except ModuleNotFoundError as exc:
@@ -21,3 +27,8 @@ def implemented_flows() -> dict[str, Flow]:
             continue
         flows[key] = getattr(module, key)
     return flows
+
+
+def runnable_versions(process_keys: Iterable[str]) -> dict[str, frozenset[int]]:
+    """Return, per process, the flows.yaml versions its flow module was written for (absent: no module)."""
+    return {key: flow.fn.written_for for key, flow in flows_of(process_keys).items()}

@@ -30,7 +30,7 @@ def _selection_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome
     context: dict[str, Any] = {}
     while True:
         selection = run.human("select_products", round=round, context=context)
-        approver = approver_role(selection.data["budget"], owner_above=get_definitions().rules["owner_approval_above"])
+        approver = approver_role(selection.data["budget"], owner_above=run.rule("owner_approval_above"))
         step = "owner_budget_approval" if approver == "owner" else "budget_approval"
         decision = run.approval(step, round=round, context={"selection": selection.data, "selected_by": selection.by})
         if decision.approved:
@@ -42,7 +42,7 @@ def _selection_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome
         round += 1
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def ads_and_events(run: ProcessRun) -> dict[str, Any]:
     """直通车，活动，钻展操作流程: select products, budget approval, sign-up, review result, effect."""
     selection, budget, rounds = _selection_until_approved(run)

@@ -7,7 +7,6 @@ from typing import Any
 from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.ad_law import find_banned_terms
 from ecomflow.engine.rules.sms import check_sms
 from ecomflow.engine.shop.process_records import save_copy
@@ -18,9 +17,8 @@ PROCESS = "customer_care_copy"
 
 
 @task
-def copy_check(text: str, channel: str) -> dict[str, Any]:
+def copy_check(text: str, channel: str, rules: dict[str, Any]) -> dict[str, Any]:
     """Check the text against the advertising law and, for an SMS, the SMS rules; return every finding."""
-    rules = get_definitions().rules
     findings = [
         {"field": hit.field, "rule": "ad_law", "term": hit.term, "position": hit.position, "message": hit.message}
         for hit in find_banned_terms({"text": text}, banned=rules["banned_terms"])
@@ -47,7 +45,8 @@ def _draft_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome, in
     context: dict[str, Any] = {"scenario": run.params.get("scenario")}
     while True:
         draft = run.human("draft_copy", round=round, context=context)
-        check = run.auto("copy_check", copy_check, draft.data["text"], draft.data["channel"], round=round)
+        rules = {"banned_terms": run.rule("banned_terms"), "sms": run.rule("sms")}
+        check = run.auto("copy_check", copy_check, draft.data["text"], draft.data["channel"], rules, round=round)
         if not check["passed"]:
             context = {**context, "findings": check["findings"], "previous_draft": draft.data}
             context.pop("rework", None)
@@ -65,7 +64,7 @@ def _draft_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome, in
         round += 1
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def customer_care_copy(run: ProcessRun) -> dict[str, Any]:
     """顾客关怀文案制作流程: draft, advertising-law and SMS check, review, copy library."""
     draft, decision, rounds = _draft_until_approved(run)

@@ -71,7 +71,7 @@ def scheduled_start() -> ScheduledStart:
     return ScheduledStart(business_key=day, params={"report_date": day})
 
 
-@process_flow(PROCESS, scheduled=scheduled_start)
+@process_flow(PROCESS, written_for={1}, scheduled=scheduled_start)
 def daily_report(run: ProcessRun) -> dict[str, Any]:
     """日报表: the day's KPIs by person, role and process, published as artifacts and announced."""
     report = run.auto("compute_kpis", compute_kpis, report_date_of(run))

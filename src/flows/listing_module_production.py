@@ -9,7 +9,6 @@ from prefect import task
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.files.design_archive import archive_creative
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
@@ -25,9 +24,9 @@ CUSTOMER_FACING = ("selling_points",)
 
 
 @task
-def copy_check(instance_id: str, points: dict[str, Any], round: int) -> dict[str, Any]:
+def copy_check(instance_id: str, points: dict[str, Any], round: int, banned: list[str]) -> dict[str, Any]:
     """Find every banned absolute term in the selling points, and where; publish the hits as an artifact."""
-    hits = scan_form_text(points, fields=CUSTOMER_FACING, banned=get_definitions().rules["banned_terms"])
+    hits = scan_form_text(points, fields=CUSTOMER_FACING, banned=banned)
     findings = [
         {"field": hit.field, "rule": "ad_law", "term": hit.term, "position": hit.position, "message": hit.message}
         for hit in hits
@@ -69,7 +68,8 @@ def _write_until_clean(run: ProcessRun, base: dict[str, Any]) -> StepOutcome:
     round = 1
     while True:
         points = run.human("write_selling_points", round=round, context=context)
-        check = run.auto("copy_check", copy_check, run.instance_id, points.data, round, round=round)
+        banned = run.rule("banned_terms")
+        check = run.auto("copy_check", copy_check, run.instance_id, points.data, round, banned, round=round)
         if not check["findings"]:
             return points
         context = {**base, "findings": check["findings"], "rework": {"round": round, "step": "copy_check"}}
@@ -91,7 +91,7 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepO
         round += 1
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def listing_module_production(run: ProcessRun) -> dict[str, Any]:
     """宝贝模块制作业务流程: selling points, advertising-law check, design, review, archive, upload."""
     photo_archive = run.params.get("photo_archive")

@@ -8,7 +8,6 @@ from typing import Any
 from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.rules.listing import Finding, check_listing
 from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
@@ -22,9 +21,10 @@ from ecomflow.flows.slots import in_peak_hours, slot_time
 PROCESS = "listing_upload"
 
 
-def _price_findings(session: Any, listing: dict[str, Any]) -> tuple[list[Finding], list[dict[str, Any]]]:
+def _price_findings(
+    session: Any, listing: dict[str, Any], rules: dict[str, Any]
+) -> tuple[list[Finding], list[dict[str, Any]]]:
     """Check each SKU row under its own price policy (the SKU's, else the default); return findings and table rows."""
-    rules = get_definitions().rules["price_policy"]
     rows = listing["skus"]
     known = get_skus(session, [row["sku"] for row in rows])
     findings, table = [], []
@@ -41,13 +41,11 @@ def _price_findings(session: Any, listing: dict[str, Any]) -> tuple[list[Finding
 
 
 @task
-def listing_check(instance_id: str, listing: dict[str, Any], round: int) -> dict[str, Any]:
+def listing_check(instance_id: str, listing: dict[str, Any], round: int, rules: dict[str, Any]) -> dict[str, Any]:
     """Check title bytes, advertising law, price policy and main images; publish the findings as an artifact."""
-    definitions = get_definitions()
-    rules = definitions.rules
     with session_scope() as session:
         business_key = get_instance(session, instance_id).business_key
-        price_findings, prices = _price_findings(session, listing)
+        price_findings, prices = _price_findings(session, listing, rules["price_policy"])
     findings = (
         check_listing(
             title=listing["title"],
@@ -73,7 +71,8 @@ def listing_check(instance_id: str, listing: dict[str, Any], round: int) -> dict
             description=f"宝贝上传检查 {business_key} round {round}: passed",
         )
     slot = slot_time(listing["go_live_at"])
-    return {"findings": rows, "prices": prices, "go_live_at": slot.isoformat(), "in_peak_hours": in_peak_hours(slot)}
+    peak = in_peak_hours(slot, peak_hours=rules["peak_hours"])
+    return {"findings": rows, "prices": prices, "go_live_at": slot.isoformat(), "in_peak_hours": peak}
 
 
 @task
@@ -102,7 +101,9 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
     round = 1
     while True:
         listing = run.human("prepare_listing", round=round, context=context)
-        check = run.auto("listing_check", listing_check, run.instance_id, listing.data, round, round=round)
+        rules = {name: run.rule(name) for name in ("listing", "banned_terms", "price_policy")}
+        rules["peak_hours"] = run.rule("peak_hours", [])
+        check = run.auto("listing_check", listing_check, run.instance_id, listing.data, round, rules, round=round)
         if check["findings"]:
             context = {**base, "findings": check["findings"], "rework": {"round": round, "step": "listing_check"}}
             round += 1
@@ -124,7 +125,7 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
         round += 1
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def listing_upload(run: ProcessRun) -> dict[str, Any]:
     """宝贝上传流程: prepare, check, review, go live at the slot, publish, verify."""
     listing, check = _prepare_until_approved(run)

@@ -84,7 +84,7 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: b
         round += 1
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def page_design(run: ProcessRun) -> dict[str, Any]:
     """首页设计/宝贝详情模块设计流程: brief, design, review, owner sign-off (homepage), go live, publish."""
     brief, sku = _brief_until_complete(run)
@@ -94,7 +94,7 @@ def page_design(run: ProcessRun) -> dict[str, Any]:
         "brief": brief.data,
         "sku": sku,
         "go_live_at": go_live_at.isoformat(),
-        "in_peak_hours": in_peak_hours(go_live_at),
+        "in_peak_hours": in_peak_hours(go_live_at, peak_hours=run.rule("peak_hours", [])),
     }
     design, approval = _design_until_approved(run, base, homepage=page == "homepage")
     run.wait_until("go_live", go_live_at)

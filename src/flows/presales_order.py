@@ -161,7 +161,7 @@ def _store_pickup(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     return run.finish(collected.data["outcome"], **details)
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def presales_order(run: ProcessRun) -> dict[str, Any]:
     """售前咨询下单流程: answer, stock check (one stock), shortage decision, ship or store pickup."""
     answer = _answer(run)

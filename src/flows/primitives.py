@@ -8,6 +8,7 @@ suspends (its process is free) until the dispatcher resumes it, and replays from
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,12 +16,15 @@ from typing import Any
 from prefect import Task
 from prefect.context import FlowRunContext
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.definitions.processes import ProcessSpec, StepSpec
+from ecomflow.engine.definitions.processes import Definitions, StepSpec
+from ecomflow.engine.definitions.versions import definitions_of_instance, list_versions
+from ecomflow.engine.errors import UnrunnableVersion
 from ecomflow.engine.instances.auto_step_results import load_result, result_key, store_result
 from ecomflow.engine.instances.children import start_child_once
 from ecomflow.engine.instances.lifecycle import (
@@ -33,7 +37,7 @@ from ecomflow.engine.instances.lifecycle import (
     start_instance,
 )
 from ecomflow.engine.instances.timers import arm_timer, find_timer, note_early_resume, timer_pause_key
-from ecomflow.engine.orchestrator.runs import suspend_current_run
+from ecomflow.engine.orchestrator.runs import link_run_to_instance_page, suspend_current_run
 from ecomflow.engine.people.principals import SYSTEM
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 from ecomflow.engine.tasks.step_tasks import find_task, note_resume_without_completion, open_task, pause_key
@@ -76,28 +80,41 @@ def _outcome(task: HumanTask) -> StepOutcome | None:
 
 
 class ProcessRun:
-    """One execution (or replay) of a process instance inside its flow run."""
+    """One execution (or replay) of a process instance inside its flow run, on its pinned definition version."""
 
     def __init__(
-        self, *, spec: ProcessSpec, instance_id: str, business_key: str, params: dict[str, Any], started_at: datetime
+        self,
+        *,
+        definitions: Definitions,
+        process_key: str,
+        instance_id: str,
+        business_key: str,
+        params: dict[str, Any],
+        started_at: datetime,
     ) -> None:
-        self.spec = spec
+        self.definitions = definitions
+        self.spec = definitions.process(process_key)
         self.instance_id = instance_id
         self.business_key = business_key
         self.params = params
         self.started_at = started_at
 
+    def rule(self, name: str, default: Any = None) -> Any:
+        """Return a shared rule's parameters (banned terms, price policy …) of the instance's version, as plain data."""
+        return _thawed(self.definitions.rules.get(name, default))
+
     @classmethod
-    def load(cls, process_key: str, instance_id: str) -> ProcessRun:
-        """Load the instance the run executes; raise InstanceEnded if it is no longer active."""
+    def load(cls, process_key: str, instance_id: str, *, written_for: frozenset[int]) -> ProcessRun:
+        """Load the instance the run executes; raise InstanceEnded if it ended, UnrunnableVersion if unrunnable here."""
         with session_scope() as session:
             instance = get_instance(session, instance_id)
             if instance.state not in ACTIVE_INSTANCE_STATES:
                 raise InstanceEnded(f"instance {instance_id} is {instance.state}")
+            _check_written_for(session, process_key, instance.definition_version, written_for, instance_id)
             set_instance_state(session, instance=instance, state=InstanceState.RUNNING)
-            spec = get_definitions().process(process_key)
             return cls(
-                spec=spec,
+                definitions=definitions_of_instance(session, instance),
+                process_key=process_key,
                 instance_id=instance_id,
                 business_key=instance.business_key,
                 params=dict(instance.params),
@@ -105,12 +122,16 @@ class ProcessRun:
             )
 
     @classmethod
-    def load_or_start(cls, process_key: str, *, business_key: str, params: dict[str, Any]) -> ProcessRun:
+    def load_or_start(
+        cls, process_key: str, *, business_key: str, params: dict[str, Any], written_for: frozenset[int]
+    ) -> ProcessRun:
         """Load the instance bound to this scheduled run, starting it on the run's first execution."""
         flow_run_id = str(FlowRunContext.get().flow_run.id)
+        started = False
         with session_scope() as session:
             existing = find_instance_of_run(session, flow_run_id=flow_run_id)
             if existing is None:
+                started = True
                 existing = start_instance(
                     session,
                     definitions=get_definitions(),
@@ -121,8 +142,10 @@ class ProcessRun:
                     start_run=False,
                 )
                 record_flow_run(session, instance_id=existing.id, flow_run_id=flow_run_id)
-            instance_id = existing.id
-        return cls.load(process_key, instance_id)
+            instance_id, run_name = existing.id, f"{process_key}/{existing.business_key}"
+        if started:
+            _link_to_instance_page(flow_run_id, instance_id, run_name)
+        return cls.load(process_key, instance_id, written_for=written_for)
 
     def human(self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None) -> StepOutcome:
         """Wait for a person to complete the step's task and return what they submitted."""
@@ -228,6 +251,42 @@ class ProcessRun:
                 if outcome is None and task.state in ACTIVE_STATES:
                     key = pause_key(note_resume_without_completion(session, task_id=task.id))
         return outcome
+
+
+def _thawed(value: Any) -> Any:
+    """Return frozen rule parameters as the dicts and lists a Prefect task takes."""
+    if isinstance(value, Mapping):
+        return {key: _thawed(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [_thawed(item) for item in value]
+    return value
+
+
+def _check_written_for(
+    session: Session, process_key: str, version: int, written_for: frozenset[int], instance_id: str
+) -> None:
+    """Refuse to run an instance whose definition version the flow code was not written for."""
+    stored = {v.version: v for v in list_versions(session, process_key)}
+    declared = stored[version].declared_version if version in stored else None
+    if declared in written_for:
+        return
+    held = f"flows.yaml version: {declared}" if declared is not None else "a version this database does not hold"
+    raise UnrunnableVersion(
+        f"instance {instance_id} runs on {process_key} definition version {version} ({held}); the loaded flow "
+        f"ecomflow.flows.{process_key} was written for flows.yaml version: {', '.join(map(str, sorted(written_for)))}. "
+        f"Deploy flow code written for it, or move the instance: ecomflow instances migrate --process {process_key} "
+        f"--to-version N",
+        instance_id=instance_id,
+        version=version,
+    )
+
+
+def _link_to_instance_page(flow_run_id: str, instance_id: str, run_name: str) -> None:
+    """Give a scheduled run the link artifact to its instance page; a failure costs the link, never the run."""
+    try:
+        link_run_to_instance_page(flow_run_id=flow_run_id, instance_id=instance_id, title=run_name)
+    except Exception:  # the link is a convenience: the run goes on without it
+        logger.warning("could not attach the instance-page link to flow run %s", flow_run_id, exc_info=True)
 
 
 def set_waiting(instance_id: str) -> None:

@@ -69,7 +69,7 @@ def _shoot_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepOu
         base = {**base, "rework": rework}
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def product_photo_shoot(run: ProcessRun) -> dict[str, Any]:
     """商品拍摄流程: request, samples, shoot, retouch, review, return samples, archive, one module per SKU."""
     request = run.human("request", context={"skus": run.params.get("skus") or []})

@@ -13,7 +13,6 @@ from prefect import task
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.files.design_archive import archive_creative
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.rules.ad_law import scan_form_text
@@ -28,9 +27,9 @@ FIGURES = ("impressions", "clicks", "click_through_rate", "verdict")
 
 
 @task
-def copy_check(request: dict[str, Any]) -> dict[str, Any]:
+def copy_check(request: dict[str, Any], banned: list[str]) -> dict[str, Any]:
     """Check the copy printed on the images against the advertising law; return every term and where."""
-    hits = scan_form_text(request, fields=CUSTOMER_FACING, banned=get_definitions().rules["banned_terms"])
+    hits = scan_form_text(request, fields=CUSTOMER_FACING, banned=banned)
     findings = [
         {"field": hit.field, "rule": "ad_law", "term": hit.term, "position": hit.position, "message": hit.message}
         for hit in hits
@@ -80,7 +79,7 @@ def _request_until_clean(run: ProcessRun) -> StepOutcome:
     context: dict[str, Any] = {}
     while True:
         request = run.human("request", round=round, context=context)
-        check = run.auto("copy_check", copy_check, request.data, round=round)
+        check = run.auto("copy_check", copy_check, request.data, run.rule("banned_terms"), round=round)
         if check["passed"]:
             return request
         context = {"findings": check["findings"], "previous_request": request.data}
@@ -106,7 +105,7 @@ def _design_until_approved(
         round += 1
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def promo_image_design(run: ProcessRun) -> dict[str, Any]:
     """促销图片设计流程: request, advertising-law check, design, review, data feedback, archive."""
     request = _request_until_clean(run)

@@ -84,9 +84,8 @@ def collect_metrics(instance_id: str, quarter: str) -> dict[str, Any]:
 
 
 @task
-def decompose_targets(instance_id: str, quarter: str, revenue_target: float) -> dict[str, Any]:
+def decompose_targets(instance_id: str, quarter: str, revenue_target: float, weights: dict[str, Any]) -> dict[str, Any]:
     """Split the revenue target over months and departments, store the KPI targets and show them as a table."""
-    weights = get_definitions().rules["target_weights"]
     decomposition = split_targets(
         revenue_target=revenue_target,
         quarter=quarter,
@@ -182,14 +181,21 @@ def scheduled_start() -> ScheduledStart:
     return ScheduledStart(business_key=quarter, params={"quarter": quarter})
 
 
-@process_flow(PROCESS, scheduled=scheduled_start)
+@process_flow(PROCESS, written_for={1}, scheduled=scheduled_start)
 def quarterly_marketing_plan(run: ProcessRun) -> dict[str, Any]:
     """季度营销计划制定流程: figures, plan, owner approval, targets, department strategies, campaigns."""
     # On demand without a quarter: the quarter of the day it was started, as for a scheduled run.
     quarter = run.params.get("quarter") or quarter_of(run.started_at.astimezone(_zone()).date())
     metrics = run.auto("collect_metrics", collect_metrics, run.instance_id, quarter)
     plan, approval, rounds = _plan_until_approved(run, metrics)
-    targets = run.auto("decompose_targets", decompose_targets, run.instance_id, quarter, plan.data["revenue_target"])
+    targets = run.auto(
+        "decompose_targets",
+        decompose_targets,
+        run.instance_id,
+        quarter,
+        plan.data["revenue_target"],
+        run.rule("target_weights"),
+    )
     outcomes = run.parallel(
         "department_strategies",
         context={"quarter": quarter, "plan": plan.data, "targets": targets},

@@ -21,14 +21,9 @@ from ecomflow.flows.process_flow import process_flow
 PROCESS = "returns_exchange"
 
 
-def _rules() -> dict[str, Any]:
-    return get_definitions().rules["returns"]
-
-
 @task
-def policy_check(params: dict[str, Any], requested_at: datetime) -> dict[str, Any]:
-    """Judge the request against 七日无理由退货 and the excluded categories."""
-    rules = _rules()
+def policy_check(params: dict[str, Any], requested_at: datetime, rules: dict[str, Any]) -> dict[str, Any]:
+    """Judge the request against 七日无理由退货 and the excluded categories (the instance's `rules.returns`)."""
     requested_on = requested_at.astimezone(ZoneInfo(get_definitions().timezone)).date()
     verdict = check_return_policy(
         delivered_on=date.fromisoformat(params["delivered_on"]),
@@ -41,8 +36,10 @@ def policy_check(params: dict[str, Any], requested_at: datetime) -> dict[str, An
 
 
 @task
-def refund(instance_id: str, params: dict[str, Any], deduction: str, received_at: datetime) -> dict[str, Any]:
-    """Pay the refund through the payment provider, exactly once per return."""
+def refund(
+    instance_id: str, params: dict[str, Any], deduction: str, received_at: datetime, terms: dict[str, Any]
+) -> dict[str, Any]:
+    """Pay the refund through the payment provider, exactly once per return, in the currency and time terms given."""
     with session_scope() as session:
         paid = issue_refund(
             session,
@@ -51,9 +48,9 @@ def refund(instance_id: str, params: dict[str, Any], deduction: str, received_at
             order_id=params["order_id"],
             amount=Decimal(str(params["amount"])),
             deduction=Decimal(deduction),
-            currency=get_definitions().rules.get("currency", "CNY"),
+            currency=terms["currency"],
             received_at=received_at,
-            pay_within=parse_duration(_rules()["refund_within"]),
+            pay_within=parse_duration(terms["refund_within"]),
         )
         return {"refund_id": paid.id, "amount": str(paid.amount), "reference": paid.provider_ref}
 
@@ -85,11 +82,12 @@ def _inspect_until_settled(run: ProcessRun, context: dict[str, Any]) -> tuple[St
         round += 1
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def returns_exchange(run: ProcessRun) -> dict[str, Any]:
     """售后退换货流程: policy check, review, parcel, inspection, refund or reship, follow-up."""
     params = run.params
-    verdict = run.auto("policy_check", policy_check, params, run.started_at)
+    returns_rules = run.rule("returns")
+    verdict = run.auto("policy_check", policy_check, params, run.started_at, returns_rules)
     review = run.approval("cs_review", context={"policy": verdict})
     if not review.approved:
         return run.finish("rejected", by=review.by, comment=review.comment)
@@ -104,13 +102,14 @@ def returns_exchange(run: ProcessRun) -> dict[str, Any]:
         return run.finish("closed_no_parcel")
     inspection, deduction = _inspect_until_settled(run, {"parcel": parcel.data})
     if params["kind"] == "return":
-        paid = run.auto("refund", refund, run.instance_id, params, str(deduction), inspection.at)
+        terms = {"currency": run.rule("currency", "CNY"), "refund_within": returns_rules["refund_within"]}
+        paid = run.auto("refund", refund, run.instance_id, params, str(deduction), inspection.at, terms)
         outcome, details = "refunded", {"refund": paid}
     else:
         reship = run.human("reship", context={"inspection": inspection.data})
         outcome, details = "reshipped", {"reship": reship.data}
     rating = run.auto("check_rating", check_rating, params["order_id"])["rating"]
-    if rating is not None and rating <= int(_rules()["bad_rating_at_most"]):
+    if rating is not None and rating <= int(returns_rules["bad_rating_at_most"]):
         follow_up = run.human("follow_up", context={"rating": rating, "outcome": outcome})
         details["follow_up"] = follow_up.data
     return run.finish(outcome, restock=inspection.data["restock"], **details)

@@ -61,10 +61,10 @@ def weekly_review(week_of: str) -> dict[str, Any]:
 
 
 def _review_markdown(week: str, figures: dict[str, Any]) -> str:
+    started, completed = figures["instances_started"], figures["instances_completed"]
     rows = [
-        f"| {process} | {figures['instances_started'].get(process, 0)} "
-        f"| {figures['instances_completed'].get(process, 0)} |"
-        for process in sorted(set(figures["instances_started"]) | set(figures["instances_completed"]))
+        f"| {process} | {started.get(process, 0)} | {completed.get(process, 0)} |"
+        for process in sorted(set(started) | set(completed))
     ]
     return "\n".join(
         [
@@ -88,7 +88,7 @@ def _review_markdown(week: str, figures: dict[str, Any]) -> str:
 
 def _plan_until_approved(run: ProcessRun, review: dict[str, Any]) -> tuple[StepOutcome, StepOutcome, int]:
     """Plan the week's actions until the budget's approver approves; a reject loops back with the comment."""
-    owner_above = get_definitions().rules["owner_approval_above"]
+    owner_above = run.rule("owner_approval_above")
     context: dict[str, Any] = {"weekly_review": review}
     round = 1
     while True:
@@ -113,7 +113,7 @@ def scheduled_start() -> ScheduledStart:
     return ScheduledStart(business_key=iso_week(week), params={"week_of": week.isoformat()})
 
 
-@process_flow(PROCESS, scheduled=scheduled_start)
+@process_flow(PROCESS, written_for={1}, scheduled=scheduled_start)
 def routine_promotion(run: ProcessRun) -> dict[str, Any]:
     """常规推广工作流程: weekly review, action plan, budget approval, execution report."""
     review = run.auto("weekly_review", weekly_review, _week_of(run).isoformat())

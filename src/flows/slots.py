@@ -19,10 +19,10 @@ def slot_time(value: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=calendar_zone())
 
 
-def in_peak_hours(moment: datetime) -> bool:
-    """Tell whether a time falls in one of the peak hours of flows.yaml (local time)."""
+def in_peak_hours(moment: datetime, *, peak_hours: list[str]) -> bool:
+    """Tell whether a time falls in one of the peak hours (local time; the instance's `rules.peak_hours`)."""
     local = moment.astimezone(calendar_zone()).time()
-    for slot in get_definitions().rules.get("peak_hours", []):
+    for slot in peak_hours:
         start, end = (time.fromisoformat(part) for part in slot.split("-"))
         if start <= local < end:
             return True

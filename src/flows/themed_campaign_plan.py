@@ -12,7 +12,6 @@ from typing import Any
 from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.rules.budget import approver_role
 from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
@@ -27,9 +26,10 @@ CREATIVE_FIELDS = ("purpose", "sizes", "copy", "deadline")
 
 
 @task
-def price_policy_check(instance_id: str, round: int, skus: list[dict[str, Any]], budget: float) -> dict[str, Any]:
+def price_policy_check(
+    instance_id: str, round: int, skus: list[dict[str, Any]], budget: float, rules: dict[str, Any]
+) -> dict[str, Any]:
     """Judge every SKU's promo price against its channel price policy, and who must approve the budget."""
-    rules = get_definitions().rules
     default, maximum = rules["price_policy"]["default"], rules["price_policy"]["max_online_discount"]
     with session_scope() as session:
         policies = {code: sku.price_policy for code, sku in get_skus(session, [line["sku"] for line in skus]).items()}
@@ -99,6 +99,7 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
             round,
             draft.data["skus"],
             draft.data["budget"],
+            {"price_policy": run.rule("price_policy"), "owner_approval_above": run.rule("owner_approval_above")},
             round=round,
         )
         review = {"campaign": draft.data, "drafted_by": draft.by, "price_check": check}
@@ -120,7 +121,7 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
         round += 1
 
 
-@process_flow(PROCESS)
+@process_flow(PROCESS, written_for={1})
 def themed_campaign_plan(run: ProcessRun) -> dict[str, Any]:
     """主题营销方案制定流程: draft, price policy, owner and operations approval, creatives and ads."""
     draft, approvals, rounds = _campaign_until_approved(run)

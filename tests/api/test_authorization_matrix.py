@@ -40,6 +40,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.versions import current_version
 from ecomflow.engine.events.outbox import WEBHOOK
 from ecomflow.engine.files.attachments import reference_attachments
 from ecomflow.engine.people.principals import Principal
@@ -112,7 +113,7 @@ def _open_task(role: str, *, holder: str | None = None, started_by: str = "start
     with session_scope() as session:
         instance = ProcessInstance(
             process_key=process,
-            definition_version=definitions.process(process).version,
+            definition_version=current_version(session, definitions, process),
             business_key=key,
             active_key=key,
             state="waiting",
@@ -328,7 +329,6 @@ class Team:
 def team(clean_db: str) -> Team:
     """Per role: an open task, one claimed by a colleague, one completed (its instance started by another role);
     a warehouse task escalated to customer service; one webhook delivery."""
-    definitions = get_definitions()
     tokens, principals = {}, {}
     for role in ROLES:
         principal, tokens[role] = make_user(name=f"{role}-1", roles=(role,))
@@ -343,7 +343,6 @@ def team(clean_db: str) -> Team:
                 task_id=task_id,
                 principal=principals[role],
                 data=_work_data(role, principals[role].name),
-                definitions=definitions,
             )
     escalated, _ = _open_task("warehouse")
     with session_scope() as session:

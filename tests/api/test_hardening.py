@@ -120,10 +120,9 @@ def _listings() -> list[tuple[str, dict[str, Any]]]:
         operation = operations.get("get")
         if operation is None or path.startswith("/ui"):
             continue
-        answer = operation["responses"]["200"].get("content", {}).get("application/json")
-        if answer is None:
-            continue  # a download (GET /attachments/{id}) answers bytes, not a page
-        ref = answer["schema"].get("$ref", "")
+        # Downloads answer bytes and maps answer SVG, never a page of items.
+        json_body = operation["responses"]["200"].get("content", {}).get("application/json", {})
+        ref = json_body.get("schema", {}).get("$ref", "")
         properties = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
         if properties.get("items", {}).get("type") == "array":
             limit = next(

@@ -165,8 +165,12 @@ class TestAProjectOfItsOwn:
         assert "ecomflow check" in run([ecomflow, "init"], cwd=project, env=env).stdout
         # The project's own flows.yaml (relative), not the packaged one, is what check reads.
         assert run([ecomflow, "check"], cwd=project, env=env).stdout.startswith("flows.yaml: ok")
-        migrated = run([ecomflow, "migrate"], cwd=project, env=env).stdout
-        assert migrated.strip() == f"database at head: sqlite:///{data_dir / 'ecomflow.db'}"
+        migrated = run([ecomflow, "migrate"], cwd=project, env=env).stdout.splitlines()
+        assert migrated[0] == f"database at head: sqlite:///{data_dir / 'ecomflow.db'}"
+        # Each process's definition is stored as its first version, which instances will pin.
+        count = len(yaml.safe_load((project / "flows.yaml").read_text(encoding="utf-8"))["processes"])
+        assert migrated[-1] == f"definition versions: {count} new, {count} processes current"
+        assert len([line for line in migrated if line.startswith("stored ")]) == count
         token = run([ecomflow, "users", "add", "packager", "--role", "operations"], cwd=project, env=env).stdout.strip()
 
         up = subprocess.Popen(

@@ -108,7 +108,6 @@ def _approval_of_inspection(*, inspector: Principal) -> str:
             session,
             task_id=inspect.id,
             principal=inspector,
-            definitions=definitions,
             data={"condition": "damaged", "restock": "no", "deduction": 10},
         )
     with session_scope() as session:

@@ -12,7 +12,9 @@ import pytest
 from prefect import Flow
 from prefect.deployments.runner import EntrypointType
 from prefect.utilities.hashing import file_hash
+from sqlalchemy import select
 
+from ecomflow.engine.db.models import AuditEvent
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.instances.lifecycle import cancel_instance, get_instance, record_flow_run
@@ -20,7 +22,7 @@ from ecomflow.engine.people.principals import Principal
 from ecomflow.flows import implemented_flows
 from ecomflow.flows.primitives import ProcessRun
 from ecomflow.flows.process_flow import ScheduledStart, mark_instance_failed, process_flow
-from tests.factories import make_instance
+from tests.factories import make_instance, pin_to_edited_version
 
 FLOWS = implemented_flows()
 
@@ -72,7 +74,7 @@ class TestWhatPrefectSees:
 def test_a_body_not_named_after_its_process_is_refused() -> None:
     with pytest.raises(TypeError, match="must be named returns_exchange, not handle_return"):
 
-        @process_flow("returns_exchange")
+        @process_flow("returns_exchange", written_for={1})
         def handle_return(run: ProcessRun) -> dict[str, Any]:
             """Run nothing."""
             return {}
@@ -82,7 +84,7 @@ class TestHowARunEnds:
     def test_the_body_gets_the_loaded_run_and_its_result_is_the_flows(self, clean_db: str) -> None:
         seen: list[ProcessRun] = []
 
-        @process_flow("returns_exchange")
+        @process_flow("returns_exchange", written_for={1})
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Record the run."""
             seen.append(run)
@@ -99,7 +101,7 @@ class TestHowARunEnds:
     def test_a_run_whose_instance_was_cancelled_ends_cancelled_without_running_the_body(self, clean_db: str) -> None:
         body_ran = []
 
-        @process_flow("returns_exchange")
+        @process_flow("returns_exchange", written_for={1})
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Record that the body ran."""
             body_ran.append(run)
@@ -121,7 +123,9 @@ class TestScheduledStart:
         """Record load_or_start's arguments instead of reading the flow run context."""
         calls: list[tuple[str, str, dict]] = []
 
-        def load_or_start(cls: type, process_key: str, *, business_key: str, params: dict) -> str:
+        def load_or_start(
+            cls: type, process_key: str, *, business_key: str, params: dict, written_for: frozenset
+        ) -> str:
             calls.append((process_key, business_key, params))
             return "the scheduled run"
 
@@ -131,6 +135,7 @@ class TestScheduledStart:
     def test_without_an_instance_id_the_run_starts_the_scheduled_instance(self, started: list) -> None:
         @process_flow(
             "daily_report",
+            written_for={1},
             scheduled=lambda: ScheduledStart(business_key="2026-12-04", params={"report_date": "2026-12-04"}),
         )
         def daily_report(run: ProcessRun) -> dict[str, Any]:
@@ -144,7 +149,7 @@ class TestScheduledStart:
         def refuse() -> ScheduledStart:
             raise AssertionError("a run started over the API must not read its scheduled start")
 
-        @process_flow("returns_exchange", scheduled=refuse)
+        @process_flow("returns_exchange", written_for={1}, scheduled=refuse)
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Return the instance id of the run."""
             return {"instance_id": run.instance_id}
@@ -171,3 +176,60 @@ class TestMarkInstanceFailed:
         instance_id = make_instance()
         mark_instance_failed(None, _run(parameters={}), SimpleNamespace(message="boom"))
         assert _state(instance_id) == "running"
+
+
+def declare_version_2(raw: dict[str, Any]) -> None:
+    """flows.yaml raises returns_exchange to `version: 2` and bans one more term."""
+    raw["processes"]["returns_exchange"]["version"] = 2
+    raw["rules"]["banned_terms"].append("绝无仅有")
+
+
+class TestDefinitionVersions:
+    def test_the_run_reads_the_spec_and_rules_of_the_instance_s_version(self, clean_db: str) -> None:
+        seen: list[ProcessRun] = []
+
+        @process_flow("returns_exchange", written_for={1, 2})
+        def returns_exchange(run: ProcessRun) -> dict[str, Any]:
+            """Record the run."""
+            seen.append(run)
+            return {}
+
+        old, new = make_instance(), make_instance()
+        pin_to_edited_version(new, declare_version_2)
+        returns_exchange.fn(old)
+        returns_exchange.fn(new)
+        assert ["绝无仅有" in run.rule("banned_terms") for run in seen] == [False, True]
+        assert [run.definitions.processes["returns_exchange"].version for run in seen] == [1, 2]
+
+    def test_an_instance_on_a_version_the_code_was_not_written_for_fails_at_once_and_says_why(
+        self, clean_db: str
+    ) -> None:
+        body_ran = []
+
+        @process_flow("returns_exchange", written_for={1})
+        def returns_exchange(run: ProcessRun) -> dict[str, Any]:
+            """Record that the body ran."""
+            body_ran.append(run)
+            return {}
+
+        instance_id = make_instance()
+        version = pin_to_edited_version(instance_id, declare_version_2)
+        state = returns_exchange.fn(instance_id)
+        assert state.is_failed() and body_ran == []
+        assert f"runs on returns_exchange definition version {version} (flows.yaml version: 2)" in state.message
+        assert "written for flows.yaml version: 1" in state.message
+        assert _state(instance_id) == "failed"
+        with session_scope() as session:
+            event = session.scalar(
+                select(AuditEvent).where(AuditEvent.instance_id == instance_id, AuditEvent.type == "instance.failed")
+            )
+            assert event.data["error"] == state.message
+
+    @pytest.mark.parametrize("versions", [set(), {0}, {True}, {"1"}])
+    def test_written_for_must_name_flows_yaml_versions(self, versions: set) -> None:
+        with pytest.raises(TypeError, match=r"written_for must name flows\.yaml versions"):
+            process_flow("returns_exchange", written_for=versions)
+
+    def test_every_shipped_flow_declares_the_versions_it_runs(self) -> None:
+        for key, flow in FLOWS.items():
+            assert flow.fn.written_for == {get_definitions().process(key).version}, key

@@ -1,6 +1,6 @@
 """The pages in headless Chromium.
 
-Sign in, claim, fill a form (fixing its errors), approve, reassign, bulk, language, phone width.
+Sign in, claim, fill a form (fixing its errors), approve, reassign, bulk, language, phone width, maps.
 
 Each test saves a screenshot under tests/web/artifacts/.
 """
@@ -15,6 +15,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.instances.children import start_child_once
 from tests.web.conftest import ARTIFACTS, CHROMIUM, PASSWORD, WebServer, new_task, sign_in
 
 PHONE = {"width": 375, "height": 740}
@@ -328,3 +330,96 @@ class TestPhoneWidth:
         page.goto("/ui/dashboard")
         expect(page.locator("svg.bar-chart").first).to_be_visible()
         self.assert_fits(page, "phone-dashboard")
+
+
+def _instance_of(task_id: str) -> str:
+    return _task(task_id).instance_id
+
+
+def _csp_errors(page: Page) -> list[str]:
+    """Collect the console's Content-Security-Policy complaints of a tab from now on."""
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    return errors
+
+
+class TestProcessMaps:
+    def test_the_inbox_row_leads_to_the_instance_page_with_its_path(self, open_as, staff):
+        task_id = new_task(claimed_by="wu")
+        page = open_as("wu")
+        blocked = _csp_errors(page)
+        page.goto("/ui")
+        page.locator(f'tr[data-task-id="{task_id}"] [data-testid="instance-link"]').click()
+        expect(page).to_have_url(f"/ui/instances/{_instance_of(task_id)}")
+        path = page.get_by_test_id("instance-path")
+        inspect = path.locator('g[data-step="inspect"]')
+        expect(inspect).to_have_attribute("data-state", "current")
+        expect(inspect).to_contain_text("wu 处理中")
+        expect(path.locator('g[data-step="refund"]')).to_have_attribute("data-state", "pending")
+        box = inspect.locator("rect").first.bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 40  # drawn, not just present
+        expect(page.get_by_test_id("instance-tasks")).to_contain_text("验货")
+        assert blocked == []
+        shoot(page, "instance-path")
+
+    def test_the_task_page_links_its_case_and_a_parent_links_its_children(self, open_as, staff):
+        task_id = new_task(claimed_by="wu")
+        page = open_as("zhou")
+        page.goto(f"/ui/tasks/{task_id}")
+        page.get_by_test_id("instance-link").click()
+        expect(page).to_have_url(f"/ui/instances/{_instance_of(task_id)}")
+        parent = _instance_of(new_task(process="product_photo_shoot", step="request", params={"skus": ["TEE-1"]}))
+        child = _start_child(parent)
+        page.goto(f"/ui/instances/{parent}")
+        expect(page.get_by_test_id("instance-path").locator('g[data-step="listing_modules"]')).to_have_attribute(
+            "data-state", "done"
+        )
+        page.get_by_test_id("children").get_by_role("link").first.click()
+        expect(page).to_have_url(f"/ui/instances/{child}")
+        expect(page.get_by_test_id("parent-link")).to_be_visible()
+
+    def test_a_case_its_viewer_may_not_see_is_a_404_page(self, open_as, staff):
+        task_id = new_task()
+        page = open_as("lin")
+        answer = page.goto(f"/ui/instances/{_instance_of(task_id)}")
+        assert answer is not None and answer.status == 404
+
+    def test_the_process_map_for_everyone_and_the_heat_view_for_managers(self, open_as, staff):
+        new_task()
+        manager = open_as("zhou", locale="en-US")
+        blocked = _csp_errors(manager)
+        manager.goto("/ui/processes")
+        manager.get_by_role("link", name="Returns and exchanges").click()
+        expect(manager).to_have_url("/ui/processes/returns_exchange")
+        expect(manager.get_by_test_id("process-map").locator("g[data-step]")).to_have_count(10)
+        heat = manager.get_by_test_id("heat-map").locator('g[data-step="inspect"]')
+        expect(heat).to_contain_text("open")
+        expect(manager.get_by_test_id("versions").locator("tr[data-version]")).to_have_count(1)
+        assert blocked == []
+        shoot(manager, "process-map-heat")
+        worker = open_as("wu")
+        worker.goto("/ui/processes/returns_exchange")
+        expect(worker.get_by_test_id("process-map")).to_be_visible()
+        expect(worker.get_by_test_id("heat-map")).to_have_count(0)
+
+    def test_the_instance_page_fits_a_phone(self, open_as, staff):
+        task_id = new_task(claimed_by="wu")
+        page = open_as("wu", viewport=PHONE)
+        page.goto(f"/ui/instances/{_instance_of(task_id)}")
+        expect(page.get_by_test_id("instance-path")).to_be_visible()
+        TestPhoneWidth.assert_fits(page, "phone-instance-path")
+
+
+def _start_child(parent_id: str) -> str:
+    with session_scope() as session:
+        return start_child_once(
+            session,
+            definitions=get_definitions(),
+            parent_id=parent_id,
+            step_key="listing_modules",
+            index=0,
+            process_key="listing_module_production",
+            params={"sku": "TEE-1", "photo_archive": "archive://1"},
+        )

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ecomflow.api.delivery import deliver_now
-from ecomflow.api.deps import CurrentUser, DefinitionsDep
+from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses, status_of
 from ecomflow.api.presenters import present_task, present_task_detail
 from ecomflow.api.schemas import (
@@ -134,11 +134,11 @@ def _present_outcome(outcome: BulkOutcome) -> dict[str, Any]:
 
 
 @router.get("/{task_id}", response_model=TaskDetailOut, responses=error_responses(404))
-def get(task_id: str, user: CurrentUser, definitions: DefinitionsDep) -> TaskDetailOut:
+def get(task_id: str, user: CurrentUser) -> TaskDetailOut:
     """Return a task with its form, context, comments and history."""
     with read_scope() as session:
         task = actions.get_visible_task(session, task_id, principal=user)
-        return present_task_detail(session, task, definitions)
+        return present_task_detail(session, task)
 
 
 @router.post("/{task_id}/claim", response_model=TaskOut, responses=error_responses(403, 404, 409))
@@ -216,7 +216,6 @@ def complete(
     body: CompleteIn,
     request: Request,
     user: CurrentUser,
-    definitions: DefinitionsDep,
     background: BackgroundTasks,
     idempotency_key: Annotated[str | None, Header(max_length=idempotency.MAX_KEY_CHARS)] = None,
     if_match: Annotated[str | None, Header()] = None,
@@ -233,7 +232,6 @@ def complete(
                 task_id=task_id,
                 principal=user,
                 data=body.data,
-                definitions=definitions,
                 expected_version=expected_version,
             )
             answer = jsonable_encoder(present_task(task))

@@ -13,7 +13,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ecomflow.api.web import attachment_pages, dashboard, gallery, inbox, process_pages, session_pages, task_page
+from ecomflow.api.web import (
+    attachment_pages,
+    dashboard,
+    gallery,
+    inbox,
+    instance_page,
+    map_pages,
+    process_pages,
+    session_pages,
+    task_page,
+)
 from ecomflow.api.web.deps import (
     LIVE_REFRESH_HEADER,
     CsrfRefused,
@@ -42,7 +52,17 @@ def _missing_page(path: str, page: VisitorPage) -> RedirectResponse:
 def mount_web(app: FastAPI) -> None:
     """Add the pages, their static files and their error pages to the application."""
     app.mount(STATIC_PATH, StaticFiles(packages=[(WEB_PACKAGE, "static")]), name="web-static")
-    for module in (session_pages, inbox, task_page, attachment_pages, gallery, dashboard, process_pages):
+    for module in (
+        session_pages,
+        inbox,
+        task_page,
+        attachment_pages,
+        gallery,
+        dashboard,
+        process_pages,
+        map_pages,
+        instance_page,
+    ):
         app.include_router(module.router)
     app.include_router(missing_pages)  # last: only what no page above matched
 

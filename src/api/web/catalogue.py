@@ -7,6 +7,8 @@ flows.yaml's choice fields, ``ctx.*`` the keys the engine and flows put in a tas
 
 from __future__ import annotations
 
+from ecomflow.api.web.catalogue_maps import MAP_ENTRIES
+
 ENTRIES: dict[str, tuple[str, str]] = {
     "app.name": ("电商流程工作台", "ecomflow workbench"),
     "nav.skip": ("跳到主要内容", "Skip to main content"),
@@ -478,6 +480,11 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "enum.ztc_main": ("直通车主图", "Sponsored-search main image"),
     "enum.zuanzhan": ("钻展", "Display ad (钻展)"),
 }
+
+# The maps' and the instance page's strings live in catalogue_maps.py; a key in both would hide one of them.
+if ENTRIES.keys() & MAP_ENTRIES.keys():
+    raise RuntimeError(f"catalogue keys defined twice: {sorted(ENTRIES.keys() & MAP_ENTRIES.keys())}")
+ENTRIES.update(MAP_ENTRIES)
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "zh": {key: zh for key, (zh, _) in ENTRIES.items()},

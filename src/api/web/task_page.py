@@ -26,11 +26,12 @@ from ecomflow.api.web.labels import priority_name, process_title, role_title, st
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import HOME, redirect, render
 from ecomflow.engine import access
-from ecomflow.engine.db.models import AuditEvent, HumanTask
+from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.definitions.forms import FieldProblem
-from ecomflow.engine.definitions.processes import Definitions, StepSpec
-from ecomflow.engine.errors import EcomflowError, NotFound, ValidationFailed
+from ecomflow.engine.definitions.processes import Definitions, ProcessSpec, StepSpec
+from ecomflow.engine.definitions.versions import spec_of_instance, step_of_task
+from ecomflow.engine.errors import DefinitionMissing, EcomflowError, NotFound, ValidationFailed
 from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.events.outbox import new_message_ids
 from ecomflow.engine.instances.lifecycle import get_instance
@@ -78,10 +79,20 @@ def _history(events: Sequence[AuditEvent], page: Page, renderer: ContextRenderer
     return lines
 
 
-def _step_of(definitions: Definitions, task: HumanTask) -> StepSpec | None:
-    """Return the task's step as flows.yaml defines it now, or None for a step no longer defined."""
-    process = definitions.processes.get(task.process_key)
-    return next((s for s in process.steps if s.key == task.step_key), None) if process is not None else None
+def _step_of(session: Session, task: HumanTask) -> StepSpec | None:
+    """Return the task's step as its instance's version defines it, or None for a step that version lacks."""
+    try:
+        return step_of_task(session, task)
+    except DefinitionMissing:
+        return None
+
+
+def _process_of(session: Session, instance: ProcessInstance, definitions: Definitions) -> ProcessSpec | None:
+    """Return the instance's pinned process spec; the current one if its version is not stored."""
+    try:
+        return spec_of_instance(session, instance)
+    except DefinitionMissing:
+        return definitions.processes.get(instance.process_key)
 
 
 def _visible_task(session: Session, task_id: str, page: Page) -> HumanTask:
@@ -102,10 +113,10 @@ def _render_task(
 ) -> HTMLResponse:
     """Render the task page; after a refused completion, with what was entered and each problem by its field."""
     definitions, t, user = page.definitions, page.t, page.user
-    process = definitions.processes.get(task.process_key)
-    step = _step_of(definitions, task)
-    names = field_names(process)
     instance = get_instance(session, task.instance_id)
+    process = _process_of(session, instance, definitions)
+    step = _step_of(session, task)
+    names = field_names(process)
     context = {"business_key": instance.business_key, "params": instance.params, **(task.context or {})}
     # Every file the page shows (earlier steps', this step's output, what was just uploaded), looked up at once.
     files = file_views(session, file_ids_in([context, task.output, values], names))
@@ -158,7 +169,7 @@ def task_page(task_id: str, page: StaffPage) -> HTMLResponse:
 def complete(task_id: str, page: StaffForm) -> Response:
     """Submit the task's form; problems come back next to their fields, success goes back to the inbox."""
     with session_scope() as session:
-        step = _step_of(page.definitions, _visible_task(session, task_id, page))
+        step = _step_of(session, _visible_task(session, task_id, page))
     if step is None:
         return redirect(page, _task_url(task_id), flash=Flash("error", page.t("refused.step_missing")))
     data = read_submission(step.form, page.form, zone=page.zone) if step.form is not None else {}
@@ -170,7 +181,6 @@ def complete(task_id: str, page: StaffForm) -> Response:
                 task_id=task_id,
                 principal=page.user,
                 data=data,
-                definitions=page.definitions,
                 expected_version=int(version) if version.isdigit() else None,
             )
             name = step_title(page.definitions, page.t, done.process_key, done.step_key)

@@ -22,6 +22,7 @@ class TaskRow:
     """One task as the inbox and the dashboard show it."""
 
     id: str
+    instance_id: str
     process: str
     step: str
     role: str
@@ -48,6 +49,7 @@ def task_rows(session: Session, tasks: Sequence[HumanTask], page: Page) -> list[
         rows.append(
             TaskRow(
                 id=task.id,
+                instance_id=task.instance_id,
                 process=process_title(page.definitions, page.t, task.process_key),
                 step=step_title(page.definitions, page.t, task.process_key, task.step_key),
                 role=role_title(page.definitions, page.t, task.role),

@@ -133,6 +133,26 @@ class ProcessInstance(Base):
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class DefinitionVersion(Base):
+    """One stored version of a process's definition: the flows.yaml text an instance pinned at its start."""
+
+    __tablename__ = "definition_versions"
+    __table_args__ = (
+        UniqueConstraint("process_key", "version", name="uq_definition_version"),
+        UniqueConstraint("process_key", "sha256", name="uq_definition_text"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    process_key: Mapped[str] = mapped_column(String(64))
+    # The number instances record (process_instances.definition_version): 1, 2, 3 … per process.
+    version: Mapped[int] = mapped_column(Integer)
+    # The process's `version:` in flows.yaml when stored: what flow modules declare they were written for.
+    declared_version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class HumanTask(Base):
     __tablename__ = "human_tasks"
     # One task per (instance, step, round): a replayed flow finds the row it made before.

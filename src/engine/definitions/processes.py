@@ -10,8 +10,9 @@ Steps, rules, cron and durations are checked in step_definitions, rules_schema, 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,6 +28,7 @@ from ecomflow.engine.definitions.rules_section import (
 )  # re-exported: importers read it from here
 from ecomflow.engine.definitions.sla_policy import Escalation, SlaPolicy, read_calendar, read_sla, read_timezone
 from ecomflow.engine.definitions.steps import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
+from ecomflow.engine.definitions.stored_text import process_text
 from ecomflow.engine.errors import DefinitionError, UnknownProcess, UnknownStep
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "load_definitions",
     "parse_definitions",
     "parse_duration",
+    "parse_process_text",
 ]
 
 _TOP_KEYS = ("version", "calendar", "sla", "roles", "rules", "processes")
@@ -135,6 +138,13 @@ class Definitions:
     roles: Mapping[str, Role]
     rules: Mapping[str, Any]
     processes: Mapping[str, ProcessSpec]
+    # The mapping the file was read into: each process's stored text is cut from it (stored_text.py).
+    source: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def process_texts(self) -> Mapping[str, str]:
+        """Return each process's stored text: its own section and the shared sections it depends on."""
+        return MappingProxyType({key: process_text(self.source, key) for key in self.processes})
 
     @property
     def timezone(self) -> str:
@@ -182,6 +192,38 @@ def parse_definitions(raw: Any) -> Definitions:
         roles=MappingProxyType(roles),
         rules=rules,
         processes=MappingProxyType(processes),
+        source=raw,
+    )
+
+
+def parse_process_text(raw: Any, *, calendar: BusinessCalendar) -> Definitions:
+    """Validate a stored process text (shared sections and one process) on the given calendar; raise DefinitionError."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("processes"), Mapping) or len(raw["processes"]) != 1:
+        raise DefinitionError(["(stored text): expected roles, sla, rules and exactly one process"])
+    problems: list[str] = _shape_problems(raw)
+    if problems:
+        raise DefinitionError(problems)
+    ((key, section),) = raw["processes"].items()
+    roles = _read_roles(raw.get("roles"), problems)
+    sla = read_sla(raw.get("sla"), roles, problems)
+    rules = read_rules(raw.get("rules"), roles, problems)
+    # The children it starts were defined when the text was stored; a child start checks the current file.
+    steps = section.get("steps") if isinstance(section, Mapping) else None
+    children = {s.get("process") for s in steps if isinstance(s, Mapping)} if isinstance(steps, list) else set()
+    known = frozenset({key} | {child for child in children if isinstance(child, str)})
+    process = _read_process(
+        key, section, roles=roles, known=known, timezone=calendar.timezone, sla=sla, problems=problems
+    )
+    if problems or process is None:
+        raise DefinitionError(problems or [f"processes.{key}: unreadable"])
+    return Definitions(
+        version=1,
+        calendar=calendar,
+        sla=sla,
+        roles=MappingProxyType(roles),
+        rules=rules,
+        processes=MappingProxyType({key: process}),
+        source=raw,
     )
 
 

@@ -17,7 +17,7 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.versions import spec_of_instance
 from ecomflow.engine.events import outbox, webhooks
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.events.channel_delivery import deliver_channel_message
@@ -47,7 +47,7 @@ def _deliver_start(message: OutboxMessage, *, now: datetime) -> None:
         instance = get_instance(session, message.instance_id)
         if instance.state not in ACTIVE_INSTANCE_STATES or instance.flow_run_id:
             return
-        spec = get_definitions().process(instance.process_key)
+        spec = spec_of_instance(session, instance)
         process_key, run_name = instance.process_key, _run_name(instance)
     flow_run_id = runs.start_flow_run(
         process_key=process_key,
@@ -64,6 +64,15 @@ def _deliver_start(message: OutboxMessage, *, now: datetime) -> None:
             instance_id=message.instance_id,
             data={"flow_run_id": flow_run_id},
         )
+    _link_run_to_instance_page(flow_run_id, message.instance_id, run_name)
+
+
+def _link_run_to_instance_page(flow_run_id: str, instance_id: str, run_name: str) -> None:
+    """Give the run a link artifact to the instance page; a failure leaves the run without it, never unstarted."""
+    try:
+        runs.link_run_to_instance_page(flow_run_id=flow_run_id, instance_id=instance_id, title=run_name)
+    except Exception:  # the link is a convenience: the run is started and recorded either way
+        logger.warning("could not attach the instance-page link to flow run %s", flow_run_id, exc_info=True)
 
 
 def _deliver_resume(message: OutboxMessage, *, now: datetime) -> None:

@@ -131,8 +131,8 @@ def _describe_instance_event(
     notice.update(
         process=_process_title(definitions, row.process_key, language),
         business_key=row.business_key,
-        link=_url(f"/ui/dashboard?process={row.process_key}"),
-        link_label="open_dashboard",
+        link=_url(f"/ui/instances/{instance_id}"),
+        link_label="open_instance",
     )
     try:
         roles = frozenset(definitions.process(row.process_key).roles)

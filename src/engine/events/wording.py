@@ -31,6 +31,7 @@ LABELS = {
     "at_risk": ("有逾期风险", "at risk"),
     "open_task": ("打开任务", "Open the task"),
     "open_dashboard": ("打开看板", "Open the dashboard"),
+    "open_instance": ("查看流程进度", "Open the case"),
     "open_inbox": ("打开收件箱", "Open the inbox"),
     "report_date": ("日期", "Date"),
     "done": ("今日完成", "Done today"),

@@ -19,7 +19,7 @@ from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import Attachment
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.forms import FieldProblem, FieldSpec
-from ecomflow.engine.definitions.processes import Definitions
+from ecomflow.engine.definitions.versions import step_of_task
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.files import content_types
@@ -54,12 +54,11 @@ class UploadTarget:
         return SizeLimit(server_max)
 
 
-def find_upload_target(
-    session: Session, *, task_id: str, field: str, principal: Principal, definitions: Definitions
-) -> UploadTarget:
+def find_upload_target(session: Session, *, task_id: str, field: str, principal: Principal) -> UploadTarget:
     """Return the file field of a task the user may see; `field` may carry row indexes (banners[0].image)."""
     task = get_visible_task(session, task_id, principal=principal)
-    form = definitions.process(task.process_key).step(task.step_key).form
+    # The form of the version the task's instance is pinned to, as completing it will check.
+    form = step_of_task(session, task).form
     spec = _field_at(form.fields if form is not None else (), field)
     if spec is None or spec.type not in ("file", "image"):
         message = f"field: step {task.step_key} has no file or image field {field!r}"

@@ -14,6 +14,7 @@ from ecomflow.engine.db.models import HumanTask, ProcessInstance
 from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.definitions.processes import Definitions
+from ecomflow.engine.definitions.versions import current_version
 from ecomflow.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.events import outbox
 from ecomflow.engine.events.audit import record_event
@@ -46,7 +47,7 @@ def start_instance(
     parent_step: str | None = None,
     start_run: bool = True,
 ) -> ProcessInstance:
-    """Check the starter and params (files too), create the instance, queue its flow run's start (unless it has one)."""
+    """Check the starter, validate params, create the instance pinned to the current version, queue its run's start."""
     spec = definitions.process(process_key)
     access.check_may_start(principal, spec)
     actor = principal.name
@@ -55,9 +56,10 @@ def start_instance(
     problems = problems or check_file_uses(session, uses, principal=principal)
     if problems:
         raise ValidationFailed(f"params of {process_key} break {len(problems)} rule(s)", problems=problems)
+    version = current_version(session, definitions, process_key)
     instance = ProcessInstance(
         process_key=process_key,
-        definition_version=spec.version,
+        definition_version=version,
         business_key=business_key,
         active_key=business_key,
         state=InstanceState.RUNNING,
@@ -78,7 +80,7 @@ def start_instance(
         type="instance.started",
         actor=actor,
         instance_id=instance.id,
-        data={"process": process_key, "business_key": business_key, "version": spec.version},
+        data={"process": process_key, "business_key": business_key, "version": version},
     )
     if start_run:
         outbox.enqueue(session, kind=outbox.START_RUN, instance_id=instance.id)

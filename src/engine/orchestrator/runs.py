@@ -11,6 +11,7 @@ from uuid import UUID
 import httpx
 from prefect import get_client
 from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.actions import ArtifactCreate
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound
@@ -59,6 +60,24 @@ def flow_run_ui_url(flow_run_id: str | None) -> str | None:
     if not flow_run_id:
         return None
     return f"{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}"
+
+
+def instance_page_url(instance_id: str) -> str:
+    """Return the web page of an instance (its path on the process map) under the public base URL."""
+    return f"{get_settings().resolved_public_url}/ui/instances/{instance_id}"
+
+
+def link_run_to_instance_page(*, flow_run_id: str, instance_id: str, title: str) -> None:
+    """Attach a link artifact to the flow run, so its page in the Prefect UI leads to the instance page."""
+    url = instance_page_url(instance_id)
+    _client().create_artifact(
+        ArtifactCreate(
+            type="markdown",
+            data=f"[{title} — ecomflow: where this case stands]({url})",
+            description="The instance page in ecomflow: the path on the process map, the tasks and who holds them.",
+            flow_run_id=UUID(flow_run_id),
+        )
+    )
 
 
 def start_flow_run(*, process_key: str, instance_id: str, run_name: str, tags: list[str]) -> str:

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.events.digests import queue_daily_digest_if_due
 from ecomflow.engine.files.attachments import delete_unused_uploads
 from ecomflow.engine.files.storage import get_store, remove_stale_spool_files
@@ -56,10 +55,10 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True, uploads: b
     with session_scope() as session:
         fired = len(fire_due_timers(session, now=now))
     with session_scope() as session:
-        reminded = len(send_daily_reminders(session, definitions=get_definitions(), now=now))
+        reminded = len(send_daily_reminders(session, now=now))
     reminded_due = _in_batches(lambda session: remind_due_tasks(session, now=now))
     overdue = _in_batches(lambda session: flag_overdue_tasks(session, now=now))
-    escalated = _in_batches(lambda session: escalate_overdue_tasks(session, definitions=get_definitions(), now=now))
+    escalated = _in_batches(lambda session: escalate_overdue_tasks(session, now=now))
     digest_messages = queue_daily_digest_if_due(now=now)
     policy = session_policy()
     web_sessions_ended = _until_none_left(lambda session: end_timed_out_web_sessions(session, now=now, policy=policy))

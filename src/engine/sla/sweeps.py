@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.definitions.business_calendar import WALL_CLOCK, BusinessCalendar
-from ecomflow.engine.definitions.processes import Definitions, StepSpec
+from ecomflow.engine.definitions.processes import StepSpec
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation, SlaPolicy
+from ecomflow.engine.definitions.versions import step_of_task
 from ecomflow.engine.errors import DefinitionMissing
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
@@ -102,15 +103,13 @@ def flag_overdue_tasks(session: Session, *, now: datetime, limit: int = BATCH_SI
     return SweepBatch(tuple(t.id for t in tasks), full)
 
 
-def escalate_overdue_tasks(
-    session: Session, *, definitions: Definitions, now: datetime, limit: int = BATCH_SIZE
-) -> SweepBatch:
+def escalate_overdue_tasks(session: Session, *, now: datetime, limit: int = BATCH_SIZE) -> SweepBatch:
     """Escalate each active task past its escalation time, once; release it back to the queue if the step says so."""
     due = (HumanTask.state.in_(_ACTIVE), HumanTask.escalated_at.is_(None), HumanTask.escalate_at <= now)
     candidates = _select_due(session, due=due, order=HumanTask.escalate_at, limit=limit)
     escalated = []
     for candidate in candidates:
-        escalation = _escalation_of(definitions, candidate)
+        escalation = _escalation_of(session, candidate)
         if not _mark(session, candidate.id, due=due, values={"escalated_at": now, "escalated_to": escalation.to}):
             continue
         task = _reread(session, candidate.id)
@@ -129,11 +128,11 @@ def escalate_overdue_tasks(
     return SweepBatch(tuple(escalated), len(candidates) == limit)
 
 
-def _escalation_of(definitions: Definitions, task: HumanTask) -> Escalation:
-    """Return the step's escalation; one that flows.yaml dropped since the task opened goes to the managers."""
+def _escalation_of(session: Session, task: HumanTask) -> Escalation:
+    """Return the step's escalation in the instance's version; a step that version lacks goes to the managers."""
     try:
-        step = definitions.process(task.process_key).step(task.step_key)
-    except DefinitionMissing:  # flows.yaml changed under a running instance
+        step = step_of_task(session, task)
+    except DefinitionMissing:  # a migrated instance's task, or a version not stored
         step = None
     # The task was promised an escalation when it opened: keep the promise rather than let it sit.
     return (step.escalate if step else None) or Escalation(to=MANAGERS)

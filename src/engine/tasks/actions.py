@@ -11,7 +11,7 @@ from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import HumanTask, TaskComment
 from ecomflow.engine.definitions.forms import FieldProblem, validate_form
-from ecomflow.engine.definitions.processes import Definitions
+from ecomflow.engine.definitions.versions import step_of_task
 from ecomflow.engine.errors import AlreadyClaimed, Forbidden, NotFound, ValidationFailed, VersionMismatch
 from ecomflow.engine.events import outbox
 from ecomflow.engine.events.audit import record_event
@@ -154,13 +154,12 @@ def complete_task(
     task_id: str,
     principal: Principal,
     data: Any,
-    definitions: Definitions,
     expected_version: int | None = None,
 ) -> HumanTask:
-    """Validate the output against the step's form, store it, and queue the flow's resume."""
+    """Validate the output against the step's form (of the instance's version), store it, queue the flow's resume."""
     task = get_visible_task(session, task_id, principal=principal)
     # Whoever may never approve this hears that first, before any state or version detail.
-    check_four_eyes(session, task=task, user=principal.name, definitions=definitions)
+    check_four_eyes(session, task=task, user=principal.name)
     if expected_version is not None and expected_version != task.version:
         raise VersionMismatch(
             f"task {task_id} is at version {task.version}, not {expected_version}; reload and retry", task_id=task_id
@@ -168,7 +167,7 @@ def complete_task(
     if task.state == TaskState.CLAIMED and not access.may_complete_task(principal, task):
         raise Forbidden(f"task {task_id} is assigned to {task.assignee}; only they may complete it", task_id=task_id)
     next_state(task.state, TaskAction.COMPLETE, task_id=task.id)
-    form = definitions.process(task.process_key).step(task.step_key).form
+    form = step_of_task(session, task).form
     problems = validate_form(form, data) if form is not None else []
     uses = find_file_uses(form, data) if form is not None and not problems else []
     problems = problems or check_file_uses(session, uses, principal=principal)

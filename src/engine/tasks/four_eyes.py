@@ -11,28 +11,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.models import HumanTask
-from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.definitions.processes import Definitions
+from ecomflow.engine.definitions.versions import step_of_task
 from ecomflow.engine.errors import DefinitionMissing, FourEyesViolation
 
 __all__ = ["approved_step_of", "check_four_eyes", "four_eyes_violation", "who_did_approved_work"]
 
 
-def approved_step_of(task: HumanTask, *, definitions: Definitions | None = None) -> str | None:
-    """Return the key of the step whose work this task approves, or None."""
+def approved_step_of(session: Session, task: HumanTask) -> str | None:
+    """Return the key of the step whose work this task approves (as its instance's version says), or None."""
+    if task.kind != "approval":
+        return None  # only approval steps approve anything (steps.py): no need to read the version
     try:
-        step = (definitions or get_definitions()).process(task.process_key).step(task.step_key)
+        step = step_of_task(session, task)
     except DefinitionMissing:
-        # A task of a process or step no longer defined keeps only what the flow stored.
+        # A task of a step its version does not define (or a version not stored) keeps only what the flow stored.
         return None
     return step.approves
 
 
-def four_eyes_violation(
-    session: Session, *, task: HumanTask, user: str, definitions: Definitions | None = None
-) -> str | None:
+def four_eyes_violation(session: Session, *, task: HumanTask, user: str) -> str | None:
     """Return the sentence saying why the user may not act on the task, or None if they may."""
-    approved = approved_step_of(task, definitions=definitions)
+    approved = approved_step_of(session, task)
     if approved is not None and _completed_approved_work(session, task=task, approved=approved, user=user):
         return (
             f"four-eyes rule: {user} did {approved} that {task.step_key} approves "
@@ -45,9 +44,9 @@ def four_eyes_violation(
     return None
 
 
-def check_four_eyes(session: Session, *, task: HumanTask, user: str, definitions: Definitions | None = None) -> None:
+def check_four_eyes(session: Session, *, task: HumanTask, user: str) -> None:
     """Raise FourEyesViolation if the user did the work this task approves."""
-    violation = four_eyes_violation(session, task=task, user=user, definitions=definitions)
+    violation = four_eyes_violation(session, task=task, user=user)
     if violation is not None:
         raise FourEyesViolation(violation, task_id=task.id, user=user)
 

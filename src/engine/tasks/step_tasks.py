@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import insert_unless_exists
-from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.definitions.processes import Definitions, StepSpec
+from ecomflow.engine.definitions.processes import StepSpec
+from ecomflow.engine.definitions.versions import definitions_of_instance
 from ecomflow.engine.events import outbox
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.instances.lifecycle import InstanceState, get_instance, set_instance_state
@@ -34,15 +34,14 @@ def open_task(
     context: dict[str, Any] | None = None,
     excluded_users: Sequence[str] = (),
     now: datetime | None = None,
-    definitions: Definitions | None = None,
 ) -> HumanTask:
-    """Return the task of (instance, step, round, lane), creating it the first time only."""
+    """Return the task of (instance, step, round, lane), creating it the first time only; `step` is of its version."""
     existing = find_task(session, instance_id=instance_id, step_key=step.key, round=round, lane=lane)
     if existing is not None:
         return existing
     instance = get_instance(session, instance_id)
     now = now or utcnow()
-    definitions = definitions or get_definitions()
+    definitions = definitions_of_instance(session, instance)
     # Due, reminder and escalation count the step's clock; the parcel wait (expires) stays wall time.
     times = due_times(calendar=definitions.calendar, step=step, sla=definitions.sla, now=now)
     task = HumanTask(

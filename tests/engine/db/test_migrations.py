@@ -31,6 +31,8 @@ from ecomflow.engine.db.models import (
     WebSession,
 )
 from ecomflow.engine.db.sessions import get_engine, make_engine
+from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.definitions.versions import spec_of_instance, store_versions
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import authenticate, hash_token
 from ecomflow.engine.people.web_sessions import find_live_web_session, hash_session_secret, session_policy
@@ -111,6 +113,7 @@ NO_CONTACT = {"mobile": None, "email": None, "dingtalk_id": None, "wecom_id": No
 OLD_CONTACTS = {"old-wu": NO_CONTACT | {"mobile": "13800000001", "email": "wu@example.com", "dingtalk_id": "ding-wu"}}
 ATTACHMENT_ID = "66666666-6666-4666-8666-000000000001"
 ATTACHMENT_TABLES = {"attachments", "attachment_references", "creatives"}
+OLD_VERSION_TEXT = "processes:\n  page_design: {}\n"
 # Columns a later revision adds keep NULL in old rows, except these, which their migration fills.
 FILLED_BY_MIGRATION = {("human_tasks", "lane"): "", ("human_tasks", "at_risk"): False}
 
@@ -510,6 +513,19 @@ def plant_old_data(connection: Connection) -> Planted:
             }
         ],
     )
+    insert(
+        "definition_versions",
+        [
+            {
+                "process_key": "page_design",
+                "version": 1,
+                "declared_version": 1,
+                "sha256": "0" * 64,
+                "text": OLD_VERSION_TEXT,
+                "stored_at": T0,
+            }
+        ],
+    )
     return planted
 
 
@@ -705,5 +721,39 @@ class TestAttachmentsMigration:
             command.upgrade(config, "head")
             check_data_survived(engine, kept)
             assert _differences(engine) == []
+        finally:
+            engine.dispose()
+
+
+class TestDefinitionVersionsMigration:
+    """0009 adds definition_versions; instances of the old release pin to what `ecomflow migrate` stores after it."""
+
+    def test_old_instances_find_their_version_once_stored_and_the_downgrade_drops_only_the_table(
+        self, empty_database_url: str
+    ) -> None:
+        config = alembic_config(empty_database_url)
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(config, "0008")
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            assert "definition_versions" not in planted.rows
+            command.upgrade(config, "0009")
+            with Session(engine) as session:
+                stored = store_versions(session, get_definitions())
+                session.commit()
+                assert {v.process_key: v.version for v in stored}["returns_exchange"] == 1
+                instance = session.get(ProcessInstance, INSTANCE_ID)
+                spec = spec_of_instance(session, instance)
+                assert (
+                    spec.step("inspect").form.field_names
+                    == get_definitions().process("returns_exchange").step("inspect").form.field_names
+                )
+            command.downgrade(config, "0008")
+            assert "definition_versions" not in set(inspect(engine).get_table_names())
+            check_data_survived(engine, planted)
+            command.upgrade(config, "head")
+            assert _differences(engine) == []
+            check_app_works_on_old_rows(engine)
         finally:
             engine.dispose()

@@ -169,7 +169,7 @@ class TestQueueing:
         expected = "流程已完成" if state is InstanceState.COMPLETED else "流程失败"
         process = get_definitions().process("returns_exchange").label.zh
         assert arrival.body["markdown"]["title"] == f"【{expected}】{process} {business_key}"
-        assert "/ui/dashboard?process=returns_exchange" in arrival.body["markdown"]["text"]
+        assert f"/ui/instances/{instance_id}" in arrival.body["markdown"]["text"]
 
     def test_messages_are_in_english_when_the_file_says_so(
         self, clean_db: str, vendors: Vendors, configure_channels: Callable[..., None]
@@ -212,7 +212,6 @@ class TestPrivacy:
                 task_id=task_id,
                 principal=worker,
                 data={"return_tracking_no": "SF9876543210", "carrier": "顺丰速运"},
-                definitions=get_definitions(),
             )
         with session_scope() as session:
             set_instance_state(session, instance=get_instance(session, task.instance_id), state=InstanceState.COMPLETED)

@@ -6,7 +6,6 @@ from sqlalchemy import select
 
 from ecomflow.engine.db.models import HumanTask, OutboxMessage
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.events.audit import list_events
 from ecomflow.engine.instances.lifecycle import InstanceState, cancel_instance, get_instance, set_instance_state
 from ecomflow.engine.people.principals import Principal
@@ -56,7 +55,6 @@ class TestCancelInstance:
                 task_id=done,
                 principal=INSPECTOR,
                 data={"condition": "ok", "restock": "yes"},
-                definitions=get_definitions(),
             )
         with session_scope() as session:
             cancel_instance(session, instance_id=instance_id, principal=MANAGER, reason="customer withdrew")

@@ -84,6 +84,6 @@ class TestDailyReminders:
             open_task(session, instance_id=instance_id, step=ads.step("sign_up"), now=T0)
         for hours, expected in ((23, 0), (24, 1), (30, 0), (48, 1)):
             with session_scope() as session:
-                reminded = send_daily_reminders(session, definitions=definitions, now=T0 + timedelta(hours=hours))
+                reminded = send_daily_reminders(session, now=T0 + timedelta(hours=hours))
                 assert len(reminded) == expected, hours
         assert _events(instance_id, "task.reminded") == 2

@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent, HumanTask, User
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.errors import Forbidden, NotFound, ValidationFailed
 from ecomflow.engine.people.absence import mark_away, mark_back
 from ecomflow.engine.people.principals import Principal
@@ -108,7 +107,7 @@ class TestMarkAway:
         wu, _ = make_user(name="wu", roles=("operations",))
         instance_id = make_instance()
         inspection = _claimed("inspect", li, instance_id=instance_id)
-        _do(complete_task, task_id=inspection, principal=li, data=GOOD_INSPECTION, definitions=get_definitions())
+        _do(complete_task, task_id=inspection, principal=li, data=GOOD_INSPECTION)
         approval = _claimed("deduction_approval", wu, instance_id=instance_id)
         _, [handover] = _away("wu", wu, substitute="li")
         assert handover.outcome == "released"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
-from types import MappingProxyType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from ecomflow.engine.access import tasks_workable_by, working_roles
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions import versions
 from ecomflow.engine.definitions.business_calendar import BusinessCalendar
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.definitions.processes import Definitions, StepSpec
+from ecomflow.engine.definitions.processes import StepSpec
 from ecomflow.engine.definitions.sla_policy import MANAGERS, Escalation
 from ecomflow.engine.errors import NotFound
 from ecomflow.engine.instances.lifecycle import cancel_instance
@@ -34,7 +35,7 @@ from ecomflow.engine.sla.sweeps import (
 from ecomflow.engine.tasks.actions import claim_task, get_visible_task
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
 from ecomflow.engine.tasks.step_tasks import open_task
-from tests.factories import make_instance, make_task, make_user
+from tests.factories import make_instance, make_task, make_user, pin_to_edited_version, step_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY_10 = datetime(2026, 11, 23, 10, tzinfo=SHANGHAI)
@@ -51,22 +52,30 @@ def step(process: str, key: str) -> StepSpec:
     return get_definitions().process(process).step(key)
 
 
-def with_escalation(process: str, key: str, escalation: Escalation | None) -> Definitions:
-    """Return the shipped definitions with one step's escalation replaced."""
-    definitions = get_definitions()
-    spec = definitions.process(process)
-    steps = tuple(replace(s, escalate=escalation) if s.key == key else s for s in spec.steps)
-    processes = {**definitions.processes, process: replace(spec, steps=steps)}
-    return replace(definitions, processes=MappingProxyType(processes))
+def inspection_escalating_to(role: str | None) -> Callable[[dict[str, Any]], None]:
+    """Return an edit of flows.yaml: the returns inspection escalates to the role (None: `escalate: false`)."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        step_of(raw, "returns_exchange", "inspect")["escalate"] = {"to": role} if role else False
+
+    return edit
 
 
-def open_inspection(*, now: datetime = MONDAY_10, definitions: Definitions | None = None) -> str:
-    """Open a returns inspection (warehouse, due in 2 working days) as its flow would."""
+def rename_inspection(raw: dict[str, Any]) -> None:
+    """Rename the returns inspection in flows.yaml (and the approval that refers to it): `inspect` is gone."""
+    step_of(raw, "returns_exchange", "inspect")["key"] = "inspect_parcel"
+    approval = step_of(raw, "returns_exchange", "deduction_approval")
+    approval["reject_to"] = approval["approves"] = "inspect_parcel"
+
+
+def open_inspection(*, now: datetime = MONDAY_10, version: Callable[[dict[str, Any]], None] | None = None) -> str:
+    """Open a returns inspection (warehouse, due in 2 working days) as its flow would, on an edited version if given."""
     instance_id = make_instance()
-    definitions = definitions or get_definitions()
+    if version is not None:
+        pin_to_edited_version(instance_id, version)
     with session_scope() as session:
-        spec = definitions.process("returns_exchange").step("inspect")
-        return open_task(session, instance_id=instance_id, step=spec, now=now, definitions=definitions).id
+        spec = get_definitions().process("returns_exchange").step("inspect")
+        return open_task(session, instance_id=instance_id, step=spec, now=now).id
 
 
 def open_inquiry(*, now: datetime = SATURDAY_NIGHT) -> str:
@@ -188,10 +197,11 @@ class TestOpenTask:
         assert task.expires_at == friday_evening + timedelta(days=7)
         assert task.due_at == shanghai(12, 9, 9)  # 7 working days after Monday 09:00
 
-    def test_the_given_calendar_is_used(self, clean_db: str) -> None:
+    def test_the_current_calendar_is_used(self, clean_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
         every_hour = BusinessCalendar(timezone="UTC", working_hours=((0, 23 * 60 + 59),))
-        definitions = replace(get_definitions(), calendar=every_hour)
-        task = task_row(open_inspection(now=shanghai(11, 27, 20), definitions=definitions))
+        on_every_hour = replace(get_definitions(), calendar=every_hour)
+        monkeypatch.setattr(versions, "get_definitions", lambda: on_every_hour)
+        task = task_row(open_inspection(now=shanghai(11, 27, 20)))
         assert task.due_at == shanghai(11, 29, 20)
 
 
@@ -312,8 +322,7 @@ class TestEscalation:
         assert task_row(task_id).escalated_to == "operations"
 
     def test_the_escalated_role_may_see_and_claim_the_task(self, clean_db: str) -> None:
-        to_service = with_escalation("returns_exchange", "inspect", Escalation(to="customer_service"))
-        task_id = open_inspection(definitions=to_service)
+        task_id = open_inspection(version=inspection_escalating_to("customer_service"))
         service, _ = make_user(roles=("customer_service",))
         designer, _ = make_user(roles=("visual",))
         assert task_id not in inbox_ids(service)
@@ -321,7 +330,7 @@ class TestEscalation:
             get_visible_task(session, task_id, principal=service)
 
         with session_scope() as session:
-            batch = escalate_overdue_tasks(session, definitions=to_service, now=task_row(task_id).escalate_at)
+            batch = escalate_overdue_tasks(session, now=task_row(task_id).escalate_at)
         assert batch.changed == (task_id,)
         assert working_roles(task_row(task_id)) == {"warehouse", "customer_service"}
         assert task_id in inbox_ids(service)
@@ -338,32 +347,31 @@ class TestEscalation:
         with pytest.raises(NotFound):
             claim(task_id, service)
 
-    def test_a_step_that_lost_its_escalation_still_escalates_to_the_managers(self, clean_db: str) -> None:
-        to_service = with_escalation("returns_exchange", "inspect", Escalation(to="customer_service"))
-        task_id = open_inspection(definitions=to_service)
-        without = with_escalation("returns_exchange", "inspect", None)
+    def test_a_step_whose_version_lost_its_escalation_still_escalates_to_the_managers(self, clean_db: str) -> None:
+        task_id = open_inspection(version=inspection_escalating_to("customer_service"))
+        pin_to_edited_version(task_row(task_id).instance_id, inspection_escalating_to(None))
         with session_scope() as session:
-            escalate_overdue_tasks(session, definitions=without, now=task_row(task_id).escalate_at)
+            escalate_overdue_tasks(session, now=task_row(task_id).escalate_at)
         assert task_row(task_id).escalated_to == MANAGERS
 
-    def test_a_step_flows_yaml_dropped_escalates_to_the_managers(self, clean_db: str) -> None:
-        task_id = open_inspection(
-            definitions=with_escalation("returns_exchange", "inspect", Escalation(to="customer_service"))
-        )
-        definitions = get_definitions()
-        spec = definitions.process("returns_exchange")
-        dropped = replace(spec, steps=tuple(s for s in spec.steps if s.key != "inspect"))
-        without = replace(
-            definitions, processes=MappingProxyType({**definitions.processes, "returns_exchange": dropped})
-        )
+    def test_a_step_its_version_does_not_define_escalates_to_the_managers(self, clean_db: str) -> None:
+        task_id = open_inspection(version=inspection_escalating_to("customer_service"))
+        pin_to_edited_version(task_row(task_id).instance_id, rename_inspection)
         with session_scope() as session:
-            escalate_overdue_tasks(session, definitions=without, now=task_row(task_id).escalate_at)
+            escalate_overdue_tasks(session, now=task_row(task_id).escalate_at)
         assert task_row(task_id).escalated_to == MANAGERS
+
+    def test_the_instance_s_version_decides_not_the_current_file(self, clean_db: str) -> None:
+        to_service = open_inspection(version=inspection_escalating_to("customer_service"))
+        as_shipped = open_inspection()
+        with session_scope() as session:
+            escalate_overdue_tasks(session, now=max(task_row(t).escalate_at for t in (to_service, as_shipped)))
+        assert (task_row(to_service).escalated_to, task_row(as_shipped).escalated_to) == ("customer_service", MANAGERS)
 
 
 class TestVisibilityRule:
     def test_the_query_condition_matches_the_python_rule(self, clean_db: str) -> None:
-        escalated = open_inspection(definitions=with_escalation("returns_exchange", "inspect", Escalation(to="visual")))
+        escalated = open_inspection(version=inspection_escalating_to("visual"))
         plain = open_inspection()
         sweep_once(now=task_row(plain).escalate_at)
         with session_scope() as session:

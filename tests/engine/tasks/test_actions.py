@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, TaskComment
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.errors import (
     AlreadyClaimed,
     Forbidden,
@@ -69,7 +68,7 @@ def _claim(task_id: str, principal: Principal) -> HumanTask:
 
 
 def _complete(task_id: str, principal: Principal, data: Any, **kwargs: Any) -> HumanTask:
-    return _do(complete_task, task_id=task_id, principal=principal, data=data, definitions=get_definitions(), **kwargs)
+    return _do(complete_task, task_id=task_id, principal=principal, data=data, **kwargs)
 
 
 def _visible(task_id: str, principal: Principal) -> HumanTask:
@@ -364,9 +363,7 @@ class TestAuditInSameTransaction:
         _claim(task_id, worker)
         with pytest.raises(RuntimeError, match="crash"):
             change_then_fail(
-                lambda session: complete_task(
-                    session, task_id=task_id, principal=worker, data=GOOD_INSPECTION, definitions=get_definitions()
-                ),
+                lambda session: complete_task(session, task_id=task_id, principal=worker, data=GOOD_INSPECTION),
                 "crash after the completion",
             )
         task = _task(task_id)

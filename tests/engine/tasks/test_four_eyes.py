@@ -7,8 +7,6 @@ another user may.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task
 from ecomflow.engine.tasks.four_eyes import approved_step_of
 from ecomflow.engine.tasks.step_tasks import open_task
 from ecomflow.sample_data import sample_object
-from tests.factories import attach_as, make_instance, make_user
+from tests.factories import attach_as, make_instance, make_user, pin_to_edited_version, step_of
 
 
 def _approval_steps(*, approving: bool) -> list[tuple[str, str]]:
@@ -78,7 +76,7 @@ def _complete_approved_work(instance_id: str, approved: StepSpec, author: Princi
     lane = approved.roles[0] if approved.roles else ""
     task_id = _open(instance_id, approved, lane=lane)
     _do(claim_task, task_id=task_id, principal=author)
-    _do(complete_task, task_id=task_id, principal=author, data=_sample(approved, author), definitions=get_definitions())
+    _do(complete_task, task_id=task_id, principal=author, data=_sample(approved, author))
 
 
 def _author_and_others(approval: StepSpec, approved: StepSpec) -> tuple[Principal, Principal, Principal]:
@@ -137,7 +135,6 @@ class TestEveryApprovalStep:
             task_id=task_id,
             principal=author,
             data=_sample(approval, author),
-            definitions=get_definitions(),
             **about,
         )
 
@@ -149,7 +146,6 @@ class TestEveryApprovalStep:
             task_id=task_id,
             principal=other,
             data=_sample(approval, other),
-            definitions=get_definitions(),
         )
         assert (done.state, done.completed_by) == ("completed", other.name)
 
@@ -169,7 +165,6 @@ class TestEveryApprovalStep:
             task_id=task_id,
             principal=author,
             data=_sample(approval, author),
-            definitions=get_definitions(),
             barred=author.name,
             approval=approval,
             approved=approved,
@@ -201,17 +196,17 @@ class TestApprovalWithoutEarlierWork:
 
 
 class TestDefinitionsChangedUnderTheTask:
-    def test_a_task_whose_process_or_step_is_no_longer_defined_approves_nothing(self, clean_db: str) -> None:
+    def test_a_task_whose_version_lacks_its_step_approves_nothing(self, clean_db: str) -> None:
         process, step = APPROVING[0]
-        spec, approval, approved = _specs(process, step)
-        task = _task(_open(_new_instance(process), approval))
-        definitions = get_definitions()
-        assert approved_step_of(task, definitions=definitions) == approved.key
-        without_step = {
-            **definitions.processes,
-            process: replace(spec, steps=tuple(s for s in spec.steps if s.key != step)),
-        }
-        without_process = {key: value for key, value in definitions.processes.items() if key != process}
-        for processes in (without_step, without_process):
-            changed = replace(definitions, processes=MappingProxyType(processes))
-            assert approved_step_of(task, definitions=changed) is None
+        _, approval, approved = _specs(process, step)
+        instance_id = _new_instance(process)
+        task = _task(_open(instance_id, approval))
+        with session_scope() as session:
+            assert approved_step_of(session, task) == approved.key
+
+        def drop_the_approval(raw: dict[str, Any]) -> None:
+            raw["processes"][process]["steps"].remove(step_of(raw, process, step))
+
+        pin_to_edited_version(instance_id, drop_the_approval)
+        with session_scope() as session:
+            assert approved_step_of(session, task) is None

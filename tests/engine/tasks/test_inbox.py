@@ -12,7 +12,6 @@ from sqlalchemy import update
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.actions import claim_task, complete_task
@@ -75,7 +74,6 @@ class TestFilters:
                 task_id=done,
                 principal=worker,
                 data={"condition": "ok", "restock": "yes"},
-                definitions=get_definitions(),
             )
         _claim(claimed, worker)
         assert set(_ids(worker)) == {claimed, open_}

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent, HumanTask
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.errors import VersionMismatch
 from ecomflow.engine.instances.lifecycle import cancel_instance
 from ecomflow.engine.tasks.actions import assign_task, claim_task, complete_task, delegate_task, release_task
@@ -102,7 +101,6 @@ class TestEveryMoveHasOneShape:
         make_user(name="li", roles=("warehouse",))
         boss, _ = make_user(name="boss", roles=("operations",))
         task_id = make_task()
-        definitions = get_definitions()
         with session_scope() as session:
             claim_task(session, task_id=task_id, principal=wu)
             release_task(session, task_id=task_id, principal=wu, reason="lunch")
@@ -111,7 +109,7 @@ class TestEveryMoveHasOneShape:
         li = make_user(name="li2", roles=("warehouse",))[0]
         with session_scope() as session:
             assign_task(session, task_id=task_id, principal=boss, user=li.name, reason="li went home")
-            complete_task(session, task_id=task_id, principal=li, data=GOOD_INSPECTION, definitions=definitions)
+            complete_task(session, task_id=task_id, principal=li, data=GOOD_INSPECTION)
         events = _move_events(task_id)
         assert [
             (e.type, e.data["from"], e.data["to"], e.data["assignee"], e.data["previous_assignee"]) for e in events

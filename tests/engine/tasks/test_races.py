@@ -186,7 +186,6 @@ class HandOver:
                 task_id=task_id,
                 principal=self.actor,
                 data=self.data,
-                definitions=get_definitions(),
                 expected_version=2,
             )
         if self.kind == "release":

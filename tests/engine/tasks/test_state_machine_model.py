@@ -400,7 +400,6 @@ class TaskLifecycle(RuleBasedStateMachine):
             task_id=self.task_ids[step],
             principal=self.principals[user],
             data=task.good_output if valid else task.bad_output,
-            definitions=get_definitions(),
         )
         self.judge(
             got,
