@@ -95,7 +95,7 @@ class TestListingCheck:
         product.do(product.wait_for_task(iid, "prepare_listing", round=4)["id"], below)
         [price] = findings_of(product, iid, 5)
         assert (price["field"], price["rule"]) == ("skus[0].price", "price_deviation")
-        assert "5.00% below the list price 100.00" in price["message"]
+        assert "online price 95.0 is 5% below the list price 100.00" in price["message"]
 
         everything = listing_form(files, other, title="最" * 31, price=95.0, main_images=files["main_images"][:1])
         product.do(product.wait_for_task(iid, "prepare_listing", round=5)["id"], everything)

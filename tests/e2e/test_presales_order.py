@@ -186,7 +186,7 @@ class TestShortage:
         decision = ops.wait_for_task(instance_id, "shortage_decision")
         detail = ops.get(f"/tasks/{decision['id']}").json()
         assert detail["role"] == "operations"
-        assert detail["context"]["short"] == [{"sku": tee, "wanted": 3, "available": 1}]
+        assert detail["context"]["short"] == [{"sku": tee, "location": ONLINE_WAREHOUSE, "wanted": 3, "available": 1}]
         assert stock_of(tee) == [1] and reservations_of(instance_id) == []
         ops.do(decision["id"], {"decision": "partial_ship", "notes": "先发1件，其余退款"})
 
