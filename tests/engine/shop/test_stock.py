@@ -22,7 +22,6 @@ from ecomflow.engine.shop.stock import (
     settle_order,
     stock_of,
 )
-from tests.conftest import BACKEND
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -175,10 +174,9 @@ class TestReads:
         assert [m.kind for m in first + rest] == ["adjust", "adjust", "reserve"]
 
 
-@pytest.mark.skipif(
-    BACKEND != "postgresql", reason="concurrency of row locks is PostgreSQL's; SQLite writes one at a time"
-)
-class TestConcurrencyOnPostgres:
+class TestConcurrency:
+    """On PostgreSQL the guarded UPDATE's row lock serialises the buyers; SQLite takes its write lock first."""
+
     def test_many_threads_reserving_one_sku_never_oversell(self) -> None:
         seed(stock=25)
         outcomes: list[str] = []
