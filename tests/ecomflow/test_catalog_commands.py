@@ -155,6 +155,15 @@ class TestImport:
         assert checked.bad == []
         assert (checked.rows[0].variant["barcode"], checked.rows[0].variant["list_price"]) == ("6903", Decimal("99.00"))
 
+    def test_a_long_import_shows_a_progress_bar(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        user = importer()
+        monkeypatch.setattr("ecomflow.catalog_commands.PROGRESS_FROM", 3)  # "long" from 3 rows, not 2,000
+        result = runner.invoke(app, ["catalog", "import", str(write_csv(tmp_path / "c.csv", GOOD)), "--as", user])
+        assert result.exit_code == 0, result.output
+        assert "importing" in result.output and "3/3" in result.output
+        short = runner.invoke(app, ["catalog", "import", str(write_csv(tmp_path / "d.csv", GOOD[:2])), "--as", user])
+        assert "importing" not in short.output
+
     def test_only_the_product_role_and_managers_import(self, tmp_path: Path) -> None:
         make_user(name="wu", roles=("warehouse",))
         result = runner.invoke(app, ["catalog", "import", str(write_csv(tmp_path / "c.csv", GOOD)), "--as", "wu"])
