@@ -73,7 +73,7 @@ def _write_until_clean(run: ProcessRun, base: dict[str, Any]) -> StepOutcome:
         if not check["findings"]:
             return points
         context = {**base, "findings": check["findings"], "rework": {"round": round, "step": "copy_check"}}
-        round += 1
+        round = run.next_round("write_selling_points", round)
 
 
 def _design_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepOutcome, StepOutcome]:
@@ -88,7 +88,7 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepO
         if review.approved:
             return design, review
         context = {**base, "rework": {"round": round, "comment": review.comment, "by": review.by}}
-        round += 1
+        round = run.next_round("design_module", round)
 
 
 @process_flow(PROCESS, written_for={1})

@@ -106,7 +106,7 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
         check = run.auto("listing_check", listing_check, run.instance_id, listing.data, round, rules, round=round)
         if check["findings"]:
             context = {**base, "findings": check["findings"], "rework": {"round": round, "step": "listing_check"}}
-            round += 1
+            round = run.next_round("prepare_listing", round)
             continue
         review = run.approval(
             "review",
@@ -122,7 +122,7 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
         if review.approved:
             return listing, check
         context = {**base, "rework": {"round": round, "step": "review", "comment": review.comment, "by": review.by}}
-        round += 1
+        round = run.next_round("prepare_listing", round)
 
 
 @process_flow(PROCESS, written_for={1})

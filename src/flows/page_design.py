@@ -56,7 +56,7 @@ def _brief_until_complete(run: ProcessRun) -> tuple[StepOutcome, str | None]:
         if brief.data["page"] == "homepage" or sku:
             return brief, sku
         context = {"findings": [MISSING_SKU], "rework": {"round": round, "step": "brief"}}
-        round += 1
+        round = run.next_round("brief", round)
 
 
 def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: bool) -> tuple[StepOutcome, StepOutcome]:
@@ -81,7 +81,7 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: b
         if decision.approved:
             return design, decision
         context = {**base, "rework": {"round": round, "step": step, "comment": decision.comment, "by": decision.by}}
-        round += 1
+        round = run.next_round("design", round)
 
 
 @process_flow(PROCESS, written_for={1})

@@ -95,7 +95,7 @@ def _answer(run: ProcessRun) -> StepOutcome:
         if not findings:
             return answer
         context = {**context, "findings": findings, "previous_answer": answer.data}
-        round += 1
+        round = run.next_round("answer_inquiry", round)
 
 
 def _reserve(

@@ -63,7 +63,7 @@ def _shoot_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepOu
             return shoot, retouch, review
         redo = review.data.get("redo") or "retouch"
         rework = {"round": round, "comment": review.comment, "by": review.by, "redo": redo}
-        round += 1
+        round = run.next_round("retouch", round)
         if redo == "shoot":
             shoot = run.human("shoot", round=round, context={**base, "rework": rework})
         base = {**base, "rework": rework}

@@ -79,7 +79,7 @@ def _inspect_until_settled(run: ProcessRun, context: dict[str, Any]) -> tuple[St
         if decision.approved:
             return inspection, deduction
         context = {**context, "rework": {"round": round, "comment": decision.comment, "by": decision.by}}
-        round += 1
+        round = run.next_round("inspect", round)
 
 
 @process_flow(PROCESS, written_for={1})

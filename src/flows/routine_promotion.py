@@ -103,7 +103,7 @@ def _plan_until_approved(run: ProcessRun, review: dict[str, Any]) -> tuple[StepO
             return plan, decision, round
         rework = {"round": round, "comment": decision.comment, "by": decision.by}
         context = {**context, "rework": rework, "previous_plan": plan.data}
-        round += 1
+        round = run.next_round("plan_actions", round)
 
 
 def scheduled_start() -> ScheduledStart:

@@ -108,7 +108,7 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
             decision = run.approval("owner_price_approval", round=round, context=review)
             if not decision.approved:
                 context = {"rework": _rework(decision, round), "previous_draft": draft.data, "price_check": check}
-                round += 1
+                round = run.next_round("draft_campaign", round)
                 continue
             approvals["owner"] = decision.by
         decision = run.approval(
@@ -118,7 +118,7 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
             approvals["operations"] = decision.by
             return draft, approvals, round
         context = {"rework": _rework(decision, round), "previous_draft": draft.data, "price_check": check}
-        round += 1
+        round = run.next_round("draft_campaign", round)
 
 
 @process_flow(PROCESS, written_for={1})

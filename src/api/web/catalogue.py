@@ -204,6 +204,7 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "form.problem_line": ("{field}：{problem}", "{field}: {problem}"),
     "form.hint.between": ("{low} 到 {high} 之间", "Between {low} and {high}"),
     "form.hint.timezone": ("时区：{zone}", "Time zone: {zone}"),
+    "form.hint.max_bytes": ("最多 {limit} 字节（汉字算 2 字节）", "At most {limit} bytes (a CJK character counts 2)"),
     "form.hint.items_between": ("{low} 到 {high} 项", "{low} to {high} items"),
     "form.hint.items_at_least": ("至少 {low} 项", "At least {low} items"),
     "rule.required": ("此项必填。", "This is required."),
@@ -224,6 +225,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "rule.max": ("不能大于 {limit}。", "Must be at most {limit}."),
     "rule.min_length": ("至少 {limit} 个字。", "Must be at least {limit} characters."),
     "rule.max_length": ("最多 {limit} 个字。", "Must be at most {limit} characters."),
+    "rule.max_bytes": (
+        "最多 {limit} 字节（汉字算 2 字节）。",
+        "Must be at most {limit} bytes (a CJK character counts 2).",
+    ),
     "rule.pattern": ("格式不符合要求（{limit}）。", "Does not match the required format ({limit})."),
     "rule.format.date": ("请输入有效日期，例如 2025-05-01。", "Enter a valid date such as 2025-05-01."),
     "rule.format.datetime": (

@@ -14,6 +14,7 @@ import yaml
 from ecomflow.engine.config import PACKAGED_DEFINITIONS, default_definitions_path
 from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.definitions.processes import (
+    REWORK_CEILING,
     Definitions,
     Label,
     load_definitions,
@@ -717,3 +718,37 @@ class TestShippedFlows:
             "presales_order",
             "returns_exchange",
         }
+
+
+class TestReworkCeiling:
+    def test_max_rounds_defaults_to_five_and_a_step_may_set_its_own(self):
+        raw = make_raw()
+        demo_step(raw, "review")["max_rounds"] = 2
+        process = parse_definitions(raw).process("demo")
+        assert process.step("write").max_rounds == 5
+        assert process.step("review").max_rounds == 2
+
+    @pytest.mark.parametrize("bad", [0, -3, "5", True, 2.5])
+    def test_max_rounds_must_be_a_positive_integer(self, bad):
+        raw = make_raw()
+        demo_step(raw, "write")["max_rounds"] = bad
+        assert any("write.max_rounds: expected a positive integer" in p for p in problems_of(raw))
+
+    def test_auto_steps_take_no_max_rounds(self):
+        raw = make_raw()
+        demo_step(raw, "check")["max_rounds"] = 3
+        assert any("'max_rounds' is not allowed on auto steps" in p for p in problems_of(raw))
+
+    def test_every_process_has_the_built_in_ceiling_step_for_a_manager(self, shipped):
+        for process in shipped.processes.values():
+            ceiling = process.step(REWORK_CEILING)
+            assert ceiling.kind == "human"
+            assert shipped.roles[ceiling.role].manager
+            assert REWORK_CEILING not in [step.key for step in process.steps]  # not drawn as a step of the process
+            assert validate_form(ceiling.form, {"decision": "stop", "comment": "too many rounds"}) == []
+            assert {p.field for p in validate_form(ceiling.form, {"decision": "more_rounds"})} == {"comment"}
+
+    def test_a_step_may_not_take_the_built_in_key(self):
+        raw = make_raw()
+        demo_step(raw, "write")["key"] = REWORK_CEILING
+        assert any("built-in rework-ceiling step" in p for p in problems_of(raw))
