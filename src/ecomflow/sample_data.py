@@ -33,6 +33,8 @@ FIELD_VALUES: dict[str, Any] = {
     "sku": FIRST_SKU,
     "candidate_skus": [FIRST_SKU],
     "recommended_skus": [FIRST_SKU],
+    # One product (款) with its two colours: the shoot makes one listing module for it.
+    "products": [{"product": "DEMO-TEE", "skus": ["DEMO-TEE-WHITE-M", "DEMO-TEE-BLACK-L"]}],
     "order_lines": [{"sku": FIRST_SKU, "quantity": 1}],
     "budget": 20000,
     "revenue_target": 3_000_000,
@@ -171,7 +173,8 @@ def return_params(**overrides: Any) -> dict[str, Any]:
     params = {
         "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
         "sku": "SKU-TEE-001",
-        "kind": "return",
+        "kind": "return_refund",
+        "cause": "no_reason",
         "reason": "尺码不合适",
         "category": "normal",
         "delivered_on": (date.today() - timedelta(days=2)).isoformat(),

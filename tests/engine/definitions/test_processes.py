@@ -58,6 +58,7 @@ SPEC_STEPS = {
     "routine_promotion": [
         "weekly_review",
         "plan_actions",
+        "copy_check",
         "budget_approval",
         "owner_budget_approval",
         "execute_and_report",
@@ -73,10 +74,13 @@ SPEC_STEPS = {
     ],
     "presales_order": [
         "answer_inquiry",
+        "answer_check",
         "stock_check",
         "shortage_decision",
-        "print_and_pick",
-        "verify_and_pack",
+        "review_order",
+        "print_waybill",
+        "pick",
+        "check_and_pack",
         "ship",
         "prepare_pickup",
         "picked_up",
@@ -555,7 +559,10 @@ class TestShippedFlows:
             "deduction",
             "restock",
         ]
-        assert process.step("await_parcel").form.json_schema["required"] == ["return_tracking_no"]
+        assert process.step("await_parcel").form.json_schema["required"] == [
+            "return_tracking_no",
+            "return_shipping_cost",
+        ]
         assert process.step("reship").form.json_schema["required"] == ["carrier", "tracking_no"]
         assert process.step("follow_up").form.get_field("contact_result").attrs["values"] == (
             "resolved",
@@ -566,12 +573,25 @@ class TestShippedFlows:
 
     def test_returns_exchange_start_form(self, shipped):
         start = shipped.process("returns_exchange").start_form
-        assert start.field_names == ("order_id", "sku", "kind", "reason", "category", "delivered_on", "amount")
-        assert start.json_schema["required"] == list(start.field_names)
+        assert start.field_names == (
+            "order_id",
+            "sku",
+            "kind",
+            "cause",
+            "reason",
+            "category",
+            "opened",
+            "delivered_on",
+            "amount",
+        )
+        # Not delivered (仅退款 before delivery) and not opened may be left out.
+        assert start.json_schema["required"] == ["order_id", "sku", "kind", "cause", "reason", "category", "amount"]
+        assert start.get_field("kind").attrs["values"] == ("refund_only", "return_refund", "exchange")
         good = {
             "order_id": "TB-20250501-01",
             "sku": "TEE-RED-M",
-            "kind": "return",
+            "kind": "return_refund",
+            "cause": "faulty",
             "reason": "too small",
             "category": "normal",
             "delivered_on": "2025-05-01",
@@ -588,6 +608,9 @@ class TestShippedFlows:
         ]
         categories = set(start.get_field("category").attrs["values"])
         assert set(shipped.rules["returns"]["excluded_categories"]) < categories
+        # Digital goods are excluded only once opened or downloaded.
+        assert "digital" not in shipped.rules["returns"]["excluded_categories"]
+        assert shipped.rules["returns"]["excluded_when_opened"] == ("digital",)
 
     def test_schedules(self, shipped):
         schedules = {k: p.schedule for k, p in shipped.processes.items() if p.schedule}
@@ -713,7 +736,17 @@ class TestShippedFlows:
         selling = shipped.process("listing_module_production").step("write_selling_points").form
         assert selling.get_field("selling_points").attrs["min_items"] == 3
         shots = shipped.process("product_photo_shoot").step("request").form.get_field("shot_list")
-        assert shots.items.attrs["values"] == ("main", "detail", "model", "scene")
+        # 白底图 and the main-image video are shots of their own.
+        assert shots.items.attrs["values"] == ("white_background", "main_video", "main", "detail", "model", "scene")
+        shoot = shipped.process("product_photo_shoot")
+        assert shoot.step("listing_modules").each == "products"  # one module per product, not per SKU
+        products = shoot.step("request").form.get_field("products")
+        assert [f.name for f in products.items.fields] == ["product", "skus"]
+        assert shoot.step("retouch").form.get_field("main_video").attrs["accept"] == ("video/mp4",)
+        listing = shipped.process("listing_upload").step("prepare_listing").form
+        # The listing check's rules, stated by the form.
+        assert listing.get_field("main_images").attrs["min_files"] == shipped.rules["listing"]["min_main_images"]
+        assert listing.get_field("title").attrs["max_bytes"] == shipped.rules["listing"]["title_max_bytes"]
         assert {p.key for p in shipped.processes.values() if p.volume == "high"} == {
             "presales_order",
             "returns_exchange",
