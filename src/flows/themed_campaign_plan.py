@@ -18,6 +18,7 @@ from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_ta
 from ecomflow.engine.shop.inventory import get_skus
 from ecomflow.engine.shop.process_records import save_campaign as record_campaign
 from ecomflow.flows.artifacts import publish_table
+from ecomflow.flows.copy_checks import ad_law_check, has_step
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
 
@@ -92,6 +93,17 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
     context: dict[str, Any] = {}
     while True:
         draft = run.human("draft_campaign", round=round, context=context)
+        if has_step(run, "copy_check"):
+            fields, banned = ["theme", "creatives.copy"], run.rule("banned_terms")
+            copy = run.auto("copy_check", ad_law_check, draft.data, fields, banned, round=round)
+            if copy["findings"]:
+                context = {
+                    "findings": copy["findings"],
+                    "rework": {"round": round, "step": "copy_check"},
+                    "previous_draft": draft.data,
+                }
+                round = run.next_round("draft_campaign", round)
+                continue
         check = run.auto(
             "price_policy_check",
             price_policy_check,
@@ -121,7 +133,7 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
         round = run.next_round("draft_campaign", round)
 
 
-@process_flow(PROCESS, written_for={1})
+@process_flow(PROCESS, written_for={1, 2})
 def themed_campaign_plan(run: ProcessRun) -> dict[str, Any]:
     """主题营销方案制定流程: draft, price policy, owner and operations approval, creatives and ads."""
     draft, approvals, rounds = _campaign_until_approved(run)

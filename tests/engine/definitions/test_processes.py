@@ -38,6 +38,7 @@ SPEC_STEPS = {
     ],
     "themed_campaign_plan": [
         "draft_campaign",
+        "copy_check",
         "price_policy_check",
         "owner_price_approval",
         "campaign_approval",
@@ -53,7 +54,7 @@ SPEC_STEPS = {
         "listing_upload",
     ],
     "customer_care_copy": ["draft_copy", "copy_check", "review", "publish"],
-    "page_design": ["brief", "design", "review", "owner_signoff", "go_live", "publish"],
+    "page_design": ["brief", "copy_check", "design", "review", "owner_signoff", "go_live", "publish"],
     "promo_image_design": ["request", "copy_check", "design", "review", "performance_feedback", "archive"],
     "routine_promotion": [
         "weekly_review",
