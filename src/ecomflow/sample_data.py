@@ -62,6 +62,8 @@ FILE_COUNTS = {"main_images": 5}
 SAMPLE_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n%%EOF\n"
 )
+# The start of an MP4 (an ftyp box): what a video field (the main-image video, 主图视频) gets.
+SAMPLE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
 
 
 def sample_file(rules: dict[str, Any], *, placement: str | None = None, number: int = 0) -> tuple[str, bytes]:
@@ -69,6 +71,8 @@ def sample_file(rules: dict[str, Any], *, placement: str | None = None, number: 
     accept = rules.get("accept", [])
     if rules.get("kind") == "file" and "application/pdf" in accept:
         return f"design-{number}.pdf", SAMPLE_PDF
+    if rules.get("kind") == "file" and accept == ["video/mp4"]:
+        return f"video-{number}.mp4", SAMPLE_MP4
     width, height = max(rules.get("min_width", 0), 800), max(rules.get("min_height", 0), 800)
     if rules.get("square"):
         width = height = max(width, height)
