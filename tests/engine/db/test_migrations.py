@@ -39,6 +39,7 @@ from ecomflow.engine.people.web_sessions import find_live_web_session, hash_sess
 from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.sample_data import return_params
 from tests.conftest import BACKEND, PG_ADMIN_URL, _admin_execute
+from tests.factories import edited_definitions
 
 
 @pytest.fixture
@@ -725,6 +726,10 @@ class TestAttachmentsMigration:
             engine.dispose()
 
 
+def declare_returns_version_1(raw: dict[str, Any]) -> None:
+    raw["processes"]["returns_exchange"]["version"] = 1
+
+
 class TestDefinitionVersionsMigration:
     """0009 adds definition_versions; instances of the old release pin to what `ecomflow migrate` stores after it."""
 
@@ -740,7 +745,9 @@ class TestDefinitionVersionsMigration:
             assert "definition_versions" not in planted.rows
             command.upgrade(config, "0009")
             with Session(engine) as session:
-                stored = store_versions(session, get_definitions())
+                # What `ecomflow migrate` of the release that added 0009 stored: returns_exchange at `version: 1`
+                # (a later release's text of a raised `version:` is stored as the next number after it).
+                stored = store_versions(session, edited_definitions(declare_returns_version_1))
                 session.commit()
                 assert {v.process_key: v.version for v in stored}["returns_exchange"] == 1
                 instance = session.get(ProcessInstance, INSTANCE_ID)
