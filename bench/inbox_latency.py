@@ -142,6 +142,7 @@ def time_claims_http(base_url: str, tokens: dict[str, str], tasks: list[OpenTask
 
 def time_claim_complete_http(base_url: str, tokens: dict[str, str], tasks: list[OpenTask]) -> dict[str, Any]:
     """Claim and complete each task over HTTP with valid form data; time each call and the pair."""
+    from ecomflow.demo import uploader
     from ecomflow.engine.definitions.current import get_definitions
     from ecomflow.sample_data import sample_object
 
@@ -149,10 +150,10 @@ def time_claim_complete_http(base_url: str, tokens: dict[str, str], tasks: list[
     claims, completes, pairs, done_tasks, failures = [], [], [], [], []
     try:
         for task in tasks:
-            http, data = (
-                clients[task.role],
-                sample_object(definitions.process(task.process).step(task.step).form.json_schema),
-            )
+            http = clients[task.role]
+            # File fields take attachments uploaded before the timed pair, as a browser uploads on drop.
+            schema = definitions.process(task.process).step(task.step).form.json_schema
+            data = sample_object(schema, attach=uploader(http))
             started = time.perf_counter()
             claimed = http.post(f"/tasks/{task.id}/claim")
             middle = time.perf_counter()

@@ -55,11 +55,29 @@ def database_url() -> str:
         _admin_execute(f'CREATE DATABASE "{PG_DATABASE}"')
     upgrade_to_head(url)
     yield url
+    leftovers = _our_children_still_running()
+    for pid in leftovers:
+        os.kill(pid, 9)
+    assert not leftovers, f"a test left these processes running on the test database: {leftovers}"
     from ecomflow.engine.db.sessions import get_engine
 
     get_engine().dispose()
     if BACKEND == "postgresql":
         _admin_execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+
+
+def _our_children_still_running() -> dict[int, str]:
+    """Return the API, worker and Prefect processes this session started that still run (Linux /proc)."""
+    children = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and ("ecomflow.cli" in cmdline or "ecomflow.prefect_server" in cmdline):
+            children[int(status.parent.name)] = cmdline.strip()
+    return children
 
 
 def empty_all_tables() -> None:

@@ -66,11 +66,17 @@ def fresh_database(db: str, data_dir: Path) -> Iterator[str]:
 
 
 def migrate(url: str) -> float:
-    """Migrate the database to head with alembic; return the seconds it took."""
+    """Do what `ecomflow migrate` does (alembic to head, then store the definition versions); return seconds."""
     from ecomflow.engine.db.migrate import upgrade_to_head
+    from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.definitions.current import get_definitions
+    from ecomflow.engine.definitions.versions import store_versions
 
     started = time.monotonic()
     upgrade_to_head(url)
+    # Seeded instances are pinned to these versions: without them every step of theirs is unknown.
+    with session_scope(url) as session:
+        store_versions(session, get_definitions())
     return time.monotonic() - started
 
 

@@ -94,17 +94,19 @@ def stack(database_url: str) -> Iterator[Stack]:
     empty_all_tables()  # leftovers of earlier tests (e.g. undelivered starts) must not reach this worker
     previous_api_url = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = PREFECT_API  # the test process reads runs from the same server
-    prefect, api, worker = prefect_service(), api_service(), worker_service()
+    running = Stack(prefect=prefect_service(), api=api_service(), worker=worker_service())
     seed_prefect_home(Path(COMMON_ENV["PREFECT_HOME"]), COMMON_ENV)
-    prefect.start()
+    running.prefect.start()
     try:
-        prefect.wait_healthy(timeout=180)
-        api.start()
-        worker.start()
-        api.wait_healthy(timeout=60)
-        yield Stack(prefect=prefect, api=api, worker=worker)
+        running.prefect.wait_healthy(timeout=180)
+        running.api.start()
+        running.worker.start()
+        running.api.wait_healthy(timeout=60)
+        yield running
     finally:
-        for service in (worker, api, prefect):
+        # Tests replace the stack's API and worker (a restart, a deploy): stop the ones running now, or a
+        # leftover sweeper keeps working on the test database under later tests.
+        for service in (running.worker, running.api, running.prefect):
             service.stop()
         if previous_api_url is not None:
             os.environ["PREFECT_API_URL"] = previous_api_url
