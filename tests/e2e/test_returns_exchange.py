@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from ecomflow.engine.db.models import HumanTask, Refund
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.shop.ratings import report_rating
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 from tests.factories import return_params
@@ -115,11 +116,17 @@ class TestCaseKinds:
         params = return_params(kind="refund_only", amount=49.0, reason="少发一件赠品")
         params.pop("delivered_on")
         started = cs.start_return(params, business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        with session_scope() as session:
+            report_rating(session, order_id=params["order_id"], rating=3)  # 中评: a middle rating
         cs.do(cs.wait_for_task(started["id"], "cs_review")["id"], {"decision": "approve"})
 
+        # 中差评 triggers the follow-up call: a middle rating too.
+        follow_up = cs.wait_for_task(started["id"], "follow_up")
+        cs.do(follow_up["id"], {"contact_result": "resolved", "notes": "已致歉并补发赠品"})
         done = cs.wait_for_state(started["id"], "completed")
         assert (done["result"]["outcome"], done["result"]["kind"]) == ("refunded", "refund_only")
-        assert {task["step"] for task in done["tasks"]} == {"cs_review"}  # no parcel, no inspection
+        # No parcel, no inspection.
+        assert {task["step"] for task in done["tasks"]} == {"cs_review", "follow_up"}
         [refund] = refunds_of(started["id"])
         assert float(refund.amount) == 49.0
 
