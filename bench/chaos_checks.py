@@ -17,6 +17,8 @@ from bench.chaos_staff import PROCESSES, SKUS, Completion, Planned
 from bench.harness.prefect_api import call_patiently
 from bench.harness.stack import BenchStack
 
+# The case kinds that end in a refund (version 1 named return_refund "return").
+REFUND_KINDS = ("return", "return_refund", "refund_only")
 ACTIVE_TASK_STATES = ("open", "claimed")
 # Steps that may run in more than one round, and what makes round r+1 legitimate.
 LOOPING_STEPS = {"inspect", "deduction_approval", "answer_inquiry", "shortage_decision"}
@@ -240,7 +242,7 @@ def check_refunds_once(snap: Snapshot) -> Check:
             len(refunds) > 1
             or len(issued) != len(refunds)
             or (refunded and len(refunds) != 1)
-            or (refunds and instance.params["kind"] != "return")
+            or (refunds and instance.params["kind"] not in REFUND_KINDS)
         ):
             check.offenders.append(
                 f"{instance.id}: {len(refunds)} refund(s), {len(issued)} refund.issued event(s), "

@@ -123,7 +123,7 @@ def form_data(*, seed: int, business_key: str, step: str, rnd: int) -> dict[str,
     if step == "deduction_approval":
         return approval(0.6 if rnd == 1 else 1.0)
     if step == "await_parcel":
-        return {"return_tracking_no": f"SF{number}", "carrier": "SF"}
+        return {"return_tracking_no": f"SF{number}", "carrier": "SF", "return_shipping_cost": rng.choice([0, 8, 12])}
     if step == "inspect":
         if rnd == 1 and rng.random() < 0.3:
             return {
@@ -166,9 +166,13 @@ def form_data(*, seed: int, business_key: str, step: str, rnd: int) -> dict[str,
                 ["partial_ship", "transfer_from_store", "cancel_order", "backorder"], [35, 25, 25, 15]
             )[0]
         return {"decision": choice, "notes": "按库存处理"}
-    if step == "print_and_pick":
+    if step == "review_order":
+        return {"result": "pass"}
+    if step == "print_waybill":
         return {"waybill_no": f"WB{number}"}
-    if step == "verify_and_pack":
+    if step == "pick":
+        return {"pick_list_no": f"PL{number}"}
+    if step == "check_and_pack":
         return {"packages": rng.randint(1, 3), "weight_kg": round(rng.uniform(0.2, 5.0), 2)}
     if step == "prepare_pickup":
         return {"store": "上海南京西路店", "shelf_location": "A-03"}
@@ -296,7 +300,7 @@ def plan_instances(seed: int, count: int) -> list[Planned]:
     for number in range(count):
         if number % 2 == 0:
             params = return_params(
-                kind=rng.choices(["return", "exchange"], [7, 3])[0],
+                kind=rng.choices(["return_refund", "exchange"], [7, 3])[0],
                 category=rng.choices(["normal", "fresh"], [85, 15])[0],  # fresh: ineligible, a goodwill approval
                 amount=rng.choice([59.0, 129.0, 199.0, 459.0]),
             )

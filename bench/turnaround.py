@@ -34,7 +34,7 @@ USERS = {"cs": ("customer_service",), "wh": ("warehouse",)}
 TASK_STEPS = ("cs_review", "await_parcel", "inspect")
 FORMS = {
     "cs_review": {"decision": "approve", "comment": "bench"},
-    "await_parcel": {"return_tracking_no": "SF1234567890", "carrier": "SF"},
+    "await_parcel": {"return_tracking_no": "SF1234567890", "carrier": "SF", "return_shipping_cost": 12},
     "inspect": {"condition": "ok", "restock": "yes"},
 }
 WHO = {"cs_review": "cs", "await_parcel": "cs", "inspect": "wh"}

@@ -113,7 +113,13 @@ def uploader(client: httpx.Client) -> Attach:
 def _start_overrides(process: str) -> dict[str, Any]:
     """Start params that must tell a story rather than fill a schema."""
     return {
-        "returns_exchange": {"kind": "return", "category": "normal", "amount": 179, "reason": "尺码偏小"},
+        "returns_exchange": {
+            "kind": "return_refund",
+            "cause": "no_reason",
+            "category": "normal",
+            "amount": 179,
+            "reason": "尺码偏小",
+        },
         "presales_order": {"customer": "顾客小王", "question": "这款T恤有白色M码吗？"},
     }.get(process, {})
 

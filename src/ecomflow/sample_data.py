@@ -29,6 +29,8 @@ FIELD_VALUES: dict[str, Any] = {
     "sku": FIRST_SKU,
     "candidate_skus": [FIRST_SKU],
     "recommended_skus": [FIRST_SKU],
+    # One product (款) with its two colours: the shoot makes one listing module for it.
+    "products": [{"product": "DEMO-TEE", "skus": ["DEMO-TEE-WHITE-M", "DEMO-TEE-BLACK-L"]}],
     "order_lines": [{"sku": FIRST_SKU, "quantity": 1}],
     "budget": 20000,
     "revenue_target": 3_000_000,
@@ -62,6 +64,8 @@ FILE_COUNTS = {"main_images": 5}
 SAMPLE_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n%%EOF\n"
 )
+# The start of an MP4 (an ftyp box): what a video field (the main-image video, 主图视频) gets.
+SAMPLE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
 
 
 def sample_file(rules: dict[str, Any], *, placement: str | None = None, number: int = 0) -> tuple[str, bytes]:
@@ -69,6 +73,8 @@ def sample_file(rules: dict[str, Any], *, placement: str | None = None, number: 
     accept = rules.get("accept", [])
     if rules.get("kind") == "file" and "application/pdf" in accept:
         return f"design-{number}.pdf", SAMPLE_PDF
+    if rules.get("kind") == "file" and accept == ["video/mp4"]:
+        return f"video-{number}.mp4", SAMPLE_MP4
     width, height = max(rules.get("min_width", 0), 800), max(rules.get("min_height", 0), 800)
     if rules.get("square"):
         width = height = max(width, height)
@@ -173,7 +179,8 @@ def return_params(**overrides: Any) -> dict[str, Any]:
     params = {
         "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
         "sku": "SKU-TEE-001",
-        "kind": "return",
+        "kind": "return_refund",
+        "cause": "no_reason",
         "reason": "尺码不合适",
         "category": "normal",
         "delivered_on": (date.today() - timedelta(days=2)).isoformat(),

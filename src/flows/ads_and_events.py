@@ -145,7 +145,7 @@ def _selection_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome
             "rework": {"round": round, "comment": decision.comment, "by": decision.by},
             "previous_selection": selection.data,
         }
-        round += 1
+        round = run.next_round("select_products", round)
 
 
 @process_flow(PROCESS, written_for={1, 2})

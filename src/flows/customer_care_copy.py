@@ -50,7 +50,7 @@ def _draft_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome, in
         if not check["passed"]:
             context = {**context, "findings": check["findings"], "previous_draft": draft.data}
             context.pop("rework", None)
-            round += 1
+            round = run.next_round("draft_copy", round)
             continue
         decision = run.approval("review", round=round, context={"draft": draft.data, "drafted_by": draft.by})
         if decision.approved:
@@ -61,7 +61,7 @@ def _draft_until_approved(run: ProcessRun) -> tuple[StepOutcome, StepOutcome, in
             "previous_draft": draft.data,
         }
         context.pop("findings", None)
-        round += 1
+        round = run.next_round("draft_copy", round)
 
 
 @process_flow(PROCESS, written_for={1})

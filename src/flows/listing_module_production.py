@@ -43,21 +43,21 @@ def copy_check(instance_id: str, points: dict[str, Any], round: int, banned: lis
 
 
 @task
-def archive_module(instance_id: str, sku: str, content: dict[str, Any]) -> dict[str, Any]:
-    """Archive the approved module in the catalog and the design archive's gallery, once."""
+def archive_module(instance_id: str, ref: str, content: dict[str, Any]) -> dict[str, Any]:
+    """Archive the approved module (ref: its product, else its SKU) in the catalog and the design archive, once."""
     with session_scope() as session:
         archive_creative(
             session,
             instance_id=instance_id,
             process_key=PROCESS,
-            title=f"宝贝模块 {sku}",
-            skus=[sku] if sku else [],
+            title=f"宝贝模块 {ref}",
+            skus=content.get("skus") or ([ref] if ref else []),
             attachment_ids=content["design"]["preview_images"],
             approved_by=content["approved_by"] or SYSTEM_ACTOR,
             approved_at=datetime.fromisoformat(content["approved_at"]),
         )
         entry = publish_once(
-            session, channel=CatalogChannel(), instance_id=instance_id, kind="listing_module", ref=sku, content=content
+            session, channel=CatalogChannel(), instance_id=instance_id, kind="listing_module", ref=ref, content=content
         )
         return {"catalog_id": entry.id, "module": entry.channel_ref}
 
@@ -73,7 +73,7 @@ def _write_until_clean(run: ProcessRun, base: dict[str, Any]) -> StepOutcome:
         if not check["findings"]:
             return points
         context = {**base, "findings": check["findings"], "rework": {"round": round, "step": "copy_check"}}
-        round += 1
+        round = run.next_round("write_selling_points", round)
 
 
 def _design_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepOutcome, StepOutcome]:
@@ -88,20 +88,34 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepO
         if review.approved:
             return design, review
         context = {**base, "rework": {"round": round, "comment": review.comment, "by": review.by}}
-        round += 1
+        round = run.next_round("design_module", round)
 
 
-@process_flow(PROCESS, written_for={1})
+@process_flow(PROCESS, written_for={1, 2})
 def listing_module_production(run: ProcessRun) -> dict[str, Any]:
-    """宝贝模块制作业务流程: selling points, advertising-law check, design, review, archive, upload."""
+    """宝贝模块制作业务流程: selling points, advertising-law check, design, review, archive, upload; one per product."""
     photo_archive = run.params.get("photo_archive")
     photos = run.params.get("photos") or []
-    points = _write_until_clean(run, {"sku": run.params.get("sku"), "photo_archive": photo_archive})
-    sku = run.params.get("sku") or points.data["sku"]
+    # Version 2: one module per product (its variants together); a one-SKU start (version 1) names the SKU.
+    product, skus = run.params.get("product"), list(run.params.get("skus") or [])
+    first = {"sku": run.params.get("sku") or (skus[0] if skus else None), "product": product, "skus": skus}
+    points = _write_until_clean(run, {**first, "photo_archive": photo_archive})
+    sku = first["sku"] or points.data["sku"]
+    skus = skus or [sku]
     design, review = _design_until_approved(
-        run, {"sku": sku, "photo_archive": photo_archive, "photos": photos, "selling_points": points.data}
+        run,
+        {
+            "sku": sku,
+            "product": product,
+            "skus": skus,
+            "photo_archive": photo_archive,
+            "photos": photos,
+            "selling_points": points.data,
+        },
     )
     content = {
+        "product": product,
+        "skus": skus,
         "sku": sku,
         "photo_archive": photo_archive,
         "selling_points": points.data["selling_points"],
@@ -111,11 +125,16 @@ def listing_module_production(run: ProcessRun) -> dict[str, Any]:
         "approved_by": review.by,
         "approved_at": (review.at or utcnow()).isoformat(),
     }
-    archived = run.auto("archive", archive_module, run.instance_id, sku, content)
+    archived = run.auto("archive", archive_module, run.instance_id, product or sku, content)
     upload = run.child(
         "listing_upload",
         index=0,
         process_key="listing_upload",
-        params={"sku": sku, "module": archived["module"], "module_images": design.data["preview_images"]},
+        params={
+            "sku": sku,
+            **({"product": product, "skus": skus} if product else {}),
+            "module": archived["module"],
+            "module_images": design.data["preview_images"],
+        },
     )
-    return run.finish("archived", sku=sku, module=archived["module"], listing_upload=upload)
+    return run.finish("archived", sku=sku, product=product, skus=skus, module=archived["module"], listing_upload=upload)

@@ -105,6 +105,8 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
     """Prepare the listing until it passes the check and operations approves; each loop is one round."""
     base = {
         "sku": run.params.get("sku"),
+        "product": run.params.get("product"),
+        "skus": run.params.get("skus") or [],
         "module": run.params.get("module"),
         "module_images": run.params.get("module_images") or [],
     }
@@ -117,7 +119,7 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
         check = run.auto("listing_check", listing_check, run.instance_id, listing.data, round, rules, round=round)
         if check["findings"]:
             context = {**base, "findings": check["findings"], "rework": {"round": round, "step": "listing_check"}}
-            round += 1
+            round = run.next_round("prepare_listing", round)
             continue
         review = run.approval(
             "review",
@@ -133,7 +135,7 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
         if review.approved:
             return listing, check
         context = {**base, "rework": {"round": round, "step": "review", "comment": review.comment, "by": review.by}}
-        round += 1
+        round = run.next_round("prepare_listing", round)
 
 
 @process_flow(PROCESS, written_for={1, 2})
@@ -142,7 +144,9 @@ def listing_upload(run: ProcessRun) -> dict[str, Any]:
     listing, check = _prepare_until_approved(run)
     run.wait_until("go_live", datetime.fromisoformat(check["go_live_at"]))
     sku = run.params.get("sku") or listing.data["skus"][0]["sku"]
-    published = run.auto("publish", publish_listing, run.instance_id, sku, listing.data, run.params.get("module"))
+    # One listing per product: the catalog entry is the product's when the module named one.
+    ref = run.params.get("product") or sku
+    published = run.auto("publish", publish_listing, run.instance_id, ref, listing.data, run.params.get("module"))
     verify = run.human("verify_live", context={"sku": sku, "title": listing.data["title"], "catalog": published})
     outcome = "live" if verify.data["result"] == "ok" else "live_with_problem"
     return run.finish(outcome, sku=sku, catalog=published, verify=verify.data)

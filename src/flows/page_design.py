@@ -12,6 +12,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.files.design_archive import archive_creative
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
+from ecomflow.flows.copy_checks import ad_law_check, has_step
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
 from ecomflow.flows.slots import in_peak_hours, slot_time
@@ -47,16 +48,22 @@ def publish_page(instance_id: str, page: str, sku: str | None, content: dict[str
 
 
 def _brief_until_complete(run: ProcessRun) -> tuple[StepOutcome, str | None]:
-    """Take the brief; a detail page without its SKU goes back to the author (the form cannot require it)."""
+    """Take the brief; a detail page without its SKU, or page copy with a banned term, goes back to the author."""
     context: dict[str, Any] = {}
     round = 1
     while True:
         brief = run.human("brief", round=round, context=context)
         sku = brief.data.get("sku") or run.params.get("sku")
-        if brief.data["page"] == "homepage" or sku:
+        findings = [] if brief.data["page"] == "homepage" or sku else [MISSING_SKU]
+        if has_step(run, "copy_check"):
+            banned = run.rule("banned_terms")
+            findings += run.auto("copy_check", ad_law_check, brief.data, ["key_message"], banned, round=round)[
+                "findings"
+            ]
+        if not findings:
             return brief, sku
-        context = {"findings": [MISSING_SKU], "rework": {"round": round, "step": "brief"}}
-        round += 1
+        context = {"findings": findings, "rework": {"round": round, "step": "brief"}}
+        round = run.next_round("brief", round)
 
 
 def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: bool) -> tuple[StepOutcome, StepOutcome]:
@@ -81,10 +88,10 @@ def _design_until_approved(run: ProcessRun, base: dict[str, Any], *, homepage: b
         if decision.approved:
             return design, decision
         context = {**base, "rework": {"round": round, "step": step, "comment": decision.comment, "by": decision.by}}
-        round += 1
+        round = run.next_round("design", round)
 
 
-@process_flow(PROCESS, written_for={1})
+@process_flow(PROCESS, written_for={1, 2})
 def page_design(run: ProcessRun) -> dict[str, Any]:
     """首页设计/宝贝详情模块设计流程: brief, design, review, owner sign-off (homepage), go live, publish."""
     brief, sku = _brief_until_complete(run)

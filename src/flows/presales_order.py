@@ -9,7 +9,7 @@ from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
-from ecomflow.engine.shop.catalog import list_locations
+from ecomflow.engine.shop.catalog import list_locations, priced_variants
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, available_by_sku, reserve_order, settle_order
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
@@ -120,16 +120,38 @@ def _order_findings(answer: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+@task
+def answer_check(answer: dict[str, Any]) -> dict[str, Any]:
+    """Return the answer's findings: a missing order id or lines, and every SKU it names that the shop does not know."""
+    named = [
+        *((f"recommended_skus[{i}]", sku) for i, sku in enumerate(answer.get("recommended_skus") or [])),
+        *((f"order_lines[{i}].sku", line["sku"]) for i, line in enumerate(answer.get("order_lines") or [])),
+    ]
+    with session_scope() as session:
+        known = priced_variants(session, sorted({sku for _, sku in named}))
+    unknown = [
+        {"field": field, "rule": "unknown_sku", "message": f"{field}: SKU {sku} is not in the catalogue"}
+        for field, sku in named
+        if sku not in known
+    ]
+    return {"findings": _order_findings(answer) + unknown}
+
+
 def _answer(run: ProcessRun) -> StepOutcome:
-    """Answer the inquiry; an order without its id or lines goes back to customer service, round+1."""
+    """Answer the inquiry; an order without its id or lines, or a SKU the shop lacks, goes back, round+1."""
     round, context = 1, {"customer": run.params["customer"], "question": run.params["question"]}
+    # Version 1 had no answer_check: its answers are checked for the order id and lines only.
+    checks_skus = any(step.key == "answer_check" for step in run.spec.steps)
     while True:
         answer = run.human("answer_inquiry", round=round, context=context)
-        findings = _order_findings(answer.data)
+        if checks_skus:
+            findings = run.auto("answer_check", answer_check, answer.data, round=round)["findings"]
+        else:
+            findings = _order_findings(answer.data)
         if not findings:
             return answer
         context = {**context, "findings": findings, "previous_answer": answer.data}
-        round += 1
+        round = run.next_round("answer_inquiry", round)
 
 
 def _reserve(
@@ -177,8 +199,26 @@ def _at(outcome: StepOutcome) -> datetime:
     return outcome.at
 
 
-def _ship(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
-    """打单/配货 → 审单/打包 → 发货, all by the warehouse."""
+def _fulfil(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
+    """审单 → 打单 → 配货 → 验货打包 → 发货, all by the warehouse; a cancel at review puts the stock back."""
+    if not any(step.key == "review_order" for step in run.spec.steps):
+        return _ship_v1(run, context)
+    review = run.human("review_order", context=context)
+    if review.data["result"] == "cancel":
+        released = run.auto("release_stock", put_back_stock, run.instance_id)["released"]
+        return run.finish(
+            "cancelled_at_review", **context, review=review.data, reviewed_by=review.by, stock_released=released
+        )
+    waybill = run.human("print_waybill", context=context)
+    context = {**context, "waybill_no": waybill.data["waybill_no"]}
+    picked = run.human("pick", context=context)
+    packed = run.human("check_and_pack", context={**context, "pick": picked.data})
+    shipped = run.human("ship", context={**context, "packages": packed.data["packages"]})
+    return run.finish("shipped", **context, **shipped.data)
+
+
+def _ship_v1(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
+    """Version 1: 打单/配货 → 审单/打包 → 发货, all by the warehouse."""
     picked = run.human("print_and_pick", context=context)
     packed = run.human("verify_and_pack", context={**context, "waybill_no": picked.data["waybill_no"]})
     shipped = run.human(
@@ -200,9 +240,9 @@ def _store_pickup(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     return run.finish(collected.data["outcome"], **details)
 
 
-@process_flow(PROCESS, written_for={1})
+@process_flow(PROCESS, written_for={1, 2})
 def presales_order(run: ProcessRun) -> dict[str, Any]:
-    """售前咨询下单流程: answer, stock check (one stock), shortage decision, ship or store pickup."""
+    """售前咨询下单流程: answer, stock check (one stock), shortage decision, fulfilment (审单…发货) or store pickup."""
     answer = _answer(run)
     if answer.data["outcome"] != "ordered":
         return run.finish("no_order", answered_by=answer.by, recommended_skus=answer.data.get("recommended_skus", []))
@@ -219,4 +259,4 @@ def presales_order(run: ProcessRun) -> dict[str, Any]:
     context = {"order": order, "lines": stock["lines"], "unfilled": stock["unfilled"], "shortage_decisions": decisions}
     if fulfilment == "store_pickup":
         return _store_pickup(run, {**context, "pickup_store": answer.data.get("pickup_store")})
-    return _ship(run, context)
+    return _fulfil(run, context)

@@ -22,9 +22,10 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.definitions.processes import Definitions, StepSpec
+from ecomflow.engine.definitions.processes import REWORK_CEILING, Definitions, StepSpec
 from ecomflow.engine.definitions.versions import definitions_of_instance, list_versions
 from ecomflow.engine.errors import UnrunnableVersion
+from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.instances.auto_step_results import load_result, result_key, store_result
 from ecomflow.engine.instances.children import start_child_once
 from ecomflow.engine.instances.lifecycle import (
@@ -38,7 +39,7 @@ from ecomflow.engine.instances.lifecycle import (
 )
 from ecomflow.engine.instances.timers import arm_timer, find_timer, note_early_resume, timer_pause_key
 from ecomflow.engine.orchestrator.runs import link_run_to_instance_page, suspend_current_run
-from ecomflow.engine.people.principals import SYSTEM
+from ecomflow.engine.people.principals import SYSTEM, SYSTEM_ACTOR
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 from ecomflow.engine.tasks.step_tasks import find_task, note_resume_without_completion, open_task, pause_key
 
@@ -47,6 +48,14 @@ logger = logging.getLogger("ecomflow.flows")
 
 class InstanceEnded(Exception):
     """The instance was cancelled or ended while its run was away; the run stops."""
+
+
+class ReworkStopped(Exception):
+    """The managers stopped an instance whose step reached its rework ceiling; the run finishes it."""
+
+    def __init__(self, step_key: str, rounds: int, decision: StepOutcome) -> None:
+        super().__init__(f"{step_key}: stopped by {decision.by} after {rounds} rounds")
+        self.step_key, self.rounds, self.decision = step_key, rounds, decision
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,38 @@ class ProcessRun:
     def approval(self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None) -> StepOutcome:
         """Wait for an approve/reject decision; the engine keeps the author of the approved work off it (four-eyes)."""
         return self._wait_for_task(self.spec.step(step_key), round=round, context=context)
+
+    def next_round(self, step_key: str, round: int, *, context: dict[str, Any] | None = None) -> int:
+        """Return the round after `round` to rework step_key in; at its rework ceiling the managers decide first.
+
+        Every `max_rounds` rounds (flows.yaml, default 5) a rework-ceiling task goes to the managers, audited:
+        more_rounds allows another max_rounds rounds; stop raises ReworkStopped, which finishes the instance.
+        """
+        step = self.spec.step(step_key)
+        if round % step.max_rounds != 0:
+            return round + 1
+        ceiling = self.spec.step(REWORK_CEILING)
+        facts = {"step": step_key, "rounds": round, "max_rounds": step.max_rounds}
+        context = {"rework_ceiling": facts, **(context or {})}
+        with session_scope() as session:
+            # The escalation is audited once, in the transaction that opens the managers' task.
+            if not find_task(
+                session, instance_id=self.instance_id, step_key=REWORK_CEILING, round=round, lane=step_key
+            ):
+                record_event(
+                    session,
+                    type="instance.rework_ceiling",
+                    actor=SYSTEM_ACTOR,
+                    instance_id=self.instance_id,
+                    data=facts,
+                )
+                open_task(
+                    session, instance_id=self.instance_id, step=ceiling, round=round, lane=step_key, context=context
+                )
+        decision = self._wait_for_task(ceiling, round=round, context=context, lane=step_key)
+        if decision.data.get("decision") == "more_rounds":
+            return round + 1
+        raise ReworkStopped(step_key, round, decision)
 
     def parallel(
         self, step_key: str, *, round: int = 1, context: dict[str, Any] | None = None

@@ -29,7 +29,7 @@ from prefect.utilities.hashing import file_hash
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import UnrunnableVersion
 from ecomflow.engine.instances.lifecycle import InstanceState, find_instance_of_run, get_instance, set_instance_state
-from ecomflow.flows.primitives import InstanceEnded, ProcessRun
+from ecomflow.flows.primitives import InstanceEnded, ProcessRun, ReworkStopped
 
 __all__ = ["ProcessBody", "ScheduledStart", "mark_instance_failed", "process_flow"]
 
@@ -132,6 +132,14 @@ def _run_to_end(body: ProcessBody, load: Callable[[], ProcessRun]) -> dict[str, 
         return body(run)
     except InstanceEnded as exc:
         return Cancelled(message=str(exc))
+    except ReworkStopped as stop:
+        return run.finish(
+            "stopped_at_rework_ceiling",
+            step=stop.step_key,
+            rounds=stop.rounds,
+            stopped_by=stop.decision.by,
+            comment=stop.decision.comment,
+        )
 
 
 def _fail_instance(instance_id: str, error: str) -> None:

@@ -26,7 +26,7 @@ def archive_photos(instance_id: str, content: dict[str, Any]) -> dict[str, Any]:
             session,
             instance_id=instance_id,
             process_key=PROCESS,
-            title=f"商品拍摄 {', '.join(content['skus'])}",
+            title=f"商品拍摄 {', '.join(product['product'] for product in content['products'])}",
             skus=content["skus"],
             attachment_ids=[*content["main_images"], *content["final_photos"]],
             approved_by=content["approved_by"] or SYSTEM_ACTOR,
@@ -63,22 +63,37 @@ def _shoot_until_approved(run: ProcessRun, base: dict[str, Any]) -> tuple[StepOu
             return shoot, retouch, review
         redo = review.data.get("redo") or "retouch"
         rework = {"round": round, "comment": review.comment, "by": review.by, "redo": redo}
-        round += 1
+        round = run.next_round("retouch", round)
         if redo == "shoot":
             shoot = run.human("shoot", round=round, context={**base, "rework": rework})
         base = {**base, "rework": rework}
 
 
-@process_flow(PROCESS, written_for={1})
+def products_of(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the shoot's products, each with its SKUs once; a product or SKU named twice counts once.
+
+    Version 1 requests name SKUs only: each is its own product there (one module per SKU, as version 1 did).
+    """
+    named = request.get("products") or [{"product": sku, "skus": [sku]} for sku in request.get("skus") or []]
+    products: dict[str, list[str]] = {}
+    for entry in named:
+        skus = products.setdefault(entry["product"], [])
+        skus.extend(sku for sku in entry["skus"] if sku not in skus)
+    return [{"product": product, "skus": skus} for product, skus in products.items()]
+
+
+@process_flow(PROCESS, written_for={1, 2})
 def product_photo_shoot(run: ProcessRun) -> dict[str, Any]:
-    """商品拍摄流程: request, samples, shoot, retouch, review, return samples, archive, one module per SKU."""
-    request = run.human("request", context={"skus": run.params.get("skus") or []})
+    """商品拍摄流程: request, samples, shoot, retouch, review, return samples, archive, one module per product."""
+    prefill = {"products": run.params["products"]} if run.params.get("products") else {}
+    request = run.human("request", context=prefill or {"skus": run.params.get("skus") or []})
     handover = run.human("sample_handover", context={"request": request.data})
     shoot, retouch, review = _shoot_until_approved(run, {"request": request.data, "samples": handover.data})
     returned = run.human(
         "sample_return", context={"samples": handover.data, "main_images": retouch.data["main_images"]}
     )
-    skus = list(dict.fromkeys(request.data["skus"]))  # a SKU named twice still gets one module
+    products = products_of(request.data)
+    skus = list(dict.fromkeys(sku for product in products for sku in product["skus"]))
     archived = run.auto(
         "archive",
         archive_photos,
@@ -90,6 +105,8 @@ def product_photo_shoot(run: ProcessRun) -> dict[str, Any]:
             "raw_photos": shoot.data["raw_photos"],
             "main_images": retouch.data["main_images"],
             "final_photos": retouch.data["final_photos"],
+            "main_video": retouch.data.get("main_video"),
+            "products": products,
             "image_count": retouch.data["image_count"],
             "approved_by": review.by,
             "approved_at": (review.at or utcnow()).isoformat(),
@@ -97,14 +114,20 @@ def product_photo_shoot(run: ProcessRun) -> dict[str, Any]:
     )
     # Each listing module's designer gets the approved photos (the start form takes at most 100).
     photos = list(dict.fromkeys([*retouch.data["main_images"], *retouch.data["final_photos"]]))[:100]
+    # One listing module (one 宝贝) per product, its variants together.
     modules = [
         run.child(
             "listing_modules",
             index=index,
             process_key="listing_module_production",
-            params={"sku": sku, "photo_archive": archived["photo_archive"], "photos": photos},
+            params={
+                "product": product["product"],
+                "skus": product["skus"],
+                "photo_archive": archived["photo_archive"],
+                "photos": photos,
+            },
         )
-        for index, sku in enumerate(skus)
+        for index, product in enumerate(products)
     ]
     return run.finish(
         "archived",

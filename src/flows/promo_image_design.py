@@ -83,7 +83,7 @@ def _request_until_clean(run: ProcessRun) -> StepOutcome:
         if check["passed"]:
             return request
         context = {"findings": check["findings"], "previous_request": request.data}
-        round += 1
+        round = run.next_round("request", round)
 
 
 def _design_until_approved(
@@ -102,7 +102,7 @@ def _design_until_approved(
             "rework": {"round": round, "comment": decision.comment, "by": decision.by},
             "previous_design": design.data,
         }
-        round += 1
+        round = run.next_round("design", round)
 
 
 @process_flow(PROCESS, written_for={1})
@@ -125,7 +125,7 @@ def promo_image_design(run: ProcessRun) -> dict[str, Any]:
             "feedback": {"round": round, "by": feedback.by, **feedback.data},
             "previous_design": design.data,
         }
-        round += 1
+        round = run.next_round("design", round)
     approval = {"by": review.by or SYSTEM_ACTOR, "at": (review.at or utcnow()).isoformat()}
     archived = run.auto("archive", archive, run.instance_id, request.data, design.data, feedback.data, approval)
     return run.finish(

@@ -172,7 +172,7 @@ def _plan_until_approved(run: ProcessRun, metrics: dict[str, Any]) -> tuple[Step
             "rework": {"round": round, "comment": decision.comment, "by": decision.by},
             "previous_plan": plan.data,
         }
-        round += 1
+        round = run.next_round("draft_plan", round)
 
 
 def scheduled_start() -> ScheduledStart:

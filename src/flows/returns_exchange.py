@@ -21,32 +21,51 @@ from ecomflow.flows.process_flow import process_flow
 PROCESS = "returns_exchange"
 
 
+# Version 1's case kinds, as version 2 names them.
+V1_KINDS = {"return": "return_refund", "exchange": "exchange"}
+
+
+def kind_of(params: dict[str, Any]) -> str:
+    """Return the case kind: refund_only (仅退款), return_refund (退货退款) or exchange (换货)."""
+    return V1_KINDS.get(params["kind"], params["kind"])
+
+
 @task
 def policy_check(params: dict[str, Any], requested_at: datetime, rules: dict[str, Any]) -> dict[str, Any]:
-    """Judge the request against 七日无理由退货 and the excluded categories (the instance's `rules.returns`)."""
+    """Judge the case against 七日无理由退货 or the seller's fault (the instance's `rules.returns`)."""
     requested_on = requested_at.astimezone(ZoneInfo(get_definitions().timezone)).date()
+    delivered = params.get("delivered_on")
     verdict = check_return_policy(
-        delivered_on=date.fromisoformat(params["delivered_on"]),
+        delivered_on=date.fromisoformat(delivered) if delivered else None,
         requested_on=requested_on,
         category=params["category"],
         no_reason_days=int(rules["no_reason_days"]),
         excluded_categories=frozenset(rules["excluded_categories"]),
+        cause=params.get("cause") or "no_reason",
+        opened=bool(params.get("opened")),
+        excluded_when_opened=frozenset(rules.get("excluded_when_opened") or ()),
+        seller_fault_causes=frozenset(rules.get("seller_fault_causes") or ()),
     )
     return verdict.as_dict()
 
 
 @task
 def refund(
-    instance_id: str, params: dict[str, Any], deduction: str, received_at: datetime, terms: dict[str, Any]
+    instance_id: str,
+    params: dict[str, Any],
+    deduction: str,
+    received_at: datetime,
+    terms: dict[str, Any],
+    shipping_refunded: str = "0",
 ) -> dict[str, Any]:
-    """Pay the refund through the payment provider, exactly once per return, in the currency and time terms given."""
+    """Pay the refund (and return shipping the seller owes) once per case, in the currency and time terms given."""
     with session_scope() as session:
         paid = issue_refund(
             session,
             provider=LedgerPaymentProvider(),
             instance_id=instance_id,
             order_id=params["order_id"],
-            amount=Decimal(str(params["amount"])),
+            amount=Decimal(str(params["amount"])) + Decimal(shipping_refunded),
             deduction=Decimal(deduction),
             currency=terms["currency"],
             received_at=received_at,
@@ -79,16 +98,24 @@ def _inspect_until_settled(run: ProcessRun, context: dict[str, Any]) -> tuple[St
         if decision.approved:
             return inspection, deduction
         context = {**context, "rework": {"round": round, "comment": decision.comment, "by": decision.by}}
-        round += 1
+        round = run.next_round("inspect", round)
 
 
-@process_flow(PROCESS, written_for={1})
+def return_shipping(parcel: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
+    """Return the parcel's recorded shipping cost and who pays it (the seller on a seller's fault)."""
+    cost = Decimal(str(parcel.get("return_shipping_cost") or 0))
+    paid_by = verdict.get("shipping_paid_by", "buyer")
+    return {"cost": str(cost), "paid_by": paid_by, "refunded": str(cost if paid_by == "seller" else Decimal(0))}
+
+
+@process_flow(PROCESS, written_for={1, 2})
 def returns_exchange(run: ProcessRun) -> dict[str, Any]:
-    """售后退换货流程: policy check, review, parcel, inspection, refund or reship, follow-up."""
+    """售后退换货流程: policy check, review, then refund only (仅退款), return and refund, or exchange (换货)."""
     params = run.params
+    kind = kind_of(params)
     returns_rules = run.rule("returns")
     verdict = run.auto("policy_check", policy_check, params, run.started_at, returns_rules)
-    review = run.approval("cs_review", context={"policy": verdict})
+    review = run.approval("cs_review", context={"policy": verdict, "kind": kind})
     if not review.approved:
         return run.finish("rejected", by=review.by, comment=review.comment)
     if not verdict["eligible"]:
@@ -97,19 +124,34 @@ def returns_exchange(run: ProcessRun) -> dict[str, Any]:
         )
         if not goodwill.approved:
             return run.finish("rejected", by=goodwill.by, comment=goodwill.comment)
-    parcel = run.human("await_parcel", context={"policy": verdict})
+    terms = {"currency": run.rule("currency", "CNY"), "refund_within": returns_rules["refund_within"]}
+    if kind == "refund_only":
+        # 仅退款: no parcel comes back; the refund is due within refund_within of the review.
+        paid = run.auto("refund", refund, run.instance_id, params, "0", review.at, terms)
+        return _after_care(run, "refunded", {"kind": kind, "refund": paid})
+    parcel = run.human("await_parcel", context={"policy": verdict, "kind": kind})
     if parcel.expired:
         return run.finish("closed_no_parcel")
-    inspection, deduction = _inspect_until_settled(run, {"parcel": parcel.data})
-    if params["kind"] == "return":
-        terms = {"currency": run.rule("currency", "CNY"), "refund_within": returns_rules["refund_within"]}
-        paid = run.auto("refund", refund, run.instance_id, params, str(deduction), inspection.at, terms)
+    shipping = return_shipping(parcel.data, verdict)
+    inspection, deduction = _inspect_until_settled(run, {"parcel": parcel.data, "return_shipping": shipping})
+    # The stock movements of a restock or an exchange shipment are the stock ledger's (not moved here yet).
+    if kind == "return_refund":
+        paid = run.auto(
+            "refund", refund, run.instance_id, params, str(deduction), inspection.at, terms, shipping["refunded"]
+        )
         outcome, details = "refunded", {"refund": paid}
     else:
-        reship = run.human("reship", context={"inspection": inspection.data})
+        reship = run.human("reship", context={"inspection": inspection.data, "return_shipping": shipping})
         outcome, details = "reshipped", {"reship": reship.data}
-    rating = run.auto("check_rating", check_rating, params["order_id"])["rating"]
+    details = {**details, "kind": kind, "return_shipping": shipping, "restock": inspection.data["restock"]}
+    return _after_care(run, outcome, details)
+
+
+def _after_care(run: ProcessRun, outcome: str, details: dict[str, Any]) -> dict[str, Any]:
+    """A middle or bad rating (中差评) gets a follow-up call before the case closes."""
+    returns_rules = run.rule("returns")
+    rating = run.auto("check_rating", check_rating, run.params["order_id"])["rating"]
     if rating is not None and rating <= int(returns_rules["bad_rating_at_most"]):
         follow_up = run.human("follow_up", context={"rating": rating, "outcome": outcome})
         details["follow_up"] = follow_up.data
-    return run.finish(outcome, restock=inspection.data["restock"], **details)
+    return run.finish(outcome, **details)

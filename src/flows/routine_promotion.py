@@ -13,7 +13,9 @@ from prefect.runtime import flow_run
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.reports.period_figures import period_figures
+from ecomflow.engine.rules.ad_law import scan_form_text
 from ecomflow.engine.rules.budget import approver_role
+from ecomflow.engine.rules.listing import title_bytes
 from ecomflow.flows.artifacts import publish_markdown
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import ScheduledStart, process_flow
@@ -86,13 +88,49 @@ def _review_markdown(week: str, figures: dict[str, Any]) -> str:
     )
 
 
+NEW_TITLES = "seo_title_changes.new_title"
+
+
+@task
+def copy_check(plan: dict[str, Any], title_max_bytes: int, banned: list[str]) -> dict[str, Any]:
+    """Check each new SEO title as listing_upload checks a title: its bytes (CJK = 2) and the advertising law."""
+    findings = [
+        {
+            "field": f"seo_title_changes[{index}].new_title",
+            "rule": "title_length",
+            "message": f"new title is {size} bytes; the limit is {title_max_bytes} (a CJK character counts 2)",
+        }
+        for index, change in enumerate(plan.get("seo_title_changes") or [])
+        if (size := title_bytes(change["new_title"])) > title_max_bytes
+    ]
+    findings += [
+        {"field": hit.field, "rule": "ad_law", "message": hit.message}
+        for hit in scan_form_text(plan, fields=[NEW_TITLES], banned=banned)
+    ]
+    return {"findings": findings}
+
+
 def _plan_until_approved(run: ProcessRun, review: dict[str, Any]) -> tuple[StepOutcome, StepOutcome, int]:
-    """Plan the week's actions until the budget's approver approves; a reject loops back with the comment."""
+    """Plan the week's actions until new titles pass the checks and the budget's approver approves, round by round."""
     owner_above = run.rule("owner_approval_above")
     context: dict[str, Any] = {"weekly_review": review}
+    # Version 1 had no copy_check step: its instances are not held to it.
+    checks_titles = any(step.key == "copy_check" for step in run.spec.steps)
     round = 1
     while True:
         plan = run.human("plan_actions", round=round, context=context)
+        if checks_titles:
+            limit, banned = int(run.rule("listing")["title_max_bytes"]), run.rule("banned_terms")
+            check = run.auto("copy_check", copy_check, plan.data, limit, banned, round=round)
+            if check["findings"]:
+                context = {
+                    **context,
+                    "findings": check["findings"],
+                    "rework": {"round": round, "step": "copy_check"},
+                    "previous_plan": plan.data,
+                }
+                round = run.next_round("plan_actions", round)
+                continue
         owner = approver_role(plan.data["budget"], owner_above=owner_above) == "owner"
         decision = run.approval(
             "owner_budget_approval" if owner else "budget_approval",
@@ -103,7 +141,8 @@ def _plan_until_approved(run: ProcessRun, review: dict[str, Any]) -> tuple[StepO
             return plan, decision, round
         rework = {"round": round, "comment": decision.comment, "by": decision.by}
         context = {**context, "rework": rework, "previous_plan": plan.data}
-        round += 1
+        context.pop("findings", None)
+        round = run.next_round("plan_actions", round)
 
 
 def scheduled_start() -> ScheduledStart:
@@ -113,7 +152,7 @@ def scheduled_start() -> ScheduledStart:
     return ScheduledStart(business_key=iso_week(week), params={"week_of": week.isoformat()})
 
 
-@process_flow(PROCESS, written_for={1}, scheduled=scheduled_start)
+@process_flow(PROCESS, written_for={1, 2}, scheduled=scheduled_start)
 def routine_promotion(run: ProcessRun) -> dict[str, Any]:
     """常规推广工作流程: weekly review, action plan, budget approval, execution report."""
     review = run.auto("weekly_review", weekly_review, _week_of(run).isoformat())

@@ -28,6 +28,7 @@ from ecomflow.engine.shop.pricing import (
 )
 from ecomflow.engine.shop.process_records import save_campaign as record_campaign
 from ecomflow.flows.artifacts import publish_table
+from ecomflow.flows.copy_checks import ad_law_check, has_step
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
 
@@ -127,6 +128,17 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
     context: dict[str, Any] = {}
     while True:
         draft = run.human("draft_campaign", round=round, context=context)
+        if has_step(run, "copy_check"):
+            fields, banned = ["theme", "creatives.copy"], run.rule("banned_terms")
+            copy = run.auto("copy_check", ad_law_check, draft.data, fields, banned, round=round)
+            if copy["findings"]:
+                context = {
+                    "findings": copy["findings"],
+                    "rework": {"round": round, "step": "copy_check"},
+                    "previous_draft": draft.data,
+                }
+                round = run.next_round("draft_campaign", round)
+                continue
         check = run.auto(
             "price_policy_check",
             price_policy_check,
@@ -155,7 +167,7 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
                 continue
             if not decision.approved:
                 context = {"rework": _rework(decision, round), "previous_draft": draft.data, "price_check": check}
-                round += 1
+                round = run.next_round("draft_campaign", round)
                 continue
             approvals["owner"] = decision.by
             if check.get("deviations"):
@@ -176,7 +188,7 @@ def _campaign_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, An
             approvals["operations"] = decision.by
             return draft, approvals, round
         context = {"rework": _rework(decision, round), "previous_draft": draft.data, "price_check": check}
-        round += 1
+        round = run.next_round("draft_campaign", round)
 
 
 @process_flow(PROCESS, written_for={1, 2})

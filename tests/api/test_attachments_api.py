@@ -256,32 +256,34 @@ class TestCompletingWithFiles:
         task_id = claimed_listing(li)
         grey = upload(li, picture(800, 800, background=(120, 120, 120)), "grey.jpg").json()["id"]
         white = upload(li, picture(800, 800), "white.jpg").json()["id"]
+        more = [upload(li, picture(800, 800), f"more-{n}.jpg").json()["id"] for n in range(3)]  # 5 main images
         detail = upload(li, picture(790, 1200), "detail.jpg").json()["id"]
         data = {
             "title": "纯棉T恤",
             "category": "T恤",
             "price": 99,
             "skus": [{"sku": "TEE-1", "stock": 5}],
-            "main_images": [grey, white],
+            "main_images": [grey, white, *more],
             "detail_module": [detail],
             "go_live_at": "2026-12-20T10:00:00+08:00",
         }
         body = assert_error(li.post(f"/tasks/{task_id}/complete", json={"data": data}), 422, "ValidationFailed")
         assert [(f["field"], f["rule"]) for f in body["fields"]] == [("main_images[0]", "white_background")]
         assert "grey.jpg" in body["fields"][0]["message"] and count(AttachmentReference) == 0
-        data["main_images"] = [white, grey]
+        data["main_images"] = [white, grey, *more]
         assert li.post(f"/tasks/{task_id}/complete", json={"data": data}).status_code == 200
 
     def test_someone_elses_upload_cannot_be_put_in_a_form(self, login: Login) -> None:
         li, liu = login("product", name="li"), login("product", name="liu")
         task_id = claimed_listing(li)
         theirs = upload(liu, picture(), "theirs.jpg").json()["id"]
+        mine = [upload(li, picture(), f"mine-{n}.jpg").json()["id"] for n in range(4)]
         data = {
             "title": "纯棉T恤",
             "category": "T恤",
             "price": 99,
             "skus": [{"sku": "TEE-1", "stock": 5}],
-            "main_images": [theirs],
+            "main_images": [theirs, *mine],
             "detail_module": [theirs],
             "go_live_at": "2026-12-20T10:00:00+08:00",
         }

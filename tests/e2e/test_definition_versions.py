@@ -144,7 +144,7 @@ class TestAChangedDefinition:
         assert cs.instance(old["id"])["definition_version"] == old_version
 
         # The old case: its inspection is asked and checked as version 1 says, without the new field.
-        cs.do(parcel["id"], {"return_tracking_no": "SF1000000001", "carrier": "SF"})
+        cs.do(parcel["id"], {"return_tracking_no": "SF1000000001", "carrier": "SF", "return_shipping_cost": 8})
         inspect = warehouse.wait_for_task(old["id"], "inspect")
         form = warehouse.get(f"/tasks/{inspect['id']}").json()["form"]
         assert "photos_filed" not in form["properties"]
@@ -155,7 +155,8 @@ class TestAChangedDefinition:
         # The new case meets version 2: the required field, then the new step.
         cs.do(cs.wait_for_task(new["id"], "cs_review")["id"], {"decision": "approve"})
         cs.do(
-            cs.wait_for_task(new["id"], "await_parcel")["id"], {"return_tracking_no": "SF1000000002", "carrier": "SF"}
+            cs.wait_for_task(new["id"], "await_parcel")["id"],
+            {"return_tracking_no": "SF1000000002", "carrier": "SF", "return_shipping_cost": 8},
         )
         inspect = warehouse.wait_for_task(new["id"], "inspect")
         assert warehouse.post(f"/tasks/{inspect['id']}/claim").status_code == 200

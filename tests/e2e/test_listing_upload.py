@@ -64,7 +64,9 @@ def findings_of(staff: Staff, instance_id: str, round: int) -> list[dict[str, An
 
 
 class TestListingCheck:
-    def test_each_rule_sends_the_listing_back_with_all_its_findings(self, stack: Stack, team: dict[str, Staff]) -> None:
+    def test_the_form_refuses_what_it_can_state_and_the_check_sends_back_the_rest(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
         product, ops = team["product"], team["ops"]
         files = listing_files(product)
         sku, other = new_sku(), new_sku()
@@ -72,47 +74,100 @@ class TestListingCheck:
             "listing_upload", {"sku": sku, "module": f"catalog:module:{sku}"}, f"UP-{uuid.uuid4().hex[:6]}"
         )
         iid = started["id"]
-
         first = product.wait_for_task(iid, "prepare_listing")
-        product.do(first["id"], listing_form(files, sku, title="全网最好穿的纯棉T恤"))
+        assert product.post(f"/tasks/{first['id']}/claim").status_code == 200
+
+        # What the form can say it says: one main image, or a title of 62 bytes, is a 422 naming the field
+        # (the task stays open in round 1), never a rework round.
+        one_image = listing_form(files, sku, main_images=files["main_images"][:1])
+        refused = product.post(f"/tasks/{first['id']}/complete", json={"data": one_image})
+        assert refused.status_code == 422, refused.text
+        assert [(f["field"], f["rule"]) for f in refused.json()["fields"]] == [("main_images", "min_items")]
+        long_title = listing_form(files, sku, title="纯" * 31)
+        refused = product.post(f"/tasks/{first['id']}/complete", json={"data": long_title})
+        assert [(f["field"], f["rule"]) for f in refused.json()["fields"]] == [("title", "max_bytes")]
+        assert "62" in refused.json()["fields"][0]["message"]
+        assert product.get(f"/tasks/{first['id']}").json()["state"] == "claimed"
+
+        # What it cannot say (banned terms, the price policy) the check sends back, with every finding.
+        done = product.post(
+            f"/tasks/{first['id']}/complete", json={"data": listing_form(files, sku, title="全网最好穿的纯棉T恤")}
+        )
+        assert done.status_code == 200, done.text
         [hit] = findings_of(product, iid, 2)
         assert (hit["field"], hit["rule"]) == ("title", "ad_law") and "'最'" in hit["message"]
 
-        product.do(
-            product.wait_for_task(iid, "prepare_listing", round=2)["id"], listing_form(files, sku, title="纯" * 31)
-        )
-        [long] = findings_of(product, iid, 3)
-        assert (long["field"], long["rule"]) == ("title", "title_length") and "62 bytes" in long["message"]
-
-        # Exactly 60 bytes passes; four images do not.
-        few = listing_form(files, sku, title="纯" * 30, main_images=files["main_images"][:4])
-        product.do(product.wait_for_task(iid, "prepare_listing", round=3)["id"], few)
-        [images] = findings_of(product, iid, 4)
-        assert (images["field"], images["rule"]) == ("main_images", "main_images")
-
         # Below the list price in master data, with no campaign or event price the owner approved: sent back.
         below = listing_form(files, other, price=95.0)
-        product.do(product.wait_for_task(iid, "prepare_listing", round=4)["id"], below)
-        [price] = findings_of(product, iid, 5)
+        product.do(product.wait_for_task(iid, "prepare_listing", round=2)["id"], below)
+        [price] = findings_of(product, iid, 3)
         assert (price["field"], price["rule"]) == ("skus[0].price", "price_deviation")
         assert "online price 95.0 is 5% below the list price 100.00" in price["message"]
 
-        everything = listing_form(files, other, title="最" * 31, price=95.0, main_images=files["main_images"][:1])
-        product.do(product.wait_for_task(iid, "prepare_listing", round=5)["id"], everything)
-        rules = [finding["rule"] for finding in findings_of(product, iid, 6)]
-        assert rules.count("ad_law") == 31
-        assert {"title_length", "main_images", "price_deviation"} <= set(rules)
+        everything = listing_form(files, other, title="最" * 30, price=95.0)
+        product.do(product.wait_for_task(iid, "prepare_listing", round=3)["id"], everything)
+        rules = [finding["rule"] for finding in findings_of(product, iid, 4)]
+        assert rules.count("ad_law") == 30 and "price_deviation" in rules
         key = artifact_key("listing_upload", started["business_key"], "listing-check")
         artifact = prefect_api("GET", f"/artifacts/{key}/latest")
         assert artifact.status_code == 200 and artifact.json()["type"] == "table"
 
         # No price given: the listing takes the list price from master data.
-        product.do(product.wait_for_task(iid, "prepare_listing", round=6)["id"], listing_form(files, sku, price=None))
-        review = ops.wait_for_task(iid, "review", round=6)
+        product.do(product.wait_for_task(iid, "prepare_listing", round=4)["id"], listing_form(files, sku, price=None))
+        review = ops.wait_for_task(iid, "review", round=4)
         context = ops.get(f"/tasks/{review['id']}").json()["context"]
         assert [(p["price"], p["verdict"], p["policy"]) for p in context["prices"]] == [("100.00", "ok", "unified")]
         assert context["in_peak_hours"] is True
         assert catalog_entries(iid) == []
+
+
+class TestReworkCeiling:
+    """Past max_rounds (5) of prepare_listing the managers decide; the listing never loops without end."""
+
+    def reject_five_rounds(self, product: Staff, ops: Staff, iid: str, files: dict[str, list[str]], sku: str) -> None:
+        for round in range(1, 6):
+            product.do(product.wait_for_task(iid, "prepare_listing", round=round)["id"], listing_form(files, sku))
+            review = ops.wait_for_task(iid, "review", round=round)
+            ops.do(review["id"], {"decision": "reject", "comment": f"第{round}轮：主图不够清晰"})
+
+    def test_the_managers_stop_it(self, stack: Stack, team: dict[str, Staff]) -> None:
+        product, ops, owner = team["product"], team["ops"], team["owner"]
+        files, sku = listing_files(product), new_sku()
+        iid = product.start("listing_upload", {"sku": sku}, f"UP-{uuid.uuid4().hex[:6]}")["id"]
+        self.reject_five_rounds(product, ops, iid, files, sku)
+
+        ceiling = owner.wait_for_task(iid, "rework_ceiling", round=5)
+        shown = owner.get(f"/tasks/{ceiling['id']}").json()
+        assert shown["context"]["rework_ceiling"] == {"step": "prepare_listing", "rounds": 5, "max_rounds": 5}
+        assert product._open_task(iid, "prepare_listing", 6) is None  # no sixth round until the managers decide
+        # A manager of another role sees it too (managers see every task).
+        assert ops._open_task(iid, "rework_ceiling", 5) is not None
+        owner.do(ceiling["id"], {"decision": "stop", "comment": "重新拍摄后再上架"})
+
+        done = wait_until(lambda: finished(owner, iid), timeout=60, what=f"instance {iid} finished")
+        assert done["result"]["outcome"] == "stopped_at_rework_ceiling"
+        assert (done["result"]["step"], done["result"]["rounds"]) == ("prepare_listing", 5)
+        assert done["result"]["stopped_by"] == owner.name
+        escalations = [e for e in done["history"] if e["type"] == "instance.rework_ceiling"]
+        assert [e["data"] for e in escalations] == [{"step": "prepare_listing", "rounds": 5, "max_rounds": 5}]
+
+    def test_more_rounds_lets_the_work_go_on(self, stack: Stack, team: dict[str, Staff]) -> None:
+        product, ops, owner = team["product"], team["ops"], team["owner"]
+        files, sku = listing_files(product), new_sku()
+        iid = product.start("listing_upload", {"sku": sku}, f"UP-{uuid.uuid4().hex[:6]}")["id"]
+        self.reject_five_rounds(product, ops, iid, files, sku)
+        owner.do(
+            owner.wait_for_task(iid, "rework_ceiling", round=5)["id"],
+            {"decision": "more_rounds", "comment": "再给一次机会"},
+        )
+
+        product.do(product.wait_for_task(iid, "prepare_listing", round=6)["id"], listing_form(files, sku))
+        assert ops.wait_for_task(iid, "review", round=6)["round"] == 6
+
+
+def finished(staff: Staff, instance_id: str) -> dict[str, Any] | None:
+    instance = staff.get(f"/instances/{instance_id}").json()
+    return instance if instance["state"] == "completed" else None
 
 
 class TestGoLive:

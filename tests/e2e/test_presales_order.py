@@ -6,7 +6,7 @@ Then it ships or is picked up in a store.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -87,8 +87,11 @@ def answer(cs: Staff, instance_id: str, data: dict[str, Any], *, round: int = 1)
 
 
 def ship(warehouse: Staff, instance_id: str) -> dict[str, Any]:
-    warehouse.do(warehouse.wait_for_task(instance_id, "print_and_pick")["id"], {"waybill_no": "WB20251201001"})
-    warehouse.do(warehouse.wait_for_task(instance_id, "verify_and_pack")["id"], {"packages": 1, "weight_kg": 0.6})
+    """审单 → 打单 → 配货 → 验货打包 → 发货."""
+    warehouse.do(warehouse.wait_for_task(instance_id, "review_order")["id"], {"result": "pass"})
+    warehouse.do(warehouse.wait_for_task(instance_id, "print_waybill")["id"], {"waybill_no": "WB20251201001"})
+    warehouse.do(warehouse.wait_for_task(instance_id, "pick")["id"], {"pick_list_no": "PL-1"})
+    warehouse.do(warehouse.wait_for_task(instance_id, "check_and_pack")["id"], {"packages": 1, "weight_kg": 0.6})
     warehouse.do(warehouse.wait_for_task(instance_id, "ship")["id"], {"carrier": "SF", "tracking_no": "SF1029384756"})
     return warehouse.wait_for_state(instance_id, "completed")
 
@@ -105,14 +108,14 @@ class TestShip:
         # The same SKU on two lines counts as one line of 3.
         answer(cs, instance_id, order([(tee, 2), (cap, 1), (tee, 1)]))
 
-        pick = warehouse.wait_for_task(instance_id, "print_and_pick")
+        pick = warehouse.wait_for_task(instance_id, "review_order")
         context = warehouse.get(f"/tasks/{pick['id']}").json()["context"]
         assert sorted((line["sku"], line["quantity"]) for line in context["lines"]) == sorted([(tee, 3), (cap, 1)])
         assert stock_of(tee, cap) == [7, 3]
 
         # Resume the suspended run from outside: it replays from the top past the stock check.
         flow_run_id = cs.instance(instance_id)["flow_run_id"]
-        wait_until(lambda: prefect_state(flow_run_id) == "PAUSED", timeout=30, what="run suspended on print_and_pick")
+        wait_until(lambda: prefect_state(flow_run_id) == "PAUSED", timeout=30, what="run suspended on review_order")
         response = prefect_api("POST", f"/flow_runs/{flow_run_id}/resume", json={})
         assert response.status_code in (200, 201), response.text
         wait_until(
@@ -120,7 +123,7 @@ class TestShip:
                 count(AuditEvent, AuditEvent.task_id == pick["id"], AuditEvent.type == "task.resumed_while_open") == 1
             ),
             timeout=60,
-            what="the replay to reach the open print_and_pick",
+            what="the replay to reach the open review_order",
         )
         wait_until(lambda: prefect_state(flow_run_id) == "PAUSED", timeout=60, what="run suspended again")
         assert stock_of(tee, cap) == [7, 3]
@@ -128,8 +131,42 @@ class TestShip:
         done = ship(warehouse, instance_id)
         assert done["result"]["outcome"] == "shipped"
         assert (done["result"]["carrier"], done["result"]["tracking_no"]) == ("SF", "SF1029384756")
+        # 审单 → 打单 → 配货 → 验货打包 → 发货, in that order.
+        by_time = sorted(done["tasks"], key=lambda t: t["created_at"])
+        warehouse_steps = [t["step"] for t in by_time if t["role"] == "warehouse"]
+        assert warehouse_steps == ["review_order", "print_waybill", "pick", "check_and_pack", "ship"]
         assert stock_of(tee, cap) == [10 - 3, 4 - 1]
         assert sorted(reservations_of(instance_id)) == sorted([(tee, 3, "ship"), (cap, 1, "ship")])
+
+
+class TestFulfilment:
+    def test_warehouse_due_times_count_every_hour_of_the_dispatch_promise(self, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        tee = make_sku(3)
+        instance_id = start_inquiry(cs)
+        answer(cs, instance_id, order([(tee, 1)]))
+        review = warehouse.get(f"/tasks/{warehouse.wait_for_task(instance_id, 'review_order')['id']}").json()
+        # Wall-clock time: 2 h after it opened, whatever the hour or day (business hours would stretch it).
+        opened, due = datetime.fromisoformat(review["created_at"]), datetime.fromisoformat(review["due_at"])
+        assert due - opened == timedelta(hours=2)
+        warehouse.do(review["id"], {"result": "pass"})
+        waybill = warehouse.get(f"/tasks/{warehouse.wait_for_task(instance_id, 'print_waybill')['id']}").json()
+        opened, due = datetime.fromisoformat(waybill["created_at"]), datetime.fromisoformat(waybill["due_at"])
+        assert due - opened == timedelta(hours=4)
+
+    def test_an_order_cancelled_at_review_puts_its_stock_back(self, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        tee = make_sku(3)
+        instance_id = start_inquiry(cs)
+        answer(cs, instance_id, order([(tee, 2)]))
+        review = warehouse.wait_for_task(instance_id, "review_order")
+        assert stock_of(tee) == [1]
+        warehouse.do(review["id"], {"result": "cancel", "notes": "风险订单：收货地址异常"})
+        done = warehouse.wait_for_state(instance_id, "completed")
+        assert done["result"]["outcome"] == "cancelled_at_review"
+        assert done["result"]["stock_released"] == [{"sku": tee, "quantity": 2}]
+        assert stock_of(tee) == [3]
+        assert not any(t["step"] == "print_waybill" for t in done["tasks"])
 
 
 class TestStorePickup:
@@ -138,7 +175,7 @@ class TestStorePickup:
         tee = make_sku(5)
         online = start_inquiry(cs)
         answer(cs, online, order([(tee, 2)]))
-        warehouse.wait_for_task(online, "print_and_pick")
+        warehouse.wait_for_task(online, "review_order")
         assert stock_of(tee) == [3]
 
         in_store = start_inquiry(cs)
@@ -153,7 +190,7 @@ class TestStorePickup:
         done = cs.wait_for_state(in_store, "completed")
         assert (done["result"]["outcome"], done["result"]["store"]) == ("picked_up", "南京西路店")
         assert reservations_of(in_store) == [(tee, 3, "store_pickup")]
-        assert all(t["step"] not in ("print_and_pick", "ship") for t in done["tasks"])
+        assert all(t["step"] not in ("review_order", "print_waybill", "ship") for t in done["tasks"])
 
         # The stock both channels share is now empty: the next order, online, is short.
         third = start_inquiry(cs)
@@ -190,7 +227,7 @@ class TestShortage:
         assert stock_of(tee) == [1] and reservations_of(instance_id) == []
         ops.do(decision["id"], {"decision": "partial_ship", "notes": "先发1件，其余退款"})
 
-        pick = warehouse.wait_for_task(instance_id, "print_and_pick")
+        pick = warehouse.wait_for_task(instance_id, "review_order")
         assert warehouse.get(f"/tasks/{pick['id']}").json()["context"]["unfilled"] == [{"sku": tee, "quantity": 2}]
         done = ship(warehouse, instance_id)
         assert done["result"]["lines"] == [{"sku": tee, "quantity": 1}]
@@ -225,7 +262,7 @@ class TestShortage:
 
         set_stock(tee, 2)  # the store's goods are booked into the shared stock
         ops.do(second["id"], {"decision": "transfer_from_store", "notes": "已从徐汇店调拨2件"})
-        warehouse.wait_for_task(instance_id, "print_and_pick")
+        warehouse.wait_for_task(instance_id, "review_order")
         assert stock_of(tee) == [0]
         assert reservations_of(instance_id) == [(tee, 2, "reserved")]
 
@@ -248,11 +285,23 @@ class TestShortage:
         assert sweep_once(now=timer.fire_at - timedelta(minutes=1)).timers_fired == 0
         set_stock(tee, 5)  # the replenishment arrives
         assert sweep_once(now=timer.fire_at + timedelta(minutes=1)).timers_fired == 1
-        warehouse.wait_for_task(instance_id, "print_and_pick")
+        warehouse.wait_for_task(instance_id, "review_order")
         assert stock_of(tee) == [4]
 
 
 class TestNoOrder:
+    def test_a_recommended_sku_the_shop_does_not_have_goes_back(self, team: dict[str, Staff]) -> None:
+        cs = team["cs"]
+        tee = make_sku(3)
+        instance_id = start_inquiry(cs)
+        answer(cs, instance_id, {"recommended_skus": [tee, "NO-SUCH-SKU"], "outcome": "no_order"})
+        again = cs.wait_for_task(instance_id, "answer_inquiry", round=2)
+        findings = cs.get(f"/tasks/{again['id']}").json()["context"]["findings"]
+        assert [(f["field"], f["rule"]) for f in findings] == [("recommended_skus[1]", "unknown_sku")]
+        assert "NO-SUCH-SKU" in findings[0]["message"]
+        cs.do(again["id"], {"recommended_skus": [tee], "outcome": "no_order"})
+        assert cs.wait_for_state(instance_id, "completed")["result"]["recommended_skus"] == [tee]
+
     def test_no_order_closes_at_once(self, team: dict[str, Staff]) -> None:
         cs = team["cs"]
         tee = make_sku(3)
@@ -273,5 +322,5 @@ class TestNoOrder:
         findings = cs.get(f"/tasks/{again['id']}").json()["context"]["findings"]
         assert [(f["field"], f["rule"]) for f in findings] == [("order_lines", "required_when_ordered")]
         cs.do(again["id"], order([(tee, 1)]))
-        warehouse.wait_for_task(instance_id, "print_and_pick")
+        warehouse.wait_for_task(instance_id, "review_order")
         assert stock_of(tee) == [2]

@@ -1,4 +1,4 @@
-"""商品拍摄: the reviewer redoes the retouch or the shoot; the archive starts 11 → 3 → 12 once each."""
+"""商品拍摄: the reviewer redoes the retouch or the shoot; the archive starts 11 → 3 → 12 once each, per product."""
 
 from __future__ import annotations
 
@@ -21,13 +21,21 @@ def new_skus(count: int) -> list[str]:
     return [f"SKU-{uuid.uuid4().hex[:8]}" for _ in range(count)]
 
 
-def request_form(skus: list[str]) -> dict[str, Any]:
+def product_of(product: str, skus: list[str]) -> dict[str, Any]:
+    return {"product": product, "skus": skus}
+
+
+def request_form(products: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "skus": skus,
-        "shot_list": ["main", "detail", "model"],
+        "products": products,
+        "shot_list": ["white_background", "main_video", "main", "detail", "model"],
         "style": "白底主图，自然光模特图",
         "deadline": (date.today() + timedelta(days=5)).isoformat(),
     }
+
+
+# The start of an MP4 file (an ftyp box): what the upload sniffing recognises as video/mp4.
+MAIN_VIDEO = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
 
 
 def children_of(instance_id: str) -> list[ProcessInstance]:
@@ -56,10 +64,13 @@ class TestReview:
             team["visual2"],
             team["ops"],
         )
-        skus = new_skus(2)
-        started = product.start("product_photo_shoot", {"skus": skus}, f"SHOOT-{uuid.uuid4().hex[:6]}")
+        skus = new_skus(3)
+        tee = product_of("SPU-TEE", skus[:2])
+        started = product.start("product_photo_shoot", {"products": [tee]}, f"SHOOT-{uuid.uuid4().hex[:6]}")
         iid = started["id"]
-        product.do(product.wait_for_task(iid, "request")["id"], request_form([skus[0], skus[1], skus[0]]))
+        # The request names the tee twice (once with a third colour) and the first SKU twice.
+        again = product_of("SPU-TEE", [skus[0], skus[2]])
+        product.do(product.wait_for_task(iid, "request")["id"], request_form([tee, again]))
         hand_over_samples(warehouse, iid, skus, visual.name)
         first_shoot = shoot_form(visual, 1)
         visual.do(visual.wait_for_task(iid, "shoot")["id"], first_shoot)
@@ -111,30 +122,38 @@ class TestReview:
             final["final_photos"],
             third_shoot["raw_photos"],
         )
-        # One module per SKU, though the request named the first SKU twice.
-        assert sorted(child.params["sku"] for child in children_of(iid)) == sorted(skus)
+        # One module for the product, its variants together, though the request named it and a SKU twice.
+        [module] = children_of(iid)
+        assert (module.params["product"], module.params["skus"]) == ("SPU-TEE", skus)
 
 
 class TestChain:
-    def test_shoot_starts_a_module_per_sku_and_each_module_starts_its_upload_once(
+    def test_shoot_starts_a_module_per_product_and_each_module_starts_its_upload_once(
         self, stack: Stack, team: dict[str, Staff]
     ) -> None:
         product, warehouse, visual, ops = team["product"], team["warehouse"], team["visual"], team["ops"]
-        skus = new_skus(2)
-        started = product.start("product_photo_shoot", {"skus": skus}, f"SHOOT-{uuid.uuid4().hex[:6]}")
+        skus = new_skus(3)
+        products = [product_of("SPU-TEE", skus[:2]), product_of("SPU-JEANS", skus[2:])]
+        started = product.start("product_photo_shoot", {}, f"SHOOT-{uuid.uuid4().hex[:6]}")
         iid = started["id"]
-        product.do(product.wait_for_task(iid, "request")["id"], request_form(skus))
+        product.do(product.wait_for_task(iid, "request")["id"], request_form(products))
         hand_over_samples(warehouse, iid, skus, visual.name)
         visual.do(visual.wait_for_task(iid, "shoot")["id"], shoot_form(visual, 1))
-        photos = retouch_form(visual, 1)
+        photos = {**retouch_form(visual, 1), "main_video": visual.upload(MAIN_VIDEO, "main.mp4")}
         visual.do(visual.wait_for_task(iid, "retouch")["id"], photos)
         ops.do(ops.wait_for_task(iid, "review")["id"], {"decision": "approve"})
         warehouse.do(warehouse.wait_for_task(iid, "sample_return")["id"], {"condition": "ok"})
 
         shoot = ops.wait_for_state(iid, "completed")
         archive = shoot["result"]["photo_archive"]
-        modules = {ops.instance(child["id"])["params"]["sku"]: ops.instance(child["id"]) for child in shoot["children"]}
-        assert set(modules) == set(skus) and len(shoot["children"]) == 2
+        [photo_set] = catalog_entries(iid)
+        assert photo_set.content["main_video"] == photos["main_video"]
+        assert photo_set.content["shot_list"][:2] == ["white_background", "main_video"]
+        modules = {
+            ops.instance(child["id"])["params"]["product"]: ops.instance(child["id"]) for child in shoot["children"]
+        }
+        assert set(modules) == {"SPU-TEE", "SPU-JEANS"} and len(shoot["children"]) == 2
+        assert modules["SPU-TEE"]["params"]["skus"] == skus[:2] and modules["SPU-JEANS"]["params"]["skus"] == skus[2:]
         for module in modules.values():
             assert module["process"] == "listing_module_production"
             assert module["params"]["photo_archive"] == archive
@@ -142,7 +161,7 @@ class TestChain:
             assert module["params"]["photos"] == [*photos["main_images"], *photos["final_photos"]]
             assert module["parent"]["id"] == iid
 
-        first = modules[skus[0]]["id"]
+        first = modules["SPU-TEE"]["id"]
         points = {
             "sku": skus[0],
             "selling_points": ["新疆长绒棉", "双针走线", "宽松版型"],
@@ -151,7 +170,8 @@ class TestChain:
         }
         product.do(product.wait_for_task(first, "write_selling_points")["id"], points)
         design = visual.wait_for_task(first, "design_module")
-        assert visual.get(f"/tasks/{design['id']}").json()["context"]["photos"] == modules[skus[0]]["params"]["photos"]
+        shown = visual.get(f"/tasks/{design['id']}").json()["context"]
+        assert shown["photos"] == modules["SPU-TEE"]["params"]["photos"] and shown["skus"] == skus[:2]
         visual.do(design["id"], module_design(visual, 1))
         ops.do(ops.wait_for_task(first, "review_module")["id"], {"decision": "approve"})
 
@@ -160,11 +180,12 @@ class TestChain:
         assert upload_link["process"] == "listing_upload"
         assert module["parent"]["id"] == iid
         upload = ops.instance(upload_link["id"])
-        assert upload["parent"]["id"] == first and upload["params"]["sku"] == skus[0]
+        assert upload["parent"]["id"] == first
+        assert (upload["params"]["product"], upload["params"]["skus"]) == ("SPU-TEE", skus[:2])
         product.wait_for_task(upload["id"], "prepare_listing")
 
         # Started once each, however often the flows replayed.
         assert len(children_of(iid)) == 2
         assert [child.id for child in children_of(first)] == [upload["id"]]
-        assert children_of(modules[skus[1]]["id"]) == []
+        assert children_of(modules["SPU-JEANS"]["id"]) == []
         assert {child["id"] for child in ops.instance(iid)["children"]} == {m["id"] for m in modules.values()}

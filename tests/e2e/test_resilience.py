@@ -38,7 +38,7 @@ class TestPrefectOutage:
 
         stack.prefect.stop()
         try:
-            done = cs.do(parcel["id"], {"return_tracking_no": "JD0001112223"})
+            done = cs.do(parcel["id"], {"return_tracking_no": "JD0001112223", "return_shipping_cost": 10})
             assert done["state"] == "completed"
             time.sleep(3)  # give the dispatcher several tries against the dead server
             undelivered = _count(
@@ -88,7 +88,10 @@ class TestReplay:
         with session_scope() as session:
             report_rating(session, order_id=params["order_id"], rating=1)
         cs.do(cs.wait_for_task(started["id"], "cs_review")["id"], {"decision": "approve"})
-        cs.do(cs.wait_for_task(started["id"], "await_parcel")["id"], {"return_tracking_no": "ZT5556667778"})
+        cs.do(
+            cs.wait_for_task(started["id"], "await_parcel")["id"],
+            {"return_tracking_no": "ZT5556667778", "return_shipping_cost": 10},
+        )
         warehouse.do(warehouse.wait_for_task(started["id"], "inspect")["id"], {"condition": "ok", "restock": "yes"})
         follow_up = cs.wait_for_task(started["id"], "follow_up")
         flow_run_id = cs.instance(started["id"])["flow_run_id"]

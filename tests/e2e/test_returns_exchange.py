@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from ecomflow.engine.db.models import HumanTask, Refund
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.shop.ratings import report_rating
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 from tests.factories import return_params
@@ -48,13 +49,15 @@ class TestEligibleReturn:
         cs.do(review["id"], {"decision": "approve", "comment": "符合七天无理由"})
 
         parcel = cs.wait_for_task(started["id"], "await_parcel")
-        cs.do(parcel["id"], {"return_tracking_no": "SF1234567890", "carrier": "SF"})
+        cs.do(parcel["id"], {"return_tracking_no": "SF1234567890", "carrier": "SF", "return_shipping_cost": 12})
 
         inspect = warehouse.wait_for_task(started["id"], "inspect")
         warehouse.do(inspect["id"], {"condition": "ok", "restock": "yes"})
 
         done = cs.wait_for_state(started["id"], "completed")
         assert done["result"]["outcome"] == "refunded"
+        # 七天无理由: the buyer paid the return shipping; it is recorded, not refunded.
+        assert done["result"]["return_shipping"] == {"cost": "12", "paid_by": "buyer", "refunded": "0"}
         refunds = refunds_of(started["id"])
         assert len(refunds) == 1 and float(refunds[0].amount) == 299.0
         run = wait_for_prefect_state(done["flow_run_id"], "COMPLETED")
@@ -97,7 +100,7 @@ class TestGoodwillReturn:
         ops2.do(goodwill["id"], {"decision": "approve", "comment": "同意"})
 
         parcel = cs.wait_for_task(started["id"], "await_parcel")
-        cs.do(parcel["id"], {"return_tracking_no": "YT99887766"})
+        cs.do(parcel["id"], {"return_tracking_no": "YT99887766", "return_shipping_cost": 10})
         inspect = warehouse.wait_for_task(started["id"], "inspect")
         warehouse.do(inspect["id"], {"condition": "ok", "restock": "yes"})
         reship = warehouse.wait_for_task(started["id"], "reship")
@@ -105,6 +108,65 @@ class TestGoodwillReturn:
         done = cs.wait_for_state(started["id"], "completed")
         assert done["result"]["outcome"] == "reshipped"
         assert refunds_of(started["id"]) == []
+
+
+class TestCaseKinds:
+    def test_refund_only_pays_without_a_parcel(self, stack: Stack, team: dict[str, Staff]) -> None:
+        cs = team["cs"]
+        params = return_params(kind="refund_only", amount=49.0, reason="少发一件赠品")
+        params.pop("delivered_on")
+        started = cs.start_return(params, business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        with session_scope() as session:
+            report_rating(session, order_id=params["order_id"], rating=3)  # 中评: a middle rating
+        cs.do(cs.wait_for_task(started["id"], "cs_review")["id"], {"decision": "approve"})
+
+        # 中差评 triggers the follow-up call: a middle rating too.
+        follow_up = cs.wait_for_task(started["id"], "follow_up")
+        cs.do(follow_up["id"], {"contact_result": "resolved", "notes": "已致歉并补发赠品"})
+        done = cs.wait_for_state(started["id"], "completed")
+        assert (done["result"]["outcome"], done["result"]["kind"]) == ("refunded", "refund_only")
+        # No parcel, no inspection.
+        assert {task["step"] for task in done["tasks"]} == {"cs_review", "follow_up"}
+        [refund] = refunds_of(started["id"])
+        assert float(refund.amount) == 49.0
+
+    def test_faulty_goods_have_no_seven_day_limit_and_the_seller_pays_the_return_shipping(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        long_ago = (date.today() - timedelta(days=40)).isoformat()
+        params = return_params(cause="faulty", delivered_on=long_ago, amount=199.0, reason="开线")
+        started = cs.start_return(params, business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        review = cs.wait_for_task(started["id"], "cs_review")
+        policy = cs.get(f"/tasks/{review['id']}").json()["context"]["policy"]
+        assert (policy["eligible"], policy["seller_fault"], policy["shipping_paid_by"]) == (True, True, "seller")
+        cs.do(review["id"], {"decision": "approve"})
+        # Eligible on its own: no goodwill approval is asked.
+        parcel = cs.wait_for_task(started["id"], "await_parcel")
+        missing = cs.post(f"/tasks/{parcel['id']}/claim")
+        assert missing.status_code == 200
+        refused = cs.post(f"/tasks/{parcel['id']}/complete", json={"data": {"return_tracking_no": "SF1"}})
+        assert [f["field"] for f in refused.json()["fields"]] == ["return_shipping_cost"]  # always recorded
+        done_parcel = cs.post(
+            f"/tasks/{parcel['id']}/complete", json={"data": {"return_tracking_no": "SF1", "return_shipping_cost": 15}}
+        )
+        assert done_parcel.status_code == 200, done_parcel.text
+        warehouse.do(warehouse.wait_for_task(started["id"], "inspect")["id"], {"condition": "ok", "restock": "yes"})
+
+        done = cs.wait_for_state(started["id"], "completed")
+        assert done["result"]["return_shipping"] == {"cost": "15", "paid_by": "seller", "refunded": "15"}
+        [refund] = refunds_of(started["id"])
+        assert float(refund.amount) == 214.0  # the goods and the return shipping the seller owes
+
+    def test_sealed_digital_goods_are_eligible_and_opened_ones_are_not(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
+        cs = team["cs"]
+        for opened, eligible in ((False, True), (True, False)):
+            params = return_params(category="digital", opened=opened)
+            started = cs.start_return(params, business_key=f"RET-{uuid.uuid4().hex[:6]}")
+            review = cs.wait_for_task(started["id"], "cs_review")
+            assert cs.get(f"/tasks/{review['id']}").json()["context"]["policy"]["eligible"] is eligible
 
 
 class TestParcelNeverArrives:
@@ -137,7 +199,10 @@ class TestDamagedReturn:
         cs, warehouse, ops = team["cs"], team["warehouse"], team["ops"]
         started = cs.start_return(return_params(amount=200.0), business_key=f"RET-{uuid.uuid4().hex[:6]}")
         cs.do(cs.wait_for_task(started["id"], "cs_review")["id"], {"decision": "approve"})
-        cs.do(cs.wait_for_task(started["id"], "await_parcel")["id"], {"return_tracking_no": "SF7778889990"})
+        cs.do(
+            cs.wait_for_task(started["id"], "await_parcel")["id"],
+            {"return_tracking_no": "SF7778889990", "return_shipping_cost": 0},
+        )
         warehouse.do(
             warehouse.wait_for_task(started["id"], "inspect")["id"],
             {"condition": "damaged", "restock": "no", "deduction": 50, "notes": "领口污渍"},

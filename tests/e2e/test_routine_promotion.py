@@ -115,6 +115,42 @@ class TestRejectLoop:
         assert (done["result"]["rounds"], done["result"]["budget"]) == (2, 60000)
 
 
+class TestNewTitles:
+    """A new SEO title passes the checks a listing title does: 60 bytes in the form, the advertising law after."""
+
+    def test_a_long_title_is_refused_by_the_form_and_a_banned_term_sends_the_plan_back(
+        self, team: dict[str, Staff]
+    ) -> None:
+        promotion, ops = team["promotion"], team["ops"]
+        instance_id = start_week(promotion)
+        task = promotion.wait_for_task(instance_id, "plan_actions")
+        assert promotion.post(f"/tasks/{task['id']}/claim").status_code == 200
+        long = plan(20000, seo_title_changes=[{"sku": "SKU-TEE-001", "new_title": "棉" * 31}])
+        refused = promotion.post(f"/tasks/{task['id']}/complete", json={"data": long})
+        assert refused.status_code == 422
+        assert [(f["field"], f["rule"]) for f in refused.json()["fields"]] == [
+            ("seo_title_changes[0].new_title", "max_bytes")
+        ]
+
+        banned = plan(
+            20000,
+            seo_title_changes=[
+                {"sku": "SKU-TEE-001", "new_title": "纯棉短袖T恤"},
+                {"sku": "SKU-TEE-002", "new_title": "全网最低价 纯棉T恤"},
+            ],
+        )
+        assert promotion.post(f"/tasks/{task['id']}/complete", json={"data": banned}).status_code == 200
+        again = promotion.wait_for_task(instance_id, "plan_actions", round=2)
+        context = promotion.get(f"/tasks/{again['id']}").json()["context"]
+        assert {(f["field"], f["rule"]) for f in context["findings"]} == {("seo_title_changes[1].new_title", "ad_law")}
+        assert {"最", "全网最低"} <= {f["message"].split("'")[1] for f in context["findings"]}
+        assert ops._open_task(instance_id, "budget_approval", 1) is None  # the approver never saw the bad plan
+
+        promotion.do(again["id"], plan(20000))
+        ops.do(ops.wait_for_task(instance_id, "budget_approval", round=2)["id"], {"decision": "approve"})
+        assert report(promotion, instance_id)["result"]["rounds"] == 2
+
+
 class TestSchedule:
     def test_deployment_runs_mondays_at_nine_in_shanghai(self, stack: Stack) -> None:
         schedules = [s["schedule"] for s in read_deployment()["schedules"]]

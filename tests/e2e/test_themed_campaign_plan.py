@@ -76,6 +76,27 @@ def cancel_children(ops: Staff, children: list[dict[str, Any]]) -> None:
         assert ops.post(f"/instances/{child['id']}/cancel", json={"reason": "test over"}).status_code == 200
 
 
+class TestCopyCheck:
+    def test_a_banned_term_in_the_theme_or_a_creatives_copy_goes_back_to_the_draft(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
+        ops = team["ops"]
+        sku = make_sku()
+        instance_id = start(ops)["id"]
+        bad_copy = [{**CREATIVES[0], "copy": "史无前例的暖冬好价"}, CREATIVES[1]]
+        data = {**campaign_data(sku, online_price=100, creatives=bad_copy), "theme": "双12 全网最低"}
+        ops.do(ops.wait_for_task(instance_id, "draft_campaign")["id"], data)
+
+        again = ops.wait_for_task(instance_id, "draft_campaign", round=2)
+        findings = ops.get(f"/tasks/{again['id']}").json()["context"]["findings"]
+        assert {(f["field"], f["rule"]) for f in findings} == {("theme", "ad_law"), ("creatives[0].copy", "ad_law")}
+        assert ("draft_campaign", 2) in steps_of(ops, instance_id)
+        assert not any(step != "draft_campaign" for step, _ in steps_of(ops, instance_id))  # nobody approved it
+        ops.do(again["id"], campaign_data(sku, online_price=100))
+        team["ops2"].wait_for_task(instance_id, "campaign_approval", round=2)  # four-eyes: not the author
+        assert ops.post(f"/instances/{instance_id}/cancel", json={"reason": "test over"}).status_code == 200
+
+
 class TestPriceRuleOnMasterData:
     def test_the_red_line_is_refused_and_a_deviation_goes_to_the_owner_with_a_reason(
         self, stack: Stack, team: dict[str, Staff]

@@ -117,7 +117,8 @@ class TestUsersContact:
 VALID_RETURN = {
     "order_id": "ORD-2001",
     "sku": "TEE-1",
-    "kind": "return",
+    "kind": "return_refund",
+    "cause": "faulty",
     "reason": "质量问题",
     "category": "normal",
     "delivered_on": "2026-11-20",

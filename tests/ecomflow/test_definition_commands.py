@@ -18,6 +18,9 @@ from tests.factories import edited_definitions, make_task, step_of
 
 runner = CliRunner()
 
+# The flows.yaml `version:` of returns_exchange (the subject here): its first stored version takes that number.
+RETURNS = get_definitions().process("returns_exchange").version
+
 
 def rename_inspect(raw: dict[str, Any]) -> None:
     step_of(raw, "returns_exchange", "inspect")["key"] = "inspect_parcel"
@@ -42,7 +45,7 @@ class TestMigrate:
     def test_it_stores_each_process_once(self, clean_db: str) -> None:
         first = runner.invoke(app, ["migrate"])
         assert first.exit_code == 0, first.output
-        assert "stored returns_exchange definition version 1 (flows.yaml version: 1" in first.output
+        assert f"stored returns_exchange definition version {RETURNS} (flows.yaml version: {RETURNS}" in first.output
         assert f"definition versions: {len(get_definitions().processes)} new" in first.output
         again = runner.invoke(app, ["migrate"])
         assert "definition versions: 0 new" in again.output
@@ -57,19 +60,20 @@ class TestCheck:
         instance_id = waiting_instance()
         result = runner.invoke(app, ["check", "--file", str(write_edited(tmp_path, rename_inspect))])
         assert result.exit_code == 0, result.output
-        assert "returns_exchange: 1 running instance(s) on version 1" in result.output
+        assert f"returns_exchange: 1 running instance(s) on version {RETURNS}" in result.output
         assert "[waits_on_removed_step] step inspect is gone" in result.output
         assert "--map inspect=inspect_parcel" in result.output and instance_id in result.output
         assert "[renamed_step] step inspect looks renamed to inspect_parcel" in result.output
 
     def test_a_version_no_flow_was_written_for_fails_the_check(self, clean_db: str, tmp_path: Path) -> None:
         def raise_version(raw: dict[str, Any]) -> None:
-            raw["processes"]["returns_exchange"]["version"] = 2
+            raw["processes"]["returns_exchange"]["version"] = RETURNS + 1
 
         result = runner.invoke(app, ["check", "--file", str(write_edited(tmp_path, raise_version))])
         assert result.exit_code == 1
-        assert "processes.returns_exchange.version: 2, but ecomflow.flows.returns_exchange was written for" in (
-            result.output
+        assert (
+            f"processes.returns_exchange.version: {RETURNS + 1}, but ecomflow.flows.returns_exchange was written for"
+            in (result.output)
         )
 
     def test_nothing_to_say_when_every_instance_runs_the_current_text(self, clean_db: str) -> None:
@@ -89,7 +93,7 @@ class TestInstancesMigrate:
         assert refused.exit_code == 1
         assert f"instance {instance_id} waits on step inspect" in refused.output
         with session_scope() as session:
-            assert session.get(ProcessInstance, instance_id).definition_version == 1
+            assert session.get(ProcessInstance, instance_id).definition_version == RETURNS
 
         moved = runner.invoke(app, [*args, "--map", "inspect=inspect_parcel"])
         assert moved.exit_code == 0, moved.output

@@ -25,6 +25,8 @@ from ecomflow.flows.process_flow import ScheduledStart, mark_instance_failed, pr
 from tests.factories import make_instance, pin_to_edited_version
 
 FLOWS = implemented_flows()
+# The flows.yaml `version:` of returns_exchange, the process these tests run bodies of.
+V = get_definitions().process("returns_exchange").version
 
 
 def _run(*, parameters: dict, run_id: str | None = None) -> SimpleNamespace:
@@ -84,7 +86,7 @@ class TestHowARunEnds:
     def test_the_body_gets_the_loaded_run_and_its_result_is_the_flows(self, clean_db: str) -> None:
         seen: list[ProcessRun] = []
 
-        @process_flow("returns_exchange", written_for={1})
+        @process_flow("returns_exchange", written_for={V})
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Record the run."""
             seen.append(run)
@@ -101,7 +103,7 @@ class TestHowARunEnds:
     def test_a_run_whose_instance_was_cancelled_ends_cancelled_without_running_the_body(self, clean_db: str) -> None:
         body_ran = []
 
-        @process_flow("returns_exchange", written_for={1})
+        @process_flow("returns_exchange", written_for={V})
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Record that the body ran."""
             body_ran.append(run)
@@ -149,7 +151,7 @@ class TestScheduledStart:
         def refuse() -> ScheduledStart:
             raise AssertionError("a run started over the API must not read its scheduled start")
 
-        @process_flow("returns_exchange", written_for={1}, scheduled=refuse)
+        @process_flow("returns_exchange", written_for={V}, scheduled=refuse)
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Return the instance id of the run."""
             return {"instance_id": run.instance_id}
@@ -179,8 +181,8 @@ class TestMarkInstanceFailed:
 
 
 def declare_version_2(raw: dict[str, Any]) -> None:
-    """flows.yaml raises returns_exchange to `version: 2` and bans one more term."""
-    raw["processes"]["returns_exchange"]["version"] = 2
+    """flows.yaml raises returns_exchange to the next `version:` and bans one more term."""
+    raw["processes"]["returns_exchange"]["version"] = V + 1
     raw["rules"]["banned_terms"].append("绝无仅有")
 
 
@@ -188,7 +190,7 @@ class TestDefinitionVersions:
     def test_the_run_reads_the_spec_and_rules_of_the_instance_s_version(self, clean_db: str) -> None:
         seen: list[ProcessRun] = []
 
-        @process_flow("returns_exchange", written_for={1, 2})
+        @process_flow("returns_exchange", written_for={V, V + 1})
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Record the run."""
             seen.append(run)
@@ -199,14 +201,14 @@ class TestDefinitionVersions:
         returns_exchange.fn(old)
         returns_exchange.fn(new)
         assert ["绝无仅有" in run.rule("banned_terms") for run in seen] == [False, True]
-        assert [run.definitions.processes["returns_exchange"].version for run in seen] == [1, 2]
+        assert [run.definitions.processes["returns_exchange"].version for run in seen] == [V, V + 1]
 
     def test_an_instance_on_a_version_the_code_was_not_written_for_fails_at_once_and_says_why(
         self, clean_db: str
     ) -> None:
         body_ran = []
 
-        @process_flow("returns_exchange", written_for={1})
+        @process_flow("returns_exchange", written_for={V})
         def returns_exchange(run: ProcessRun) -> dict[str, Any]:
             """Record that the body ran."""
             body_ran.append(run)
@@ -216,8 +218,8 @@ class TestDefinitionVersions:
         version = pin_to_edited_version(instance_id, declare_version_2)
         state = returns_exchange.fn(instance_id)
         assert state.is_failed() and body_ran == []
-        assert f"runs on returns_exchange definition version {version} (flows.yaml version: 2)" in state.message
-        assert "written for flows.yaml version: 1" in state.message
+        assert f"runs on returns_exchange definition version {version} (flows.yaml version: {V + 1})" in state.message
+        assert f"written for flows.yaml version: {V}" in state.message
         assert _state(instance_id) == "failed"
         with session_scope() as session:
             event = session.scalar(
@@ -231,7 +233,7 @@ class TestDefinitionVersions:
             process_flow("returns_exchange", written_for=versions)
 
     def test_every_shipped_flow_declares_the_versions_it_runs(self) -> None:
-        # The current version always; older ones only while the code still runs their cases.
+        # The current version always; earlier ones only where the code still drives them (checked per process).
         for key, flow in FLOWS.items():
             current = get_definitions().process(key).version
             assert current in flow.fn.written_for and max(flow.fn.written_for) == current, key

@@ -190,6 +190,20 @@ class TestFormView:
         assert [w.name for w in view.widgets] == ["comment"]
         assert view.widgets[0].errors == ["A comment is required to reject."]
 
+    def test_a_byte_limited_title_says_its_limit_and_its_problem_in_bytes(self):
+        form = get_definitions().process("listing_upload").step("prepare_listing").form
+        data = {"title": "纯" * 31}
+        problems = [p for p in validate_form(form, data) if p.field == "title"]
+        view = build_form_view(form, values=data, problems=problems, t=ZH, zone=SHANGHAI, approval=False)
+        title = next(w for w in view.widgets if w.name == "title")
+        assert title.hint == "最多 60 字节（汉字算 2 字节）"
+        assert title.limits["max_bytes"] == 60
+        assert title.errors == ["最多 60 字节（汉字算 2 字节）。"]
+        en = build_form_view(form, values=data, problems=problems, t=EN, zone=SHANGHAI, approval=False)
+        assert next(w for w in en.widgets if w.name == "title").errors == [
+            "Must be at most 60 bytes (a CJK character counts 2)."
+        ]
+
 
 class TestProblemText:
     def test_paths_and_rules_are_named_in_both_languages(self):

@@ -136,6 +136,7 @@ def problem_text(form: FormSpec, problem: FieldProblem, t: Translator) -> str:
         "max_length": "max_length",
         "min_items": "min_items",
         "max_items": "max_items",
+        "max_bytes": "max_bytes",
         "pattern": "pattern",
     }
     if rule in limit_of and limit_of[rule] in attrs:
@@ -214,7 +215,9 @@ class _WidgetBuilder:
         if spec.type in ("string", "text"):
             widget.kind = "textarea" if spec.type == "text" else "text"
             widget.value = "" if value is None else str(value)
-            widget.limits = {"maxlength": attrs.get("max_length")}
+            widget.limits = {"maxlength": attrs.get("max_length"), "max_bytes": attrs.get("max_bytes")}
+            if "max_bytes" in attrs:
+                widget.hint = self.t("form.hint.max_bytes", limit=attrs["max_bytes"])
         elif spec.type in ("integer", "number"):
             widget.value = "" if value is None or isinstance(value, bool) else str(_plain_number(value))
             widget.limits = {"min": attrs.get("min"), "max": attrs.get("max")}

@@ -8,6 +8,7 @@ A malformed form raises FormDefinitionError (engine/errors.py), carrying every p
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from ecomflow.engine.definitions.file_fields import (
@@ -58,8 +59,8 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _COMMON_KEYS = frozenset({"type", "required", "label"})
 _TYPE_KEYS: dict[str, frozenset[str]] = {
-    "string": frozenset({"min_length", "max_length", "pattern"}),
-    "text": frozenset({"min_length", "max_length", "pattern"}),
+    "string": frozenset({"min_length", "max_length", "max_bytes", "pattern"}),
+    "text": frozenset({"min_length", "max_length", "max_bytes", "pattern"}),
     "integer": frozenset({"min", "max"}),
     "number": frozenset({"min", "max"}),
     "boolean": frozenset(),
@@ -128,7 +129,7 @@ class FormSpec:
     @cached_property
     def validator(self) -> Draft202012Validator:
         """Return the schema's validator, built once (validation runs on every task completion)."""
-        return Draft202012Validator(self.json_schema, format_checker=_FORMATS)
+        return FormValidator(self.json_schema, format_checker=_FORMATS)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -175,6 +176,26 @@ def _is_datetime(value: object) -> bool:
     if isinstance(value, str):
         datetime.fromisoformat(value)
     return True
+
+
+# ── byte length (x-maxBytes) ─────────────────────────────────────────────────────
+# JSON Schema counts characters; a marketplace counts a title in bytes, a wide (CJK) character as 2.
+MAX_BYTES_KEYWORD = "x-maxBytes"
+
+
+def text_bytes(text: str) -> int:
+    """Return a text's length as the marketplace counts it: wide characters (CJK, full-width) count 2."""
+    # W and F cover CJK ideographs, kana, hangul and full-width punctuation such as ，and 【】.
+    return sum(2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in text)
+
+
+def _max_bytes(validator: Any, limit: Any, instance: Any, schema: Mapping[str, Any]) -> Any:
+    if isinstance(instance, str) and text_bytes(instance) > limit:
+        yield ValidationError(f"{instance!r} is {text_bytes(instance)} bytes; the limit is {limit}")
+
+
+# The form validator: Draft 2020-12 plus x-maxBytes (the schema stays valid 2020-12: unknown keywords are annotations).
+FormValidator = validators.extend(Draft202012Validator, {MAX_BYTES_KEYWORD: _max_bytes})
 
 
 # ── compiling ────────────────────────────────────────────────────────────────────
@@ -301,6 +322,9 @@ def _compile_attrs(kind: str, raw: Mapping[str, Any], where: str, problems: list
     attrs: dict[str, Any] = {}
     if kind in ("string", "text"):
         attrs["max_length"] = raw.get("max_length", DEFAULT_MAX_LENGTH[kind])
+        if "max_bytes" in raw:
+            attrs["max_bytes"] = raw["max_bytes"]
+            _check_bounds(attrs, "max_bytes", "max_bytes", where, problems, integer=True, minimum=1)
         if "min_length" in raw or raw.get("required") is True:
             # A required text must say something: "" counts as missing.
             attrs["min_length"] = raw.get("min_length", 1)
@@ -371,6 +395,7 @@ _SCHEMA_KEYWORDS = {
     "max": "maximum",
     "min_items": "minItems",
     "max_items": "maxItems",
+    "max_bytes": MAX_BYTES_KEYWORD,
 }
 
 
@@ -464,6 +489,11 @@ def _describe_error(name: str, kind: str, value: Any, instance: Any) -> tuple[st
         return "min_length", f"{name} must be at least {value} characters long"
     if kind == "maxLength":
         return "max_length", f"{name} must be at most {value} characters long (got {len(instance)})"
+    if kind == MAX_BYTES_KEYWORD:
+        return (
+            "max_bytes",
+            f"{name} must be at most {value} bytes, a CJK character counting 2 (got {text_bytes(instance)})",
+        )
     if kind == "pattern":
         return "pattern", f"{name} must match the pattern {value}"
     if kind == "format":

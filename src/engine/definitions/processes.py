@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -22,11 +22,18 @@ import yaml
 from ecomflow.engine.definitions.business_calendar import BusinessCalendar
 from ecomflow.engine.definitions.cron import cron_problems
 from ecomflow.engine.definitions.durations import parse_duration
-from ecomflow.engine.definitions.forms import NAME_PATTERN, FormSpec, Label, parse_label
+from ecomflow.engine.definitions.forms import NAME_PATTERN, FormSpec, Label, compile_form, parse_label
 from ecomflow.engine.definitions.rules_section import (
     read_rules,
 )  # re-exported: importers read it from here
-from ecomflow.engine.definitions.sla_policy import Escalation, SlaPolicy, read_calendar, read_sla, read_timezone
+from ecomflow.engine.definitions.sla_policy import (
+    PRIORITIES,
+    Escalation,
+    SlaPolicy,
+    read_calendar,
+    read_sla,
+    read_timezone,
+)
 from ecomflow.engine.definitions.steps import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
 from ecomflow.engine.definitions.stored_text import process_text
 from ecomflow.engine.errors import DefinitionError, UnknownProcess, UnknownStep
@@ -43,8 +50,14 @@ __all__ = [
     "parse_definitions",
     "parse_duration",
     "parse_process_text",
+    "rework_ceiling_step",
 ]
 
+# Every human step may be reworked this many rounds unless it sets `max_rounds`.
+DEFAULT_MAX_ROUNDS = 5
+# The built-in step every process has: a step past its max_rounds waits for the managers' decision here.
+REWORK_CEILING = "rework_ceiling"
+CEILING_DECISIONS = ("more_rounds", "stop")
 _TOP_KEYS = ("version", "calendar", "sla", "roles", "rules", "processes")
 _PROCESS_KEYS = ("title", "version", "volume", "schedule", "starters", "start_form", "steps")
 # In a `starters` list: every manager role (flows.yaml `manager: true`).
@@ -93,6 +106,8 @@ class StepSpec:
     # "wall": due times count every minute (a customer waiting on a pre-sales answer); else business time.
     clock: str = "business"
     escalate: Escalation | None = None
+    # Rework ceiling: past this many rounds of the step the managers decide (REWORK_CEILING) instead of a new round.
+    max_rounds: int = DEFAULT_MAX_ROUNDS
 
     @property
     def is_human(self) -> bool:
@@ -113,12 +128,16 @@ class ProcessSpec:
     volume: str | None = None
     # Who may start an instance: role keys, or "managers"; schedules and parent steps start it as the system.
     starters: tuple[str, ...] = (MANAGERS_STARTER,)
+    # The manager role the rework-ceiling task goes to (every manager sees it).
+    ceiling_role: str | None = None
 
     def step(self, key: str) -> StepSpec:
-        """Return the step called `key` or raise UnknownStep."""
+        """Return the step called `key` (the built-in REWORK_CEILING step too) or raise UnknownStep."""
         for step in self.steps:
             if step.key == key:
                 return step
+        if key == REWORK_CEILING and self.ceiling_role is not None:
+            return rework_ceiling_step(self.ceiling_role)
         raise UnknownStep(self.key, key, [s.key for s in self.steps])
 
     @property
@@ -308,6 +327,7 @@ def _read_process(
     steps = tuple(StepSpec(**kwargs) for kwargs in step_kwargs)
     if len(problems) > before:
         return None
+    managers = [role.key for role in roles.values() if role.manager]
     return ProcessSpec(
         key=key,
         label=label,
@@ -317,6 +337,36 @@ def _read_process(
         steps=steps,
         volume=volume,
         starters=starters,
+        ceiling_role=sla.escalate.to if sla.escalate and sla.escalate.to in roles else next(iter(managers), None),
+    )
+
+
+@cache
+def rework_ceiling_step(role: str) -> StepSpec:
+    """Return the built-in step where managers decide on work past its step's max_rounds: more rounds, or stop."""
+    form = compile_form(
+        {
+            "fields": {
+                "decision": {
+                    "type": "enum",
+                    "values": list(CEILING_DECISIONS),
+                    "required": True,
+                    "label": {"zh": "处理决定 (再给几轮/终止)", "en": "Decision (more rounds or stop)"},
+                },
+                "comment": {"type": "text", "required": True, "label": {"zh": "说明", "en": "Comment"}},
+            }
+        },
+        where=f"(built-in step {REWORK_CEILING})",
+    )
+    return StepSpec(
+        key=REWORK_CEILING,
+        kind="human",
+        label=Label(zh="返工超过上限：主管决定", en="Rework ceiling reached: managers decide"),
+        role=role,
+        due=timedelta(days=1),
+        form=form,
+        priority=PRIORITIES["high"],
+        escalate=None,
     )
 
 

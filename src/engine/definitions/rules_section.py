@@ -25,6 +25,15 @@ def _strict(**properties: Any) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
+_RETURNS = {
+    "no_reason_days": _POSITIVE_INT,
+    "excluded_categories": {"type": "array", "items": _TEXT},
+    "parcel_wait": _DURATION_SCHEMA,
+    "refund_within": _DURATION_SCHEMA,
+    "bad_rating_at_most": {"type": "integer", "minimum": 1, "maximum": 5},
+}
+
+
 # Rules the engine reads; extra rules are allowed (flows may read their own).
 RULES_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -49,13 +58,15 @@ RULES_SCHEMA: dict[str, Any] = {
         "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
         "sms": _strict(max_chars=_POSITIVE_INT, opt_out=_TEXT),
         "listing": _strict(title_max_bytes=_POSITIVE_INT, min_main_images=_POSITIVE_INT),
-        "returns": _strict(
-            no_reason_days=_POSITIVE_INT,
-            excluded_categories={"type": "array", "items": _TEXT},
-            parcel_wait=_DURATION_SCHEMA,
-            refund_within=_DURATION_SCHEMA,
-            bad_rating_at_most={"type": "integer", "minimum": 1, "maximum": 5},
-        ),
+        "returns": {
+            **_strict(**_RETURNS),
+            # Optional: texts stored before these rules existed stay readable.
+            "properties": {
+                **_RETURNS,
+                "excluded_when_opened": {"type": "array", "items": _TEXT},
+                "seller_fault_causes": {"type": "array", "items": _TEXT},
+            },
+        },
         "target_weights": _strict(
             months={"type": "array", "items": _FRACTION, "minItems": 3, "maxItems": 3},
             departments={"type": "object", "additionalProperties": _FRACTION},

@@ -13,15 +13,31 @@ from ecomflow.engine.errors import FormDefinitionError
 
 __all__ = ["HUMAN_KINDS", "STEP_KINDS", "read_form", "read_steps"]
 
+# The built-in step of every process (processes.REWORK_CEILING): no flows.yaml step may take its key.
+RESERVED_STEP_KEY = "rework_ceiling"
 STEP_KINDS = ("human", "approval", "auto", "timer", "parallel", "child")
 HUMAN_KINDS = frozenset({"human", "approval", "parallel"})
 _STEP_COMMON_KEYS = frozenset({"key", "kind", "title", "when"})
 _STEP_KIND_KEYS = {
-    "human": frozenset({"role", "due", "expires", "form", "reminder", "priority", "clock", "escalate"}),
+    "human": frozenset({"role", "due", "expires", "form", "reminder", "priority", "clock", "escalate", "max_rounds"}),
     "approval": frozenset(
-        {"role", "due", "expires", "form", "reject_to", "approves", "reminder", "priority", "clock", "escalate"}
+        {
+            "role",
+            "due",
+            "expires",
+            "form",
+            "reject_to",
+            "approves",
+            "reminder",
+            "priority",
+            "clock",
+            "escalate",
+            "max_rounds",
+        }
     ),
-    "parallel": frozenset({"roles", "due", "expires", "form", "reminder", "priority", "clock", "escalate"}),
+    "parallel": frozenset(
+        {"roles", "due", "expires", "form", "reminder", "priority", "clock", "escalate", "max_rounds"}
+    ),
     "auto": frozenset(),
     "timer": frozenset({"at"}),
     "child": frozenset({"process", "each"}),
@@ -90,6 +106,9 @@ def _read_step(
     if not isinstance(key, str) or not NAME_PATTERN.match(key):
         problems.append(f"{steps_where}[{index}].key: expected a lower_snake_case step key, got {key!r}")
         return None
+    if key == RESERVED_STEP_KEY:
+        problems.append(f"{steps_where}[{index}].key: {key!r} is the built-in rework-ceiling step; choose another key")
+        return None
     where = f"{steps_where}.{key}"
     kind = raw.get("kind")
     if kind not in STEP_KINDS:
@@ -134,6 +153,12 @@ def _read_step(
             problems.append(f"{where}.process: unknown process {child!r} (defined: {', '.join(sorted(known))})")
     if kind in HUMAN_KINDS:
         _read_sla_keys(raw, where, step, roles, problems)
+        if "max_rounds" in raw:
+            rounds = raw["max_rounds"]
+            if isinstance(rounds, int) and not isinstance(rounds, bool) and rounds >= 1:
+                step["max_rounds"] = rounds
+            else:
+                problems.append(f"{where}.max_rounds: expected a positive integer (rounds before the managers decide)")
     reminder = raw.get("reminder")
     if isinstance(reminder, str) and reminder != "daily" and not DURATION.match(reminder):
         problems.append(f"{where}.reminder: expected 'daily' or a duration such as 4h, got {reminder!r}")

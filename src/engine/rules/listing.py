@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ecomflow.engine.definitions.forms import text_bytes
 from ecomflow.engine.rules.ad_law import scan_form_text
 
 
@@ -20,9 +20,8 @@ class Finding:
 
 
 def title_bytes(title: str) -> int:
-    """Return the title's length as the marketplace counts it: wide characters count 2."""
-    # W and F cover CJK ideographs, kana, hangul and full-width punctuation such as ，and 【】.
-    return sum(2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in title)
+    """Return the title's length as the marketplace counts it: wide characters count 2 (as forms' max_bytes does)."""
+    return text_bytes(title)
 
 
 def check_listing(

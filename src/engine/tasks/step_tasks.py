@@ -51,7 +51,8 @@ def open_task(
         kind=step.kind,
         round=round,
         lane=lane,
-        role=lane or step.role,
+        # A parallel step's lane is its role; the rework-ceiling step's lane names the step that hit it.
+        role=step.role or lane,
         state=TaskState.OPEN,
         # Stored on the task so the inbox offers it to nobody four-eyes keeps from it (engine/access.py).
         excluded_users=sorted(

@@ -40,6 +40,7 @@ from ecomflow.engine.shop.stock import derived_balance
 from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.sample_data import return_params
 from tests.conftest import BACKEND, PG_ADMIN_URL, _admin_execute
+from tests.factories import edited_definitions
 
 
 @pytest.fixture
@@ -848,6 +849,10 @@ class TestMasterDataMigration:
             engine.dispose()
 
 
+def declare_returns_version_1(raw: dict[str, Any]) -> None:
+    raw["processes"]["returns_exchange"]["version"] = 1
+
+
 class TestDefinitionVersionsMigration:
     """0009 adds definition_versions; instances of the old release pin to what `ecomflow migrate` stores after it."""
 
@@ -863,7 +868,9 @@ class TestDefinitionVersionsMigration:
             assert "definition_versions" not in planted.rows
             command.upgrade(config, "0009")
             with Session(engine) as session:
-                stored = store_versions(session, get_definitions())
+                # What `ecomflow migrate` of the release that added 0009 stored: returns_exchange at `version: 1`
+                # (a later release's text of a raised `version:` is stored as the next number after it).
+                stored = store_versions(session, edited_definitions(declare_returns_version_1))
                 session.commit()
                 assert {v.process_key: v.version for v in stored}["returns_exchange"] == 1
                 instance = session.get(ProcessInstance, INSTANCE_ID)

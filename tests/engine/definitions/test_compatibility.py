@@ -11,7 +11,8 @@ from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.versions import store_versions
 from tests.factories import edited_definitions, make_instance, make_task, step_of
 
-RUNS_V1 = {key: frozenset({1}) for key in get_definitions().processes}
+# Each process's flow runs the flows.yaml version it declares today.
+RUNS_V1 = {key: frozenset({spec.version}) for key, spec in get_definitions().processes.items()}
 
 
 def rename_inspect(raw: dict[str, Any]) -> None:
@@ -99,7 +100,7 @@ class TestReport:
         [report] = _report(edited_definitions(rename_inspect))
         assert (report.process_key, report.from_version, report.current_version, report.running) == (
             "returns_exchange",
-            1,
+            get_definitions().process("returns_exchange").version,
             None,
             2,
         )
@@ -116,7 +117,7 @@ class TestReport:
         with session_scope() as session:
             store_versions(session, changed)  # stored at migrate: the report names the version number
         [report] = _report(changed)
-        assert report.current_version == 2
+        assert report.current_version == get_definitions().process("returns_exchange").version + 1
         [finding] = report.findings
         assert (finding.kind, finding.count) == ("new_required_field", 2)
         assert "await_parcel" in finding.message and "photo_count" in finding.message
@@ -130,6 +131,6 @@ class TestReport:
 
     def test_instances_the_loaded_flow_cannot_run_are_reported_even_on_the_current_text(self, clean_db: str) -> None:
         make_instance()
-        [report] = _report(get_definitions(), runnable={**RUNS_V1, "returns_exchange": frozenset({2})})
+        [report] = _report(get_definitions(), runnable={**RUNS_V1, "returns_exchange": frozenset({3})})
         assert [f.kind for f in report.findings] == ["unrunnable"]
-        assert "written for flows.yaml version: 2" in report.findings[0].message
+        assert "written for flows.yaml version: 3" in report.findings[0].message

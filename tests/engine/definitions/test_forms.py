@@ -335,3 +335,49 @@ class TestValidateForm:
         form = make_form(approval=True, deduction={"type": "number", "min": 0})
         assert validate_form(form, {"decision": "approve", "deduction": 12.5}) == []
         assert rules(validate_form(form, {"decision": "approve", "deduction": -1})) == [("deduction", "min")]
+
+
+class TestMaxBytes:
+    """A title's byte length (a CJK character counts 2) is a form rule, not only a rework finding."""
+
+    def form(self) -> FormSpec:
+        return make_form(title={"type": "string", "required": True, "max_length": 60, "max_bytes": 60})
+
+    def test_schema_carries_the_custom_keyword(self):
+        schema = self.form().json_schema["properties"]["title"]
+        assert schema["x-maxBytes"] == 60
+        Draft202012Validator.check_schema(self.form().json_schema)  # still a valid 2020-12 schema
+
+    def test_thirty_cjk_characters_fit_and_thirty_one_do_not(self):
+        assert validate_form(self.form(), {"title": "好" * 30}) == []
+        problems = validate_form(self.form(), {"title": "好" * 31})
+        assert [(p.field, p.rule) for p in problems] == [("title", "max_bytes")]
+        assert "62" in problems[0].message and "60" in problems[0].message
+
+    def test_ascii_counts_one_byte_each(self):
+        assert validate_form(self.form(), {"title": "a" * 60}) == []
+        assert [p.rule for p in validate_form(self.form(), {"title": "a" * 59 + "好"})] == ["max_bytes"]
+
+    def test_in_a_list_item_the_problem_names_the_row(self):
+        form = make_form(
+            changes={
+                "type": "list",
+                "items": {
+                    "type": "object",
+                    "fields": {"new_title": {"type": "string", "max_bytes": 4, "label": label()}},
+                },
+            }
+        )
+        problems = validate_form(form, {"changes": [{"new_title": "ab"}, {"new_title": "好好好"}]})
+        assert [(p.field, p.rule) for p in problems] == [("changes[1].new_title", "max_bytes")]
+
+    @pytest.mark.parametrize("bad", [0, -1, "60", True, 1.5])
+    def test_a_bad_limit_is_a_definition_error(self, bad):
+        with pytest.raises(FormDefinitionError) as caught:
+            make_form(title={"type": "string", "max_bytes": bad})
+        assert any("max_bytes" in problem for problem in caught.value.problems)
+
+    def test_only_text_fields_take_it(self):
+        with pytest.raises(FormDefinitionError) as caught:
+            make_form(count={"type": "integer", "max_bytes": 4})
+        assert any("unknown key 'max_bytes'" in problem for problem in caught.value.problems)

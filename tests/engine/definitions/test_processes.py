@@ -14,6 +14,7 @@ import yaml
 from ecomflow.engine.config import PACKAGED_DEFINITIONS, default_definitions_path
 from ecomflow.engine.definitions.forms import validate_form
 from ecomflow.engine.definitions.processes import (
+    REWORK_CEILING,
     Definitions,
     Label,
     load_definitions,
@@ -37,6 +38,7 @@ SPEC_STEPS = {
     ],
     "themed_campaign_plan": [
         "draft_campaign",
+        "copy_check",
         "price_policy_check",
         "owner_price_approval",
         "record_deviations",
@@ -53,11 +55,12 @@ SPEC_STEPS = {
         "listing_upload",
     ],
     "customer_care_copy": ["draft_copy", "copy_check", "review", "publish"],
-    "page_design": ["brief", "design", "review", "owner_signoff", "go_live", "publish"],
+    "page_design": ["brief", "copy_check", "design", "review", "owner_signoff", "go_live", "publish"],
     "promo_image_design": ["request", "copy_check", "design", "review", "performance_feedback", "archive"],
     "routine_promotion": [
         "weekly_review",
         "plan_actions",
+        "copy_check",
         "budget_approval",
         "owner_budget_approval",
         "execute_and_report",
@@ -75,10 +78,13 @@ SPEC_STEPS = {
     ],
     "presales_order": [
         "answer_inquiry",
+        "answer_check",
         "stock_check",
         "shortage_decision",
-        "print_and_pick",
-        "verify_and_pack",
+        "review_order",
+        "print_waybill",
+        "pick",
+        "check_and_pack",
         "ship",
         "prepare_pickup",
         "picked_up",
@@ -557,7 +563,10 @@ class TestShippedFlows:
             "deduction",
             "restock",
         ]
-        assert process.step("await_parcel").form.json_schema["required"] == ["return_tracking_no"]
+        assert process.step("await_parcel").form.json_schema["required"] == [
+            "return_tracking_no",
+            "return_shipping_cost",
+        ]
         assert process.step("reship").form.json_schema["required"] == ["carrier", "tracking_no"]
         assert process.step("follow_up").form.get_field("contact_result").attrs["values"] == (
             "resolved",
@@ -568,12 +577,25 @@ class TestShippedFlows:
 
     def test_returns_exchange_start_form(self, shipped):
         start = shipped.process("returns_exchange").start_form
-        assert start.field_names == ("order_id", "sku", "kind", "reason", "category", "delivered_on", "amount")
-        assert start.json_schema["required"] == list(start.field_names)
+        assert start.field_names == (
+            "order_id",
+            "sku",
+            "kind",
+            "cause",
+            "reason",
+            "category",
+            "opened",
+            "delivered_on",
+            "amount",
+        )
+        # Not delivered (仅退款 before delivery) and not opened may be left out.
+        assert start.json_schema["required"] == ["order_id", "sku", "kind", "cause", "reason", "category", "amount"]
+        assert start.get_field("kind").attrs["values"] == ("refund_only", "return_refund", "exchange")
         good = {
             "order_id": "TB-20250501-01",
             "sku": "TEE-RED-M",
-            "kind": "return",
+            "kind": "return_refund",
+            "cause": "faulty",
             "reason": "too small",
             "category": "normal",
             "delivered_on": "2025-05-01",
@@ -590,6 +612,9 @@ class TestShippedFlows:
         ]
         categories = set(start.get_field("category").attrs["values"])
         assert set(shipped.rules["returns"]["excluded_categories"]) < categories
+        # Digital goods are excluded only once opened or downloaded.
+        assert "digital" not in shipped.rules["returns"]["excluded_categories"]
+        assert shipped.rules["returns"]["excluded_when_opened"] == ("digital",)
 
     def test_schedules(self, shipped):
         schedules = {k: p.schedule for k, p in shipped.processes.items() if p.schedule}
@@ -716,8 +741,52 @@ class TestShippedFlows:
         selling = shipped.process("listing_module_production").step("write_selling_points").form
         assert selling.get_field("selling_points").attrs["min_items"] == 3
         shots = shipped.process("product_photo_shoot").step("request").form.get_field("shot_list")
-        assert shots.items.attrs["values"] == ("main", "detail", "model", "scene")
+        # 白底图 and the main-image video are shots of their own.
+        assert shots.items.attrs["values"] == ("white_background", "main_video", "main", "detail", "model", "scene")
+        shoot = shipped.process("product_photo_shoot")
+        assert shoot.step("listing_modules").each == "products"  # one module per product, not per SKU
+        products = shoot.step("request").form.get_field("products")
+        assert [f.name for f in products.items.fields] == ["product", "skus"]
+        assert shoot.step("retouch").form.get_field("main_video").attrs["accept"] == ("video/mp4",)
+        listing = shipped.process("listing_upload").step("prepare_listing").form
+        # The listing check's rules, stated by the form.
+        assert listing.get_field("main_images").attrs["min_files"] == shipped.rules["listing"]["min_main_images"]
+        assert listing.get_field("title").attrs["max_bytes"] == shipped.rules["listing"]["title_max_bytes"]
         assert {p.key for p in shipped.processes.values() if p.volume == "high"} == {
             "presales_order",
             "returns_exchange",
         }
+
+
+class TestReworkCeiling:
+    def test_max_rounds_defaults_to_five_and_a_step_may_set_its_own(self):
+        raw = make_raw()
+        demo_step(raw, "review")["max_rounds"] = 2
+        process = parse_definitions(raw).process("demo")
+        assert process.step("write").max_rounds == 5
+        assert process.step("review").max_rounds == 2
+
+    @pytest.mark.parametrize("bad", [0, -3, "5", True, 2.5])
+    def test_max_rounds_must_be_a_positive_integer(self, bad):
+        raw = make_raw()
+        demo_step(raw, "write")["max_rounds"] = bad
+        assert any("write.max_rounds: expected a positive integer" in p for p in problems_of(raw))
+
+    def test_auto_steps_take_no_max_rounds(self):
+        raw = make_raw()
+        demo_step(raw, "check")["max_rounds"] = 3
+        assert any("'max_rounds' is not allowed on auto steps" in p for p in problems_of(raw))
+
+    def test_every_process_has_the_built_in_ceiling_step_for_a_manager(self, shipped):
+        for process in shipped.processes.values():
+            ceiling = process.step(REWORK_CEILING)
+            assert ceiling.kind == "human"
+            assert shipped.roles[ceiling.role].manager
+            assert REWORK_CEILING not in [step.key for step in process.steps]  # not drawn as a step of the process
+            assert validate_form(ceiling.form, {"decision": "stop", "comment": "too many rounds"}) == []
+            assert {p.field for p in validate_form(ceiling.form, {"decision": "more_rounds"})} == {"comment"}
+
+    def test_a_step_may_not_take_the_built_in_key(self):
+        raw = make_raw()
+        demo_step(raw, "write")["key"] = REWORK_CEILING
+        assert any("built-in rework-ceiling step" in p for p in problems_of(raw))

@@ -26,6 +26,9 @@ from ecomflow.engine.errors import ValidationFailed, VersionMissing
 from ecomflow.engine.tasks.actions import claim_task, complete_task
 from tests.factories import edited_definitions, make_instance, make_task, make_user, pin_to_edited_version, step_of
 
+# The flows.yaml `version:` of returns_exchange (the subject here): its first stored version takes that number.
+RETURNS = get_definitions().process("returns_exchange").version
+
 GOOD_INSPECTION = {"condition": "ok", "restock": "yes"}
 
 
@@ -89,13 +92,13 @@ class TestStoring:
         changed = edited_definitions(add_required_field)
         with session_scope() as session:
             stored = {v.process_key: v for v in store_versions(session, changed)}
-        assert (stored["returns_exchange"].version, stored["returns_exchange"].new) == (2, True)
-        assert stored["returns_exchange"].declared_version == 1  # flows.yaml's `version:` was not raised
+        assert (stored["returns_exchange"].version, stored["returns_exchange"].new) == (RETURNS + 1, True)
+        assert stored["returns_exchange"].declared_version == RETURNS  # flows.yaml's `version:` was not raised
         assert not stored["presales_order"].new
         with session_scope() as session:
             row = session.scalar(
                 select(DefinitionVersion).where(
-                    DefinitionVersion.process_key == "returns_exchange", DefinitionVersion.version == 2
+                    DefinitionVersion.process_key == "returns_exchange", DefinitionVersion.version == RETURNS + 1
                 )
             )
             assert (row.text, row.sha256) == (
@@ -106,18 +109,18 @@ class TestStoring:
     def test_going_back_to_an_earlier_text_finds_its_version_again(self, clean_db: str) -> None:
         changed = edited_definitions(add_required_field)
         with session_scope() as session:
-            assert current_version(session, get_definitions(), "returns_exchange") == 1
-            assert current_version(session, changed, "returns_exchange") == 2
-            assert current_version(session, get_definitions(), "returns_exchange") == 1
-            assert [v.version for v in list_versions(session, "returns_exchange")] == [1, 2]
+            assert current_version(session, get_definitions(), "returns_exchange") == RETURNS
+            assert current_version(session, changed, "returns_exchange") == RETURNS + 1
+            assert current_version(session, get_definitions(), "returns_exchange") == RETURNS
+            assert [v.version for v in list_versions(session, "returns_exchange")] == [RETURNS, RETURNS + 1]
 
     def test_a_start_stores_the_text_it_pins_when_nobody_did(self, clean_db: str) -> None:
         with session_scope() as session:
             assert current_version_if_stored(session, get_definitions(), "returns_exchange") is None
         instance_id = make_instance()
-        assert _instance(instance_id).definition_version == 1
+        assert _instance(instance_id).definition_version == RETURNS
         with session_scope() as session:
-            assert current_version_if_stored(session, get_definitions(), "returns_exchange") == 1
+            assert current_version_if_stored(session, get_definitions(), "returns_exchange") == RETURNS
 
     def test_a_version_not_stored_is_refused_by_name(self, clean_db: str) -> None:
         with session_scope() as session, pytest.raises(VersionMissing, match="no stored definition version 7"):
@@ -129,7 +132,7 @@ class TestPinning:
         old = make_instance()
         pinned = pin_to_edited_version(old, add_required_field)
         new = make_instance()
-        assert (_instance(old).definition_version, _instance(new).definition_version) == (pinned, 1)
+        assert (_instance(old).definition_version, _instance(new).definition_version) == (pinned, RETURNS)
         with session_scope() as session:
             old_form = spec_of_instance(session, session.get(ProcessInstance, old)).step("inspect").form
             new_form = spec_of_instance(session, session.get(ProcessInstance, new)).step("inspect").form

@@ -211,7 +211,7 @@ class TestPrivacy:
                 session,
                 task_id=task_id,
                 principal=worker,
-                data={"return_tracking_no": "SF9876543210", "carrier": "顺丰速运"},
+                data={"return_tracking_no": "SF9876543210", "carrier": "顺丰速运", "return_shipping_cost": 12},
             )
         with session_scope() as session:
             set_instance_state(session, instance=get_instance(session, task.instance_id), state=InstanceState.COMPLETED)

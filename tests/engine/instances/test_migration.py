@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance, StepResult
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.versions import current_version
 from ecomflow.engine.errors import MigrationRefused, ValidationFailed
 from ecomflow.engine.instances.auto_step_results import result_key, store_result
@@ -16,7 +17,9 @@ from ecomflow.engine.instances.migration import migrate_instances, parse_step_ma
 from ecomflow.engine.tasks.actions import claim_task, complete_task
 from tests.factories import edited_definitions, make_instance, make_task, make_user, step_of
 
-RUNS = frozenset({1})
+# The flows.yaml `version:` of returns_exchange: its stored version here; the edited text is stored as V + 1.
+V = get_definitions().process("returns_exchange").version
+RUNS = frozenset({V})
 
 
 def rename_inspect_and_require_photos(raw: dict[str, Any]) -> None:
@@ -43,7 +46,7 @@ def instance_of(task_id: str) -> str:
         return session.get(HumanTask, task_id).instance_id
 
 
-def migrate(step_map: dict[str, str], *, to_version: int = 2, written_for: frozenset[int] = RUNS):
+def migrate(step_map: dict[str, str], *, to_version: int = V + 1, written_for: frozenset[int] = RUNS):
     with session_scope() as session:
         return migrate_instances(
             session,
@@ -78,24 +81,24 @@ class TestWithAMap:
                 result={"eligible": True},
             )
         reviewing = instance_of(make_task(step="cs_review"))
-        assert store_version_2() == 2
+        assert store_version_2() == V + 1
 
         result = migrate({"inspect": "inspect_parcel", "policy_check": "eligibility_check"})
 
         assert sorted(result.moved) == sorted([waiting, reviewing])
         version, steps, results, events = snapshot(waiting)
         assert (version, steps, results, events) == (
-            2,
+            V + 1,
             ["inspect_parcel"],
             [result_key(waiting, "eligibility_check", 1)],
             ["instance.migrated"],
         )
-        assert snapshot(reviewing)[:2] == (2, ["cs_review"])
+        assert snapshot(reviewing)[:2] == (V + 1, ["cs_review"])
         with session_scope() as session:
             event = session.scalar(
                 select(AuditEvent).where(AuditEvent.instance_id == waiting, AuditEvent.type == "instance.migrated")
             )
-            assert (event.actor, event.data["from"], event.data["to"]) == ("tester", 1, 2)
+            assert (event.actor, event.data["from"], event.data["to"]) == ("tester", V, V + 1)
             assert event.data["steps"] == {"inspect": "inspect_parcel", "policy_check": "eligibility_check"}
 
     def test_the_moved_task_is_completed_against_the_new_version_s_form(self, clean_db: str) -> None:
@@ -121,7 +124,7 @@ class TestWithAMap:
             session.get(ProcessInstance, ended).state = "completed"
         store_version_2()
         assert migrate({"inspect": "inspect_parcel"}).moved == ()
-        assert snapshot(ended)[0] == 1
+        assert snapshot(ended)[0] == V
 
 
 class TestRefused:
@@ -152,13 +155,13 @@ class TestRefused:
 
         def declare_version_2(raw: dict[str, Any]) -> None:
             rename_inspect_and_require_photos(raw)
-            raw["processes"]["returns_exchange"]["version"] = 2
+            raw["processes"]["returns_exchange"]["version"] = V + 1
 
         store_version_2(declare_version_2)
         with pytest.raises(MigrationRefused) as refused:
-            migrate({"inspect": "inspect_parcel"}, written_for=frozenset({1}))
-        assert "flows.yaml version: 2" in refused.value.problems[0]
-        assert migrate({"inspect": "inspect_parcel"}, written_for=frozenset({1, 2})).moved
+            migrate({"inspect": "inspect_parcel"}, written_for=frozenset({V}))
+        assert f"flows.yaml version: {V + 1}" in refused.value.problems[0]
+        assert migrate({"inspect": "inspect_parcel"}, written_for=frozenset({V, V + 1})).moved
 
     def test_two_steps_mapped_onto_one_are_refused(self, clean_db: str) -> None:
         instance_id = make_instance()
@@ -170,7 +173,7 @@ class TestRefused:
         assert refused.value.problems == [
             "--map: steps inspect and cs_review all map to inspect_parcel; their tasks would collide"
         ]
-        assert snapshot(instance_id)[:2] == (1, ["cs_review", "inspect"])
+        assert snapshot(instance_id)[:2] == (V, ["cs_review", "inspect"])
 
     def test_a_map_onto_a_step_the_instance_already_has_tasks_of_is_refused(self, clean_db: str) -> None:
         instance_id = make_instance()
