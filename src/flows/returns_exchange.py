@@ -12,9 +12,13 @@ from prefect import task
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import parse_duration
+from ecomflow.engine.errors import StockShort
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.rules.returns_policy import check_return_policy
+from ecomflow.engine.shop.catalog import priced_variants
 from ecomflow.engine.shop.payments import LedgerPaymentProvider, issue_refund
 from ecomflow.engine.shop.ratings import ReportedRatings
+from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, move
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
 
@@ -101,6 +105,32 @@ def _inspect_until_settled(run: ProcessRun, context: dict[str, Any]) -> tuple[St
         round = run.next_round("inspect", round)
 
 
+@task
+def move_case_stock(instance_id: str, kind: str, sku: str, quantity: int) -> dict[str, Any]:
+    """Restock the inspected parcel or send the exchange's replacement out of the online warehouse, once per case.
+
+    A SKU the catalogue lacks, or a replacement the ledger has no stock for, is reported in the result rather
+    than failing a case whose parcel is already on its way: the warehouse corrects the ledger by an adjustment.
+    """
+    with session_scope() as session:
+        if not priced_variants(session, [sku]):
+            return {"moved": False, "kind": kind, "sku": sku, "problem": f"SKU {sku} is not in the catalogue"}
+        try:
+            moved = move(
+                session,
+                kind=kind,
+                sku=sku,
+                location=ONLINE_WAREHOUSE,
+                quantity=quantity,
+                business_key=f"{instance_id}:{kind}",
+                actor=SYSTEM_ACTOR,
+                instance_id=instance_id,
+            )
+        except StockShort as short:
+            return {"moved": False, "kind": kind, "sku": sku, "problem": str(short)}
+        return {"moved": True, "kind": kind, "sku": sku, "quantity": quantity, "movement_id": moved.movement.id}
+
+
 def return_shipping(parcel: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
     """Return the parcel's recorded shipping cost and who pays it (the seller on a seller's fault)."""
     cost = Decimal(str(parcel.get("return_shipping_cost") or 0))
@@ -134,7 +164,12 @@ def returns_exchange(run: ProcessRun) -> dict[str, Any]:
         return run.finish("closed_no_parcel")
     shipping = return_shipping(parcel.data, verdict)
     inspection, deduction = _inspect_until_settled(run, {"parcel": parcel.data, "return_shipping": shipping})
-    # The stock movements of a restock or an exchange shipment are the stock ledger's (not moved here yet).
+    # Version 2 moves stock through the ledger: the parcel back on the shelf, the replacement out.
+    moves_stock = any(step.key == "restock" for step in run.spec.steps)
+    quantity = int(params.get("quantity") or 1)
+    stock: dict[str, Any] = {}
+    if moves_stock and inspection.data["restock"] == "yes":
+        stock["restock"] = run.auto("restock", move_case_stock, run.instance_id, "restock", params["sku"], quantity)
     if kind == "return_refund":
         paid = run.auto(
             "refund", refund, run.instance_id, params, str(deduction), inspection.at, terms, shipping["refunded"]
@@ -143,7 +178,13 @@ def returns_exchange(run: ProcessRun) -> dict[str, Any]:
     else:
         reship = run.human("reship", context={"inspection": inspection.data, "return_shipping": shipping})
         outcome, details = "reshipped", {"reship": reship.data}
+        if moves_stock:
+            stock["exchange_out"] = run.auto(
+                "exchange_out", move_case_stock, run.instance_id, "exchange_out", params["sku"], quantity
+            )
     details = {**details, "kind": kind, "return_shipping": shipping, "restock": inspection.data["restock"]}
+    if stock:
+        details["stock"] = stock
     return _after_care(run, outcome, details)
 
 

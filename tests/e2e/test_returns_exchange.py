@@ -8,9 +8,11 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ecomflow.engine.db.models import HumanTask, Refund
+from ecomflow.engine.db.models import HumanTask, Refund, StockMovement
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.shop.catalog import seed_sku
 from ecomflow.engine.shop.ratings import report_rating
+from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, balance
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 from tests.factories import return_params
@@ -224,3 +226,48 @@ class TestDamagedReturn:
         refunds = refunds_of(started["id"])
         assert len(refunds) == 1
         assert (float(refunds[0].amount), float(refunds[0].deduction)) == (170.0, 30.0)
+
+
+def seeded_sku(stock: int) -> str:
+    code = f"RET-SKU-{uuid.uuid4().hex[:6]}"
+    with session_scope() as session:
+        seed_sku(session, sku=code, title="纯棉圆领T恤", list_price="199", stock=stock)
+    return code
+
+
+def stock_at_the_warehouse(sku: str) -> tuple[int, list[str]]:
+    with session_scope() as session:
+        on_hand = balance(session, sku=sku, location=ONLINE_WAREHOUSE)["on_hand"]
+        kinds = [m.kind for m in session.scalars(select(StockMovement).where(StockMovement.sku == sku))]
+    return on_hand, sorted(kinds)
+
+
+class TestStockMoves:
+    def test_a_restocked_return_goes_back_on_the_shelf_once(self, stack: Stack, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        sku = seeded_sku(stock=5)
+        started = cs.start_return(return_params(sku=sku, quantity=2), business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        cs.do(cs.wait_for_task(started["id"], "cs_review")["id"], {"decision": "approve", "comment": "符合"})
+        parcel = cs.wait_for_task(started["id"], "await_parcel")
+        cs.do(parcel["id"], {"return_tracking_no": "SF1234567890", "carrier": "SF", "return_shipping_cost": 10})
+        warehouse.do(warehouse.wait_for_task(started["id"], "inspect")["id"], {"condition": "ok", "restock": "yes"})
+
+        done = cs.wait_for_state(started["id"], "completed")
+        assert done["result"]["stock"]["restock"]["moved"] is True
+        assert stock_at_the_warehouse(sku) == (7, ["adjust", "restock"])
+
+    def test_an_exchange_sends_the_replacement_out_of_stock(self, stack: Stack, team: dict[str, Staff]) -> None:
+        cs, warehouse = team["cs"], team["warehouse"]
+        sku = seeded_sku(stock=5)
+        started = cs.start_return(return_params(sku=sku, kind="exchange"), business_key=f"RET-{uuid.uuid4().hex[:6]}")
+        cs.do(cs.wait_for_task(started["id"], "cs_review")["id"], {"decision": "approve", "comment": "换尺码"})
+        parcel = cs.wait_for_task(started["id"], "await_parcel")
+        cs.do(parcel["id"], {"return_tracking_no": "SF1234567891", "carrier": "SF", "return_shipping_cost": 10})
+        # Not restocked (worn): only the replacement moves.
+        warehouse.do(warehouse.wait_for_task(started["id"], "inspect")["id"], {"condition": "ok", "restock": "no"})
+        reship = warehouse.wait_for_task(started["id"], "reship")
+        warehouse.do(reship["id"], {"carrier": "SF", "tracking_no": "SF9876543210"})
+
+        done = cs.wait_for_state(started["id"], "completed")
+        assert done["result"]["outcome"] == "reshipped"
+        assert stock_at_the_warehouse(sku) == (4, ["adjust", "exchange_out"])

@@ -68,8 +68,10 @@ class TestStates:
             "await_parcel": "current",
             "inspect": "pending",
             "deduction_approval": "pending",
+            "restock": "pending",
             "refund": "pending",
             "reship": "pending",
+            "exchange_out": "pending",
             "check_rating": "pending",
             "follow_up": "pending",
         }

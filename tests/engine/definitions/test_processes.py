@@ -96,8 +96,10 @@ SPEC_STEPS = {
         "await_parcel",
         "inspect",
         "deduction_approval",
+        "restock",
         "refund",
         "reship",
+        "exchange_out",
         "check_rating",
         "follow_up",
     ],
@@ -539,8 +541,10 @@ class TestShippedFlows:
             "await_parcel": ("human", "customer_service"),
             "inspect": ("human", "warehouse"),
             "deduction_approval": ("approval", "operations"),
+            "restock": ("auto", None),
             "refund": ("auto", None),
             "reship": ("human", "warehouse"),
+            "exchange_out": ("auto", None),
             "check_rating": ("auto", None),
             "follow_up": ("human", "customer_service"),
         }
@@ -587,6 +591,7 @@ class TestShippedFlows:
             "opened",
             "delivered_on",
             "amount",
+            "quantity",
         )
         # Not delivered (仅退款 before delivery) and not opened may be left out.
         assert start.json_schema["required"] == ["order_id", "sku", "kind", "cause", "reason", "category", "amount"]
