@@ -32,7 +32,7 @@ from ecomflow.engine.db.models import (
 )
 from ecomflow.engine.db.sessions import get_engine, make_engine
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.definitions.versions import spec_of_instance, store_versions
+from ecomflow.engine.definitions.versions import list_versions, spec_of_instance, store_versions
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import authenticate, hash_token
 from ecomflow.engine.people.web_sessions import find_live_web_session, hash_session_secret, session_policy
@@ -40,7 +40,6 @@ from ecomflow.engine.shop.stock import derived_balance
 from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.sample_data import return_params
 from tests.conftest import BACKEND, PG_ADMIN_URL, _admin_execute
-from tests.factories import edited_definitions
 
 
 @pytest.fixture
@@ -849,10 +848,6 @@ class TestMasterDataMigration:
             engine.dispose()
 
 
-def declare_returns_version_1(raw: dict[str, Any]) -> None:
-    raw["processes"]["returns_exchange"]["version"] = 1
-
-
 class TestDefinitionVersionsMigration:
     """0009 adds definition_versions; instances of the old release pin to what `ecomflow migrate` stores after it."""
 
@@ -868,17 +863,21 @@ class TestDefinitionVersionsMigration:
             assert "definition_versions" not in planted.rows
             command.upgrade(config, "0009")
             with Session(engine) as session:
-                # What `ecomflow migrate` of the release that added 0009 stored: returns_exchange at `version: 1`
-                # (a later release's text of a raised `version:` is stored as the next number after it).
-                stored = store_versions(session, edited_definitions(declare_returns_version_1))
-                session.commit()
-                assert {v.process_key: v.version for v in stored}["returns_exchange"] == 1
+                # 0009 stored version 1 as the old release defined returns_exchange: its case keeps its kinds.
                 instance = session.get(ProcessInstance, INSTANCE_ID)
-                spec = spec_of_instance(session, instance)
-                assert (
-                    spec.step("inspect").form.field_names
-                    == get_definitions().process("returns_exchange").step("inspect").form.field_names
+                old_spec = spec_of_instance(session, instance)
+                assert old_spec.version == 1
+                assert old_spec.start_form.get_field("kind").attrs["values"] == ("return", "exchange")
+                assert [v.version for v in list_versions(session, "returns_exchange")] == [1]
+                # Only processes with instances get an old version; `ecomflow migrate` stores today's after it.
+                assert list_versions(session, "daily_report") == []
+                stored = {v.process_key: v for v in store_versions(session, get_definitions())}
+                session.commit()
+                assert (stored["returns_exchange"].version, stored["returns_exchange"].declared_version) == (
+                    2,
+                    get_definitions().process("returns_exchange").version,
                 )
+                assert spec_of_instance(session, session.get(ProcessInstance, INSTANCE_ID)).version == 1
             command.downgrade(config, "0008")
             assert "definition_versions" not in set(inspect(engine).get_table_names())
             check_data_survived(engine, planted)
