@@ -105,7 +105,7 @@ def layout(stack: Stack) -> Iterator[Layout]:
 
 
 @pytest.fixture(scope="module")
-def people(layout: Layout) -> dict[str, dict[str, Staff]]:
+def people(layout: Layout) -> Iterator[dict[str, dict[str, Staff]]]:
     """A customer-service agent and a warehouse worker, each able to use either replica with one token."""
     staff: dict[str, dict[str, Staff]] = {}
     for key, role in (("cs", "customer_service"), ("warehouse", "warehouse")):
@@ -113,7 +113,10 @@ def people(layout: Layout) -> dict[str, dict[str, Staff]]:
         with session_scope() as session:
             set_password(session, name=principal.name, password=PASSWORD)
         staff[key] = {replica: Staff(url, principal.name, token) for replica, url in layout.urls.items()}
-    return staff
+    yield staff
+    for by_replica in staff.values():
+        for person in by_replica.values():
+            person.http.close()
 
 
 def _states(flow_run_id: str) -> list[str]:
