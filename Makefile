@@ -36,10 +36,13 @@ FAST = tests/engine tests/api tests/flows tests/ecomflow tests/web/test_forms.py
 test-fast: setup
 	ECOMFLOW_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q $(FAST)
 
+# TESTS narrows both lanes to some paths (make test TESTS="tests/engine/db tests/e2e/test_scheduled_runs.py").
+TESTS ?=
+
 test-sqlite: setup
 	scripts/ensure-chromium
 	$(BIN)/ecomflow check
-	ECOMFLOW_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
+	ECOMFLOW_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q $(TESTS)
 
 # The whole suite again on PostgreSQL, except `ecomflow up` and the installed wheel's project, which always
 # use the embedded SQLite default.
@@ -47,7 +50,7 @@ test-sqlite: setup
 test-postgresql: setup
 	scripts/ensure-chromium
 	ECOMFLOW_TEST_DATABASE=postgresql scripts/ensure-postgres \
-		$(BIN)/python -m pytest -q --ignore=tests/e2e/test_up.py --ignore=tests/e2e/test_wheel_install.py
+		$(BIN)/python -m pytest -q --ignore=tests/e2e/test_up.py --ignore=tests/e2e/test_wheel_install.py $(TESTS)
 
 check: setup
 	$(BIN)/ecomflow check
