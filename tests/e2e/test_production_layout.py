@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 import sys
 import tempfile
 import uuid
@@ -57,7 +58,7 @@ class Layout:
 def layout(stack: Stack) -> Iterator[Layout]:
     secret = secrets.token_urlsafe(32)
     run_id = uuid.uuid4().hex[:6]
-    urls, apis, workers = {}, {}, {}
+    urls, apis, workers, data_dirs = {}, {}, {}, []
     for replica in ("a", "b"):
         port = free_port()
         urls[replica] = f"http://127.0.0.1:{port}"
@@ -68,6 +69,7 @@ def layout(stack: Stack) -> Iterator[Layout]:
             # Replicas on different machines: no shared data dir, so no shared key file to sign cookies with.
             "ECOMFLOW_DATA_DIR": tempfile.mkdtemp(prefix=f"ecomflow-replica-{replica}-"),
         }
+        data_dirs.append(env["ECOMFLOW_DATA_DIR"])
         apis[replica] = Service(
             name=f"api-{replica}",
             argv=[sys.executable, "-m", "ecomflow.cli", "api"],
@@ -99,6 +101,8 @@ def layout(stack: Stack) -> Iterator[Layout]:
     finally:
         for service in reversed(running):
             service.stop()
+        for data_dir in data_dirs:
+            shutil.rmtree(data_dir, ignore_errors=True)
         stack.api.start()
         stack.worker.start()
         stack.api.wait_healthy(timeout=90)
