@@ -112,18 +112,11 @@ def wait_settled(stack: BenchStack, *, timeout: float) -> tuple[float, dict[str,
 def seed_skus(database_url: str) -> None:
     """Give the chaos SKUs their initial stock: plenty, some, scarce and none."""
     from ecomflow.engine.db.sessions import session_scope
-    from ecomflow.engine.shop.inventory import upsert_sku
+    from ecomflow.engine.shop.catalog import seed_sku
 
     with session_scope(database_url) as session:
         for sku, stock in SKUS.items():
-            upsert_sku(
-                session,
-                sku=sku,
-                name=f"混沌测试 {sku}",
-                online_price=Decimal("99.00"),
-                offline_price=Decimal("109.00"),
-                stock=stock,
-            )
+            seed_sku(session, sku=sku, title=f"混沌测试 {sku}", list_price=Decimal("109.00"), stock=stock)
 
 
 def run(

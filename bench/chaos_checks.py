@@ -76,9 +76,9 @@ def take_snapshot(stack: BenchStack) -> Snapshot:
         OutboxMessage,
         ProcessInstance,
         Refund,
-        Sku,
         StepResult,
-        StockReservation,
+        StockBalance,
+        StockMovement,
         Timer,
     )
     from ecomflow.engine.db.sessions import session_scope
@@ -91,7 +91,7 @@ def take_snapshot(stack: BenchStack) -> Snapshot:
 
     runs = prefect_runs(stack)
     with session_scope(stack.database_url) as session:
-        kinds = ("refund.issued", "stock.reserved", "stock.released", "instance.failed", "instance.run_rescheduled")
+        kinds = ("refund.issued", "stock.reserve", "stock.release", "instance.failed", "instance.run_rescheduled")
         return Snapshot(
             instances={i.id: i for i in session.scalars(select(ProcessInstance))},
             tasks=grouped(session.scalars(select(HumanTask).order_by(HumanTask.created_at))),
@@ -99,8 +99,8 @@ def take_snapshot(stack: BenchStack) -> Snapshot:
             timers=grouped(session.scalars(select(Timer))),
             outbox=list(session.scalars(select(OutboxMessage))),
             refunds=list(session.scalars(select(Refund))),
-            reservations=list(session.scalars(select(StockReservation))),
-            skus={row.sku: row.stock for row in session.scalars(select(Sku))},
+            reservations=list(session.scalars(select(StockMovement))),
+            skus={row.sku: row.on_hand - row.reserved for row in session.scalars(select(StockBalance))},
             events=grouped(session.scalars(select(AuditEvent).where(AuditEvent.type.in_(kinds)))),
             catalog=list(session.scalars(select(CatalogEntry))),
             leases={row.flow_run_id: row for row in session.scalars(select(FlowRunLease))},
@@ -287,38 +287,44 @@ def check_starts_once(snap: Snapshot, planned: list[Planned]) -> Check:
 
 
 def check_stock_once(snap: Snapshot) -> Check:
-    """One reservation per order, applied once and released at most once: stock = initial − active reservations."""
-    check = Check("no stock reservation applied twice (stock = initial − active reservations)")
-    active: Counter[str] = Counter()
+    """Each movement once per business key; available = initial − reserved − shipped; one reservation per order."""
+    check = Check("no stock movement applied twice (available = initial − held − shipped)")
+    taken: Counter[str] = Counter()
     per_instance: dict[str, list[Any]] = defaultdict(list)
-    for row in snap.reservations:
-        per_instance[row.instance_id].append(row)
-        if row.released_at is None:
-            active[row.sku] += row.quantity
+    seen: Counter[tuple[str, str]] = Counter()
+    for row in snap.reservations:  # the ledger's movements
+        seen[(row.kind, row.business_key)] += 1
+        if row.instance_id:
+            per_instance[row.instance_id].append(row)
+        if row.kind == "reserve":
+            taken[row.sku] += row.quantity
+        elif row.kind == "release":
+            taken[row.sku] -= row.quantity
+    check.offenders += [f"movement {kind} {key} ×{n}" for (kind, key), n in seen.items() if n > 1]
     for sku, initial in SKUS.items():
-        if snap.skus.get(sku) != initial - active[sku] or snap.skus.get(sku, 0) < 0:
-            check.offenders.append(f"{sku}: stock {snap.skus.get(sku)} ≠ {initial} − {active[sku]} reserved")
+        if snap.skus.get(sku, 0) != initial - taken[sku] or snap.skus.get(sku, 0) < 0:
+            check.offenders.append(f"{sku}: available {snap.skus.get(sku)} ≠ {initial} − {taken[sku]} taken")
     for instance in snap.instances.values():
         if instance.process_key != "presales_order":
             continue
         rows = per_instance.get(instance.id, [])
-        orders = {row.order_key for row in rows}
+        reserves = [row for row in rows if row.kind == "reserve"]
+        orders = {row.business_key.rsplit(":", 1)[0] for row in reserves}
         events = snap.events.get(instance.id, [])
-        reserved = [e for e in events if e.type == "stock.reserved"]
-        released = sum(line["quantity"] for e in events if e.type == "stock.released" for line in e.data["lines"])
+        reserved_events = [e for e in events if e.type == "stock.reserve"]
         outcome = (instance.result or {}).get("outcome")
-        if len(orders) > 1 or len(reserved) != len(orders):
+        if len(orders) > 1 or len(reserved_events) != len(reserves):
             check.offenders.append(
-                f"{instance.id}: {len(orders)} reservation(s) {sorted(orders)}, {len(reserved)} stock.reserved event(s)"
+                f"{instance.id}: {len(orders)} reservation(s) {sorted(orders)}, "
+                f"{len(reserved_events)} stock.reserve event(s) for {len(reserves)} line(s)"
             )
-        if released != sum(row.quantity for row in rows if row.released_at is not None):
-            check.offenders.append(f"{instance.id}: released {released} in events vs rows")
+        released = {row.business_key for row in rows if row.kind == "release"}
         if (
-            (outcome in ("shipped", "picked_up") and not rows)
-            or (outcome in ("no_order", "cancelled") and rows)
-            or (outcome == "not_collected" and any(row.released_at is None for row in rows))
+            (outcome in ("shipped", "picked_up") and not reserves)
+            or (outcome in ("no_order", "cancelled") and reserves)
+            or (outcome == "not_collected" and any(row.business_key not in released for row in reserves))
         ):
-            check.offenders.append(f"{instance.id}: outcome {outcome} with {len(rows)} reservation line(s)")
+            check.offenders.append(f"{instance.id}: outcome {outcome} with {len(reserves)} reserved line(s)")
     return check
 
 

@@ -113,18 +113,11 @@ class OurSystem(StackSystem):
     def __init__(self, stack: BenchStack, roles: list[str]) -> None:
         from ecomflow.engine.clock import utcnow
         from ecomflow.engine.db.sessions import session_scope
-        from ecomflow.engine.shop.inventory import upsert_sku
+        from ecomflow.engine.shop.catalog import seed_sku
 
         self.stack, self.roles, self.since = stack, roles, utcnow()
         with session_scope(stack.database_url) as session:  # enough stock that no order ever runs short
-            upsert_sku(
-                session,
-                sku=FIRST_SKU,
-                name="bench tee",
-                online_price=Decimal(179),
-                offline_price=Decimal(199),
-                stock=10**8,
-            )
+            seed_sku(session, sku=FIRST_SKU, title="bench tee", list_price=Decimal(199), stock=10**8)
         self.starter = stack.staff("feeder").http
         self.forms = {
             (key, step["key"]): step.get("form") or {}

@@ -10,12 +10,14 @@ from ecomflow.api.errors import error_body, install_error_handlers
 from ecomflow.api.nul_guard import RefuseNul
 from ecomflow.api.routes import (
     attachments,
+    catalog,
     diagrams,
     health,
     instances,
     processes,
     reports,
     sessions,
+    stock,
     tasks,
     users,
     webhooks,
@@ -79,7 +81,8 @@ def create_app() -> FastAPI:
             )
         return await call_next(request)
 
-    for module in (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, webhooks):
+    routers = (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, webhooks)
+    for module in (*routers, catalog, stock):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from ecomflow.catalog_commands import catalog_app
 from ecomflow.definition_commands import instances_app
 from ecomflow.engine.config import get_settings
 
@@ -23,6 +24,7 @@ app.add_typer(users_app, name="users")
 report_app = typer.Typer(help="Print reports from the task history.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(instances_app, name="instances")
+app.add_typer(catalog_app, name="catalog")
 
 
 def _use_our_prefect() -> None:

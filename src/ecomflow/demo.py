@@ -1,4 +1,4 @@
-"""`ecomflow demo`: a user per role, sample SKUs, one instance of every process; --drive plays the staff."""
+"""`ecomflow demo`: a user per role, the sample catalogue, one instance of every process; --drive plays the staff."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,10 +17,12 @@ from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import User
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.people.principals import SYSTEM
 from ecomflow.engine.people.users import add_user, issue_token
-from ecomflow.engine.shop.inventory import upsert_sku
+from ecomflow.engine.shop.catalog import save_location
+from ecomflow.engine.shop.catalog_import import check_file, import_rows
 from ecomflow.flows import implemented_flows
-from ecomflow.sample_data import DEMO_SKUS, Attach, sample_object
+from ecomflow.sample_data import Attach, sample_object
 
 SECOND_OF_EACH = "_2"  # a second user per role, for four-eyes approvals of that role's own work
 TERMINAL = {"completed", "cancelled", "failed"}
@@ -49,13 +52,30 @@ def create_users() -> dict[str, list[DemoUser]]:
     return users
 
 
-def create_skus() -> None:
-    """Create the sample SKUs with their shop and store prices and one shared stock."""
+# The sample catalogue's stock locations: the online warehouse and two stores (one stock for both channels).
+DEMO_LOCATIONS = {
+    "WH-ONLINE": ("线上仓 (嘉兴)", "warehouse"),
+    "ST-SH01": ("上海南京路店", "store"),
+    "ST-HZ01": ("杭州湖滨店", "store"),
+}
+
+
+def sample_catalogue_path() -> Path:
+    """Return the sample catalogue CSV shipped with the package."""
+    return Path(str(files("ecomflow").joinpath("sample_catalog.csv")))
+
+
+def load_catalogue() -> tuple[int, int]:
+    """Import the sample catalogue through the import path `ecomflow catalog import` uses; return products, variants."""
+    path = sample_catalogue_path()
     with session_scope() as session:
-        for sku, (name, online, offline, stock) in DEMO_SKUS.items():
-            upsert_sku(
-                session, sku=sku, name=name, online_price=Decimal(online), offline_price=Decimal(offline), stock=stock
-            )
+        for code, (name, kind) in DEMO_LOCATIONS.items():
+            save_location(session, code=code, name=name, kind=kind, actor=SYSTEM.name)
+        checked = check_file(path, session=session)
+        if checked.bad:
+            raise RuntimeError(f"the sample catalogue has bad rows: {checked.bad}")
+        imported = import_rows(session, checked, principal=SYSTEM, source=path.name)
+    return imported.products, imported.variants
 
 
 def start_every_process(api: str, starter: DemoUser) -> list[dict[str, Any]]:
@@ -161,7 +181,8 @@ def run_demo(*, drive_staff: bool, api: str | None = None, timeout: float = 600)
     settings = get_settings()
     api = api or f"http://{settings.api_host}:{settings.api_port}"
     users = create_users()
-    create_skus()
+    products, variants = load_catalogue()
+    print(f"catalogue: {products} products, {variants} variants in {len(DEMO_LOCATIONS)} locations")
     tokens_file = settings.data_dir / "demo-tokens.json"
     tokens_file.write_text(json.dumps({u.name: u.token for p in users.values() for u in p}, indent=2), encoding="utf-8")
     print(f"users: {', '.join(u.name for p in users.values() for u in p)} (tokens in {tokens_file})")

@@ -9,6 +9,8 @@ The engine's guards, the inbox's queries, the API and the web pages' buttons all
 - An instance (and its path on the process map) is seen by its starter and by whoever may see one of
   its tasks; the heat view of a process (every case's wait) by managers.
 - A process is started by its `starters` (role keys, or `managers`); the system starts any.
+- Master data (products, variants, locations, manual stock adjustments) is changed by the product
+  role and the managers (and the system); everyone signed in may read it.
 - An attachment is downloaded by whoever may see an instance that uses it (a completed task's output
   or its start params); until something uses it, by its uploader alone.
 Refusals name the rule they apply.
@@ -187,6 +189,24 @@ def check_may_start(principal: Principal, process: ProcessSpec) -> None:
             f"starters rule: {process.key} is started by {', '.join(sorted(starter_roles(process)))}; "
             f"{principal.name} holds {', '.join(sorted(principal.roles)) or 'no role'}",
             process=process.key,
+        )
+
+
+# ── master data ────────────────────────────────────────────────────────────────────
+CATALOG_ROLE = "product"
+
+
+def may_edit_catalog(principal: Principal) -> bool:
+    """Tell whether the user may create and change products, variants, locations and adjust stock."""
+    return is_system(principal) or is_manager(principal) or CATALOG_ROLE in principal.roles
+
+
+def check_may_edit_catalog(principal: Principal) -> None:
+    """Refuse a master-data change by someone outside the product role and the managers, naming the rule."""
+    if not may_edit_catalog(principal):
+        raise Forbidden(
+            f"catalogue rule: master data is changed by the {CATALOG_ROLE} role and the managers; "
+            f"{principal.name} holds {', '.join(sorted(principal.roles)) or 'no role'}"
         )
 
 

@@ -14,7 +14,8 @@ EcomflowError
 │   ├── FourEyesViolation   the approver did the work being approved
 │   ├── VersionMismatch     If-Match names an older version
 │   ├── UnrunnableVersion   no loaded flow module was written for an instance's definition version
-│   └── MigrationRefused    running instances cannot be moved to another version as asked
+│   ├── MigrationRefused    running instances cannot be moved to another version as asked
+│   └── StockShort          a movement would take a SKU's stock at a location below zero
 ├── PayloadTooLarge     an upload outgrew the server's limit while it streamed in
 ├── ValidationFailed    a payload broke form rules; carries one FieldProblem per field
 ├── Unauthorized        no valid token
@@ -26,7 +27,7 @@ EcomflowError
 Signals that never leave their module stay beside it and outside this tree: InstanceEnded
 (flows/primitives.py, stops a flow run whose instance ended), the outbox's Undeliverable,
 NotDeliverableYet, Deferred, WebhookFailed and ChannelRefused (the dispatcher turns them into retries or a failed
-message) and inventory's _StockMoved (rolls back one reservation). The HTTP layer's own
+message) and the stock ledger's _Short (rolls back an order's reservation). The HTTP layer's own
 (api/nul_guard.NulRefused, an HTTPException; the web pages' SignInRequired, CsrfRefused and
 PageRefused, each rendered by its handler) are about requests, not domain objects.
 """
@@ -96,6 +97,18 @@ class MigrationRefused(Conflict):
     def __init__(self, detail: str, *, problems: Sequence[str], **about: Any) -> None:
         super().__init__(detail, **about)
         self.problems = list(problems)
+
+
+class StockShort(Conflict):
+    """A stock movement would take a SKU's on-hand or available stock at a location below zero."""
+
+    def __init__(self, *, sku: str, location: str, wanted: int, available: int) -> None:
+        super().__init__(
+            f"stock of SKU {sku} at {location}: {wanted} wanted, {available} available; stock never goes negative",
+            sku=sku,
+            location=location,
+        )
+        self.sku, self.location, self.wanted, self.available = sku, location, wanted, available
 
 
 class ValidationFailed(EcomflowError):

@@ -10,8 +10,9 @@ from prefect import task
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.rules.listing import Finding, check_listing
-from ecomflow.engine.rules.price_policy import PriceLine, check_prices, price_table
-from ecomflow.engine.shop.inventory import get_skus
+from ecomflow.engine.rules.price_policy import DEVIATION, REFUSED, PriceRule
+from ecomflow.engine.shop.catalog import priced_variants
+from ecomflow.engine.shop.pricing import judge_lines, listing_perks
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.flows.artifacts import publish_markdown, publish_table
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
@@ -21,23 +22,31 @@ from ecomflow.flows.slots import in_peak_hours, slot_time
 PROCESS = "listing_upload"
 
 
+def listing_prices(listing: dict[str, Any], list_prices: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Return each SKU row's online price: its own, else the listing's, else its list price in master data."""
+    lines = []
+    for row in listing["skus"]:
+        price = row.get("price") or listing.get("price") or list_prices.get(row["sku"])
+        lines.append((row["sku"], price if price is not None else 0.01))
+    return lines
+
+
 def _price_findings(
     session: Any, listing: dict[str, Any], rules: dict[str, Any]
 ) -> tuple[list[Finding], list[dict[str, Any]]]:
-    """Check each SKU row under its own price policy (the SKU's, else the default); return findings and table rows."""
-    rows = listing["skus"]
-    known = get_skus(session, [row["sku"] for row in rows])
-    findings, table = [], []
-    for index, row in enumerate(rows):
-        line = PriceLine(sku=row["sku"], online_price=listing["price"], offline_price=listing["offline_price"])
-        policy = known[row["sku"]].price_policy if row["sku"] in known else rules["default"]
-        limits = {"policy": policy, "max_online_discount": rules["max_online_discount"]}
-        findings.extend(
-            Finding(field=f"skus[{index}].price", rule="price_policy", message=violation.message)
-            for violation in check_prices([line], **limits)
-        )
-        table.extend({**entry, "policy": policy} for entry in price_table([line], **limits))
-    return findings, table
+    """Judge each SKU row's price against its list price; an owner-approved campaign or event price passes."""
+    rule = PriceRule.of(rules)
+    known = priced_variants(session, [row["sku"] for row in listing["skus"]])
+    lines = listing_prices(listing, {sku: v.list_price for sku, v in known.items()})
+    verdicts = judge_lines(session, lines, rule, honour_approved=True)
+    findings = []
+    for index, verdict in enumerate(verdicts):
+        if verdict.verdict == REFUSED:
+            findings.append(Finding(field=f"skus[{index}].price", rule="red_line", message=verdict.message))
+        elif verdict.verdict == DEVIATION:
+            message = f"{verdict.message}: no campaign or event price the owner approved covers it"
+            findings.append(Finding(field=f"skus[{index}].price", rule="price_deviation", message=message))
+    return findings, [v.row(policy=rule.policy) for v in verdicts]
 
 
 @task
@@ -51,12 +60,9 @@ def listing_check(instance_id: str, listing: dict[str, Any], round: int, rules: 
             title=listing["title"],
             main_images=listing["main_images"],
             texts={"skus": [{"spec": row.get("spec") or ""} for row in listing["skus"]]},
-            prices=[],  # checked per SKU above, each under its own policy
             title_max_bytes=int(rules["listing"]["title_max_bytes"]),
             min_main_images=int(rules["listing"]["min_main_images"]),
             banned=rules["banned_terms"],
-            policy=rules["price_policy"]["default"],
-            max_online_discount=rules["price_policy"]["max_online_discount"],
         )
         + price_findings
     )
@@ -78,8 +84,13 @@ def listing_check(instance_id: str, listing: dict[str, Any], round: int, rules: 
 @task
 def publish_listing(instance_id: str, sku: str, listing: dict[str, Any], module: str | None) -> dict[str, Any]:
     """Put the listing into the catalog, once."""
-    content = {**listing, "module": module}
     with session_scope() as session:
+        # The perks of the campaigns and events its SKUs are in go live with the listing.
+        content = {
+            **listing,
+            "module": module,
+            "perks": listing_perks(session, [row["sku"] for row in listing["skus"]]),
+        }
         entry = publish_once(
             session, channel=CatalogChannel(), instance_id=instance_id, kind="listing", ref=sku, content=content
         )
@@ -125,7 +136,7 @@ def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any
         round += 1
 
 
-@process_flow(PROCESS, written_for={1})
+@process_flow(PROCESS, written_for={1, 2})
 def listing_upload(run: ProcessRun) -> dict[str, Any]:
     """宝贝上传流程: prepare, check, review, go live at the slot, publish, verify."""
     listing, check = _prepare_until_approved(run)

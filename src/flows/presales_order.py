@@ -8,7 +8,9 @@ from typing import Any
 from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.shop.inventory import get_skus, release_stock, reserve_stock
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
+from ecomflow.engine.shop.catalog import list_locations
+from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, available_by_sku, reserve_order, settle_order
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
 
@@ -23,23 +25,37 @@ def reservation_key(instance_id: str, *, partial: bool) -> str:
     return f"{PROCESS}/{instance_id}/partial" if partial else f"{PROCESS}/{instance_id}"
 
 
+def stock_location(fulfilment: str, pickup_store: str | None, known: set[str]) -> str:
+    """Return where an order takes its stock: the pickup store if it is a stock location, else the online warehouse."""
+    if fulfilment == "store_pickup" and pickup_store in known:
+        return str(pickup_store)
+    return ONLINE_WAREHOUSE
+
+
 @task
-def stock_check(instance_id: str, lines: list[dict[str, Any]], fulfilment: str, partial: bool) -> dict[str, Any]:
-    """Reserve the order's lines from the one stock the shop and the stores share; report any shortage.
+def stock_check(
+    instance_id: str, lines: list[dict[str, Any]], fulfilment: str, partial: bool, pickup_store: str | None = None
+) -> dict[str, Any]:
+    """Reserve the order's lines in the stock ledger (the pickup store's stock, else the online warehouse).
 
     With partial, reserve what the stock has of each line instead, and report the rest as unfilled.
     """
     wanted = [(line["sku"], int(line["quantity"])) for line in lines]
     with session_scope() as session:
+        location = stock_location(fulfilment, pickup_store, {loc.code for loc in list_locations(session)})
         if partial:
-            stock = get_skus(session, [sku for sku, _ in wanted])
-            available = {sku: max(row.stock, 0) for sku, row in stock.items()}
+            available = available_by_sku(session, [sku for sku, _ in wanted], location=location)
             wanted = [(sku, min(qty, available.get(sku, 0))) for sku, qty in wanted if available.get(sku, 0) > 0]
             if not wanted:
-                short = [{"sku": line["sku"], "wanted": int(line["quantity"]), "available": 0} for line in lines]
+                short = [
+                    {"sku": line["sku"], "location": location, "wanted": int(line["quantity"]), "available": 0}
+                    for line in lines
+                ]
                 return {"reserved": False, "lines": [], "short": short, "partial": True, "unfilled": []}
         key = reservation_key(instance_id, partial=partial)
-        result = reserve_stock(session, key=key, instance_id=instance_id, lines=wanted, fulfilment=fulfilment)
+        result = reserve_order(
+            session, key=key, instance_id=instance_id, lines=wanted, location=location, actor=SYSTEM_ACTOR
+        )
     taken = {line["sku"]: line["quantity"] for line in result["lines"]}
     unfilled = [
         {"sku": line["sku"], "quantity": int(line["quantity"]) - taken.get(line["sku"], 0)}
@@ -49,18 +65,36 @@ def stock_check(instance_id: str, lines: list[dict[str, Any]], fulfilment: str, 
     return {**result, "partial": partial, "unfilled": unfilled}
 
 
-@task
-def put_back_stock(instance_id: str) -> dict[str, Any]:
-    """Return the goods of an uncollected order to the shared stock, once."""
+def _settle(instance_id: str, kind: str) -> list[dict[str, Any]]:
     with session_scope() as session:
-        released = [
+        return [
             line
             for partial in (False, True)
-            for line in release_stock(
-                session, key=reservation_key(instance_id, partial=partial), instance_id=instance_id
+            for line in settle_order(
+                session,
+                key=reservation_key(instance_id, partial=partial),
+                kind=kind,
+                actor=SYSTEM_ACTOR,
+                instance_id=instance_id,
             )
         ]
-    return {"released": released}
+
+
+@task
+def put_back_stock(instance_id: str) -> dict[str, Any]:
+    """Release the reservation of an uncollected order in the ledger, once."""
+    return {"released": _settle(instance_id, "release")}
+
+
+@task
+def ship_stock(instance_id: str, kind: str) -> dict[str, Any]:
+    """Book the reserved goods out of the ledger as shipped or picked up at the store, once per line."""
+    return {"moved": _settle(instance_id, kind)}
+
+
+def _book_out(run: ProcessRun, kind: str) -> list[dict[str, Any]]:
+    """Move the reserved stock out; the ledger's business keys make a replay move nothing twice."""
+    return ship_stock.with_options(name=f"stock_{kind}")(run.instance_id, kind)["moved"]
 
 
 def merge_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -99,7 +133,7 @@ def _answer(run: ProcessRun) -> StepOutcome:
 
 
 def _reserve(
-    run: ProcessRun, order: dict[str, Any], lines: list[dict[str, Any]], fulfilment: str
+    run: ProcessRun, order: dict[str, Any], lines: list[dict[str, Any]], fulfilment: str, pickup_store: str | None
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """Reserve the stock; on a shortage operations decides, until it is reserved or the order is cancelled.
 
@@ -109,7 +143,9 @@ def _reserve(
     """
     round, partial, decisions = 1, False, []
     while True:
-        stock = run.auto("stock_check", stock_check, run.instance_id, lines, fulfilment, partial, round=round)
+        stock = run.auto(
+            "stock_check", stock_check, run.instance_id, lines, fulfilment, partial, pickup_store, round=round
+        )
         if stock["reserved"]:
             return stock, decisions
         decision = run.human(
@@ -148,6 +184,7 @@ def _ship(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     shipped = run.human(
         "ship", context={**context, "waybill_no": picked.data["waybill_no"], "packages": packed.data["packages"]}
     )
+    _book_out(run, "ship")
     return run.finish("shipped", **context, waybill_no=picked.data["waybill_no"], **shipped.data)
 
 
@@ -158,6 +195,8 @@ def _store_pickup(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     details = {**context, "store": prepared.data["store"], "pickup": collected.data}
     if collected.data["outcome"] == "not_collected":
         details["stock_released"] = run.auto("release_stock", put_back_stock, run.instance_id)["released"]
+    else:
+        _book_out(run, "store_pickup")
     return run.finish(collected.data["outcome"], **details)
 
 
@@ -174,7 +213,7 @@ def presales_order(run: ProcessRun) -> dict[str, Any]:
         "notes": answer.data.get("notes", ""),
     }
     lines = merge_lines(answer.data["order_lines"])
-    stock, decisions = _reserve(run, order, lines, fulfilment)
+    stock, decisions = _reserve(run, order, lines, fulfilment, answer.data.get("pickup_store"))
     if stock is None:
         return run.finish("cancelled", order_id=order["order_id"], shortage_decisions=decisions)
     context = {"order": order, "lines": stock["lines"], "unfilled": stock["unfilled"], "shortage_decisions": decisions}

@@ -15,6 +15,7 @@ Objects, where the path has one:
   name         own (the caller), other (another user), missing (no such user)
   session_id   own (a live web session of the caller), other (another user's), missing (a random id)
   key          existing, missing
+  code, sku    existing (a product / SKU in the catalogue), missing
   attachment_id  own (the caller's upload, used by nothing yet), visible (used by an instance with a task of
                the caller's role), hidden (used only by another role's instance), unreferenced (another
                user's upload, used by nothing), missing
@@ -46,6 +47,7 @@ from ecomflow.engine.files.attachments import reference_attachments
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import find_user, revoke_tokens
 from ecomflow.engine.people.web_sessions import session_policy, start_web_session
+from ecomflow.engine.shop.catalog import seed_sku
 from ecomflow.engine.tasks.actions import claim_task, complete_task
 from ecomflow.engine.tasks.step_tasks import open_task
 from tests.api.conftest import ApiServer, assert_error, client, field_names
@@ -77,6 +79,8 @@ OBJECTS = {
     "session_id": ("own", "other", "missing"),
     "key": ("existing", "missing"),
     "attachment_id": ("own", "visible", "hidden", "unreferenced", "missing"),
+    "code": ("existing", "missing"),
+    "sku": ("existing", "missing"),
 }
 # Actions that need the task held: their own and colleague tasks are claimed first.
 NEEDS_HOLDER = ("release", "delegate", "complete")
@@ -238,11 +242,43 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
             kwargs["json"] = {"business_key": _new_name("RET"), "params": return_params()}
     elif "{attachment_id}" in path:
         path = path.replace("{attachment_id}", _attachment_object(cell, obj))
+    elif "{code}" in path or "{sku}" in path:
+        code = _catalogue_object() if obj == "existing" else _new_name("NO-SUCH")
+        path = path.replace("{code}", code).replace("{sku}", code)
+        if method == "PUT":
+            kwargs["json"] = _product_body(code) | {"code": None}
+            del kwargs["json"]["code"]
+        elif action == "adjustments":
+            kwargs["json"] = {
+                "location": "WH-ONLINE",
+                "quantity": 2,
+                "reason": "found in a count",
+                "business_key": code,
+            }
+    elif path == "/catalog/products" and method == "POST":
+        kwargs["json"] = _product_body(_new_name("NEW"))
     elif path == "/attachments":
         kwargs["files"] = {"file": ("shot.jpg", picture(), "image/jpeg")}
     elif path == "/tasks/bulk":
         kwargs["json"] = {"action": "claim", "task_ids": [_open_task(cell.role)[0]]}
     return method, path, kwargs
+
+
+def _catalogue_object() -> str:
+    """Put a one-variant product in the catalogue (product code = SKU code) with stock; return the code."""
+    code = _new_name("MX")
+    with session_scope() as session:
+        seed_sku(session, sku=code, title="矩阵测试T恤", list_price=199, stock=5)
+    return code
+
+
+def _product_body(code: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "title": "纯棉T恤",
+        "category": "T恤",
+        "variants": [{"code": code, "list_price": "199.00", "colour": "白色", "size": "M"}],
+    }
 
 
 def _operations() -> list[tuple[str, str]]:

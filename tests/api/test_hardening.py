@@ -17,6 +17,7 @@ from ecomflow.engine.db.models import ApiToken, AuditEvent, HumanTask, ProcessIn
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.people.users import find_user, issue_token
+from ecomflow.engine.shop.catalog import seed_sku
 from tests.api.conftest import ApiServer, Caller, assert_error, client, field_names
 from tests.factories import make_task, return_params
 
@@ -147,6 +148,10 @@ class TestListingLimits:
     @pytest.mark.parametrize("path", [path for path, _ in LISTINGS])
     def test_a_limit_beyond_200_is_a_422_naming_limit(self, login: Callable[..., Caller], path: str) -> None:
         manager = login("owner")
+        if "{sku}" in path:  # a SKU's movements: one that exists
+            with session_scope() as session:
+                seed_sku(session, sku="LIMIT-SKU", title="T恤", list_price=99, stock=1)
+            path = path.replace("{sku}", "LIMIT-SKU")
         assert manager.get(path, params={"limit": MAX_LISTING_LIMIT}).status_code == 200
         for limit in (MAX_LISTING_LIMIT + 1, 10**6, 0, -1):
             body = assert_error(manager.get(path, params={"limit": limit}), 422, "ValidationFailed")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
-from ecomflow.engine.db.models import AuditEvent, Timer
+from ecomflow.engine.db.models import AuditEvent, Campaign, PriceDeviation, Timer
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.shop.catalog import seed_sku
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Stack, Staff, wait_until
 
@@ -125,3 +127,36 @@ class TestRejectedByThePlatform:
         steps = {t["step"] for t in owner.instance(started["id"])["tasks"]}  # a manager sees every task
         assert "budget_approval" not in steps and "track_effect" not in steps
         assert timer_of(started["id"]) is None
+
+
+class TestEventPrices:
+    def test_an_event_price_below_list_goes_to_the_owner_and_the_red_line_is_refused(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
+        promotion, owner = team["promotion"], team["owner"]
+        sku = f"SKU-{uuid.uuid4().hex[:8]}"
+        with session_scope() as session:
+            seed_sku(session, sku=sku, title="羊绒围巾", list_price=Decimal("399"), stock=20)
+        ends_on = datetime.now(SHANGHAI).date() + timedelta(days=1)
+        started = start(promotion, 10000)
+        refused = selection(budget=10000, ends_on=ends_on) | {"event_prices": [{"sku": sku, "event_price": 299}]}
+        promotion.do(promotion.wait_for_task(started["id"], "select_products")["id"], refused)
+        again = promotion.wait_for_task(started["id"], "select_products", round=2)
+        [finding] = promotion.get(f"/tasks/{again['id']}").json()["context"]["rework"]["findings"]
+        assert (finding["rule"], finding["field"]) == ("red_line", f"event_prices.{sku}")
+
+        # 聚划算 at 359: 10 % below, the owner's call although the budget is small.
+        deviation = selection(budget=10000, ends_on=ends_on) | {
+            "event_prices": [{"sku": sku, "event_price": 359}],
+            "perks": {"free_shipping": True},
+        }
+        promotion.do(again["id"], deviation)
+        decision = owner.wait_for_task(started["id"], "owner_budget_approval", round=2)
+        owner.do(decision["id"], {"decision": "approve", "reason": "聚划算坑位费已付，冲量"})
+        promotion.wait_for_task(started["id"], "sign_up")
+        with session_scope() as session:
+            approved = session.scalar(select(PriceDeviation).where(PriceDeviation.instance_id == started["id"]))
+            event = session.scalar(select(Campaign).where(Campaign.instance_id == started["id"]))
+        assert (approved.sku, approved.price, approved.reason) == (sku, Decimal("359.00"), "聚划算坑位费已付，冲量")
+        assert (event.details["kind"], event.details["perks"]["free_shipping"]) == ("event", True)
+        owner.post(f"/instances/{started['id']}/cancel", json={"reason": "test over"})

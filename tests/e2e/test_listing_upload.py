@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.shop.inventory import upsert_sku
+from ecomflow.engine.shop.catalog import seed_sku
+from ecomflow.engine.shop.pricing import record_deviations
+from ecomflow.engine.shop.process_records import save_campaign
 from ecomflow.engine.sla.sweeper import sweep_once
 from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
@@ -23,18 +25,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def new_sku(*, policy: str = "flexible") -> str:
+def new_sku(*, online_only: bool = False) -> str:
+    """Put a SKU with the list price 100 into the catalogue."""
     code = f"SKU-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
-        upsert_sku(
-            session,
-            sku=code,
-            name="纯棉短袖T恤",
-            online_price=Decimal("99"),
-            offline_price=Decimal("100"),
-            stock=80,
-            price_policy=policy,
-        )
+        seed_sku(session, sku=code, title="纯棉短袖T恤", list_price=Decimal("100"), stock=80, online_only=online_only)
     return code
 
 
@@ -49,14 +44,13 @@ def listing_form(images: dict[str, list[str]], sku: str, **overrides: Any) -> di
     form = {
         "title": "春季新款纯棉短袖T恤男士宽松圆领上衣",
         "category": "男装/T恤",
-        "price": 90.0,
-        "offline_price": 100.0,
+        "price": 100.0,
         "skus": [{"sku": sku, "spec": "白色/L", "stock": 50}],
         **images,
         "go_live_at": peak_slot().replace(tzinfo=None).isoformat(),  # naive: calendar time
     }
     form.update(overrides)
-    return form
+    return {name: value for name, value in form.items() if value is not None}  # None: leave the field out
 
 
 def listing_files(staff: Staff) -> dict[str, list[str]]:
@@ -73,7 +67,7 @@ class TestListingCheck:
     def test_each_rule_sends_the_listing_back_with_all_its_findings(self, stack: Stack, team: dict[str, Staff]) -> None:
         product, ops = team["product"], team["ops"]
         files = listing_files(product)
-        sku, unified = new_sku(), new_sku(policy="unified")
+        sku, other = new_sku(), new_sku()
         started = product.start(
             "listing_upload", {"sku": sku, "module": f"catalog:module:{sku}"}, f"UP-{uuid.uuid4().hex[:6]}"
         )
@@ -96,25 +90,27 @@ class TestListingCheck:
         [images] = findings_of(product, iid, 4)
         assert (images["field"], images["rule"]) == ("main_images", "main_images")
 
-        # A unified-price SKU may not sell online below its store price.
-        below = listing_form(files, unified, price=95.0, offline_price=100.0)
+        # Below the list price in master data, with no campaign or event price the owner approved: sent back.
+        below = listing_form(files, other, price=95.0)
         product.do(product.wait_for_task(iid, "prepare_listing", round=4)["id"], below)
         [price] = findings_of(product, iid, 5)
-        assert (price["field"], price["rule"]) == ("skus[0].price", "price_policy") and "unified" in price["message"]
+        assert (price["field"], price["rule"]) == ("skus[0].price", "price_deviation")
+        assert "online price 95.0 is 5% below the list price 100.00" in price["message"]
 
-        everything = listing_form(files, unified, title="最" * 31, price=95.0, main_images=files["main_images"][:1])
+        everything = listing_form(files, other, title="最" * 31, price=95.0, main_images=files["main_images"][:1])
         product.do(product.wait_for_task(iid, "prepare_listing", round=5)["id"], everything)
         rules = [finding["rule"] for finding in findings_of(product, iid, 6)]
         assert rules.count("ad_law") == 31
-        assert {"title_length", "main_images", "price_policy"} <= set(rules)
+        assert {"title_length", "main_images", "price_deviation"} <= set(rules)
         key = artifact_key("listing_upload", started["business_key"], "listing-check")
         artifact = prefect_api("GET", f"/artifacts/{key}/latest")
         assert artifact.status_code == 200 and artifact.json()["type"] == "table"
 
-        product.do(product.wait_for_task(iid, "prepare_listing", round=6)["id"], listing_form(files, sku, price=85.0))
+        # No price given: the listing takes the list price from master data.
+        product.do(product.wait_for_task(iid, "prepare_listing", round=6)["id"], listing_form(files, sku, price=None))
         review = ops.wait_for_task(iid, "review", round=6)
         context = ops.get(f"/tasks/{review['id']}").json()["context"]
-        assert context["prices"][0]["ok"] is True and context["prices"][0]["policy"] == "flexible"
+        assert [(p["price"], p["verdict"], p["policy"]) for p in context["prices"]] == [("100.00", "ok", "unified")]
         assert context["in_peak_hours"] is True
         assert catalog_entries(iid) == []
 
@@ -156,3 +152,57 @@ class TestGoLive:
         done = product.wait_for_state(iid, "completed")
         assert done["result"]["outcome"] == "live" and done["result"]["sku"] == sku
         assert len(catalog_entries(iid)) == 1
+
+
+class TestPricesAndPerksFromCampaigns:
+    def test_an_approved_campaign_price_passes_its_perks_go_live_and_online_only_is_free(
+        self, stack: Stack, team: dict[str, Staff]
+    ) -> None:
+        product, ops = team["product"], team["ops"]
+        files = listing_files(product)
+        sku, net_only = new_sku(), new_sku(online_only=True)
+        # An approved event (any instance holds it; here a throwaway listing) priced the SKU at 88 with perks.
+        holder = product.start("listing_upload", {"sku": sku}, f"EVT-{uuid.uuid4().hex[:6]}")["id"]
+        perks = {
+            "free_shipping": True,
+            "gift": None,
+            "coupons": [{"threshold": "99", "amount": "10", "expected_uses": 5}],
+        }
+        with session_scope() as session:
+            save_campaign(
+                session,
+                instance_id=holder,
+                theme="聚划算",
+                starts_on="2026-12-10",
+                ends_on="2026-12-12",
+                budget=Decimal(5000),
+                details={"kind": "event", "skus": [{"sku": sku, "online_price": 88}], "perks": perks},
+            )
+            rows = [{"sku": sku, "price": "88", "list_price": "100.00", "verdict": "deviation"}]
+            record_deviations(
+                session, verdicts=rows, reason="聚划算报名价", approved_by="boss", instance_id=holder, process_key="t"
+            )
+        ops.post(f"/instances/{holder}/cancel", json={"reason": "only holds the event"})
+
+        started = product.start("listing_upload", {"sku": sku}, f"UP-{uuid.uuid4().hex[:6]}")
+        iid = started["id"]
+        skus = [
+            {"sku": sku, "spec": "白色/L", "stock": 50, "price": 88.0},
+            {"sku": net_only, "stock": 9, "price": 40.0},
+        ]
+        product.do(product.wait_for_task(iid, "prepare_listing")["id"], listing_form(files, sku, price=None, skus=skus))
+        review = ops.wait_for_task(iid, "review")
+        prices = ops.get(f"/tasks/{review['id']}").json()["context"]["prices"]
+        assert [(p["sku"], p["verdict"]) for p in prices] == [(sku, "ok"), (net_only, "exempt")]
+        assert "聚划算报名价" in prices[0]["message"]
+        ops.do(review["id"], {"decision": "approve"})
+
+        wait_until(lambda: go_live_timer(iid), timeout=60, what="the go-live timer")
+        product.wait_for_state(iid, "waiting")
+        assert sweep_once(now=peak_slot() + timedelta(minutes=1)).timers_fired >= 1
+        product.wait_for_task(iid, "verify_live")
+        [entry] = catalog_entries(iid)
+        assert [(p["source"], p["theme"], p["free_shipping"], p["coupons"]) for p in entry.content["perks"]] == [
+            ("event", "聚划算", True, perks["coupons"])
+        ]
+        ops.post(f"/instances/{iid}/cancel", json={"reason": "test over"})

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ecomflow.engine.db.models import AuditEvent, HumanTask, StockReservation, Timer
+from ecomflow.engine.db.models import AuditEvent, HumanTask, StockMovement, Timer
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.shop.inventory import get_skus, upsert_sku
+from ecomflow.engine.shop.catalog import seed_sku
+from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, available_by_sku, balance
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Staff, prefect_api, prefect_run_state, wait_until
 
@@ -26,40 +27,34 @@ PROCESS = "presales_order"
 
 def make_sku(stock: int) -> str:
     code = f"SKU-{uuid.uuid4().hex[:8]}"
-    with session_scope() as session:
-        upsert_sku(
-            session,
-            sku=code,
-            name="纯棉短袖T恤",
-            online_price=Decimal("99.00"),
-            offline_price=Decimal("109.00"),
-            stock=stock,
-        )
+    set_stock(code, stock)
     return code
 
 
 def set_stock(sku: str, stock: int) -> None:
+    """Put the SKU in the catalogue with this much available (on hand beyond what is reserved) at the warehouse."""
     with session_scope() as session:
-        upsert_sku(
-            session,
-            sku=sku,
-            name="纯棉短袖T恤",
-            online_price=Decimal("99.00"),
-            offline_price=Decimal("109.00"),
-            stock=stock,
-        )
+        held = balance(session, sku=sku, location=ONLINE_WAREHOUSE)["reserved"]
+        seed_sku(session, sku=sku, title="纯棉短袖T恤", list_price=Decimal("109.00"), stock=stock + held)
 
 
 def stock_of(*skus: str) -> list[int]:
+    """Return what is available (on hand less reserved) of each SKU at the online warehouse."""
     with session_scope() as session:
-        rows = get_skus(session, list(skus))
-        return [rows[sku].stock for sku in skus]
+        available = available_by_sku(session, list(skus), location=ONLINE_WAREHOUSE)
+        return [available.get(sku, 0) for sku in skus]
 
 
 def reservations_of(instance_id: str) -> list[tuple[str, int, str]]:
+    """Return the order's lines still held or settled: (sku, quantity, how it ended: reserved/ship/store_pickup)."""
     with session_scope() as session:
-        rows = session.scalars(select(StockReservation).where(StockReservation.instance_id == instance_id))
-        return sorted((r.sku, r.quantity, r.fulfilment) for r in rows)
+        rows = list(session.scalars(select(StockMovement).where(StockMovement.instance_id == instance_id)))
+    settled = {r.business_key: r.kind for r in rows if r.kind in ("ship", "store_pickup", "release")}
+    return sorted(
+        (r.sku, r.quantity, settled.get(r.business_key, "reserved"))
+        for r in rows
+        if r.kind == "reserve" and settled.get(r.business_key) != "release"
+    )
 
 
 def count(model, *conditions) -> int:
@@ -176,9 +171,9 @@ class TestStorePickup:
         warehouse.do(prepare["id"], {"store": "淮海路店", "shelf_location": "A-03"})
         cs.do(cs.wait_for_task(in_store, "picked_up")["id"], {"outcome": "not_collected", "notes": "顾客七天未到店"})
         done = cs.wait_for_state(in_store, "completed")
-        assert done["result"]["stock_released"] == [{"sku": tee, "quantity": 3}]
+        assert done["result"]["stock_released"] == [{"sku": tee, "location": ONLINE_WAREHOUSE, "quantity": 3}]
         assert stock_of(tee) == [4]
-        assert count(AuditEvent, AuditEvent.instance_id == in_store, AuditEvent.type == "stock.released") == 1
+        assert count(AuditEvent, AuditEvent.instance_id == in_store, AuditEvent.type == "stock.release") == 1
 
 
 class TestShortage:
@@ -191,7 +186,7 @@ class TestShortage:
         decision = ops.wait_for_task(instance_id, "shortage_decision")
         detail = ops.get(f"/tasks/{decision['id']}").json()
         assert detail["role"] == "operations"
-        assert detail["context"]["short"] == [{"sku": tee, "wanted": 3, "available": 1}]
+        assert detail["context"]["short"] == [{"sku": tee, "location": ONLINE_WAREHOUSE, "wanted": 3, "available": 1}]
         assert stock_of(tee) == [1] and reservations_of(instance_id) == []
         ops.do(decision["id"], {"decision": "partial_ship", "notes": "先发1件，其余退款"})
 
@@ -232,7 +227,7 @@ class TestShortage:
         ops.do(second["id"], {"decision": "transfer_from_store", "notes": "已从徐汇店调拨2件"})
         warehouse.wait_for_task(instance_id, "print_and_pick")
         assert stock_of(tee) == [0]
-        assert reservations_of(instance_id) == [(tee, 2, "ship")]
+        assert reservations_of(instance_id) == [(tee, 2, "reserved")]
 
     def test_backorder_checks_the_stock_again_when_its_timer_fires(self, team: dict[str, Staff]) -> None:
         cs, ops, warehouse = team["cs"], team["ops"], team["warehouse"]

@@ -231,5 +231,7 @@ class TestDefinitionVersions:
             process_flow("returns_exchange", written_for=versions)
 
     def test_every_shipped_flow_declares_the_versions_it_runs(self) -> None:
+        # The current version always; older ones only while the code still runs their cases.
         for key, flow in FLOWS.items():
-            assert flow.fn.written_for == {get_definitions().process(key).version}, key
+            current = get_definitions().process(key).version
+            assert current in flow.fn.written_for and max(flow.fn.written_for) == current, key

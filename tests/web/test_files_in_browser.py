@@ -19,6 +19,9 @@ from tests.images import pdf, picture
 from tests.web.conftest import new_task
 from tests.web.test_pages_in_browser import browser, open_as, session_cookies, shoot
 
+# The width of an <img> once its bytes arrived and decoded (decode() waits for both; it rejects if they fail).
+LOADED_WIDTH = "image => image.decode().then(() => image.naturalWidth)"
+
 __all__ = ["browser", "open_as", "session_cookies"]  # the fixtures this module borrows
 
 
@@ -54,7 +57,7 @@ class TestUploadingInATaskForm:
         thumbnail = page.locator('[data-name="previews"] img.thumb')
         expect(thumbnail).to_have_count(1)
         expect(thumbnail).to_have_attribute("alt", "首页效果图.jpg")
-        assert thumbnail.evaluate("image => image.complete && image.naturalWidth") == 320
+        assert thumbnail.evaluate(LOADED_WIDTH) == 320
         shoot(page, "files-uploaded")
         page.get_by_role("button", name="提交").click()
         expect(page.get_by_role("status")).to_contain_text("已提交")
@@ -89,7 +92,7 @@ class TestSeeingWhatWasMade:
         page.goto(f"/ui/tasks/{task_id}")
         link = page.locator(f'a[href="/ui/attachments/{preview}"]').first
         expect(link.locator("img.thumb")).to_be_visible()
-        assert link.locator("img.thumb").evaluate("image => image.naturalWidth") == 320
+        assert link.locator("img.thumb").evaluate(LOADED_WIDTH) == 320
         expect(page.get_by_role("link", name="home.pdf")).to_be_visible()
         shoot(page, "files-review-context")
         full = page.request.get(f"/ui/attachments/{preview}")

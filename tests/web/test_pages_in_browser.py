@@ -172,13 +172,11 @@ class TestTaskForm:
         page.get_by_label("抖音").check()
         page.locator("#f-skus-0--sku").fill("TEE-1")
         page.locator("#f-skus-0--online_price").fill("0")
-        page.locator("#f-skus-0--offline_price").fill("199")
         skus = _field(page, "skus")
         for _ in range(2):
             skus.get_by_role("button", name="添加一行（活动商品）").click()
         page.locator("#f-skus-1--sku").fill("TEE-2")
         page.locator("#f-skus-1--online_price").fill("159")
-        page.locator("#f-skus-1--offline_price").fill("169")
         skus.get_by_role("button", name="删除 活动商品 3").click()
         page.locator("#f-budget").fill("20000")
         _field(page, "creatives").get_by_role("button", name="添加一行（需要的促销图片）").click()
@@ -191,7 +189,7 @@ class TestTaskForm:
 
         expect(_field(page, "skus[0].online_price").locator(".field-error")).to_have_text("不能小于 0.01。")
         expect(_field(page, "creatives[0].sizes[1]").locator(".field-error")).to_contain_text("格式不符合要求")
-        expect(page.locator("[data-error-summary]")).to_contain_text("活动商品 · 第 1 行 · 线上促销价")
+        expect(page.locator("[data-error-summary]")).to_contain_text("活动商品 · 第 1 行 · 活动价")
         shoot(page, "task-form-list-errors")
         page.locator("#f-skus-0--online_price").fill("179")
         page.locator("#f-creatives-0--sizes-1-").fill("750x1000")
@@ -204,8 +202,8 @@ class TestTaskForm:
             "audience": {"gender": "female", "age_min": 18, "age_max": 35},
             "channels": ["tmall", "douyin"],
             "skus": [
-                {"sku": "TEE-1", "online_price": 179, "offline_price": 199},
-                {"sku": "TEE-2", "online_price": 159, "offline_price": 169},
+                {"sku": "TEE-1", "online_price": 179},
+                {"sku": "TEE-2", "online_price": 159},
             ],
             "budget": 20000,
             "creatives": [{"purpose": "直通车主图", "sizes": ["800x800", "750x1000"], "deadline": "2026-12-05"}],

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ecomflow.api.web import (
     attachment_pages,
+    catalog_pages,
     dashboard,
     gallery,
     inbox,
@@ -62,6 +63,7 @@ def mount_web(app: FastAPI) -> None:
         process_pages,
         map_pages,
         instance_page,
+        catalog_pages,
     ):
         app.include_router(module.router)
     app.include_router(missing_pages)  # last: only what no page above matched

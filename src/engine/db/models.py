@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -350,35 +351,98 @@ class Timer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Sku(Base):
-    """A product variant with its two prices and the one stock shared by shop and stores."""
+class Location(Base):
+    """Where stock is kept: the online warehouse and each store (one stock for both channels)."""
 
-    __tablename__ = "skus"
+    __tablename__ = "locations"
 
-    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    category: Mapped[str] = mapped_column(String(32), default="normal")
-    online_price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
-    offline_price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
-    price_policy: Mapped[str] = mapped_column(String(16), default="flexible")
-    stock: Mapped[int] = mapped_column(Integer, default=0)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # warehouse | store
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Product(Base):
+    """A product (SPU): what a shopper sees as one 宝贝; its variants carry the prices."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200), index=True)
+    category: Mapped[str] = mapped_column(String(64))
+    brand: Mapped[str] = mapped_column(String(64))
+    # Sold only online (产品差异化): outside the channel price rule.
+    online_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class StockReservation(Base):
-    """A stock movement made once per key, whatever replays happen."""
+class Variant(Base):
+    """A variant (SKU) of a product: its attributes, barcode and the one list price of both channels."""
 
-    __tablename__ = "stock_reservations"
+    __tablename__ = "variants"
 
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    # The reservation a line belongs to (one per order); key is order_key + ":" + sku.
-    order_key: Mapped[str] = mapped_column(String(180), index=True)
-    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
-    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"))
-    quantity: Mapped[int] = mapped_column(Integer)
-    fulfilment: Mapped[str] = mapped_column(String(16))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"colour": ..., "size": ...}
+    barcode: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    list_price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    released_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StockMovement(Base):
+    """One change of stock; the ledger. Each (kind, business_key) happens once, whatever replays happen."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        UniqueConstraint("kind", "business_key", name="uq_stock_movement_once"),
+        Index("ix_stock_movement_sku", "sku", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sku: Mapped[str] = mapped_column(ForeignKey("variants.code"))
+    location: Mapped[str] = mapped_column(ForeignKey("locations.code"))
+    # Always positive; the kind says which way it moves on-hand and reserved (an adjust may be negative).
+    quantity: Mapped[int] = mapped_column(Integer)
+    business_key: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    instance_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StockBalance(Base):
+    """On-hand and reserved stock of a SKU at a location: the movements summed, kept in their transaction."""
+
+    __tablename__ = "stock_balances"
+    __table_args__ = (CheckConstraint("reserved >= 0 AND on_hand >= reserved", name="ck_stock_balance_never_negative"),)
+
+    sku: Mapped[str] = mapped_column(ForeignKey("variants.code"), primary_key=True)
+    location: Mapped[str] = mapped_column(ForeignKey("locations.code"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PriceDeviation(Base):
+    """An online price below a SKU's list price that the owner approved, with the reason, in a campaign or event."""
+
+    __tablename__ = "price_deviations"
+    __table_args__ = (UniqueConstraint("instance_id", "sku", name="uq_price_deviation_once"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("variants.code"), index=True)
+    price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    list_price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    reason: Mapped[str] = mapped_column(Text)
+    approved_by: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str] = mapped_column(String(36))
+    process_key: Mapped[str] = mapped_column(String(64))
+    approved_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CatalogEntry(Base):

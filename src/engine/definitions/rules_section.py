@@ -42,6 +42,7 @@ RULES_SCHEMA: dict[str, Any] = {
         "banned_terms": {"type": "array", "items": _TEXT, "minItems": 1, "uniqueItems": True},
         "price_policy": _strict(
             default={"enum": ["unified", "flexible"]},
+            red_line={"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             max_online_discount={"type": "number", "minimum": 0, "exclusiveMaximum": 1},
         ),
         "owner_approval_above": {"type": "number", "exclusiveMinimum": 0},

@@ -1,15 +1,13 @@
-"""宝贝上传 listing check: title length, main images, advertising law and price policy at once."""
+"""宝贝上传 listing check: title length, main images and advertising law at once (prices: shop/pricing.py)."""
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from ecomflow.engine.rules.ad_law import scan_form_text
-from ecomflow.engine.rules.price_policy import PriceLine, check_prices
 
 
 @dataclass(frozen=True)
@@ -32,12 +30,9 @@ def check_listing(
     title: str,
     main_images: Sequence[str],
     texts: Mapping[str, Any],
-    prices: Sequence[PriceLine],
     title_max_bytes: int,
     min_main_images: int,
     banned: Sequence[str],
-    policy: str,
-    max_online_discount: Decimal | float | str,
 ) -> list[Finding]:
     """Return every finding for a listing, so the author can fix them all in one round.
 
@@ -69,10 +64,4 @@ def check_listing(
         Finding(field=hit.field, rule="ad_law", message=hit.message)
         for hit in scan_form_text(copy, fields=list(copy), banned=banned)
     )
-    for index, line in enumerate(prices):
-        # One line at a time so each violation keeps the index of its SKU row.
-        findings.extend(
-            Finding(field=f"skus[{index}].price", rule="price_policy", message=violation.message)
-            for violation in check_prices([line], policy=policy, max_online_discount=max_online_discount)
-        )
     return findings

@@ -1,13 +1,24 @@
-"""同一定价，灵活促销: how far an online price may sit below the store (offline) price."""
+"""同一定价，灵活促销: one list price online and offline, read from master data.
+
+The deck: one strict price system, one price online and offline; channels differ by perks (free
+shipping, a gift), and a 20 % gap is what throws the offline chain into turmoil — a red line.
+
+- ``unified`` (the default): an online price below the SKU's list price is a *deviation*, which the
+  owner approves with a reason; a gap at or beyond ``red_line`` is *refused*.
+- ``flexible``: a gap up to ``max_online_discount`` is fine; beyond it a deviation, and the red line
+  still refuses.
+- A product sold only online (online_only) is *exempt*: there is no offline price to upset.
+- A SKU the catalogue does not know has no list price: *refused*.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 POLICIES = ("unified", "flexible")
+OK, DEVIATION, REFUSED, EXEMPT = "ok", "deviation", "refused", "exempt"
 _CENT = Decimal("0.01")
 
 
@@ -23,97 +34,82 @@ def to_decimal(value: Decimal | float | int | str) -> Decimal:
 
 
 @dataclass(frozen=True)
-class PriceLine:
-    """One SKU's online and offline (store) price."""
+class PriceRule:
+    """The configured rule: policy, red line, and (flexible only) the discount allowed without approval."""
 
-    sku: str
-    online_price: Decimal
-    offline_price: Decimal
+    policy: str = "unified"
+    red_line: Decimal = Decimal("0.20")
+    max_online_discount: Decimal = Decimal("0.20")
 
-    def __post_init__(self) -> None:
-        # Accept int/float/str from forms and YAML, but always hold Decimals.
-        object.__setattr__(self, "online_price", to_decimal(self.online_price))
-        object.__setattr__(self, "offline_price", to_decimal(self.offline_price))
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> PriceRule:
+        """Build the rule from flows.yaml's rules.price_policy."""
+        rule = cls(
+            policy=config.get("default", "unified"),
+            red_line=to_decimal(config.get("red_line", "0.20")),
+            max_online_discount=to_decimal(config.get("max_online_discount", "0.20")),
+        )
+        if rule.policy not in POLICIES:
+            raise ValueError(f"unknown price policy {rule.policy!r}; expected one of {', '.join(POLICIES)}")
+        if not 0 < rule.red_line < 1:
+            raise ValueError(f"red_line must be above 0 and below 1, got {rule.red_line}")
+        if not 0 <= rule.max_online_discount < 1:
+            raise ValueError(f"max_online_discount must be at least 0 and below 1, got {rule.max_online_discount}")
+        return rule
 
 
 @dataclass(frozen=True)
-class PriceViolation:
-    """An online price further below offline than the policy allows."""
+class PriceVerdict:
+    """One SKU's online price judged against its list price."""
 
     sku: str
-    online_price: Decimal
-    offline_price: Decimal
-    discount: Decimal
-    allowed: Decimal
+    price: Decimal
+    list_price: Decimal | None
+    gap: Decimal | None  # fraction below the list price; negative when above
+    verdict: str  # ok | deviation | refused | exempt
     message: str
 
-
-def check_prices(
-    lines: Sequence[PriceLine], *, policy: str, max_online_discount: Decimal | float | str
-) -> list[PriceViolation]:
-    """Return the price lines that break the channel price policy, in input order."""
-    violations = []
-    for line, discount, allowed in _assess(lines, policy=policy, max_online_discount=max_online_discount):
-        if discount > allowed:
-            violations.append(
-                PriceViolation(
-                    sku=line.sku,
-                    online_price=line.online_price,
-                    offline_price=line.offline_price,
-                    discount=discount,
-                    allowed=allowed,
-                    message=_message(line, discount, allowed, policy),
-                )
-            )
-    return violations
-
-
-def price_table(
-    lines: Sequence[PriceLine], *, policy: str, max_online_discount: Decimal | float | str
-) -> list[dict[str, Any]]:
-    """Return one JSON-ready row per SKU for a table artifact; percentages have two decimals."""
-    return [
-        {
-            "sku": line.sku,
-            "online": str(line.online_price),
-            "offline": str(line.offline_price),
-            "discount_pct": str((discount * 100).quantize(_CENT)),
-            "allowed_pct": str((allowed * 100).quantize(_CENT)),
-            "ok": discount <= allowed,
+    def row(self, *, policy: str) -> dict[str, Any]:
+        """Return the verdict as a JSON-ready table row; percentages have two decimals."""
+        return {
+            "sku": self.sku,
+            "price": str(self.price),
+            "list_price": None if self.list_price is None else str(self.list_price),
+            "gap_pct": None if self.gap is None else str((self.gap * 100).quantize(_CENT)),
+            "verdict": self.verdict,
+            "policy": policy,
+            "message": self.message,
         }
-        for line, discount, allowed in _assess(lines, policy=policy, max_online_discount=max_online_discount)
-    ]
-
-
-def _assess(
-    lines: Sequence[PriceLine], *, policy: str, max_online_discount: Decimal | float | str
-) -> list[tuple[PriceLine, Decimal, Decimal]]:
-    if policy not in POLICIES:
-        raise ValueError(f"unknown price policy {policy!r}; expected one of {', '.join(POLICIES)}")
-    maximum = to_decimal(max_online_discount)
-    if not 0 <= maximum < 1:
-        raise ValueError(f"max_online_discount must be at least 0 and below 1, got {maximum}")
-    allowed = maximum if policy == "flexible" else Decimal(0)
-    assessed = []
-    for raw in lines:
-        line = raw if isinstance(raw, PriceLine) else PriceLine(**raw)
-        if line.offline_price <= 0:
-            raise ValueError(f"SKU {line.sku}: offline price must be positive, got {line.offline_price}")
-        if line.online_price < 0:
-            raise ValueError(f"SKU {line.sku}: online price must not be negative, got {line.online_price}")
-        # Negative when the online price is above offline, which every policy allows.
-        discount = (line.offline_price - line.online_price) / line.offline_price
-        assessed.append((line, discount, allowed))
-    return assessed
 
 
 def _percent(fraction: Decimal) -> str:
     return f"{(fraction * 100).quantize(_CENT).normalize():f}%"
 
 
-def _message(line: PriceLine, discount: Decimal, allowed: Decimal, policy: str) -> str:
-    limit = "no online price below offline" if allowed == 0 else f"at most {_percent(allowed)} below offline"
-    return (
-        f"SKU {line.sku}: online price {line.online_price} is {_percent(discount)} below "
-        f"offline price {line.offline_price}; policy {policy} allows {limit}"
+def judge_price(
+    *, sku: str, price: Decimal | float | str, list_price: Decimal | None, online_only: bool, rule: PriceRule
+) -> PriceVerdict:
+    """Judge one online price (a campaign price, an event price, a listing price) against the list price."""
+    price = to_decimal(price)
+    if price <= 0:
+        raise ValueError(f"SKU {sku}: an online price must be positive, got {price}")
+    if list_price is None:
+        return PriceVerdict(sku, price, None, None, REFUSED, f"SKU {sku} is not in the catalogue: it has no list price")
+    list_price = to_decimal(list_price)
+    gap = (list_price - price) / list_price
+    if online_only:
+        return PriceVerdict(sku, price, list_price, gap, EXEMPT, f"SKU {sku} is sold only online: outside the rule")
+    if gap >= rule.red_line:
+        message = (
+            f"SKU {sku}: online price {price} is {_percent(gap)} below the list price {list_price}; "
+            f"a gap of {_percent(rule.red_line)} or more is the red line and is refused"
+        )
+        return PriceVerdict(sku, price, list_price, gap, REFUSED, message)
+    allowed = rule.max_online_discount if rule.policy == "flexible" else Decimal(0)
+    if gap <= allowed:
+        return PriceVerdict(sku, price, list_price, gap, OK, f"SKU {sku}: online price {price} keeps to the rule")
+    message = (
+        f"SKU {sku}: online price {price} is {_percent(gap)} below the list price {list_price}; "
+        f"policy {rule.policy} needs the owner's approval with a reason"
     )
+    return PriceVerdict(sku, price, list_price, gap, DEVIATION, message)

@@ -36,6 +36,7 @@ from ecomflow.engine.definitions.versions import spec_of_instance, store_version
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.people.users import authenticate, hash_token
 from ecomflow.engine.people.web_sessions import find_live_web_session, hash_session_secret, session_policy
+from ecomflow.engine.shop.stock import derived_balance
 from ecomflow.engine.tasks.actions import claim_task
 from ecomflow.sample_data import return_params
 from tests.conftest import BACKEND, PG_ADMIN_URL, _admin_execute
@@ -114,6 +115,10 @@ OLD_CONTACTS = {"old-wu": NO_CONTACT | {"mobile": "13800000001", "email": "wu@ex
 ATTACHMENT_ID = "66666666-6666-4666-8666-000000000001"
 ATTACHMENT_TABLES = {"attachments", "attachment_references", "creatives"}
 OLD_VERSION_TEXT = "processes:\n  page_design: {}\n"
+# Tables a later revision replaced, their rows carried into the new ones (0010: the flat SKUs into master data).
+REPLACED_TABLES = {"skus", "stock_reservations"}
+# Columns a round trip through 0010 cannot keep: one price now, so the old online price comes back as the list price.
+LOST_BY_0010 = {("skus", "online_price")}
 # Columns a later revision adds keep NULL in old rows, except these, which their migration fills.
 FILLED_BY_MIGRATION = {("human_tasks", "lane"): "", ("human_tasks", "at_risk"): False}
 
@@ -190,7 +195,7 @@ class RevisionSchema:
 
     def insert(self, connection: Connection, name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """Insert the rows with the columns this revision has; return them as inserted, or None without the table."""
-        assert name in Base.metadata.tables, f"no table {name} at head either"
+        assert name in Base.metadata.tables or name in REPLACED_TABLES, f"no table {name} at head either"
         table = self.metadata.tables.get(name)
         if table is None:
             return None
@@ -526,6 +531,59 @@ def plant_old_data(connection: Connection) -> Planted:
             }
         ],
     )
+    # Master data and the stock ledger (0010).
+    insert("locations", [{"code": "ST-OLD", "name": "老店", "kind": "store", "created_at": T0}])
+    insert(
+        "products",
+        [
+            {
+                "id": 901,
+                "code": "PRD-NEW",
+                "title": "新款卫衣",
+                "category": "卫衣",
+                "brand": "棉言",
+                "online_only": False,
+                "created_at": T0,
+                "updated_at": T0,
+            }
+        ],
+    )
+    insert(
+        "variants",
+        [
+            {
+                "id": 902,
+                "code": "PRD-NEW-M",
+                "product_id": 901,
+                "attributes": {"colour": "灰色", "size": "M"},
+                "barcode": "690000000001",
+                "list_price": Decimal("299.00"),
+                "created_at": T0,
+                "updated_at": T0,
+            }
+        ],
+    )
+    insert(
+        "stock_movements",
+        [
+            {
+                "id": 903,
+                "kind": "adjust",
+                "sku": "PRD-NEW-M",
+                "location": "ST-OLD",
+                "quantity": 4,
+                "business_key": "count/2026-11-01",
+                "reason": "opening count",
+                "instance_id": None,
+                "actor": "old-wu",
+                "created_at": T0,
+            }
+        ],
+    )
+    insert(
+        "stock_balances",
+        [{"sku": "PRD-NEW-M", "location": "ST-OLD", "on_hand": 4, "reserved": 0, "updated_at": T0}],
+    )
     return planted
 
 
@@ -537,6 +595,9 @@ def check_data_survived(engine: Engine, planted: Planted) -> None:
     with engine.connect() as connection:
         schema = RevisionSchema(connection)
         for name, rows in planted.rows.items():
+            if name in REPLACED_TABLES and name not in schema.metadata.tables:
+                check_skus_carried(connection, schema, planted)
+                continue
             table = schema.metadata.tables[name]
             inserted_columns = set(rows[0])
             stored = [dict(row._mapping) for row in connection.execute(select(table))]
@@ -544,7 +605,33 @@ def check_data_survived(engine: Engine, planted: Planted) -> None:
             later = [c.name for c in table.columns if c.name not in inserted_columns and c.name != "id"]
             expected = [row | {c: FILLED_BY_MIGRATION.get((name, c)) for c in later} for row in rows]
             found = [{c: row[c] for c in (*inserted_columns, *later)} for row in stored]
+            lost = {c for t, c in LOST_BY_0010 if t == name}
+            if lost:
+                found = [{c: v for c, v in row.items() if c not in lost} for row in found]
+                expected = [{c: v for c, v in row.items() if c not in lost} for row in expected]
             assert _unordered(found) == _unordered(expected), name
+
+
+def check_skus_carried(connection: Connection, schema: RevisionSchema, planted: Planted) -> None:
+    """The old flat SKU is a product with one variant priced at its store price, its stock in the ledger."""
+    tables = schema.metadata.tables
+    old = planted.rows["skus"][0]
+    variant = connection.execute(select(tables["variants"]).where(tables["variants"].c.code == old["sku"])).one()
+    assert variant.list_price == old["offline_price"]
+    product = connection.execute(select(tables["products"]).where(tables["products"].c.id == variant.product_id)).one()
+    assert (product.code, product.title, product.online_only) == (old["sku"], old["name"], False)
+    held = sum(r["quantity"] for r in planted.rows.get("stock_reservations", []) if r.get("released_at") is None)
+    balance = connection.execute(
+        select(tables["stock_balances"]).where(tables["stock_balances"].c.sku == old["sku"])
+    ).one()
+    # The old stock was what was left over; the held units are still on hand, reserved.
+    assert (balance.location, balance.on_hand, balance.reserved) == ("WH-ONLINE", old["stock"] + held, held)
+    movements = connection.execute(
+        select(tables["stock_movements"].c.kind, tables["stock_movements"].c.quantity)
+        .where(tables["stock_movements"].c.sku == old["sku"])
+        .order_by(tables["stock_movements"].c.kind)
+    ).all()
+    assert [tuple(m) for m in movements] == [("adjust", old["stock"] + held)] + ([("reserve", held)] if held else [])
 
 
 def _unordered(rows: list[dict[str, Any]]) -> list[str]:
@@ -747,6 +834,42 @@ class TestAttachmentsMigration:
             check_data_survived(engine, kept)
             command.upgrade(config, "head")
             check_data_survived(engine, kept)
+            assert _differences(engine) == []
+        finally:
+            engine.dispose()
+
+
+class TestMasterDataMigration:
+    """0010 turns the flat SKUs into products, variants and ledger movements; its downgrade turns them back."""
+
+    def test_old_skus_become_master_data_and_the_downgrade_rebuilds_them(self, empty_database_url: str) -> None:
+        config = alembic_config(empty_database_url)
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(config, "0009")
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            assert {"skus", "stock_reservations"} <= set(planted.rows) and "products" not in planted.rows
+            command.upgrade(config, "0010")
+            with engine.connect() as connection:
+                check_skus_carried(connection, RevisionSchema(connection), planted)
+            with Session(engine) as session:
+                # The carried balance is what its movements sum to.
+                assert derived_balance(session, sku="OLD-SKU-1", location="WH-ONLINE") == {
+                    "on_hand": 8,
+                    "reserved": 1,
+                    "available": 7,
+                }
+            command.downgrade(config, "0009")
+            with engine.connect() as connection:
+                sku = connection.execute(text("SELECT sku, offline_price, stock FROM skus")).one()
+                held = connection.execute(text("SELECT key, quantity FROM stock_reservations")).one()
+            assert (sku.sku, sku.offline_price, sku.stock) == ("OLD-SKU-1", Decimal("199.00"), 7)
+            assert (held.key, held.quantity) == (f"{INSTANCE_ID}:OLD-SKU-1", 1)
+            assert not {"products", "variants", "stock_movements", "stock_balances"} & set(
+                inspect(engine).get_table_names()
+            )
+            command.upgrade(config, "head")
             assert _differences(engine) == []
         finally:
             engine.dispose()

@@ -39,6 +39,7 @@ SPEC_STEPS = {
         "draft_campaign",
         "price_policy_check",
         "owner_price_approval",
+        "record_deviations",
         "campaign_approval",
         "promo_images",
         "ads_and_events",
@@ -63,8 +64,10 @@ SPEC_STEPS = {
     ],
     "ads_and_events": [
         "select_products",
+        "event_price_check",
         "budget_approval",
         "owner_budget_approval",
+        "save_event",
         "sign_up",
         "review_result",
         "await_event_end",
@@ -618,8 +621,9 @@ class TestShippedFlows:
             "万能",
             "100%",
         )
-        assert rules["price_policy"]["default"] in ("unified", "flexible")
-        assert rules["price_policy"]["max_online_discount"] == 0.20
+        # The deck's one price: unified by default, the 20 % gap a red line.
+        assert rules["price_policy"]["default"] == "unified"
+        assert rules["price_policy"]["red_line"] == 0.20
         assert rules["owner_approval_above"] == 50000 and rules["currency"] == "CNY"
         assert rules["sms"]["max_chars"] == 70 and rules["sms"]["opt_out"] == "回T退订"
         assert rules["listing"]["title_max_bytes"] == 60 and rules["listing"]["min_main_images"] == 5

@@ -1,4 +1,4 @@
-"""同一定价，灵活促销: unified forbids online below offline; flexible allows up to 20%."""
+"""同一定价，灵活促销 as the deck means it: one list price; below it a deviation, at the red line refused."""
 
 from __future__ import annotations
 
@@ -6,103 +6,93 @@ from decimal import Decimal
 
 import pytest
 
-from ecomflow.engine.rules.price_policy import PriceLine, PriceViolation, check_prices, price_table, to_decimal
+from ecomflow.engine.rules.price_policy import (
+    DEVIATION,
+    EXEMPT,
+    OK,
+    REFUSED,
+    PriceRule,
+    judge_price,
+    to_decimal,
+)
 
-MAX = Decimal("0.20")
-
-
-class TestToDecimal:
-    def test_float_goes_through_its_short_text(self) -> None:
-        assert to_decimal(0.2) == Decimal("0.2")
-        assert to_decimal("79.90") == Decimal("79.90")
-        assert to_decimal(5) == Decimal(5)
-
-    @pytest.mark.parametrize("value", ["abc", float("nan"), float("inf")])
-    def test_non_numbers_are_refused(self, value: object) -> None:
-        with pytest.raises(ValueError, match=r"not a (finite )?number"):
-            to_decimal(value)  # type: ignore[arg-type]
+UNIFIED = PriceRule()
+FLEXIBLE = PriceRule(policy="flexible", red_line=Decimal("0.20"), max_online_discount=Decimal("0.10"))
 
 
-class TestPriceLine:
-    def test_prices_are_held_as_decimals(self) -> None:
-        line = PriceLine(sku="A", online_price=79.9, offline_price="99")  # type: ignore[arg-type]
-        assert line == PriceLine(sku="A", online_price=Decimal("79.9"), offline_price=Decimal("99"))
+def judge(price: object, list_price: object = "100", *, online_only: bool = False, rule: PriceRule = UNIFIED) -> str:
+    return judge_price(
+        sku="TEE", price=price, list_price=to_decimal(list_price), online_only=online_only, rule=rule
+    ).verdict
 
 
-class TestCheckPrices:
-    def test_flexible_allows_exactly_twenty_percent(self) -> None:
-        lines = [PriceLine("A", Decimal("80"), Decimal("100"))]
-        assert check_prices(lines, policy="flexible", max_online_discount=MAX) == []
+class TestUnified:
+    def test_the_list_price_and_above_keep_to_the_rule(self) -> None:
+        assert [judge(100), judge(120), judge("100.00")] == [OK, OK, OK]
 
-    def test_flexible_refuses_twenty_five_percent(self) -> None:
-        lines = [PriceLine("A", Decimal("75"), Decimal("100"))]
-        assert check_prices(lines, policy="flexible", max_online_discount=MAX) == [
-            PriceViolation(
-                sku="A",
-                online_price=Decimal("75"),
-                offline_price=Decimal("100"),
-                discount=Decimal("0.25"),
-                allowed=MAX,
-                message=(
-                    "SKU A: online price 75 is 25% below offline price 100; "
-                    "policy flexible allows at most 20% below offline"
-                ),
-            )
-        ]
-
-    def test_unified_refuses_any_online_price_below_offline(self) -> None:
-        violations = check_prices([PriceLine("B", "99.00", "100.00")], policy="unified", max_online_discount=MAX)
-        assert [(v.sku, v.discount, v.allowed) for v in violations] == [("B", Decimal("0.01"), Decimal(0))]
-        assert violations[0].message == (
-            "SKU B: online price 99.00 is 1% below offline price 100.00; "
-            "policy unified allows no online price below offline"
+    def test_one_cent_below_the_list_price_is_a_deviation(self) -> None:
+        verdict = judge_price(sku="TEE", price="99.99", list_price=Decimal(100), online_only=False, rule=UNIFIED)
+        assert verdict.verdict == DEVIATION
+        assert verdict.message == (
+            "SKU TEE: online price 99.99 is 0.01% below the list price 100; policy unified needs the owner's "
+            "approval with a reason"
         )
 
-    def test_unified_allows_equal_or_higher_online_price(self) -> None:
-        lines = [PriceLine("A", 100, 100), PriceLine("B", 120, 100)]
-        assert check_prices(lines, policy="unified", max_online_discount=MAX) == []
+    def test_a_gap_just_under_the_red_line_is_a_deviation(self) -> None:
+        assert judge("80.01") == DEVIATION
 
-    def test_only_the_violating_lines_are_returned_in_order(self) -> None:
-        lines = [PriceLine("A", 60, 100), PriceLine("B", 90, 100), PriceLine("C", 70, 100)]
-        assert [v.sku for v in check_prices(lines, policy="flexible", max_online_discount=0.2)] == ["A", "C"]
+    def test_a_gap_of_exactly_the_red_line_is_refused(self) -> None:
+        verdict = judge_price(sku="TEE", price=80, list_price=Decimal(100), online_only=False, rule=UNIFIED)
+        assert (verdict.verdict, verdict.gap) == (REFUSED, Decimal("0.2"))
+        assert "20% or more is the red line and is refused" in verdict.message
 
-    def test_float_inputs_do_not_pick_up_binary_noise(self) -> None:
-        violations = check_prices([PriceLine("A", 79.99, 100.0)], policy="flexible", max_online_discount=0.2)
-        assert violations[0].discount == Decimal("0.2001")
-
-    def test_unknown_policy_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="unknown price policy 'cheap'"):
-            check_prices([], policy="cheap", max_online_discount=MAX)
-
-    @pytest.mark.parametrize("offline", [0, -5])
-    def test_non_positive_offline_price_is_refused(self, offline: int) -> None:
-        with pytest.raises(ValueError, match="SKU A: offline price must be positive"):
-            check_prices([PriceLine("A", 10, offline)], policy="flexible", max_online_discount=MAX)
-
-    def test_negative_online_price_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="online price must not be negative"):
-            check_prices([PriceLine("A", -1, 10)], policy="flexible", max_online_discount=MAX)
-
-    @pytest.mark.parametrize("maximum", [-0.1, 1, 1.5])
-    def test_out_of_range_max_discount_is_refused(self, maximum: float) -> None:
-        with pytest.raises(ValueError, match="max_online_discount"):
-            check_prices([], policy="flexible", max_online_discount=maximum)
+    def test_beyond_the_red_line_is_refused(self) -> None:
+        assert judge(50) == REFUSED
 
 
-class TestPriceTable:
-    def test_one_json_ready_row_per_sku(self) -> None:
-        lines = [PriceLine("A", "80.00", "100.00"), PriceLine("B", "75", "100"), PriceLine("C", "110", "100")]
-        allowed = {"allowed_pct": "20.00"}
-        assert price_table(lines, policy="flexible", max_online_discount=0.2) == [
-            {"sku": "A", "online": "80.00", "offline": "100.00", "discount_pct": "20.00", **allowed, "ok": True},
-            {"sku": "B", "online": "75", "offline": "100", "discount_pct": "25.00", **allowed, "ok": False},
-            {"sku": "C", "online": "110", "offline": "100", "discount_pct": "-10.00", **allowed, "ok": True},
-        ]
+class TestOnlineOnlyAndUnknown:
+    def test_an_online_only_product_is_outside_the_rule_even_far_below(self) -> None:
+        assert judge(10, online_only=True) == EXEMPT
 
-    def test_unified_allows_zero_percent(self) -> None:
-        rows = price_table([PriceLine("A", 99, 100)], policy="unified", max_online_discount=0.2)
-        assert (rows[0]["allowed_pct"], rows[0]["ok"]) == ("0.00", False)
+    def test_a_sku_without_list_price_is_refused_naming_it(self) -> None:
+        verdict = judge_price(sku="NOPE", price=10, list_price=None, online_only=False, rule=UNIFIED)
+        assert (verdict.verdict, verdict.message) == (REFUSED, "SKU NOPE is not in the catalogue: it has no list price")
 
-    def test_unknown_policy_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="unknown price policy"):
-            price_table([], policy="mixed", max_online_discount=0.2)
+    @pytest.mark.parametrize("price", [0, -1])
+    def test_a_non_positive_online_price_is_refused_as_input(self, price: int) -> None:
+        with pytest.raises(ValueError, match="an online price must be positive"):
+            judge(price)
+
+
+class TestFlexible:
+    def test_within_max_online_discount_is_ok(self) -> None:
+        assert [judge(90, rule=FLEXIBLE), judge(95, rule=FLEXIBLE)] == [OK, OK]
+
+    def test_beyond_it_a_deviation_and_the_red_line_still_refuses(self) -> None:
+        assert [judge("89.99", rule=FLEXIBLE), judge(80, rule=FLEXIBLE)] == [DEVIATION, REFUSED]
+
+
+class TestRuleFromConfig:
+    def test_defaults_are_unified_with_a_twenty_percent_red_line(self) -> None:
+        assert PriceRule.of({}) == PriceRule(policy="unified", red_line=Decimal("0.20"))
+
+    def test_floats_from_yaml_stay_exact(self) -> None:
+        rule = PriceRule.of({"default": "flexible", "red_line": 0.2, "max_online_discount": 0.1})
+        assert (rule.red_line, rule.max_online_discount) == (Decimal("0.2"), Decimal("0.1"))
+
+    @pytest.mark.parametrize(
+        ("config", "match"),
+        [
+            ({"default": "cheap"}, "unknown price policy 'cheap'"),
+            ({"red_line": 0}, "red_line must be above 0"),
+            ({"red_line": 1}, "red_line must be above 0"),
+            ({"max_online_discount": -0.1}, "max_online_discount must be at least 0"),
+        ],
+    )
+    def test_bad_config_is_refused(self, config: dict[str, object], match: str) -> None:
+        with pytest.raises(ValueError, match=match):
+            PriceRule.of(config)
+
+    def test_to_decimal_refuses_nan(self) -> None:
+        with pytest.raises(ValueError, match="not a finite number"):
+            to_decimal("NaN")
