@@ -42,32 +42,52 @@ def _generated_runs(process: str) -> list[dict[str, Any]]:
     return [run for run in response.json() if run["auto_scheduled"]]
 
 
-def _first_generated_run(process: str) -> dict[str, Any]:
+def _generated_runs_of(process: str) -> list[dict[str, Any]]:
     # The worker creates the deployments as it starts; the scheduler picks up a new one within seconds.
     runs = wait_until(lambda: _generated_runs(process), timeout=90, what=f"the scheduler's runs of {process}")
     assert all(run["parameters"] == {} for run in runs)
-    return runs[0]
+    return runs
 
 
 def _expected_start(run: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(run["expected_start_time"]).astimezone(SHANGHAI)
 
 
-def _start_now(run: dict[str, Any]) -> None:
-    """Let the worker take the run now; Prefect keeps the time it was scheduled for as its expected start."""
-    moved = prefect_api(
-        "POST",
-        f"/flow_runs/{run['id']}/set_state",
-        json={
-            "state": {
-                "type": "SCHEDULED",
-                "name": "Scheduled",
-                "state_details": {"scheduled_time": datetime.now(UTC).isoformat()},
+def _run_first_generated_run_now(process: str) -> dict[str, Any]:
+    """Let the worker take the scheduler's first run now; Prefect keeps the time it was scheduled for.
+
+    A worker starting meanwhile (earlier tests restart theirs) re-registers the deployments, and Prefect then
+    replaces the scheduler's runs not yet taken with new ones: then the new first run is taken instead.
+    """
+    for _ in range(5):
+        run = _generated_runs_of(process)[0]
+        moved = prefect_api(
+            "POST",
+            f"/flow_runs/{run['id']}/set_state",
+            json={
+                "state": {
+                    "type": "SCHEDULED",
+                    "name": "Scheduled",
+                    "state_details": {"scheduled_time": datetime.now(UTC).isoformat()},
+                },
+                "force": True,
             },
-            "force": True,
-        },
-    )
-    assert moved.status_code in (200, 201), moved.text
+        )
+        if moved.status_code == 404:
+            continue
+        assert moved.status_code in (200, 201), moved.text
+        taken = wait_until(lambda run=run: _taken_or_gone(run["id"]), timeout=90, what=f"a worker to take {process}")
+        if taken == "taken":
+            return run
+    raise AssertionError(f"the scheduler's runs of {process} kept being replaced before a worker took one")
+
+
+def _taken_or_gone(flow_run_id: str) -> str | None:
+    response = prefect_api("GET", f"/flow_runs/{flow_run_id}")
+    if response.status_code == 404:
+        return "gone"
+    response.raise_for_status()
+    return "taken" if response.json()["state"]["type"] != "SCHEDULED" else None
 
 
 def _instance_of_run(staff: Staff, process: str, flow_run_id: str) -> dict[str, Any]:
@@ -80,12 +100,11 @@ def _instance_of_run(staff: Staff, process: str, flow_run_id: str) -> dict[str, 
 
 def test_a_scheduled_daily_report_reports_on_the_day_it_was_scheduled_for(stack: Stack, team: dict[str, Staff]) -> None:
     ops = team["ops"]
-    run = _first_generated_run("daily_report")
+    run = _run_first_generated_run_now("daily_report")
     scheduled_for = _expected_start(run)
     assert (scheduled_for.hour, scheduled_for.minute) == (18, 0)
     day = scheduled_for.date().isoformat()
 
-    _start_now(run)
     instance = _instance_of_run(ops, "daily_report", run["id"])
     assert (instance["business_key"], instance["params"]) == (day, {"report_date": day})
     done = ops.wait_for_state(instance["id"], "completed", timeout=120)
@@ -105,14 +124,13 @@ def test_a_scheduled_daily_report_reports_on_the_day_it_was_scheduled_for(stack:
 
 def test_a_scheduled_quarterly_kickoff_plans_the_quarter_it_opens(stack: Stack, team: dict[str, Staff]) -> None:
     ops = team["ops"]
-    run = _first_generated_run("quarterly_marketing_plan")
+    run = _run_first_generated_run_now("quarterly_marketing_plan")
     scheduled_for = _expected_start(run)
     assert (scheduled_for.day, scheduled_for.hour, scheduled_for.minute) == (1, 9, 0)
     assert scheduled_for.month in (1, 4, 7, 10)
     quarter = f"{scheduled_for.year}-Q{(scheduled_for.month - 1) // 3 + 1}"
     previous = date(scheduled_for.year - (scheduled_for.month == 1), (scheduled_for.month - 4) % 12 + 1, 1)
 
-    _start_now(run)
     instance = _instance_of_run(ops, "quarterly_marketing_plan", run["id"])
     try:
         assert (instance["business_key"], instance["params"]) == (quarter, {"quarter": quarter})
