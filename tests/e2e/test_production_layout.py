@@ -189,7 +189,7 @@ class TestProductionLayout:
             # A start and three resumes: four takes, each executed once, by one of the two workers.
             takes = _takes(states)
             assert takes == 4, states
-            assert sum(executions[worker][flow_run_id] for worker in executions) == takes
+            assert sum(executions[worker][flow_run_id] for worker in executions) == takes, executions
         # Both workers took part.
         assert all(sum(counts.values()) > 0 for counts in executions.values()), executions
 
@@ -232,6 +232,10 @@ class TestProductionLayout:
             pid = int(lease.worker_id.split(":")[1])
             victim = next(name for name, worker in layout.workers.items() if worker.process.pid == pid)
             survivor = next(name for name in layout.workers if name != victim)
+            # Its execution began (Prefect logs the run's URL just after it is Running): count it below.
+            wait_until(
+                lambda: flow_run_id in layout.worker_logs()[victim], timeout=30, what="the victim to log the run"
+            )
             layout.workers[victim].kill()
             blocker.rollback()
 
@@ -245,8 +249,8 @@ class TestProductionLayout:
         # Taken by the victim, handed back, then the survivor's three more takes after the start.
         assert _takes(states) == 5, states
         executions = _executions(layout.worker_logs())
-        assert executions[victim][flow_run_id] == 1
-        assert executions[survivor][flow_run_id] == 4
+        assert executions[victim][flow_run_id] == 1, executions
+        assert executions[survivor][flow_run_id] == 4, executions
 
 
 def _lease(flow_run_id: str) -> FlowRunLease | None:
