@@ -379,6 +379,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
         "--drain", type=float, default=30, help="seconds to let the last accepted completes show their next task"
     )
     parser.add_argument(
+        "--min-steps",
+        type=int,
+        default=0,
+        help="keep the staff working after the window (at most --drain s) until each side completed this many steps",
+    )
+    parser.add_argument(
         "--compare-bare", action="store_true", help="then run the same load on a bare Prefect served deployment"
     )
     parser.add_argument("--bare-only", action="store_true", help="run only the bare Prefect side")
@@ -411,6 +417,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
         "profile": not args.no_profile,
         "poll": args.poll,
         "drain": args.drain,
+        "min_steps": args.min_steps,
         "profile_rate": args.profile_rate,
     }
     results: dict[str, dict[str, Any]] = {}

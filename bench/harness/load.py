@@ -236,11 +236,17 @@ def measure(
     poll: float = 0.5,
     interval: float = 0.1,
     drain: float = 30,
+    min_steps: int = 0,
     profile: bool = True,
     profile_rate: int = 10,
     profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Load the system for `duration` s, measure from `warmup` on, let the last steps finish; return the figures."""
+    """Load the system for `duration` s, measure from `warmup` on, let the last steps finish; return the figures.
+
+    With min_steps, staff keep working after the window (at most `drain` s more) until they have completed that
+    many steps: on a loaded machine a side may show its first task only after a short window. The window's
+    figures do not change; the whole run's totals (steps_done_total, completes_total) count them.
+    """
     recorder, stop_work, stop_observer = Recorder(), threading.Event(), threading.Event()
     observer = threading.Thread(
         target=_observe, args=(system, recorder, stop_observer), kwargs={"interval": interval}, daemon=True
@@ -267,6 +273,9 @@ def measure(
         )
         _sleep_until(began + duration, system)
         last = _snapshot(system, recorder)
+        work_until = time.monotonic() + drain
+        while len(recorder.completions) < min_steps and time.monotonic() < work_until:
+            time.sleep(0.5)
     finally:
         stop_work.set()
         for thread in workers:
@@ -355,6 +364,7 @@ def analyse(recorder: Recorder, *, w0: float, w1: float) -> dict[str, Any]:
         "window_s": round(window, 1),
         "steps_done": steps,
         "steps_done_total": sum(1 for d in done.values() if d is not None),
+        "completes_total": len(done),
         "steps_per_s": round(steps / window, 3),
         "accepted": len(in_window),
         "accepted_per_s": round(len(in_window) / window, 3),

@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from bench.harness.prefect_home import seed_prefect_home
 from ecomflow.services import Service
-from tests.conftest import DATA_DIR, empty_all_tables
+from tests.conftest import BACKEND, DATA_DIR, PG_ADMIN_URL, _admin_execute, empty_all_tables
 from tests.factories import make_user
 from tests.images import picture
 
@@ -47,6 +48,29 @@ COMMON_ENV = {
     # Short leases, so the recovery of runs a dead worker left behind shows within seconds.
     "ECOMFLOW_RUN_LEASE_SECONDS": "3",
 }
+
+
+# On the PostgreSQL lane Prefect keeps its own database on PostgreSQL too, as the production layout does: a fresh
+# database for the session (Prefect migrates it on its first start), dropped at the end. On SQLite it stays a file
+# in PREFECT_HOME, seeded from the migrated template.
+PREFECT_PG_DATABASE = f"ecomflow_test_prefect_{uuid.uuid4().hex[:10]}" if BACKEND == "postgresql" else None
+if PREFECT_PG_DATABASE is not None:
+    COMMON_ENV["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = (
+        PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{PREFECT_PG_DATABASE}"
+    )
+
+
+@pytest.fixture(scope="session")
+def prefect_database() -> Iterator[str | None]:
+    """Create Prefect's PostgreSQL database for the session (none on SQLite) and drop it afterwards."""
+    if PREFECT_PG_DATABASE is None:
+        yield None
+        return
+    _admin_execute(f'CREATE DATABASE "{PREFECT_PG_DATABASE}"')
+    try:
+        yield COMMON_ENV["PREFECT_SERVER_DATABASE_CONNECTION_URL"]
+    finally:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{PREFECT_PG_DATABASE}" WITH (FORCE)')
 
 
 def prefect_service() -> Service:
@@ -90,7 +114,7 @@ class Stack:
 
 # Package scope: the worker must be gone before later tests empty the tables under it.
 @pytest.fixture(scope="package")
-def stack(database_url: str) -> Iterator[Stack]:
+def stack(database_url: str, prefect_database: str | None) -> Iterator[Stack]:
     empty_all_tables()  # leftovers of earlier tests (e.g. undelivered starts) must not reach this worker
     previous_api_url = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = PREFECT_API  # the test process reads runs from the same server

@@ -21,6 +21,13 @@ pytestmark = pytest.mark.e2e
 
 # (seconds after the chaos starts, what): the worker mid-run early, Prefect while instances still start, then the API.
 PLAN = ((4.0, "worker"), (10.0, "prefect"), (20.0, "api"), (26.0, "worker"))
+# Bounds, not pauses: the drain ends once staff have nothing left and the settle once nothing moved twice in a
+# row (a few seconds on an idle machine). They fit a 2-core machine running both lanes at once (load ~15, each
+# process getting a fraction of a core): a run that failed on a killed process is retried by Prefect up to 6 × 5 s,
+# a run left by the killed worker waits out its 3 s lease and the next recovery scan, and Prefect restarted on
+# SQLite answers slowly at first. 30 s of settle was shorter than one retry budget plus a worker restart there.
+DRAIN_S = 60
+SETTLE_TIMEOUT_S = 150
 PG_RESTART = os.environ.get("ECOMFLOW_CHAOS_PG_RESTART") == "1" and BACKEND == "postgresql"
 
 
@@ -31,7 +38,14 @@ def test_nothing_is_lost_or_done_twice_when_processes_are_killed(monkeypatch: py
     get_settings()
     plan = (*PLAN, (30.0, "postgresql")) if PG_RESTART else PLAN
     figures = chaos.run(
-        BACKEND, instances=6, duration=32, seed=7, plan=plan, restart_postgresql=PG_RESTART, drain=15, settle_timeout=30
+        BACKEND,
+        instances=6,
+        duration=32,
+        seed=7,
+        plan=plan,
+        restart_postgresql=PG_RESTART,
+        drain=DRAIN_S,
+        settle_timeout=SETTLE_TIMEOUT_S,
     )
     chaos.print_report(figures)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -20,6 +19,18 @@ pytestmark = pytest.mark.e2e
 def _count(model, *conditions) -> int:
     with session_scope() as session:
         return session.scalar(select(func.count()).select_from(model).where(*conditions))
+
+
+def _attempts(task_id: str) -> int:
+    """Return how many deliveries of the task's messages were tried."""
+    with session_scope() as session:
+        query = select(func.coalesce(func.sum(OutboxMessage.attempts), 0)).where(OutboxMessage.task_id == task_id)
+        return session.scalar(query)
+
+
+def _last_error(task_id: str) -> str | None:
+    with session_scope() as session:
+        return session.scalar(select(OutboxMessage.last_error).where(OutboxMessage.task_id == task_id))
 
 
 def _prefect_state(flow_run_id: str) -> dict:
@@ -40,11 +51,15 @@ class TestPrefectOutage:
         try:
             done = cs.do(parcel["id"], {"return_tracking_no": "JD0001112223", "return_shipping_cost": 10})
             assert done["state"] == "completed"
-            time.sleep(3)  # give the dispatcher several tries against the dead server
+            # The dispatcher tries against the dead server, fails, and keeps the message for later.
+            wait_until(
+                lambda: _attempts(parcel["id"]) >= 3, timeout=60, what="three failed deliveries of the completion"
+            )
             undelivered = _count(
                 OutboxMessage, OutboxMessage.task_id == parcel["id"], OutboxMessage.delivered_at.is_(None)
             )
             assert undelivered == 1
+            assert _last_error(parcel["id"])
         finally:
             stack.prefect.start()
             stack.prefect.wait_healthy(timeout=180)

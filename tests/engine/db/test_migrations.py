@@ -100,7 +100,7 @@ class TestMigrationsMatchModels:
         assert _differences(get_engine()) == []
 
 
-# --- data planted at every revision survives the upgrades, and a downgrade of the newest one ------------------
+# --- data planted at every revision survives the upgrades, and every revision downgrades with data in it ---------
 
 T0 = datetime(2026, 11, 1, 8, 0)  # naive UTC: what the columns store
 INSTANCE_ID = "11111111-1111-4111-8111-111111111111"
@@ -680,23 +680,50 @@ class TestOldDataSurvivesUpgrades:
         finally:
             engine.dispose()
 
-    def test_newest_revision_downgrades_and_upgrades_with_data(self, empty_database_url: str) -> None:
+    @pytest.mark.parametrize("revision", REVISIONS[1:])
+    def test_revision_downgrades_with_data_and_upgrades_again(self, empty_database_url: str, revision: str) -> None:
         config = alembic_config(empty_database_url)
-        previous = ScriptDirectory.from_config(config).get_revision(REVISIONS[-1]).down_revision
+        previous = ScriptDirectory.from_config(config).get_revision(revision).down_revision
         engine = make_engine(empty_database_url)
         try:
-            command.upgrade(config, "head")
+            command.upgrade(config, previous)
+            with engine.connect() as connection:
+                columns_before = RevisionSchema(connection).columns()
+            command.upgrade(config, revision)
             with engine.begin() as connection:
                 planted = plant_old_data(connection)
             command.downgrade(config, previous)
             assert _revision(engine) == previous
             with engine.connect() as connection:
-                kept = planted.as_of(RevisionSchema(connection).columns())
+                columns_after = RevisionSchema(connection).columns()
+            # The downgrade takes away what the revision added and nothing else: the previous schema is back.
+            assert columns_after == columns_before
+            kept = planted.as_of(columns_after)
+            assert {"users", "process_instances", "human_tasks"} <= set(kept.rows)
             check_data_survived(engine, kept)
             command.upgrade(config, "head")
             check_data_survived(engine, kept)
             assert _differences(engine) == []
             check_app_works_on_old_rows(engine)
+        finally:
+            engine.dispose()
+
+    def test_first_revision_downgrades_with_data_to_an_empty_database(self, empty_database_url: str) -> None:
+        config = alembic_config(empty_database_url)
+        engine = make_engine(empty_database_url)
+        try:
+            command.upgrade(config, REVISIONS[0])
+            with engine.begin() as connection:
+                planted = plant_old_data(connection)
+            assert planted.rows["human_tasks"]
+            command.downgrade(config, "base")
+            assert _revision(engine) is None
+            with engine.connect() as connection:
+                assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
+            command.upgrade(config, "head")
+            with engine.connect() as connection:
+                for name in ("users", "process_instances", "human_tasks", "audit_events"):
+                    assert connection.scalar(text(f"SELECT count(*) FROM {name}")) == 0, name
         finally:
             engine.dispose()
 
