@@ -52,7 +52,10 @@ FIELD_VALUES: dict[str, Any] = {
     "click_through_rate": 0.04,
     "commission_rate": 0.05,
     "quantity": 1,
-    "stock": 100,
+    # A listing may not list more than the online warehouse has (the sample catalogue holds ~30 a variant there).
+    "stock": 10,
+    "shipping_template": "全国包邮 (偏远地区除外)",
+    "dispatch_within_hours": 48,
     "age_min": 18,
     "age_max": 35,
 }

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.instances.lifecycle import get_instance
+from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.rules.listing import Finding, check_listing
 from ecomflow.engine.rules.price_policy import DEVIATION, REFUSED, PriceRule
 from ecomflow.engine.shop.catalog import priced_variants
 from ecomflow.engine.shop.pricing import judge_lines, listing_perks
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
+from ecomflow.engine.shop.variant_listings import ListedVariant, record_variant_listings, stock_findings
 from ecomflow.flows.artifacts import publish_markdown, publish_table
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import process_flow
@@ -55,6 +58,8 @@ def listing_check(instance_id: str, listing: dict[str, Any], round: int, rules: 
     with session_scope() as session:
         business_key = get_instance(session, instance_id).business_key
         price_findings, prices = _price_findings(session, listing, rules["price_policy"])
+        # Version 2 writes each SKU's stock to master data on publish: it may not list more than is there.
+        stock_rows = stock_findings(session, listing["skus"]) if "dispatch_within_hours" in listing else []
     findings = (
         check_listing(
             title=listing["title"],
@@ -66,7 +71,7 @@ def listing_check(instance_id: str, listing: dict[str, Any], round: int, rules: 
         )
         + price_findings
     )
-    rows = [{"field": f.field, "rule": f.rule, "message": f.message} for f in findings]
+    rows = [{"field": f.field, "rule": f.rule, "message": f.message} for f in findings] + stock_rows
     key = f"{PROCESS}-{business_key}-listing-check"
     if rows:
         publish_table(key, rows, description=f"宝贝上传检查 {business_key} round {round}: {len(rows)} findings")
@@ -94,11 +99,35 @@ def publish_listing(instance_id: str, sku: str, listing: dict[str, Any], module:
         entry = publish_once(
             session, channel=CatalogChannel(), instance_id=instance_id, kind="listing", ref=sku, content=content
         )
-        return {
+        published = {
             "catalog_id": entry.id,
             "channel_ref": entry.channel_ref,
             "published_at": entry.published_at.isoformat(),
         }
+        if "dispatch_within_hours" in listing:
+            published["variants"] = _write_variants(session, instance_id, listing)
+        return published
+
+
+def _write_variants(session: Any, instance_id: str, listing: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Write each SKU row's online price (its own, the listing's or the list price) and stock into master data."""
+    list_prices = {
+        sku: v.list_price for sku, v in priced_variants(session, [r["sku"] for r in listing["skus"]]).items()
+    }
+    stocks = {row["sku"]: int(row["stock"]) for row in listing["skus"]}
+    written = record_variant_listings(
+        session,
+        instance_id=instance_id,
+        title=listing["title"],
+        variants=[
+            ListedVariant(sku=sku, online_price=Decimal(str(price)), listed_stock=stocks[sku])
+            for sku, price in listing_prices(listing, list_prices)
+        ],
+        shipping_template=listing["shipping_template"],
+        dispatch_within_hours=int(listing["dispatch_within_hours"]),
+        actor=SYSTEM_ACTOR,
+    )
+    return {row.sku: {"online_price": str(row.online_price), "stock": row.listed_stock} for row in written}
 
 
 def _prepare_until_approved(run: ProcessRun) -> tuple[StepOutcome, dict[str, Any]]:

@@ -234,6 +234,8 @@ class TestWhoMayDownload:
         data = {
             "title": "纯棉T恤",
             "category": "T恤",
+            "shipping_template": "包邮",
+            "dispatch_within_hours": 48,
             "price": 99,
             "skus": [{"sku": "TEE-1", "stock": 5}],
             "main_images": ids,
@@ -261,6 +263,8 @@ class TestCompletingWithFiles:
         data = {
             "title": "纯棉T恤",
             "category": "T恤",
+            "shipping_template": "包邮",
+            "dispatch_within_hours": 48,
             "price": 99,
             "skus": [{"sku": "TEE-1", "stock": 5}],
             "main_images": [grey, white, *more],
@@ -281,6 +285,8 @@ class TestCompletingWithFiles:
         data = {
             "title": "纯棉T恤",
             "category": "T恤",
+            "shipping_template": "包邮",
+            "dispatch_within_hours": 48,
             "price": 99,
             "skus": [{"sku": "TEE-1", "stock": 5}],
             "main_images": [theirs, *mine],

@@ -14,6 +14,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.shop.catalog import seed_sku
 from ecomflow.engine.shop.pricing import record_deviations
 from ecomflow.engine.shop.process_records import save_campaign
+from ecomflow.engine.shop.variant_listings import listings_of
 from ecomflow.engine.sla.sweeper import sweep_once
 from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
@@ -44,6 +45,9 @@ def listing_form(images: dict[str, list[str]], sku: str, **overrides: Any) -> di
     form = {
         "title": "春季新款纯棉短袖T恤男士宽松圆领上衣",
         "category": "男装/T恤",
+        "category_attributes": [{"name": "材质", "value": "纯棉"}],
+        "shipping_template": "包邮-江浙沪",
+        "dispatch_within_hours": 48,
         "price": 100.0,
         "skus": [{"sku": sku, "spec": "白色/L", "stock": 50}],
         **images,
@@ -207,6 +211,12 @@ class TestGoLive:
         done = product.wait_for_state(iid, "completed")
         assert done["result"]["outcome"] == "live" and done["result"]["sku"] == sku
         assert len(catalog_entries(iid)) == 1
+        # Publishing wrote the SKU's online price and listed stock into master data, with the platform fields.
+        with session_scope() as session:
+            live = listings_of(session, [sku])[sku]
+            assert (live.online_price, live.listed_stock) == (Decimal("100.00"), 50)
+            assert (live.shipping_template, live.dispatch_within_hours) == ("包邮-江浙沪", 48)
+        assert done["result"]["catalog"]["variants"] == {sku: {"online_price": "100.00", "stock": 50}}
 
 
 class TestPricesAndPerksFromCampaigns:

@@ -9,6 +9,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.people.principals import SYSTEM
 from ecomflow.engine.shop.catalog import ProductIn, VariantIn, save_product, seed_sku
 from ecomflow.engine.shop.stock import move
+from ecomflow.engine.shop.variant_listings import ListedVariant, record_variant_listings
 from tests.web.conftest import sign_in
 
 
@@ -55,3 +56,23 @@ class TestCatalogPages:
         assert '<td data-location="WH-ONLINE">0 / 0</td>' in row
         assert "未参加活动" in page.text and "尚未上架" in page.text
         assert missing.status_code == 404
+
+    def test_a_published_variant_shows_what_it_is_live_with(self, staff, web_server):
+        code = make_product()
+        with session_scope() as session:
+            record_variant_listings(
+                session,
+                instance_id=str(uuid.uuid4()),
+                title="纯棉圆领T恤 测试款",
+                variants=[ListedVariant(sku=f"{code}-WHT-L", online_price=Decimal("199"), listed_stock=3)],
+                shipping_template="全国包邮",
+                dispatch_within_hours=48,
+                actor="t",
+            )
+        other = make_product()
+        with sign_in(web_server, "lin") as http:
+            page, other_page = http.get(f"/ui/catalog/{code}"), http.get(f"/ui/catalog/{other}")
+        listed = page.text.split(f'data-sku="{code}-WHT-L"')[1].split("</tr>")[0]
+        unlisted = other_page.text.split(f'data-sku="{other}-WHT-L"')[1].split("</tr>")[0]
+        assert "<td data-live>199.00 · 3 · 48h · 全国包邮</td>" in listed
+        assert "<td data-live>—</td>" in unlisted

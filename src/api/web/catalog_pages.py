@@ -13,6 +13,7 @@ from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.shop import catalog
 from ecomflow.engine.shop.pricing import campaigns_with
 from ecomflow.engine.shop.stock import stock_of
+from ecomflow.engine.shop.variant_listings import listings_of
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 PAGE_SIZE = 50
@@ -44,11 +45,12 @@ def product_page(code: str, page: StaffPage) -> HTMLResponse:
         listings = list(
             session.scalars(
                 select(CatalogEntry)
-                .where(CatalogEntry.kind == "listing", CatalogEntry.ref.in_(skus))
+                .where(CatalogEntry.kind == "listing", CatalogEntry.ref.in_([*skus, product.code]))
                 .order_by(CatalogEntry.published_at.desc())
             )
         )
         campaigns = campaigns_with(session, skus)
+        live_listings = listings_of(session, skus)
     cells = {sku: {row["location"]: row for row in rows} for sku, rows in stock.items()}
     return render(
         "catalog_product.html",
@@ -58,6 +60,7 @@ def product_page(code: str, page: StaffPage) -> HTMLResponse:
         locations=locations,
         cells=cells,
         listings=listings,
+        live_listings=live_listings,
         campaigns=campaigns,
         active_nav="catalog",
     )

@@ -33,6 +33,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "catalog.col.attributes": ("颜色 / 尺码", "Colour / size"),
     "catalog.col.barcode": ("条码", "Barcode"),
     "catalog.col.list_price": ("定价 (线上线下同价)", "List price (one price)"),
+    "catalog.col.live": (
+        "在售 (线上价 · 上架库存 · 发货时效 · 运费模板)",
+        "Live (online price · listed stock · dispatch · shipping)",
+    ),
     "catalog.col.available_of_on_hand": ("可用 / 在库", "available / on hand"),
     "catalog.online_only": ("网络专供", "Online only"),
     "catalog.online_only_help": ("不受同一定价规则约束", "outside the one-price rule"),

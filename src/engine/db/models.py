@@ -445,6 +445,21 @@ class PriceDeviation(Base):
     approved_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class VariantListing(Base):
+    """A variant as it is live on the shop now: the online price and stock its last published listing gave it."""
+
+    __tablename__ = "variant_listings"
+
+    sku: Mapped[str] = mapped_column(ForeignKey("variants.code"), primary_key=True)
+    online_price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    listed_stock: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(255))
+    shipping_template: Mapped[str] = mapped_column(String(100))
+    dispatch_within_hours: Mapped[int] = mapped_column(Integer)
+    instance_id: Mapped[str] = mapped_column(String(36))
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CatalogEntry(Base):
     """What went live on the shop: listings, pages, modules, images."""
 
