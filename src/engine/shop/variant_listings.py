@@ -18,6 +18,8 @@ from ecomflow.engine.db.models import Variant, VariantListing
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, available_by_sku
 
+CENT = Decimal("0.01")
+
 
 @dataclass(frozen=True)
 class ListedVariant:
@@ -61,7 +63,9 @@ def record_variant_listings(
         if variant.sku not in known:
             continue  # the listing check already named it; nothing in master data to write to
         row = session.get(VariantListing, variant.sku) or VariantListing(sku=variant.sku)
-        row.online_price, row.listed_stock, row.title = variant.online_price, variant.listed_stock, title
+        # In cents, as the column keeps it, so what the result reports is what the database holds.
+        row.online_price = Decimal(variant.online_price).quantize(CENT)
+        row.listed_stock, row.title = variant.listed_stock, title
         row.shipping_template, row.dispatch_within_hours = shipping_template, dispatch_within_hours
         row.instance_id, row.published_at = instance_id, utcnow()
         session.add(row)
