@@ -214,6 +214,7 @@ def _fulfil(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     picked = run.human("pick", context=context)
     packed = run.human("check_and_pack", context={**context, "pick": picked.data})
     shipped = run.human("ship", context={**context, "packages": packed.data["packages"]})
+    _book_out(run, "ship")
     return run.finish("shipped", **context, **shipped.data)
 
 

@@ -164,7 +164,7 @@ class TestFulfilment:
         warehouse.do(review["id"], {"result": "cancel", "notes": "风险订单：收货地址异常"})
         done = warehouse.wait_for_state(instance_id, "completed")
         assert done["result"]["outcome"] == "cancelled_at_review"
-        assert done["result"]["stock_released"] == [{"sku": tee, "quantity": 2}]
+        assert done["result"]["stock_released"] == [{"sku": tee, "location": ONLINE_WAREHOUSE, "quantity": 2}]
         assert stock_of(tee) == [3]
         assert not any(t["step"] == "print_waybill" for t in done["tasks"])
 
