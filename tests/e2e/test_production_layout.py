@@ -160,7 +160,10 @@ def _walk_return(people: dict[str, dict[str, Staff]], instance_id: str, *, on: t
     first, other = on
     cs, warehouse = people["cs"], people["warehouse"]
     cs[first].do(cs[other].wait_for_task(instance_id, "cs_review")["id"], {"decision": "approve"})
-    cs[other].do(cs[first].wait_for_task(instance_id, "await_parcel")["id"], {"return_tracking_no": "SF0000111222"})
+    cs[other].do(
+        cs[first].wait_for_task(instance_id, "await_parcel")["id"],
+        {"return_tracking_no": "SF0000111222", "return_shipping_cost": 10},
+    )
     warehouse[first].do(
         warehouse[other].wait_for_task(instance_id, "inspect")["id"], {"condition": "ok", "restock": "yes"}
     )
