@@ -18,7 +18,7 @@ up: setup
 	$(BIN)/ecomflow up
 
 # ruff's rules and their reasons are in pyproject.toml; a noqa carries its reason on its line.
-LINTED = src tests bench migrations
+LINTED = src tests bench migrations scripts
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)

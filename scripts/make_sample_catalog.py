@@ -1,6 +1,7 @@
 """Write src/ecomflow/sample_catalog.csv: the demo's catalogue (30 products, ~150 variants, 3 locations).
 
-Deterministic: run it again and the file is the same. `ecomflow demo` imports it through `ecomflow catalog import`'s path.
+Deterministic: run it again and the file is the same. `ecomflow demo` imports it through
+`ecomflow catalog import`'s path.
 """
 
 from __future__ import annotations

@@ -71,10 +71,8 @@ def _store_the_texts_old_instances_ran() -> None:
     rows = []
     for key in sorted(k for k in keys if k in old):
         text = process_text(source, key)
-        rows.append(
-            {"process_key": key, "version": 1, "declared_version": 1, "sha256": text_sha256(text), "text": text}
-            | {"stored_at": now}
-        )
+        row = {"process_key": key, "version": 1, "declared_version": 1, "sha256": text_sha256(text), "text": text}
+        rows.append({**row, "stored_at": now})
     if rows:
         op.bulk_insert(table, rows)
 
