@@ -588,3 +588,7 @@ class Creative(Base):
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     approved_by: Mapped[str] = mapped_column(String(64))
     approved_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# The shop platforms' tables live in their own module; imported here so that Base.metadata holds them.
+from ecomflow.engine.db import platform_models  # noqa: E402, F401 - needs Base defined above; registers the tables

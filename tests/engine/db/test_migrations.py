@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -584,7 +584,103 @@ def plant_old_data(connection: Connection) -> Planted:
         "stock_balances",
         [{"sku": "PRD-NEW-M", "location": "ST-OLD", "on_hand": 4, "reserved": 0, "updated_at": T0}],
     )
+    plant_platform_data(insert)
     return planted
+
+
+def plant_platform_data(insert: Callable[[str, list[dict[str, Any]]], None]) -> None:
+    """Insert an imported order in a wave, its line and history, a refund, a review, an import run and a push."""
+    insert(
+        "waves",
+        [{"id": 911, "location": "ST-OLD", "state": "closed", "opened_at": T0, "closes_at": T0, "order_count": 1}],
+    )
+    digest = "0" * 64
+    insert(
+        "platform_orders",
+        [
+            {
+                "id": 912,
+                "platform": "tmall",
+                "order_no": "3801234567890",
+                "buyer_nick": "t**1",
+                "receiver_phone": "138****0001",
+                "status": "paid",
+                "platform_status": "买家已付款，等待卖家发货",
+                "paid_amount": Decimal("299.00"),
+                "ordered_at": T0,
+                "paid_at": T0,
+                "address_changed": False,
+                "wave_id": 911,
+                "fulfilment_state": "in_wave",
+                "content_hash": digest,
+                "imported_at": T0,
+                "updated_at": T0,
+            }
+        ],
+    )
+    insert(
+        "platform_order_lines",
+        [
+            {
+                "id": 913,
+                "order_id": 912,
+                "line_no": 1,
+                "sku": "PRD-NEW-M",
+                "title": "新款卫衣",
+                "quantity": 1,
+                "price": Decimal("299.00"),
+            }
+        ],
+    )
+    insert(
+        "platform_order_events",
+        [{"id": 914, "order_id": 912, "at": T0, "type": "order.joined_wave", "actor": "system", "data": {"wave": 911}}],
+    )
+    common = {
+        "platform": "tmall",
+        "order_no": "3801234567890",
+        "content_hash": digest,
+        "imported_at": T0,
+        "updated_at": T0,
+    }
+    insert(
+        "platform_refunds",
+        [
+            common
+            | {
+                "id": 915,
+                "refund_no": "RF-1",
+                "kind": "refund_only",
+                "status": "requested",
+                "platform_status": "买家已经申请退款，等待卖家同意",
+                "amount": Decimal("99.50"),
+                "requested_at": T0,
+            }
+        ],
+    )
+    insert(
+        "platform_reviews",
+        [common | {"id": 916, "review_id": "RV-1", "rating": 1, "rating_label": "差评", "reviewed_at": T0}],
+    )
+    insert(
+        "import_runs",
+        [
+            {
+                "id": "77777777-7777-4777-8777-000000000001",
+                "kind": "orders",
+                "platform": "tmall",
+                "source": "file:orders.csv",
+                "actor": "old-chen",
+                "started_at": T0,
+                "created": 1,
+                "updated": 0,
+                "unchanged": 0,
+                "rejected": 1,
+                "rejections": [{"line": 3, "reason": "订单编号: required"}],
+            }
+        ],
+    )
+    insert("inbound_deliveries", [{"source": "jst", "delivery_id": "D-1", "received_at": T0}])
 
 
 def check_data_survived(engine: Engine, planted: Planted) -> None:

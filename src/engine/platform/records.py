@@ -1,0 +1,100 @@
+"""The platform-neutral records every import path produces: an export file's row and a pushed event alike.
+
+A mapping file turns a platform's own columns (订单编号, 退款状态, …) into these; everything after reads only these.
+Amounts are Decimal; times are aware datetimes (the exports' local times are Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+Platform = Literal["tmall", "jd"]
+PLATFORMS: tuple[str, ...] = ("tmall", "jd")
+Kind = Literal["orders", "refunds", "reviews"]
+KINDS: tuple[str, ...] = ("orders", "refunds", "reviews")
+
+# Canonical order statuses; each mapping file maps the platform's wording onto these.
+ORDER_STATUSES = ("awaiting_payment", "paid", "shipped", "completed", "cancelled")
+# Canonical refund kinds: 仅退款, 退货退款, 换货.
+REFUND_KINDS = ("refund_only", "return_refund", "exchange")
+# Canonical refund statuses: asked, waiting for the buyer's parcel, parcel sent back, money returned, refused, withdrawn.
+REFUND_STATUSES = ("requested", "awaiting_return", "returned", "refunded", "rejected", "cancelled")
+
+
+@dataclass(frozen=True)
+class OrderLineRecord:
+    """One line of an order: the merchant code (商家编码) is our SKU; it may be missing on the platform."""
+
+    sku: str | None
+    title: str
+    quantity: int
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """An order as the platform reports it."""
+
+    platform: str
+    order_no: str
+    status: str
+    platform_status: str
+    paid_amount: Decimal
+    ordered_at: datetime
+    paid_at: datetime | None = None
+    total_amount: Decimal | None = None
+    postage: Decimal | None = None
+    shop: str | None = None
+    buyer_nick: str | None = None
+    receiver_name: str | None = None
+    receiver_phone: str | None = None
+    address: str | None = None
+    buyer_message: str | None = None
+    seller_note: str | None = None
+    address_changed: bool = False
+    risk_flag: str | None = None
+    carrier: str | None = None
+    tracking_no: str | None = None
+    location: str | None = None
+    lines: tuple[OrderLineRecord, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    """A refund request (退款) as the platform reports it."""
+
+    platform: str
+    refund_no: str
+    order_no: str
+    kind: str
+    status: str
+    platform_status: str
+    amount: Decimal
+    requested_at: datetime
+    paid_amount: Decimal | None = None
+    sku: str | None = None
+    title: str | None = None
+    reason: str | None = None
+    buyer_nick: str | None = None
+    completed_at: datetime | None = None
+    return_carrier: str | None = None
+    return_tracking_no: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """A buyer's review (评价): rating 1–5 (好评 5, 中评 3, 差评 1 where the platform gives a label)."""
+
+    platform: str
+    review_id: str
+    order_no: str
+    rating: int
+    reviewed_at: datetime
+    rating_label: str | None = None
+    sku: str | None = None
+    title: str | None = None
+    content: str | None = None
+    buyer_nick: str | None = None
