@@ -20,7 +20,7 @@ KINDS: tuple[str, ...] = ("orders", "refunds", "reviews")
 ORDER_STATUSES = ("awaiting_payment", "paid", "shipped", "completed", "cancelled")
 # Canonical refund kinds: 仅退款, 退货退款, 换货.
 REFUND_KINDS = ("refund_only", "return_refund", "exchange")
-# Canonical refund statuses: asked, waiting for the buyer's parcel, parcel sent back, money returned, refused, withdrawn.
+# Canonical refund statuses: asked, awaiting the buyer's parcel, parcel sent back, money returned, refused, withdrawn.
 REFUND_STATUSES = ("requested", "awaiting_return", "returned", "refunded", "rejected", "cancelled")
 
 

@@ -1,1 +1,1 @@
-"""The shipped column mappings of each platform's exports (one YAML file per platform), which a team may copy and edit."""
+"""The shipped column mappings of each platform's exports, one YAML file per platform, for a team to copy and edit."""
