@@ -67,7 +67,7 @@ class PlatformOrder(Base):
     # The presales_order instance whose inquiry led to this order, if any.
     inquiry_instance_id: Mapped[str | None] = mapped_column(String(36), default=None)
     wave_id: Mapped[int | None] = mapped_column(ForeignKey("waves.id"), default=None, index=True)
-    # Where the order stands in ecomflow's fulfilment (see engine/platform/waves.py); None before it is paid.
+    # Where the order stands in ecomflow's fulfilment (see engine/intake/waves.py); None before it is paid.
     fulfilment_state: Mapped[str | None] = mapped_column(String(24), default=None)
     # The order's own case after it left its wave (a failed check).
     case_instance_id: Mapped[str | None] = mapped_column(String(36), default=None)

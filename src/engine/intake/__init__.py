@@ -1,0 +1,1 @@
+"""Platform data coming in: exports and pushed events read into orders, refunds and reviews, and what they start."""

@@ -1,1 +1,0 @@
-"""The shop platforms' data: exports and pushed events read into orders, refunds and reviews, and what they start."""
