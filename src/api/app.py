@@ -12,6 +12,7 @@ from ecomflow.api.routes import (
     attachments,
     catalog,
     diagrams,
+    figures,
     health,
     instances,
     processes,
@@ -81,7 +82,7 @@ def create_app() -> FastAPI:
             )
         return await call_next(request)
 
-    routers = (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, webhooks)
+    routers = (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, figures, webhooks)
     for module in (*routers, catalog, stock):
         app.include_router(module.router)
 

@@ -45,3 +45,28 @@ class KpiReportOut(BaseModel):
     total: KpiRowOut = Field(
         description="everyone's tasks together, unassigned open ones included (for a non-manager: their own row again)",
     )
+
+
+class SalesRowOut(BaseModel):
+    """One day's, product's, channel's or store's sales facts; money as exact decimal strings (CNY)."""
+
+    key: str | None = Field(description="YYYY-MM-DD, product code, platform or shop; null: no product or shop known")
+    label: str | None = Field(description="the product's title; the key again for channels and stores")
+    gmv: str = Field(description="paid_amount of the orders paid in the period, cancelled ones left out")
+    paid_orders: int
+    buyers: int = Field(description="distinct buyer nicks among the paid orders")
+    aov: str | None = Field(description="GMV / paid orders, to the cent half up; null without orders")
+    refund_amount: str = Field(description="refunds with status refunded, on the day they completed")
+    refunds: int
+    refund_rate: str | None = Field(description="refund amount / GMV, to 0.0001; null without GMV")
+
+
+class SalesReportOut(BaseModel):
+    """Sales facts of the local days from..to (inclusive), in the team's time zone."""
+
+    first: str
+    last: str
+    timezone: str
+    by: str = Field(description="day, product, channel or store")
+    rows: list[SalesRowOut]
+    total: SalesRowOut

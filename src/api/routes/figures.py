@@ -1,0 +1,80 @@
+"""Business figures: sales facts from the platform orders and refunds (managers only)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query
+
+from ecomflow.api.deps import CurrentUser, DefinitionsDep
+from ecomflow.api.errors import error_responses
+from ecomflow.api.report_schemas import SalesReportOut, SalesRowOut
+from ecomflow.engine import access
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db.sessions import read_scope
+from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import Forbidden, ValidationFailed
+from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.reports.sales import MAX_DAYS, SalesBy, SalesReport, sales_report
+
+router = APIRouter(tags=["reports"], responses=error_responses(401, 403, 422))
+
+DEFAULT_DAYS = 7
+
+
+def parse_day(value: str, *, name: str) -> date:
+    """Read a YYYY-MM-DD query value, or refuse it naming the field."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        rule = f"{name} must be a date written YYYY-MM-DD, not {value!r}"
+        raise ValidationFailed(rule, problems=[FieldProblem(name, "format", rule)]) from None
+
+
+def day_span(first_text: str | None, last_text: str | None, *, zone: ZoneInfo) -> tuple[date, date]:
+    """Return the local days first..last from the query; by default the last 7 days, today included."""
+    last = utcnow().astimezone(zone).date() if last_text is None else parse_day(last_text, name="to")
+    first = last - timedelta(days=DEFAULT_DAYS - 1) if first_text is None else parse_day(first_text, name="from")
+    if last < first:
+        rule = "to must not come before from"
+        raise ValidationFailed(rule, problems=[FieldProblem("to", "after_from", rule)])
+    if (last - first).days >= MAX_DAYS:
+        rule = f"from and to may cover at most {MAX_DAYS} days"
+        raise ValidationFailed(rule, problems=[FieldProblem("to", "max_range", rule)])
+    return first, last
+
+
+def check_may_see_figures(user: Principal) -> None:
+    """Refuse the business figures to anyone but the managers, naming the rule."""
+    if not access.may_watch_the_team(user):
+        raise Forbidden(f"figures rule: only managers see the shop's sales figures; {user.name} is not one")
+
+
+def present_sales(report: SalesReport) -> SalesReportOut:
+    return SalesReportOut(
+        first=report.first.isoformat(),
+        last=report.last.isoformat(),
+        timezone=report.timezone,
+        by=report.by.value,
+        rows=[SalesRowOut(**row.as_dict()) for row in report.rows],
+        total=SalesRowOut(**report.total.as_dict()),
+    )
+
+
+@router.get("/reports/sales", response_model=SalesReportOut)
+def sales(
+    user: CurrentUser,
+    definitions: DefinitionsDep,
+    first: Annotated[str | None, Query(alias="from", description="YYYY-MM-DD; default: to − 6 days")] = None,
+    last: Annotated[str | None, Query(alias="to", description="YYYY-MM-DD, inclusive; default: today")] = None,
+    by: SalesBy = SalesBy.DAY,
+) -> SalesReportOut:
+    """Return GMV, paid orders, buyers, AOV, refunds and refund rate by day, product, channel or store."""
+    check_may_see_figures(user)
+    zone = ZoneInfo(definitions.timezone)
+    first_day, last_day = day_span(first, last, zone=zone)
+    with read_scope() as session:
+        report = sales_report(session, first=first_day, last=last_day, timezone=definitions.timezone, by=by)
+    return present_sales(report)

@@ -1,0 +1,65 @@
+"""GET /reports/sales over HTTP: the figures as exact strings, for managers only, bad dates refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from tests.api.conftest import Caller, assert_error, field_names
+from tests.engine.reports.order_set import Line, Order, Refund, insert, shanghai
+
+SALES = "/reports/sales"
+
+
+def shop_orders() -> None:
+    line = [Line("TEA-100", Decimal("60.00"), 2)]
+    insert(
+        [
+            Order(
+                "taobao", "a", "旗舰店", "amy", "completed", Decimal("120.00"), shanghai("2026-11-11T00:00:00"), line
+            ),
+            Order(
+                "jd",
+                "b",
+                "专营店",
+                "bob",
+                "shipped",
+                Decimal("33.33"),
+                shanghai("2026-11-11T23:59:59"),
+                line,
+                [Refund("r1", Decimal("10.00"), "refunded", shanghai("2026-11-11T12:00:00"), None)],
+            ),
+        ]
+    )
+
+
+class TestSales:
+    def test_a_manager_gets_the_day_as_exact_strings(self, login: Callable[..., Caller]) -> None:
+        boss = login("owner")
+        shop_orders()
+        body = boss.get(SALES, params={"from": "2026-11-11", "to": "2026-11-12"}).json()
+        assert [row["key"] for row in body["rows"]] == ["2026-11-11", "2026-11-12"]
+        day = body["rows"][0]
+        assert (day["gmv"], day["paid_orders"], day["buyers"], day["aov"]) == ("153.33", 2, 2, "76.67")
+        assert (day["refund_amount"], day["refund_rate"]) == ("10.00", "0.0652")
+        assert body["total"]["gmv"] == "153.33"
+
+    def test_by_product_names_the_product(self, login: Callable[..., Caller]) -> None:
+        boss = login("operations")
+        shop_orders()
+        body = boss.get(SALES, params={"from": "2026-11-11", "to": "2026-11-11", "by": "product"}).json()
+        assert [(r["key"], r["label"], r["gmv"]) for r in body["rows"]] == [
+            ("P-TEA", "P-TEA 标题", "153.33"),
+            (None, None, "0.00"),
+        ]
+
+    def test_staff_are_refused(self, login: Callable[..., Caller]) -> None:
+        response = login("warehouse").get(SALES)
+        assert "figures rule" in assert_error(response, 403, "Forbidden")["detail"]
+
+    def test_a_bad_date_names_the_field(self, login: Callable[..., Caller]) -> None:
+        response = login("owner").get(SALES, params={"from": "11/11/2026"})
+        assert field_names(assert_error(response, 422, "ValidationFailed")) == ["from"]
+
+    def test_an_unknown_grouping_is_refused(self, login: Callable[..., Caller]) -> None:
+        assert login("owner").get(SALES, params={"by": "colour"}).status_code == 422
