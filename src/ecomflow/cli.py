@@ -228,8 +228,11 @@ def report_daily(
     day: Annotated[
         str | None, typer.Option("--date", help="YYYY-MM-DD in the team's time zone; default: today")
     ] = None,
+    xlsx: Annotated[
+        Path | None, typer.Option("--xlsx", help="also write the report as an XLSX workbook to this file")
+    ] = None,
 ) -> None:
-    """Print the daily report (日报表) of a day as markdown, as the scheduled flow publishes it."""
+    """Print the daily report (日报表) of a day as markdown, as the scheduled flow publishes it; --xlsx: also a file."""
     from datetime import date
     from zoneinfo import ZoneInfo
 
@@ -249,6 +252,14 @@ def report_daily(
         raise typer.Exit(2) from None
     with session_scope() as session:
         report = build_daily_report(session, day=report_day, timezone=timezone, now=utcnow())
+    if xlsx is not None:
+        from ecomflow.engine.reports.daily_xlsx import daily_report_xlsx
+
+        try:
+            xlsx.write_bytes(daily_report_xlsx(report))
+        except OSError as exc:
+            typer.echo(f"error: --xlsx cannot write {str(xlsx)!r}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from None
     typer.echo(report.markdown(), nl=False)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 
 def artifact_key(*parts: str) -> str:
@@ -21,3 +21,8 @@ def publish_table(key: str, rows: list[dict[str, Any]], *, description: str) -> 
 def publish_markdown(key: str, markdown: str, *, description: str) -> None:
     """Attach a markdown summary to the current run."""
     create_markdown_artifact(markdown=markdown, key=artifact_key(key), description=description)
+
+
+def publish_link(key: str, link: str, *, text: str, description: str) -> None:
+    """Attach a link (e.g. a file's download page) to the current run."""
+    create_link_artifact(link=link, link_text=text, key=artifact_key(key), description=description)

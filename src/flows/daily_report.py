@@ -1,7 +1,9 @@
-"""日报表 — the daily report (scheduled 18:00 Asia/Shanghai): the day's KPIs where managers look.
+"""日报表 — the daily report (scheduled 18:00 Asia/Shanghai): the day's figures and KPIs where managers look.
 
-compute_kpis (the day's KPIs by person, role and process) → publish_report (a table and a
-markdown Prefect artifact) → notify (a report.daily audit event, which webhooks and channels carry on).
+compute_kpis (the day's sales against the month's target, refunds, event sign-ups, overdue work, and the
+KPIs by person, role and process) → publish_report (markdown, a KPI table, a sales table and a link to
+the day's page with its XLSX, as Prefect artifacts) → notify (a report.daily audit event with the day's
+totals, which webhooks and channels carry on, linking to the day's page).
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from ecomflow.engine.clock import utcnow
+from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.reports.daily_report import build_daily_report, record_report_event
-from ecomflow.flows.artifacts import publish_markdown, publish_table
+from ecomflow.flows.artifacts import publish_link, publish_markdown, publish_table
 from ecomflow.flows.primitives import ProcessRun
 from ecomflow.flows.process_flow import ScheduledStart, process_flow
 
 PROCESS = "daily_report"
 MARKDOWN_KEY = "daily-report"
 TABLE_KEY = "daily-report-table"
+SALES_KEY = "daily-report-sales"
+XLSX_KEY = "daily-report-xlsx"
 
 
 def _timezone() -> str:
@@ -38,6 +43,7 @@ def compute_kpis(report_date: str) -> dict[str, Any]:
     return {
         "report_date": report_date,
         "rows": report.table_rows(),
+        "sales_rows": report.sales_rows(),
         "markdown": report.markdown(),
         "summary": report.summary(),
     }
@@ -45,11 +51,15 @@ def compute_kpis(report_date: str) -> dict[str, Any]:
 
 @task
 def publish_report(report: dict[str, Any]) -> dict[str, Any]:
-    """Attach the report to the run as a table and as markdown; each key keeps every day's version."""
+    """Attach the report to the run as markdown, KPI and sales tables and its XLSX link; each key keeps every day."""
     day = report["report_date"]
     publish_table(TABLE_KEY, report["rows"], description=f"日报表 KPI 明细 / Daily report KPIs {day}")
+    publish_table(SALES_KEY, report["sales_rows"], description=f"日报表 销售 / Daily report sales {day}")
     publish_markdown(MARKDOWN_KEY, report["markdown"], description=f"日报表 / Daily report {day}")
-    return {"artifacts": [MARKDOWN_KEY, TABLE_KEY]}
+    # The workbook is made on demand from the same data; the link needs a manager's sign-in.
+    link = f"{get_settings().resolved_public_url}/ui/reports/daily/{day}.xlsx"
+    publish_link(XLSX_KEY, link, text=f"日报表 {day}.xlsx", description=f"日报表 XLSX / Daily report workbook {day}")
+    return {"artifacts": [MARKDOWN_KEY, TABLE_KEY, SALES_KEY, XLSX_KEY]}
 
 
 @task

@@ -240,6 +240,8 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
         path = path.replace("{key}", "returns_exchange" if obj == "existing" else "no_such_process")
         if action == "instances":
             kwargs["json"] = {"business_key": _new_name("RET"), "params": return_params()}
+    elif "{date}" in path:
+        path = path.replace("{date}", "2026-11-11")
     elif "{attachment_id}" in path:
         path = path.replace("{attachment_id}", _attachment_object(cell, obj))
     elif "{code}" in path or "{sku}" in path:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from io import BytesIO
 
+from openpyxl import load_workbook
+
+from ecomflow.engine.reports.daily_xlsx import XLSX_TYPE
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.engine.reports.order_set import Line, Order, Refund, insert, shanghai
 
@@ -63,3 +67,19 @@ class TestSales:
 
     def test_an_unknown_grouping_is_refused(self, login: Callable[..., Caller]) -> None:
         assert login("owner").get(SALES, params={"by": "colour"}).status_code == 422
+
+
+class TestDailyXlsx:
+    def test_a_manager_downloads_the_days_workbook(self, login: Callable[..., Caller]) -> None:
+        shop_orders()
+        response = login("owner").get("/reports/daily/2026-11-11.xlsx")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == XLSX_TYPE
+        assert 'filename="daily-report-2026-11-11.xlsx"' in response.headers["content-disposition"]
+        sales = load_workbook(BytesIO(response.content))["销售"]
+        assert [c.value for c in sales[4]][:3] == ["当日合计", 153.33, 2]
+
+    def test_staff_and_bad_dates_are_refused(self, login: Callable[..., Caller]) -> None:
+        assert_error(login("visual").get("/reports/daily/2026-11-11.xlsx"), 403, "Forbidden")
+        response = login("owner").get("/reports/daily/2026-13-01.xlsx")
+        assert field_names(assert_error(response, 422, "ValidationFailed")) == ["date"]

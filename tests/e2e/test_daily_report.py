@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from ecomflow.flows.daily_report import MARKDOWN_KEY, TABLE_KEY
+from ecomflow.flows.daily_report import MARKDOWN_KEY, SALES_KEY, TABLE_KEY, XLSX_KEY
 from tests.e2e.conftest import Stack, Staff, prefect_api
 
 pytestmark = [pytest.mark.e2e]
@@ -23,7 +23,10 @@ def test_report_is_published_as_table_and_markdown(stack: Stack, team: dict[str,
         "POST",
         "/artifacts/filter",
         json={
-            "artifacts": {"key": {"any_": [MARKDOWN_KEY, TABLE_KEY]}, "flow_run_id": {"any_": [done["flow_run_id"]]}},
+            "artifacts": {
+                "key": {"any_": [MARKDOWN_KEY, TABLE_KEY, SALES_KEY, XLSX_KEY]},
+                "flow_run_id": {"any_": [done["flow_run_id"]]},
+            },
         },
     )
     response.raise_for_status()
@@ -33,6 +36,9 @@ def test_report_is_published_as_table_and_markdown(stack: Stack, team: dict[str,
     assert by_key[TABLE_KEY]["type"] == "table"
     table = json.loads(by_key[TABLE_KEY]["data"])
     assert table[-1]["dimension"] == "total" and table[-1]["done"] == 0
+    sales = json.loads(by_key[SALES_KEY]["data"])
+    assert sales[-1]["channel"] == "total" and sales[-1]["gmv"] == "0.00"
+    assert by_key[XLSX_KEY]["type"] == "link" and "/ui/reports/daily/2025-03-02.xlsx" in by_key[XLSX_KEY]["data"]
 
     announced = [event for event in done["history"] if event["type"] == "report.daily"]
     assert [event["data"]["report_date"] for event in announced] == ["2025-03-02"]

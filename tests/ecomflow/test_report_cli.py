@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from ecomflow.cli import app
@@ -55,3 +57,19 @@ class TestReportDaily:
         result = runner.invoke(app, ["report", "daily", "--date", bad])
         assert result.exit_code == 2
         assert "--date must be a date as YYYY-MM-DD" in result.output and bad in result.output
+
+
+class TestReportDailyXlsx:
+    def test_writes_the_workbook_beside_the_markdown(self, clean_db: str, tmp_path: Path) -> None:
+        target = tmp_path / "日报表.xlsx"
+        result = runner.invoke(app, ["report", "daily", "--date", "2025-03-02", "--xlsx", str(target)])
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith("# 日报表 / Daily report — 2025-03-02\n")
+        book = load_workbook(target)
+        assert book.sheetnames == ["销售", "退款", "活动报名", "逾期任务", "任务KPI"]
+        assert [c.value for c in book["销售"][2]][:3] == ["当日合计", 0, 0]
+
+    def test_an_unwritable_file_is_refused_with_exit_code_2(self, clean_db: str, tmp_path: Path) -> None:
+        result = runner.invoke(app, ["report", "daily", "--xlsx", str(tmp_path / "missing" / "r.xlsx")])
+        assert result.exit_code == 2
+        assert "--xlsx cannot write" in result.output

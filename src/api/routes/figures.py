@@ -1,4 +1,4 @@
-"""Business figures: sales facts from the platform orders and refunds (managers only)."""
+"""Business figures (managers only): sales facts, the daily report's workbook, targets against actuals."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import date, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
 from ecomflow.api.deps import CurrentUser, DefinitionsDep
 from ecomflow.api.errors import error_responses
@@ -17,6 +18,8 @@ from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import Forbidden, ValidationFailed
 from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.reports.daily_report import build_daily_report
+from ecomflow.engine.reports.daily_xlsx import XLSX_TYPE, daily_report_xlsx
 from ecomflow.engine.reports.sales import MAX_DAYS, SalesBy, SalesReport, sales_report
 
 router = APIRouter(tags=["reports"], responses=error_responses(401, 403, 422))
@@ -78,3 +81,30 @@ def sales(
     with read_scope() as session:
         report = sales_report(session, first=first_day, last=last_day, timezone=definitions.timezone, by=by)
     return present_sales(report)
+
+
+def xlsx_response(content: bytes, *, filename: str) -> Response:
+    """Return an XLSX file as a download under an ASCII file name."""
+    return Response(
+        content=content,
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/reports/daily/{date}.xlsx",
+    response_class=Response,
+    responses={200: {"content": {XLSX_TYPE: {}}, "description": "the workbook"}},
+)
+def daily_xlsx(
+    user: CurrentUser,
+    definitions: DefinitionsDep,
+    date: Annotated[str, Path(description="YYYY-MM-DD in the team's time zone")],
+) -> Response:
+    """Return the day's 日报表 as XLSX: sales, refunds, event sign-ups, overdue work and task KPIs, one sheet each."""
+    check_may_see_figures(user)
+    day = parse_day(date, name="date")
+    with read_scope() as session:
+        report = build_daily_report(session, day=day, timezone=definitions.timezone, now=utcnow())
+    return xlsx_response(daily_report_xlsx(report), filename=f"daily-report-{day.isoformat()}.xlsx")

@@ -7,6 +7,7 @@ flows.yaml's choice fields, ``ctx.*`` the keys the engine and flows put in a tas
 
 from __future__ import annotations
 
+from ecomflow.api.web.catalogue_figures import FIGURE_ENTRIES
 from ecomflow.api.web.catalogue_maps import MAP_ENTRIES
 
 ENTRIES: dict[str, tuple[str, str]] = {
@@ -533,6 +534,9 @@ ENTRIES: dict[str, tuple[str, str]] = {
 if ENTRIES.keys() & MAP_ENTRIES.keys():
     raise RuntimeError(f"catalogue keys defined twice: {sorted(ENTRIES.keys() & MAP_ENTRIES.keys())}")
 ENTRIES.update(MAP_ENTRIES)
+if ENTRIES.keys() & FIGURE_ENTRIES.keys():
+    raise RuntimeError(f"catalogue keys defined twice: {sorted(ENTRIES.keys() & FIGURE_ENTRIES.keys())}")
+ENTRIES.update(FIGURE_ENTRIES)
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "zh": {key: zh for key, (zh, _) in ENTRIES.items()},

@@ -38,7 +38,17 @@ def rows_of(notice: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     language = notice["language"]
     if notice["event"] == "report.daily":
         report = notice["report"]
+        sales = ()
+        if report.get("gmv") is not None:
+            attainment = report.get("month_attainment")
+            sales = (
+                (label("gmv", language), str(report["gmv"])),
+                (label("month_attainment", language), rate(None if attainment is None else float(attainment))),
+                (label("refund_amount", language), str(report.get("refund_amount") or "0.00")),
+                (label("signups", language), str(report.get("signups", 0))),
+            )
         return (
+            *sales,
             (label("done", language), str(report.get("done", 0))),
             (label("open", language), str(report.get("open", 0))),
             (label("overdue_count", language), str(report.get("overdue", 0))),

@@ -32,7 +32,18 @@ TASK_COLUMNS = (
     HumanTask.due_at,
     HumanTask.escalated_to,
 )
-REPORT_KEYS = ("report_date", "done", "open", "overdue", "on_time_rate", "rework_rate")
+REPORT_KEYS = (
+    "report_date",
+    "done",
+    "open",
+    "overdue",
+    "on_time_rate",
+    "rework_rate",
+    "gmv",
+    "month_attainment",
+    "refund_amount",
+    "signups",
+)
 TASK_EVENTS = frozenset(
     {"task.created", "task.assigned", "task.due_soon", "task.reminded", "task.overdue", "task.escalated"}
 )
@@ -76,7 +87,10 @@ def describe_event(session: Session, audit: AuditEvent, *, language: str) -> Des
     if event == "report.daily":
         notice = _base_notice(event, language, definitions)
         notice["report"] = {key: (audit.data or {}).get(key) for key in REPORT_KEYS}
-        notice.update(link=_url("/ui/dashboard"), link_label="open_dashboard")
+        # The day's page (sign-in needed) shows the report and offers its XLSX; no file travels in a message.
+        day = (audit.data or {}).get("report_date")
+        path = f"/ui/reports/daily/{day}" if day else "/ui/dashboard"
+        notice.update(link=_url(path), link_label="open_daily_report" if day else "open_dashboard")
         return DescribedEvent(event, notice, frozenset(), None, mailed_roles=definitions.manager_roles)
     return None
 

@@ -42,6 +42,15 @@ PASSED_THROUGH_KEYS_BY_TYPE = MappingProxyType(
             "rework_rate",
             "cycle_p50_seconds",
             "cycle_p90_seconds",
+            # The day's business totals: amounts and counts, never orders, buyers or event names.
+            "gmv",
+            "paid_orders",
+            "refund_amount",
+            "month_target",
+            "month_to_date",
+            "month_attainment",
+            "signups",
+            "signups_approved",
         ),
     }
 )

@@ -31,6 +31,7 @@ LABELS = {
     "at_risk": ("有逾期风险", "at risk"),
     "open_task": ("打开任务", "Open the task"),
     "open_dashboard": ("打开看板", "Open the dashboard"),
+    "open_daily_report": ("打开日报表（可下载 XLSX）", "Open the daily report (XLSX download)"),
     "open_instance": ("查看流程进度", "Open the case"),
     "open_inbox": ("打开收件箱", "Open the inbox"),
     "report_date": ("日期", "Date"),
@@ -39,6 +40,10 @@ LABELS = {
     "overdue_count": ("逾期", "Overdue"),
     "on_time_rate": ("准时率", "On time"),
     "rework_rate": ("返工率", "Rework"),
+    "gmv": ("今日成交额", "GMV today"),
+    "month_attainment": ("本月目标完成率", "Month target reached"),
+    "refund_amount": ("今日退款", "Refunds today"),
+    "signups": ("今日活动报名", "Event sign-ups today"),
     "managers": ("主管", "managers"),
 }
 

@@ -1,4 +1,5 @@
-"""The daily report (日报表): one local day's KPIs by person, role and process, as table rows and markdown."""
+"""The daily report (日报表): one local day's sales against the month's target, refunds, event sign-ups and overdue
+work (daily_figures.py), and the team's KPIs by person, role and process, as table rows and markdown."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from ecomflow.engine.db.models import AuditEvent
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
+from ecomflow.engine.reports.daily_figures import DailyFigures, build_daily_figures
+from ecomflow.engine.reports.daily_text import figures_markdown, figures_summary, sales_table_rows
 from ecomflow.engine.reports.kpi import GroupBy, KpiReport, KpiRow, compute_kpis
 
 REPORT_EVENT = "report.daily"
@@ -88,11 +91,12 @@ def _markdown_line(label: str, row: KpiRow) -> str:
 
 @dataclass(frozen=True)
 class DailyReport:
-    """One local day's KPIs by person, role and process."""
+    """One local day's business figures and KPIs by person, role and process."""
 
     day: date
     timezone: str
     sections: tuple[KpiReport, ...]
+    figures: DailyFigures
 
     @property
     def total(self) -> KpiRow:
@@ -104,6 +108,10 @@ class DailyReport:
         rows = [_table_row(section.group_by.value, row) for section in self.sections for row in section.rows]
         return [*rows, _table_row("total", self.total)]
 
+    def sales_rows(self) -> list[dict[str, Any]]:
+        """Return the day's sales by channel, then the day's total and the month's target line, money as strings."""
+        return sales_table_rows(self.figures)
+
     def markdown(self) -> str:
         """Return the report as markdown with Chinese and English headings."""
         as_of = self.sections[0].as_of.astimezone(ZoneInfo(self.timezone))
@@ -114,7 +122,8 @@ class DailyReport:
             f"任务数据截至 / Open and overdue as of {as_of.strftime('%Y-%m-%d %H:%M')} ({self.timezone}); "
             "时长单位为小时 / durations in hours.",
             "",
-            "## 合计 / Total",
+            figures_markdown(self.figures, timezone=self.timezone),
+            "## 任务合计 / Tasks total",
             "",
             *header,
             _markdown_line("合计 total", self.total),
@@ -136,14 +145,16 @@ class DailyReport:
             "rework_rate": total.rework_rate,
             "cycle_p50_seconds": total.cycle.p50,
             "cycle_p90_seconds": total.cycle.p90,
+            **figures_summary(self.figures),
         }
 
 
 def build_daily_report(session: Session, *, day: date, timezone: str, now: datetime) -> DailyReport:
-    """Compute a local day's KPIs by person, role and process."""
+    """Compute a local day's business figures and its KPIs by person, role and process."""
     start, end = local_day_bounds(day, ZoneInfo(timezone))
     sections = tuple(compute_kpis(session, start=start, end=end, group_by=group_by, now=now) for group_by in HEADINGS)
-    return DailyReport(day=day, timezone=timezone, sections=sections)
+    figures = build_daily_figures(session, day=day, timezone=timezone, now=now)
+    return DailyReport(day=day, timezone=timezone, sections=sections, figures=figures)
 
 
 def record_report_event(session: Session, *, instance_id: str, summary: dict[str, Any]) -> bool:

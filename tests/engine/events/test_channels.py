@@ -220,7 +220,17 @@ class TestEmail:
             set_contact(session, name="boss", principal=SYSTEM, changes={"email": "boss@example.com"})
             set_contact(session, name="wu", principal=SYSTEM, changes={"email": "wu@example.com"})
         instance_id = make_instance(process="daily_report", params={})
-        summary = {"report_date": "2026-11-27", "done": 7, "open": 2, "overdue": 1, "on_time_rate": 0.857}
+        summary = {
+            "report_date": "2026-11-27",
+            "done": 7,
+            "open": 2,
+            "overdue": 1,
+            "on_time_rate": 0.857,
+            "gmv": "12345.60",
+            "month_attainment": "0.4321",
+            "refund_amount": "99.00",
+            "signups": 2,
+        }
         with session_scope() as session:
             record_event(session, type="report.daily", actor=SYSTEM_ACTOR, instance_id=instance_id, data=summary)
         assert deliver_channels(now=utcnow()) == 1
@@ -231,7 +241,8 @@ class TestEmail:
         assert email["Subject"] == "【日报表】2026-11-27"
         text = email.get_body(preferencelist=("plain",)).get_content()
         html = email.get_body(preferencelist=("html",)).get_content()
-        assert "今日完成：7" in text and "准时率：86%" in text and f"{PUBLIC_URL}/ui/dashboard" in text
+        assert "今日完成：7" in text and "准时率：86%" in text and f"{PUBLIC_URL}/ui/reports/daily/2026-11-27" in text
+        assert "今日成交额：12345.60" in text and "本月目标完成率：43%" in text and "今日活动报名：2" in text
         assert "<th align='left'>逾期</th><td>1</td>" in html
 
     def test_a_wrong_password_is_refused_retried_then_failed(

@@ -273,7 +273,16 @@ class TestQueueing:
     ) -> None:
         instance_id = make_instance(process="daily_report", params={})
         configure_webhooks(endpoint("im", "http://127.0.0.1:9/never-called"))
-        summary = {"report_date": "2025-03-03", "done": 7, "open": 2, "overdue": 1, "by_person": {"wu": 7}}
+        summary = {
+            "report_date": "2025-03-03",
+            "done": 7,
+            "open": 2,
+            "overdue": 1,
+            "by_person": {"wu": 7},
+            "gmv": "100.00",
+            "signups": 1,
+            "signup_events": ["双11预售"],
+        }
         with session_scope() as session:
             record_event(session, type="report.daily", actor=SYSTEM_ACTOR, instance_id=instance_id, data=summary)
         [message] = webhook_messages()
@@ -285,6 +294,8 @@ class TestQueueing:
             "done": 7,
             "open": 2,
             "overdue": 1,
+            "gmv": "100.00",
+            "signups": 1,
         }
 
     def test_an_assignment_names_the_new_assignee(self, clean_db: str, configure_webhooks: Callable[..., None]) -> None:

@@ -97,7 +97,7 @@ class TestDailyReport:
         markdown = report().markdown()
         for heading in (
             "# 日报表 / Daily report — 2025-03-02",
-            "## 合计 / Total",
+            "## 任务合计 / Tasks total",
             "## 按人员 / By person",
             "## 按角色 / By role",
             "## 按流程 / By process",
@@ -119,6 +119,15 @@ class TestDailyReport:
             "rework_rate": 0.5,
             "cycle_p50_seconds": 2.75 * 3600,
             "cycle_p90_seconds": 3.75 * 3600,
+            # No orders on the day and no plan: zero sales, no target.
+            "gmv": "0.00",
+            "paid_orders": 0,
+            "refund_amount": "0.00",
+            "month_target": None,
+            "month_to_date": "0.00",
+            "month_attainment": None,
+            "signups": 0,
+            "signups_approved": 0,
         }
 
 

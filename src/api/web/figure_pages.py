@@ -1,0 +1,71 @@
+"""The business figures' pages (managers): the day's 日报表 with its XLSX download."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ecomflow.api.web.deps import ManagerPage, Page, PageRefused
+from ecomflow.api.web.labels import process_title, role_title, step_title
+from ecomflow.api.web.rendering import HOME, render
+from ecomflow.engine.db.sessions import read_scope
+from ecomflow.engine.reports.daily_report import DailyReport, build_daily_report
+from ecomflow.engine.reports.daily_text import money
+from ecomflow.engine.reports.daily_text import percent as rate
+from ecomflow.engine.reports.daily_xlsx import XLSX_TYPE, daily_report_xlsx
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _day(page: Page, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PageRefused(404, "daily.bad_date", page) from None
+
+
+def _report(page: Page, day: date) -> DailyReport:
+    with read_scope() as session:
+        return build_daily_report(session, day=day, timezone=page.definitions.timezone, now=page.now)
+
+
+@router.get("/reports/daily", response_class=RedirectResponse)
+def today(page: ManagerPage) -> RedirectResponse:
+    """Send the manager to today's report (the team's day)."""
+    return RedirectResponse(f"{HOME}/reports/daily/{page.now.astimezone(page.zone).date().isoformat()}", 303)
+
+
+@router.get("/reports/daily/{day}.xlsx")
+def daily_xlsx(page: ManagerPage, day: str) -> Response:
+    """Download the day's report as XLSX (one sheet per section)."""
+    report = _report(page, _day(page, day))
+    return Response(
+        daily_report_xlsx(report),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="daily-report-{report.day.isoformat()}.xlsx"'},
+    )
+
+
+@router.get("/reports/daily/{day}", response_class=HTMLResponse)
+def daily(page: ManagerPage, day: str) -> HTMLResponse:
+    """Show the day's report: sales against the month's target, refunds, sign-ups, overdue work, task totals."""
+    shown = _day(page, page.request.query_params.get("day") or day)
+    if shown.isoformat() != day:
+        return RedirectResponse(f"{HOME}/reports/daily/{shown.isoformat()}", 303)  # the date picker's choice
+    report = _report(page, shown)
+    definitions, t = page.definitions, page.t
+    return render(
+        "daily_report.html",
+        page,
+        report=report,
+        figures=report.figures,
+        previous_day=(shown - timedelta(days=1)).isoformat(),
+        next_day=(shown + timedelta(days=1)).isoformat(),
+        money=money,
+        rate=rate,
+        process_title=lambda key: process_title(definitions, t, key),
+        step_title=lambda key, step: step_title(definitions, t, key, step),
+        role_title=lambda key: role_title(definitions, t, key),
+    )
