@@ -12,6 +12,7 @@ from ecomflow.api.routes import (
     attachments,
     catalog,
     diagrams,
+    exports,
     figures,
     health,
     instances,
@@ -82,7 +83,20 @@ def create_app() -> FastAPI:
             )
         return await call_next(request)
 
-    routers = (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, figures, webhooks)
+    routers = (
+        health,
+        processes,
+        diagrams,
+        sessions,
+        instances,
+        tasks,
+        attachments,
+        users,
+        reports,
+        figures,
+        exports,
+        webhooks,
+    )
     for module in (*routers, catalog, stock):
         app.include_router(module.router)
 

@@ -65,3 +65,22 @@ class TestDailyReportPage:
         with sign_in(web_server, "wu") as http:
             assert http.get("/ui/reports/daily/2026-11-11").status_code == 403
             assert http.get("/ui/reports/daily/2026-11-11.xlsx").status_code == 403
+
+
+class TestDashboardExports:
+    def test_the_dashboard_links_the_exports_and_they_download(self, shop: None, web_server: WebServer) -> None:
+        with sign_in(web_server, "zhou") as http:
+            dashboard = http.get("/ui/dashboard", params={"days": "30"})
+            assert 'href="/ui/exports/tasks?process=&amp;days=30&amp;format=xlsx"' in dashboard.text
+            tasks = http.get("/ui/exports/tasks", params={"days": "30", "format": "xlsx"})
+            kpis = http.get("/ui/exports/kpi", params={"group_by": "role", "format": "csv"})
+            missing = http.get("/ui/exports/orders")
+        assert tasks.status_code == 200
+        assert load_workbook(BytesIO(tasks.content))["tasks"]["A1"].value == "任务ID Task"
+        assert kpis.content.decode("utf-8").startswith("\ufeff分组 Key,完成 Done")
+        assert kpis.content.decode("utf-8").splitlines()[-1].startswith("total,")
+        assert missing.status_code == 404
+
+    def test_staff_may_not_export_from_the_pages(self, shop: None, web_server: WebServer) -> None:
+        with sign_in(web_server, "wu") as http:
+            assert http.get("/ui/exports/tasks").status_code == 403

@@ -42,5 +42,16 @@ FIGURE_ENTRIES: dict[str, tuple[str, str]] = {
     "daily.tasks": ("任务合计", "Tasks"),
     "daily.none": ("无", "None"),
     "daily.unknown": ("未知", "unknown"),
+    "export.label": ("导出", "Export"),
+    "export.csv": ("CSV", "CSV"),
+    "export.xlsx": ("Excel (XLSX)", "Excel (XLSX)"),
+    "export.kpi_person": ("按人员KPI", "KPIs per person"),
+    "export.kpi_role": ("按角色KPI", "KPIs per role"),
+    "export.instances": ("流程实例", "Instances"),
+    "export.tasks": ("任务", "Tasks"),
+    "export.hint": (
+        "导出所选统计周期内创建的实例和任务；大范围导出边生成边下载。",
+        "Exports cover what was created in the chosen period; long ones download while they are written.",
+    ),
     "daily.bad_date": ("日期须写作 YYYY-MM-DD。", "A date is written YYYY-MM-DD."),
 }
