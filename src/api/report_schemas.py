@@ -70,3 +70,24 @@ class SalesReportOut(BaseModel):
     by: str = Field(description="day, product, channel or store")
     rows: list[SalesRowOut]
     total: SalesRowOut
+
+
+class TargetLineOut(BaseModel):
+    """A month's or department's revenue target beside its actual GMV; money as decimal strings (CNY)."""
+
+    key: str = Field(description="YYYY-MM for a month, the role key for a department, 'total' for the quarter")
+    target: str | None = Field(description="what the quarterly plan set; null when no plan set one")
+    actual: str = Field(description="GMV (as /reports/sales); a department's is the quarter's GMV × its target share")
+    gap: str | None = Field(description="actual − target; negative when short")
+    attainment: str | None = Field(description="actual / target, to 0.0001")
+
+
+class TargetsOut(BaseModel):
+    """A quarter's targets against its actuals, counted up to as_of."""
+
+    quarter: str
+    as_of: str
+    plan_instance_id: str | None = Field(description="the quarterly plan whose targets these are (the newest)")
+    months: list[TargetLineOut]
+    departments: list[TargetLineOut]
+    total: TargetLineOut

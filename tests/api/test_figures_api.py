@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from ecomflow.engine.reports.daily_xlsx import XLSX_TYPE
 from tests.api.conftest import Caller, assert_error, field_names
 from tests.engine.reports.order_set import Line, Order, Refund, insert, shanghai
+from tests.engine.reports.plans import insert_plan
 
 SALES = "/reports/sales"
 
@@ -83,3 +84,22 @@ class TestDailyXlsx:
         assert_error(login("visual").get("/reports/daily/2026-11-11.xlsx"), 403, "Forbidden")
         response = login("owner").get("/reports/daily/2026-13-01.xlsx")
         assert field_names(assert_error(response, 422, "ValidationFailed")) == ["date"]
+
+
+class TestTargets:
+    def test_a_manager_gets_the_quarters_targets_against_actuals(self, login: Callable[..., Caller]) -> None:
+        boss = login("owner")
+        insert_plan({"2026-11": "1000.00"}, {"promotion": "1000.00"})
+        shop_orders()
+        body = boss.get("/reports/targets", params={"quarter": "2026Q4"}).json()
+        assert body["quarter"] == "2026-Q4" and body["as_of"] <= "2026-12-31"
+        november = next(m for m in body["months"] if m["key"] == "2026-11")
+        assert (november["target"], november["actual"], november["gap"]) == ("1000.00", "153.33", "-846.67")
+        assert body["departments"] == [
+            {"key": "promotion", "target": "1000.00", "actual": "153.33", "gap": "-846.67", "attainment": "0.1533"}
+        ]
+
+    def test_a_bad_quarter_names_the_field_and_staff_are_refused(self, login: Callable[..., Caller]) -> None:
+        response = login("owner").get("/reports/targets", params={"quarter": "Q4"})
+        assert field_names(assert_error(response, 422, "ValidationFailed")) == ["quarter"]
+        assert_error(login("promotion").get("/reports/targets"), 403, "Forbidden")

@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 
 from ecomflow.engine.people.principals import Principal
 from tests.engine.reports.order_set import Line, Order, Refund, insert, shanghai
+from tests.engine.reports.plans import insert_plan
 from tests.web.conftest import WebServer, sign_in
 
 
@@ -84,3 +85,16 @@ class TestDashboardExports:
     def test_staff_may_not_export_from_the_pages(self, shop: None, web_server: WebServer) -> None:
         with sign_in(web_server, "wu") as http:
             assert http.get("/ui/exports/tasks").status_code == 403
+
+
+class TestTargetsCard:
+    def test_the_dashboard_charts_the_quarters_targets_against_actuals(self, shop: None, web_server: WebServer) -> None:
+        insert_plan({"2026-10": "500.00", "2026-11": "1000.00", "2026-12": "1500.00"}, {"promotion": "3000.00"})
+        with sign_in(web_server, "zhou", headers={"Accept-Language": "en"}) as http:
+            page = http.get("/ui/dashboard", params={"quarter": "2026Q4"})
+        assert page.status_code == 200
+        card = page.text.split('data-testid="targets"')[1].split("</section>")[0]
+        assert "2026-Q4 target and actual GMV per month (CNY)" in card
+        # November: 1,000.00 set, 100.00 sold (the shop's two orders), 900 short, 10%.
+        assert '<th scope="row">2026-11</th><td>1,000.00</td><td>100.00</td><td>-900.00</td><td>10.00%</td>' in card
+        assert card.count("<rect") >= 6  # a target and an actual bar per month

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from ecomflow.api.deps import CurrentUser, DefinitionsDep
 from ecomflow.api.errors import error_responses
-from ecomflow.api.report_schemas import SalesReportOut, SalesRowOut
+from ecomflow.api.report_schemas import SalesReportOut, SalesRowOut, TargetsOut
 from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope
@@ -21,6 +21,7 @@ from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.reports.daily_report import build_daily_report
 from ecomflow.engine.reports.daily_xlsx import XLSX_TYPE, daily_report_xlsx
 from ecomflow.engine.reports.sales import MAX_DAYS, SalesBy, SalesReport, sales_report
+from ecomflow.engine.reports.targets_actuals import month_days, parse_quarter, quarter_months, review_quarter
 
 router = APIRouter(tags=["reports"], responses=error_responses(401, 403, 422))
 
@@ -108,3 +109,27 @@ def daily_xlsx(
     with read_scope() as session:
         report = build_daily_report(session, day=day, timezone=definitions.timezone, now=utcnow())
     return xlsx_response(daily_report_xlsx(report), filename=f"daily-report-{day.isoformat()}.xlsx")
+
+
+def current_quarter(today: date) -> str:
+    """Return the quarter a day falls in, as the plan stores it (2026-Q4)."""
+    return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+
+
+@router.get("/reports/targets", response_model=TargetsOut)
+def targets(
+    user: CurrentUser,
+    definitions: DefinitionsDep,
+    quarter: Annotated[str | None, Query(description="2026Q4 or 2026-Q4; default: the current quarter")] = None,
+) -> TargetsOut:
+    """Return the quarterly plan's monthly and departmental revenue targets beside the GMV sold (up to today)."""
+    check_may_see_figures(user)
+    today = utcnow().astimezone(ZoneInfo(definitions.timezone)).date()
+    try:
+        chosen = parse_quarter(quarter) if quarter is not None else current_quarter(today)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), problems=[FieldProblem("quarter", "format", str(exc))]) from None
+    quarter_end = month_days(quarter_months(chosen)[-1])[1]
+    with read_scope() as session:
+        review = review_quarter(session, quarter=chosen, as_of=min(today, quarter_end), timezone=definitions.timezone)
+    return TargetsOut(**review.as_dict())

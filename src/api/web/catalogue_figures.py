@@ -53,5 +53,18 @@ FIGURE_ENTRIES: dict[str, tuple[str, str]] = {
         "导出所选统计周期内创建的实例和任务；大范围导出边生成边下载。",
         "Exports cover what was created in the chosen period; long ones download while they are written.",
     ),
+    "targets.title": ("目标与实际（PDCA 检查）", "Targets against actuals (PDCA check)"),
+    "targets.chart": ("{quarter} 每月目标与实际成交额（元）", "{quarter} target and actual GMV per month (CNY)"),
+    "targets.no_plan": ("{quarter} 还没有季度计划设定的目标。", "No quarterly plan has set targets for {quarter} yet."),
+    "targets.month": ("月份", "Month"),
+    "targets.target": ("目标", "Target"),
+    "targets.actual": ("实际", "Actual"),
+    "targets.gap": ("差距", "Gap"),
+    "targets.attainment": ("完成率", "Reached"),
+    "targets.quarter_total": ("季度合计", "Quarter"),
+    "targets.hint": (
+        "实际为截至 {as_of} 的成交额（已付款、不含取消订单）。",
+        "Actuals are the GMV up to {as_of} (paid, cancelled orders left out).",
+    ),
     "daily.bad_date": ("日期须写作 YYYY-MM-DD。", "A date is written YYYY-MM-DD."),
 }

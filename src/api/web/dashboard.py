@@ -11,11 +11,13 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from ecomflow.api.web.charts import Bar, BarChart
 from ecomflow.api.web.deps import ManagerForm, ManagerPage, Page
 from ecomflow.api.web.file_views import FileView, view_of
 from ecomflow.api.web.labels import process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import render
+from ecomflow.api.web.targets_card import targets_view
 from ecomflow.api.web.task_rows import task_rows
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import read_scope, session_scope
@@ -36,36 +38,6 @@ TASKS_SHOWN = 200
 INSTANCES_SHOWN = 30
 DELIVERIES_SHOWN = 20
 IMAGES_SHOWN = 4
-CHART_LABEL_CHARS = 12
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One bar of a chart: its label, its length, and the part of it drawn in the alarm colour."""
-
-    label: str
-    value: float
-    text: str
-    part: float = 0.0
-
-    @property
-    def short_label(self) -> str:
-        """Return the label cut to fit beside the bar (the full one is in the bar's title)."""
-        return self.label if len(self.label) <= CHART_LABEL_CHARS else self.label[: CHART_LABEL_CHARS - 1] + "…"
-
-
-@dataclass(frozen=True)
-class BarChart:
-    """A horizontal bar chart, drawn as inline SVG."""
-
-    title: str
-    bars: list[Bar]
-    scale: float
-
-    @classmethod
-    def of(cls, title: str, bars: list[Bar], *, scale: float | None = None) -> BarChart:
-        """Make a chart whose longest bar fills the width, unless a scale (1.0 for rates) is given."""
-        return cls(title=title, bars=bars, scale=scale or max([b.value for b in bars] + [1]))
 
 
 @dataclass(frozen=True)
@@ -177,6 +149,7 @@ def _render_dashboard(
         instances = _instances(session, page, process=process)
         users = active_user_names(session)
         deliveries = list_deliveries(session, limit=DELIVERIES_SHOWN)
+        targets = targets_view(session, page)
     return render(
         "dashboard.html",
         page,
@@ -197,6 +170,7 @@ def _render_dashboard(
         tasks=rows,
         instances=instances,
         deliveries=deliveries,
+        targets=targets,
         users=users,
         role_choices=[(key, role_title(definitions, t, key)) for key in definitions.roles],
         process_choices=[(key, process_title(definitions, t, key)) for key in definitions.processes],

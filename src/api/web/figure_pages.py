@@ -14,8 +14,6 @@ from ecomflow.api.web.labels import process_title, role_title, step_title
 from ecomflow.api.web.rendering import HOME, render
 from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.reports.daily_report import DailyReport, build_daily_report
-from ecomflow.engine.reports.daily_text import money
-from ecomflow.engine.reports.daily_text import percent as rate
 from ecomflow.engine.reports.daily_xlsx import XLSX_TYPE, daily_report_xlsx
 from ecomflow.engine.reports.exports import (
     INSTANCE_COLUMNS,
@@ -76,8 +74,6 @@ def daily(page: ManagerPage, day: str) -> HTMLResponse:
         figures=report.figures,
         previous_day=(shown - timedelta(days=1)).isoformat(),
         next_day=(shown + timedelta(days=1)).isoformat(),
-        money=money,
-        rate=rate,
         process_title=lambda key: process_title(definitions, t, key),
         step_title=lambda key, step: step_title(definitions, t, key, step),
         role_title=lambda key: role_title(definitions, t, key),

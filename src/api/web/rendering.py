@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -53,6 +54,11 @@ def percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.0f}%"
 
 
+def money(amount: Decimal | None) -> str:
+    """Show an amount of money as 1,234.50, or — when there is none."""
+    return "—" if amount is None else f"{amount:,.2f}"
+
+
 def percent_fine(rate: float | None) -> str:
     """Show a small fraction (a click-through rate) as a percentage with two decimals."""
     return "—" if rate is None else f"{rate * 100:.2f}%"
@@ -66,7 +72,7 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 _environment.filters.update(
-    local_time=local_time, iso_time=iso_time, hours=hours, percent=percent, percent_fine=percent_fine
+    local_time=local_time, iso_time=iso_time, hours=hours, percent=percent, percent_fine=percent_fine, money=money
 )
 _environment.globals.update(STATIC_PATH=STATIC_PATH, CSRF_FIELD=CSRF_FIELD, HOME=HOME)
 

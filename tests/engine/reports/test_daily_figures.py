@@ -10,30 +10,18 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from ecomflow.engine.db.models import HumanTask, KpiTarget
+from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.reports.daily_figures import DailyFigures, build_daily_figures
 from ecomflow.engine.reports.daily_report import build_daily_report
 from ecomflow.engine.reports.daily_xlsx import daily_report_xlsx
 from tests.engine.reports.order_set import Line, Order, Refund, insert, shanghai
+from tests.engine.reports.plans import insert_plan
 from tests.factories import add_task_row, make_instance
 
 DAY = date(2026, 11, 11)
 LATER = datetime(2026, 12, 1, tzinfo=UTC)
 ZONE = "Asia/Shanghai"
-
-
-def plan(months: dict[str, str], departments: dict[str, str]) -> str:
-    plan_id = make_instance(process="quarterly_marketing_plan", params={"quarter": "2026-Q4"})
-    with session_scope() as session:
-        for scope, targets in (("month", months), ("department", departments)):
-            for key, revenue in targets.items():
-                session.add(
-                    KpiTarget(
-                        plan_instance_id=plan_id, quarter="2026-Q4", scope=scope, key=key, revenue=Decimal(revenue)
-                    )
-                )
-    return plan_id
 
 
 def event_task(instance_id: str, step: str, *, completed: str | None, output: dict[str, Any] | None = None) -> None:
@@ -66,8 +54,8 @@ def signup(*, signed: str, reviewed: str | None, result: str = "approved") -> st
 @pytest.fixture
 def shop_day(clean_db: str) -> None:
     # An older plan, replaced by the newer one whose targets count.
-    plan({"2026-11": "999999.00"}, {})
-    plan({"2026-10": "300000.00", "2026-11": "300000.00", "2026-12": "400000.00"}, {"promotion": "1000000.00"})
+    insert_plan({"2026-11": "999999.00"}, {})
+    insert_plan({"2026-10": "300000.00", "2026-11": "300000.00", "2026-12": "400000.00"}, {"promotion": "1000000.00"})
     line = [Line("TEA-100", Decimal("100.00"), 1)]
     insert(
         [
