@@ -2,11 +2,14 @@
 
 The deck's goal cycle: 制定目标 (draft_plan) → 沟通目标 (owner_approval) → 目标分解
 (decompose_targets, department_strategies) → 实施目标 (publish_plan, one campaign plan each).
+Version 2 closes the PDCA loop: at the quarter's end compare_targets sets the targets against the
+GMV sold and the owner records why and what to do (quarter_review); the next quarter's
+collect_metrics shows that quarter's sales, its targets against actuals and those actions.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,9 +20,12 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.reports.period_figures import period_figures
+from ecomflow.engine.reports.quarter_figures import quarter_sales_figures
+from ecomflow.engine.reports.targets_actuals import review_quarter
 from ecomflow.engine.rules.targets import decompose_targets as split_targets
 from ecomflow.engine.shop.process_records import save_targets
 from ecomflow.flows.artifacts import publish_markdown, publish_table
+from ecomflow.flows.copy_checks import has_step
 from ecomflow.flows.primitives import ProcessRun, StepOutcome
 from ecomflow.flows.process_flow import ScheduledStart, process_flow
 
@@ -45,6 +51,13 @@ def previous_quarter_bounds(quarter: str) -> tuple[datetime, datetime]:
     return start, datetime.combine(date(end_year, end_month, 1), time(0), tzinfo=_zone())
 
 
+def quarter_end(quarter: str) -> datetime:
+    """Return the end of a quarter: local midnight as the next one starts."""
+    year, number = int(quarter[:4]), int(quarter[-1])
+    year, month = (year + 1, 1) if number == 4 else (year, 3 * number + 1)
+    return datetime.combine(date(year, month, 1), time(0), tzinfo=_zone())
+
+
 def _business_key(instance_id: str) -> str:
     with session_scope() as session:
         return get_instance(session, instance_id).business_key
@@ -56,9 +69,12 @@ def collect_metrics(instance_id: str, quarter: str) -> dict[str, Any]:
     start, end = previous_quarter_bounds(quarter)
     with session_scope() as session:
         figures = period_figures(session, start=start, end=end)
+        sales = quarter_sales_figures(session, quarter=quarter_of(start.date()), timezone=get_definitions().timezone)
     lines = [
         f"# Figures of the quarter before {quarter}",
         f"Period: {start.date().isoformat()} to {end.date().isoformat()} (exclusive)",
+        "",
+        *sales_lines(sales),
         "",
         "| process | started | completed |",
         "|---|---|---|",
@@ -80,7 +96,35 @@ def collect_metrics(instance_id: str, quarter: str) -> dict[str, Any]:
         "\n".join(lines),
         description=f"Last quarter's figures for the {quarter} plan",
     )
-    return {"quarter": quarter, **figures}
+    return {"quarter": quarter, **figures, "sales": sales}
+
+
+def sales_lines(sales: dict[str, Any]) -> list[str]:
+    """Return a past quarter's sales as markdown: targets against actuals per month, channels, review actions."""
+    lines = [
+        f"## Sales of {sales['quarter']} (GMV, CNY)",
+        "",
+        "| month | target | actual | gap | reached |",
+        "|---|---|---|---|---|",
+    ]
+    for line in [*sales["targets"]["months"], sales["targets"]["total"]]:
+        cells = [line["key"], line["target"] or "—", line["actual"], line["gap"] or "—", line["attainment"] or "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| channel | GMV | paid orders | buyers | AOV | refunds | refund rate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in [*sales["channels"], sales["total"]]:
+        cells = [row["key"] or "—", row["gmv"], str(row["paid_orders"]), str(row["buyers"]), row["aov"] or "—"]
+        lines.append("| " + " | ".join([*cells, row["refund_amount"], row["refund_rate"] or "—"]) + " |")
+    review = sales["review"]
+    if review is None:
+        return [*lines, "", "No quarter-end review recorded for that quarter."]
+    lines += ["", f"Quarter-end review by {review['by']}: {review['assessment']}", ""]
+    return lines + [
+        f"- {a['action']}" + (f" ({a['department']})" if a.get("department") else "") for a in review["actions"]
+    ]
 
 
 @task
@@ -181,7 +225,32 @@ def scheduled_start() -> ScheduledStart:
     return ScheduledStart(business_key=quarter, params={"quarter": quarter})
 
 
-@process_flow(PROCESS, written_for={1}, scheduled=scheduled_start)
+@task
+def compare_targets(instance_id: str, quarter: str) -> dict[str, Any]:
+    """Set the quarter's targets against the GMV sold, as a table artifact and the review's context."""
+    last_day = (quarter_end(quarter) - timedelta(days=1)).date()
+    with session_scope() as session:
+        review = review_quarter(session, quarter=quarter, as_of=last_day, timezone=get_definitions().timezone)
+    result = review.as_dict()
+    rows = [{"scope": "month", **line} for line in result["months"]]
+    rows += [{"scope": "department", **line} for line in result["departments"]]
+    rows.append({"scope": "quarter", **result["total"]})
+    publish_table(
+        f"{PROCESS}-{_business_key(instance_id)}-review",
+        rows,
+        description=f"{quarter} targets against actuals (GMV, CNY) for the quarter-end review",
+    )
+    return result
+
+
+def _review_at_quarter_end(run: ProcessRun, quarter: str) -> StepOutcome:
+    """Wait for the quarter's end, compare its targets with the GMV sold, and have the owner record actions."""
+    run.wait_until("await_quarter_end", quarter_end(quarter))
+    review = run.auto("compare_targets", compare_targets, run.instance_id, quarter)
+    return run.human("quarter_review", context={"quarter": quarter, "review": review})
+
+
+@process_flow(PROCESS, written_for={1, 2}, scheduled=scheduled_start)
 def quarterly_marketing_plan(run: ProcessRun) -> dict[str, Any]:
     """季度营销计划制定流程: figures, plan, owner approval, targets, department strategies, campaigns."""
     # On demand without a quarter: the quarter of the day it was started, as for a scheduled run.
@@ -211,11 +280,10 @@ def quarterly_marketing_plan(run: ProcessRun) -> dict[str, Any]:
         )
         for index, campaign in enumerate(plan.data["campaigns"])
     ]
+    summary = {"quarter": quarter, "rounds": rounds, "approved_by": approval.by, "artifact": published["artifact"]}
+    if not has_step(run, "quarter_review"):  # version 1 ends with the plan published
+        return run.finish("published", **summary, campaign_plans=children)
+    review = _review_at_quarter_end(run, quarter)
     return run.finish(
-        "published",
-        quarter=quarter,
-        rounds=rounds,
-        approved_by=approval.by,
-        artifact=published["artifact"],
-        campaign_plans=children,
+        "reviewed", **summary, campaign_plans=children, reviewed_by=review.by, actions=len(review.data["actions"])
     )

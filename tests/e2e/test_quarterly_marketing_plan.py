@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from ecomflow.engine.db.models import KpiTarget
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db.models import KpiTarget, Timer
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.sla.sweeper import sweep_once
 from ecomflow.flows.artifacts import artifact_key
 from tests.e2e.conftest import Stack, Staff, prefect_api, wait_until
 
@@ -49,6 +53,13 @@ def artifacts(key: str) -> list[dict[str, Any]]:
     return response.json()
 
 
+def quarter_end_timer(instance_id: str) -> Timer | None:
+    with session_scope() as session:
+        return session.scalar(
+            select(Timer).where(Timer.instance_id == instance_id, Timer.step_key == "await_quarter_end")
+        )
+
+
 def open_strategy_tasks(manager: Staff, instance_id: str) -> list[dict[str, Any]]:
     tasks = manager.instance(instance_id)["tasks"]
     return [t for t in tasks if t["step"] == "department_strategies" and t["state"] == "open"]
@@ -66,6 +77,7 @@ class TestQuarterlyPlan:
         metrics = ops.get(f"/tasks/{draft['id']}").json()["context"]["metrics"]
         assert metrics["quarter"] == "2027-Q1"
         assert metrics["period"] == {"start": "2026-10-01T00:00:00+08:00", "end": "2027-01-01T00:00:00+08:00"}
+        assert metrics["sales"]["quarter"] == "2026-Q4" and "targets" in metrics["sales"]
         assert artifacts(artifact_key(f"{PROCESS}-{business_key}-metrics"))
         ops.do(draft["id"], plan_data())
 
@@ -102,10 +114,32 @@ class TestQuarterlyPlan:
                 },
             )
 
+        # Version 2: the plan waits for the quarter's end (local midnight on 1 April), then the owner reviews.
+        timer = wait_until(lambda: quarter_end_timer(started["id"]), timeout=60, what="the quarter-end timer")
+        assert timer.fire_at == datetime(2027, 4, 1, tzinfo=ZoneInfo("Asia/Shanghai")) and timer.fired_at is None
+        assert ops.instance(started["id"])["state"] == "waiting"
+        with session_scope() as session:
+            # Bring only this plan's quarter to its end, so no other test's timer fires early.
+            session.execute(update(Timer).where(Timer.id == timer.id).values(fire_at=utcnow() - timedelta(seconds=1)))
+        sweep_once(now=utcnow())  # the stack's own sweeper may fire it first: the review task shows it fired
+        review = owner.wait_for_task(started["id"], "quarter_review")
+        gap = owner.get(f"/tasks/{review['id']}").json()["context"]["review"]
+        assert [m["key"] for m in gap["months"]] == ["2027-01", "2027-02", "2027-03"]
+        assert (gap["total"]["target"], gap["total"]["actual"]) == ("1000000.00", "0.00")
+        assert artifacts(artifact_key(f"{PROCESS}-{business_key}-review"))[0]["type"] == "table"
+        owner.do(
+            review["id"],
+            {
+                "assessment": "没有导入订单：实际为零",
+                "actions": [{"action": "导入订单报表", "department": "operations"}],
+            },
+        )
+
         done = ops.wait_for_state(started["id"], "completed")
-        assert done["result"]["outcome"] == "published"
+        assert done["result"]["outcome"] == "reviewed"
         assert done["result"]["rounds"] == 2
         assert done["result"]["approved_by"] == owner.name
+        assert (done["result"]["reviewed_by"], done["result"]["actions"]) == (owner.name, 1)
 
         # Started once each: the replays after every department's task did not start more.
         children = done["children"]

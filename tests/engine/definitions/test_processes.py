@@ -35,6 +35,9 @@ SPEC_STEPS = {
         "department_strategies",
         "publish_plan",
         "campaign_plans",
+        "await_quarter_end",
+        "compare_targets",
+        "quarter_review",
     ],
     "themed_campaign_plan": [
         "draft_campaign",
