@@ -91,3 +91,33 @@ class TargetsOut(BaseModel):
     months: list[TargetLineOut]
     departments: list[TargetLineOut]
     total: TargetLineOut
+
+
+class CustomerServiceKpisOut(BaseModel):
+    """Inquiries answered in the range (each presales case's last answer) and how fast they were answered."""
+
+    inquiries: int
+    ordered: int
+    conversion: str | None = Field(description="ordered / inquiries, to 0.0001; null without inquiries")
+    first_response_p50_seconds: float | None = Field(description="answer_inquiry created → completed, median")
+    first_response_p90_seconds: float | None
+
+
+class WarehouseKpisOut(BaseModel):
+    """Orders paid in the range whose dispatch promise ran out by as_of, or that shipped."""
+
+    due: int
+    within_promise: int
+    not_shipped: int = Field(description="due and not shipped at as_of")
+    dispatch_rate: str | None = Field(description="within_promise / due, to 0.0001; null when none is due")
+
+
+class RoleKpisOut(BaseModel):
+    """KPIs per role computed from the data over the local days first..last."""
+
+    first: str
+    last: str
+    as_of: datetime
+    customer_service: CustomerServiceKpisOut
+    warehouse: WarehouseKpisOut
+    left_out: dict[str, str] = Field(description="roles whose KPIs need data not imported yet, and why")

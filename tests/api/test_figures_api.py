@@ -103,3 +103,22 @@ class TestTargets:
         response = login("owner").get("/reports/targets", params={"quarter": "Q4"})
         assert field_names(assert_error(response, 422, "ValidationFailed")) == ["quarter"]
         assert_error(login("promotion").get("/reports/targets"), 403, "Forbidden")
+
+
+class TestRoleKpis:
+    def test_a_manager_gets_the_roles_kpis_and_what_is_left_out(self, login: Callable[..., Caller]) -> None:
+        shop_orders()
+        body = login("owner").get("/reports/roles", params={"from": "2026-11-11", "to": "2026-11-11"}).json()
+        assert body["customer_service"] == {
+            "inquiries": 0,
+            "ordered": 0,
+            "conversion": None,
+            "first_response_p50_seconds": None,
+            "first_response_p90_seconds": None,
+        }
+        # Both orders are long past their 48 h and never shipped.
+        assert body["warehouse"] == {"due": 2, "within_promise": 0, "not_shipped": 2, "dispatch_rate": "0.0000"}
+        assert set(body["left_out"]) == {"promotion", "visual"}
+
+    def test_staff_are_refused(self, login: Callable[..., Caller]) -> None:
+        assert_error(login("warehouse").get("/reports/roles"), 403, "Forbidden")

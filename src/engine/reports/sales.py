@@ -107,7 +107,7 @@ def _money(cents: int | None) -> Decimal:
     return (Decimal(int(cents or 0)) / 100).quantize(CENT)
 
 
-def _counted_orders(start: datetime, end: datetime) -> Any:
+def counted_orders(start: datetime, end: datetime) -> Any:
     """The orders whose payment counts in [start, end): paid then, not cancelled unless closed by a refund."""
     closed_by_refund = exists().where(
         PlatformRefund.platform == PlatformOrder.platform,
@@ -256,7 +256,7 @@ def sales_report(session: Session, *, first: date, last: date, timezone: str, by
     zone = ZoneInfo(timezone)
     start, end = day_range(first, last, zone)
     offset = fixed_offset_minutes(zone, start, end)
-    counted, refunded = _counted_orders(start, end), _refunded(start, end)
+    counted, refunded = counted_orders(start, end), _refunded(start, end)
     if by is SalesBy.PRODUCT:
         figures = _product_order_figures(session, counted)
     else:
