@@ -106,6 +106,21 @@ def _after(created: Any, ident: Any, last: tuple[datetime, str] | None) -> Any:
     return or_(created > last[0], and_(created == last[0], ident > last[1]))
 
 
+def _pages(
+    session: Session, columns: tuple[Any, ...], conditions: list[Any], created: Any, ident: Any
+) -> Iterator[list[Any]]:
+    """Yield the rows oldest first, reading a keyset page of PAGE_ROWS at a time (the columns start with the id)."""
+    last: tuple[datetime, str] | None = None
+    while True:
+        page = session.execute(
+            select(*columns).where(*conditions, _after(created, ident, last)).order_by(created, ident).limit(PAGE_ROWS)
+        ).all()
+        yield from (list(row) for row in page)
+        if len(page) < PAGE_ROWS:
+            return
+        last = (page[-1]._mapping[created.key], page[-1]._mapping[ident.key])
+
+
 def instance_rows(session: Session, *, principal: Principal, where: ListFilter) -> Iterator[list[Any]]:
     """Yield the instances the caller may see, oldest first, a keyset page at a time."""
     conditions = [
@@ -117,30 +132,19 @@ def instance_rows(session: Session, *, principal: Principal, where: ListFilter) 
         conditions.append(ProcessInstance.process_key == where.process)
     if where.state:
         conditions.append(ProcessInstance.state == where.state)
-    last: tuple[datetime, str] | None = None
-    while True:
-        page = session.scalars(
-            select(ProcessInstance)
-            .where(*conditions, _after(ProcessInstance.created_at, ProcessInstance.id, last))
-            .order_by(ProcessInstance.created_at, ProcessInstance.id)
-            .limit(PAGE_ROWS)
-        ).all()
-        for i in page:
-            yield [
-                i.id,
-                i.process_key,
-                i.business_key,
-                i.state,
-                i.definition_version,
-                i.started_by,
-                i.created_at,
-                i.ended_at,
-                i.parent_id,
-            ]
-        if len(page) < PAGE_ROWS:
-            return
-        last = (page[-1].created_at, page[-1].id)
-        session.expunge_all()  # keep the session's identity map from growing with the export
+    # Columns, not entities: no params or result JSON is read, and nothing piles up in the session.
+    columns = (
+        ProcessInstance.id,
+        ProcessInstance.process_key,
+        ProcessInstance.business_key,
+        ProcessInstance.state,
+        ProcessInstance.definition_version,
+        ProcessInstance.started_by,
+        ProcessInstance.created_at,
+        ProcessInstance.ended_at,
+        ProcessInstance.parent_id,
+    )
+    yield from _pages(session, columns, conditions, ProcessInstance.created_at, ProcessInstance.id)
 
 
 def task_rows(session: Session, *, principal: Principal, where: ListFilter) -> Iterator[list[Any]]:
@@ -154,31 +158,20 @@ def task_rows(session: Session, *, principal: Principal, where: ListFilter) -> I
         conditions.append(HumanTask.process_key == where.process)
     if where.state:
         conditions.append(HumanTask.state == where.state)
-    last: tuple[datetime, str] | None = None
-    while True:
-        page = session.scalars(
-            select(HumanTask)
-            .where(*conditions, _after(HumanTask.created_at, HumanTask.id, last))
-            .order_by(HumanTask.created_at, HumanTask.id)
-            .limit(PAGE_ROWS)
-        ).all()
-        for t in page:
-            yield [
-                t.id,
-                t.process_key,
-                t.instance_id,
-                t.step_key,
-                t.round,
-                t.role,
-                t.state,
-                t.assignee,
-                t.created_at,
-                t.due_at,
-                t.completed_at,
-                t.completed_by,
-                "是 yes" if t.at_risk else "",
-            ]
-        if len(page) < PAGE_ROWS:
-            return
-        last = (page[-1].created_at, page[-1].id)
-        session.expunge_all()
+    columns = (
+        HumanTask.id,
+        HumanTask.process_key,
+        HumanTask.instance_id,
+        HumanTask.step_key,
+        HumanTask.round,
+        HumanTask.role,
+        HumanTask.state,
+        HumanTask.assignee,
+        HumanTask.created_at,
+        HumanTask.due_at,
+        HumanTask.completed_at,
+        HumanTask.completed_by,
+        HumanTask.at_risk,
+    )
+    for row in _pages(session, columns, conditions, HumanTask.created_at, HumanTask.id):
+        yield [*row[:-1], "是 yes" if row[-1] else ""]
