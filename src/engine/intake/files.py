@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import ValidationFailed
@@ -61,9 +62,9 @@ def detect_encoding(path: Path) -> str:
 
 @contextmanager
 def open_table(path: Path, *, name: str | None = None) -> Iterator[Table]:
-    """Open a CSV or XLSX export for one streamed pass over its rows."""
+    """Open a CSV or XLSX export for one streamed pass over its rows; `name` (as uploaded) decides which."""
     name = name or path.name
-    if path.suffix.lower() in XLSX_SUFFIXES:
+    if Path(name).suffix.lower() in XLSX_SUFFIXES:
         with _open_xlsx(path, name) as table:
             yield table
         return
@@ -129,21 +130,23 @@ def _csv_rows(reader: Any, width: int, name: str) -> Iterator[tuple[int, list[st
 
 @contextmanager
 def _open_xlsx(path: Path, name: str) -> Iterator[Table]:
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise refuse(name, "xlsx", f"not a readable XLSX workbook ({exc})") from None
-    try:
-        rows = book.worksheets[0].iter_rows(values_only=True)
+    # A file object, not the path: an upload's temp file has no .xlsx suffix for openpyxl to trust.
+    with path.open("rb") as raw:
         try:
-            header = [cell_text(value) for value in next(rows, ())]
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise refuse(name, "xlsx", f"the first sheet cannot be read ({exc})") from None
-        if not any(header):
-            raise refuse(name, "empty", "the first sheet has no header row")
-        yield Table(header=header, rows=_xlsx_rows(rows, name), encoding="xlsx")
-    finally:
-        book.close()
+            book = load_workbook(raw, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
+            raise refuse(name, "xlsx", f"not a readable XLSX workbook ({exc})") from None
+        try:
+            rows = book.worksheets[0].iter_rows(values_only=True)
+            try:
+                header = [cell_text(value) for value in next(rows, ())]
+            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                raise refuse(name, "xlsx", f"the first sheet cannot be read ({exc})") from None
+            if not any(header):
+                raise refuse(name, "empty", "the first sheet has no header row")
+            yield Table(header=header, rows=_xlsx_rows(rows, name), encoding="xlsx")
+        finally:
+            book.close()
 
 
 def _xlsx_rows(rows: Iterator[tuple[Any, ...]], name: str) -> Iterator[tuple[int, list[str]]]:

@@ -189,11 +189,14 @@ def import_file(
     actor: str,
     lines_path: Path | None = None,
     source: str | None = None,
+    lines_source: str | None = None,
     progress: Progress | None = None,
     url: str | None = None,
 ) -> str:
-    """Check, then write; return the ImportRun's id. A refused file raises ValidationFailed, nothing written."""
-    checked = check(kind, path, mapping, lines_path=lines_path, name=source)
+    """Check, then write; return the ImportRun's id. A refused file raises ValidationFailed, nothing written.
+
+    `source` and `lines_source` are the files' names as uploaded (the paths may be temp files)."""
+    checked = check(kind, path, mapping, lines_path=lines_path, name=source, lines_name=lines_source)
     try:
         return write(checked, actor=actor, source=f"file:{source or path.name}", progress=progress, url=url)
     finally:
