@@ -90,13 +90,10 @@ def _check_rows(checked: Checked, path: Path, mapping: Mapping, name: str, kind:
             _stage(checked, name, line, getattr(record, _KEY_OF[kind]), record)
 
 
-def _stage(checked: Checked, name: str, line: int, key: str, record: Any) -> bool:
-    first = checked.staging.line_of(key)
+def _stage(checked: Checked, name: str, line: int, key: str, record: Any) -> None:
+    first = checked.staging.add(key, line, record)
     if first is not None:
         checked.reject(name, line, f"{_KEY_OF[checked.kind]} {key} is also on line {first}")
-        return False
-    checked.staging.add(key, line, record)
-    return True
 
 
 def _check_orders(checked: Checked, path: Path, mapping: Mapping, name: str) -> None:
@@ -120,8 +117,7 @@ def _check_orders(checked: Checked, path: Path, mapping: Mapping, name: str) -> 
                 _stage(checked, name, line, order.order_no, order)
                 continue
             # One row per line (JD): the first row gives the order, every row a line.
-            if checked.staging.line_of(order.order_no) is None:
-                checked.staging.add(order.order_no, line, order)
+            checked.staging.add(order.order_no, line, order)  # a later row of the same order adds only its line
             checked.staging.add_line(order.order_no, line, line_record)
     _drop_spoilt(checked, spoilt, name, name)
 

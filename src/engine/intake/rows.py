@@ -15,6 +15,7 @@ from ecomflow.engine.intake.records import OrderLineRecord, OrderRecord, RefundR
 EMPTY = {"", "null", "NULL", "None", "-", "--"}
 # ="3801234567890": Excel's guard that keeps a long number from turning into 3.80123E+12.
 EXCEL_GUARD = re.compile(r'^="(.*)"$')
+_SPECIAL_START = frozenset(" \t\u3000='")
 MONEY_SIGNS = str.maketrans("", "", "￥¥,， ")
 
 
@@ -24,7 +25,10 @@ class RowRejected(Exception):
 
 def clean(cell: str) -> str:
     """A cell as its value: Excel guards, tabs, spaces and empty markers removed."""
-    text = cell.strip().strip("\t").strip()
+    if cell and cell[0] not in _SPECIAL_START and not cell[-1].isspace() and cell not in EMPTY:
+        # Most cells are plain: skip the work (profiled: a third of the check pass).
+        return cell
+    text = cell.strip()
     guarded = EXCEL_GUARD.match(text)
     if guarded:
         text = guarded.group(1).strip()
@@ -92,6 +96,12 @@ class RowReader:
         text = values.get(field, "")
         if not text:
             return None
+        if len(text) == 19 and self.mapping.iso_seconds and text[10] == " ":
+            # 2026-11-01 09:00:00, the exports' usual spelling: fromisoformat is ten times strptime's speed.
+            try:
+                return datetime.fromisoformat(text).replace(tzinfo=self.mapping.timezone)
+            except ValueError:
+                pass
         for pattern in self.mapping.time_formats:
             try:
                 return datetime.strptime(text, pattern).replace(tzinfo=self.mapping.timezone)
