@@ -131,4 +131,6 @@ def sample_export(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps({"written": [str(p) for p in written], "rows": count, "malformed": malformed}))
+    typer.echo(
+        json.dumps({"written": [str(p) for p in written], "rows": count, "malformed": malformed}, ensure_ascii=False)
+    )

@@ -192,6 +192,8 @@ def write_export(
     """Write a sample export of `count` rows (orders: orders) and return the files written."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: one of {', '.join(FORMATS)}")
+    if (fmt == "xlsx") != (out.suffix.lower() == ".xlsx"):
+        raise ValueError(f"{out.name}: an {fmt} export is named {'.xlsx' if fmt == 'xlsx' else '.csv'}")
     bad = _malformed_rows(count, malformed, seed)
     maker = _Maker(seed, later, bad)
     if platform == "tmall" and kind == "orders":

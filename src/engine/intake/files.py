@@ -24,6 +24,7 @@ from ecomflow.engine.errors import ValidationFailed
 
 BOM = codecs.BOM_UTF8
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+ZIP_MAGIC = b"PK\x03\x04"
 # Bytes read at a time when sniffing the encoding: one pass, constant memory.
 CHUNK = 1 << 20
 
@@ -68,6 +69,9 @@ def open_table(path: Path, *, name: str | None = None) -> Iterator[Table]:
         with _open_xlsx(path, name) as table:
             yield table
         return
+    with path.open("rb") as raw:
+        if raw.read(4) == ZIP_MAGIC:
+            raise refuse(name, "format", "this is an XLSX workbook (a zip), not a CSV: give it an .xlsx name")
     encoding = detect_encoding(path)
     with path.open("rb") as raw:
         lines = _decoded_lines(raw, encoding, name)

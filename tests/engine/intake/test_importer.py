@@ -248,6 +248,13 @@ def test_a_broken_xlsx_is_refused(tmp_path: Path) -> None:
     assert not zipfile.is_zipfile(out)
 
 
+def test_a_workbook_under_a_csv_name_is_refused_saying_so(tmp_path: Path) -> None:
+    out = tmp_path / "reviews.xlsx"
+    write_export("reviews", "tmall", out, count=3, fmt="xlsx")
+    misnamed = out.rename(tmp_path / "reviews.csv")
+    assert_refused("reviews", misnamed, "format", "this is an XLSX workbook (a zip), not a CSV")
+
+
 def test_the_report_counts_the_process_starts_still_queued(tmp_path: Path) -> None:
     out = tmp_path / "reviews.csv"
     write_export("reviews", "tmall", out, count=3)
