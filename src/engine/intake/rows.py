@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -99,12 +99,13 @@ class RowReader:
         if len(text) == 19 and self.mapping.iso_seconds and text[10] == " ":
             # 2026-11-01 09:00:00, the exports' usual spelling: fromisoformat is ten times strptime's speed.
             try:
-                return datetime.fromisoformat(text).replace(tzinfo=self.mapping.timezone)
+                return datetime.fromisoformat(text).replace(tzinfo=self.mapping.timezone).astimezone(UTC)
             except ValueError:
                 pass
         for pattern in self.mapping.time_formats:
             try:
-                return datetime.strptime(text, pattern).replace(tzinfo=self.mapping.timezone)
+                # Read as Shanghai's wall clock, kept in UTC (what is stored; and cheaper to stage and hash).
+                return datetime.strptime(text, pattern).replace(tzinfo=self.mapping.timezone).astimezone(UTC)
             except ValueError:
                 continue
         raise RowRejected(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def test_amounts_with_a_yuan_sign_and_thousands_commas_are_decimal() -> None:
     row = ['="1"', "交易成功", "￥1,299.50", "2026-11-01 09:00", "1299.5"]
     order = order_of(reader, reader.values(row), "tmall")
     assert order.paid_amount == Decimal("1299.50") and order.total_amount == Decimal("1299.50")
-    assert order.ordered_at.utcoffset().total_seconds() == 8 * 3600
+    # Shanghai's 09:00 is 01:00 UTC.
+    assert order.ordered_at == datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
     with pytest.raises(RowRejected, match="column 买家实际支付金额: '-5' is not an amount of 0 or more"):
         order_of(reader, reader.values([*row[:2], "-5", *row[3:]]), "tmall")
