@@ -53,6 +53,8 @@ def import_orders(
     mapping: MappingOption = None,
 ) -> None:
     """Import an order export (Tmall: 订单报表 with --lines 宝贝报表; JD: 订单导出, one row per line)."""
+    if platform is PlatformName.tmall and lines is None:
+        typer.echo("note: no --lines (宝贝报表): the orders are imported without their lines", err=True)
     _import("orders", file, platform.value, as_user, mapping, lines)
 
 

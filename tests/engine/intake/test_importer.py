@@ -170,6 +170,16 @@ def test_a_jd_order_with_a_bad_line_is_rejected_whole(tmp_path: Path) -> None:
     ]
 
 
+def test_a_repeated_refund_number_is_rejected_naming_the_first_line(tmp_path: Path) -> None:
+    out = tmp_path / "refunds.csv"
+    write_export("refunds", "tmall", out, count=4)
+    rows = out.read_bytes().split(b"\r\n")
+    out.write_bytes(b"\r\n".join([*rows[:4], rows[2], *rows[4:]]))
+    report = run("refunds", out)
+    assert report["created"] == 4
+    assert [(r["line"], r["reason"].split(" is also")[1]) for r in report["rejections"]] == [(5, " on line 3")]
+
+
 def test_refunds_import_with_each_kind_and_status(tmp_path: Path) -> None:
     out = tmp_path / "refunds.csv"
     write_export("refunds", "tmall", out, count=18, fmt="utf8-bom", malformed=2)
