@@ -13,6 +13,7 @@ from ecomflow.api.routes import (
     catalog,
     diagrams,
     health,
+    imports,
     instances,
     processes,
     reports,
@@ -30,7 +31,7 @@ from ecomflow.engine.config import get_settings
 
 def body_limit(path: str, limit: int) -> int:
     """Return the body limit of a path: an upload's (the file's own limit stops it mid-stream), or the general one."""
-    return upload_body_limit() if path in UPLOAD_PATHS else limit
+    return upload_body_limit(path) if path in UPLOAD_PATHS else limit
 
 
 class _StreamedBodyLimit:
@@ -82,7 +83,7 @@ def create_app() -> FastAPI:
         return await call_next(request)
 
     routers = (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, webhooks)
-    for module in (*routers, catalog, stock):
+    for module in (*routers, catalog, stock, imports):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

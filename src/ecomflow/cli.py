@@ -15,6 +15,7 @@ import typer
 from ecomflow.catalog_commands import catalog_app
 from ecomflow.definition_commands import instances_app
 from ecomflow.engine.config import get_settings
+from ecomflow.import_commands import import_app, sample_export
 
 app = typer.Typer(
     help="ecomflow — e-commerce processes as Prefect flows with a human task inbox.", no_args_is_help=True
@@ -25,6 +26,8 @@ report_app = typer.Typer(help="Print reports from the task history.", no_args_is
 app.add_typer(report_app, name="report")
 app.add_typer(instances_app, name="instances")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(import_app, name="import")
+app.command("sample-export")(sample_export)
 
 
 def _use_our_prefect() -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
@@ -51,10 +50,16 @@ _CENT = Decimal("0.01")
 
 def content_hash(record: Record) -> str:
     """Return the sha256 of the record's canonical JSON: equal data, equal digest, whatever the file's spelling."""
-    return hashlib.sha256(json.dumps(asdict(record), sort_keys=True, default=_canonical).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(_canonical(record), default=_scalar, ensure_ascii=False).encode()).hexdigest()
 
 
-def _canonical(value: Any) -> str:
+def _canonical(record: Any) -> list[Any]:
+    # Field values in the dataclass's order (its __init__ sets them in that order), not asdict: its deep copies
+    # cost more than the hashing.
+    return [[_canonical(line) for line in v] if isinstance(v, tuple) else v for v in vars(record).values()]
+
+
+def _scalar(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value.quantize(_CENT))
     if isinstance(value, datetime):
@@ -119,6 +124,9 @@ def _key_of(record: Record) -> str:
 def _check(record: Record, kind: str, position: int) -> None:
     """Refuse a record that no mapping could have produced: the wrong kind or a value outside the canon."""
     expected = _RECORD_OF[kind]
+    canonical_order = type(record) is OrderRecord and kind == "orders" and record.platform in PLATFORMS
+    if canonical_order and record.order_no and record.status in ORDER_STATUSES:
+        return  # the common case, without building a list per record (profiled)
     problems = []
     if not isinstance(record, expected):
         problems.append(
@@ -148,9 +156,35 @@ def _key_field(kind: str) -> str:
     return {"orders": "order_no", "refunds": "refund_no", "reviews": "review_id"}[kind]
 
 
-def _columns(record: Record, skip: Sequence[str] = ()) -> dict[str, Any]:
+def _columns(record: Any, skip: Sequence[str] = ()) -> dict[str, Any]:
     """The record's fields as column values (a dataclass's fields, not asdict: lines stay records)."""
-    return {f.name: getattr(record, f.name) for f in fields(record) if f.name not in skip}
+    values = dict(vars(record))
+    for name in skip:
+        del values[name]
+    return values
+
+
+def _bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany INSERT on the table (Core: the ORM's bulk insert went row by row here, profiled)."""
+    if rows:
+        session.execute(insert(model.__table__), rows)
+
+
+def _bulk_update(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE by primary key; each row carries its id as `row_id`."""
+    if rows:
+        table = model.__table__
+        session.execute(update(table).where(table.c.id == bindparam("row_id")), rows)
+
+
+def _load(session: Session, model: Any, key: Any, platform_keys: list[tuple[str, str]]) -> list[Any]:
+    """The stored rows of these (platform, key) pairs as ORM objects, fresh from the database."""
+    loaded = []
+    for platform in {p for p, _ in platform_keys}:
+        keys = [k for p, k in platform_keys if p == platform]
+        query = select(model).where(model.platform == platform, key.in_(keys))
+        loaded += list(session.scalars(query.execution_options(populate_existing=True)))
+    return loaded
 
 
 def _existing(session: Session, model: Any, key: Any, records: Sequence[Record], extra: Any) -> dict[tuple, Any]:
@@ -185,27 +219,27 @@ def _upsert_orders(session: Session, records: list[OrderRecord], *, actor: str, 
             unchanged += 1
         else:
             changed.append((row[0], record, digest, row[2]))
-    created_orders: list[PlatformOrder] = []
-    if new:
-        values = [
-            {**_columns(r, skip=("lines",)), "content_hash": d, "imported_at": now, "updated_at": now} for r, d in new
-        ]
-        created_orders = list(session.scalars(insert(PlatformOrder).returning(PlatformOrder), values))
+    _bulk_insert(
+        session,
+        PlatformOrder,
+        [{**_columns(r, skip=("lines",)), "content_hash": d, "imported_at": now, "updated_at": now} for r, d in new],
+    )
+    created_orders = _load(session, PlatformOrder, PlatformOrder.order_no, [(r.platform, r.order_no) for r, _ in new])
+    _bulk_update(
+        session,
+        PlatformOrder,
+        [{"row_id": i, **_columns(r, skip=("lines",)), "content_hash": d, "updated_at": now} for i, r, d, _ in changed],
+    )
     if changed:
-        session.execute(
-            update(PlatformOrder),
-            [{"id": i, **_columns(r, skip=("lines",)), "content_hash": d, "updated_at": now} for i, r, d, _ in changed],
-        )
         session.execute(delete(PlatformOrderLine).where(PlatformOrderLine.order_id.in_([c[0] for c in changed])))
-    by_key = {o.order_no: o for o in created_orders}
-    lines = [(by_key[r.order_no].id, r) for r, _ in new] + [(i, r) for i, r, _, _ in changed]
+    by_key = {(o.platform, o.order_no): o.id for o in created_orders}
+    lines = [(by_key[(r.platform, r.order_no)], r) for r, _ in new] + [(i, r) for i, r, _, _ in changed]
     line_rows = [
         {"order_id": order_id, "line_no": number, **_columns(line)}
         for order_id, record in lines
         for number, line in enumerate(record.lines, start=1)
     ]
-    if line_rows:
-        session.execute(insert(PlatformOrderLine), line_rows)
+    _bulk_insert(session, PlatformOrderLine, line_rows)
     events = [
         _order_event(o.id, "order.imported", actor, now, run, status=o.status, platform_status=o.platform_status)
         for o in created_orders
@@ -217,8 +251,7 @@ def _upsert_orders(session: Session, records: list[OrderRecord], *, actor: str, 
         )
         for i, r, b in moved
     ]
-    if events:
-        session.execute(insert(PlatformOrderEvent), events)
+    _bulk_insert(session, PlatformOrderEvent, events)
     for order in created_orders:
         waves.order_changed(session, order, before=None, actor=actor)
     if moved:
@@ -289,12 +322,12 @@ def _upsert_simple(
         elif row[1] == digest:
             unchanged += 1
         else:
-            changed.append({"id": row[0], **_columns(record), "content_hash": digest, "updated_at": now})
+            changed.append({"row_id": row[0], **_columns(record), "content_hash": digest, "updated_at": now})
             if getattr(record, watched) != row[2]:
                 before_of[row[0]] = row[2]
-    created = list(session.scalars(insert(model).returning(model), new)) if new else []
-    if changed:
-        session.execute(update(model), changed)
+    _bulk_insert(session, model, new)
+    created = _load(session, model, key, [(r["platform"], r[key_name]) for r in new])
+    _bulk_update(session, model, changed)
     for item in created:
         changed_hook(session, item, before=None, actor=actor)
     if before_of:
