@@ -93,6 +93,7 @@ SPEC_STEPS = {
         "policy_check",
         "cs_review",
         "goodwill_approval",
+        "platform_parcel",
         "await_parcel",
         "inspect",
         "deduction_approval",
@@ -103,6 +104,7 @@ SPEC_STEPS = {
         "check_rating",
         "follow_up",
     ],
+    "review_follow_up": ["follow_up"],
     "product_photo_shoot": [
         "request",
         "sample_handover",
@@ -538,6 +540,7 @@ class TestShippedFlows:
             "policy_check": ("auto", None),
             "cs_review": ("approval", "customer_service"),
             "goodwill_approval": ("approval", "operations"),
+            "platform_parcel": ("auto", None),
             "await_parcel": ("human", "customer_service"),
             "inspect": ("human", "warehouse"),
             "deduction_approval": ("approval", "operations"),
@@ -567,10 +570,8 @@ class TestShippedFlows:
             "deduction",
             "restock",
         ]
-        assert process.step("await_parcel").form.json_schema["required"] == [
-            "return_tracking_no",
-            "return_shipping_cost",
-        ]
+        # The platform's refund feed fills the parcel in without a shipping cost (version 3).
+        assert process.step("await_parcel").form.json_schema["required"] == ["return_tracking_no"]
         assert process.step("reship").form.json_schema["required"] == ["carrier", "tracking_no"]
         assert process.step("follow_up").form.get_field("contact_result").attrs["values"] == (
             "resolved",
@@ -760,6 +761,7 @@ class TestShippedFlows:
         assert {p.key for p in shipped.processes.values() if p.volume == "high"} == {
             "presales_order",
             "returns_exchange",
+            "review_follow_up",
         }
 
 
