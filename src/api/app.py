@@ -13,6 +13,7 @@ from ecomflow.api.routes import (
     catalog,
     diagrams,
     health,
+    inbound,
     instances,
     processes,
     reports,
@@ -82,7 +83,7 @@ def create_app() -> FastAPI:
         return await call_next(request)
 
     routers = (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, webhooks)
-    for module in (*routers, catalog, stock):
+    for module in (*routers, catalog, stock, inbound):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)
