@@ -25,7 +25,10 @@ def listing_file_of(
     listing: dict[str, Any], *, code: str, prices: dict[str, Any], timezone: str, public_url: str
 ) -> ListingFile:
     """Return what the files carry: the prepared listing with each SKU's online price as published."""
-    go_live = datetime.fromisoformat(listing["go_live_at"]).astimezone(ZoneInfo(timezone))
+    zone = ZoneInfo(timezone)
+    go_live = datetime.fromisoformat(listing["go_live_at"])
+    # A form's datetime without an offset is calendar time where the shop is.
+    go_live = go_live.replace(tzinfo=zone) if go_live.tzinfo is None else go_live.astimezone(zone)
     return ListingFile(
         code=code,
         title=listing["title"],

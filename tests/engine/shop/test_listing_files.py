@@ -117,6 +117,9 @@ def test_the_listing_data_becomes_the_file_with_local_go_live_time_and_published
         ("TEE-RED-L", "", Decimal("99.90"), 0),
     ]
     assert export.image_urls == ["http://shop.example/attachments/img-1"]
+    naive = {**LISTING_DATA, "go_live_at": "2026-12-05T20:00:00"}
+    assert listing_file_of(naive, code="T", prices={"TEE-RED-M": 1, "TEE-RED-L": 1}, timezone="Asia/Shanghai",
+                           public_url="").go_live_at == "2026-12-05 20:00:00"  # fmt: skip
 
 
 @pytest.mark.usefixtures("clean_db")
