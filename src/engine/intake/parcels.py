@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.platform_models import PlatformRefund
-from ecomflow.engine.definitions.forms import validate_form
+from ecomflow.engine.definitions.forms import FieldProblem, FormSpec, validate_form
 from ecomflow.engine.definitions.versions import step_of_task
 from ecomflow.engine.events import outbox
 from ecomflow.engine.events.audit import record_event
@@ -18,6 +18,8 @@ from ecomflow.engine.tasks.states import TaskAction, TaskState
 from ecomflow.engine.tasks.step_tasks import task_pause_prefix
 
 AWAIT_PARCEL = "await_parcel"
+# A person logging a parcel records its cost; the platform's refund feed carries none, so it stays unknown.
+SHIPPING_COST = "return_shipping_cost"
 
 
 def parcel_of(refund: PlatformRefund) -> dict[str, Any] | None:
@@ -28,6 +30,15 @@ def parcel_of(refund: PlatformRefund) -> dict[str, Any] | None:
     if refund.return_carrier:
         parcel["carrier"] = refund.return_carrier
     return parcel
+
+
+def _problems_besides_the_cost(form: FormSpec, parcel: dict[str, Any]) -> list[FieldProblem]:
+    """Return the form's problems with the parcel, but the missing shipping cost: the platform never reports it."""
+    return [
+        problem
+        for problem in validate_form(form, parcel)
+        if (problem.field, problem.rule) != (SHIPPING_COST, "required")
+    ]
 
 
 def reported_parcel(session: Session, *, instance_id: str) -> dict[str, Any] | None:
@@ -54,9 +65,8 @@ def fill_parcel(session: Session, refund: PlatformRefund, *, actor: str) -> Huma
     if task is None:
         return None
     form = step_of_task(session, task).form
-    if form is not None and validate_form(form, parcel):
-        # An older version's form also needs the shipping cost, which the platform does not report: a person fills it.
-        return None
+    if form is not None and _problems_besides_the_cost(form, parcel):
+        return None  # a form that asks more than the platform reports: a person completes it
     if task.state == TaskState.OPEN and try_move_task(session, task, TaskAction.CLAIM, actor=actor) is None:
         return None
     if try_move_task(session, task, TaskAction.COMPLETE, actor=actor, output=parcel) is None:

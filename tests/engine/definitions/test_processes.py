@@ -570,8 +570,10 @@ class TestShippedFlows:
             "deduction",
             "restock",
         ]
-        # The platform's refund feed fills the parcel in without a shipping cost (version 3).
-        assert process.step("await_parcel").form.json_schema["required"] == ["return_tracking_no"]
+        assert process.step("await_parcel").form.json_schema["required"] == [
+            "return_tracking_no",
+            "return_shipping_cost",
+        ]
         assert process.step("reship").form.json_schema["required"] == ["carrier", "tracking_no"]
         assert process.step("follow_up").form.get_field("contact_result").attrs["values"] == (
             "resolved",
