@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.db.models import ProcessInstance
 from ecomflow.engine.db.platform_models import PlatformOrder, PlatformOrderLine, PlatformRefund, PlatformReview
 from ecomflow.engine.definitions.current import get_definitions
+from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.instances.lifecycle import ACTIVE_INSTANCE_STATES, cancel_instance, start_instance
 from ecomflow.engine.intake.parcels import fill_parcel
@@ -52,22 +53,24 @@ def refund_changed(session: Session, refund: PlatformRefund, *, before: str | No
 def _start_return(session: Session, refund: PlatformRefund, *, actor: str) -> None:
     """Start the returns_exchange case of a refund request; a request without SKU or amount is audited, not started."""
     params, missing = return_params(session, refund)
+    about = {"platform": refund.platform, "refund_no": refund.refund_no}
     if missing:
-        record_event(
-            session,
-            type="refund.case_not_started",
-            actor=actor,
-            data={"platform": refund.platform, "refund_no": refund.refund_no, "missing": missing},
-        )
+        record_event(session, type="refund.case_not_started", actor=actor, data={**about, "missing": missing})
         return
-    instance = start_instance(
-        session,
-        definitions=get_definitions(),
-        process_key=RETURNS,
-        business_key=f"refund-{refund.platform}-{refund.refund_no}",
-        params=params,
-        principal=SYSTEM,
-    )
+    try:
+        instance = start_instance(
+            session,
+            definitions=get_definitions(),
+            process_key=RETURNS,
+            business_key=f"refund-{refund.platform}-{refund.refund_no}",
+            params=params,
+            principal=SYSTEM,
+        )
+    except ValidationFailed as refused:
+        # The start form's rules are checked before anything is written: one odd request must not fail the import.
+        problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in refused.problems]
+        record_event(session, type="refund.case_not_started", actor=actor, data={**about, "refused": problems})
+        return
     refund.instance_id = instance.id
 
 
@@ -129,14 +132,20 @@ def review_changed(session: Session, review: PlatformReview, *, before: int | No
         params["content"] = review.content[:2000]
     if review.sku:
         params["sku"] = review.sku
-    instance = start_instance(
-        session,
-        definitions=get_definitions(),
-        process_key=REVIEW_FOLLOW_UP,
-        business_key=f"review-{review.platform}-{review.review_id}",
-        params=params,
-        principal=SYSTEM,
-    )
+    try:
+        instance = start_instance(
+            session,
+            definitions=get_definitions(),
+            process_key=REVIEW_FOLLOW_UP,
+            business_key=f"review-{review.platform}-{review.review_id}",
+            params=params,
+            principal=SYSTEM,
+        )
+    except ValidationFailed as refused:
+        problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in refused.problems]
+        data = {"platform": review.platform, "review_id": review.review_id, "refused": problems}
+        record_event(session, type="review.follow_up_not_started", actor=actor, data=data)
+        return
     review.instance_id = instance.id
 
 

@@ -133,6 +133,15 @@ def test_a_request_without_sku_anywhere_is_audited_not_started() -> None:
     assert event.data["missing"] == ["sku"] and event.data["refund_no"] == refund.refund_no
 
 
+def test_a_request_the_start_form_refuses_is_audited_and_the_import_goes_on() -> None:
+    refund = change_refund(add_refund(order_no="T_1"), before=None)  # the form's order id allows no underscore
+    assert refund.instance_id is None
+    with session_scope() as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.type == "refund.case_not_started"))
+        assert [problem["field"] for problem in event.data["refused"]] == ["order_id"]
+        assert session.scalar(select(ProcessInstance.id)) is None
+
+
 @pytest.mark.parametrize("status", ["cancelled", "rejected", "refunded"])
 def test_a_request_first_seen_closed_starts_nothing(status: str) -> None:
     assert change_refund(add_refund(status=status), before=None).instance_id is None
@@ -228,3 +237,12 @@ def test_a_bad_review_of_an_order_with_a_running_return_leaves_the_follow_up_to_
     with session_scope() as session:
         assert session.get(OrderRating, refund.order_no).rating == 2
         assert session.scalars(select(ProcessInstance.process_key)).all() == ["returns_exchange"]
+
+
+def test_a_bad_review_the_follow_up_form_refuses_is_audited_and_its_rating_kept() -> None:
+    review = add_review(1, order_no="T_1")
+    assert review.instance_id is None
+    with session_scope() as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.type == "review.follow_up_not_started"))
+        assert [problem["field"] for problem in event.data["refused"]] == ["order_id"]
+        assert session.get(OrderRating, "T_1").rating == 1
