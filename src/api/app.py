@@ -14,6 +14,7 @@ from ecomflow.api.routes import (
     diagrams,
     health,
     imports,
+    inbound,
     instances,
     processes,
     reports,
@@ -83,7 +84,7 @@ def create_app() -> FastAPI:
         return await call_next(request)
 
     routers = (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, webhooks)
-    for module in (*routers, catalog, stock, imports):
+    for module in (*routers, catalog, stock, imports, inbound):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -150,8 +150,8 @@ def may_see_step_heat(principal: Principal) -> bool:
 
 
 def may_cancel_instance(principal: Principal) -> bool:
-    """Tell whether the user may cancel instances: managers."""
-    return is_manager(principal)
+    """Tell whether the user may cancel instances: managers, and the system (a platform withdrew the request)."""
+    return is_manager(principal) or is_system(principal)
 
 
 # ── attachments ────────────────────────────────────────────────────────────────────

@@ -248,6 +248,10 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
         path = path.replace("{key}", "returns_exchange" if obj == "existing" else "no_such_process")
         if action == "instances":
             kwargs["json"] = {"business_key": _new_name("RET"), "params": return_params()}
+    elif "{source}" in path:
+        # The pushed feed takes no bearer token: a caller without the source's signature is refused alike.
+        path = path.replace("{source}", "erp")
+        kwargs["json"] = {"platform": "tmall", "kind": "refunds", "events": []}
     elif "{attachment_id}" in path:
         path = path.replace("{attachment_id}", _attachment_object(cell, obj))
     elif "{code}" in path or "{sku}" in path:
