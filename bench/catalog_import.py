@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import multiprocessing
-import resource
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.harness.databases import fresh_database, migrate
+from bench.harness.fresh_process import measure_in_fresh_process, peak_mb_since, rss_kb
 from bench.harness.logs import finish_data_dir, make_data_dir
 from bench.harness.options import add_common_options, setting_of
 from bench.harness.recording import Entry, record_run
@@ -67,20 +65,12 @@ def write_catalogue(path: Path, variants: int) -> None:
             )
 
 
-def _rss_kb() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def _ours(url: str, path: str) -> dict[str, Any]:
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.people.principals import SYSTEM
     from ecomflow.engine.shop.catalog_import import check_file, import_rows
 
-    before = _rss_kb()
+    before = rss_kb()
     started = time.perf_counter()
     with session_scope(url) as session:
         checked = check_file(Path(path), session=session)
@@ -90,7 +80,7 @@ def _ours(url: str, path: str) -> dict[str, Any]:
     return {
         "seconds": ended - started,
         "check_seconds": checked_at - started,
-        "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,
+        "peak_mb": peak_mb_since(before),
         "variants": imported.variants,
         "movements": imported.movements,
         "bad": len(checked.bad),
@@ -104,7 +94,7 @@ def _plain(url: str, path: str) -> dict[str, Any]:
     from ecomflow.engine.db.models import Location, Product, StockBalance, StockMovement, Variant
     from ecomflow.engine.db.sessions import session_scope
 
-    before = _rss_kb()
+    before = rss_kb()
     started = time.perf_counter()
     now = utcnow()
     movements = 0
@@ -169,29 +159,15 @@ def _plain(url: str, path: str) -> dict[str, Any]:
     ended = time.perf_counter()
     return {
         "seconds": ended - started,
-        "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,
+        "peak_mb": peak_mb_since(before),
         "variants": len(rows),
         "movements": movements,
     }
 
 
-def _child(kind: str, url: str, path: str, queue: Any) -> None:
-    queue.put((_ours if kind == "ours" else _plain)(url, path))
-
-
 def _measure(kind: str, db: str, data_dir: Path, csv_path: Path) -> dict[str, Any]:
     """Run one measurement in a fresh process on a fresh, migrated database."""
-    directory = data_dir / kind
-    directory.mkdir()
-    with fresh_database(db, directory) as url:
-        migrate(url)
-        context = multiprocessing.get_context("spawn")
-        queue = context.Queue()
-        process = context.Process(target=_child, args=(kind, url, str(csv_path), queue))
-        process.start()
-        result = queue.get()
-        process.join()
-        return result
+    return measure_in_fresh_process(_ours if kind == "ours" else _plain, db, data_dir / kind, str(csv_path))
 
 
 def run(db: str, *, variants: int, keep_data: bool = False) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from ecomflow.api.routes import (
     exports,
     figures,
     health,
+    imports,
+    inbound,
     instances,
     processes,
     reports,
@@ -32,7 +34,7 @@ from ecomflow.engine.config import get_settings
 
 def body_limit(path: str, limit: int) -> int:
     """Return the body limit of a path: an upload's (the file's own limit stops it mid-stream), or the general one."""
-    return upload_body_limit() if path in UPLOAD_PATHS else limit
+    return upload_body_limit(path) if path in UPLOAD_PATHS else limit
 
 
 class _StreamedBodyLimit:
@@ -97,7 +99,7 @@ def create_app() -> FastAPI:
         exports,
         webhooks,
     )
-    for module in (*routers, catalog, stock):
+    for module in (*routers, catalog, stock, imports, inbound):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

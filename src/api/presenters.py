@@ -14,6 +14,7 @@ from ecomflow.engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from ecomflow.engine.definitions.processes import ProcessSpec
 from ecomflow.engine.definitions.versions import step_of_task
 from ecomflow.engine.events.audit import list_events
+from ecomflow.engine.files.generated import generated_files
 from ecomflow.engine.instances.lifecycle import children_of, get_instance
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 from ecomflow.engine.people.principals import Principal
@@ -132,6 +133,16 @@ def present_instance_detail(
         history=[present_event(e) for e in events],
         parent=_link(parent) if parent else None,
         children=[_link(c) for c in children],
+        files=[
+            schemas.GeneratedFileOut(
+                name=name,
+                attachment_id=attachment.id,
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                url=f"/attachments/{attachment.id}",
+            )
+            for name, attachment in generated_files(session, instance.id)
+        ],
     )
 
 

@@ -143,11 +143,22 @@ class InstanceOut(BaseModel):
     ended_at: datetime | None
 
 
+class GeneratedFileOut(BaseModel):
+    """A file a step wrote for the instance (a listing's bulk-upload file): download it at `url`."""
+
+    name: str
+    attachment_id: str
+    filename: str
+    content_type: str
+    url: str
+
+
 class InstanceDetailOut(InstanceOut):
     tasks: list[TaskOut]
     history: list[EventOut]
     parent: InstanceLink | None
     children: list[InstanceLink]
+    files: list[GeneratedFileOut]
 
 
 class InstancePage(BaseModel):

@@ -1,8 +1,9 @@
 """Uploads and downloads over HTTP, shared by the JSON API and the pages: a multipart body streamed to a temp file.
 
 The body is parsed as it arrives (python-multipart's push parser over request.stream()), so an
-upload never sits whole in memory and its size limit stops it mid-stream. Only the part named
-`file` is kept; other parts are ignored.
+upload never sits whole in memory and its size limit stops it mid-stream. Only the file parts asked
+for are kept (`file` for attachments; `file` and `lines_file` for imports), and short text parts
+(at most FIELD_BYTES each); other parts are ignored.
 """
 
 from __future__ import annotations
@@ -30,14 +31,20 @@ from ecomflow.engine.people.principals import Principal
 
 FILE_PART = "file"
 # The routes that take uploads: their bodies stream to disk under their own, larger limit.
-UPLOAD_PATHS = frozenset({"/attachments", "/ui/attachments"})
+UPLOAD_PATHS = frozenset({"/attachments", "/ui/attachments", "/imports"})
+# An import sends up to two files (订单报表 + 宝贝报表): its body may hold two uploads.
+TWO_FILE_PATHS = frozenset({"/imports"})
+# A text part (kind, platform) is a word: anything longer is cut here.
+FIELD_BYTES = 256
+MAX_FIELDS = 16
 # What a multipart body may add around its file: boundaries and part headers.
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def upload_body_limit() -> int:
+def upload_body_limit(path: str = "") -> int:
     """Return the most bytes an upload's whole body may have."""
-    return get_settings().max_upload_bytes + MULTIPART_OVERHEAD
+    files = 2 if path in TWO_FILE_PATHS else 1
+    return files * get_settings().max_upload_bytes + MULTIPART_OVERHEAD
 
 
 def _refused(field: str, rule: str, message: str) -> ValidationFailed:
@@ -78,11 +85,21 @@ def _find_target(principal: Principal, task_id: str, field: str) -> UploadTarget
 
 async def _stream_file_part(request: Request, open_file: Callable[[str], IncomingFile]) -> ReceivedFile:
     """Feed the body to a multipart parser as it arrives; write the `file` part's bytes to the file opened for it."""
+    files, _ = await stream_parts(request, open_file, file_parts=(FILE_PART,))
+    if FILE_PART not in files:
+        raise _refused(FILE_PART, "required", "send the file in a multipart part named file, with a file name")
+    return files[FILE_PART]
+
+
+async def stream_parts(
+    request: Request, open_file: Callable[[str], IncomingFile], *, file_parts: tuple[str, ...]
+) -> tuple[dict[str, ReceivedFile], dict[str, str]]:
+    """Stream a multipart body: the named file parts to temp files, the short text parts into a dict."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise _refused("body", "multipart", "send the file as multipart/form-data in a part named file")
-    state = _Parts(open_file)
+    state = _Parts(open_file, file_parts)
     parser = MultipartParser(boundary, state.callbacks())
     try:
         async for chunk in request.stream():
@@ -95,18 +112,19 @@ async def _stream_file_part(request: Request, open_file: Callable[[str], Incomin
         # A refused, broken or abandoned (ClientDisconnect, cancelled) upload leaves no temp file and no attachment.
         state.discard()
         raise
-    if state.file is None:
-        raise _refused(FILE_PART, "required", "send the file in a multipart part named file, with a file name")
-    return state.file.finish()
+    return {name: file.finish() for name, file in state.files.items()}, state.text_fields()
 
 
 class _Parts:
     """The multipart parser's callbacks: read each part's headers, pass the file part's bytes on."""
 
-    def __init__(self, open_file: Callable[[str], IncomingFile]) -> None:
+    def __init__(self, open_file: Callable[[str], IncomingFile], file_parts: tuple[str, ...]) -> None:
         self.open_file = open_file
-        self.file: IncomingFile | None = None
-        self._writing = False
+        self.file_parts = file_parts
+        self.files: dict[str, IncomingFile] = {}
+        self.fields: dict[str, bytes] = {}
+        self._writing: IncomingFile | None = None
+        self._field: str | None = None
         self._header_name = b""
         self._headers: dict[bytes, bytes] = {}
 
@@ -121,7 +139,7 @@ class _Parts:
         }
 
     def _begin(self) -> None:
-        self._headers, self._header_name, self._writing = {}, b"", False
+        self._headers, self._header_name, self._writing, self._field = {}, b"", None, None
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name = data[start:end].lower()
@@ -131,21 +149,29 @@ class _Parts:
 
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        name, filename = options.get(b"name"), options.get(b"filename")
-        if name == FILE_PART.encode() and filename is not None and self.file is None:
-            self.file = self.open_file(filename.decode("utf-8", "replace"))
-            self._writing = True
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        if name in self.file_parts and filename is not None and name not in self.files:
+            self._writing = self.files[name] = self.open_file(filename.decode("utf-8", "replace"))
+        elif filename is None and name and name not in self.fields and len(self.fields) < MAX_FIELDS:
+            self._field = name
+            self.fields[name] = b""
 
     def _data(self, data: bytes, start: int, end: int) -> None:
-        if self._writing and self.file is not None:
-            self.file.write(data[start:end])
+        if self._writing is not None:
+            self._writing.write(data[start:end])
+        elif self._field is not None:
+            self.fields[self._field] = (self.fields[self._field] + data[start:end])[:FIELD_BYTES]
 
     def _end(self) -> None:
-        self._writing = False
+        self._writing, self._field = None, None
+
+    def text_fields(self) -> dict[str, str]:
+        return {name: value.decode("utf-8", "replace").strip() for name, value in self.fields.items()}
 
     def discard(self) -> None:
-        if self.file is not None:
-            self.file.discard()
+        for file in self.files.values():
+            file.discard()
 
 
 def download_response(attachment_id: str, *, principal: Principal, variant: str | None) -> StreamingResponse:

@@ -6,18 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
 
-from ecomflow.engine.db.models import User
+from ecomflow.command_helpers import ProgressBar, principal_or_exit
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import EcomflowError
-from ecomflow.engine.people.users import principal_of
 from ecomflow.engine.shop.catalog_import import check_file, export_rows, import_rows, write_report, write_table
 
 catalog_app = typer.Typer(help="Import and export the catalogue (products, variants, stock).", no_args_is_help=True)
-# Below this many rows the import is over before a bar would be read.
-PROGRESS_FROM = 2000
 
 
 @catalog_app.command("import")
@@ -37,11 +32,7 @@ def catalog_import(
         raise typer.Exit(2)
     try:
         with session_scope() as session:
-            user = session.scalar(select(User).where(User.name == as_user, User.active.is_(True)))
-            if user is None:
-                typer.echo(f"error: --as {as_user}: no such active user", err=True)
-                raise typer.Exit(2)
-            principal = principal_of(session, user)
+            principal = principal_or_exit(session, as_user)
             checked = check_file(file, session=session)
             for line, reason in checked.bad:
                 typer.echo(f"{file}:{line}: {reason}", err=True)
@@ -54,7 +45,7 @@ def catalog_import(
                 report = report or file.with_name(f"{file.name}.bad-rows.csv")
                 write_report(report, checked.bad)
                 typer.echo(f"{len(checked.bad)} bad row(s) left out; report: {report}")
-            with _ProgressBar(len(checked.rows)) as advance:
+            with ProgressBar(len(checked.rows)) as advance:
                 imported = import_rows(session, checked, principal=principal, source=file.name, progress=advance)
     except EcomflowError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
@@ -63,29 +54,6 @@ def catalog_import(
         f"imported {imported.variants} variant(s) of {imported.products} product(s); "
         f"{imported.movements} stock movement(s)"
     )
-
-
-class _ProgressBar:
-    """A rich progress bar on long imports; a no-op on short ones."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar: Progress | None = None
-
-    def __enter__(self):
-        if self.total < PROGRESS_FROM:
-            return None
-        self.bar = Progress(
-            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=False
-        )
-        self.bar.start()
-        task = self.bar.add_task("import", total=self.total)
-        bar = self.bar
-        return lambda done, total: bar.update(task, completed=done)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 @catalog_app.command("export")

@@ -13,6 +13,7 @@ The engine's guards, the inbox's queries, the API and the web pages' buttons all
   role and the managers (and the system); everyone signed in may read it.
 - An attachment is downloaded by whoever may see an instance that uses it (a completed task's output
   or its start params); until something uses it, by its uploader alone.
+- The shops' exports (orders, refunds, reviews) are imported by customer service and the managers.
 Refusals name the rule they apply.
 """
 
@@ -149,8 +150,8 @@ def may_see_step_heat(principal: Principal) -> bool:
 
 
 def may_cancel_instance(principal: Principal) -> bool:
-    """Tell whether the user may cancel instances: managers."""
-    return is_manager(principal)
+    """Tell whether the user may cancel instances: managers, and the system (a platform withdrew the request)."""
+    return is_manager(principal) or is_system(principal)
 
 
 # ── attachments ────────────────────────────────────────────────────────────────────
@@ -206,6 +207,24 @@ def check_may_edit_catalog(principal: Principal) -> None:
     if not may_edit_catalog(principal):
         raise Forbidden(
             f"catalogue rule: master data is changed by the {CATALOG_ROLE} role and the managers; "
+            f"{principal.name} holds {', '.join(sorted(principal.roles)) or 'no role'}"
+        )
+
+
+# ── platform imports ───────────────────────────────────────────────────────────────
+IMPORT_ROLE = "customer_service"
+
+
+def may_import_platform_data(principal: Principal) -> bool:
+    """Tell whether the user may import the shops' orders, refunds and reviews: customer service and managers."""
+    return is_system(principal) or is_manager(principal) or IMPORT_ROLE in principal.roles
+
+
+def check_may_import_platform_data(principal: Principal) -> None:
+    """Refuse a platform import by someone outside customer service and the managers, naming the rule."""
+    if not may_import_platform_data(principal):
+        raise Forbidden(
+            f"import rule: platform exports are imported by the {IMPORT_ROLE} role and the managers; "
             f"{principal.name} holds {', '.join(sorted(principal.roles)) or 'no role'}"
         )
 

@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     sign_in_max_failures_per_address: int = Field(default=20, gt=0)
     # JSON list of {name, url, secret, events}, e.g. ECOMFLOW_WEBHOOKS='[{"name": "im", ...}]'.
     webhooks: list[WebhookEndpoint] = []
+    # The pushed feed (POST /inbound/{source}/events): one HMAC secret per source, e.g.
+    # ECOMFLOW_INBOUND_SECRETS='{"erp": "..."}'; a source without a secret is refused.
+    inbound_secrets: dict[str, SecretStr] = {}
+    # A pushed request signed further than this from the server's clock is refused (replays).
+    inbound_window_seconds: int = Field(default=300, gt=0)
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 12
     # Notification channels: ECOMFLOW_CHANNELS (JSON list) and/or a file of them, ECOMFLOW_CHANNELS_FILE (YAML).

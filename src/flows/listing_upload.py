@@ -9,11 +9,13 @@ from typing import Any
 from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.instances.lifecycle import get_instance
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.rules.listing import Finding, check_listing
 from ecomflow.engine.rules.price_policy import DEVIATION, REFUSED, PriceRule
 from ecomflow.engine.shop.catalog import priced_variants
+from ecomflow.engine.shop.listing_exports import BULK_UPLOAD_FILES, write_listing_files
 from ecomflow.engine.shop.pricing import judge_lines, listing_perks
 from ecomflow.engine.shop.publishing import CatalogChannel, publish_once
 from ecomflow.engine.shop.variant_listings import ListedVariant, record_variant_listings, stock_findings
@@ -104,8 +106,21 @@ def publish_listing(instance_id: str, sku: str, listing: dict[str, Any], module:
             "channel_ref": entry.channel_ref,
             "published_at": entry.published_at.isoformat(),
         }
+        list_prices = {
+            sku: v.list_price for sku, v in priced_variants(session, [r["sku"] for r in listing["skus"]]).items()
+        }
+        prices = dict(listing_prices(listing, list_prices))
         if "dispatch_within_hours" in listing:
             published["variants"] = _write_variants(session, instance_id, listing)
+        # The platforms' bulk-upload files (淘宝助理 CSV, JD XLSX), offered on the verify task and the instance page.
+        published[BULK_UPLOAD_FILES] = write_listing_files(
+            session,
+            instance_id=instance_id,
+            listing=listing,
+            code=sku,
+            prices=prices,
+            timezone=get_definitions().timezone,
+        )
         return published
 
 

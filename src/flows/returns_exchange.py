@@ -13,6 +13,7 @@ from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import parse_duration
 from ecomflow.engine.errors import StockShort
+from ecomflow.engine.intake.parcels import reported_parcel
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.rules.returns_policy import check_return_policy
 from ecomflow.engine.shop.catalog import priced_variants
@@ -131,14 +132,36 @@ def move_case_stock(instance_id: str, kind: str, sku: str, quantity: int) -> dic
         return {"moved": True, "kind": kind, "sku": sku, "quantity": quantity, "movement_id": moved.movement.id}
 
 
+@task
+def platform_parcel(instance_id: str) -> dict[str, Any]:
+    """Return the parcel the buyer reported on the platform's refund request of this case, if any yet."""
+    with session_scope() as session:
+        parcel = reported_parcel(session, instance_id=instance_id)
+    return {"parcel": parcel}
+
+
 def return_shipping(parcel: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
-    """Return the parcel's recorded shipping cost and who pays it (the seller on a seller's fault)."""
-    cost = Decimal(str(parcel.get("return_shipping_cost") or 0))
+    """Return the parcel's recorded shipping cost and who pays it (the seller on a seller's fault).
+
+    A parcel the platform reported has no cost (its refund feed carries none): recorded as unknown, nothing added.
+    """
     paid_by = verdict.get("shipping_paid_by", "buyer")
+    if parcel.get("return_shipping_cost") is None:
+        return {"cost": None, "paid_by": paid_by, "refunded": "0"}
+    cost = Decimal(str(parcel["return_shipping_cost"]))
     return {"cost": str(cost), "paid_by": paid_by, "refunded": str(cost if paid_by == "seller" else Decimal(0))}
 
 
-@process_flow(PROCESS, written_for={1, 2})
+def _await_parcel(run: ProcessRun, verdict: dict[str, Any], kind: str) -> StepOutcome | dict[str, Any]:
+    """Return the parcel the platform already reported (version 3), else wait for the await_parcel task."""
+    if any(step.key == "platform_parcel" for step in run.spec.steps):
+        reported = run.auto("platform_parcel", platform_parcel, run.instance_id)["parcel"]
+        if reported is not None:
+            return reported
+    return run.human("await_parcel", context={"policy": verdict, "kind": kind})
+
+
+@process_flow(PROCESS, written_for={1, 2, 3})
 def returns_exchange(run: ProcessRun) -> dict[str, Any]:
     """售后退换货流程: policy check, review, then refund only (仅退款), return and refund, or exchange (换货)."""
     params = run.params
@@ -159,11 +182,12 @@ def returns_exchange(run: ProcessRun) -> dict[str, Any]:
         # 仅退款: no parcel comes back; the refund is due within refund_within of the review.
         paid = run.auto("refund", refund, run.instance_id, params, "0", review.at, terms)
         return _after_care(run, "refunded", {"kind": kind, "refund": paid})
-    parcel = run.human("await_parcel", context={"policy": verdict, "kind": kind})
-    if parcel.expired:
+    awaited = _await_parcel(run, verdict, kind)
+    if isinstance(awaited, StepOutcome) and awaited.expired:
         return run.finish("closed_no_parcel")
-    shipping = return_shipping(parcel.data, verdict)
-    inspection, deduction = _inspect_until_settled(run, {"parcel": parcel.data, "return_shipping": shipping})
+    parcel = awaited.data if isinstance(awaited, StepOutcome) else awaited
+    shipping = return_shipping(parcel, verdict)
+    inspection, deduction = _inspect_until_settled(run, {"parcel": parcel, "return_shipping": shipping})
     # Version 2 moves stock through the ledger: the parcel back on the shelf, the replacement out.
     moves_stock = any(step.key == "restock" for step in run.spec.steps)
     quantity = int(params.get("quantity") or 1)

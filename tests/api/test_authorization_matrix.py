@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 from ecomflow.api.app import create_app
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent, HumanTask, OutboxMessage, ProcessInstance
+from ecomflow.engine.db.platform_models import ImportRun
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.versions import current_version
@@ -81,7 +82,14 @@ OBJECTS = {
     "attachment_id": ("own", "visible", "hidden", "unreferenced", "missing"),
     "code": ("existing", "missing"),
     "sku": ("existing", "missing"),
+    "import_id": ("existing", "missing"),
 }
+# A two-order review export: what a permitted caller uploads to POST /imports.
+REVIEW_EXPORT = (
+    "订单编号,子订单编号,评价时间,评价结果,评价内容\r\n"
+    "3801,38011,2026-11-05 10:00:00,好评,很好\r\n"
+    "3802,38021,2026-11-05 11:00:00,差评,起球\r\n"
+).encode("gbk")
 # Actions that need the task held: their own and colleague tasks are claimed first.
 NEEDS_HOLDER = ("release", "delegate", "complete")
 
@@ -242,6 +250,10 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
             kwargs["json"] = {"business_key": _new_name("RET"), "params": return_params()}
     elif "{date}" in path:
         path = path.replace("{date}", "2026-11-11")
+    elif "{source}" in path:
+        # The pushed feed takes no bearer token: a caller without the source's signature is refused alike.
+        path = path.replace("{source}", "erp")
+        kwargs["json"] = {"platform": "tmall", "kind": "refunds", "events": []}
     elif "{attachment_id}" in path:
         path = path.replace("{attachment_id}", _attachment_object(cell, obj))
     elif "{code}" in path or "{sku}" in path:
@@ -261,9 +273,25 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
         kwargs["json"] = _product_body(_new_name("NEW"))
     elif path == "/attachments":
         kwargs["files"] = {"file": ("shot.jpg", picture(), "image/jpeg")}
+    elif "{import_id}" in path:
+        path = path.replace("{import_id}", _import_object(obj))
+    elif path == "/imports" and method == "POST":
+        kwargs["files"] = {"file": ("评价.csv", REVIEW_EXPORT, "text/csv")}
+        kwargs["data"] = {"kind": "reviews", "platform": "tmall"}
     elif path == "/tasks/bulk":
         kwargs["json"] = {"action": "claim", "task_ids": [_open_task(cell.role)[0]]}
     return method, path, kwargs
+
+
+def _import_object(obj: str) -> str:
+    """An import run of one review (or a made-up id); return its id."""
+    if obj == "missing":
+        return str(uuid.uuid4())
+    with session_scope() as session:
+        run = ImportRun(kind="reviews", platform="tmall", source="file:评价.csv", actor="starter")
+        session.add(run)
+        session.flush()
+        return run.id
 
 
 def _catalogue_object() -> str:

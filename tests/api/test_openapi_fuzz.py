@@ -37,8 +37,10 @@ from tests.api.conftest import ApiServer
 from tests.conftest import empty_all_tables
 from tests.factories import make_instance, make_task, make_user, return_params
 
-# The web UI under /ui (another piece of work) serves HTML, not this JSON contract.
-SCHEMA = schemathesis.openapi.from_dict(create_app().openapi()).exclude(path_regex=r"^/ui(/|$)")
+# The web UI under /ui (another piece of work) serves HTML, not this JSON contract. The pushed feed under
+# /inbound takes a per-source signature, not these bearer tokens (tests/api/test_inbound_api.py covers it),
+# and its documented example payload cannot be combined with the callers drawn here.
+SCHEMA = schemathesis.openapi.from_dict(create_app().openapi()).exclude(path_regex=r"^/(ui|inbound)(/|$)")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 ROLES = {"manager": ("owner",), "staff": ("warehouse", "customer_service")}
 # A call that may revoke the caller's token: fresh tokens are issued after it.

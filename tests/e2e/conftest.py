@@ -47,6 +47,8 @@ COMMON_ENV = {
     "ECOMFLOW_SWEEPER_POLL_SECONDS": "1",
     # Short leases, so the recovery of runs a dead worker left behind shows within seconds.
     "ECOMFLOW_RUN_LEASE_SECONDS": "3",
+    # The pushed feed's source `erp` and its signing secret (tests/e2e/test_platform_cases.py).
+    "ECOMFLOW_INBOUND_SECRETS": '{"erp": "e2e-erp-secret"}',
 }
 
 

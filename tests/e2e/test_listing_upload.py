@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -9,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.shop.catalog import seed_sku
@@ -206,6 +209,19 @@ class TestGoLive:
         assert (entry.kind, entry.ref, entry.content["title"]) == ("listing", sku, listing_form(files, sku)["title"])
         context = product.get(f"/tasks/{verify['id']}").json()["context"]
         assert context["catalog"]["channel_ref"] == entry.channel_ref
+        # The platforms' bulk-upload files are offered with the verify task and on the instance.
+        taobao_id, jd_id = context["catalog"]["bulk_upload_files"]
+        offered = product.instance(iid)["files"]
+        assert [(f["name"], f["attachment_id"]) for f in offered] == [("taobao_csv", taobao_id), ("jd_xlsx", jd_id)]
+        taobao = product.get(f"/attachments/{taobao_id}")
+        assert taobao.status_code == 200 and taobao.headers["content-type"].startswith("text/csv")
+        lines = list(csv.reader(io.StringIO(taobao.content.decode("utf-16"), newline=""), delimiter="\t"))
+        item = dict(zip(lines[1], lines[3], strict=True))
+        assert (lines[0], item["title"], item["outer_id"]) == (["version 1.00"], listing_form(files, sku)["title"], sku)
+        assert (item["price"], item["num"], item["list_time"]) == ("100.00", "50", slot.strftime("%Y-%m-%d %H:%M:%S"))
+        jd = load_workbook(io.BytesIO(product.get(f"/attachments/{jd_id}").content)).active
+        [first_sku, *_] = jd.iter_rows(min_row=3, values_only=True)
+        assert first_sku[4:8] == (sku, "白色/L", "100.00", 50)
         product.do(verify["id"], {"listing_url": f"https://shop.example.com/item/{sku}", "result": "ok"})
 
         done = product.wait_for_state(iid, "completed")

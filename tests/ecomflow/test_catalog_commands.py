@@ -157,7 +157,7 @@ class TestImport:
 
     def test_a_long_import_shows_a_progress_bar(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         user = importer()
-        monkeypatch.setattr("ecomflow.catalog_commands.PROGRESS_FROM", 3)  # "long" from 3 rows, not 2,000
+        monkeypatch.setattr("ecomflow.command_helpers.PROGRESS_FROM", 3)  # "long" from 3 rows, not 2,000
         result = runner.invoke(app, ["catalog", "import", str(write_csv(tmp_path / "c.csv", GOOD)), "--as", user])
         assert result.exit_code == 0, result.output
         assert "importing" in result.output and "3/3" in result.output

@@ -279,6 +279,7 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "ctx.params": ("流程参数", "Process parameters"),
     "ctx.findings": ("检查发现", "Check findings"),
     "ctx.rework": ("返工", "Rework"),
+    "ctx.bulk_upload_files": ("批量上传文件 (淘宝助理CSV/京东XLSX)", "Bulk-upload files (淘宝助理 CSV, JD XLSX)"),
     "ctx.round": ("轮次", "Round"),
     "ctx.comment": ("意见", "Comment"),
     "ctx.by": ("经办人", "By"),

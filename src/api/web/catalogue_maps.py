@@ -80,6 +80,7 @@ MAP_ENTRIES: dict[str, tuple[str, str]] = {
     "instance.ended": ("结束", "Ended"),
     "instance.parent": ("上级流程", "Parent"),
     "instance.children": ("子流程", "Child instances"),
+    "instance.files": ("生成的文件 (批量上传)", "Generated files (bulk upload)"),
     "instance.tasks": ("任务", "Tasks"),
     "instance.no_tasks": ("你可见的任务暂无。", "No tasks you may see yet."),
     "instance.history": ("历史", "History"),
@@ -107,4 +108,6 @@ MAP_ENTRIES: dict[str, tuple[str, str]] = {
     "event.step.completed": ("自动步骤完成", "Automatic step done"),
     "event.timer.armed": ("定时开始", "Timer set"),
     "event.timer.fired": ("定时到点", "Timer fired"),
+    "event.attachment.generated": ("生成文件", "File written"),
+    "event.refund.parcel_filled": ("平台回传退货物流单号", "The platform reported the return parcel"),
 }

@@ -12,6 +12,7 @@ from ecomflow.api.web.i18n import Translator
 from ecomflow.engine.definitions.file_fields import FILE_KINDS
 from ecomflow.engine.definitions.forms import FieldSpec, Label
 from ecomflow.engine.definitions.processes import ProcessSpec
+from ecomflow.engine.shop.listing_exports import BULK_UPLOAD_FILES
 
 MAX_DEPTH = 6
 MAX_TABLE_COLUMNS = 12
@@ -66,7 +67,8 @@ def field_names(process: ProcessSpec | None) -> FieldNames:
         for step in process.steps:
             labels.setdefault(step.key, step.label)
     choices_of = {name: frozenset(values) for name, values in choices.items()}
-    return FieldNames(labels=labels, choices=choices_of, files=frozenset(files))
+    # Files a step wrote itself (a listing's bulk-upload files) are offered for download like uploaded ones.
+    return FieldNames(labels=labels, choices=choices_of, files=frozenset(files | {BULK_UPLOAD_FILES}))
 
 
 def file_ids_in(value: Any, names: FieldNames, key: str = "") -> set[str]:

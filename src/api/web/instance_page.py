@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.api.web.deps import Page, PageRefused, StaffPage
 from ecomflow.api.web.diagrams import instance_path_svg
+from ecomflow.api.web.file_views import view_of
 from ecomflow.api.web.labels import process_title, step_title
 from ecomflow.api.web.rendering import render
 from ecomflow.engine import access
@@ -22,6 +23,7 @@ from ecomflow.engine.definitions.processes import ProcessSpec
 from ecomflow.engine.definitions.versions import spec_of_instance
 from ecomflow.engine.errors import DefinitionMissing, NotFound
 from ecomflow.engine.events.audit import list_events
+from ecomflow.engine.files.generated import generated_files
 from ecomflow.engine.instances.lifecycle import children_of, get_instance, visible_instance
 from ecomflow.engine.orchestrator.runs import flow_run_ui_url
 
@@ -110,6 +112,7 @@ def _render(session: Session, page: Page, instance: ProcessInstance) -> HTMLResp
         parent=_line(page, parent) if parent else None,
         children=[_line(page, child) for child in children],
         history=[(e.at, e.actor, t.get(f"event.{e.type}", e.type)) for e in events],
+        files=[view_of(attachment) for _, attachment in generated_files(session, instance.id)],
         flow_run_url=flow_run_ui_url(instance.flow_run_id) if access.is_manager(user) else None,
     )
 

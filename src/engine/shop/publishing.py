@@ -14,7 +14,21 @@ from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 
 class Channel(Protocol):
-    """The sales channel ecomflow publishes to; must treat a repeated key as the same publication."""
+    """The sales channel ecomflow publishes to; must treat a repeated key as the same publication.
+
+    Today a publication goes out as the platforms' bulk-upload files (shop/listing_files.py), which a person
+    imports in 淘宝助理/千牛 or JD's merchant backend. An API connector implementing this protocol later would
+    make, per platform:
+
+    - Taobao/Tmall (TOP): `taobao.item.add` to create the 宝贝, `taobao.item.update` to change it,
+      `taobao.item.sku.update` and `taobao.item.sku.price.update` for a SKU's price (the 宝贝-level
+      `taobao.item.price.update` is retired), `taobao.item.quantity.update` for stock;
+    - JD (JOS): `jingdong.ware.write.add` to create the ware, `jingdong.price.write.updateSkuJdPrice` for a
+      SKU's price, `jingdong.stock.write.updateSkuStock` (or its successor `jingdong.ware.stock.sku.set`)
+      for stock.
+
+    The channel reference it returns would be the platform's item id (num_iid, wareId).
+    """
 
     def publish(self, *, key: str, kind: str, ref: str, content: dict[str, Any]) -> str:
         """Publish and return the channel's reference."""

@@ -65,6 +65,7 @@ class TestStates:
             "policy_check": "done",
             "cs_review": "done",
             "goodwill_approval": "skipped",  # its condition did not hold: a later step was reached
+            "platform_parcel": "skipped",
             "await_parcel": "current",
             "inspect": "pending",
             "deduction_approval": "pending",

@@ -96,6 +96,7 @@ SPEC_STEPS = {
         "policy_check",
         "cs_review",
         "goodwill_approval",
+        "platform_parcel",
         "await_parcel",
         "inspect",
         "deduction_approval",
@@ -106,6 +107,7 @@ SPEC_STEPS = {
         "check_rating",
         "follow_up",
     ],
+    "review_follow_up": ["follow_up"],
     "product_photo_shoot": [
         "request",
         "sample_handover",
@@ -541,6 +543,7 @@ class TestShippedFlows:
             "policy_check": ("auto", None),
             "cs_review": ("approval", "customer_service"),
             "goodwill_approval": ("approval", "operations"),
+            "platform_parcel": ("auto", None),
             "await_parcel": ("human", "customer_service"),
             "inspect": ("human", "warehouse"),
             "deduction_approval": ("approval", "operations"),
@@ -763,6 +766,7 @@ class TestShippedFlows:
         assert {p.key for p in shipped.processes.values() if p.volume == "high"} == {
             "presales_order",
             "returns_exchange",
+            "review_follow_up",
         }
 
 
