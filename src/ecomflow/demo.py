@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
-from importlib.resources import files
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select
@@ -22,7 +24,8 @@ from ecomflow.engine.people.users import add_user, issue_token
 from ecomflow.engine.shop.catalog import save_location
 from ecomflow.engine.shop.catalog_import import check_file, import_rows
 from ecomflow.flows import implemented_flows
-from ecomflow.sample_data import Attach, sample_object
+from ecomflow.sample_data import Attach, sample_catalogue_path, sample_object
+from ecomflow.sample_exports import write_export
 
 SECOND_OF_EACH = "_2"  # a second user per role, for four-eyes approvals of that role's own work
 TERMINAL = {"completed", "cancelled", "failed"}
@@ -60,11 +63,6 @@ DEMO_LOCATIONS = {
 }
 
 
-def sample_catalogue_path() -> Path:
-    """Return the sample catalogue CSV shipped with the package."""
-    return Path(str(files("ecomflow").joinpath("sample_catalog.csv")))
-
-
 def load_catalogue() -> tuple[int, int]:
     """Import the sample catalogue through the import path `ecomflow catalog import` uses; return products, variants."""
     path = sample_catalogue_path()
@@ -76,6 +74,32 @@ def load_catalogue() -> tuple[int, int]:
             raise RuntimeError(f"the sample catalogue has bad rows: {checked.bad}")
         imported = import_rows(session, checked, principal=SYSTEM, source=path.name)
     return imported.products, imported.variants
+
+
+# The demo shop's Tmall exports: (kind, rows, seed, days before now the rows start). Refunds are asked 3 days and
+# reviews written 5 days after their rows start, so all of them fall on the last days, the orders on the last two.
+DEMO_EXPORTS = (("orders", 120, 1, 0), ("orders", 120, 2, 1), ("refunds", 20, 3, 4), ("reviews", 20, 4, 6))
+
+
+def import_shop_data(api: str, importer: DemoUser, folder: Path, *, timezone: str) -> list[dict[str, Any]]:
+    """Write sample Tmall exports and import them over HTTP as customer service does; return the import reports."""
+    client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {importer.token}"}, timeout=120)
+    now = datetime.now(ZoneInfo(timezone)).replace(tzinfo=None, microsecond=0)
+    folder.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for kind, rows, seed, days_back in DEMO_EXPORTS:
+        # Rows come ~37 s apart: the newest order of today's export is a minute old.
+        start = now - timedelta(days=days_back, seconds=rows * 37 + 60)
+        paths = write_export(kind, "tmall", folder / f"tmall-{kind}-{seed}.csv", count=rows, seed=seed, start=start)
+        with ExitStack() as opened:
+            files = {"file": (paths[0].name, opened.enter_context(paths[0].open("rb")))}
+            if len(paths) > 1:
+                files["lines_file"] = (paths[1].name, opened.enter_context(paths[1].open("rb")))
+            response = client.post("/imports", data={"kind": kind, "platform": "tmall"}, files=files)
+        if response.status_code != 201:
+            raise RuntimeError(f"importing {paths[0].name} failed: {response.status_code} {response.text}")
+        reports.append(response.json())
+    return reports
 
 
 def start_every_process(api: str, starter: DemoUser) -> list[dict[str, Any]]:
@@ -192,6 +216,13 @@ def run_demo(*, drive_staff: bool, api: str | None = None, timeout: float = 600)
     tokens_file = settings.data_dir / "demo-tokens.json"
     tokens_file.write_text(json.dumps({u.name: u.token for p in users.values() for u in p}, indent=2), encoding="utf-8")
     print(f"users: {', '.join(u.name for p in users.values() for u in p)} (tokens in {tokens_file})")
+    exports, timezone = settings.data_dir / "demo-exports", get_definitions().timezone
+    for report in import_shop_data(api, users["customer_service"][0], exports, timezone=timezone):
+        print(
+            f"imported {report['kind']:<8} {report['source']:<32} created {report['created']}, "
+            f"updated {report['updated']}, unchanged {report['unchanged']}, rejected {report['rejected']}"
+        )
+    print(f"shop exports in {exports}; today's sales: /ui/reports/daily/{datetime.now(ZoneInfo(timezone)).date()}")
     started = start_every_process(api, users["operations"][0])
     for instance in started:
         print(f"started {instance['process']:<28} {instance['business_key']}  {instance['id']}")

@@ -6,6 +6,8 @@ import io
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -191,3 +193,8 @@ def return_params(**overrides: Any) -> dict[str, Any]:
     }
     params.update(overrides)
     return params
+
+
+def sample_catalogue_path() -> Path:
+    """Return the sample catalogue CSV shipped with the package."""
+    return Path(str(files("ecomflow").joinpath("sample_catalog.csv")))

@@ -20,8 +20,8 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from ecomflow.demo import sample_catalogue_path
 from ecomflow.engine.shop.catalog import CODE
+from ecomflow.sample_data import sample_catalogue_path
 
 FORMATS = ("gbk", "utf8-bom", "xlsx")
 START = datetime(2026, 11, 1, 9, 0, 0)
@@ -188,14 +188,18 @@ def write_export(
     malformed: int = 0,
     seed: int = 1,
     later: bool = False,
+    start: datetime = START,
 ) -> list[Path]:
-    """Write a sample export of `count` rows (orders: orders) and return the files written."""
+    """Write a sample export of `count` rows (orders: orders) and return the files written.
+
+    Rows are dated from `start` (Shanghai local time), one every ~37 s.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: one of {', '.join(FORMATS)}")
     if (fmt == "xlsx") != (out.suffix.lower() == ".xlsx"):
         raise ValueError(f"{out.name}: an {fmt} export is named {'.xlsx' if fmt == 'xlsx' else '.csv'}")
     bad = _malformed_rows(count, malformed, seed)
-    maker = _Maker(seed, later, bad)
+    maker = _Maker(seed, later, bad, start)
     if platform == "tmall" and kind == "orders":
         items: list[list[str]] = []
         orders = _collect_items(maker.tmall_orders(count), items)
@@ -231,8 +235,9 @@ def _collect_items(orders: Iterator[tuple[list[str], list[list[str]]]], items: l
 class _Maker:
     """Makes rows; the same seed makes the same orders, `later` moves their statuses forward."""
 
-    def __init__(self, seed: int, later: bool, bad: dict[int, str]) -> None:
+    def __init__(self, seed: int, later: bool, bad: dict[int, str], start: datetime = START) -> None:
         self.random = random.Random(seed)
+        self.start = start
         self.seed = seed
         self.later = later
         self.bad = bad
@@ -252,7 +257,7 @@ class _Maker:
         self.random = random.Random(self.seed * 1_000_003 + number)
 
     def _when(self, number: int) -> datetime:
-        return START + timedelta(seconds=number * 37 + self.random.randint(0, 30))
+        return self.start + timedelta(seconds=number * 37 + self.random.randint(0, 30))
 
     def _status(self, statuses: list[str], moves: dict[str, str], number: int) -> str:
         status = statuses[(number * 7 + self.seed) % len(statuses)]

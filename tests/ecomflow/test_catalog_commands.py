@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from ecomflow.cli import app
-from ecomflow.demo import DEMO_LOCATIONS, load_catalogue, sample_catalogue_path
+from ecomflow.demo import DEMO_LOCATIONS, load_catalogue
 from ecomflow.engine.db.models import AuditEvent, Location, Product, StockMovement, Variant
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.shop.catalog_import import check_file
 from ecomflow.engine.shop.stock import balance, derived_balance
+from ecomflow.sample_data import sample_catalogue_path
 from tests.factories import make_user
 
 pytestmark = pytest.mark.usefixtures("clean_db")
