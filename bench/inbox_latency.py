@@ -35,7 +35,7 @@ from bench.harness.options import add_common_options, env_overrides, setting_of
 from bench.harness.query_plans import captured_selects, explain
 from bench.harness.recording import Entry, record_run
 from bench.harness.report import print_report
-from bench.harness.sampling import loadavg
+from bench.harness.sampling import cpu_seconds, loadavg
 from bench.harness.seeding import MANAGER, OpenTask, pick_open_tasks, seed
 from bench.harness.services import QUIET_PREFECT_ENV, IsolatedService, free_port
 from bench.harness.timing import format_summary, rate, summarize, time_calls
@@ -188,14 +188,20 @@ def time_engine_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
     from ecomflow.engine.people.principals import Principal
     from ecomflow.engine.tasks.actions import claim_task
 
-    durations = []
+    durations, cpu_before = [], time.process_time()
     for task in tasks:
         principal = Principal(name=f"bench-{task.role}", roles=frozenset({task.role}))
         started = time.perf_counter()
         with session_scope(url) as session:
             claim_task(session, task_id=task.id, principal=principal)
         durations.append(time.perf_counter() - started)
-    return {"latency": latency(durations), "by_kind": _by_kind(durations, tasks), "claims_per_s": rate(durations)}
+    return {
+        "latency": latency(durations),
+        "by_kind": _by_kind(durations, tasks),
+        "claims_per_s": rate(durations),
+        # This process's CPU (all its threads, as the API process's figure counts all of the API's).
+        "cpu_ms": (time.process_time() - cpu_before) * 1000 / len(tasks) if tasks else 0.0,
+    }
 
 
 def time_raw_claims(url: str, tasks: list[OpenTask]) -> dict[str, Any]:
@@ -357,7 +363,10 @@ def _time_over_http(
             for http in clients.values():
                 http.close()
         figures["http"] = time_claim_complete_http(base_url, seeded["tokens"], tasks[:share])
+        # CPU per claim next to the rates: on a shared machine the rates move with the load, CPU much less.
+        cpu_before = cpu_seconds(api.process.pid)
         figures["http_claims"] = time_claims_http(base_url, seeded["tokens"], tasks[share : 2 * share])
+        figures["http_claims"]["cpu_ms"] = (cpu_seconds(api.process.pid) - cpu_before) * 1000 / share
     return figures
 
 
@@ -439,6 +448,10 @@ def claim_ratios(figures: dict[str, Any]) -> tuple[float, float]:
     )
 
 
+def _cpu_per_claim(figures: dict[str, Any]) -> str:
+    return f"{figures['http_claims']['cpu_ms']:.2f} / {figures['engine']['cpu_ms']:.2f}"
+
+
 def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
     """Return the report rows."""
     seeded, counts = figures["seed"], figures["seed"]["counts"]
@@ -488,6 +501,7 @@ def table(figures: dict[str, Any]) -> list[tuple[str, str]]:
             "claims/s: HTTP claim / engine / raw SQL",
             " / ".join(f"{part['claims_per_s']:.0f}" for part in (claims, engine, raw)),
         ),
+        ("CPU ms per claim: API process (HTTP claim) / engine (claim_task)", _cpu_per_claim(figures)),
         (
             "engine / raw; HTTP / raw; HTTP / engine",
             f"{engine_ratio:.0%}; {http_ratio:.0%}; {http_ratio / engine_ratio if engine_ratio else 0:.0%}",
@@ -556,6 +570,7 @@ def entry(figures: dict[str, Any], *, setting: str) -> Entry:
                 "claims/s: HTTP claim / engine / raw SQL",
                 " / ".join(f"{figures[part]['claims_per_s']:.0f}" for part in ("http_claims", "engine", "raw")),
             ),
+            ("CPU ms per claim: API process (HTTP claim) / engine (claim_task)", _cpu_per_claim(figures)),
             (
                 "goals: inbox p95 < 20 ms / pair p99 < 20 ms / engine ≥ 50 % of raw / HTTP ≥ 50 % of engine",
                 " / ".join(goals),
