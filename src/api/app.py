@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,8 +37,11 @@ def body_limit(path: str, limit: int) -> int:
     return upload_body_limit(path) if path in UPLOAD_PATHS else limit
 
 
-class _StreamedBodyLimit:
-    """Refuse a body that outgrows the limit while it streams in: chunked bodies carry no Content-Length."""
+class _BodyLimit:
+    """Refuse a body over the limit: at once by its Content-Length, else while it streams in (chunked has none).
+
+    Plain ASGI: Starlette's BaseHTTPMiddleware (`@app.middleware`) costs a task and a stream per request.
+    """
 
     def __init__(self, app: ASGIApp, *, limit: int) -> None:
         self.app = app
@@ -50,6 +53,11 @@ class _StreamedBodyLimit:
             return
         received = 0
         limit = body_limit(scope["path"], self.limit)
+        length = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        if length is not None and length.isdigit() and int(length) > limit:
+            body = error_body("PayloadTooLarge", f"request bodies are limited to {limit} bytes")
+            await JSONResponse(body, status_code=413)(scope, receive, send)
+            return
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -71,19 +79,9 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     limit = get_settings().max_request_bytes
-    # Added first, so they sit inside _limit_body and raise straight into the route's body parsing.
+    # RefuseNul sits inside the limit, so it never buffers more than the limit lets through.
     app.add_middleware(RefuseNul)
-    app.add_middleware(_StreamedBodyLimit, limit=limit)
-
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        allowed = body_limit(request.url.path, limit)
-        if length is not None and length.isdigit() and int(length) > allowed:
-            return JSONResponse(
-                error_body("PayloadTooLarge", f"request bodies are limited to {allowed} bytes"), status_code=413
-            )
-        return await call_next(request)
+    app.add_middleware(_BodyLimit, limit=limit)
 
     routers = (
         health,

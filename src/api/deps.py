@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ecomflow.engine.db.sessions import read_scope
+from ecomflow.engine.db.sessions import read_connection
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import Unauthorized
@@ -18,7 +18,8 @@ from ecomflow.engine.people.users import authenticate
 _bearer = HTTPBearer(auto_error=False, description="an API token from `ecomflow users add`")
 
 
-def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+# Async: it reads no database, and a sync dependency costs a threadpool hop of its own on every request.
+async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     """Return the bearer token the caller sent, or raise Unauthorized."""
     token = credentials.credentials.strip() if credentials is not None else ""
     if not token:
@@ -27,9 +28,13 @@ def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Dep
 
 
 def current_principal(token: Annotated[str, Depends(bearer_token)]) -> Principal:
-    """Return the caller named by the bearer token, or raise Unauthorized."""
-    with read_scope() as session:
-        return authenticate(session, token)
+    """Return the caller named by the bearer token, or raise Unauthorized.
+
+    No cache: one indexed read per request, so a revoked token or deactivated user is refused on the very
+    next request by every API process.
+    """
+    with read_connection() as connection:
+        return authenticate(connection, token)
 
 
 BearerToken = Annotated[str, Depends(bearer_token)]

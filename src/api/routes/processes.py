@@ -9,6 +9,7 @@ from ecomflow.api.deps import BearerToken, CurrentUser, DefinitionsDep
 from ecomflow.api.errors import error_responses
 from ecomflow.api.flow_registry import has_flow
 from ecomflow.api.presenters import present_instance, present_process
+from ecomflow.api.responses import ModelResponse
 from ecomflow.api.schemas import InstanceOut, MeOut, ProcessOut, StartInstanceIn, TokensRevokedOut
 from ecomflow.engine import access
 from ecomflow.engine.db.sessions import session_scope
@@ -21,9 +22,9 @@ router = APIRouter(tags=["processes"], responses=error_responses(401, 413, 422))
 
 
 @router.get("/me", response_model=MeOut)
-def me(user: CurrentUser) -> MeOut:
-    """Return the caller and their roles."""
-    return MeOut(name=user.name, roles=sorted(user.roles), is_manager=access.is_manager(user))
+async def me(user: CurrentUser) -> ModelResponse:
+    """Return the caller and their roles (async: nothing to read that authentication has not read)."""
+    return ModelResponse(MeOut(name=user.name, roles=sorted(user.roles), is_manager=access.is_manager(user)))
 
 
 @router.post("/me/tokens/revoke", response_model=TokensRevokedOut)

@@ -15,6 +15,7 @@ from ecomflow.api.delivery import deliver_now
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses, status_of
 from ecomflow.api.presenters import present_task, present_task_detail
+from ecomflow.api.responses import ModelResponse
 from ecomflow.api.schemas import (
     AssignIn,
     BulkIn,
@@ -57,7 +58,7 @@ def inbox(
     ] = "due",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-) -> TaskPage:
+) -> ModelResponse:
     """Return the caller's inbox: their tasks and their roles' queues."""
     filters = InboxFilter(
         state=state,
@@ -72,7 +73,7 @@ def inbox(
     )
     with read_scope() as session:
         rows, next_cursor = list_inbox(session, principal=user, filters=filters)
-        return TaskPage(items=[present_task(t) for t in rows], next_cursor=next_cursor)
+        return ModelResponse(TaskPage(items=[present_task(t) for t in rows], next_cursor=next_cursor))
 
 
 @router.post("/bulk", response_model=BulkOut, responses=error_responses(403))
@@ -134,42 +135,46 @@ def _present_outcome(outcome: BulkOutcome) -> dict[str, Any]:
 
 
 @router.get("/{task_id}", response_model=TaskDetailOut, responses=error_responses(404))
-def get(task_id: str, user: CurrentUser) -> TaskDetailOut:
+def get(task_id: str, user: CurrentUser) -> ModelResponse:
     """Return a task with its form, context, comments and history."""
     with read_scope() as session:
         task = actions.get_visible_task(session, task_id, principal=user)
-        return present_task_detail(session, task)
+        return ModelResponse(present_task_detail(session, task))
 
 
 @router.post("/{task_id}/claim", response_model=TaskOut, responses=error_responses(403, 404, 409))
-def claim(task_id: str, user: CurrentUser) -> TaskOut:
+def claim(task_id: str, user: CurrentUser) -> ModelResponse:
     """Take the task; when several claim at once exactly one wins."""
     with session_scope() as session:
-        return present_task(actions.claim_task(session, task_id=task_id, principal=user))
+        return ModelResponse(present_task(actions.claim_task(session, task_id=task_id, principal=user)))
 
 
 @router.post("/{task_id}/release", response_model=TaskOut, responses=error_responses(403, 404, 409))
-def release(task_id: str, user: CurrentUser) -> TaskOut:
+def release(task_id: str, user: CurrentUser) -> ModelResponse:
     """Give the task back to its role's queue."""
     with session_scope() as session:
-        return present_task(actions.release_task(session, task_id=task_id, principal=user))
+        return ModelResponse(present_task(actions.release_task(session, task_id=task_id, principal=user)))
 
 
 @router.post("/{task_id}/assign", response_model=TaskOut, responses=error_responses(403, 404, 409))
-def assign(task_id: str, body: AssignIn, user: CurrentUser) -> TaskOut:
+def assign(task_id: str, body: AssignIn, user: CurrentUser) -> ModelResponse:
     """Give the task to a named user (managers)."""
     with session_scope() as session:
-        return present_task(
-            actions.assign_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason)
+        return ModelResponse(
+            present_task(
+                actions.assign_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason)
+            )
         )
 
 
 @router.post("/{task_id}/delegate", response_model=TaskOut, responses=error_responses(403, 404, 409))
-def delegate(task_id: str, body: DelegateIn, user: CurrentUser) -> TaskOut:
+def delegate(task_id: str, body: DelegateIn, user: CurrentUser) -> ModelResponse:
     """Hand a claimed task to a colleague with its role (its holder or a manager), saying why."""
     with session_scope() as session:
-        return present_task(
-            actions.delegate_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason)
+        return ModelResponse(
+            present_task(
+                actions.delegate_task(session, task_id=task_id, principal=user, user=body.user, reason=body.reason)
+            )
         )
 
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -118,9 +118,15 @@ def read_only(engine: Engine) -> Engine:
 
 
 @lru_cache(maxsize=4)
+def get_read_engine(url: str | None = None) -> Engine:
+    """Return the shared engine's read-only twin (same pool)."""
+    return read_only(get_engine(url))
+
+
+@lru_cache(maxsize=4)
 def get_read_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
     """Return the factory of read-only sessions."""
-    return sessionmaker(bind=read_only(get_engine(url)), expire_on_commit=False, autoflush=False)
+    return sessionmaker(bind=get_read_engine(url), expire_on_commit=False, autoflush=False)
 
 
 @contextmanager
@@ -131,6 +137,13 @@ def read_scope(url: str | None = None) -> Iterator[Session]:
     """
     with get_read_sessionmaker(url)() as session:
         yield session
+
+
+@contextmanager
+def read_connection(url: str | None = None) -> Iterator[Connection]:
+    """Like read_scope, for a Core query or two without the ORM session's cost (authentication on every request)."""
+    with get_read_engine(url).connect() as connection:
+        yield connection
 
 
 def insert_unless_exists(session: Session, row: object) -> bool:
