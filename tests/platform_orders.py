@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,9 @@ from ecomflow.engine.shop.catalog import seed_sku
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE
 
 TEE, CAP = "TEE-WHT-M", "CAP-BLK"
+# Order numbers sort in the order they were made; the prefix keeps two test sessions' numbers apart.
+_PREFIX = f"{uuid.uuid4().int % 10**9:09d}"
+_made = itertools.count(1)
 
 
 def seed_stock(tee: int = 100, cap: int = 100, location: str = ONLINE_WAREHOUSE) -> None:
@@ -34,7 +38,7 @@ def add_order(
     **fields: Any,
 ) -> str:
     """Insert an order as an import would and tell the waves (order_changed); return its order number."""
-    order_no = order_no or f"T{uuid.uuid4().int % 10**15:015d}"
+    order_no = order_no or f"{_PREFIX}{next(_made):06d}"
     with session_scope() as session:
         order = PlatformOrder(
             platform=platform,

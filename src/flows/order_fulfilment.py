@@ -118,6 +118,11 @@ def _with_findings(run, step: str, check, wave_id: int, context: dict[str, Any])
 @process_flow(PROCESS, written_for={1})
 def order_fulfilment(run: ProcessRun) -> dict[str, Any]:
     """订单履约 (波次): 审单 (rules, exceptions to customer service), 打单, 配货, 验货打包, 发货."""
+    return fulfil_wave(run)
+
+
+def fulfil_wave(run: ProcessRun) -> dict[str, Any]:
+    """Work a wave (or an order on its own) through its steps; the flow's body, callable with a test's run."""
     wave_id = int(run.params["wave_id"])
     reasons = run.params.get("reasons") or []
     details: dict[str, Any] = {"wave_id": wave_id}
