@@ -14,12 +14,14 @@ from ecomflow.api.routes import (
     diagrams,
     health,
     instances,
+    orders,
     processes,
     reports,
     sessions,
     stock,
     tasks,
     users,
+    waves,
     webhooks,
 )
 from ecomflow.api.uploads import UPLOAD_PATHS, upload_body_limit
@@ -82,7 +84,7 @@ def create_app() -> FastAPI:
         return await call_next(request)
 
     routers = (health, processes, diagrams, sessions, instances, tasks, attachments, users, reports, webhooks)
-    for module in (*routers, catalog, stock):
+    for module in (*routers, catalog, stock, orders, waves):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -13,21 +13,12 @@ from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.intake import fulfilment
+from ecomflow.engine.intake.wave_files import file_links
 from ecomflow.engine.intake.waves import IN_WAVE, PICKED, PRINTED
 from ecomflow.flows.primitives import ProcessRun
 from ecomflow.flows.process_flow import process_flow
 
 PROCESS = "order_fulfilment"
-
-
-def wave_files(wave_id: int, *names: str) -> list[dict[str, str]]:
-    """Return the links a task shows to the wave's files (downloaded over the API, signed in)."""
-    titles = {
-        "waybills.csv": "面单打印文件 (waybills)",
-        "pick-list.csv": "配货单 (pick list by location)",
-        "delivery-upload": "发货上传文件 (platform delivery upload)",
-    }
-    return [{"title": titles[name], "href": f"/waves/{wave_id}/{name}"} for name in names]
 
 
 @task
@@ -100,7 +91,7 @@ def _review_case(run: ProcessRun, wave_id: int, reasons: list[dict[str, str]]) -
 
 
 def _files(wave_id: int) -> dict[str, Any]:
-    return {"files": wave_files(wave_id, "waybills.csv", "pick-list.csv")}
+    return {"files": file_links(wave_id, "waybills.csv", "pick-list.csv")}
 
 
 def _with_findings(run, step: str, check, wave_id: int, context: dict[str, Any]):
@@ -161,5 +152,5 @@ def fulfil_wave(run: ProcessRun) -> dict[str, Any]:
         context,
     )
     booked = run.auto("book_out", book_out, wave_id, shipped.data["shipments"], shipped.by, run.instance_id)
-    files = wave_files(wave_id, "delivery-upload")
+    files = file_links(wave_id, "delivery-upload")
     return run.finish("shipped", **details, shipped=booked["shipped"], cancelled=booked["cancelled"], files=files)

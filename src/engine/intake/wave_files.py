@@ -31,6 +31,16 @@ DELIVERY_UPLOADS: dict[str, dict[str, Any]] = {
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def file_links(wave_id: int, *names: str) -> list[dict[str, str]]:
+    """Return the links a task or a wave page shows to the wave's files (downloaded over the API, signed in)."""
+    titles = {
+        "waybills.csv": "面单打印文件 (waybills)",
+        "pick-list.csv": "配货单 (pick list by location)",
+        "delivery-upload": "发货上传文件 (platform delivery upload)",
+    }
+    return [{"title": titles[name], "href": f"/waves/{wave_id}/{name}"} for name in names]
+
+
 def mask_phone(phone: str | None) -> str:
     """Return a phone number with its middle hidden (138****5678); a platform-masked number stays as it is."""
     if not phone:
