@@ -123,6 +123,8 @@ def review_wave(session: Session, wave_id: int, *, instance_id: str) -> dict[str
         else:
             note(session, order, "reviewed", actor="system", result="pass", wave_id=wave_id)
             passed.append(order.order_no)
+    if not passed:
+        get_wave(session, wave_id).state = DONE  # every order left: nothing more to work in it
     return {"passed": passed, "exceptions": exceptions}
 
 
@@ -181,6 +183,8 @@ def apply_scans(session: Session, wave_id: int, form: dict[str, Any], *, by: str
             order.fulfilment_state = PACKED
             note(session, order, "packed", actor=by, wave_id=wave_id, note=scan.get("note") or "")
             packed.append(no)
+    if not packed:
+        get_wave(session, wave_id).state = DONE
     return {"findings": [], "packed": packed, "problems": problems}
 
 
