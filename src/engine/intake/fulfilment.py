@@ -23,11 +23,13 @@ from ecomflow.engine.intake.waves import (
     PACKED,
     SHIPPED,
     cancel_order,
+    inquiry_reservation_keys,
     note,
     open_case,
     order_key,
+    reservation_keys,
 )
-from ecomflow.engine.shop.stock import reserve_order, settle_order
+from ecomflow.engine.shop.stock import held_lines, reserve_order, settle_order
 
 
 def get_wave(session: Session, wave_id: int) -> Wave:
@@ -82,6 +84,12 @@ def review_rules(order: PlatformOrder, lines: list[PlatformOrderLine], known_sku
 
 
 def _reserve(session: Session, order: PlatformOrder, lines: list[PlatformOrderLine], instance_id: str | None):
+    """Reserve the order's lines by its key; an inquiry's order keeps what its inquiry reserved."""
+    if order.inquiry_instance_id is not None:
+        for key in inquiry_reservation_keys(order.inquiry_instance_id):
+            held = held_lines(session, key)
+            if held:
+                return {"reserved": True, "lines": held, "short": []}
     wanted = [(line.sku, line.quantity) for line in lines if line.sku is not None]
     return reserve_order(
         session,
@@ -219,7 +227,11 @@ def ship_wave(session: Session, wave_id: int, shipments: list[dict[str, Any]], *
     shipped = []
     for order in orders_of(session, wave_id, PACKED):
         shipment = by_no[order.order_no]
-        moved = settle_order(session, key=order_key(order), kind="ship", actor=by, instance_id=instance_id)
+        moved = [
+            line
+            for key in reservation_keys(order)
+            for line in settle_order(session, key=key, kind="ship", actor=by, instance_id=instance_id)
+        ]
         order.carrier, order.tracking_no, order.fulfilment_state = shipment["carrier"], shipment["tracking_no"], SHIPPED
         order.updated_at = utcnow()
         note(

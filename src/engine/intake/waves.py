@@ -40,6 +40,22 @@ def order_key(order: PlatformOrder) -> str:
     return f"order/{order.platform}/{order.order_no}"
 
 
+def inquiry_reservation_key(instance_id: str, *, partial: bool) -> str:
+    """Return the key a presales_order inquiry reserved its order's stock under (a partial one apart)."""
+    return f"presales_order/{instance_id}/partial" if partial else f"presales_order/{instance_id}"
+
+
+def inquiry_reservation_keys(instance_id: str) -> list[str]:
+    """Return both keys an inquiry may have reserved under."""
+    return [inquiry_reservation_key(instance_id, partial=False), inquiry_reservation_key(instance_id, partial=True)]
+
+
+def reservation_keys(order: PlatformOrder) -> list[str]:
+    """Return every key the order's goods may be reserved under: its own, and its inquiry's if it had one."""
+    own = [order_key(order)]
+    return own + inquiry_reservation_keys(order.inquiry_instance_id) if order.inquiry_instance_id else own
+
+
 def note(session: Session, order: PlatformOrder, type: str, *, actor: str, **data: Any) -> None:
     """Add an entry to the order's own history, in the caller's transaction."""
     session.add(PlatformOrderEvent(order_id=order.id, type=type, actor=actor, data=data, at=utcnow()))
@@ -158,7 +174,11 @@ def open_case(session: Session, order: PlatformOrder, *, reasons: list[dict[str,
 
 def cancel_order(session: Session, order: PlatformOrder, *, actor: str, reason: str) -> list[dict[str, Any]]:
     """End an order's fulfilment: release its reservation, leave its wave; a case of its own ends with it."""
-    released = settle_order(session, key=order_key(order), kind="release", actor=actor, instance_id=None)
+    released = [
+        line
+        for key in reservation_keys(order)
+        for line in settle_order(session, key=key, kind="release", actor=actor, instance_id=None)
+    ]
     order.fulfilment_state = CANCELLED
     note(session, order, "cancelled", actor=actor, reason=reason, stock_released=released)
     note(session, order, "left_wave", actor=actor, wave_id=order.wave_id)

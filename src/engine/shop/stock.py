@@ -322,6 +322,19 @@ def reserve_order(
     return {"reserved": True, "location": location, "lines": [{"sku": s, "quantity": q} for s, q in lines], "short": []}
 
 
+def held_lines(session: Session, key: str) -> list[dict[str, Any]]:
+    """Return the lines an order's reservation under this key still holds (reserved, not yet settled)."""
+    settled = set(
+        session.scalars(
+            select(StockMovement.business_key).where(
+                StockMovement.kind.in_(("release", "ship", "store_pickup")),
+                StockMovement.business_key.startswith(f"{key}:", autoescape=True),
+            )
+        )
+    )
+    return _lines([m for m in _reserved(session, key) if m.business_key not in settled])
+
+
 def _lines(movements: list[StockMovement]) -> list[dict[str, Any]]:
     return [{"sku": m.sku, "quantity": m.quantity} for m in movements]
 
