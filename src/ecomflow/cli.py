@@ -39,28 +39,42 @@ def _use_our_prefect() -> None:
 def init(
     directory: Annotated[Path, typer.Argument(help="where to write flows.yaml; created if missing")] = Path("."),
 ) -> None:
-    """Write the shipped flows.yaml into a directory to start a project; never overwrite one."""
-    from ecomflow.engine.config import PACKAGED_DEFINITIONS
+    """Write the shipped flows.yaml and notifications.yaml into a directory to start a project; never overwrite."""
+    from ecomflow.engine.config import PACKAGED_DEFINITIONS, PACKAGED_NOTIFICATIONS
 
-    target = directory / "flows.yaml"
+    starters = {
+        directory / "flows.yaml": PACKAGED_DEFINITIONS,
+        directory / "notifications.yaml": PACKAGED_NOTIFICATIONS,
+    }
     if directory.exists() and not directory.is_dir():
         typer.echo(f"error: {directory} is not a directory", err=True)
         raise typer.Exit(2)
+    existing = [target for target in starters if target.exists()]
+    if existing:
+        typer.echo(f"error: {existing[0]} already exists; ecomflow init never overwrites it", err=True)
+        raise typer.Exit(2)
+    for target, shipped in starters.items():
+        _write_new(target, shipped.read_bytes())
+    typer.echo(f"wrote {directory.resolve() / 'flows.yaml'}: the shipped processes, to edit for your team")
+    typer.echo(f"wrote {directory.resolve() / 'notifications.yaml'}: which events reach which channels")
+    typer.echo("next:")
+    for command, why in _next_commands(directory):
+        typer.echo(f"  {command:<18} # {why}")
+
+
+def _write_new(target: Path, content: bytes) -> None:
+    """Create target with content, or exit 2 naming it; a file written meanwhile is never overwritten."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        # "x" creates the file or fails: a flows.yaml written meanwhile is never overwritten.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # "x" creates the file or fails.
         with target.open("xb") as starter:
-            starter.write(PACKAGED_DEFINITIONS.read_bytes())
+            starter.write(content)
     except FileExistsError:
         typer.echo(f"error: {target} already exists; ecomflow init never overwrites it", err=True)
         raise typer.Exit(2) from None
     except OSError as exc:
         typer.echo(f"error: cannot write {target}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"wrote {target.resolve()}: the shipped processes, to edit for your team")
-    typer.echo("next:")
-    for command, why in _next_commands(directory):
-        typer.echo(f"  {command:<18} # {why}")
 
 
 def _next_commands(directory: Path) -> list[tuple[str, str]]:

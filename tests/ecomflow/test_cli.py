@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from ecomflow.cli import app
-from ecomflow.engine.config import PACKAGED_DEFINITIONS
+from ecomflow.engine.config import PACKAGED_DEFINITIONS, PACKAGED_NOTIFICATIONS
 from ecomflow.engine.db.models import ProcessInstance
 from ecomflow.engine.db.sessions import session_scope
 from tests.factories import make_user
@@ -34,6 +34,7 @@ class TestInit:
         result = runner.invoke(app, ["init", str(project)])
         assert result.exit_code == 0, result.output
         assert (project / "flows.yaml").read_bytes() == PACKAGED_DEFINITIONS.read_bytes()
+        assert (project / "notifications.yaml").read_bytes() == PACKAGED_NOTIFICATIONS.read_bytes()
         assert next_commands(result.output) == [f"cd {project}", "ecomflow check", "ecomflow migrate", "ecomflow up"]
         assert runner.invoke(app, ["check", "--file", str(project / "flows.yaml")]).exit_code == 0
 
@@ -51,6 +52,14 @@ class TestInit:
         assert result.exit_code == 2
         assert f"{mine} already exists" in result.output and "next:" not in result.output
         assert mine.read_text(encoding="utf-8") == "version: 1  # my own processes\n"
+
+    def test_refuses_a_directory_that_has_a_notifications_yaml_and_writes_nothing(self, tmp_path: Path) -> None:
+        mine = tmp_path / "notifications.yaml"
+        mine.write_text("routes: []  # my own routing\n", encoding="utf-8")
+        result = runner.invoke(app, ["init", str(tmp_path)])
+        assert result.exit_code == 2 and f"{mine} already exists" in result.output
+        assert mine.read_text(encoding="utf-8") == "routes: []  # my own routing\n"
+        assert not (tmp_path / "flows.yaml").exists()
 
     def test_refuses_a_path_that_is_a_file(self, tmp_path: Path) -> None:
         not_a_directory = tmp_path / "notes.txt"
