@@ -1,18 +1,20 @@
-"""Paid platform orders for tests: rows as an import would leave them, joined to waves through order_changed."""
+"""Paid platform orders for tests, imported through ingest.apply (which hands each change to the waves)."""
 
 from __future__ import annotations
 
 import itertools
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
 from ecomflow.engine.clock import utcnow
-from ecomflow.engine.db.platform_models import PlatformOrder, PlatformOrderEvent, PlatformOrderLine, Wave
+from ecomflow.engine.db.platform_models import ImportRun, PlatformOrder, PlatformOrderEvent, PlatformOrderLine, Wave
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.intake.waves import order_changed
+from ecomflow.engine.intake.ingest import apply
+from ecomflow.engine.intake.records import OrderLineRecord, OrderRecord
 from ecomflow.engine.shop.catalog import seed_sku
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE
 
@@ -20,6 +22,8 @@ TEE, CAP = "TEE-WHT-M", "CAP-BLK"
 # Order numbers sort in the order they were made; the prefix keeps two test sessions' numbers apart.
 _PREFIX = f"{uuid.uuid4().int % 10**9:09d}"
 _made = itertools.count(1)
+# What each order was last imported as, so a test can import it again with another status.
+_records: dict[tuple[str, str], OrderRecord] = {}
 
 
 def seed_stock(tee: int = 100, cap: int = 100, location: str = ONLINE_WAREHOUSE) -> None:
@@ -37,48 +41,66 @@ def add_order(
     status: str = "paid",
     **fields: Any,
 ) -> str:
-    """Insert an order as an import would and tell the waves (order_changed); return its order number."""
+    """Import a paid order through ingest.apply, as a file or the ERP feed would; return its order number."""
     order_no = order_no or f"{_PREFIX}{next(_made):06d}"
-    with session_scope() as session:
-        order = PlatformOrder(
-            platform=platform,
-            order_no=order_no,
-            status=status,
-            platform_status="买家已付款，等待卖家发货" if status == "paid" else status,
-            paid_amount=Decimal("288.00"),
-            ordered_at=utcnow(),
-            paid_at=utcnow(),
-            receiver_name="张*",
-            receiver_phone="13812345678",
-            address="上海市 浦东新区 世纪大道100号",
-            content_hash=uuid.uuid4().hex,
-            **fields,
-        )
-        session.add(order)
-        session.flush()
-        for no, (sku, qty) in enumerate(lines or [(TEE, 1), (CAP, 2)], start=1):
-            session.add(
-                PlatformOrderLine(
-                    order_id=order.id, line_no=no, sku=sku, title=sku or "无编码商品", quantity=qty, price=Decimal("99")
-                )
-            )
-        session.flush()
-        order_changed(session, order, before=None, actor="import:test")
+    record = OrderRecord(
+        platform=platform,
+        order_no=order_no,
+        status=status,
+        platform_status="买家已付款，等待卖家发货" if status == "paid" else status,
+        paid_amount=Decimal("288.00"),
+        ordered_at=utcnow(),
+        paid_at=utcnow(),
+        receiver_name="张*",
+        receiver_phone="13812345678",
+        address="上海市 浦东新区 世纪大道100号",
+        lines=tuple(
+            OrderLineRecord(sku=sku, title=sku or "无编码商品", quantity=qty, price=Decimal("99"))
+            for sku, qty in (lines or [(TEE, 1), (CAP, 2)])
+        ),
+        **fields,
+    )
+    _import(record)
+    _records[(platform, order_no)] = record
     return order_no
 
 
 def set_status(order_no: str, status: str, *, platform: str = "tmall") -> None:
-    """Change an order's platform status as a re-import would, and tell the waves."""
+    """Import the order again with another status, as the next export or push would."""
+    wording = {"cancelled": "交易关闭", "shipped": "卖家已发货，等待买家确认"}.get(status, status)
+    record = replace(
+        _records.get((platform, order_no)) or _stored(platform, order_no), status=status, platform_status=wording
+    )
+    _import(record)
+    _records[(platform, order_no)] = record
+
+
+def _stored(platform: str, order_no: str) -> OrderRecord:
+    """Return an order made outside these helpers (an inquiry's) as the platform would export it."""
     with session_scope() as session:
         order = session.scalar(
             select(PlatformOrder).where(PlatformOrder.platform == platform, PlatformOrder.order_no == order_no)
         )
-        before, order.status, order.platform_status = (
-            order.status,
-            status,
-            "交易关闭" if status == "cancelled" else status,
+        lines = session.scalars(
+            select(PlatformOrderLine).where(PlatformOrderLine.order_id == order.id).order_by(PlatformOrderLine.line_no)
         )
-        order_changed(session, order, before=before, actor="import:test")
+        return OrderRecord(
+            platform=platform,
+            order_no=order_no,
+            status=order.status,
+            platform_status=order.platform_status,
+            paid_amount=order.paid_amount,
+            ordered_at=order.ordered_at,
+            paid_at=order.paid_at,
+            buyer_nick=order.buyer_nick,
+            lines=tuple(OrderLineRecord(sku=x.sku, title=x.title, quantity=x.quantity, price=x.price) for x in lines),
+        )
+
+
+def _import(record: OrderRecord) -> None:
+    with session_scope() as session:
+        run = ImportRun(kind="orders", platform=record.platform, source="push:tests", actor="import:test")
+        apply(session, "orders", [record], actor="import:test", run=run)
 
 
 def order_row(order_no: str, *, platform: str = "tmall") -> dict[str, Any]:

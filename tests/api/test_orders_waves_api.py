@@ -48,8 +48,10 @@ class TestOrders:
         assert body["status"] == "paid" and body["fulfilment_state"] == "exception"
         assert body["wave"]["id"] != wave["id"] and body["case_instance_id"] == body["wave"]["instance_id"]
         assert [(line["sku"], line["quantity"]) for line in body["lines"]] == [(TEE, 2)]
-        assert [event["type"] for event in body["history"]] == ["joined_wave", "exception", "left_wave"]
-        assert body["history"][1]["data"]["reasons"][0]["rule"] == "buyer_message"
+        assert [event["type"] for event in body["history"]] == [
+            *("order.imported", "joined_wave", "exception", "left_wave")
+        ]
+        assert body["history"][2]["data"]["reasons"][0]["rule"] == "buyer_message"
 
     def test_an_unknown_order_is_404_naming_it(self, login: Callable[..., Caller]) -> None:
         body = assert_error(login("warehouse").get("/orders/jd/NOPE-1"), 404, "NotFound")

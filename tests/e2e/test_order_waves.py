@@ -87,7 +87,7 @@ def test_an_import_fills_a_wave_that_ships_its_orders_while_exceptions_and_cance
     warehouse.wait_for_task(wave["instance_id"], "print_waybills")
     left = _order(cs, asked)
     assert left["fulfilment_state"] == "exception" and left["wave"]["id"] != wave["id"]
-    assert [e["type"] for e in left["history"]] == ["joined_wave", "exception", "left_wave"]
+    assert [e["type"] for e in left["history"]] == ["order.imported", "joined_wave", "exception", "left_wave"]
     # The platform cancels an order before it ships: it leaves, its reservation goes back.
     assert _stock(TEE)["reserved"] == 7
     set_status(cancelled, "cancelled")

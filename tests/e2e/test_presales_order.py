@@ -199,7 +199,9 @@ class TestFulfilment:
         assert stock_of(tee) == [3]
         cancelled = warehouse.get(f"/orders/tmall/{data['order_id']}").json()
         assert cancelled["fulfilment_state"] == "cancelled"
-        assert [e["type"] for e in cancelled["history"]] == ["joined_wave", "cancelled", "left_wave"]
+        assert [e["type"] for e in cancelled["history"]] == [
+            *("joined_wave", "order.status_changed", "cancelled", "left_wave")
+        ]
 
 
 class TestStorePickup:

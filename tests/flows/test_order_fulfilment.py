@@ -96,7 +96,9 @@ class TestWave:
         assert _stock(CAP) == {"on_hand": 9, "reserved": 0, "available": 9}
         row = order_row(second)
         assert row["fulfilment_state"] == "shipped" and row["tracking_no"] == "ZT002"
-        assert row["history"] == ["joined_wave", "reviewed", "waybill_printed", "picked", "packed", "shipped"]
+        assert row["history"] == [
+            *("order.imported", "joined_wave", "reviewed", "waybill_printed", "picked", "packed", "shipped")
+        ]
         assert waves()[0]["state"] == "done"
         with session_scope() as session:
             content, media, _ = delivery_upload(session, wave["id"])
@@ -133,7 +135,7 @@ class TestWave:
         assert exception["order_no"] == asked and exception["reasons"][0]["rule"] == "buyer_message"
         row = order_row(asked)
         assert row["fulfilment_state"] == "exception" and row["wave_id"] != wave["id"]
-        assert row["history"] == ["joined_wave", "exception", "left_wave"]
+        assert row["history"] == ["order.imported", "joined_wave", "exception", "left_wave"]
         with session_scope() as session:
             case = session.get(ProcessInstance, row["case_instance_id"])
             assert (case.process_key, case.params["wave_id"]) == ("order_fulfilment", row["wave_id"])
@@ -152,7 +154,7 @@ class TestWave:
         assert result["outcome"] == "shipped" and order_row(asked)["tracking_no"] == "ZT9"
         assert run.contexts[("review_exception", 1)]["reasons"][0]["rule"] == "buyer_message"
         assert order_row(asked)["history"] == [
-            *("joined_wave", "exception", "left_wave", "reviewed"),
+            *("order.imported", "joined_wave", "exception", "left_wave", "reviewed"),
             *("waybill_printed", "picked", "packed", "shipped"),
         ]
         assert _stock(TEE) == {"on_hand": 9, "reserved": 0, "available": 9}

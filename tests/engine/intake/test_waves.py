@@ -64,7 +64,11 @@ class TestJoining:
         assert wave["location"] == ONLINE_WAREHOUSE and wave["state"] == "open" and wave["orders"] == 2
         for order_no in (first, second):
             row = order_row(order_no)
-            assert (row["wave_id"], row["fulfilment_state"], row["history"]) == (wave["id"], "in_wave", ["joined_wave"])
+            assert (row["wave_id"], row["fulfilment_state"], row["history"]) == (
+                wave["id"],
+                "in_wave",
+                ["order.imported", "joined_wave"],
+            )
         assert _instances() == []
 
     def test_an_order_not_yet_paid_joins_no_wave(self) -> None:
@@ -150,7 +154,9 @@ class TestCancellation:
         order_no = add_order()
         set_status(order_no, "cancelled")
         row = order_row(order_no)
-        assert row["fulfilment_state"] == "cancelled" and row["history"] == ["joined_wave", "cancelled", "left_wave"]
+        assert row["fulfilment_state"] == "cancelled" and row["history"] == [
+            *("order.imported", "joined_wave", "order.status_changed", "cancelled", "left_wave")
+        ]
 
     def test_a_cancelled_order_gets_its_reservation_back(self) -> None:
         seed_stock(tee=5)
