@@ -130,3 +130,8 @@ class TestWaves:
         wave = _closed_wave()
         assert_error(login("promotion").get(f"/waves/{wave['id']}"), 404, "NotFound")
         assert_error(login("warehouse").get("/waves/999999/waybills.csv"), 404, "NotFound")
+
+
+def test_a_wave_id_beyond_bigint_is_refused_not_a_server_error(login: Callable[..., Caller]) -> None:
+    body = assert_error(login("warehouse").get(f"/waves/{2**63}"), 422, "ValidationFailed")
+    assert body["fields"][0]["field"].endswith("wave_id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,8 @@ from ecomflow.engine.people.principals import Principal
 
 router = APIRouter(prefix="/waves", tags=["waves"], responses=error_responses(401, 404))
 CSV = "text/csv; charset=utf-8"
+# A wave id is a BIGINT: a larger number would be an error of the database, not a missing wave.
+WaveId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the wave's id")]
 
 
 def _visible_wave(session: Session, wave_id: int, user: Principal) -> Wave:
@@ -38,7 +40,7 @@ def _download(content: bytes, media_type: str, name: str) -> Response:
 
 
 @router.get("/{wave_id}", response_model=WaveOut)
-def get_wave_page(wave_id: int, user: CurrentUser) -> WaveOut:
+def get_wave_page(wave_id: WaveId, user: CurrentUser) -> WaveOut:
     """Return a wave, its orders with where each stands, and links to its files."""
     with read_scope() as session:
         wave = _visible_wave(session, wave_id, user)
@@ -64,7 +66,7 @@ def get_wave_page(wave_id: int, user: CurrentUser) -> WaveOut:
 
 
 @router.get("/{wave_id}/waybills.csv", response_class=Response, responses={200: {"content": {CSV: {}}}})
-def get_waybills(wave_id: int, user: CurrentUser) -> Response:
+def get_waybills(wave_id: WaveId, user: CurrentUser) -> Response:
     """Return the courier batch-print input: one row per order (masked phone, address, goods, pieces)."""
     with read_scope() as session:
         _visible_wave(session, wave_id, user)
@@ -72,7 +74,7 @@ def get_waybills(wave_id: int, user: CurrentUser) -> Response:
 
 
 @router.get("/{wave_id}/pick-list.csv", response_class=Response, responses={200: {"content": {CSV: {}}}})
-def get_pick_list(wave_id: int, user: CurrentUser) -> Response:
+def get_pick_list(wave_id: WaveId, user: CurrentUser) -> Response:
     """Return the pick list (配货单): SKU totals at the wave's location over its orders still to ship."""
     with read_scope() as session:
         _visible_wave(session, wave_id, user)
@@ -85,7 +87,7 @@ def get_pick_list(wave_id: int, user: CurrentUser) -> Response:
     responses={200: {"content": {CSV: {}, wave_files.XLSX_MEDIA_TYPE: {}}}, **error_responses(422)},
 )
 def get_delivery_upload(
-    wave_id: int,
+    wave_id: WaveId,
     user: CurrentUser,
     platform: Annotated[str | None, Query(description="tmall or jd; needed when the wave shipped both")] = None,
 ) -> Response:
