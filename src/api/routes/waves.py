@@ -20,7 +20,7 @@ from ecomflow.engine.intake import wave_files
 from ecomflow.engine.intake.fulfilment import get_wave, orders_of
 from ecomflow.engine.people.principals import Principal
 
-router = APIRouter(prefix="/waves", tags=["waves"], responses=error_responses(401, 404))
+router = APIRouter(prefix="/waves", tags=["waves"], responses=error_responses(401, 404, 422))
 CSV = "text/csv; charset=utf-8"
 # A wave id is a BIGINT: a larger number would be an error of the database, not a missing wave.
 WaveId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the wave's id")]
@@ -84,7 +84,7 @@ def get_pick_list(wave_id: WaveId, user: CurrentUser) -> Response:
 @router.get(
     "/{wave_id}/delivery-upload",
     response_class=Response,
-    responses={200: {"content": {CSV: {}, wave_files.XLSX_MEDIA_TYPE: {}}}, **error_responses(422)},
+    responses={200: {"content": {CSV: {}, wave_files.XLSX_MEDIA_TYPE: {}}}},
 )
 def get_delivery_upload(
     wave_id: WaveId,
