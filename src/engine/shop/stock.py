@@ -297,7 +297,9 @@ def reserve_order(
     short: list[dict[str, Any]] = []
     try:
         with session.begin_nested():
-            for sku, qty in lines:
+            # Balance rows are locked in SKU order, as settle_order does: two orders holding some of the
+            # same SKUs in one transaction each (a wave's 审单) never wait on each other in a cycle.
+            for sku, qty in sorted(lines):
                 if sku not in known:
                     short.append({"sku": sku, "location": location, "wanted": qty, "available": 0})
                     raise _Short()

@@ -17,7 +17,7 @@ from ecomflow.engine.intake.fulfilment import review_wave
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, balance
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.factories import edited_definitions
-from tests.platform_orders import TEE, add_order, order_row, seed_stock, set_status, waves
+from tests.platform_orders import CAP, TEE, add_order, order_row, seed_stock, set_status, waves
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -175,3 +175,29 @@ class TestCancellation:
         set_status(order_no, "cancelled")
         set_status(order_no, "cancelled")
         assert order_row(order_no)["history"].count("cancelled") == 1
+
+
+class TestConcurrentReviews:
+    def test_waves_reviewed_at_once_never_deadlock_on_the_stock_rows(self, max_orders_3: None) -> None:
+        # Orders list their SKUs in both orders: the ledger must lock the balance rows in one order regardless.
+        seed_stock(tee=1000, cap=1000)
+        for number in range(24):
+            add_order(lines=[(TEE, 1), (CAP, 1)] if number % 2 else [(CAP, 1), (TEE, 1)])
+        closed = [w for w in waves() if w["state"] == "closed"]
+        errors: list[BaseException] = []
+
+        def review(wave: dict) -> None:
+            try:
+                with session_scope() as session:
+                    review_wave(session, wave["id"], instance_id=wave["instance_id"])
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=review, args=(wave,)) for wave in closed]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and len(closed) == 8
+        with session_scope() as session:
+            assert balance(session, sku=CAP, location=ONLINE_WAREHOUSE)["reserved"] == 24
