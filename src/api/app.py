@@ -18,12 +18,14 @@ from ecomflow.api.routes import (
     imports,
     inbound,
     instances,
+    orders,
     processes,
     reports,
     sessions,
     stock,
     tasks,
     users,
+    waves,
     webhooks,
 )
 from ecomflow.api.uploads import UPLOAD_PATHS, upload_body_limit
@@ -97,7 +99,7 @@ def create_app() -> FastAPI:
         exports,
         webhooks,
     )
-    for module in (*routers, catalog, stock, imports, inbound):
+    for module in (*routers, catalog, stock, imports, inbound, orders, waves):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -11,6 +11,8 @@ The engine's guards, the inbox's queries, the API and the web pages' buttons all
 - A process is started by its `starters` (role keys, or `managers`); the system starts any.
 - Master data (products, variants, locations, manual stock adjustments) is changed by the product
   role and the managers (and the system); everyone signed in may read it.
+- Platform orders (status, wave, history) and waves with their files are seen by managers, customer
+  service and the warehouse: the roles that work them; anyone else by a task of the wave's instance.
 - An attachment is downloaded by whoever may see an instance that uses it (a completed task's output
   or its start params); until something uses it, by its uploader alone.
 - The shops' exports (orders, refunds, reviews) are imported by customer service and the managers.
@@ -169,6 +171,32 @@ def may_download_attachment(session: Session, principal: Principal, attachment: 
 def may_put_attachment_in_form(session: Session, principal: Principal, attachment: Attachment) -> bool:
     """Tell whether the user may put the file in a form or start params: they uploaded it, or may download it."""
     return attachment.uploaded_by == principal.name or may_download_attachment(session, principal, attachment)
+
+
+# ── platform orders and waves ──────────────────────────────────────────────────────
+# The roles that work platform orders: customer service reviews exceptions, the warehouse ships waves.
+ORDER_ROLES = frozenset({"customer_service", "warehouse"})
+
+
+def may_see_platform_orders(principal: Principal) -> bool:
+    """Tell whether the user may read platform orders, waves and their files: managers, customer service, warehouse."""
+    return is_manager(principal) or bool(principal.roles & ORDER_ROLES)
+
+
+def may_see_wave(session: Session, principal: Principal, instance: ProcessInstance | None) -> bool:
+    """Tell whether the user may see a wave: the order roles, or whoever may see the wave's instance."""
+    return may_see_platform_orders(principal) or (
+        instance is not None and may_see_instance(session, principal, instance)
+    )
+
+
+def check_may_see_platform_orders(principal: Principal) -> None:
+    """Refuse (Forbidden) a user who may not read platform orders."""
+    if not may_see_platform_orders(principal):
+        raise Forbidden(
+            "platform orders are read by managers, customer service and the warehouse",
+            rule="order_roles",
+        )
 
 
 # ── processes ──────────────────────────────────────────────────────────────────────

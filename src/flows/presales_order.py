@@ -8,6 +8,8 @@ from typing import Any
 from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.intake.inquiry_orders import join_from_inquiry
+from ecomflow.engine.intake.waves import inquiry_reservation_key
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 from ecomflow.engine.shop.catalog import list_locations, priced_variants
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, available_by_sku, reserve_order, settle_order
@@ -22,7 +24,8 @@ BACKORDER_RECHECK = timedelta(days=1)
 def reservation_key(instance_id: str, *, partial: bool) -> str:
     """Return the key that makes an order's stock reservation happen once, whatever replays happen."""
     # Distinct keys: a partial reservation made after a shortage never mistakes itself for the full one.
-    return f"{PROCESS}/{instance_id}/partial" if partial else f"{PROCESS}/{instance_id}"
+    # The key lives with the waves, whose 审单 keeps this reservation for the order (version 3).
+    return inquiry_reservation_key(instance_id, partial=partial)
 
 
 def stock_location(fulfilment: str, pickup_store: str | None, known: set[str]) -> str:
@@ -229,6 +232,33 @@ def _ship_v1(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     return run.finish("shipped", **context, waybill_no=picked.data["waybill_no"], **shipped.data)
 
 
+@task
+def join_wave(
+    instance_id: str, platform: str, order_no: str, customer: str, lines: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Record the order as a paid platform order in its wave (once per inquiry); return where it went."""
+    with session_scope() as session:
+        order = join_from_inquiry(
+            session,
+            instance_id=instance_id,
+            platform=platform,
+            order_no=order_no,
+            customer=customer,
+            lines=lines,
+            actor=SYSTEM_ACTOR,
+        )
+        return {"platform": order.platform, "order_no": order.order_no, "wave_id": order.wave_id}
+
+
+def _to_wave(run: ProcessRun, context: dict[str, Any], platform: str) -> dict[str, Any]:
+    """Version 3: the order joins the waves, which do 审单…发货 for every paid order; this instance is done."""
+    order = context["order"]
+    joined = run.auto(
+        "join_wave", join_wave, run.instance_id, platform, order["order_id"], order["customer"], context["lines"]
+    )
+    return run.finish("in_wave", **context, **joined)
+
+
 def _store_pickup(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     """网上购物店内取货: the warehouse prepares the goods at the store, customer service confirms the pickup."""
     prepared = run.human("prepare_pickup", context=context)
@@ -241,9 +271,10 @@ def _store_pickup(run: ProcessRun, context: dict[str, Any]) -> dict[str, Any]:
     return run.finish(collected.data["outcome"], **details)
 
 
-@process_flow(PROCESS, written_for={1, 2})
+@process_flow(PROCESS, written_for={1, 2, 3})
 def presales_order(run: ProcessRun) -> dict[str, Any]:
-    """售前咨询下单流程: answer, stock check (one stock), shortage decision, fulfilment (审单…发货) or store pickup."""
+    """售前咨询下单流程: answer, stock check (one stock), shortage decision, then a wave (v3; v1–2 审单…发货 here)
+    or store pickup."""
     answer = _answer(run)
     if answer.data["outcome"] != "ordered":
         return run.finish("no_order", answered_by=answer.by, recommended_skus=answer.data.get("recommended_skus", []))
@@ -260,4 +291,6 @@ def presales_order(run: ProcessRun) -> dict[str, Any]:
     context = {"order": order, "lines": stock["lines"], "unfilled": stock["unfilled"], "shortage_decisions": decisions}
     if fulfilment == "store_pickup":
         return _store_pickup(run, {**context, "pickup_store": answer.data.get("pickup_store")})
+    if any(step.key == "join_wave" for step in run.spec.steps):
+        return _to_wave(run, context, answer.data.get("platform") or "tmall")
     return _fulfil(run, context)

@@ -16,6 +16,8 @@ Objects, where the path has one:
   session_id   own (a live web session of the caller), other (another user's), missing (a random id)
   key          existing, missing
   code, sku    existing (a product / SKU in the catalogue), missing
+  order_no     existing (a paid Tmall order, in an open wave), missing
+  wave_id      existing (the open wave of a paid order: no instance yet), missing
   attachment_id  own (the caller's upload, used by nothing yet), visible (used by an instance with a task of
                the caller's role), hidden (used only by another role's instance), unreferenced (another
                user's upload, used by nothing), missing
@@ -54,6 +56,7 @@ from ecomflow.engine.tasks.step_tasks import open_task
 from tests.api.conftest import ApiServer, assert_error, client, field_names
 from tests.factories import make_attachment, make_user, return_params
 from tests.images import picture
+from tests.platform_orders import add_order, order_row, seed_stock
 
 MATRIX = Path(__file__).with_name("authorization_matrix.csv")
 UPDATE = os.environ.get("ECOMFLOW_UPDATE_AUTHZ_MATRIX") == "1"
@@ -83,6 +86,8 @@ OBJECTS = {
     "code": ("existing", "missing"),
     "sku": ("existing", "missing"),
     "import_id": ("existing", "missing"),
+    "order_no": ("existing", "missing"),
+    "wave_id": ("existing", "missing"),
 }
 # A two-order review export: what a permitted caller uploads to POST /imports.
 REVIEW_EXPORT = (
@@ -269,6 +274,12 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
                 "reason": "found in a count",
                 "business_key": code,
             }
+    elif "{order_no}" in path:
+        order_no = _platform_order() if obj == "existing" else _new_name("NO-SUCH")
+        path = path.replace("{platform}", "tmall").replace("{order_no}", order_no)
+    elif "{wave_id}" in path:
+        wave_id = order_row(_platform_order())["wave_id"] if obj == "existing" else 999_999_999
+        path = path.replace("{wave_id}", str(wave_id))
     elif path == "/catalog/products" and method == "POST":
         kwargs["json"] = _product_body(_new_name("NEW"))
     elif path == "/attachments":
@@ -300,6 +311,12 @@ def _catalogue_object() -> str:
     with session_scope() as session:
         seed_sku(session, sku=code, title="矩阵测试T恤", list_price=199, stock=5)
     return code
+
+
+def _platform_order() -> str:
+    """Put a paid Tmall order (and so an open wave) in the database; return its order number."""
+    seed_stock()
+    return add_order()
 
 
 def _product_body(code: str) -> dict[str, Any]:

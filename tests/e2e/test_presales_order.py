@@ -1,6 +1,6 @@
 """Pre-sales inquiries over HTTP: an order takes the one shared stock exactly once.
 
-Then it ships or is picked up in a store.
+Then it joins a wave that ships it (version 3), or is picked up in a store.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import AuditEvent, HumanTask, StockMovement, Timer
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.shop.catalog import seed_sku
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, available_by_sku, balance
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.e2e.conftest import Staff, prefect_api, prefect_run_state, wait_until
+from tests.platform_orders import set_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
@@ -49,7 +51,14 @@ def reservations_of(instance_id: str) -> list[tuple[str, int, str]]:
     """Return the order's lines still held or settled: (sku, quantity, how it ended: reserved/ship/store_pickup)."""
     with session_scope() as session:
         rows = list(session.scalars(select(StockMovement).where(StockMovement.instance_id == instance_id)))
-    settled = {r.business_key: r.kind for r in rows if r.kind in ("ship", "store_pickup", "release")}
+        # The wave that ships an inquiry's order settles the inquiry's reservation under the wave's instance.
+        keys = [r.business_key for r in rows if r.kind == "reserve"]
+        settles = session.scalars(
+            select(StockMovement).where(
+                StockMovement.business_key.in_(keys), StockMovement.kind.in_(("ship", "store_pickup", "release"))
+            )
+        )
+        settled = {r.business_key: r.kind for r in settles}
     return sorted(
         (r.sku, r.quantity, settled.get(r.business_key, "reserved"))
         for r in rows
@@ -86,14 +95,39 @@ def answer(cs: Staff, instance_id: str, data: dict[str, Any], *, round: int = 1)
     cs.do(cs.wait_for_task(instance_id, "answer_inquiry", round=round)["id"], data)
 
 
-def ship(warehouse: Staff, instance_id: str) -> dict[str, Any]:
-    """审单 → 打单 → 配货 → 验货打包 → 发货."""
-    warehouse.do(warehouse.wait_for_task(instance_id, "review_order")["id"], {"result": "pass"})
-    warehouse.do(warehouse.wait_for_task(instance_id, "print_waybill")["id"], {"waybill_no": "WB20251201001"})
-    warehouse.do(warehouse.wait_for_task(instance_id, "pick")["id"], {"pick_list_no": "PL-1"})
-    warehouse.do(warehouse.wait_for_task(instance_id, "check_and_pack")["id"], {"packages": 1, "weight_kg": 0.6})
-    warehouse.do(warehouse.wait_for_task(instance_id, "ship")["id"], {"carrier": "SF", "tracking_no": "SF1029384756"})
-    return warehouse.wait_for_state(instance_id, "completed")
+def in_wave(cs: Staff, instance_id: str) -> dict[str, Any]:
+    """Version 3: a shipped order leaves the inquiry for a wave; the inquiry completes as in_wave."""
+    done = cs.wait_for_state(instance_id, "completed")
+    assert done["result"]["outcome"] == "in_wave", done["result"]
+    assert not any(t["role"] == "warehouse" for t in done["tasks"])
+    return done
+
+
+def close_wave(warehouse: Staff, wave_id: int) -> str:
+    """Let the wave's window pass; return its order_fulfilment instance."""
+    sweep_once(now=utcnow() + timedelta(minutes=31), forecast=False)
+    wave = warehouse.get(f"/waves/{wave_id}").json()
+    assert wave["state"] == "closed", wave
+    return wave["instance_id"]
+
+
+def ship(cs: Staff, warehouse: Staff, instance_id: str) -> dict[str, Any]:
+    """The order's wave: 打单 → 配货 → 验货打包 → 发货 (审单 ran by its rules); return the order from GET /orders."""
+    result = in_wave(cs, instance_id)["result"]
+    wave_instance = close_wave(warehouse, result["wave_id"])
+    warehouse.do(warehouse.wait_for_task(wave_instance, "print_waybills")["id"], {"carrier": "SF"})
+    warehouse.do(warehouse.wait_for_task(wave_instance, "pick")["id"], {"pick_list_no": "PL-1"})
+    warehouse.do(warehouse.wait_for_task(wave_instance, "check_and_pack")["id"], {"all_ok": True})
+    shipping = warehouse.wait_for_task(wave_instance, "ship")  # the scans are recorded once it is open
+    packed = [
+        o for o in warehouse.get(f"/waves/{result['wave_id']}").json()["orders"] if o["fulfilment_state"] == "packed"
+    ]
+    shipments = [
+        {"order_no": o["order_no"], "carrier": "SF", "tracking_no": f"SF{i:010d}"} for i, o in enumerate(packed)
+    ]
+    warehouse.do(shipping["id"], {"shipments": shipments})
+    warehouse.wait_for_state(wave_instance, "completed")
+    return warehouse.get(f"/orders/{result['platform']}/{result['order_no']}").json()
 
 
 def prefect_state(flow_run_id: str) -> str:
@@ -106,35 +140,37 @@ class TestShip:
         tee, cap = make_sku(10), make_sku(4)
         instance_id = start_inquiry(cs)
         # The same SKU on two lines counts as one line of 3.
-        answer(cs, instance_id, order([(tee, 2), (cap, 1), (tee, 1)]))
-
-        pick = warehouse.wait_for_task(instance_id, "review_order")
-        context = warehouse.get(f"/tasks/{pick['id']}").json()["context"]
-        assert sorted((line["sku"], line["quantity"]) for line in context["lines"]) == sorted([(tee, 3), (cap, 1)])
+        data = order([(tee, 2), (cap, 1), (tee, 1)])
+        answer(cs, instance_id, data)
+        result = in_wave(cs, instance_id)["result"]
+        assert sorted((line["sku"], line["quantity"]) for line in result["lines"]) == sorted([(tee, 3), (cap, 1)])
+        assert (result["platform"], result["order_no"]) == ("tmall", data["order_id"])
         assert stock_of(tee, cap) == [7, 3]
 
-        # Resume the suspended run from outside: it replays from the top past the stock check.
-        flow_run_id = cs.instance(instance_id)["flow_run_id"]
-        wait_until(lambda: prefect_state(flow_run_id) == "PAUSED", timeout=30, what="run suspended on review_order")
+        # The wave's 审单 keeps the inquiry's reservation; a replay of its run takes nothing more.
+        wave_instance = close_wave(warehouse, result["wave_id"])
+        printing = warehouse.wait_for_task(wave_instance, "print_waybills")
+        assert stock_of(tee, cap) == [7, 3]
+        flow_run_id = team["ops"].instance(wave_instance)["flow_run_id"]
+        wait_until(lambda: prefect_state(flow_run_id) == "PAUSED", timeout=30, what="run suspended on print_waybills")
         response = prefect_api("POST", f"/flow_runs/{flow_run_id}/resume", json={})
         assert response.status_code in (200, 201), response.text
         wait_until(
             lambda: (
-                count(AuditEvent, AuditEvent.task_id == pick["id"], AuditEvent.type == "task.resumed_while_open") == 1
+                count(AuditEvent, AuditEvent.task_id == printing["id"], AuditEvent.type == "task.resumed_while_open")
+                == 1
             ),
             timeout=60,
-            what="the replay to reach the open review_order",
+            what="the replay to reach the open print_waybills",
         )
         wait_until(lambda: prefect_state(flow_run_id) == "PAUSED", timeout=60, what="run suspended again")
         assert stock_of(tee, cap) == [7, 3]
 
-        done = ship(warehouse, instance_id)
-        assert done["result"]["outcome"] == "shipped"
-        assert (done["result"]["carrier"], done["result"]["tracking_no"]) == ("SF", "SF1029384756")
-        # 审单 → 打单 → 配货 → 验货打包 → 发货, in that order.
-        by_time = sorted(done["tasks"], key=lambda t: t["created_at"])
-        warehouse_steps = [t["step"] for t in by_time if t["role"] == "warehouse"]
-        assert warehouse_steps == ["review_order", "print_waybill", "pick", "check_and_pack", "ship"]
+        shipped = ship(cs, warehouse, instance_id)
+        assert shipped["fulfilment_state"] == "shipped" and shipped["inquiry_instance_id"] == instance_id
+        assert [e["type"] for e in shipped["history"]] == [
+            *("joined_wave", "reviewed", "waybill_printed", "picked", "packed", "shipped")
+        ]
         assert stock_of(tee, cap) == [10 - 3, 4 - 1]
         assert sorted(reservations_of(instance_id)) == sorted([(tee, 3, "ship"), (cap, 1, "ship")])
 
@@ -145,28 +181,27 @@ class TestFulfilment:
         tee = make_sku(3)
         instance_id = start_inquiry(cs)
         answer(cs, instance_id, order([(tee, 1)]))
-        review = warehouse.get(f"/tasks/{warehouse.wait_for_task(instance_id, 'review_order')['id']}").json()
-        # Wall-clock time: 2 h after it opened, whatever the hour or day (business hours would stretch it).
-        opened, due = datetime.fromisoformat(review["created_at"]), datetime.fromisoformat(review["due_at"])
-        assert due - opened == timedelta(hours=2)
-        warehouse.do(review["id"], {"result": "pass"})
-        waybill = warehouse.get(f"/tasks/{warehouse.wait_for_task(instance_id, 'print_waybill')['id']}").json()
+        wave_instance = close_wave(warehouse, in_wave(cs, instance_id)["result"]["wave_id"])
+        waybill = warehouse.get(f"/tasks/{warehouse.wait_for_task(wave_instance, 'print_waybills')['id']}").json()
+        # Wall-clock time: 4 h after it opened, whatever the hour or day (business hours would stretch it).
         opened, due = datetime.fromisoformat(waybill["created_at"]), datetime.fromisoformat(waybill["due_at"])
         assert due - opened == timedelta(hours=4)
 
-    def test_an_order_cancelled_at_review_puts_its_stock_back(self, team: dict[str, Staff]) -> None:
+    def test_an_order_the_platform_cancels_in_its_wave_puts_its_stock_back(self, team: dict[str, Staff]) -> None:
         cs, warehouse = team["cs"], team["warehouse"]
         tee = make_sku(3)
         instance_id = start_inquiry(cs)
-        answer(cs, instance_id, order([(tee, 2)]))
-        review = warehouse.wait_for_task(instance_id, "review_order")
+        data = order([(tee, 2)])
+        answer(cs, instance_id, data)
+        in_wave(cs, instance_id)
         assert stock_of(tee) == [1]
-        warehouse.do(review["id"], {"result": "cancel", "notes": "风险订单：收货地址异常"})
-        done = warehouse.wait_for_state(instance_id, "completed")
-        assert done["result"]["outcome"] == "cancelled_at_review"
-        assert done["result"]["stock_released"] == [{"sku": tee, "location": ONLINE_WAREHOUSE, "quantity": 2}]
+        set_status(data["order_id"], "cancelled")
         assert stock_of(tee) == [3]
-        assert not any(t["step"] == "print_waybill" for t in done["tasks"])
+        cancelled = warehouse.get(f"/orders/tmall/{data['order_id']}").json()
+        assert cancelled["fulfilment_state"] == "cancelled"
+        assert [e["type"] for e in cancelled["history"]] == [
+            *("joined_wave", "order.status_changed", "cancelled", "left_wave")
+        ]
 
 
 class TestStorePickup:
@@ -175,7 +210,7 @@ class TestStorePickup:
         tee = make_sku(5)
         online = start_inquiry(cs)
         answer(cs, online, order([(tee, 2)]))
-        warehouse.wait_for_task(online, "review_order")
+        in_wave(cs, online)
         assert stock_of(tee) == [3]
 
         in_store = start_inquiry(cs)
@@ -190,7 +225,7 @@ class TestStorePickup:
         done = cs.wait_for_state(in_store, "completed")
         assert (done["result"]["outcome"], done["result"]["store"]) == ("picked_up", "南京西路店")
         assert reservations_of(in_store) == [(tee, 3, "store_pickup")]
-        assert all(t["step"] not in ("review_order", "print_waybill", "ship") for t in done["tasks"])
+        assert "wave_id" not in done["result"]  # store pickup never joins a wave
 
         # The stock both channels share is now empty: the next order, online, is short.
         third = start_inquiry(cs)
@@ -227,11 +262,11 @@ class TestShortage:
         assert stock_of(tee) == [1] and reservations_of(instance_id) == []
         ops.do(decision["id"], {"decision": "partial_ship", "notes": "先发1件，其余退款"})
 
-        pick = warehouse.wait_for_task(instance_id, "review_order")
-        assert warehouse.get(f"/tasks/{pick['id']}").json()["context"]["unfilled"] == [{"sku": tee, "quantity": 2}]
-        done = ship(warehouse, instance_id)
-        assert done["result"]["lines"] == [{"sku": tee, "quantity": 1}]
-        assert done["result"]["shortage_decisions"][0]["decision"] == "partial_ship"
+        result = in_wave(cs, instance_id)["result"]
+        assert result["unfilled"] == [{"sku": tee, "quantity": 2}]
+        assert result["shortage_decisions"][0]["decision"] == "partial_ship"
+        shipped = ship(cs, warehouse, instance_id)
+        assert [(line["sku"], line["quantity"]) for line in shipped["lines"]] == [(tee, 1)]
         assert stock_of(tee) == [0]
 
     def test_cancel_reserves_nothing(self, team: dict[str, Staff]) -> None:
@@ -250,7 +285,7 @@ class TestShortage:
     def test_transfer_checks_again_at_once_and_a_second_shortage_returns_to_operations(
         self, team: dict[str, Staff]
     ) -> None:
-        cs, ops, warehouse = team["cs"], team["ops"], team["warehouse"]
+        cs, ops = team["cs"], team["ops"]
         tee = make_sku(0)
         instance_id = start_inquiry(cs)
         answer(cs, instance_id, order([(tee, 2)]))
@@ -262,12 +297,12 @@ class TestShortage:
 
         set_stock(tee, 2)  # the store's goods are booked into the shared stock
         ops.do(second["id"], {"decision": "transfer_from_store", "notes": "已从徐汇店调拨2件"})
-        warehouse.wait_for_task(instance_id, "review_order")
+        in_wave(cs, instance_id)
         assert stock_of(tee) == [0]
         assert reservations_of(instance_id) == [(tee, 2, "reserved")]
 
     def test_backorder_checks_the_stock_again_when_its_timer_fires(self, team: dict[str, Staff]) -> None:
-        cs, ops, warehouse = team["cs"], team["ops"], team["warehouse"]
+        cs, ops = team["cs"], team["ops"]
         tee = make_sku(0)
         instance_id = start_inquiry(cs)
         answer(cs, instance_id, order([(tee, 1)]))
@@ -285,7 +320,7 @@ class TestShortage:
         assert sweep_once(now=timer.fire_at - timedelta(minutes=1)).timers_fired == 0
         set_stock(tee, 5)  # the replenishment arrives
         assert sweep_once(now=timer.fire_at + timedelta(minutes=1)).timers_fired == 1
-        warehouse.wait_for_task(instance_id, "review_order")
+        in_wave(cs, instance_id)
         assert stock_of(tee) == [4]
 
 
@@ -314,7 +349,7 @@ class TestNoOrder:
         assert stock_of(tee) == [3] and reservations_of(instance_id) == []
 
     def test_ordered_without_lines_goes_back_to_customer_service(self, team: dict[str, Staff]) -> None:
-        cs, warehouse = team["cs"], team["warehouse"]
+        cs = team["cs"]
         tee = make_sku(3)
         instance_id = start_inquiry(cs)
         answer(cs, instance_id, {"outcome": "ordered", "order_id": "ORD-12345"})
@@ -322,5 +357,5 @@ class TestNoOrder:
         findings = cs.get(f"/tasks/{again['id']}").json()["context"]["findings"]
         assert [(f["field"], f["rule"]) for f in findings] == [("order_lines", "required_when_ordered")]
         cs.do(again["id"], order([(tee, 1)]))
-        warehouse.wait_for_task(instance_id, "review_order")
+        in_wave(cs, instance_id)
         assert stock_of(tee) == [2]

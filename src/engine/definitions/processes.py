@@ -36,6 +36,7 @@ from ecomflow.engine.definitions.sla_policy import (
 )
 from ecomflow.engine.definitions.steps import HUMAN_KINDS, STEP_KINDS, read_form, read_steps
 from ecomflow.engine.definitions.stored_text import process_text
+from ecomflow.engine.definitions.wave_settings import WaveSettings, read_wave
 from ecomflow.engine.errors import DefinitionError, UnknownProcess, UnknownStep
 
 __all__ = [
@@ -58,7 +59,7 @@ DEFAULT_MAX_ROUNDS = 5
 # The built-in step every process has: a step past its max_rounds waits for the managers' decision here.
 REWORK_CEILING = "rework_ceiling"
 CEILING_DECISIONS = ("more_rounds", "stop")
-_TOP_KEYS = ("version", "calendar", "sla", "roles", "rules", "processes")
+_TOP_KEYS = ("version", "calendar", "sla", "roles", "rules", "wave", "processes")
 _PROCESS_KEYS = ("title", "version", "volume", "schedule", "starters", "start_form", "steps")
 # In a `starters` list: every manager role (flows.yaml `manager: true`).
 MANAGERS_STARTER = "managers"
@@ -157,6 +158,8 @@ class Definitions:
     roles: Mapping[str, Role]
     rules: Mapping[str, Any]
     processes: Mapping[str, ProcessSpec]
+    # How paid orders are batched into waves (波次) per stock location.
+    wave: WaveSettings = field(default_factory=WaveSettings)
     # The mapping the file was read into: each process's stored text is cut from it (stored_text.py).
     source: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -201,6 +204,7 @@ def parse_definitions(raw: Any) -> Definitions:
     roles = _read_roles(raw.get("roles"), problems)
     sla = read_sla(raw.get("sla"), roles, problems)
     rules = read_rules(raw.get("rules"), roles, problems)
+    wave = read_wave(raw.get("wave"), problems)
     processes = _read_processes(raw.get("processes"), roles, calendar.timezone, sla, problems)
     if problems:
         raise DefinitionError(problems)
@@ -211,6 +215,7 @@ def parse_definitions(raw: Any) -> Definitions:
         roles=MappingProxyType(roles),
         rules=rules,
         processes=MappingProxyType(processes),
+        wave=wave,
         source=raw,
     )
 

@@ -297,7 +297,9 @@ def reserve_order(
     short: list[dict[str, Any]] = []
     try:
         with session.begin_nested():
-            for sku, qty in lines:
+            # Balance rows are locked in SKU order, as settle_order does: two orders holding some of the
+            # same SKUs in one transaction each (a wave's 审单) never wait on each other in a cycle.
+            for sku, qty in sorted(lines):
                 if sku not in known:
                     short.append({"sku": sku, "location": location, "wanted": qty, "available": 0})
                     raise _Short()
@@ -320,6 +322,19 @@ def reserve_order(
         ]
         return {"reserved": False, "location": location, "lines": [], "short": short}
     return {"reserved": True, "location": location, "lines": [{"sku": s, "quantity": q} for s, q in lines], "short": []}
+
+
+def held_lines(session: Session, key: str) -> list[dict[str, Any]]:
+    """Return the lines an order's reservation under this key still holds (reserved, not yet settled)."""
+    settled = set(
+        session.scalars(
+            select(StockMovement.business_key).where(
+                StockMovement.kind.in_(("release", "ship", "store_pickup")),
+                StockMovement.business_key.startswith(f"{key}:", autoescape=True),
+            )
+        )
+    )
+    return _lines([m for m in _reserved(session, key) if m.business_key not in settled])
 
 
 def _lines(movements: list[StockMovement]) -> list[dict[str, Any]]:

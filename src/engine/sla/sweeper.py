@@ -1,6 +1,6 @@
 """Turn due times into events: expire tasks, fire timers, send reminders, flag overdue tasks and escalate them;
-queue the morning digest; end timed-out web sessions, forget sign-in failures too old to count, and delete
-uploads nobody used."""
+close waves whose window passed; queue the morning digest; end timed-out web sessions, forget sign-in failures
+too old to count, and delete uploads nobody used."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from ecomflow.engine.events.digests import queue_daily_digest_if_due
 from ecomflow.engine.files.attachments import delete_unused_uploads
 from ecomflow.engine.files.storage import get_store, remove_stale_spool_files
 from ecomflow.engine.instances.timers import fire_due_timers
+from ecomflow.engine.intake.waves import close_due_waves
 from ecomflow.engine.people.sign_in_limits import prune_sign_in_failures, sign_in_limits
 from ecomflow.engine.people.web_sessions import end_timed_out_web_sessions, session_policy
 from ecomflow.engine.sla.forecast import refresh_forecasts
@@ -45,6 +46,7 @@ class SweepResult:
     sign_in_failures_pruned: int = 0
     digest_messages: int = 0
     uploads_deleted: int = 0
+    waves_closed: int = 0
 
 
 def sweep_once(*, now: datetime | None = None, forecast: bool = True, uploads: bool = False) -> SweepResult:
@@ -56,6 +58,8 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True, uploads: b
         fired = len(fire_due_timers(session, now=now))
     with session_scope() as session:
         reminded = len(send_daily_reminders(session, now=now))
+    # Waves whose window passed close and start their fulfilment, a batch per transaction.
+    waves_closed = _until_none_left(lambda session: close_due_waves(session, now=now))
     reminded_due = _in_batches(lambda session: remind_due_tasks(session, now=now))
     overdue = _in_batches(lambda session: flag_overdue_tasks(session, now=now))
     escalated = _in_batches(lambda session: escalate_overdue_tasks(session, now=now))
@@ -81,6 +85,7 @@ def sweep_once(*, now: datetime | None = None, forecast: bool = True, uploads: b
         sign_in_failures_pruned=pruned,
         digest_messages=digest_messages,
         uploads_deleted=uploads_deleted,
+        waves_closed=waves_closed,
     )
 
 

@@ -50,8 +50,8 @@ def texts(element: ET.Element) -> str:
     return " ".join("".join([t.text or "", *(child.tail or "" for child in t)]) for t in element.iter(f"{SVG_NS}text"))
 
 
-def test_there_are_fourteen_processes_and_the_daily_report() -> None:
-    assert len(PROCESSES) == 14 and "daily_report" in PROCESSES
+def test_there_are_twelve_processes_the_daily_report_order_fulfilment_and_review_follow_up() -> None:
+    assert len(PROCESSES) == 15 and "review_follow_up" in PROCESSES and "daily_report" in PROCESSES and "order_fulfilment" in PROCESSES
 
 
 @pytest.mark.parametrize("key", PROCESSES)

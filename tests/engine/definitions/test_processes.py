@@ -84,13 +84,19 @@ SPEC_STEPS = {
         "answer_check",
         "stock_check",
         "shortage_decision",
-        "review_order",
-        "print_waybill",
+        "join_wave",
+        "prepare_pickup",
+        "picked_up",
+    ],
+    # Paid platform orders, a wave at a time (the 波次; PROCESSES.md's order fulfilment inside it).
+    "order_fulfilment": [
+        "review_orders",
+        "review_exception",
+        "print_waybills",
         "pick",
         "check_and_pack",
         "ship",
-        "prepare_pickup",
-        "picked_up",
+        "book_out",
     ],
     "returns_exchange": [
         "policy_check",
@@ -371,7 +377,7 @@ class TestParseDefinitions:
         raw["calendar"]["locale"] = "zh"
         problems = problems_of(raw)
         assert problems == [
-            "extra: unknown top-level key (allowed: version, calendar, sla, roles, rules, processes)",
+            "extra: unknown top-level key (allowed: version, calendar, sla, roles, rules, wave, processes)",
             "calendar: unknown key 'locale' (allowed: timezone, working_hours, weekends, holidays, workdays)",
             "roles.owner: unknown key 'boss' (allowed: zh, en, manager)",
             "processes.demo: unknown key 'owner' "
@@ -764,6 +770,7 @@ class TestShippedFlows:
         assert listing.get_field("main_images").attrs["min_files"] == shipped.rules["listing"]["min_main_images"]
         assert listing.get_field("title").attrs["max_bytes"] == shipped.rules["listing"]["title_max_bytes"]
         assert {p.key for p in shipped.processes.values() if p.volume == "high"} == {
+            "order_fulfilment",
             "presales_order",
             "returns_exchange",
             "review_follow_up",

@@ -1,0 +1,260 @@
+"""What the steps of a wave's order_fulfilment do to its orders: 审单 rules, progress, scans, shipping.
+
+Every function works on the orders still in the wave (cancelled and departed orders are skipped) in the
+caller's transaction, and writes each order's history with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.db.models import Variant
+from ecomflow.engine.db.platform_models import PlatformOrder, PlatformOrderLine, Wave
+from ecomflow.engine.errors import NotFound
+from ecomflow.engine.intake.waves import (
+    CANCELLED,
+    DONE,
+    EXCEPTION,
+    IN_WAVE,
+    PACKED,
+    SHIPPED,
+    cancel_order,
+    inquiry_reservation_keys,
+    note,
+    open_case,
+    order_key,
+    reservation_keys,
+)
+from ecomflow.engine.shop.stock import held_lines, reserve_order, settle_order
+
+
+def get_wave(session: Session, wave_id: int) -> Wave:
+    """Return the wave or raise NotFound naming it."""
+    wave = session.get(Wave, wave_id)
+    if wave is None:
+        raise NotFound(f"wave {wave_id} does not exist", wave_id=wave_id)
+    return wave
+
+
+def orders_of(session: Session, wave_id: int, *states: str) -> list[PlatformOrder]:
+    """Return the wave's orders (in these fulfilment states, if named) with their lines, by order number."""
+    query = select(PlatformOrder).where(PlatformOrder.wave_id == wave_id).order_by(PlatformOrder.order_no)
+    if states:
+        query = query.where(PlatformOrder.fulfilment_state.in_(states))
+    return list(session.scalars(query))
+
+
+def lines_of(session: Session, order_ids: list[int]) -> dict[int, list[PlatformOrderLine]]:
+    """Return each order's lines by order id, in line order."""
+    rows = session.scalars(
+        select(PlatformOrderLine)
+        .where(PlatformOrderLine.order_id.in_(order_ids))
+        .order_by(PlatformOrderLine.order_id, PlatformOrderLine.line_no)
+    )
+    found: dict[int, list[PlatformOrderLine]] = {order_id: [] for order_id in order_ids}
+    for line in rows:
+        found[line.order_id].append(line)
+    return found
+
+
+def _problem(rule: str, message: str) -> dict[str, str]:
+    return {"rule": rule, "message": message}
+
+
+def review_rules(order: PlatformOrder, lines: list[PlatformOrderLine], known_skus: set[str]) -> list[dict[str, str]]:
+    """Return why 审单 cannot pass the order by itself (empty: it passes the rules, stock aside)."""
+    reasons = []
+    if (order.buyer_message or "").strip():
+        reasons.append(_problem("buyer_message", f"买家留言: {order.buyer_message.strip()}"))
+    if order.address_changed:
+        reasons.append(_problem("address_changed", "the buyer changed the address after paying"))
+    if (order.risk_flag or "").strip():
+        reasons.append(_problem("risk_flag", f"risk flag: {order.risk_flag.strip()}"))
+    if not lines:
+        reasons.append(_problem("no_lines", "the order has no lines"))
+    for line in lines:
+        if line.sku is None or line.sku not in known_skus:
+            sku = line.sku or "(no merchant code)"
+            reasons.append(_problem("unknown_sku", f"line {line.line_no}: SKU {sku} is not in the catalogue"))
+    return reasons
+
+
+def _reserve(session: Session, order: PlatformOrder, lines: list[PlatformOrderLine], instance_id: str | None):
+    """Reserve the order's lines by its key; an inquiry's order keeps what its inquiry reserved."""
+    if order.inquiry_instance_id is not None:
+        for key in inquiry_reservation_keys(order.inquiry_instance_id):
+            held = held_lines(session, key)
+            if held:
+                return {"reserved": True, "lines": held, "short": []}
+    wanted = [(line.sku, line.quantity) for line in lines if line.sku is not None]
+    return reserve_order(
+        session,
+        key=order_key(order),
+        instance_id=instance_id,
+        lines=wanted,
+        location=_location(session, order),
+        actor="system",
+    )
+
+
+def _location(session: Session, order: PlatformOrder) -> str:
+    """Return where the order is reserved and shipped from: its wave's location."""
+    return get_wave(session, order.wave_id).location
+
+
+def _short_reasons(result: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        _problem("stock_short", f"SKU {s['sku']} at {s['location']}: wanted {s['wanted']}, available {s['available']}")
+        for s in result["short"]
+    ]
+
+
+def review_wave(session: Session, wave_id: int, *, instance_id: str) -> dict[str, Any]:
+    """审单 by rules: reserve each passing order; every exception leaves into a case of its own. Return the tally."""
+    orders = orders_of(session, wave_id, IN_WAVE)
+    lines = lines_of(session, [order.id for order in orders])
+    skus = {line.sku for found in lines.values() for line in found if line.sku}
+    known = set(session.scalars(select(Variant.code).where(Variant.code.in_(skus)))) if skus else set()
+    passed, exceptions = [], []
+    for order in orders:
+        reasons = review_rules(order, lines[order.id], known)
+        if not reasons:
+            result = _reserve(session, order, lines[order.id], instance_id)
+            reasons = [] if result["reserved"] else _short_reasons(result)
+        if reasons:
+            case = open_case(session, order, reasons=reasons, actor="system")
+            exceptions.append({"order_no": order.order_no, "case_instance_id": case.instance_id, "reasons": reasons})
+        else:
+            note(session, order, "reviewed", actor="system", result="pass", wave_id=wave_id)
+            passed.append(order.order_no)
+    if not passed:
+        get_wave(session, wave_id).state = DONE  # every order left: nothing more to work in it
+    return {"passed": passed, "exceptions": exceptions}
+
+
+def review_case(session: Session, wave_id: int, *, decision: str, by: str, notes: str, instance_id: str):
+    """Apply customer service's review of a case: pass reserves its stock (reasons if still short), cancel ends it."""
+    orders = orders_of(session, wave_id, EXCEPTION)
+    if not orders:  # cancelled on the platform meanwhile, or a replay after the decision was applied
+        return {"order_no": None, "result": "gone", "reasons": []}
+    order = orders[0]
+    if decision == "cancel_order":
+        released = cancel_order(session, order, actor=by, reason=notes or "cancelled at 审单")
+        return {"order_no": order.order_no, "result": "cancelled", "stock_released": released, "reasons": []}
+    result = _reserve(session, order, lines_of(session, [order.id])[order.id], instance_id)
+    if not result["reserved"]:
+        return {"order_no": order.order_no, "result": "short", "reasons": _short_reasons(result)}
+    order.fulfilment_state = IN_WAVE
+    note(session, order, "reviewed", actor=by, result="pass", notes=notes, wave_id=wave_id)
+    return {"order_no": order.order_no, "result": "pass", "reasons": []}
+
+
+def advance(session: Session, wave_id: int, *, source: str, target: str, event: str, by: str, **data: Any) -> list[str]:
+    """Move the wave's orders in `source` to `target`, each with a history entry; return their numbers."""
+    moved = []
+    for order in orders_of(session, wave_id, source):
+        order.fulfilment_state = target
+        note(session, order, event, actor=by, wave_id=wave_id, **data)
+        moved.append(order.order_no)
+    return moved
+
+
+def apply_scans(session: Session, wave_id: int, form: dict[str, Any], *, by: str, source: str) -> dict[str, Any]:
+    """验货打包: ok scans (or all_ok) pack orders; a problem scan sends its order into a case; findings."""
+    orders = {order.order_no: order for order in orders_of(session, wave_id, source)}
+    scans = {scan["order_no"]: scan for scan in form.get("scans") or []}
+    findings = [
+        _finding(f"scans[{i}].order_no", "not_in_wave", f"order {no} is not waiting to be packed in wave {wave_id}")
+        for i, no in enumerate(scans)
+        if no not in orders
+    ]
+    if not form.get("all_ok"):
+        findings += [
+            _finding("scans", "every_order_scanned", f"order {no} has no scan (scan it, or tick all_ok)")
+            for no in orders
+            if no not in scans
+        ]
+    if findings:
+        return {"findings": findings, "packed": [], "problems": []}
+    packed, problems = [], []
+    for no, order in orders.items():
+        scan = scans.get(no, {"result": "ok"})
+        if scan["result"] == "problem":
+            reason = _problem("pack_problem", f"验货打包: {scan.get('note') or 'a problem was found'}")
+            case = open_case(session, order, reasons=[reason], actor=by)
+            problems.append({"order_no": no, "case_instance_id": case.instance_id})
+        else:
+            order.fulfilment_state = PACKED
+            note(session, order, "packed", actor=by, wave_id=wave_id, note=scan.get("note") or "")
+            packed.append(no)
+    if not packed:
+        get_wave(session, wave_id).state = DONE
+    return {"findings": [], "packed": packed, "problems": problems}
+
+
+def _finding(field: str, rule: str, message: str) -> dict[str, str]:
+    return {"field": field, "rule": rule, "message": message}
+
+
+def check_shipments(session: Session, wave_id: int, shipments: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Return what the ship form lacks: a tracking number for every packed order, none for an order not in the wave."""
+    packed = {order.order_no for order in orders_of(session, wave_id, PACKED)}
+    named = [shipment["order_no"] for shipment in shipments]
+    findings = [
+        _finding(f"shipments[{i}].order_no", "not_in_wave", f"order {no} is not packed in wave {wave_id}")
+        for i, no in enumerate(named)
+        if no not in packed
+    ]
+    findings += [
+        _finding(f"shipments[{i}].order_no", "unique", f"order {no} is named twice")
+        for i, no in enumerate(named)
+        if no in named[:i]
+    ]
+    findings += [
+        _finding("shipments", "every_order_shipped", f"packed order {no} has no tracking number")
+        for no in sorted(packed - set(named))
+    ]
+    return findings
+
+
+def ship_wave(session: Session, wave_id: int, shipments: list[dict[str, Any]], *, by: str, instance_id: str):
+    """发货: book each packed order's stock out (once per order key), keep its tracking number, close the wave."""
+    by_no = {shipment["order_no"]: shipment for shipment in shipments}
+    shipped = []
+    for order in orders_of(session, wave_id, PACKED):
+        shipment = by_no[order.order_no]
+        moved = [
+            line
+            for key in reservation_keys(order)
+            for line in settle_order(session, key=key, kind="ship", actor=by, instance_id=instance_id)
+        ]
+        order.carrier, order.tracking_no, order.fulfilment_state = shipment["carrier"], shipment["tracking_no"], SHIPPED
+        order.updated_at = utcnow()
+        note(
+            session,
+            order,
+            "shipped",
+            actor=by,
+            wave_id=wave_id,
+            carrier=order.carrier,
+            tracking_no=shipment["tracking_no"],
+        )
+        shipped.append({"order_no": order.order_no, "stock_moved": moved})
+    wave = get_wave(session, wave_id)
+    wave.state = DONE
+    cancelled = [order.order_no for order in orders_of(session, wave_id, CANCELLED)]
+    return {"shipped": shipped, "cancelled": cancelled}
+
+
+def find_order(session: Session, platform: str, order_no: str) -> PlatformOrder:
+    """Return the platform's order or raise NotFound naming it."""
+    order = session.scalar(
+        select(PlatformOrder).where(PlatformOrder.platform == platform, PlatformOrder.order_no == order_no)
+    )
+    if order is None:
+        raise NotFound(f"no {platform} order {order_no}", platform=platform, order_no=order_no)
+    return order
