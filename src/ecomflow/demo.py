@@ -7,7 +7,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ from ecomflow.engine.people.users import add_user, issue_token
 from ecomflow.engine.shop.catalog import save_location
 from ecomflow.engine.shop.catalog_import import check_file, import_rows
 from ecomflow.flows import implemented_flows
+from ecomflow.flows.quarterly_marketing_plan import quarter_end
 from ecomflow.sample_data import Attach, sample_catalogue_path, sample_object
 from ecomflow.sample_exports import write_export
 
@@ -76,9 +77,27 @@ def load_catalogue() -> tuple[int, int]:
     return imported.products, imported.variants
 
 
-# The demo shop's Tmall exports: (kind, rows, seed, days before now the rows start). Refunds are asked 3 days and
-# reviews written 5 days after their rows start, so all of them fall on the last days, the orders on the last two.
-DEMO_EXPORTS = (("orders", 120, 1, 0), ("orders", 120, 2, 1), ("refunds", 20, 3, 4), ("reviews", 20, 4, 6))
+# The demo shop's Tmall exports: (kind, rows, seed). Orders of today, of yesterday and of the last quarter's closing
+# days; refunds are asked 3 days and reviews written 5 days after their rows start, so they fall on the last days.
+DEMO_EXPORTS = (("orders", 120, 1), ("orders", 120, 2), ("orders", 120, 5), ("refunds", 20, 3), ("reviews", 20, 4))
+
+
+def previous_quarter(today: date) -> str:
+    """Return the quarter before today's, e.g. 2026-Q3 on 2026-12-05: the demo's plan reviews it at once."""
+    year, number = (today.year - 1, 4) if today.month <= 3 else (today.year, (today.month - 1) // 3)
+    return f"{year}-Q{number}"
+
+
+def _export_starts(now: datetime) -> list[datetime]:
+    """When each of DEMO_EXPORTS' rows start, ~37 s apart: today's newest order is a minute old."""
+    last_quarter_end = quarter_end(previous_quarter(now.date())).replace(tzinfo=None)
+    return [
+        now - timedelta(seconds=120 * 37 + 60),
+        now - timedelta(days=1, seconds=120 * 37 + 60),
+        last_quarter_end - timedelta(days=2),
+        now - timedelta(days=4),
+        now - timedelta(days=6),
+    ]
 
 
 def import_shop_data(api: str, importer: DemoUser, folder: Path, *, timezone: str) -> list[dict[str, Any]]:
@@ -87,9 +106,7 @@ def import_shop_data(api: str, importer: DemoUser, folder: Path, *, timezone: st
     now = datetime.now(ZoneInfo(timezone)).replace(tzinfo=None, microsecond=0)
     folder.mkdir(parents=True, exist_ok=True)
     reports = []
-    for kind, rows, seed, days_back in DEMO_EXPORTS:
-        # Rows come ~37 s apart: the newest order of today's export is a minute old.
-        start = now - timedelta(days=days_back, seconds=rows * 37 + 60)
+    for (kind, rows, seed), start in zip(DEMO_EXPORTS, _export_starts(now), strict=True):
         paths = write_export(kind, "tmall", folder / f"tmall-{kind}-{seed}.csv", count=rows, seed=seed, start=start)
         with ExitStack() as opened:
             files = {"file": (paths[0].name, opened.enter_context(paths[0].open("rb")))}
@@ -102,16 +119,20 @@ def import_shop_data(api: str, importer: DemoUser, folder: Path, *, timezone: st
     return reports
 
 
+# Started by the shop's data, not by a person: a wave starts one when it closes (the imported orders fill one).
+STARTED_BY_WAVES = {"order_fulfilment"}
+
+
 def start_every_process(api: str, starter: DemoUser) -> list[dict[str, Any]]:
     """Start one instance of every process over HTTP; return the instances."""
     client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {starter.token}"}, timeout=30)
     started = []
     implemented = set(implemented_flows())
     for process in client.get("/processes").raise_for_status().json():
-        if process["key"] not in implemented:
+        if process["key"] not in implemented or process["key"] in STARTED_BY_WAVES:
             continue
         params = sample_object(process["start_form"], attach=uploader(client))
-        params.update(_start_overrides(process["key"]))
+        params.update(_start_overrides(process["key"], today=datetime.now(ZoneInfo(get_definitions().timezone)).date()))
         business_key = f"DEMO-{uuid.uuid4().hex[:8]}"
         response = client.post(
             f"/processes/{process['key']}/instances", json={"business_key": business_key, "params": params}
@@ -134,7 +155,7 @@ def uploader(client: httpx.Client) -> Attach:
     return attach
 
 
-def _start_overrides(process: str) -> dict[str, Any]:
+def _start_overrides(process: str, *, today: date) -> dict[str, Any]:
     """Start params that must tell a story rather than fill a schema."""
     return {
         "returns_exchange": {
@@ -145,6 +166,8 @@ def _start_overrides(process: str) -> dict[str, Any]:
             "reason": "尺码偏小",
         },
         "presales_order": {"customer": "顾客小王", "question": "这款T恤有白色M码吗？"},
+        # The quarter just ended: its review (targets against the imported sales) is due at once.
+        "quarterly_marketing_plan": {"quarter": previous_quarter(today)},
     }.get(process, {})
 
 

@@ -12,7 +12,7 @@ PROCESS = "review_follow_up"
 
 @process_flow(PROCESS, written_for={1})
 def review_follow_up(run: ProcessRun) -> dict[str, Any]:
-    """Customer service calls the buyer about the review and records what came of it."""
+    """中差评回访: customer service calls the buyer about the review and records what came of it."""
     context = {key: run.params[key] for key in ("order_id", "platform", "rating", "content") if key in run.params}
     follow_up = run.human("follow_up", context=context)
     return run.finish(follow_up.data["contact_result"], follow_up=follow_up.data, rating=run.params["rating"])

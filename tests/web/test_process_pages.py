@@ -31,7 +31,7 @@ class TestProcessList:
         assert page.status_code == 200
         rows = [(row.split('"')[0], "/start" in row.split("</tr>")[0]) for row in page.text.split('data-process="')[1:]]
         startable = [key for key, may in rows if may]
-        assert startable == ["customer_care_copy", "presales_order", "returns_exchange"]
+        assert startable == ["customer_care_copy", "presales_order", "returns_exchange", "review_follow_up"]
         assert [may for _, may in rows] == sorted((may for _, may in rows), reverse=True)
 
 
