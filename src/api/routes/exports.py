@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
@@ -14,10 +15,13 @@ from ecomflow.api.file_responses import stream_table
 from ecomflow.api.routes.reports import report_range
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import read_scope
+from ecomflow.engine.definitions.processes import Definitions
+from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.reports.exports import (
     INSTANCE_COLUMNS,
     KPI_COLUMNS,
     TASK_COLUMNS,
+    Column,
     ListFilter,
     instance_rows,
     kpi_rows,
@@ -70,14 +74,8 @@ def export_instances(
     state: str | None = None,
 ) -> StreamingResponse:
     """Export the instances the caller may see, created in the range, oldest first, as CSV or XLSX."""
-    range_start, range_end = report_range(start, end, zone=ZoneInfo(definitions.timezone), now=utcnow())
-    where = ListFilter(start=range_start, end=range_end, process=process, state=state)
-    return stream_table(
-        fmt,
-        name="instances",
-        columns=INSTANCE_COLUMNS,
-        rows_of=lambda session: instance_rows(session, principal=user, where=where),
-        timezone=definitions.timezone,
+    return _stream_list(
+        fmt, "instances", INSTANCE_COLUMNS, instance_rows, user, definitions, start, end, process, state
     )
 
 
@@ -92,12 +90,28 @@ def export_tasks(
     state: str | None = None,
 ) -> StreamingResponse:
     """Export the tasks the caller may see, created in the range, oldest first, as CSV or XLSX."""
+    return _stream_list(fmt, "tasks", TASK_COLUMNS, task_rows, user, definitions, start, end, process, state)
+
+
+def _stream_list(
+    fmt: ExportFormat,
+    name: str,
+    columns: tuple[Column, ...],
+    rows: Callable[..., Iterable[Any]],
+    user: Principal,
+    definitions: Definitions,
+    start: str | None,
+    end: str | None,
+    process: str | None,
+    state: str | None,
+) -> StreamingResponse:
+    """Stream the rows a list query gives the caller for the range and filters."""
     range_start, range_end = report_range(start, end, zone=ZoneInfo(definitions.timezone), now=utcnow())
     where = ListFilter(start=range_start, end=range_end, process=process, state=state)
     return stream_table(
         fmt,
-        name="tasks",
-        columns=TASK_COLUMNS,
-        rows_of=lambda session: task_rows(session, principal=user, where=where),
+        name=name,
+        columns=columns,
+        rows_of=lambda session: rows(session, principal=user, where=where),
         timezone=definitions.timezone,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
 from typing import Any
@@ -16,6 +15,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from ecomflow.engine.reports.daily_report import HEADINGS, DailyReport
 from ecomflow.engine.reports.kpi import KpiRow
+from ecomflow.engine.reports.tabular import Column
 
 MONEY = "#,##0.00"
 PERCENT = "0.00%"
@@ -25,15 +25,6 @@ HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", start_color="DDEBF7")
 RESULT_NAMES = {"approved": "通过", "rejected": "驳回", "pending": "待审核"}
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-@dataclass(frozen=True)
-class Column:
-    """A sheet column: its Chinese header, its width in characters and its number format."""
-
-    header: str
-    width: int = 14
-    number_format: str | None = None
 
 
 def write_sheet(sheet: Worksheet, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
