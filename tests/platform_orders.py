@@ -18,7 +18,9 @@ from ecomflow.engine.intake.records import OrderLineRecord, OrderRecord
 from ecomflow.engine.shop.catalog import seed_sku
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE
 
-TEE, CAP = "TEE-WHT-M", "CAP-BLK"
+# A session's own SKUs: the sample catalogue (loaded by the demo on the same stack) has a TEE-WHT-M of its own.
+_SKU_SUFFIX = uuid.uuid4().hex[:6].upper()
+TEE, CAP = f"TEE-{_SKU_SUFFIX}", f"CAP-{_SKU_SUFFIX}"
 # Order numbers sort in the order they were made; the prefix keeps two test sessions' numbers apart.
 _PREFIX = f"{uuid.uuid4().int % 10**9:09d}"
 _made = itertools.count(1)

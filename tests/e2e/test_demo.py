@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ecomflow.demo import DEMO_EXPORTS, STARTED_BY_WAVES, run_demo
 from ecomflow.engine.db.models import ProcessInstance
-from ecomflow.engine.db.platform_models import PlatformRefund
+from ecomflow.engine.db.platform_models import PlatformOrder, PlatformRefund
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.reports.sales import sales_report
@@ -43,4 +43,7 @@ class TestDemo:
         with session_scope() as session:
             sales = sales_report(session, first=today, last=today, timezone=get_definitions().timezone, by="day")
             assert session.scalar(select(func.count()).select_from(PlatformRefund)) > 0
+            paid = session.scalars(select(PlatformOrder).where(PlatformOrder.status == "paid")).all()
+        # Every paid order of the files joined a wave (or left one as a case of its own).
+        assert paid and all(order.wave_id is not None for order in paid)
         assert sales.total.paid_orders > 0 and sales.total.gmv > 0

@@ -87,9 +87,9 @@ class TestRefundImports:
         import_records("refunds", request)
         iid = case_of(request.refund_no)
         case = team["owner"].instance(iid)
-        assert (case["process"], case["params"]["kind"], case["definition_version"]) == (
-            "returns_exchange", "return_refund", 3,
-        )  # fmt: skip
+        assert (case["process"], case["params"]["kind"]) == ("returns_exchange", "return_refund")
+        # Version 3 brought platform_parcel; test_definition_versions may have stored later ones on this stack.
+        assert case["definition_version"] >= 3
         cs.do(cs.wait_for_task(iid, "cs_review")["id"], {"decision": "approve"})
         parcel = cs.wait_for_task(iid, "await_parcel")
 
