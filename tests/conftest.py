@@ -81,11 +81,12 @@ def _our_children_still_running() -> dict[int, str]:
 
 
 def empty_all_tables() -> None:
-    """Delete every row, keeping the schema the migrations made."""
+    """Delete every row, keeping the schema and the rows the migrations made (the online warehouse, 0014)."""
     from sqlalchemy import text
 
-    from ecomflow.engine.db.models import Base
+    from ecomflow.engine.db.models import Base, Location
     from ecomflow.engine.db.sessions import session_scope
+    from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE
 
     names = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with session_scope() as session:
@@ -94,6 +95,7 @@ def empty_all_tables() -> None:
         else:
             for name in names:
                 session.execute(text(f"DELETE FROM {name}"))
+        session.add(Location(code=ONLINE_WAREHOUSE, name="线上仓", kind="warehouse"))
 
 
 @pytest.fixture
