@@ -44,10 +44,29 @@ def add_order(
     **fields: Any,
 ) -> str:
     """Import a paid order through ingest.apply, as a file or the ERP feed would; return its order number."""
-    order_no = order_no or f"{_PREFIX}{next(_made):06d}"
-    record = OrderRecord(
+    record = _order_record(order_no, platform=platform, lines=lines, status=status, **fields)
+    _import(record)
+    return record.order_no
+
+
+def add_orders(count: int) -> list[str]:
+    """Import `count` paid orders in one batch of one import, as a file's batch does; return their numbers."""
+    records = [_order_record(None) for _ in range(count)]
+    _import(*records)
+    return [record.order_no for record in records]
+
+
+def _order_record(
+    order_no: str | None,
+    *,
+    platform: str = "tmall",
+    lines: list[tuple[str | None, int]] | None = None,
+    status: str = "paid",
+    **fields: Any,
+) -> OrderRecord:
+    return OrderRecord(
         platform=platform,
-        order_no=order_no,
+        order_no=order_no or f"{_PREFIX}{next(_made):06d}",
         status=status,
         platform_status="买家已付款，等待卖家发货" if status == "paid" else status,
         paid_amount=Decimal("288.00"),
@@ -62,9 +81,6 @@ def add_order(
         ),
         **fields,
     )
-    _import(record)
-    _records[(platform, order_no)] = record
-    return order_no
 
 
 def set_status(order_no: str, status: str, *, platform: str = "tmall") -> None:
@@ -74,7 +90,6 @@ def set_status(order_no: str, status: str, *, platform: str = "tmall") -> None:
         _records.get((platform, order_no)) or _stored(platform, order_no), status=status, platform_status=wording
     )
     _import(record)
-    _records[(platform, order_no)] = record
 
 
 def _stored(platform: str, order_no: str) -> OrderRecord:
@@ -99,10 +114,13 @@ def _stored(platform: str, order_no: str) -> OrderRecord:
         )
 
 
-def _import(record: OrderRecord) -> None:
+def _import(*records: OrderRecord) -> None:
+    """Import the records in one ingest.apply call (one batch), and remember them for set_status."""
     with session_scope() as session:
-        run = ImportRun(kind="orders", platform=record.platform, source="push:tests", actor="import:test")
-        apply(session, "orders", [record], actor="import:test", run=run)
+        run = ImportRun(kind="orders", platform=records[0].platform, source="push:tests", actor="import:test")
+        apply(session, "orders", list(records), actor="import:test", run=run)
+    for record in records:
+        _records[(record.platform, record.order_no)] = record
 
 
 def order_row(order_no: str, *, platform: str = "tmall") -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ecomflow.engine.db.models import OutboxMessage
+from ecomflow.engine.db.planner_stats import GrowthAnalyzer
 from ecomflow.engine.db.platform_models import ImportRun
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import NotFound
@@ -162,10 +163,12 @@ def write(
         session.flush()
         run_id = run.id
     total, done = checked.total, 0
+    analyzer = GrowthAnalyzer(ingest.TABLES_OF[checked.kind], first=ingest.BATCH)
     for batch in checked.staging.batches(ingest.BATCH, with_lines=checked.kind == "orders"):
         with session_scope(url) as session:
             run = session.get(ImportRun, run_id)
             ingest.apply(session, checked.kind, batch, actor=actor, run=run)
+            analyzer.written(session, run.created or 0)
         done += len(batch)
         if progress is not None:
             progress(done, total)

@@ -45,6 +45,12 @@ from ecomflow.engine.intake.records import (
 BATCH = 1000
 Record = OrderRecord | RefundRecord | ReviewRecord
 _RECORD_OF = {"orders": OrderRecord, "refunds": RefundRecord, "reviews": ReviewRecord}
+# The tables a kind's import grows and then looks up by key (their planner statistics must keep up).
+TABLES_OF = {
+    "orders": ("platform_orders", "platform_order_lines", "platform_order_events"),
+    "refunds": ("platform_refunds",),
+    "reviews": ("platform_reviews",),
+}
 _CENT = Decimal("0.01")
 
 
@@ -252,15 +258,15 @@ def _upsert_orders(session: Session, records: list[OrderRecord], *, actor: str, 
         for i, r, b in moved
     ]
     _bulk_insert(session, PlatformOrderEvent, events)
-    for order in created_orders:
-        waves.order_changed(session, order, before=None, actor=actor)
+    changes: list[tuple[PlatformOrder, str | None]] = [(order, None) for order in created_orders]
     if moved:
         before_of = {i: b for i, _, b in moved}
         query = (
             select(PlatformOrder).where(PlatformOrder.id.in_(list(before_of))).execution_options(populate_existing=True)
         )
-        for order in session.scalars(query):
-            waves.order_changed(session, order, before=before_of[order.id], actor=actor)
+        changes += [(order, before_of[order.id]) for order in session.scalars(query)]
+    if changes:
+        waves.orders_changed(session, changes, actor=actor)
     _count(run, created=len(new), updated=len(changed), unchanged=unchanged)
 
 

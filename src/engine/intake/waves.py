@@ -9,6 +9,7 @@ start one twice; the order_count UPDATE is guarded by the wave's state and size 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -63,42 +64,73 @@ def note(session: Session, order: PlatformOrder, type: str, *, actor: str, **dat
 
 def order_changed(session: Session, order: PlatformOrder, *, before: str | None, actor: str) -> None:
     """React, in the import's transaction, to an order that is new (before None) or whose status changed."""
-    if order.status == "paid" and order.wave_id is None and order.fulfilment_state is None:
-        join_wave(session, order, actor=actor)
-    elif order.status == "cancelled" and order.fulfilment_state in ACTIVE_ORDER_STATES:
-        cancel_order(session, order, actor=actor, reason=f"cancelled on the platform ({order.platform_status})")
+    orders_changed(session, [(order, before)], actor=actor)
 
 
-def join_wave(session: Session, order: PlatformOrder, *, actor: str, now: datetime | None = None) -> Wave:
-    """Put a paid order in its location's open wave (opening one if none); a full wave closes and starts at once."""
+def orders_changed(session: Session, changes: Sequence[tuple[PlatformOrder, str | None]], *, actor: str) -> None:
+    """React to a batch of new or moved orders: the paid ones join waves together, a cancelled one leaves its own."""
+    joining = [order for order, _ in changes if _joins(order)]
+    if joining:
+        join_waves(session, joining, actor=actor)
+    for order, _ in changes:
+        if order.status == "cancelled" and order.fulfilment_state in ACTIVE_ORDER_STATES:
+            cancel_order(session, order, actor=actor, reason=f"cancelled on the platform ({order.platform_status})")
+
+
+def _joins(order: PlatformOrder) -> bool:
+    return order.status == "paid" and order.wave_id is None and order.fulfilment_state is None
+
+
+def join_waves(session: Session, orders: Sequence[PlatformOrder], *, actor: str, now: datetime | None = None) -> None:
+    """Put paid orders in their location's open wave (opening one if none); a full wave closes and starts at once.
+
+    Set-based, a location at a time (one lock, one count UPDATE per wave filled): an import joins 1,000 orders
+    in a few round trips, not five each (profiled: those round trips were most of a PostgreSQL import's time).
+    """
     now = now or utcnow()
+    session.flush()  # the orders need their ids for their history
+    wanted = {order.location or ONLINE_WAREHOUSE for order in orders}
+    known = set(session.scalars(select(Location.code).where(Location.code.in_(wanted))))
+    by_location: dict[str, list[PlatformOrder]] = {}
+    for order in orders:
+        location = order.location if order.location in known else ONLINE_WAREHOUSE
+        by_location.setdefault(location, []).append(order)
+    # Locations in one order, so two imports joining several never wait on each other in a cycle.
+    for location in sorted(by_location):
+        _join_location(session, location, by_location[location], actor=actor, now=now)
+
+
+def _join_location(session: Session, location: str, orders: list[PlatformOrder], *, actor: str, now: datetime) -> None:
     settings = get_definitions().wave
-    location = order.location or ONLINE_WAREHOUSE
-    session.flush()  # the order needs its id for its history
     # One joiner per location at a time: the lock is held until the import's transaction ends.
-    locked = session.scalar(select(Location.code).where(Location.code == location).with_for_update(key_share=True))
-    if locked is None:
-        location = ONLINE_WAREHOUSE
-        session.scalar(select(Location.code).where(Location.code == location).with_for_update(key_share=True))
-    wave = session.scalar(select(Wave).where(Wave.location == location, Wave.state == OPEN).order_by(Wave.id).limit(1))
-    if wave is None:
-        wave = Wave(location=location, state=OPEN, opened_at=now, closes_at=now + settings.window, order_count=0)
-        session.add(wave)
-        session.flush()
-    taken = session.execute(
-        update(Wave)
-        .where(Wave.id == wave.id, Wave.state == OPEN, Wave.order_count < settings.max_orders)
-        .values(order_count=Wave.order_count + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # cannot happen under the location lock; refuse rather than overfill
-        raise RuntimeError(f"wave {wave.id} at {location} took no more orders")
-    session.refresh(wave)
-    order.wave_id, order.fulfilment_state = wave.id, IN_WAVE
-    note(session, order, "joined_wave", actor=actor, wave_id=wave.id, location=location)
-    if wave.order_count >= settings.max_orders:
-        close_wave(session, wave, reason="max_orders", now=now)
-    return wave
+    session.scalar(select(Location.code).where(Location.code == location).with_for_update(key_share=True))
+    while orders:
+        wave = session.scalar(
+            select(Wave).where(Wave.location == location, Wave.state == OPEN).order_by(Wave.id).limit(1)
+        )
+        if wave is None:
+            wave = Wave(location=location, state=OPEN, opened_at=now, closes_at=now + settings.window, order_count=0)
+            session.add(wave)
+            session.flush()
+        room = settings.max_orders - wave.order_count
+        if room <= 0:  # a wave left full (the limit lowered since): close it, take the next
+            close_wave(session, wave, reason="max_orders", now=now)
+            continue
+        taking, orders = orders[:room], orders[room:]
+        taken = session.execute(
+            update(Wave)
+            .where(Wave.id == wave.id, Wave.state == OPEN, Wave.order_count + len(taking) <= settings.max_orders)
+            .values(order_count=Wave.order_count + len(taking))
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # cannot happen under the location lock; refuse rather than overfill
+            raise RuntimeError(f"wave {wave.id} at {location} took no more orders")
+        session.refresh(wave)
+        for order in taking:
+            order.wave_id, order.fulfilment_state = wave.id, IN_WAVE
+            note(session, order, "joined_wave", actor=actor, wave_id=wave.id, location=location)
+        if wave.order_count >= settings.max_orders:
+            close_wave(session, wave, reason="max_orders", now=now)
 
 
 def close_wave(session: Session, wave: Wave, *, reason: str, now: datetime | None = None) -> bool:

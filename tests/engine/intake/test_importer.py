@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("clean_db")
 @pytest.fixture(autouse=True)
 def hand_offs_do_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """What waves/cases do with a change is their engineers' (and tests'); these tests see only what ingest does."""
-    monkeypatch.setattr(waves, "order_changed", lambda session, order, *, before, actor: None)
+    monkeypatch.setattr(waves, "orders_changed", lambda session, changes, *, actor: None)
     monkeypatch.setattr(cases, "refund_changed", lambda session, refund, *, before, actor: None)
     monkeypatch.setattr(cases, "review_changed", lambda session, review, *, before, actor: None)
 
@@ -125,7 +125,9 @@ def test_a_later_export_updates_the_moved_orders_and_hands_on_their_before_statu
     run("orders", orders, lines=lines)
     moved: list[tuple[str, str | None, str]] = []
     monkeypatch.setattr(
-        waves, "order_changed", lambda s, order, *, before, actor: moved.append((order.order_no, before, order.status))
+        waves,
+        "orders_changed",
+        lambda s, changes, *, actor: moved.extend((order.order_no, before, order.status) for order, before in changes),
     )
     later, later_lines = tmall_orders(tmp_path, later=True)
     report = run("orders", later, lines=later_lines)

@@ -17,7 +17,7 @@ from ecomflow.engine.intake.fulfilment import review_wave
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, balance
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.factories import edited_definitions
-from tests.platform_orders import CAP, TEE, add_order, order_row, seed_stock, set_status, waves
+from tests.platform_orders import CAP, TEE, add_order, add_orders, order_row, seed_stock, set_status, waves
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -102,6 +102,21 @@ class TestClosing:
                 select(func.count()).select_from(OutboxMessage).where(OutboxMessage.instance_id == full["instance_id"])
             )
         assert started == 1
+
+    def test_one_import_batch_fills_waves_in_turn(self, max_orders_3: None) -> None:
+        seed_stock()
+        numbers = add_orders(7)
+        first, second, third = waves()
+        assert [(w["state"], w["orders"]) for w in (first, second, third)] == [
+            ("closed", 3),
+            ("closed", 3),
+            ("open", 1),
+        ]
+        assert [order_row(n)["wave_id"] for n in numbers] == [first["id"]] * 3 + [second["id"]] * 3 + [third["id"]]
+        assert all(order_row(n)["history"] == ["order.imported", "joined_wave"] for n in numbers)
+        assert sorted(_instances()) == sorted(
+            [(f"wave-{w['id']}", {"wave_id": w["id"]}, "system") for w in (first, second)]
+        )
 
     def test_the_sweeper_closes_a_wave_whose_window_passed(self) -> None:
         seed_stock()
