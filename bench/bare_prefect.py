@@ -40,6 +40,8 @@ from bench.harness.stack import prefect_database_env
 from ecomflow.sample_data import FIRST_SKU
 
 FLOWS = ("bare_return", "bare_presales")
+# What serves the bare side's Prefect API: ecomflow's settings of the server, or Prefect's own defaults.
+SERVER_COMMANDS = {"ecomflow": ["-m", "ecomflow.prefect_server"], "prefect": ["-m", "prefect", "server", "start"]}
 ROLE_OF_STEP = {
     "cs_review": "customer_service",
     "await_parcel": "customer_service",
@@ -103,9 +105,19 @@ def _deployment_ids(stack: BareStack, timeout: float) -> dict[str, str]:
 
 @contextmanager
 def bare_stack(
-    prefect_db: str = "sqlite", *, poll_seconds: int = 1, keep_data: bool = False, startup_timeout: float = 180
+    prefect_db: str = "sqlite",
+    *,
+    poll_seconds: int = 1,
+    server: str = "ecomflow",
+    keep_data: bool = False,
+    startup_timeout: float = 180,
 ) -> Iterator[BareStack]:
-    """Start a fresh Prefect server and serve the bare flows; stop and remove everything afterwards."""
+    """Start a fresh Prefect server and serve the bare flows; stop and remove everything afterwards.
+
+    server "ecomflow" runs it as ecomflow's stack does (ecomflow.prefect_server: SQLite writers begin IMMEDIATE,
+    the late-runs and pause-expirations services off), so a comparison differs only in what runs the flows;
+    "prefect" runs stock `prefect server start`, to show what those settings alone explain.
+    """
     data_dir = make_data_dir("ecomflow-bench-bare-")
     stack, failed = None, True
     try:
@@ -127,7 +139,7 @@ def bare_stack(
                 env={**env, **PREFECT_ACCESS_LOG_ENV},
                 health_url=f"{api}/health",
                 log_path=data_dir / "logs" / "prefect-server.log",
-                argv=[sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                argv=[sys.executable, *SERVER_COMMANDS[server], "--host", "127.0.0.1", "--port", str(port)],
             )
             runner = IsolatedService(
                 name="runner",
@@ -315,13 +327,14 @@ def run_bare(
     in_flight: int,
     prefect_db: str = "sqlite",
     poll_seconds: int = 1,
+    server: str = "ecomflow",
     keep_data: bool = False,
     profile: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
     """Start a bare Prefect stack, load it like bench.throughput loads ours, stop it; return the figures."""
     roles, load_before = staff_roles(staff), loadavg()
-    with bare_stack(prefect_db, poll_seconds=poll_seconds, keep_data=keep_data) as stack:
+    with bare_stack(prefect_db, poll_seconds=poll_seconds, server=server, keep_data=keep_data) as stack:
         system = BareSystem(stack, roles)
         try:
             figures = measure(
@@ -336,7 +349,12 @@ def run_bare(
         finally:
             system.close()
         figures["startup"] = dict(stack.timings)
-        figures["stack_settings"] = {"runner_poll_s": poll_seconds, "serve_limit": "None", "prefect_db": prefect_db}
+        figures["stack_settings"] = {
+            "runner_poll_s": poll_seconds,
+            "serve_limit": "None",
+            "prefect_db": prefect_db,
+            "server": server,
+        }
     figures.update(
         roles=Counter(roles), data_dir=str(stack.data_dir), load_before=load_before, **log_figures(stack.log_report)
     )

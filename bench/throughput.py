@@ -18,8 +18,10 @@ process spends its CPU (a sampling profile of worker, Prefect server and API ove
 --compare-bare then runs the same staff and flow shapes on a bare Prefect served deployment
 (bench.bare_prefect, on a fresh Prefect server of its own), its baseline, and prints both side by
 side with the ratios. There each execution is a new ~5 CPU-s process, so a few runs in flight
-already use every core: it keeps --bare-in-flight runs (default one per person) and needs a longer
-warm-up than ours.
+already use every core; it keeps --bare-in-flight runs (default: as many as ours, the same load) and
+needs a longer warm-up than ours. Its Prefect server runs with ecomflow's settings (--bare-server
+ecomflow, default) or Prefect's own (--bare-server prefect): the pair of runs splits the ratio into
+what the server's settings explain and what the runner of the flows explains.
 
     cd /work/main && .venv/bin/python -m bench.throughput --db sqlite --staff 4 --duration 60 --warmup 20 \
         --compare-bare [--record]
@@ -395,9 +397,15 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
         "--bare-in-flight",
         type=int,
         default=None,
-        help="active runs on the bare side (default: one per staff; each execution there is a ~5 CPU-s process, "
-        "so a few runs already use every core and more only queue, and the first 4 per staff would take "
-        "the whole of a short run to start)",
+        help="active runs on the bare side (default: the same as ours, --in-flight, so both carry the same load; "
+        "each execution there is a ~5 CPU-s process, so a few runs already use every core and more only queue)",
+    )
+    parser.add_argument(
+        "--bare-server",
+        choices=["ecomflow", "prefect"],
+        default="ecomflow",
+        help="the bare side's Prefect server: run with ecomflow's settings (default: only the flows' runner differs) "
+        "or stock `prefect server start` (what the settings explain)",
     )
     parser.add_argument("--no-profile", action="store_true", help="do not sample the processes with py-spy")
     parser.add_argument(
@@ -427,7 +435,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
         from bench.bare_prefect import run_bare
 
         results["bare"] = run_bare(
-            poll_seconds=args.bare_poll, **{**options, "in_flight": args.bare_in_flight or args.staff}
+            poll_seconds=args.bare_poll,
+            server=args.bare_server,
+            **{**options, "in_flight": args.bare_in_flight or options["in_flight"]},
         )
     merged = {
         "log_samples": {f"{s} {n}": v for s, f in results.items() for n, v in f["log_samples"].items()},
@@ -444,7 +454,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
         if figures["errors"]:
             print(f"--- {name} harness errors:", *figures["errors"][:5], sep="\n    ")
     if args.record:
-        mode = "bare Prefect only" if args.bare_only else ("vs bare Prefect" if args.compare_bare else "")
+        bare = f"bare Prefect ({args.bare_server} server settings)"
+        mode = f"{bare} only" if args.bare_only else (f"vs {bare}" if args.compare_bare else "")
         record_run(
             entry(results, setting=setting_of(args, extra=mode)),
             module="bench.throughput",

@@ -45,6 +45,8 @@ def run() -> tuple[dict, list[tuple[str, str]]]:
 class TestThroughputTiny:
     def test_runs_both_sides(self, run) -> None:
         assert set(run[0]) == {"ecomflow", "bare"}
+        # Both Prefect servers run with ecomflow's settings: the comparison is of what runs the flows.
+        assert run[0]["bare"]["stack_settings"]["server"] == "ecomflow"
 
     def test_people_did_human_steps_on_both_sides(self, run) -> None:
         ours, bare = run[0]["ecomflow"], run[0]["bare"]
