@@ -204,6 +204,7 @@ def run_ours(
     keep_data: bool = False,
     prefect_db: str = "sqlite",
     profile: bool = True,
+    workers: int = 1,
     **options: Any,
 ) -> dict[str, Any]:
     """Start an isolated stack, load it, stop it; return the figures."""
@@ -229,6 +230,7 @@ def run_ours(
         env=env,
         keep_data=keep_data,
         prefect_server_env=PREFECT_ACCESS_LOG_ENV,
+        workers=workers,
     )
     figures["roles"] = Counter(roles)
     return figures
@@ -391,6 +393,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     )
     parser.add_argument("--bare-only", action="store_true", help="run only the bare Prefect side")
     parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes on our side (the production layout runs several)"
+    )
+    parser.add_argument(
         "--bare-poll", type=int, default=1, help="PREFECT_RUNNER_POLL_FREQUENCY of the bare served runner"
     )
     parser.add_argument(
@@ -429,8 +434,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
         "profile_rate": args.profile_rate,
     }
     results: dict[str, dict[str, Any]] = {}
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     if not args.bare_only:
-        results["ecomflow"] = run_ours(args.db, env=env or None, **options)
+        results["ecomflow"] = run_ours(args.db, env=env or None, workers=args.workers, **options)
     if args.compare_bare or args.bare_only:
         from bench.bare_prefect import run_bare
 
@@ -456,6 +463,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     if args.record:
         bare = f"bare Prefect ({args.bare_server} server settings)"
         mode = f"{bare} only" if args.bare_only else (f"vs {bare}" if args.compare_bare else "")
+        if args.workers > 1:
+            mode = ", ".join(filter(None, [f"{args.workers} workers", mode]))
         record_run(
             entry(results, setting=setting_of(args, extra=mode)),
             module="bench.throughput",

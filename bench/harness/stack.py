@@ -57,6 +57,8 @@ class BenchStack(ProcessGroup):
     tokens: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    # Workers beyond the first (--workers N), named worker-2, worker-3 …: production runs several.
+    more_workers: list[Service] = field(default_factory=list)
     # Filled in after the processes have stopped (so shutdown lines are included).
     log_report: dict[str, Any] = field(default_factory=dict)
 
@@ -96,7 +98,8 @@ class BenchStack(ProcessGroup):
 
     def services(self) -> dict[str, Service]:
         """Return the stack's processes by name."""
-        return {"worker": self.worker, "prefect": self.prefect, "api": self.api}
+        more = {service.name: service for service in self.more_workers}
+        return {"worker": self.worker, **more, "prefect": self.prefect, "api": self.api}
 
     def prefect_count(self, state_types: list[str], *, flow_name: str | None = None) -> int:
         """Count flow runs in the given Prefect state types."""
@@ -167,6 +170,7 @@ def isolated_stack(
     startup_timeout: float = 180,
     prefect_db: str = "sqlite",
     prefect_server_env: Mapping[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[BenchStack]:
     """Start a fresh stack, yield it, and stop and remove everything afterwards.
 
@@ -174,7 +178,8 @@ def isolated_stack(
     overrides ECOMFLOW_* settings of the API and worker (e.g. poll intervals). prefect_db
     "postgresql" puts the Prefect server's own database in a fresh PostgreSQL database too
     (dropped afterwards) instead of SQLite in PREFECT_HOME. prefect_server_env adds settings of
-    the Prefect server process only (e.g. PREFECT_ACCESS_LOG_ENV). The data dir is kept when
+    the Prefect server process only (e.g. PREFECT_ACCESS_LOG_ENV). workers > 1 runs more worker
+    processes beside the first, as the production layout does. The data dir is kept when
     asked, when the run failed, or when a log has ERROR lines.
     """
     if db not in DB_CHOICES or prefect_db not in DB_CHOICES:
@@ -219,6 +224,15 @@ def isolated_stack(
                 env=common_env,
                 prefect_server_env=prefect_server_env or {},
             )
+            more_workers = [
+                IsolatedService(
+                    name=f"worker-{number}",
+                    argv=worker.argv,
+                    env=common_env,
+                    log_path=data_dir / "logs" / f"worker-{number}.log",
+                )
+                for number in range(2, workers + 1)
+            ]
             started_services: list[Service] = []
             # Registered after the databases, so the processes stop before their databases are dropped.
             resources.callback(stop_all, started_services)
@@ -229,9 +243,10 @@ def isolated_stack(
             prefect.wait_healthy(timeout=startup_timeout)
             timings["prefect_start_s"] = round(time.monotonic() - started, 2)
             started = time.monotonic()
-            started_services.extend([api, worker])
+            started_services.extend([api, worker, *more_workers])
             api.start()
-            worker.start()
+            for each in (worker, *more_workers):
+                each.start()
             api.wait_healthy(timeout=60)
             timings["api_start_s"] = round(time.monotonic() - started, 2)
             _wait_for_deployments(worker, prefect_api, ("returns_exchange/ecomflow",), timeout=120)
@@ -250,6 +265,7 @@ def isolated_stack(
                 tokens=tokens,
                 env=common_env,
                 timings=timings,
+                more_workers=list(more_workers),
             )
             yield stack
             failed = False
