@@ -59,6 +59,13 @@ class SalesRowOut(BaseModel):
     refund_amount: str = Field(description="refunds with status refunded, on the day they completed")
     refunds: int
     refund_rate: str | None = Field(description="refund amount / GMV, to 0.0001; null without GMV")
+    visitors: int | None = Field(
+        default=None, description="生意参谋 访客数 summed over the days; null where no traffic was imported"
+    )
+    paying_buyers: int | None = Field(default=None, description="生意参谋 支付买家数 of the same rows")
+    conversion: str | None = Field(
+        default=None, description="paying_buyers / visitors (支付转化率), to 0.0001; null without visitors"
+    )
 
 
 class SalesReportOut(BaseModel):
