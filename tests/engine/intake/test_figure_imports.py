@@ -1,4 +1,4 @@
-"""Importing generated 生意参谋 traffic and 直通车/钻展 reports: stored exactly, idempotent, corrected, rejected by line."""
+"""Importing generated 生意参谋 and 直通车/钻展 reports: stored exactly, idempotent, corrected, rejected by line."""
 
 from __future__ import annotations
 
