@@ -59,6 +59,13 @@ class SalesRowOut(BaseModel):
     refund_amount: str = Field(description="refunds with status refunded, on the day they completed")
     refunds: int
     refund_rate: str | None = Field(description="refund amount / GMV, to 0.0001; null without GMV")
+    visitors: int | None = Field(
+        default=None, description="生意参谋 访客数 summed over the days; null where no traffic was imported"
+    )
+    paying_buyers: int | None = Field(default=None, description="生意参谋 支付买家数 of the same rows")
+    conversion: str | None = Field(
+        default=None, description="paying_buyers / visitors (支付转化率), to 0.0001; null without visitors"
+    )
 
 
 class SalesReportOut(BaseModel):
@@ -112,6 +119,60 @@ class WarehouseKpisOut(BaseModel):
     dispatch_rate: str | None = Field(description="within_promise / due, to 0.0001; null when none is due")
 
 
+class AdRoiOut(BaseModel):
+    """A plan's, a channel's (plan null) or all ads' (both null) spend, attributed GMV and ROI."""
+
+    source: str | None = Field(description="ztc (直通车) or zz (钻展)")
+    plan: str | None
+    impressions: int
+    clicks: int
+    spend: str
+    gmv: str = Field(description="总成交金额 as the platform attributes it")
+    roi: str | None = Field(description="gmv / spend, to 0.01; null without spend")
+
+
+class EventRoiOut(BaseModel):
+    """An approved campaign that ended in the range: its SKUs' GMV in its window over its approved budget."""
+
+    campaign_id: int
+    theme: str
+    starts_on: str
+    ends_on: str
+    skus: list[str]
+    platforms: list[str] = Field(description="the imported platforms its orders are counted on")
+    gmv: str
+    cost: str = Field(description="the budget the campaign was approved with")
+    roi: str | None = Field(description="gmv / cost, to 0.01; null when the cost is 0")
+
+
+class PromotionKpisOut(BaseModel):
+    """ROI of the ads (直通车/钻展 imports) per plan, channel and in total, and of the events that ended."""
+
+    ads: list[AdRoiOut]
+    channels: list[AdRoiOut]
+    ads_total: AdRoiOut
+    events: list[EventRoiOut]
+
+
+class CreativeCtrOut(BaseModel):
+    """An approved creative's clicks and impressions as the ad creative it ran as (all linked ones: ids null)."""
+
+    creative_id: int | None
+    title: str | None
+    ad_creative_id: str | None
+    impressions: int
+    clicks: int
+    ctr: str | None = Field(description="clicks / impressions, to 0.0001; null without impressions")
+
+
+class VisualKpisOut(BaseModel):
+    """Click-through of the approved creatives linked to an ad creative."""
+
+    creatives: list[CreativeCtrOut]
+    total: CreativeCtrOut
+    unlinked: int = Field(description="approved creatives with no ad creative id: not counted")
+
+
 class RoleKpisOut(BaseModel):
     """KPIs per role computed from the data over the local days first..last."""
 
@@ -120,4 +181,6 @@ class RoleKpisOut(BaseModel):
     as_of: datetime
     customer_service: CustomerServiceKpisOut
     warehouse: WarehouseKpisOut
+    promotion: PromotionKpisOut
+    visual: VisualKpisOut
     left_out: dict[str, str] = Field(description="roles whose KPIs need data not imported yet, and why")

@@ -1,4 +1,4 @@
-"""`ecomflow import orders|refunds|reviews FILE --platform tmall|jd`, and `ecomflow sample-export` to try it on."""
+"""`ecomflow import orders|refunds|reviews|traffic|ads FILE --platform tmall|jd`, and `ecomflow sample-export`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from ecomflow.engine.intake.mapping import load_mapping
 from ecomflow.sample_exports import FORMATS, write_export
 
 import_app = typer.Typer(
-    help="Import the shops' exports (orders, refunds, reviews) from Tmall/Taobao and JD.", no_args_is_help=True
+    help="Import the shops' exports (orders, refunds, reviews; traffic and ads) from Tmall/Taobao and JD.",
+    no_args_is_help=True,
 )
 
 
@@ -32,6 +33,17 @@ class KindName(StrEnum):
     orders = "orders"
     refunds = "refunds"
     reviews = "reviews"
+    traffic = "traffic"
+    traffic_items = "traffic_items"
+    ads = "ads"
+
+
+class AdSourceName(StrEnum):
+    ztc = "ztc"
+    zz = "zz"
+
+
+AdSourceOption = Annotated[AdSourceName, typer.Option("--source", help="ztc: 直通车; zz: 钻展 (the file does not say)")]
 
 
 FileArgument = Annotated[Path, typer.Argument(help="the export: CSV (GBK/GB18030, UTF-8 with BOM) or XLSX")]
@@ -74,7 +86,36 @@ def import_reviews(
     _import("reviews", file, platform.value, as_user, mapping, None)
 
 
-def _import(kind: str, file: Path, platform: str, as_user: str, mapping_file: Path | None, lines: Path | None) -> None:
+@import_app.command("traffic")
+def import_traffic(
+    file: FileArgument, platform: PlatformOption, as_user: AsOption, mapping: MappingOption = None
+) -> None:
+    """Import a 生意参谋 traffic export: the shop's days, or the items' days (with 商品ID)."""
+    _import("traffic", file, platform.value, as_user, mapping, None)
+
+
+@import_app.command("ads")
+def import_ads(
+    file: FileArgument,
+    platform: PlatformOption,
+    as_user: AsOption,
+    source: AdSourceOption,
+    mapping: MappingOption = None,
+) -> None:
+    """Import a 直通车 (--source ztc) or 钻展 (--source zz) daily report, by plan or by creative."""
+    _import("ads", file, platform.value, as_user, mapping, None, ad_source=source.value)
+
+
+def _import(
+    kind: str,
+    file: Path,
+    platform: str,
+    as_user: str,
+    mapping_file: Path | None,
+    lines: Path | None,
+    *,
+    ad_source: str | None = None,
+) -> None:
     for path in (file, lines):
         if path is not None and not path.is_file():
             typer.echo(f"error: {path} is not a file", err=True)
@@ -84,7 +125,7 @@ def _import(kind: str, file: Path, platform: str, as_user: str, mapping_file: Pa
             principal = principal_or_exit(session, as_user)
             check_may_import_platform_data(principal)
         mapping = load_mapping(platform, path=mapping_file, data_dir=get_settings().data_dir)
-        checked = importer.check(kind, file, mapping, lines_path=lines)
+        checked = importer.check(kind, file, mapping, lines_path=lines, ad_source=ad_source)
         try:
             with ProgressBar(checked.total) as advance:
                 run_id = importer.write(checked, actor=principal.name, source=f"file:{file.name}", progress=advance)
@@ -120,7 +161,10 @@ def sample_export(
     fmt: Annotated[str, typer.Option("--format", help=f"one of {', '.join(FORMATS)}")] = "gbk",
     malformed: Annotated[int, typer.Option("--malformed", min=0, help="rows made bad on purpose")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="the same seed makes the same rows")] = 1,
-    later: Annotated[bool, typer.Option("--later", help="the same rows some days on: statuses moved forward")] = False,
+    later: Annotated[
+        bool, typer.Option("--later", help="the same rows some days on: statuses moved forward, figures corrected")
+    ] = False,
+    source: Annotated[AdSourceName, typer.Option("--source", help="ads: ztc (直通车) or zz (钻展)")] = AdSourceName.ztc,
 ) -> None:
     """Write a made-up export in the platform's own format (no real customer data) to try `ecomflow import` on."""
     if fmt not in FORMATS:
@@ -128,7 +172,15 @@ def sample_export(
         raise typer.Exit(2)
     try:
         written = write_export(
-            kind.value, platform.value, out, count=count, fmt=fmt, malformed=malformed, seed=seed, later=later
+            kind.value,
+            platform.value,
+            out,
+            count=count,
+            fmt=fmt,
+            malformed=malformed,
+            seed=seed,
+            later=later,
+            ad_source=source.value,
         )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -22,6 +22,7 @@ from openpyxl import Workbook
 
 from ecomflow.engine.shop.catalog import CODE
 from ecomflow.sample_data import sample_catalogue_path
+from ecomflow.sample_figures import TRAFFIC_HEADER, TRAFFIC_ITEM_HEADER, ZTC_HEADER, ZZ_HEADER, FigureMaker
 
 FORMATS = ("gbk", "utf8-bom", "xlsx")
 START = datetime(2026, 11, 1, 9, 0, 0)
@@ -160,6 +161,8 @@ CARRIERS = ["顺丰速运", "中通快递", "圆通速递", "韵达快递"]
 SURNAMES = "王李张刘陈杨赵黄周吴"
 PROVINCES = ["浙江省 杭州市 西湖区", "上海 上海市 浦东新区", "广东省 深圳市 南山区", "江苏省 南京市 鼓楼区"]
 MALFORMED = ("amount", "time", "status", "id")
+# Reports of figures rather than orders: sample_figures.py makes them.
+FIGURE_KINDS = ("traffic", "traffic_items", "ads")
 
 
 def items_path(out: Path) -> Path:
@@ -189,16 +192,29 @@ def write_export(
     seed: int = 1,
     later: bool = False,
     start: datetime = START,
+    ad_source: str = "ztc",
 ) -> list[Path]:
     """Write a sample export of `count` rows (orders: orders) and return the files written.
 
-    Rows are dated from `start` (Shanghai local time), one every ~37 s.
+    Rows are dated from `start` (Shanghai local time), one every ~37 s. Traffic (the shop's 生意参谋 days),
+    traffic_items (the items' days) and ads (a 直通车 or 钻展 report, by `ad_source`) are Tmall's only.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: one of {', '.join(FORMATS)}")
     if (fmt == "xlsx") != (out.suffix.lower() == ".xlsx"):
         raise ValueError(f"{out.name}: an {fmt} export is named {'.xlsx' if fmt == 'xlsx' else '.csv'}")
     bad = _malformed_rows(count, malformed, seed)
+    if platform == "tmall" and kind in FIGURE_KINDS:
+        figures = FigureMaker(seed, later, bad)
+        if kind == "ads":
+            if ad_source not in ("ztc", "zz"):
+                raise ValueError(f"an ad report is of ztc (直通车) or zz (钻展), not {ad_source!r}")
+            _write(out, ZTC_HEADER if ad_source == "ztc" else ZZ_HEADER, figures.ads(count, ad_source), fmt)
+        elif kind == "traffic":
+            _write(out, TRAFFIC_HEADER, figures.traffic(count), fmt)
+        else:
+            _write(out, TRAFFIC_ITEM_HEADER, figures.traffic_items(count), fmt)
+        return [out]
     maker = _Maker(seed, later, bad, start)
     if platform == "tmall" and kind == "orders":
         items: list[list[str]] = []

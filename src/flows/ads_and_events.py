@@ -83,6 +83,8 @@ def save_event(
                     {"sku": line["sku"], "online_price": line["event_price"]}
                     for line in selection.get("event_prices") or []
                 ],
+                # The event's goods, for its ROI (reports/ad_kpis.py): event prices are given for some only.
+                "candidate_skus": list(selection.get("candidate_skus") or []),
                 "perks": check["perks"],
                 "approved_by": by,
             },

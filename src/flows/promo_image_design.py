@@ -58,6 +58,7 @@ def archive(
             skus=request.get("skus") or [],
             attachment_ids=[row["image"] for row in images.get("images", [])],
             figures={key: feedback[key] for key in FIGURES if key in feedback},
+            ad_creative_id=feedback.get("ad_creative_id") or None,
             approved_by=approval["by"],
             approved_at=datetime.fromisoformat(approval["at"]),
         )
@@ -105,7 +106,7 @@ def _design_until_approved(
         round = run.next_round("design", round)
 
 
-@process_flow(PROCESS, written_for={1})
+@process_flow(PROCESS, written_for={1, 2})
 def promo_image_design(run: ProcessRun) -> dict[str, Any]:
     """促销图片设计流程: request, advertising-law check, design, review, data feedback, archive."""
     request = _request_until_clean(run)

@@ -106,7 +106,7 @@ class TestTargets:
 
 
 class TestRoleKpis:
-    def test_a_manager_gets_the_roles_kpis_and_what_is_left_out(self, login: Callable[..., Caller]) -> None:
+    def test_a_manager_gets_every_roles_kpis(self, login: Callable[..., Caller]) -> None:
         shop_orders()
         body = login("owner").get("/reports/roles", params={"from": "2026-11-11", "to": "2026-11-11"}).json()
         assert body["customer_service"] == {
@@ -118,7 +118,43 @@ class TestRoleKpis:
         }
         # Both orders are long past their 48 h and never shipped.
         assert body["warehouse"] == {"due": 2, "within_promise": 0, "not_shipped": 2, "dispatch_rate": "0.0000"}
-        assert set(body["left_out"]) == {"promotion", "visual"}
+        # No ad imported, no campaign, no creative: zeros and nulls, never a made-up ratio.
+        assert body["promotion"] == {
+            "ads": [],
+            "channels": [],
+            "ads_total": {
+                "source": None,
+                "plan": None,
+                "impressions": 0,
+                "clicks": 0,
+                "spend": "0.00",
+                "gmv": "0.00",
+                "roi": None,
+            },
+            "events": [],
+        }
+        assert body["visual"]["total"]["ctr"] is None and body["visual"]["unlinked"] == 0
+        assert body["left_out"] == {}
+
+    def test_the_ad_roi_of_an_imported_report_is_served_exactly(self, login: Callable[..., Caller], tmp_path) -> None:
+        path = tmp_path / "ztc.csv"
+        path.write_text(
+            "日期,计划名称,展现量,点击量,花费,总成交金额\r\n"
+            "2026-11-11,爆款卫衣,1000,40,80.00,300.00\r\n"
+            "2026-11-11,新品牛仔,500,10,30.00,0.00\r\n",
+            encoding="gbk",
+        )
+        caller = login("owner")
+        files = {"file": (path.name, path.read_bytes(), "text/csv")}
+        uploaded = caller.post("/imports", data={"kind": "ads", "platform": "tmall", "source": "ztc"}, files=files)
+        assert uploaded.status_code == 201, uploaded.text
+        body = caller.get("/reports/roles", params={"from": "2026-11-11", "to": "2026-11-11"}).json()["promotion"]
+        assert [(r["plan"], r["spend"], r["gmv"], r["roi"]) for r in body["ads"]] == [
+            ("新品牛仔", "30.00", "0.00", "0.00"),
+            ("爆款卫衣", "80.00", "300.00", "3.75"),
+        ]
+        # 300.00 / 110.00 = 2.7272… → 2.73
+        assert (body["ads_total"]["spend"], body["ads_total"]["roi"]) == ("110.00", "2.73")
 
     def test_staff_are_refused(self, login: Callable[..., Caller]) -> None:
         assert_error(login("warehouse").get("/reports/roles"), 403, "Forbidden")

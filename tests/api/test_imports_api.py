@@ -107,5 +107,6 @@ def test_the_openapi_describes_the_upload(login: Callable[..., Caller]) -> None:
     operation = spec["paths"]["/imports"]["post"]
     schema = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert schema["required"] == ["kind", "platform", "file"]
-    assert set(schema["properties"]) == {"kind", "platform", "file", "lines_file"}
+    assert set(schema["properties"]) == {"kind", "platform", "source", "file", "lines_file"}
+    assert schema["properties"]["source"]["enum"] == ["ztc", "zz"]
     assert {"201", "403", "422"} <= set(operation["responses"])

@@ -159,4 +159,6 @@ class TestEventPrices:
             event = session.scalar(select(Campaign).where(Campaign.instance_id == started["id"]))
         assert (approved.sku, approved.price, approved.reason) == (sku, Decimal("359.00"), "聚划算坑位费已付，冲量")
         assert (event.details["kind"], event.details["perks"]["free_shipping"]) == ("event", True)
+        # The event's goods, for its ROI: the candidates as selected, beside the priced ones.
+        assert event.details["candidate_skus"] == ["SKU-SCARF-01", "SKU-COAT-02"]
         owner.post(f"/instances/{started['id']}/cancel", json={"reason": "test over"})

@@ -102,3 +102,22 @@ def test_a_warehouse_user_may_not_import(tmp_path: Path) -> None:
     runner.invoke(app, ["sample-export", "reviews", str(out), "--count", "2"])
     result = runner.invoke(app, ["import", "reviews", str(out), "--platform", "tmall", "--as", "wh"])
     assert result.exit_code == 2 and "import rule" in result.output
+
+
+def test_generated_traffic_and_ad_reports_import_from_the_command_line(tmp_path: Path) -> None:
+    make_user(name="mgr", roles=("operations",))
+    traffic, ads = tmp_path / "traffic.csv", tmp_path / "zz.xlsx"
+    made = runner.invoke(app, ["sample-export", "traffic", str(traffic), "--count", "5", "--malformed", "1"])
+    assert made.exit_code == 0, made.output
+    made = runner.invoke(app, ["sample-export", "ads", str(ads), "--source", "zz", "--count", "4", "--format", "xlsx"])
+    assert made.exit_code == 0, made.output
+    result = runner.invoke(app, ["import", "traffic", str(traffic), "--platform", "tmall", "--as", "mgr"])
+    assert result.exit_code == 0, result.output
+    assert "(traffic, tmall, file:traffic.csv): 4 created, 0 updated, 0 unchanged, 1 rejected" in result.output
+    assert result.output.count("traffic.csv:") == 1
+    args = ["import", "ads", str(ads), "--platform", "tmall", "--as", "mgr"]
+    missing = runner.invoke(app, args)
+    assert missing.exit_code == 2 and "--source" in missing.output
+    result = runner.invoke(app, [*args, "--source", "zz"])
+    assert result.exit_code == 0, result.output
+    assert "4 created" in result.output

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 from io import BytesIO
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
 
+from ecomflow.engine.clock import utcnow
+from ecomflow.engine.intake import importer
+from ecomflow.engine.intake.mapping import load_mapping
 from ecomflow.engine.people.principals import Principal
 from tests.engine.reports.order_set import Line, Order, Refund, insert, shanghai
 from tests.engine.reports.plans import insert_plan
@@ -98,3 +102,23 @@ class TestTargetsCard:
         # November: 1,000.00 set, 100.00 sold (the shop's two orders), 900 short, 10%.
         assert '<th scope="row">2026-11</th><td>1,000.00</td><td>100.00</td><td>-900.00</td><td>10.00%</td>' in card
         assert card.count("<rect") >= 6  # a target and an actual bar per month
+
+
+class TestRoleKpisCard:
+    def test_the_dashboard_shows_each_roles_kpi_with_what_it_is_computed_from(
+        self, shop: None, web_server: WebServer, tmp_path
+    ) -> None:
+        today = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+        path = tmp_path / "ztc.csv"
+        rows = f"日期,计划名称,展现量,点击量,花费,总成交金额\r\n{today},爆款卫衣,2000,50,50.00,175.00\r\n"
+        path.write_text(rows, encoding="gbk")
+        importer.import_file("ads", path, load_mapping("tmall"), actor="zhou", ad_source="ztc")
+        with sign_in(web_server, "zhou", headers={"Accept-Language": "en"}) as http:
+            page = http.get("/ui/dashboard", params={"days": "7"})
+        assert page.status_code == 200
+        card = page.text.split('data-testid="role-kpis"')[1].split("</table>")[0]
+        # 175.00 / 50.00 = 3.50, for 直通车 and for all ads; no creative is linked, so no CTR.
+        assert "<td>Ad ROI (直通车)</td><td>3.50</td><td>GMV 175.00 / spend 50.00</td>" in card
+        assert "<td>Ad ROI (all)</td><td>3.50</td>" in card
+        assert "<td>CTR of approved creatives</td><td>—</td>" in card
+        assert "Dispatch within the promise" in card and "Inquiry → order conversion" in card

@@ -12,11 +12,16 @@ from fastapi.responses import Response
 from ecomflow.api.deps import CurrentUser, DefinitionsDep
 from ecomflow.api.errors import error_responses
 from ecomflow.api.report_schemas import (
+    AdRoiOut,
+    CreativeCtrOut,
     CustomerServiceKpisOut,
+    EventRoiOut,
+    PromotionKpisOut,
     RoleKpisOut,
     SalesReportOut,
     SalesRowOut,
     TargetsOut,
+    VisualKpisOut,
     WarehouseKpisOut,
 )
 from ecomflow.engine import access
@@ -25,6 +30,7 @@ from ecomflow.engine.db.sessions import read_scope
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import Forbidden, ValidationFailed
 from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.reports.ad_kpis import AdRoi, CreativeCtr, promotion_kpis, visual_kpis
 from ecomflow.engine.reports.daily_report import build_daily_report
 from ecomflow.engine.reports.daily_xlsx import XLSX_TYPE, daily_report_xlsx
 from ecomflow.engine.reports.role_kpis import customer_service_kpis, warehouse_kpis
@@ -143,11 +149,35 @@ def targets(
     return TargetsOut(**review.as_dict())
 
 
-# The 直通车/钻展 exports are not imported yet: without spend and clicks these KPIs would be made up.
-LEFT_OUT = {
-    "promotion": "ROI of events and ads needs ad spend from the 直通车/钻展 exports, which are not imported yet",
-    "visual": "click-through of approved creatives needs clicks from the ad exports, which are not imported yet",
-}
+# Every role's KPI is computed now; the field stays for clients that read it.
+LEFT_OUT: dict[str, str] = {}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _ad_roi_out(row: AdRoi) -> AdRoiOut:
+    return AdRoiOut(
+        source=row.source,
+        plan=row.plan,
+        impressions=row.impressions,
+        clicks=row.clicks,
+        spend=str(row.spend),
+        gmv=str(row.gmv),
+        roi=_text(row.roi),
+    )
+
+
+def _ctr_out(row: CreativeCtr) -> CreativeCtrOut:
+    return CreativeCtrOut(
+        creative_id=row.creative_id,
+        title=row.title,
+        ad_creative_id=row.ad_creative_id,
+        impressions=row.impressions,
+        clicks=row.clicks,
+        ctr=_text(row.ctr),
+    )
 
 
 @router.get("/reports/roles", response_model=RoleKpisOut)
@@ -157,7 +187,8 @@ def role_kpis(
     first: Annotated[str | None, Query(alias="from", description="YYYY-MM-DD; default: to − 6 days")] = None,
     last: Annotated[str | None, Query(alias="to", description="YYYY-MM-DD, inclusive; default: today")] = None,
 ) -> RoleKpisOut:
-    """Return the KPIs per role computed from the data: customer service and warehouse (managers only)."""
+    """Return the KPIs per role computed from the data: customer service, warehouse, promotion (ROI of ads and
+    events) and visual (CTR of approved creatives) (managers only)."""
     check_may_see_figures(user)
     zone = ZoneInfo(definitions.timezone)
     first_day, last_day = day_span(first, last, zone=zone)
@@ -167,6 +198,8 @@ def role_kpis(
     with read_scope() as session:
         service = customer_service_kpis(session, start=start, end=end)
         warehouse = warehouse_kpis(session, start=start, end=end, as_of=as_of)
+        promotion = promotion_kpis(session, first=first_day, last=last_day, timezone=definitions.timezone)
+        visual = visual_kpis(session, first=first_day, last=last_day)
     return RoleKpisOut(
         first=first_day.isoformat(),
         last=last_day.isoformat(),
@@ -183,6 +216,30 @@ def role_kpis(
             within_promise=warehouse.within_promise,
             not_shipped=warehouse.not_shipped,
             dispatch_rate=None if warehouse.dispatch_rate is None else str(warehouse.dispatch_rate),
+        ),
+        promotion=PromotionKpisOut(
+            ads=[_ad_roi_out(row) for row in promotion.ads],
+            channels=[_ad_roi_out(row) for row in promotion.channels],
+            ads_total=_ad_roi_out(promotion.ads_total),
+            events=[
+                EventRoiOut(
+                    campaign_id=e.campaign_id,
+                    theme=e.theme,
+                    starts_on=e.starts_on,
+                    ends_on=e.ends_on,
+                    skus=list(e.skus),
+                    platforms=list(e.platforms),
+                    gmv=str(e.gmv),
+                    cost=str(e.cost),
+                    roi=_text(e.roi),
+                )
+                for e in promotion.events
+            ],
+        ),
+        visual=VisualKpisOut(
+            creatives=[_ctr_out(row) for row in visual.creatives],
+            total=_ctr_out(visual.total),
+            unlinked=visual.unlinked,
         ),
         left_out=LEFT_OUT,
     )

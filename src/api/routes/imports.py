@@ -21,7 +21,7 @@ from ecomflow.engine.files.incoming import IncomingFile, SizeLimit
 from ecomflow.engine.files.storage import get_store
 from ecomflow.engine.intake import importer
 from ecomflow.engine.intake.mapping import load_mapping
-from ecomflow.engine.intake.records import KINDS, PLATFORMS
+from ecomflow.engine.intake.records import AD_SOURCES, KINDS, PLATFORMS
 from ecomflow.engine.people.principals import Principal
 
 router = APIRouter(prefix="/imports", tags=["imports"], responses=error_responses(401, 403, 422))
@@ -38,6 +38,11 @@ _MULTIPART_BODY = {
                     "properties": {
                         "kind": {"type": "string", "enum": list(KINDS)},
                         "platform": {"type": "string", "enum": list(PLATFORMS)},
+                        "source": {
+                            "type": "string",
+                            "enum": list(AD_SOURCES),
+                            "description": "ads only: ztc (直通车) or zz (钻展); the report does not say which",
+                        },
                         "file": {
                             "type": "string",
                             "format": "binary",
@@ -118,6 +123,11 @@ def _import(user: Principal, fields: dict[str, str], files: dict[str, Any]) -> d
         problems.append(FieldProblem(FILE_PART, "required", "the export, in a part named file with a file name"))
     if LINES_PART in files and kind != "orders":
         problems.append(FieldProblem(LINES_PART, "orders", "order lines go with an order import only"))
+    source = fields.get("source") or None
+    if kind == "ads" and source not in AD_SOURCES:
+        problems.append(FieldProblem("source", "enum", f"an ad report's channel: one of {', '.join(AD_SOURCES)}"))
+    if kind != "ads" and source is not None:
+        problems.append(FieldProblem("source", "ads", "a channel goes with an ad import only"))
     if problems:
         raise ValidationFailed("the import is incomplete", problems=problems)
     mapping = load_mapping(platform, data_dir=get_settings().data_dir)
@@ -131,6 +141,7 @@ def _import(user: Principal, fields: dict[str, str], files: dict[str, Any]) -> d
         lines_path=lines.path if lines else None,
         source=main.filename,
         lines_source=lines.filename if lines else None,
+        ad_source=source,
     )
     with read_scope() as session:
         return importer.report(session, run_id)

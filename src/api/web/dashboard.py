@@ -17,6 +17,7 @@ from ecomflow.api.web.file_views import FileView, view_of
 from ecomflow.api.web.labels import process_title, role_title, step_title
 from ecomflow.api.web.refusals import refusal_text
 from ecomflow.api.web.rendering import render
+from ecomflow.api.web.role_kpis_card import role_kpi_lines
 from ecomflow.api.web.targets_card import targets_view
 from ecomflow.api.web.task_rows import task_rows
 from ecomflow.engine.db.models import HumanTask
@@ -150,6 +151,7 @@ def _render_dashboard(
         users = active_user_names(session)
         deliveries = list_deliveries(session, limit=DELIVERIES_SHOWN)
         targets = targets_view(session, page)
+        role_kpis = role_kpi_lines(session, page, days=days)
     return render(
         "dashboard.html",
         page,
@@ -171,6 +173,7 @@ def _render_dashboard(
         instances=instances,
         deliveries=deliveries,
         targets=targets,
+        role_kpis=role_kpis,
         users=users,
         role_choices=[(key, role_title(definitions, t, key)) for key in definitions.roles],
         process_choices=[(key, process_title(definitions, t, key)) for key in definitions.processes],

@@ -588,6 +588,8 @@ class Creative(Base):
     attachment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     # What the performance feedback recorded: impressions, clicks, click_through_rate, verdict.
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The ad creative it ran as (the 直通车/钻展 创意 report's 创意ID): its clicks and impressions give its CTR.
+    ad_creative_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     approved_by: Mapped[str] = mapped_column(String(64))
     approved_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

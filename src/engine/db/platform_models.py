@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecomflow.engine.clock import utcnow
@@ -155,6 +155,61 @@ class PlatformReview(Base):
     buyer_nick: Mapped[str | None] = mapped_column(String(100), default=None)
     reviewed_at: Mapped[datetime] = mapped_column()
     instance_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrafficDay(Base):
+    """A day of 生意参谋 traffic: the shop's (item_id NULL) or one item's; row_key is day|store|item."""
+
+    __tablename__ = "traffic_daily"
+    __table_args__ = (
+        UniqueConstraint("platform", "row_key", name="uq_traffic_daily"),
+        Index("ix_traffic_daily_day", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    row_key: Mapped[str] = mapped_column(String(200))
+    day: Mapped[date] = mapped_column(Date)
+    store: Mapped[str | None] = mapped_column(String(100), default=None)
+    item_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    sku: Mapped[str | None] = mapped_column(String(64), default=None)
+    title: Mapped[str | None] = mapped_column(String(255), default=None)
+    visitors: Mapped[int] = mapped_column(BigInteger)
+    page_views: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    paid_buyers: Mapped[int] = mapped_column(BigInteger)
+    paid_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), default=None)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdDay(Base):
+    """A day of a 直通车 (ztc) or 钻展 (zz) plan or creative; row_key is source|day|store|plan|creative."""
+
+    __tablename__ = "ad_daily"
+    __table_args__ = (
+        UniqueConstraint("platform", "row_key", name="uq_ad_daily"),
+        Index("ix_ad_daily_day", "day"),
+        Index("ix_ad_daily_creative_id", "creative_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    row_key: Mapped[str] = mapped_column(String(400))
+    source: Mapped[str] = mapped_column(String(8))
+    day: Mapped[date] = mapped_column(Date)
+    store: Mapped[str | None] = mapped_column(String(100), default=None)
+    plan: Mapped[str] = mapped_column(String(200))
+    creative_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    creative: Mapped[str | None] = mapped_column(String(255), default=None)
+    impressions: Mapped[int] = mapped_column(BigInteger)
+    clicks: Mapped[int] = mapped_column(BigInteger)
+    spend: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    # 总成交金额: the GMV the platform attributes to the ads (direct + indirect).
+    gmv: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     content_hash: Mapped[str] = mapped_column(String(64))
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

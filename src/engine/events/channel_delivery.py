@@ -23,6 +23,7 @@ from ecomflow.engine.events.channels import SENDERS
 from ecomflow.engine.events.channels.common import ChannelRefused
 from ecomflow.engine.events.compose import compose
 from ecomflow.engine.events.rate_limits import take_send_slot
+from ecomflow.engine.events.report_files import with_daily_workbooks
 from ecomflow.engine.events.webhooks import MAX_BACKOFF
 
 FOLD_CANDIDATES = 200
@@ -40,7 +41,11 @@ def deliver_channel_message(message: OutboxMessage, *, now: datetime) -> None:
     with session_scope() as session:
         left = take_send_slot(session, channel=channel.name, windows=sender.WINDOWS, now=now)
         carried = _fold_backlog(session, message, sender=sender, slots_left=left, now=now)
-    outgoing = compose([message.payload, *(m.payload for m in carried)], fits=sender.fits)
+    payloads = [message.payload, *(m.payload for m in carried)]
+    outgoing = compose(payloads, fits=sender.fits)
+    if channel.type == "email":
+        # Only email takes a file; the robots' messages link to the download instead.
+        outgoing = with_daily_workbooks(outgoing, payloads)
     try:
         sender.send(channel, outgoing, timeout=settings.channel_timeout_seconds)
     except ChannelRefused as refused:

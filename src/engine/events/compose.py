@@ -78,6 +78,13 @@ def link_of(notice: dict[str, Any]) -> tuple[str, str] | None:
     return label(notice.get("link_label", "open_task"), notice["language"]), notice["link"]
 
 
+def download_of(notice: dict[str, Any]) -> tuple[str, str] | None:
+    """Return the link to the notice's file (the 日报表 XLSX) with its label, if it has one."""
+    if not notice.get("download"):
+        return None
+    return label("download_xlsx", notice["language"]), notice["download"]
+
+
 def mentions_of(payloads: Sequence[dict[str, Any]]) -> tuple[Mention, ...]:
     """Return everyone the payloads mention, each once."""
     found: dict[str, Mention] = {}
@@ -101,7 +108,10 @@ def compose(payloads: Sequence[dict[str, Any]], *, fits: Fits) -> Outgoing:
     common = {"language": language, "mentions": mentions_of(payloads), "recipients": recipients_of(payloads)}
     if len(notices) == 1:
         return Outgoing(
-            title=title_of(notices[0]), entries=(Entry(None, rows_of(notices[0]), link_of(notices[0])),), **common
+            title=title_of(notices[0]),
+            entries=(Entry(None, rows_of(notices[0]), link_of(notices[0])),),
+            footer=download_of(notices[0]),
+            **common,
         )
     entries = tuple(Entry(title_of(n), rows_of(n), link_of(n)) for n in notices)
     return Outgoing(title=digest_title(count=len(notices), language=language), entries=entries, **common)

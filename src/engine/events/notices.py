@@ -87,10 +87,13 @@ def describe_event(session: Session, audit: AuditEvent, *, language: str) -> Des
     if event == "report.daily":
         notice = _base_notice(event, language, definitions)
         notice["report"] = {key: (audit.data or {}).get(key) for key in REPORT_KEYS}
-        # The day's page (sign-in needed) shows the report and offers its XLSX; no file travels in a message.
+        # The day's page (sign-in needed) shows the report; email carries the XLSX, robots link to its download
+        # (the web's, which a browser opens with its session; the API's takes a bearer token only).
         day = (audit.data or {}).get("report_date")
         path = f"/ui/reports/daily/{day}" if day else "/ui/dashboard"
         notice.update(link=_url(path), link_label="open_daily_report" if day else "open_dashboard")
+        if day:
+            notice["download"] = _url(f"/ui/reports/daily/{day}.xlsx")
         return DescribedEvent(event, notice, frozenset(), None, mailed_roles=definitions.manager_roles)
     return None
 

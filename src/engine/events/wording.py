@@ -32,6 +32,7 @@ LABELS = {
     "open_task": ("打开任务", "Open the task"),
     "open_dashboard": ("打开看板", "Open the dashboard"),
     "open_daily_report": ("打开日报表（可下载 XLSX）", "Open the daily report (XLSX download)"),
+    "download_xlsx": ("下载日报表 XLSX", "Download the daily report (XLSX)"),
     "open_instance": ("查看流程进度", "Open the case"),
     "open_inbox": ("打开收件箱", "Open the inbox"),
     "report_date": ("日期", "Date"),

@@ -46,6 +46,7 @@ def archive_creative(
     skus: list[str] | None = None,
     campaign: str | None = None,
     figures: dict[str, Any] | None = None,
+    ad_creative_id: str | None = None,
 ) -> Creative:
     """File an approved creative in the archive, once per instance; a replay returns the first filing."""
     row = Creative(
@@ -56,6 +57,7 @@ def archive_creative(
         skus=sorted(set(skus or [])),
         attachment_ids=list(dict.fromkeys(attachment_ids)),
         figures=figures or {},
+        ad_creative_id=ad_creative_id,
         approved_by=approved_by,
         approved_at=approved_at,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,30 @@ from ecomflow.engine.db.models import OutboxMessage
 from ecomflow.engine.db.planner_stats import GrowthAnalyzer
 from ecomflow.engine.db.platform_models import ImportRun
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.errors import NotFound
+from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import NotFound, ValidationFailed
 from ecomflow.engine.events.outbox import START_RUN
 from ecomflow.engine.intake import ingest
 from ecomflow.engine.intake.files import open_table
 from ecomflow.engine.intake.mapping import Mapping
-from ecomflow.engine.intake.rows import RowReader, RowRejected, line_of, order_of, refund_of, review_of
+from ecomflow.engine.intake.records import AD_SOURCES
+from ecomflow.engine.intake.rows import (
+    RowReader,
+    RowRejected,
+    ad_of,
+    line_of,
+    order_of,
+    refund_of,
+    review_of,
+    traffic_of,
+)
 from ecomflow.engine.intake.staging import Staging
 
 Progress = Callable[[int, int], None]
-_RECORD_OF = {"refunds": refund_of, "reviews": review_of}
-_KEY_OF = {"orders": "order_no", "refunds": "refund_no", "reviews": "review_id"}
+_RECORD_OF = {"refunds": refund_of, "reviews": review_of, "traffic": traffic_of}
+_KEY_OF = {"orders": "order_no", "refunds": "refund_no", "reviews": "review_id", "traffic": "row_key", "ads": "row_key"}
+# What a traffic or ad row's key is made of, for the message about a repeated row.
+_KEY_PARTS = {"traffic": "day|store|item", "ads": "channel|day|store|plan|creative"}
 
 
 @dataclass
@@ -61,9 +75,17 @@ def check(
     lines_path: Path | None = None,
     name: str | None = None,
     lines_name: str | None = None,
+    ad_source: str | None = None,
 ) -> Checked:
-    """Read every row into a staged record or a rejection; a whole-file fault raises ValidationFailed."""
+    """Read every row into a staged record or a rejection; a whole-file fault raises ValidationFailed.
+
+    An ad report (kind ads) needs `ad_source`, ztc (直通车) or zz (钻展): the file does not say which it is."""
     section = mapping.section(kind)
+    if (kind == "ads") != (ad_source is not None) or (ad_source is not None and ad_source not in AD_SOURCES):
+        rule = f"one of {', '.join(AD_SOURCES)} for an ad report" if kind == "ads" else "only for an ad report"
+        raise ValidationFailed(
+            f"source {ad_source!r}: {rule}", problems=[FieldProblem(field="source", rule="enum", message=rule)]
+        )
     checked = Checked(kind=kind, platform=mapping.platform, staging=Staging())
     try:
         name = name or path.name
@@ -72,19 +94,20 @@ def check(
             if lines_path is not None:
                 _check_lines(checked, lines_path, mapping, lines_name or lines_path.name, name)
         else:
-            _check_rows(checked, path, mapping, name, section.kind)
+            _check_rows(checked, path, mapping, name, section.kind, ad_source)
     except BaseException:
         checked.staging.close()
         raise
     return checked
 
 
-def _check_rows(checked: Checked, path: Path, mapping: Mapping, name: str, kind: str) -> None:
+def _check_rows(checked: Checked, path: Path, mapping: Mapping, name: str, kind: str, ad_source: str | None) -> None:
+    record_of = partial(ad_of, source=ad_source) if kind == "ads" else _RECORD_OF[kind]
     with open_table(path, name=name) as table:
         reader = RowReader(table.header, mapping.section(kind), mapping, name=name)
         for line, cells in table.rows:
             try:
-                record = _RECORD_OF[kind](reader, reader.values(cells), mapping.platform)
+                record = record_of(reader, reader.values(cells), mapping.platform)
             except RowRejected as exc:
                 checked.reject(name, line, str(exc))
                 continue
@@ -94,7 +117,8 @@ def _check_rows(checked: Checked, path: Path, mapping: Mapping, name: str, kind:
 def _stage(checked: Checked, name: str, line: int, key: str, record: Any) -> None:
     first = checked.staging.add(key, line, record)
     if first is not None:
-        checked.reject(name, line, f"{_KEY_OF[checked.kind]} {key} is also on line {first}")
+        what = f"{_KEY_PARTS[checked.kind]} {key}" if checked.kind in _KEY_PARTS else f"{_KEY_OF[checked.kind]} {key}"
+        checked.reject(name, line, f"{what} is also on line {first}")
 
 
 def _check_orders(checked: Checked, path: Path, mapping: Mapping, name: str) -> None:
@@ -189,13 +213,16 @@ def import_file(
     lines_path: Path | None = None,
     source: str | None = None,
     lines_source: str | None = None,
+    ad_source: str | None = None,
     progress: Progress | None = None,
     url: str | None = None,
 ) -> str:
     """Check, then write; return the ImportRun's id. A refused file raises ValidationFailed, nothing written.
 
     `source` and `lines_source` are the files' names as uploaded (the paths may be temp files)."""
-    checked = check(kind, path, mapping, lines_path=lines_path, name=source, lines_name=lines_source)
+    checked = check(
+        kind, path, mapping, lines_path=lines_path, name=source, lines_name=lines_source, ad_source=ad_source
+    )
     try:
         return write(checked, actor=actor, source=f"file:{source or path.name}", progress=progress, url=url)
     finally:

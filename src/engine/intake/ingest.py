@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,37 +19,50 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.platform_models import (
+    AdDay,
     ImportRun,
     PlatformOrder,
     PlatformOrderEvent,
     PlatformOrderLine,
     PlatformRefund,
     PlatformReview,
+    TrafficDay,
 )
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.intake import cases, waves
 from ecomflow.engine.intake.records import (
+    AD_SOURCES,
     KINDS,
     ORDER_STATUSES,
     PLATFORMS,
     REFUND_KINDS,
     REFUND_STATUSES,
+    AdRecord,
     OrderRecord,
     RefundRecord,
     ReviewRecord,
+    TrafficRecord,
 )
 
 # Rows per SELECT/INSERT round: big enough to amortise the round trips, small enough for SQLite's variable limit.
 BATCH = 1000
-Record = OrderRecord | RefundRecord | ReviewRecord
-_RECORD_OF = {"orders": OrderRecord, "refunds": RefundRecord, "reviews": ReviewRecord}
+Record = OrderRecord | RefundRecord | ReviewRecord | TrafficRecord | AdRecord
+_RECORD_OF = {
+    "orders": OrderRecord,
+    "refunds": RefundRecord,
+    "reviews": ReviewRecord,
+    "traffic": TrafficRecord,
+    "ads": AdRecord,
+}
 # The tables a kind's import grows and then looks up by key (their planner statistics must keep up).
 TABLES_OF = {
     "orders": ("platform_orders", "platform_order_lines", "platform_order_events"),
     "refunds": ("platform_refunds",),
     "reviews": ("platform_reviews",),
+    "traffic": ("traffic_daily",),
+    "ads": ("ad_daily",),
 }
 _CENT = Decimal("0.01")
 
@@ -70,6 +83,8 @@ def _scalar(value: Any) -> str:
         return str(value.quantize(_CENT))
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} in a record")
 
 
@@ -84,7 +99,13 @@ def apply(session: Session, kind: str, records: Iterable[Record], *, actor: str,
         # The events name the run: give it its id now.
         session.add(run)
         session.flush()
-    upsert = {"orders": _upsert_orders, "refunds": _upsert_refunds, "reviews": _upsert_reviews}[kind]
+    upsert = {
+        "orders": _upsert_orders,
+        "refunds": _upsert_refunds,
+        "reviews": _upsert_reviews,
+        "traffic": _upsert_traffic,
+        "ads": _upsert_ads,
+    }[kind]
     for batch in _batches(records, kind):
         upsert(session, batch, actor=actor, run=run)
     session.flush()
@@ -124,6 +145,8 @@ def _key_of(record: Record) -> str:
         return record.order_no
     if isinstance(record, RefundRecord):
         return record.refund_no
+    if isinstance(record, TrafficRecord | AdRecord):
+        return record.row_key
     return record.review_id
 
 
@@ -154,12 +177,14 @@ def _check(record: Record, kind: str, position: int) -> None:
                 )
         if isinstance(record, ReviewRecord) and not 1 <= record.rating <= 5:
             problems.append(FieldProblem(field="rating", rule="range", message="1 to 5"))
+        if isinstance(record, AdRecord) and record.source not in AD_SOURCES:
+            problems.append(FieldProblem(field="source", rule="enum", message=f"one of {', '.join(AD_SOURCES)}"))
     if problems:
         raise ValidationFailed(f"{kind} record {position} is invalid", problems=problems)
 
 
 def _key_field(kind: str) -> str:
-    return {"orders": "order_no", "refunds": "refund_no", "reviews": "review_id"}[kind]
+    return {"orders": "order_no", "refunds": "refund_no", "reviews": "review_id"}.get(kind, "row_key")
 
 
 def _columns(record: Any, skip: Sequence[str] = ()) -> dict[str, Any]:
@@ -340,4 +365,35 @@ def _upsert_simple(
         query = select(model).where(model.id.in_(list(before_of))).execution_options(populate_existing=True)
         for item in session.scalars(query):
             changed_hook(session, item, before=before_of[item.id], actor=actor)
+    _count(run, created=len(new), updated=len(changed), unchanged=unchanged)
+
+
+def _upsert_traffic(session: Session, records: list[TrafficRecord], *, actor: str, run: ImportRun) -> None:
+    _upsert_figures(session, records, TrafficDay, run=run)
+
+
+def _upsert_ads(session: Session, records: list[AdRecord], *, actor: str, run: ImportRun) -> None:
+    _upsert_figures(session, records, AdDay, run=run)
+
+
+def _upsert_figures(
+    session: Session, records: Sequence[TrafficRecord | AdRecord], model: Any, *, run: ImportRun
+) -> None:
+    """Traffic and ad days: insert the new, update the corrected; they start nothing, so nothing is handed on."""
+    stored = _existing(session, model, model.row_key, records, model.updated_at)
+    now = utcnow()
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    unchanged = 0
+    for record in records:
+        digest = content_hash(record)
+        row = stored.get((record.platform, record.row_key))
+        if row is None:
+            new.append({**_columns(record), "content_hash": digest, "imported_at": now, "updated_at": now})
+        elif row[1] == digest:
+            unchanged += 1
+        else:
+            changed.append({"row_id": row[0], **_columns(record), "content_hash": digest, "updated_at": now})
+    _bulk_insert(session, model, new)
+    _bulk_update(session, model, changed)
     _count(run, created=len(new), updated=len(changed), unchanged=unchanged)

@@ -65,6 +65,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "return_tracking",
     ),
     "reviews": ("review_id", "order_no", "rating", "reviewed_at", "sku", "title", "content", "buyer_nick"),
+    # 生意参谋: the shop's daily export (no item columns) or the items' (商品ID per row).
+    "traffic": ("day", "store", "item_id", "sku", "title", "visitors", "page_views", "paid_buyers", "paid_amount"),
+    # 直通车/钻展 daily reports: per plan, or per creative of a plan (the 创意 report).
+    "ads": ("day", "store", "plan", "creative_id", "creative", "impressions", "clicks", "spend", "gmv"),
 }
 # Fields read from the status column: a mapping names platform_status, and `status` is required through it.
 STATUS_FROM = {"status": "platform_status"}
@@ -96,6 +100,8 @@ class Mapping:
     timezone: ZoneInfo
     time_formats: tuple[str, ...]
     sections: dict[str, Section]
+    # How the traffic and ad reports write a day (统计日期, 日期): 2026-11-01, 2026/11/01 or 20261101.
+    day_formats: tuple[str, ...] = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
 
     @property
     def iso_seconds(self) -> bool:
@@ -168,12 +174,15 @@ def parse_mapping(data: Any, *, source: str, platform: str) -> Mapping:
     for kind in FIELDS:
         if kind in data:
             sections[kind] = _section(kind, data[kind], source)
-    unknown = set(data) - set(FIELDS) - {"platform", "timezone", "time_formats"}
+    days = data.get("day_formats", list(Mapping.day_formats))
+    if not isinstance(days, list) or not days or not all(isinstance(f, str) and "%" in f for f in days):
+        raise _bad("day_formats", "list", "a list of strptime formats such as '%Y-%m-%d'", source)
+    unknown = set(data) - set(FIELDS) - {"platform", "timezone", "time_formats", "day_formats"}
     if unknown:
         raise _bad(sorted(unknown)[0], "known", f"not a key of a mapping ({', '.join(FIELDS)}, …)", source)
     if "orders" not in sections:
         raise _bad("orders", "required", "every platform maps its order export", source)
-    return Mapping(platform, source, timezone, tuple(formats), sections)
+    return Mapping(platform, source, timezone, tuple(formats), sections, tuple(days))
 
 
 def _section(kind: str, data: Any, source: str) -> Section:

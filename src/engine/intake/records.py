@@ -7,14 +7,16 @@ Amounts are Decimal; times are aware datetimes (the exports' local times are Asi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
 Platform = Literal["tmall", "jd"]
 PLATFORMS: tuple[str, ...] = ("tmall", "jd")
-Kind = Literal["orders", "refunds", "reviews"]
-KINDS: tuple[str, ...] = ("orders", "refunds", "reviews")
+Kind = Literal["orders", "refunds", "reviews", "traffic", "ads"]
+KINDS: tuple[str, ...] = ("orders", "refunds", "reviews", "traffic", "ads")
+# Ad channels: 直通车 (keyword ads, now 万相台's keyword scene) and 钻展 (display ads, now 引力魔方).
+AD_SOURCES: tuple[str, ...] = ("ztc", "zz")
 
 # Canonical order statuses; each mapping file maps the platform's wording onto these.
 ORDER_STATUSES = ("awaiting_payment", "paid", "shipped", "completed", "cancelled")
@@ -98,3 +100,48 @@ class ReviewRecord:
     title: str | None = None
     content: str | None = None
     buyer_nick: str | None = None
+
+
+@dataclass(frozen=True)
+class TrafficRecord:
+    """One day of 生意参谋 traffic: the shop's (no item) or one item's (商品ID); `row_key` is its identity."""
+
+    platform: str
+    row_key: str
+    day: date
+    visitors: int
+    paid_buyers: int
+    page_views: int | None = None
+    paid_amount: Decimal | None = None
+    store: str | None = None
+    item_id: str | None = None
+    sku: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class AdRecord:
+    """One day of one ad plan (or one creative of it) in a 直通车/钻展 report; `row_key` is its identity."""
+
+    platform: str
+    row_key: str
+    source: str
+    day: date
+    plan: str
+    impressions: int
+    clicks: int
+    spend: Decimal
+    gmv: Decimal
+    store: str | None = None
+    creative_id: str | None = None
+    creative: str | None = None
+
+
+def traffic_key(*, day: date, store: str | None, item_id: str | None) -> str:
+    """The identity of a traffic row: the day, the store and the item (empty for the shop's own row)."""
+    return f"{day.isoformat()}|{store or ''}|{item_id or ''}"
+
+
+def ad_key(*, source: str, day: date, store: str | None, plan: str, creative_id: str | None) -> str:
+    """The identity of an ad row: channel, day, store, plan and creative (empty for a plan's own row)."""
+    return f"{source}|{day.isoformat()}|{store or ''}|{plan}|{creative_id or ''}"

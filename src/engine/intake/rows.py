@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ecomflow.engine.intake.files import refuse
 from ecomflow.engine.intake.mapping import Mapping, Section, normalise_wording
-from ecomflow.engine.intake.records import OrderLineRecord, OrderRecord, RefundRecord, ReviewRecord
+from ecomflow.engine.intake.records import (
+    AdRecord,
+    OrderLineRecord,
+    OrderRecord,
+    RefundRecord,
+    ReviewRecord,
+    TrafficRecord,
+    ad_key,
+    traffic_key,
+)
 
 # Empty as the exports write it: nothing, "null" (JD), "-" or "--" (some Tmall reports).
 EMPTY = {"", "null", "NULL", "None", "-", "--"}
@@ -17,6 +26,8 @@ EMPTY = {"", "null", "NULL", "None", "-", "--"}
 EXCEL_GUARD = re.compile(r'^="(.*)"$')
 _SPECIAL_START = frozenset(" \t\u3000='")
 MONEY_SIGNS = str.maketrans("", "", "￥¥,， ")
+# Counts in the traffic and ad reports carry thousands separators (12,345).
+COUNT_SIGNS = str.maketrans("", "", ",， ")
 
 
 class RowRejected(Exception):
@@ -91,6 +102,31 @@ class RowReader:
         if not text.isdigit() or int(text) < 1:
             raise RowRejected(f"column {self.section.column_of(field)}: {text!r} is not a whole number of 1 or more")
         return int(text)
+
+    def tally(self, values: dict[str, str], field: str) -> int | None:
+        """A count of 0 or more (visitors, impressions, clicks)."""
+        text = values.get(field, "")
+        if not text:
+            return None
+        digits = text.translate(COUNT_SIGNS)
+        if not digits.isdigit():
+            raise RowRejected(f"column {self.section.column_of(field)}: {text!r} is not a whole number of 0 or more")
+        return int(digits)
+
+    def day(self, values: dict[str, str], field: str) -> date | None:
+        """A local day (统计日期); an XLSX date cell reads as 2026-11-01 00:00:00 and counts as its day."""
+        text = values.get(field, "")
+        if not text:
+            return None
+        if len(text) == 19 and text.endswith(" 00:00:00"):
+            text = text[:10]
+        for pattern in self.mapping.day_formats:
+            try:
+                return datetime.strptime(text, pattern).date()
+            except ValueError:
+                continue
+        column = self.section.column_of(field)
+        raise RowRejected(f"column {column}: {text!r} is not a day ({self.mapping.day_formats[0]})")
 
     def time(self, values: dict[str, str], field: str) -> datetime | None:
         text = values.get(field, "")
@@ -216,6 +252,65 @@ def review_of(reader: RowReader, values: dict[str, str], platform: str) -> Revie
         content=reader.text(values, "content"),
         buyer_nick=reader.text(values, "buyer_nick"),
     )
+
+
+def traffic_of(reader: RowReader, values: dict[str, str], platform: str) -> TrafficRecord:
+    """The traffic of a 生意参谋 row: the shop's day, or an item's day when the export has 商品ID."""
+    reader.require(values)
+    day = reader.day(values, "day")
+    visitors = reader.tally(values, "visitors")
+    paid_buyers = reader.tally(values, "paid_buyers")
+    if paid_buyers > visitors:  # type: ignore[operator]
+        raise RowRejected(
+            f"column {reader.section.column_of('paid_buyers')}: {paid_buyers} paying buyers among {visitors} visitors"
+        )
+    store, item_id = reader.text(values, "store"), reader.text(values, "item_id")
+    _fits(reader, values, store=100, item_id=64, sku=64, title=255)
+    return TrafficRecord(
+        platform=platform,
+        row_key=traffic_key(day=day, store=store, item_id=item_id),  # type: ignore[arg-type]
+        day=day,  # type: ignore[arg-type]
+        visitors=visitors,  # type: ignore[arg-type]
+        paid_buyers=paid_buyers,  # type: ignore[arg-type]
+        page_views=reader.tally(values, "page_views"),
+        paid_amount=reader.amount(values, "paid_amount"),
+        store=store,
+        item_id=item_id,
+        sku=reader.text(values, "sku"),
+        title=reader.text(values, "title"),
+    )
+
+
+def ad_of(reader: RowReader, values: dict[str, str], platform: str, source: str) -> AdRecord:
+    """The day of one plan (or one creative) in a 直通车/钻展 report."""
+    reader.require(values)
+    day = reader.day(values, "day")
+    impressions, clicks = reader.tally(values, "impressions"), reader.tally(values, "clicks")
+    if clicks > impressions:  # type: ignore[operator]
+        raise RowRejected(f"column {reader.section.column_of('clicks')}: {clicks} clicks on {impressions} impressions")
+    store, plan, creative_id = reader.text(values, "store"), values["plan"], reader.text(values, "creative_id")
+    _fits(reader, values, store=100, plan=200, creative_id=64, creative=255)
+    return AdRecord(
+        platform=platform,
+        row_key=ad_key(source=source, day=day, store=store, plan=plan, creative_id=creative_id),  # type: ignore[arg-type]
+        source=source,
+        day=day,  # type: ignore[arg-type]
+        plan=plan,
+        impressions=impressions,  # type: ignore[arg-type]
+        clicks=clicks,  # type: ignore[arg-type]
+        spend=reader.amount(values, "spend"),  # type: ignore[arg-type]
+        gmv=reader.amount(values, "gmv"),  # type: ignore[arg-type]
+        store=store,
+        creative_id=creative_id,
+        creative=reader.text(values, "creative"),
+    )
+
+
+def _fits(reader: RowReader, values: dict[str, str], **limits: int) -> None:
+    """Refuse a cell longer than its column holds: part of a row's identity must never be cut."""
+    for field, limit in limits.items():
+        if len(values.get(field, "")) > limit:
+            raise RowRejected(f"column {reader.section.column_of(field)}: longer than {limit} characters")
 
 
 def _carrier_and_number(text: str) -> tuple[str | None, str | None]:

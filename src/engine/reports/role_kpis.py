@@ -7,8 +7,8 @@
   (their first platform_order_events row of type shipped) within the promise after payment / those
   orders whose promise has run out by as_of or that shipped. The promise is the strictest
   dispatch_within_hours among the order's SKUs' live listings, DEFAULT_PROMISE_HOURS without one.
-- Promotion (ROI of events and ads) and visual (click-through of approved creatives) need ad spend and
-  clicks from the 直通车/钻展 exports, which are not imported yet: they are left out, not guessed.
+- Promotion (ROI of events and ads) and visual (click-through of approved creatives) come from the
+  imported 直通车/钻展 reports and the orders: see ad_kpis.py for what each counts.
 """
 
 from __future__ import annotations

@@ -14,11 +14,13 @@ Definitions (a day is a local day of the team's time zone, Asia/Shanghai; stored
   without a SKU fall in the row without a product (key None). A product's paid orders and buyers
   count the orders holding it. By channel: the platform; by store: the shop (a refund's is its order's).
 Money is summed in whole cents in SQL, so SQLite (floats) and PostgreSQL (numeric) agree to the cent.
+- Visitors and conversion (paying buyers / visitors, both as 生意参谋 reports them) come from the imported
+  traffic days, see traffic_figures.py; None where no traffic was imported for the row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -31,6 +33,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.db.local_day import fixed_offset_minutes, local_day
 from ecomflow.engine.db.models import Product, Variant
 from ecomflow.engine.db.platform_models import PlatformOrder, PlatformOrderLine, PlatformRefund
+from ecomflow.engine.reports.traffic_figures import conversion, traffic_by
 
 CENT = Decimal("0.01")
 RATE = Decimal("0.0001")
@@ -55,6 +58,14 @@ class SalesRow:
     buyers: int
     refund_amount: Decimal
     refunds: int
+    visitors: int | None = None
+    # 支付买家数 as 生意参谋 reports it (not `buyers`, which counts the imported orders' nicks).
+    paying_buyers: int | None = None
+
+    @property
+    def conversion(self) -> Decimal | None:
+        """Return paying buyers / visitors (支付转化率), to 0.0001 (None without traffic)."""
+        return conversion(self.visitors, self.paying_buyers)
 
     @property
     def aov(self) -> Decimal | None:
@@ -78,6 +89,9 @@ class SalesRow:
             "refund_amount": str(self.refund_amount),
             "refunds": self.refunds,
             "refund_rate": None if self.refund_rate is None else str(self.refund_rate),
+            "visitors": self.visitors,
+            "paying_buyers": self.paying_buyers,
+            "conversion": None if self.conversion is None else str(self.conversion),
         }
 
 
@@ -267,7 +281,24 @@ def sales_report(session: Session, *, first: date, last: date, timezone: str, by
         }[by]
         figures = _order_figures(session, key, counted)
     _add_refunds(session, figures, by=by, offset=offset, refunded=refunded)
-    rows = _ordered_rows(session, by, figures, first, last)
-    return SalesReport(
-        first=first, last=last, timezone=timezone, by=by, rows=rows, total=_total(session, counted, refunded)
-    )
+    traffic, traffic_total = traffic_by(session, by=by.value, first=first, last=last)
+    if by is not SalesBy.DAY:
+        for key in traffic:
+            # A group with visitors and no sale is a row too: its conversion is the point.
+            figures.setdefault(_figures_key(session, by, key), [0, 0, 0, 0, 0])
+    rows = [_with_traffic(row, traffic.get(row.key)) for row in _ordered_rows(session, by, figures, first, last)]
+    total = _with_traffic(_total(session, counted, refunded), traffic_total)
+    return SalesReport(first=first, last=last, timezone=timezone, by=by, rows=rows, total=total)
+
+
+def _figures_key(session: Session, by: SalesBy, key: str | None) -> Any:
+    """Return the figures' key of a traffic row's key: products are keyed by id there, by code in rows."""
+    if by is not SalesBy.PRODUCT or key is None:
+        return key
+    return session.scalar(select(Product.id).where(Product.code == key))
+
+
+def _with_traffic(row: SalesRow, traffic: list[int] | None) -> SalesRow:
+    if traffic is None:
+        return row
+    return replace(row, visitors=traffic[0], paying_buyers=traffic[1])

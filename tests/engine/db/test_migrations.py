@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -526,6 +526,7 @@ def plant_old_data(connection: Connection) -> Planted:
                 "skus": ["TEE-1"],
                 "attachment_ids": [ATTACHMENT_ID],
                 "figures": {"click_through_rate": 0.03},
+                "ad_creative_id": "880001000",
                 "approved_by": "old-chen",
                 "approved_at": T0,
             }
@@ -694,6 +695,41 @@ def plant_platform_data(insert: Callable[[str, list[dict[str, Any]]], None]) -> 
         ],
     )
     insert("inbound_deliveries", [{"source": "jst", "delivery_id": "D-1", "received_at": T0}])
+    stamps = {"platform": "tmall", "content_hash": digest, "imported_at": T0, "updated_at": T0}
+    insert(
+        "traffic_daily",
+        [
+            stamps
+            | {
+                "id": 917,
+                "row_key": "2026-11-01|棉言旗舰店|",
+                "day": date(2026, 11, 1),
+                "store": "棉言旗舰店",
+                "visitors": 1234,
+                "page_views": 3702,
+                "paid_buyers": 41,
+                "paid_amount": Decimal("8120.50"),
+            }
+        ],
+    )
+    insert(
+        "ad_daily",
+        [
+            stamps
+            | {
+                "id": 918,
+                "row_key": "ztc|2026-11-01||爆款卫衣|880001000",
+                "source": "ztc",
+                "day": date(2026, 11, 1),
+                "plan": "爆款卫衣",
+                "creative_id": "880001000",
+                "impressions": 20000,
+                "clicks": 410,
+                "spend": Decimal("380.20"),
+                "gmv": Decimal("1592.00"),
+            }
+        ],
+    )
 
 
 def check_data_survived(engine: Engine, planted: Planted) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
+from io import BytesIO
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import HumanTask, ProcessInstance
@@ -17,6 +19,8 @@ from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.events.audit import record_event
 from ecomflow.engine.people.contacts import set_contact
 from ecomflow.engine.people.principals import SYSTEM, SYSTEM_ACTOR
+from ecomflow.engine.reports.daily_report import build_daily_report
+from ecomflow.engine.reports.daily_xlsx import XLSX_TYPE, daily_report_xlsx
 from ecomflow.engine.tasks.actions import assign_task
 from tests.engine.events.conftest import (
     DINGTALK_SECRET,
@@ -208,6 +212,32 @@ class TestFeishu:
         assert FEISHU_HOOK.rsplit("/", 1)[1] not in message.last_error
 
 
+def daily_report_event(day: str = "2026-11-27") -> None:
+    instance_id = make_instance(process="daily_report", params={})
+    with session_scope() as session:
+        record_event(
+            session,
+            type="report.daily",
+            actor=SYSTEM_ACTOR,
+            instance_id=instance_id,
+            data={"report_date": day, "done": 3, "open": 1, "overdue": 0},
+        )
+
+
+class TestDailyReportOnRobots:
+    def test_a_robot_gets_a_link_to_the_workbook_instead_of_the_file(
+        self, clean_db: str, vendors: Vendors, configure_channels: Callable[..., None]
+    ) -> None:
+        robot, channel = vendors.dingtalk()
+        configure_channels(channel, routes=[{"events": ["report.daily"], "channels": [channel["name"]]}])
+        daily_report_event()
+        assert deliver_channels(now=utcnow()) == 1
+        [arrival] = robot.accepted()
+        text = arrival.body["markdown"]["text"]
+        assert f"[下载日报表 XLSX]({PUBLIC_URL}/ui/reports/daily/2026-11-27.xlsx)" in text
+        assert f"({PUBLIC_URL}/ui/reports/daily/2026-11-27)" in text
+
+
 class TestEmail:
     def test_the_daily_report_goes_over_starttls_as_text_and_html_to_managers_and_the_list(
         self, clean_db: str, vendors: Vendors, configure_channels: Callable[..., None]
@@ -244,6 +274,18 @@ class TestEmail:
         assert "今日完成：7" in text and "准时率：86%" in text and f"{PUBLIC_URL}/ui/reports/daily/2026-11-27" in text
         assert "今日成交额：12345.60" in text and "本月目标完成率：43%" in text and "今日活动报名：2" in text
         assert "<th align='left'>逾期</th><td>1</td>" in html
+        # The 日报表 workbook rides along, built from the day's data as the download builds it.
+        [attached] = list(email.iter_attachments())
+        assert attached.get_filename() == "daily-report-2026-11-27.xlsx"
+        assert attached.get_content_type() == XLSX_TYPE
+        with session_scope() as session:
+            expected = build_daily_report(session, day=date(2026, 11, 27), timezone="Asia/Shanghai", now=utcnow())
+        sent = load_workbook(BytesIO(attached.get_content()), read_only=True)
+        made = load_workbook(BytesIO(daily_report_xlsx(expected)), read_only=True)
+        assert sent.sheetnames == made.sheetnames and len(sent.sheetnames) >= 4
+        for name in sent.sheetnames:
+            assert list(sent[name].iter_rows(values_only=True)) == list(made[name].iter_rows(values_only=True))
+        assert f"{PUBLIC_URL}/ui/reports/daily/2026-11-27.xlsx" in text
 
     def test_a_wrong_password_is_refused_retried_then_failed(
         self, clean_db: str, vendors: Vendors, configure_channels: Callable[..., None]

@@ -51,3 +51,10 @@ def test_the_analyzer_marks_double(database_url: str) -> None:
     assert marks == [1000, 2000, 9000]
     assert analyzer.next_at == 16000
     assert analyzer.analyzed == (3 if database_url.startswith("postgresql") else 0)
+
+
+def test_every_import_kind_names_the_tables_it_grows() -> None:
+    from ecomflow.engine.intake import ingest
+    from ecomflow.engine.intake.records import KINDS
+
+    assert set(ingest.TABLES_OF) == set(KINDS)

@@ -47,6 +47,15 @@ class Mention:
 
 
 @dataclass(frozen=True)
+class FileAttachment:
+    """A file a message carries (email only): its name, its media type and its bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """A message as composed, before a channel gives it its vendor's shape."""
 
@@ -56,6 +65,7 @@ class Outgoing:
     footer: tuple[str, str] | None = None
     mentions: tuple[Mention, ...] = ()
     recipients: tuple[str, ...] = ()
+    attachments: tuple[FileAttachment, ...] = ()
 
 
 def redacted_target(url: str) -> str:

@@ -1,6 +1,7 @@
 """Email over SMTP: STARTTLS always, then a login when the channel has a user; a text and an HTML part.
 
 Recipients are the people the event names (by their email address) and the channel's own `to` list.
+Files the message carries (the 日报表 workbook) go as attachments.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def build_email(channel: ChannelConfig, outgoing: Outgoing) -> EmailMessage:
     message["To"] = ", ".join(outgoing.recipients)
     message.set_content(text_part(outgoing))
     message.add_alternative(html_part(outgoing), subtype="html")
+    for file in outgoing.attachments:
+        maintype, subtype = file.content_type.split("/", 1)
+        message.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.filename)
     return message
 
 
