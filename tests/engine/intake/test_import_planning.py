@@ -10,8 +10,9 @@ from sqlalchemy import select, text
 from ecomflow.engine.db.planner_stats import GrowthAnalyzer
 from ecomflow.engine.db.platform_models import PlatformOrder
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.intake import importer
+from ecomflow.engine.intake import importer, ingest
 from ecomflow.engine.intake.mapping import load_mapping
+from ecomflow.engine.intake.records import KINDS
 from ecomflow.sample_exports import items_path, write_export
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -54,7 +55,4 @@ def test_the_analyzer_marks_double(database_url: str) -> None:
 
 
 def test_every_import_kind_names_the_tables_it_grows() -> None:
-    from ecomflow.engine.intake import ingest
-    from ecomflow.engine.intake.records import KINDS
-
     assert set(ingest.TABLES_OF) == set(KINDS)
