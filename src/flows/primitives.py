@@ -213,8 +213,10 @@ class ProcessRun:
                 session, instance_id=self.instance_id, step_key=step_key, round=round, fire_at=fire_at, now=utcnow()
             )
             fired, key, timer_id = timer.fired_at is not None, timer_pause_key(timer), timer.id
-        if not fired:
-            set_waiting(self.instance_id)
+            if not fired:
+                # In the timer's transaction: whoever sees the timer armed sees the instance waiting.
+                instance = get_instance(session, self.instance_id)
+                set_instance_state(session, instance=instance, state=InstanceState.WAITING)
         while not fired:
             suspend_current_run(key)  # raises Pause; returns only if this key was resumed before
             with session_scope() as session:
@@ -328,9 +330,3 @@ def _link_to_instance_page(flow_run_id: str, instance_id: str, run_name: str) ->
         link_run_to_instance_page(flow_run_id=flow_run_id, instance_id=instance_id, title=run_name)
     except Exception:  # the link is a convenience: the run goes on without it
         logger.warning("could not attach the instance-page link to flow run %s", flow_run_id, exc_info=True)
-
-
-def set_waiting(instance_id: str) -> None:
-    """Mark the instance as waiting (on a person or a time)."""
-    with session_scope() as session:
-        set_instance_state(session, instance=get_instance(session, instance_id), state=InstanceState.WAITING)

@@ -1,5 +1,5 @@
 """How ecomflow runs Prefect: one shared suspension watch and result defaults settled once in the worker, an embedded
-server without late-run rewrites."""
+server without late-run rewrites, and no Prefect call that our own knowledge makes unnecessary."""
 
 from __future__ import annotations
 
@@ -8,16 +8,26 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import prefect.flow_engine
 import pytest
 from prefect import flow, get_client
 from prefect._flow_run_suspension import FlowRunSuspensionRequest
 from prefect.client.orchestration import SyncPrefectClient
+from prefect.exceptions import Pause
 from prefect.results import get_default_result_storage
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.states import Completed
 
+from ecomflow.engine.config import get_settings
+from ecomflow.engine.orchestrator import runs
+from ecomflow.engine.orchestrator.execution_client import new_execution_client
 from ecomflow.engine.orchestrator.result_defaults import with_result_defaults
-from ecomflow.engine.orchestrator.suspension_watch import SharedSuspensionWatch, shared_suspension_watch
+from ecomflow.engine.orchestrator.suspension_watch import (
+    SharedSuspensionWatch,
+    shared_suspension_watch,
+    suspending_itself,
+)
 from tests.e2e.conftest import PREFECT_API, Stack, prefect_api, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -111,3 +121,93 @@ def test_settled_flows_run_without_asking_the_server_for_result_storage(
         assert len(asked) == before
         # The unsettled flow still asks on each run: what the worker spares.
         assert _probe(return_state=True).is_completed() and len(asked) > before
+
+
+def _suspend_itself(flow_run_id: uuid.UUID) -> None:
+    with suspending_itself(flow_run_id):
+        _suspend_from_outside(flow_run_id)  # the proposal suspend_flow_run makes, then the Pause it raises
+        raise Pause()
+
+
+def test_a_run_suspending_itself_is_let_pass_and_its_neighbour_is_still_watched(watch: SharedSuspensionWatch) -> None:
+    own, neighbour = _running_flow_run(), _running_flow_run()
+    own_request, neighbour_request = FlowRunSuspensionRequest(), FlowRunSuspensionRequest()
+    with watch.watch(own, own_request), watch.watch(neighbour, neighbour_request):
+        with pytest.raises(Pause):
+            _suspend_itself(own)
+        assert watch.is_suspending_itself(own)
+        _suspend_from_outside(neighbour)
+        wait_until(neighbour_request.is_requested, timeout=20, what="the neighbour's suspension")
+        # Its own event came first and was let pass: no read of the run to confirm it.
+        assert not own_request.is_requested()
+    assert not watch.is_suspending_itself(own)
+
+
+def test_a_run_that_did_not_suspend_after_all_is_watched_again(watch: SharedSuspensionWatch) -> None:
+    run, request = _running_flow_run(), FlowRunSuspensionRequest()
+    with watch.watch(run, request):
+        with suspending_itself(run):
+            pass  # suspend_flow_run returned: this key had been resumed already
+        assert not watch.is_suspending_itself(run)
+        _suspend_from_outside(run)
+        wait_until(request.is_requested, timeout=20, what="the suspension from outside")
+
+
+def _sent_requests(client: SyncPrefectClient) -> list[str]:
+    sent: list[str] = []
+
+    def note(request: httpx.Request) -> None:
+        if "/flow_runs/" in request.url.path:  # not the CSRF token a client fetches before its first write
+            sent.append(f"{request.method} {request.url.path}")
+
+    client._client.event_hooks["request"].append(note)
+    return sent
+
+
+def test_the_execution_client_answers_what_it_knows_of_its_run(stack: Stack) -> None:
+    run_id, other_id = _running_flow_run(), _running_flow_run()
+    with temporary_settings(updates={PREFECT_API_URL: PREFECT_API}), new_execution_client() as client:
+        run = client.read_flow_run(run_id)
+        sent = _sent_requests(client)
+        with client.executing(run):
+            assert client.read_flow_run(run_id) is run
+            client.update_flow_run(flow_run_id=run_id, empirical_policy=run.empirical_policy.model_copy())
+            assert sent == []  # a repeat of what the server holds
+            changed = run.empirical_policy.model_copy(update={"retries": 2})
+            client.update_flow_run(flow_run_id=run_id, empirical_policy=changed)
+            client.update_flow_run(flow_run_id=run_id, empirical_policy=changed.model_copy())
+            assert sent == [f"PATCH /api/flow_runs/{run_id}"]
+            assert client.set_flow_run_state(run_id, Completed()).status.value == "ACCEPT"
+            assert run.state.is_completed() and run.state_type.value == "COMPLETED"
+            assert client.read_flow_run(other_id).id == other_id
+            assert sent[-1] == f"GET /api/flow_runs/{other_id}"
+        served = client.read_flow_run(run_id)
+    assert sent[-1] == f"GET /api/flow_runs/{run_id}"
+    assert served.state.is_completed() and served.empirical_policy.retries == 2
+
+
+@pytest.fixture
+def prefect_health(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    monkeypatch.setenv("ECOMFLOW_PREFECT_API_URL", PREFECT_API)
+    get_settings.cache_clear()
+    runs.distrust_health()
+    hooks = runs._health_client().event_hooks
+    sent: list[str] = []
+    hooks["request"].append(lambda request: sent.append(request.url.path))
+    try:
+        yield sent
+    finally:
+        hooks["request"].pop()
+        runs.distrust_health()
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_deliveries_trust_a_healthy_answer_for_a_few_seconds(prefect_health: list[str]) -> None:
+    assert runs.api_was_recently_healthy() and runs.api_was_recently_healthy()
+    assert prefect_health == ["/api/health"]
+    runs.distrust_health()  # a delivery failed: the next one asks again
+    assert runs.api_was_recently_healthy()
+    assert prefect_health == ["/api/health"] * 2
+    assert runs.api_is_healthy()  # the health page always asks
+    assert len(prefect_health) == 3

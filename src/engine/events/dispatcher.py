@@ -28,6 +28,7 @@ from ecomflow.engine.instances.lifecycle import (
     record_flow_run,
     set_instance_state,
 )
+from ecomflow.engine.instances.waits import has_other_wait
 from ecomflow.engine.orchestrator import runs
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
@@ -78,10 +79,11 @@ def _link_run_to_instance_page(flow_run_id: str, instance_id: str, run_name: str
 def _deliver_resume(message: OutboxMessage, *, now: datetime) -> None:
     with session_scope() as session:
         flow_run_id = get_instance(session, message.instance_id).flow_run_id
+        sole_wait = not has_other_wait(session, instance_id=message.instance_id, task_id=message.task_id)
     if flow_run_id is None:
         raise NotDeliverableYet(f"instance {message.instance_id} has no flow run yet")
     prefix = message.payload["pause_key_prefix"]
-    outcome = runs.resume_if_waiting(flow_run_id=flow_run_id, pause_key_prefix=prefix)
+    outcome = runs.resume_run(flow_run_id=flow_run_id, pause_key_prefix=prefix, sole_wait=sole_wait)
     if outcome is runs.ResumeOutcome.NOT_YET:
         raise NotDeliverableYet(f"flow run {flow_run_id} is not suspended on {prefix} yet")
     if outcome is runs.ResumeOutcome.RUN_ENDED:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
+from types import SimpleNamespace
 from uuid import UUID
 
 import httpx
@@ -14,12 +16,14 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import ArtifactCreate
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
+from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import suspend_flow_run
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelled
 
 from ecomflow.engine.config import get_settings
+from ecomflow.engine.orchestrator.suspension_watch import suspending_itself
 
 DEPLOYMENT_NAME = "ecomflow"
 _thread_state = threading.local()
@@ -83,15 +87,32 @@ def link_run_to_instance_page(*, flow_run_id: str, instance_id: str, title: str)
 def start_flow_run(*, process_key: str, instance_id: str, run_name: str, tags: list[str]) -> str:
     """Create the flow run of an instance from its deployment; the same instance always gets the same run."""
     client = _client()
-    deployment = client.read_deployment_by_name(f"{process_key}/{DEPLOYMENT_NAME}")
-    run = client.create_flow_run_from_deployment(
-        deployment.id,
-        parameters={"instance_id": instance_id},
-        name=run_name,
-        tags=tags,
-        idempotency_key=f"ecomflow-instance-{instance_id}",
-    )
+    arguments = {
+        "parameters": {"instance_id": instance_id},
+        "name": run_name,
+        "tags": tags,
+        "idempotency_key": f"ecomflow-instance-{instance_id}",
+    }
+    try:
+        run = client.create_flow_run_from_deployment(_deployment_id(process_key), **arguments)
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code != 404:
+            raise
+        # The deployment was deleted and made anew since it was looked up: look it up again.
+        _deployment_ids.pop((PREFECT_API_URL.value(), process_key), None)
+        run = client.create_flow_run_from_deployment(_deployment_id(process_key), **arguments)
     return str(run.id)
+
+
+_deployment_ids: dict[tuple[str, str], UUID] = {}
+
+
+def _deployment_id(process_key: str) -> UUID:
+    """Return the id of the process's deployment, looked up once per API URL (it was one call per start)."""
+    key = (PREFECT_API_URL.value(), process_key)
+    if key not in _deployment_ids:
+        _deployment_ids[key] = _client().read_deployment_by_name(f"{process_key}/{DEPLOYMENT_NAME}").id
+    return _deployment_ids[key]
 
 
 def read_run(flow_run_id: str) -> RunView | None:
@@ -112,8 +133,26 @@ def read_run(flow_run_id: str) -> RunView | None:
     )
 
 
+def resume_run(*, flow_run_id: str, pause_key_prefix: str, sole_wait: bool) -> ResumeOutcome:
+    """Resume the run if it is suspended on a key with this prefix.
+
+    sole_wait: our database says the run can be suspended on nothing else. Then the resume is sent without
+    reading the run first (Prefect refuses it unless the run is paused), and the run is read only when refused,
+    to tell why. Otherwise (parallel lanes, a timer armed) the run is read first and its pause key checked, so
+    a run waiting on another lane is not woken for nothing.
+    """
+    if sole_wait:
+        try:
+            response = _client().resume_flow_run(UUID(flow_run_id))
+        except httpx.HTTPStatusError:
+            response = None  # no such run, or the server failed: the careful path below tells which
+        if response is not None and response.status == SetStateStatus.ACCEPT:
+            return ResumeOutcome.RESUMED
+    return resume_if_waiting(flow_run_id=flow_run_id, pause_key_prefix=pause_key_prefix)
+
+
 def resume_if_waiting(*, flow_run_id: str, pause_key_prefix: str) -> ResumeOutcome:
-    """Resume the run if it is suspended on a key with this prefix."""
+    """Read the run, and resume it if it is suspended on a key with this prefix."""
     run = read_run(flow_run_id)
     if run is None or run.state_type == StateType.COMPLETED.value:
         return ResumeOutcome.OBSOLETE
@@ -141,7 +180,8 @@ def cancel_flow_run(flow_run_id: str) -> None:
 
 def suspend_current_run(key: str) -> None:
     """Suspend the calling flow run; raises Pause, or returns if this key was already resumed."""
-    suspend_flow_run(key=key, timeout=get_settings().suspend_timeout_seconds)
+    with suspending_itself(FlowRunContext.get().flow_run.id):
+        suspend_flow_run(key=key, timeout=get_settings().suspend_timeout_seconds)
 
 
 @lru_cache(maxsize=1)
@@ -154,6 +194,26 @@ def api_is_healthy() -> bool:
     """Return whether the Prefect API answers its health check."""
     try:
         # A plain short request: the Prefect client retries for long when the server is down.
-        return _health_client().get(f"{get_settings().resolved_prefect_api_url}/health").status_code == 200
+        healthy = _health_client().get(f"{get_settings().resolved_prefect_api_url}/health").status_code == 200
     except httpx.HTTPError:
-        return False
+        healthy = False
+    _health.answered_at = time.monotonic() if healthy else float("-inf")
+    return healthy
+
+
+# A health answer is trusted this long: one check per delivery was 1.3 of a human step's 12 Prefect calls.
+HEALTH_TRUSTED_SECONDS = 5.0
+# When the API last answered healthy, for every thread of the process.
+_health = SimpleNamespace(answered_at=float("-inf"))
+
+
+def api_was_recently_healthy() -> bool:
+    """Return whether the Prefect API answered its health check in the last few seconds, asking it if not."""
+    if time.monotonic() - _health.answered_at < HEALTH_TRUSTED_SECONDS:
+        return True
+    return api_is_healthy()
+
+
+def distrust_health() -> None:
+    """Forget the last healthy answer (a call to Prefect just failed), so the next delivery checks first."""
+    _health.answered_at = float("-inf")

@@ -7,6 +7,10 @@ a second between waits, so that was a new subscription per human step: 55 % of t
 and the Prefect server's top cost (py-spy in bench/throughput.py). Here one Prefect
 FlowRunSuspendingObserver, started once, watches every run in flight instead.
 
+A run that suspends itself is not watched for that suspension: Prefect's observer would confirm
+its own Suspended event with a read of the run (GET flow_run, ~1 per human step) for a run that
+is stopping anyway.
+
 prefect is pinned (3.9.1); the worker and tests/e2e/test_prefect_integration.py fail if the hooked name disappears.
 """
 
@@ -16,16 +20,40 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
 from uuid import UUID
 
 import prefect.flow_engine
 from prefect._flow_run_suspension import FlowRunSuspensionRequest
 from prefect._internal.observers import FlowRunSuspendingObserver
 from prefect.client.schemas.objects import State
+from prefect.events import Event
+from prefect.exceptions import Pause
 
 logger = logging.getLogger("ecomflow.worker")
+
+# The watch of this process while shared_suspension_watch() is open.
+_active = SimpleNamespace(watch=None)
+
+
+class _Observer(FlowRunSuspendingObserver):
+    """Prefect's observer, passing over the Suspended events of runs that suspend themselves."""
+
+    def __init__(self, *, suspending_itself: Callable[[UUID], bool], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._suspending_itself = suspending_itself
+
+    def _handle_event(self, event: Event) -> None:
+        run_id = event.resource.id.removeprefix("prefect.flow-run.")
+        try:
+            if self._suspending_itself(UUID(run_id)):
+                return
+        except ValueError:
+            pass  # Prefect's handler reports the malformed id
+        super()._handle_event(event)
 
 
 class SharedSuspensionWatch:
@@ -33,6 +61,7 @@ class SharedSuspensionWatch:
 
     def __init__(self) -> None:
         self._requests: dict[UUID, FlowRunSuspensionRequest] = {}
+        self._suspending_themselves: set[UUID] = set()
         self._requests_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._observer: FlowRunSuspendingObserver | None = None
@@ -60,7 +89,7 @@ class SharedSuspensionWatch:
 
     async def _observe(self) -> None:
         self._loop, self._stopped = asyncio.get_running_loop(), asyncio.Event()
-        async with FlowRunSuspendingObserver(on_suspended=self._on_suspended) as observer:
+        async with _Observer(on_suspended=self._on_suspended, suspending_itself=self.is_suspending_itself) as observer:
             self._observer = observer
             self._ready.set()
             await self._stopped.wait()
@@ -70,6 +99,19 @@ class SharedSuspensionWatch:
             request = self._requests.get(flow_run_id)
         if request is not None:
             request.mark_requested(state)
+
+    def is_suspending_itself(self, flow_run_id: UUID) -> bool:
+        """Return whether the run is proposing (or has made) its own suspension in this execution."""
+        with self._requests_lock:
+            return flow_run_id in self._suspending_themselves
+
+    def note_suspending_itself(self, flow_run_id: UUID, *, suspending: bool) -> None:
+        """Note that the run proposes its own suspension, or that it did not suspend after all."""
+        with self._requests_lock:
+            if suspending:
+                self._suspending_themselves.add(flow_run_id)
+            else:
+                self._suspending_themselves.discard(flow_run_id)
 
     @contextmanager
     def watch(self, flow_run_id: UUID, request: FlowRunSuspensionRequest) -> Iterator[None]:
@@ -91,6 +133,7 @@ class SharedSuspensionWatch:
             loop.call_soon_threadsafe(observer.remove_in_flight_flow_run_id, flow_run_id)
             with self._requests_lock:
                 self._requests.pop(flow_run_id, None)
+                self._suspending_themselves.discard(flow_run_id)
 
     def stop(self) -> None:
         """Close the observer and its thread."""
@@ -108,10 +151,32 @@ def shared_suspension_watch() -> Iterator[SharedSuspensionWatch]:
     original = prefect.flow_engine.observe_flow_run_suspension
     if shared.start():
         prefect.flow_engine.observe_flow_run_suspension = shared.watch
+        _active.watch = shared
     else:
         logger.warning("the shared suspension watch did not start; Prefect's per-execution observer stays")
     try:
         yield shared
     finally:
         prefect.flow_engine.observe_flow_run_suspension = original
+        if _active.watch is shared:
+            _active.watch = None
         shared.stop()
+
+
+@contextmanager
+def suspending_itself(flow_run_id: UUID) -> Iterator[None]:
+    """Wrap a run's own suspension: the watch lets its Suspended event pass, unless it does not suspend after all."""
+    shared: SharedSuspensionWatch | None = _active.watch
+    if shared is None:
+        yield
+        return
+    shared.note_suspending_itself(flow_run_id, suspending=True)
+    try:
+        yield
+    except Pause:
+        raise  # suspended: the execution ends, and with it the watch of the run
+    except BaseException:
+        shared.note_suspending_itself(flow_run_id, suspending=False)
+        raise
+    # Not suspended (this key was resumed before): the run goes on, watched as before.
+    shared.note_suspending_itself(flow_run_id, suspending=False)
