@@ -109,6 +109,7 @@ class TestWave:
             [second, "中通快递", "ZT002"],
         ]
         assert run.contexts[("print_waybills", 1)]["files"][0]["href"] == f"/waves/{wave['id']}/waybills.csv"
+        assert run.contexts[("ship", 1)]["upload"]["href"] == f"/waves/{wave['id']}/shipments"
 
     def test_the_waybill_file_and_pick_list_cover_the_wave(self) -> None:
         seed_stock()
