@@ -207,10 +207,11 @@ def apply_scans(session: Session, wave_id: int, form: dict[str, Any], *, by: str
     """验货打包: ok scans (or all_ok) pack orders; a problem scan sends its order into a case; findings."""
     orders = {order.order_no: order for order in orders_of(session, wave_id, source)}
     scans = {scan["order_no"]: scan for scan in form.get("scans") or []}
+    gone = _left(session, wave_id)
     findings = [
         _finding(f"scans[{i}].order_no", "not_in_wave", f"order {no} is not waiting to be packed in wave {wave_id}")
         for i, no in enumerate(scans)
-        if no not in orders
+        if no not in orders and no not in gone
     ]
     if not form.get("all_ok"):
         findings += [
@@ -237,6 +238,13 @@ def apply_scans(session: Session, wave_id: int, form: dict[str, Any], *, by: str
     return {"findings": [], "packed": packed, "problems": problems}
 
 
+def _left(session: Session, wave_id: int) -> set[str]:
+    """Return the orders that left the wave on the platform's word (cancelled, shipped outside).
+
+    A form shown before they left may still name them: they are skipped, not findings."""
+    return {order.order_no for order in orders_of(session, wave_id, CANCELLED, SHIPPED_OUTSIDE)}
+
+
 def _finding(field: str, rule: str, message: str) -> dict[str, str]:
     return {"field": field, "rule": rule, "message": message}
 
@@ -244,8 +252,7 @@ def _finding(field: str, rule: str, message: str) -> dict[str, str]:
 def check_shipments(session: Session, wave_id: int, shipments: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Return what the ship form lacks: a tracking number for every packed order, none for an order not in the wave."""
     packed = {order.order_no for order in orders_of(session, wave_id, PACKED)}
-    # Orders that left after the form was shown (cancelled, shipped outside) are skipped, not findings.
-    gone = {order.order_no for order in orders_of(session, wave_id, CANCELLED, SHIPPED_OUTSIDE)}
+    gone = _left(session, wave_id)
     named = [shipment["order_no"] for shipment in shipments]
     findings = [
         _finding(f"shipments[{i}].order_no", "not_in_wave", f"order {no} is not packed in wave {wave_id}")
