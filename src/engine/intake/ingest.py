@@ -252,8 +252,7 @@ def _upsert_orders(session: Session, records: list[OrderRecord], *, actor: str, 
         for i, r, b in moved
     ]
     _bulk_insert(session, PlatformOrderEvent, events)
-    for order in created_orders:
-        waves.order_changed(session, order, before=None, actor=actor)
+    waves.orders_created(session, created_orders, actor=actor)
     if moved:
         before_of = {i: b for i, _, b in moved}
         query = (

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import HumanTask, Location
@@ -85,6 +86,82 @@ def order_changed(session: Session, order: PlatformOrder, *, before: str | None,
         cancel_order(session, order, actor=actor, reason=f"cancelled on the platform ({order.platform_status})")
     elif order.status in GONE_STATUSES and order.fulfilment_state in ACTIVE_ORDER_STATES:
         ship_outside(session, order, actor=actor)
+
+
+def orders_created(session: Session, orders: list[PlatformOrder], *, actor: str) -> None:
+    """React to a batch of new orders: the paid ones join their waves together (join_waves), the rest one by one.
+
+    They join in the order they were written (their ids), which is the file's."""
+    orders = sorted(orders, key=lambda order: order.id)
+    joining = [o for o in orders if o.status == "paid" and o.wave_id is None and o.fulfilment_state is None]
+    if joining:
+        join_waves(session, joining, actor=actor)
+    for order in orders:
+        if order.fulfilment_state is None and order.wave_id is None and order.status != "paid":
+            order_changed(session, order, before=None, actor=actor)
+
+
+def join_waves(session: Session, orders: list[PlatformOrder], *, actor: str, now: datetime | None = None) -> None:
+    """Put paid orders in their locations' open waves, in the order given, as join_wave would one by one.
+
+    Per location: its lock once (locations in code order), then per wave one guarded UPDATE of its count,
+    one UPDATE of the orders it takes and one INSERT of their history; a full wave closes and starts at once.
+    """
+    now = now or utcnow()
+    settings = get_definitions().wave
+    session.flush()  # the orders need their ids for their history
+    wanted = {order.location or ONLINE_WAREHOUSE for order in orders}
+    known = set(session.scalars(select(Location.code).where(Location.code.in_(sorted(wanted)))))
+    by_location: dict[str, list[PlatformOrder]] = {}
+    for order in orders:
+        location = order.location or ONLINE_WAREHOUSE
+        by_location.setdefault(location if location in known else ONLINE_WAREHOUSE, []).append(order)
+    for location in sorted(by_location):
+        session.scalar(select(Location.code).where(Location.code == location).with_for_update(key_share=True))
+        pending = by_location[location]
+        while pending:
+            wave = _open_wave(session, location, now=now, window=settings.window)
+            room = settings.max_orders - wave.order_count
+            taken, pending = pending[:room], pending[room:]
+            counted = session.execute(
+                update(Wave)
+                .where(Wave.id == wave.id, Wave.state == OPEN, Wave.order_count + len(taken) <= settings.max_orders)
+                .values(order_count=Wave.order_count + len(taken))
+                .execution_options(synchronize_session=False)
+            )
+            if counted.rowcount != 1:  # cannot happen under the location lock; refuse rather than overfill
+                raise RuntimeError(f"wave {wave.id} at {location} took no more orders")
+            session.refresh(wave)
+            _put_in_wave(session, taken, wave.id)
+            entries = [(o, "joined_wave", {"wave_id": wave.id, "location": location}) for o in taken]
+            note_many(session, entries, actor=actor)
+            if wave.order_count >= settings.max_orders:
+                close_wave(session, wave, reason="max_orders", now=now)
+
+
+def _open_wave(session: Session, location: str, *, now: datetime, window: Any) -> Wave:
+    """Return the location's open wave, opening one if there is none (the caller holds the location's lock)."""
+    wave = session.scalar(select(Wave).where(Wave.location == location, Wave.state == OPEN).order_by(Wave.id).limit(1))
+    if wave is None:
+        wave = Wave(location=location, state=OPEN, opened_at=now, closes_at=now + window, order_count=0)
+        session.add(wave)
+        session.flush()
+    return wave
+
+
+def _put_in_wave(session: Session, orders: list[PlatformOrder], wave_id: int) -> None:
+    """Mark the orders in_wave in the wave with one UPDATE; the loaded objects follow."""
+    for start in range(0, len(orders), 500):
+        ids = [order.id for order in orders[start : start + 500]]
+        session.execute(
+            update(PlatformOrder)
+            .where(PlatformOrder.id.in_(ids))
+            .values(wave_id=wave_id, fulfilment_state=IN_WAVE)
+            .execution_options(synchronize_session=False)
+        )
+    for order in orders:
+        set_committed_value(order, "wave_id", wave_id)
+        set_committed_value(order, "fulfilment_state", IN_WAVE)
 
 
 def join_wave(session: Session, order: PlatformOrder, *, actor: str, now: datetime | None = None) -> Wave:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
-from ecomflow.engine.db.platform_models import PlatformOrder, PlatformOrderEvent
+from ecomflow.engine.db.platform_models import ImportRun, PlatformOrder, PlatformOrderEvent
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import DefinitionError
 from ecomflow.engine.intake import waves as wave_module
 from ecomflow.engine.intake.fulfilment import advance, review_wave, ship_wave
+from ecomflow.engine.intake.ingest import apply
+from ecomflow.engine.intake.records import OrderLineRecord, OrderRecord
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, balance
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.factories import edited_definitions
@@ -286,3 +290,35 @@ class TestShippedOutside:
         assert order_row(order_no)["fulfilment_state"] == "shipped"
         with session_scope() as session:
             assert balance(session, sku=TEE, location=ONLINE_WAREHOUSE)["on_hand"] == 4
+
+
+class TestBatchJoin:
+    def test_one_import_batch_fills_waves_in_order_and_closes_each_full_one(self, max_orders_3: None) -> None:
+        seed_stock()
+        records = [
+            OrderRecord(
+                platform="tmall",
+                order_no=f"BJ{uuid.uuid4().hex[:8]}{n}",
+                status="paid",
+                platform_status="买家已付款，等待卖家发货",
+                paid_amount=Decimal("99.00"),
+                ordered_at=utcnow(),
+                paid_at=utcnow(),
+                lines=(OrderLineRecord(sku=TEE, title="T恤", quantity=1, price=Decimal("99")),),
+            )
+            for n in range(7)
+        ]
+        with session_scope() as session:
+            run = ImportRun(kind="orders", platform="tmall", source="push:tests", actor="import:test")
+            apply(session, "orders", records, actor="import:test", run=run)
+        first, second, third = waves()
+        assert [(w["state"], w["orders"]) for w in (first, second, third)] == [
+            ("closed", 3),
+            ("closed", 3),
+            ("open", 1),
+        ]
+        assert [order_row(r.order_no)["wave_id"] for r in records] == [first["id"]] * 3 + [second["id"]] * 3 + [
+            third["id"]
+        ]
+        assert all(order_row(r.order_no)["history"] == ["order.imported", "joined_wave"] for r in records)
+        assert sorted(key for key, _, _ in _instances()) == sorted([f"wave-{first['id']}", f"wave-{second['id']}"])
