@@ -1,7 +1,8 @@
 r"""Waves: N paid platform orders → waves → shipped by a warehouse team of K over the API, on an isolated stack.
 
-The orders are written as an import writes them (a transaction per 200 rows, order_changed per order,
-in this process; the last wave's window is then let pass); waves fill to flows.yaml's max_orders (200)
+The orders are written as an import writes them (a transaction per 200 rows, order_changed per order, the
+importer's pause for SQLite's waiting writers between batches, in this process; the last wave's window is
+then let pass); waves fill to flows.yaml's max_orders (200)
 and start their order_fulfilment at once. K warehouse users then work the waves' tasks over HTTP as
 fast as they can: each polls its inbox, claims a task and completes it: 打单 (downloading
 waybills.csv), 配货 (pick-list.csv), 验货打包 (all_ok), 发货 (reading GET /waves/{id} for the
@@ -39,6 +40,7 @@ def _import_orders(stack: BenchStack, count: int) -> dict[str, float]:
     from ecomflow.engine.db.platform_models import PlatformOrder, PlatformOrderLine
     from ecomflow.engine.db.sessions import session_scope
     from ecomflow.engine.definitions.current import get_definitions
+    from ecomflow.engine.intake.importer import let_writers_in
     from ecomflow.engine.intake.waves import close_due_waves, order_changed
     from ecomflow.engine.shop.catalog import seed_sku
 
@@ -77,6 +79,7 @@ def _import_orders(stack: BenchStack, count: int) -> dict[str, float]:
                 )
                 session.flush()
                 order_changed(session, order, before=None, actor="import:bench")
+        let_writers_in(stack.database_url)  # as the importer does between batches
     # The last, partly filled wave closes when its window passes: let it pass now (the sweeper's work).
     with session_scope(stack.database_url) as session:
         close_due_waves(session, now=utcnow() + get_definitions().wave.window)

@@ -137,8 +137,17 @@ def entries(text: str) -> dict[str, str]:
     return {match["key"]: match.group(0) for match in _ENTRY.finditer(text)}
 
 
+def _check_markers(text: str) -> None:
+    """Refuse a text with an entry that has no end marker: its match would swallow the next entry (it did once)."""
+    starts = [line for line in text.splitlines() if line.startswith("<!-- entry: ")]
+    ends = text.splitlines().count(_END)
+    if len(starts) != ends or len(entries(text)) != len(starts):
+        raise ValueError(f"RESULTS.md: {len(starts)} entries but {ends} end markers; mend the file before recording")
+
+
 def replace_entry(text: str, entry: Entry, provenance: Provenance) -> str:
     """Return the text with this benchmark's entry for this setting replaced, or added after the benchmark's last."""
+    _check_markers(text)
     block = render(entry, provenance)
     found = {match["key"]: match for match in _ENTRY.finditer(text)}
     if entry.key in found:

@@ -28,7 +28,7 @@ from ecomflow.api.routes import (
     waves,
     webhooks,
 )
-from ecomflow.api.uploads import UPLOAD_PATHS, upload_body_limit
+from ecomflow.api.uploads import is_upload_path, upload_body_limit
 from ecomflow.api.web import mount_web
 from ecomflow.api.web.rendering import HOME
 from ecomflow.engine.config import get_settings
@@ -36,7 +36,7 @@ from ecomflow.engine.config import get_settings
 
 def body_limit(path: str, limit: int) -> int:
     """Return the body limit of a path: an upload's (the file's own limit stops it mid-stream), or the general one."""
-    return upload_body_limit(path) if path in UPLOAD_PATHS else limit
+    return upload_body_limit(path) if is_upload_path(path) else limit
 
 
 class _BodyLimit:

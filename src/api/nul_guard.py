@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecomflow.api.errors import error_body
-from ecomflow.api.uploads import UPLOAD_PATHS
+from ecomflow.api.uploads import is_upload_path
 
 RULE = "no_nul"
 MESSAGE = "must not contain the NUL character (U+0000)"
@@ -44,7 +44,7 @@ class RefuseNul:
             body = error_body("ValidationFailed", str(refused.detail), refused.fields)
             await JSONResponse(body, status_code=422)(scope, receive, send)
             return
-        if scope.get("path") in UPLOAD_PATHS:
+        if is_upload_path(scope.get("path", "")):
             # A file's bytes may hold NUL; it is stored as bytes, and its name is cleaned of control characters.
             await self.app(scope, receive, send)
             return

@@ -8,6 +8,7 @@ for are kept (`file` for attachments; `file` and `lines_file` for imports), and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,8 @@ from ecomflow.engine.people.principals import Principal
 FILE_PART = "file"
 # The routes that take uploads: their bodies stream to disk under their own, larger limit.
 UPLOAD_PATHS = frozenset({"/attachments", "/ui/attachments", "/imports"})
+# A wave's tracking-number file (POST /waves/{id}/shipments) is an upload too.
+_UPLOAD_PATTERN = re.compile(r"/waves/[0-9]+/shipments")
 # An import sends up to two files (订单报表 + 宝贝报表): its body may hold two uploads.
 TWO_FILE_PATHS = frozenset({"/imports"})
 # A text part (kind, platform) is a word: anything longer is cut here.
@@ -39,6 +42,11 @@ FIELD_BYTES = 256
 MAX_FIELDS = 16
 # What a multipart body may add around its file: boundaries and part headers.
 MULTIPART_OVERHEAD = 64 * 1024
+
+
+def is_upload_path(path: str) -> bool:
+    """Tell whether a request path takes an upload (its body streams to disk, may hold NUL bytes)."""
+    return path in UPLOAD_PATHS or _UPLOAD_PATTERN.fullmatch(path) is not None
 
 
 def upload_body_limit(path: str = "") -> int:

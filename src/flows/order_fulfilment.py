@@ -13,6 +13,7 @@ from prefect import task
 
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.intake import fulfilment
+from ecomflow.engine.intake.shipment_files import upload_link
 from ecomflow.engine.intake.wave_files import file_links
 from ecomflow.engine.intake.waves import IN_WAVE, PICKED, PRINTED
 from ecomflow.flows.primitives import ProcessRun
@@ -149,7 +150,7 @@ def fulfil_wave(run: ProcessRun) -> dict[str, Any]:
             "shipment_check", shipment_check, wave_id, outcome.data["shipments"], round=round
         ),
         wave_id,
-        context,
+        {**context, "upload": upload_link(wave_id)},
     )
     booked = run.auto("book_out", book_out, wave_id, shipped.data["shipments"], shipped.by, run.instance_id)
     files = file_links(wave_id, "delivery-upload")

@@ -278,8 +278,13 @@ def _request(cell: Cell, method: str, path: str, obj: str) -> tuple[str, str, di
         order_no = _platform_order() if obj == "existing" else _new_name("NO-SUCH")
         path = path.replace("{platform}", "tmall").replace("{order_no}", order_no)
     elif "{wave_id}" in path:
-        wave_id = order_row(_platform_order())["wave_id"] if obj == "existing" else 999_999_999
+        order_no = _platform_order() if obj == "existing" else _new_name("NO-SUCH")
+        wave_id = order_row(order_no)["wave_id"] if obj == "existing" else 999_999_999
         path = path.replace("{wave_id}", str(wave_id))
+        if method == "POST":  # a tracking-number file naming the order (its open wave is not at 发货 yet)
+            kwargs["files"] = {
+                "file": ("运单号.csv", f"订单编号,物流公司,运单号\r\n{order_no},中通快递,ZT1\r\n".encode(), "text/csv")
+            }
     elif path == "/catalog/products" and method == "POST":
         kwargs["json"] = _product_body(_new_name("NEW"))
     elif path == "/attachments":

@@ -22,7 +22,8 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def hand_offs_do_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """What waves/cases do with a change is their engineers' (and tests'); these tests see only what ingest does."""
-    monkeypatch.setattr(waves, "orders_changed", lambda session, changes, *, actor: None)
+    monkeypatch.setattr(waves, "order_changed", lambda session, order, *, before, actor: None)
+    monkeypatch.setattr(waves, "orders_created", lambda session, orders, *, actor: None)
     monkeypatch.setattr(cases, "refund_changed", lambda session, refund, *, before, actor: None)
     monkeypatch.setattr(cases, "review_changed", lambda session, review, *, before, actor: None)
 

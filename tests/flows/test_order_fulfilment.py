@@ -109,6 +109,7 @@ class TestWave:
             [second, "中通快递", "ZT002"],
         ]
         assert run.contexts[("print_waybills", 1)]["files"][0]["href"] == f"/waves/{wave['id']}/waybills.csv"
+        assert run.contexts[("ship", 1)]["upload"]["href"] == f"/waves/{wave['id']}/shipments"
 
     def test_the_waybill_file_and_pick_list_cover_the_wave(self) -> None:
         seed_stock()
@@ -254,3 +255,27 @@ def test_a_case_cancelled_on_the_platform_ends_its_review() -> None:
     with session_scope() as session:
         case = session.scalar(select(ProcessInstance).where(ProcessInstance.id == _case_of(asked)))
         assert case.state == "cancelled"
+
+
+def test_an_order_shipped_by_hand_mid_wave_leaves_it_and_is_booked_out_once() -> None:
+    seed_stock(tee=10, cap=10)
+    kept, by_hand = add_order(lines=[(TEE, 1)]), add_order(lines=[(TEE, 2)])
+    wave = _closed_wave()
+
+    class ShippedByHandWhilePacking(ScriptedRun):
+        def human(self, step: str, **kwargs: Any) -> StepOutcome:
+            if step == "check_and_pack":
+                set_status(by_hand, "shipped")
+            return super().human(step, **kwargs)
+
+    # The warehouse's scans and ship form were made before it left: they still name it.
+    scans = {"scans": [{"order_no": kept, "result": "ok"}, {"order_no": by_hand, "result": "ok"}]}
+    script = _warehouse([(kept, "ZT1"), (by_hand, "ZT2")], {("check_and_pack", 1): scans})
+    result = fulfil_wave(ShippedByHandWhilePacking(wave["instance_id"], script))
+    assert result["outcome"] == "shipped" and [s["order_no"] for s in result["shipped"]] == [kept]
+    row = order_row(by_hand)
+    assert row["fulfilment_state"] == "shipped_outside" and row["history"].count("shipped") == 0
+    assert _stock(TEE) == {"on_hand": 7, "reserved": 0, "available": 7}
+    with session_scope() as session:
+        content, _, _ = delivery_upload(session, wave["id"])
+    assert [row[0] for row in _rows(content)[1:]] == [kept]

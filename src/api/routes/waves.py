@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from ecomflow.api.delivery import deliver_now
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
 from ecomflow.api.order_schemas import FileLink, WaveOrderOut, WaveOut
+from ecomflow.api.presenters import present_task
+from ecomflow.api.schemas import TaskOut
+from ecomflow.api.uploads import FILE_PART, stream_parts
 from ecomflow.engine.access import may_see_wave
+from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import ProcessInstance
 from ecomflow.engine.db.platform_models import Wave
-from ecomflow.engine.db.sessions import read_scope
-from ecomflow.engine.errors import NotFound
-from ecomflow.engine.intake import wave_files
+from ecomflow.engine.db.sessions import read_scope, session_scope
+from ecomflow.engine.definitions.forms import FieldProblem
+from ecomflow.engine.errors import NotFound, ValidationFailed
+from ecomflow.engine.events.outbox import new_message_ids
+from ecomflow.engine.files.incoming import IncomingFile, SizeLimit
+from ecomflow.engine.files.storage import get_store
+from ecomflow.engine.intake import shipment_files, wave_files
 from ecomflow.engine.intake.fulfilment import get_wave, orders_of
 from ecomflow.engine.people.principals import Principal
 
@@ -96,3 +107,67 @@ def get_delivery_upload(
         _visible_wave(session, wave_id, user)
         content, media_type, name = wave_files.delivery_upload(session, wave_id, platform)
         return _download(content, media_type, name)
+
+
+_SHIPMENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the courier's tracking numbers: CSV (UTF-8 with BOM, GBK) or XLSX with "
+                            "the columns 订单编号 (or 订单号), 物流公司, 运单号",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/{wave_id}/shipments",
+    response_model=TaskOut,
+    openapi_extra=_SHIPMENTS_BODY,
+    responses=error_responses(403, 409, 413),
+)
+async def upload_shipments(
+    wave_id: WaveId, request: Request, user: CurrentUser, background: BackgroundTasks
+) -> dict[str, Any]:
+    """发货 by file: the courier's tracking numbers complete the wave's ship step, as the typed form would.
+
+    Every row is checked first; any fault (per line: required, max_length, unique, not_in_wave; or a packed
+    order left out: every_order_shipped) is a 422 listing them all, with nothing applied."""
+    with read_scope() as session:
+        _visible_wave(session, wave_id, user)
+    store = get_store()
+    limit = SizeLimit(get_settings().max_upload_bytes)
+
+    def open_file(name: str) -> IncomingFile:
+        return IncomingFile(spool_dir=store.spool_dir, filename=name, limit=limit)
+
+    files, _ = await stream_parts(request, open_file, file_parts=(FILE_PART,))
+    try:
+        if FILE_PART not in files:
+            message = "the tracking-number file, in a part named file with a file name"
+            raise ValidationFailed(message, problems=[FieldProblem(FILE_PART, "required", message)])
+        received = files[FILE_PART]
+        answer, message_ids = await run_in_threadpool(_ship_by_file, wave_id, received.path, received.filename, user)
+    finally:
+        for received in files.values():
+            received.path.unlink(missing_ok=True)
+    background.add_task(deliver_now, message_ids)
+    return answer
+
+
+def _ship_by_file(wave_id: int, path: Any, name: str, user: Principal) -> tuple[dict[str, Any], list[Any]]:
+    with session_scope() as session:
+        task = shipment_files.ship_by_file(session, wave_id, path, name=name, principal=user)
+        return jsonable_encoder(present_task(task)), new_message_ids(session)

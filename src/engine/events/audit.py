@@ -38,6 +38,16 @@ def record_event(
     return event
 
 
+def record_events(session: Session, events: list[dict[str, Any]]) -> None:
+    """Insert many audit events (each with type, actor, instance_id, data, at) in one executemany INSERT."""
+    if not events:
+        return
+    rows = [{"task_id": None, **event} for event in events]
+    session.execute(_INSERT_EVENT, rows)
+    for row in rows:
+        notify_audit_event(session, AuditEvent(**row))
+
+
 def list_events(session: Session, *, instance_id: str | None = None, task_id: str | None = None) -> list[AuditEvent]:
     """Return the events of an instance or a task, oldest first."""
     query = select(AuditEvent).order_by(AuditEvent.id)

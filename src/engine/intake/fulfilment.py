@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import Variant
@@ -22,14 +23,17 @@ from ecomflow.engine.intake.waves import (
     IN_WAVE,
     PACKED,
     SHIPPED,
+    SHIPPED_OUTSIDE,
     cancel_order,
     inquiry_reservation_keys,
     note,
+    note_many,
     open_case,
     order_key,
     reservation_keys,
 )
 from ecomflow.engine.shop.stock import held_lines, reserve_order, settle_order
+from ecomflow.engine.shop.stock_batches import reservations_of, reserve_orders, settle_many
 
 
 def get_wave(session: Session, wave_id: int) -> Wave:
@@ -114,25 +118,43 @@ def _short_reasons(result: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def review_wave(session: Session, wave_id: int, *, instance_id: str) -> dict[str, Any]:
-    """审单 by rules: reserve each passing order; every exception leaves into a case of its own. Return the tally."""
+    """审单 by rules: reserve each passing order; every exception leaves into a case of its own. Return the tally.
+
+    The passing orders are reserved in one pass over the ledger (stock_batches), each all or nothing, in
+    order-number order as before; an inquiry's order keeps what its inquiry reserved.
+    """
+    wave = get_wave(session, wave_id)
     orders = orders_of(session, wave_id, IN_WAVE)
     lines = lines_of(session, [order.id for order in orders])
     skus = {line.sku for found in lines.values() for line in found if line.sku}
     known = set(session.scalars(select(Variant.code).where(Variant.code.in_(skus)))) if skus else set()
-    passed, exceptions = [], []
+    reasons_of = {order.id: review_rules(order, lines[order.id], known) for order in orders}
+    plain = [o for o in orders if not reasons_of[o.id] and o.inquiry_instance_id is None]
+    reserved = reserve_orders(
+        session,
+        orders=[(order_key(o), [(x.sku, x.quantity) for x in lines[o.id] if x.sku is not None]) for o in plain],
+        location=wave.location,
+        actor="system",
+        instance_id=instance_id,
+    )
+    passed, exceptions, notes = [], [], []
     for order in orders:
-        reasons = review_rules(order, lines[order.id], known)
+        reasons = reasons_of[order.id]
         if not reasons:
-            result = _reserve(session, order, lines[order.id], instance_id)
+            if order.inquiry_instance_id is None:
+                result = reserved[order_key(order)]
+            else:
+                result = _reserve(session, order, lines[order.id], instance_id)
             reasons = [] if result["reserved"] else _short_reasons(result)
         if reasons:
             case = open_case(session, order, reasons=reasons, actor="system")
             exceptions.append({"order_no": order.order_no, "case_instance_id": case.instance_id, "reasons": reasons})
         else:
-            note(session, order, "reviewed", actor="system", result="pass", wave_id=wave_id)
+            notes.append((order, "reviewed", {"result": "pass", "wave_id": wave_id}))
             passed.append(order.order_no)
+    note_many(session, notes, actor="system")
     if not passed:
-        get_wave(session, wave_id).state = DONE  # every order left: nothing more to work in it
+        wave.state = DONE  # every order left: nothing more to work in it
     return {"passed": passed, "exceptions": exceptions}
 
 
@@ -155,22 +177,41 @@ def review_case(session: Session, wave_id: int, *, decision: str, by: str, notes
 
 def advance(session: Session, wave_id: int, *, source: str, target: str, event: str, by: str, **data: Any) -> list[str]:
     """Move the wave's orders in `source` to `target`, each with a history entry; return their numbers."""
-    moved = []
-    for order in orders_of(session, wave_id, source):
-        order.fulfilment_state = target
-        note(session, order, event, actor=by, wave_id=wave_id, **data)
-        moved.append(order.order_no)
-    return moved
+    orders = orders_of(session, wave_id, source)
+    _set_state(session, orders, target)
+    note_many(session, [(order, event, {"wave_id": wave_id, **data}) for order in orders], actor=by)
+    return [order.order_no for order in orders]
+
+
+def _set_state(session: Session, orders: list[PlatformOrder], state: str, **values: Any) -> None:
+    """Set the orders' fulfilment state (and these columns) in one UPDATE; the loaded objects follow."""
+    if not orders:
+        return
+    now = utcnow()
+    for part in range(0, len(orders), 500):
+        ids = [order.id for order in orders[part : part + 500]]
+        session.execute(
+            update(PlatformOrder)
+            .where(PlatformOrder.id.in_(ids))
+            .values(fulfilment_state=state, updated_at=now, **values)
+            .execution_options(synchronize_session=False)
+        )
+    for order in orders:
+        set_committed_value(order, "fulfilment_state", state)
+        set_committed_value(order, "updated_at", now)
+        for name, value in values.items():
+            set_committed_value(order, name, value)
 
 
 def apply_scans(session: Session, wave_id: int, form: dict[str, Any], *, by: str, source: str) -> dict[str, Any]:
     """验货打包: ok scans (or all_ok) pack orders; a problem scan sends its order into a case; findings."""
     orders = {order.order_no: order for order in orders_of(session, wave_id, source)}
     scans = {scan["order_no"]: scan for scan in form.get("scans") or []}
+    gone = _left(session, wave_id)
     findings = [
         _finding(f"scans[{i}].order_no", "not_in_wave", f"order {no} is not waiting to be packed in wave {wave_id}")
         for i, no in enumerate(scans)
-        if no not in orders
+        if no not in orders and no not in gone
     ]
     if not form.get("all_ok"):
         findings += [
@@ -180,7 +221,7 @@ def apply_scans(session: Session, wave_id: int, form: dict[str, Any], *, by: str
         ]
     if findings:
         return {"findings": findings, "packed": [], "problems": []}
-    packed, problems = [], []
+    packed, problems, ok = [], [], []
     for no, order in orders.items():
         scan = scans.get(no, {"result": "ok"})
         if scan["result"] == "problem":
@@ -188,12 +229,20 @@ def apply_scans(session: Session, wave_id: int, form: dict[str, Any], *, by: str
             case = open_case(session, order, reasons=[reason], actor=by)
             problems.append({"order_no": no, "case_instance_id": case.instance_id})
         else:
-            order.fulfilment_state = PACKED
-            note(session, order, "packed", actor=by, wave_id=wave_id, note=scan.get("note") or "")
+            ok.append((order, "packed", {"wave_id": wave_id, "note": scan.get("note") or ""}))
             packed.append(no)
+    _set_state(session, [order for order, _, _ in ok], PACKED)
+    note_many(session, ok, actor=by)
     if not packed:
         get_wave(session, wave_id).state = DONE
     return {"findings": [], "packed": packed, "problems": problems}
+
+
+def _left(session: Session, wave_id: int) -> set[str]:
+    """Return the orders that left the wave on the platform's word (cancelled, shipped outside).
+
+    A form shown before they left may still name them: they are skipped, not findings."""
+    return {order.order_no for order in orders_of(session, wave_id, CANCELLED, SHIPPED_OUTSIDE)}
 
 
 def _finding(field: str, rule: str, message: str) -> dict[str, str]:
@@ -203,11 +252,12 @@ def _finding(field: str, rule: str, message: str) -> dict[str, str]:
 def check_shipments(session: Session, wave_id: int, shipments: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Return what the ship form lacks: a tracking number for every packed order, none for an order not in the wave."""
     packed = {order.order_no for order in orders_of(session, wave_id, PACKED)}
+    gone = _left(session, wave_id)
     named = [shipment["order_no"] for shipment in shipments]
     findings = [
         _finding(f"shipments[{i}].order_no", "not_in_wave", f"order {no} is not packed in wave {wave_id}")
         for i, no in enumerate(named)
-        if no not in packed
+        if no not in packed and no not in gone
     ]
     findings += [
         _finding(f"shipments[{i}].order_no", "unique", f"order {no} is named twice")
@@ -222,28 +272,37 @@ def check_shipments(session: Session, wave_id: int, shipments: list[dict[str, An
 
 
 def ship_wave(session: Session, wave_id: int, shipments: list[dict[str, Any]], *, by: str, instance_id: str):
-    """发货: book each packed order's stock out (once per order key), keep its tracking number, close the wave."""
+    """发货: book each packed order's stock out (once per order key), keep its tracking number, close the wave.
+
+    The reservations this wave's instance made are shipped in one pass over the ledger; an order reserved
+    elsewhere (its inquiry, an earlier wave before it became a case) is settled by its keys, as before.
+    """
     by_no = {shipment["order_no"]: shipment for shipment in shipments}
-    shipped = []
-    for order in orders_of(session, wave_id, PACKED):
-        shipment = by_no[order.order_no]
-        moved = [
-            line
-            for key in reservation_keys(order)
-            for line in settle_order(session, key=key, kind="ship", actor=by, instance_id=instance_id)
-        ]
-        order.carrier, order.tracking_no, order.fulfilment_state = shipment["carrier"], shipment["tracking_no"], SHIPPED
-        order.updated_at = utcnow()
-        note(
-            session,
-            order,
-            "shipped",
-            actor=by,
-            wave_id=wave_id,
-            carrier=order.carrier,
-            tracking_no=shipment["tracking_no"],
+    orders = orders_of(session, wave_id, PACKED)
+    own = reservations_of(session, instance_id=instance_id, keys=[order_key(o) for o in orders]) if instance_id else {}
+    moved_of: dict[str, list[dict[str, Any]]] = {}
+    batch = [m for o in orders if o.inquiry_instance_id is None for m in own.get(order_key(o), [])]
+    for line in settle_many(session, reservations=batch, kind="ship", actor=by, instance_id=instance_id):
+        moved_of.setdefault(line.business_key[: -len(line.sku) - 1], []).append(
+            {"sku": line.sku, "location": line.location, "quantity": line.quantity}
         )
+    shipped, notes = [], []
+    for order in orders:
+        if order.inquiry_instance_id is not None or order_key(order) not in own:
+            moved = [
+                line
+                for key in reservation_keys(order)
+                for line in settle_order(session, key=key, kind="ship", actor=by, instance_id=instance_id)
+            ]
+        else:
+            moved = sorted(moved_of.get(order_key(order), []), key=lambda line: line["sku"])
+        shipment = by_no[order.order_no]
+        order.carrier, order.tracking_no = shipment["carrier"], shipment["tracking_no"]
+        data = {"wave_id": wave_id, "carrier": shipment["carrier"], "tracking_no": shipment["tracking_no"]}
+        notes.append((order, "shipped", data))
         shipped.append({"order_no": order.order_no, "stock_moved": moved})
+    _set_state(session, orders, SHIPPED)
+    note_many(session, notes, actor=by)
     wave = get_wave(session, wave_id)
     wave.state = DONE
     cancelled = [order.order_no for order in orders_of(session, wave_id, CANCELLED)]

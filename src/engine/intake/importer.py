@@ -5,10 +5,13 @@ file outright for a whole-file fault; nothing is written before it ends. The wri
 ingest.BATCH records, each batch one transaction, all-or-nothing. A crash between batches leaves the earlier
 batches written and the run unfinished: importing the same file again repairs it, since the import is
 idempotent on the platform's ids (what was written counts as unchanged, the rest is created).
+On SQLite (one writer at a time) the import pauses between batches so that the writers waiting meanwhile
+(a wave's flow, a completion over the API) get in before its next batch: see let_writers_in.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,7 +24,7 @@ from sqlalchemy.orm import Session
 from ecomflow.engine.db.models import OutboxMessage
 from ecomflow.engine.db.planner_stats import GrowthAnalyzer
 from ecomflow.engine.db.platform_models import ImportRun
-from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.sessions import get_engine, session_scope
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import NotFound, ValidationFailed
 from ecomflow.engine.events.outbox import START_RUN
@@ -42,6 +45,10 @@ from ecomflow.engine.intake.rows import (
 from ecomflow.engine.intake.staging import Staging
 
 Progress = Callable[[int, int], None]
+# SQLite's busy handler retries a waiting writer every 100 ms once it has waited a while (its delays go 1, 2,
+# 5 … 100 ms): a pause longer than that lets every waiting writer take the lock before the next batch does.
+# Without it a back-to-back batch took the lock again within a millisecond and the waves' flows timed out.
+SQLITE_WRITER_PAUSE_S = 0.12
 _RECORD_OF = {"refunds": refund_of, "reviews": review_of, "traffic": traffic_of}
 _KEY_OF = {"orders": "order_no", "refunds": "refund_no", "reviews": "review_id", "traffic": "row_key", "ads": "row_key"}
 # What a traffic or ad row's key is made of, for the message about a repeated row.
@@ -193,6 +200,7 @@ def write(
             run = session.get(ImportRun, run_id)
             ingest.apply(session, checked.kind, batch, actor=actor, run=run)
             analyzer.written(session, run.created or 0)
+        let_writers_in(url)
         done += len(batch)
         if progress is not None:
             progress(done, total)
@@ -202,6 +210,12 @@ def write(
         run.rejected = len(checked.rejections)
         ingest.finish(session, run, actor=actor)
     return run_id
+
+
+def let_writers_in(url: str | None = None) -> None:
+    """After a batch's commit, give SQLite's waiting writers their turn; PostgreSQL locks rows, not the file."""
+    if get_engine(url).dialect.name == "sqlite":
+        time.sleep(SQLITE_WRITER_PAUSE_S)
 
 
 def import_file(

@@ -283,15 +283,14 @@ def _upsert_orders(session: Session, records: list[OrderRecord], *, actor: str, 
         for i, r, b in moved
     ]
     _bulk_insert(session, PlatformOrderEvent, events)
-    changes: list[tuple[PlatformOrder, str | None]] = [(order, None) for order in created_orders]
+    waves.orders_created(session, created_orders, actor=actor)
     if moved:
         before_of = {i: b for i, _, b in moved}
         query = (
             select(PlatformOrder).where(PlatformOrder.id.in_(list(before_of))).execution_options(populate_existing=True)
         )
-        changes += [(order, before_of[order.id]) for order in session.scalars(query)]
-    if changes:
-        waves.orders_changed(session, changes, actor=actor)
+        for order in session.scalars(query):
+            waves.order_changed(session, order, before=before_of[order.id], actor=actor)
     _count(run, created=len(new), updated=len(changed), unchanged=unchanged)
 
 

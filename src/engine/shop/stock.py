@@ -337,6 +337,11 @@ def held_lines(session: Session, key: str) -> list[dict[str, Any]]:
     return _lines([m for m in _reserved(session, key) if m.business_key not in settled])
 
 
+def reserved_lines(session: Session, key: str) -> list[dict[str, Any]]:
+    """Return the lines ever reserved under an order's key, settled or not (empty: it never reserved)."""
+    return _lines(_reserved(session, key))
+
+
 def _lines(movements: list[StockMovement]) -> list[dict[str, Any]]:
     return [{"sku": m.sku, "quantity": m.quantity} for m in movements]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.harness.recording import Entry, Provenance, entries, record, render, replace_entry
+import pytest
+
+from bench.harness.recording import RESULTS_PATH, Entry, Provenance, entries, record, render, replace_entry
 
 RESULTS = """# Benchmark results
 
@@ -76,6 +78,17 @@ class TestReplaceEntry:
             "chaos | sqlite",
         ]
         assert text.startswith(RESULTS.split("\n## chaos", maxsplit=1)[0])
+
+    def test_an_entry_without_its_end_marker_is_refused_not_swallowed(self) -> None:
+        broken = RESULTS.replace("<!-- end of entry -->", "", 1)
+        with pytest.raises(ValueError, match="end markers"):
+            replace_entry(broken, _entry(setting="postgresql"), _provenance())
+
+    def test_the_repository_results_file_is_well_formed(self) -> None:
+        text = RESULTS_PATH.read_text()
+        # Each entry parses on its own: a missing end marker would join two and lose one on the next --record.
+        assert len(entries(text)) == sum(line.startswith("<!-- entry: ") for line in text.splitlines())
+        replace_entry(text, _entry(setting="sqlite, check"), _provenance())
 
     def test_a_new_benchmark_gets_a_heading_at_the_end(self) -> None:
         text = replace_entry(RESULTS, _entry(benchmark="db_settings"), _provenance())

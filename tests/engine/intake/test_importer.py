@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import threading
+import time
 import zipfile
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,9 +26,10 @@ from ecomflow.engine.db.platform_models import (
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.events.outbox import START_RUN
-from ecomflow.engine.intake import cases, importer, waves
+from ecomflow.engine.intake import cases, importer, ingest, waves
 from ecomflow.engine.intake.mapping import load_mapping
 from ecomflow.sample_exports import items_path, write_export
+from tests.conftest import BACKEND
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -33,7 +37,8 @@ pytestmark = pytest.mark.usefixtures("clean_db")
 @pytest.fixture(autouse=True)
 def hand_offs_do_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """What waves/cases do with a change is their engineers' (and tests'); these tests see only what ingest does."""
-    monkeypatch.setattr(waves, "orders_changed", lambda session, changes, *, actor: None)
+    monkeypatch.setattr(waves, "order_changed", lambda session, order, *, before, actor: None)
+    monkeypatch.setattr(waves, "orders_created", lambda session, orders, *, actor: None)
     monkeypatch.setattr(cases, "refund_changed", lambda session, refund, *, before, actor: None)
     monkeypatch.setattr(cases, "review_changed", lambda session, review, *, before, actor: None)
 
@@ -125,9 +130,7 @@ def test_a_later_export_updates_the_moved_orders_and_hands_on_their_before_statu
     run("orders", orders, lines=lines)
     moved: list[tuple[str, str | None, str]] = []
     monkeypatch.setattr(
-        waves,
-        "orders_changed",
-        lambda s, changes, *, actor: moved.extend((order.order_no, before, order.status) for order, before in changes),
+        waves, "order_changed", lambda s, order, *, before, actor: moved.append((order.order_no, before, order.status))
     )
     later, later_lines = tmall_orders(tmp_path, later=True)
     report = run("orders", later, lines=later_lines)
@@ -285,3 +288,43 @@ def test_the_report_counts_the_process_starts_still_queued(tmp_path: Path) -> No
         session.add(OutboxMessage(kind="resume_run", payload={}))
     shutil.copy(out, tmp_path / "again.csv")
     assert run("reviews", tmp_path / "again.csv")["queued"] == 3
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL locks rows: no single write lock to wait for")
+def test_a_writer_waiting_on_sqlite_gets_in_between_an_imports_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    # Batches of 5 that each hold the write lock 0.4 s; a writer with a 1 s busy timeout starts meanwhile.
+    monkeypatch.setattr(ingest, "BATCH", 5)
+    writing, holding = threading.Event(), 0.4
+    real_apply = ingest.apply
+
+    def slow_apply(*args, **kwargs):
+        real_apply(*args, **kwargs)
+        writing.set()
+        time.sleep(holding)
+
+    monkeypatch.setattr(ingest, "apply", slow_apply)
+    outcome: dict[str, object] = {}
+
+    def other_writer() -> None:
+        writing.wait(10)
+        connection = sqlite3.connect(database_url.split("///", 1)[-1], timeout=1.0, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("UPDATE import_runs SET actor = actor WHERE 1 = 0")
+            connection.execute("COMMIT")
+            outcome["in_at"] = time.monotonic()
+        except sqlite3.OperationalError as exc:
+            outcome["error"] = str(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    orders, lines = tmall_orders(tmp_path, count=40)
+    run("orders", orders, lines=lines)
+    finished = time.monotonic()
+    thread.join()
+    assert outcome.get("error") is None
+    assert outcome["in_at"] < finished - holding  # it got in between batches, not after the import

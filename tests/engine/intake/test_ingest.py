@@ -83,9 +83,8 @@ def run_import(kind: str, records: list) -> dict[str, int]:
 def handed_on(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """Record what apply hands to waves/cases, in place of their (other engineers') reactions."""
     calls: list[tuple] = []
-    monkeypatch.setattr(
-        waves, "orders_changed", lambda s, changes, *, actor: calls.extend((o.order_no, b) for o, b in changes)
-    )
+    monkeypatch.setattr(waves, "order_changed", lambda s, o, *, before, actor: calls.append((o.order_no, before)))
+    monkeypatch.setattr(waves, "orders_created", lambda s, os, *, actor: calls.extend((o.order_no, None) for o in os))
     monkeypatch.setattr(cases, "refund_changed", lambda s, r, *, before, actor: calls.append((r.refund_no, before)))
     monkeypatch.setattr(cases, "review_changed", lambda s, r, *, before, actor: calls.append((r.review_id, before)))
     return calls

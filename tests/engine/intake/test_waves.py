@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
+from ecomflow.engine.db.platform_models import ImportRun, PlatformOrder, PlatformOrderEvent
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.errors import DefinitionError
 from ecomflow.engine.intake import waves as wave_module
-from ecomflow.engine.intake.fulfilment import review_wave
+from ecomflow.engine.intake.fulfilment import advance, review_wave, ship_wave
+from ecomflow.engine.intake.ingest import apply
+from ecomflow.engine.intake.records import OrderLineRecord, OrderRecord
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, balance
 from ecomflow.engine.sla.sweeper import sweep_once
 from tests.factories import edited_definitions
@@ -118,6 +123,17 @@ class TestClosing:
             [(f"wave-{w['id']}", {"wave_id": w["id"]}, "system") for w in (first, second)]
         )
 
+    def test_a_wave_left_full_by_a_lowered_limit_closes_when_the_next_order_comes(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        seed_stock()
+        add_orders(3)
+        definitions = edited_definitions(lambda raw: raw.update(wave={"window": "30m", "max_orders": 2}))
+        monkeypatch.setattr(wave_module, "get_definitions", lambda: definitions)
+        add_orders(1)
+        old, new = waves()
+        assert [(old["state"], old["orders"]), (new["state"], new["orders"])] == [("closed", 3), ("open", 1)]
+
     def test_the_sweeper_closes_a_wave_whose_window_passed(self) -> None:
         seed_stock()
         add_order()
@@ -216,3 +232,119 @@ class TestConcurrentReviews:
         assert errors == [] and len(closed) == 8
         with session_scope() as session:
             assert balance(session, sku=CAP, location=ONLINE_WAREHOUSE)["reserved"] == 24
+
+
+class TestLiveCount:
+    def test_an_order_cancelled_in_an_open_wave_no_longer_counts_toward_max_orders(self, max_orders_3: None) -> None:
+        seed_stock()
+        first, dropped = add_order(), add_order()
+        set_status(dropped, "cancelled")
+        (wave,) = waves()
+        assert (wave["state"], wave["orders"]) == ("open", 1)
+        third, fourth = add_order(), add_order()
+        (full,) = waves()
+        assert (full["state"], full["orders"]) == ("closed", 3)
+        assert {order_row(no)["wave_id"] for no in (first, third, fourth)} == {full["id"]}
+        assert _instances() == [(f"wave-{full['id']}", {"wave_id": full["id"]}, "system")]
+
+    def test_an_order_shipped_outside_leaves_an_open_wave_and_its_count(self, max_orders_3: None) -> None:
+        seed_stock()
+        add_order()
+        gone = add_order()
+        set_status(gone, "shipped")
+        (wave,) = waves()
+        assert (wave["state"], wave["orders"]) == ("open", 1)
+        assert order_row(gone)["fulfilment_state"] == "shipped_outside"
+
+
+class TestShippedOutside:
+    @pytest.mark.parametrize("status", ["shipped", "completed"])
+    def test_an_unreviewed_order_shipped_by_hand_is_booked_out_once_by_that_report(self, status: str) -> None:
+        seed_stock(tee=5, cap=5)
+        order_no = add_order(lines=[(TEE, 2)])
+        set_status(order_no, status)
+        set_status(order_no, "shipped" if status == "completed" else "completed")  # a later export: nothing moves
+        row = order_row(order_no)
+        assert row["fulfilment_state"] == "shipped_outside"
+        assert row["history"] == [
+            *("order.imported", "joined_wave", "order.status_changed", "shipped_outside", "left_wave"),
+            "order.status_changed",
+        ]
+        with session_scope() as session:
+            assert balance(session, sku=TEE, location=ONLINE_WAREHOUSE) == {"on_hand": 3, "reserved": 0, "available": 3}
+
+    def test_a_reviewed_order_ships_its_reservation_and_the_wave_skips_it(self) -> None:
+        seed_stock(tee=5, cap=5)
+        order_no = add_order(lines=[(TEE, 2)])
+        (wave,) = waves()
+        with session_scope() as session:
+            review_wave(session, wave["id"], instance_id=None)
+        set_status(order_no, "shipped")
+        with session_scope() as session:
+            assert balance(session, sku=TEE, location=ONLINE_WAREHOUSE) == {"on_hand": 3, "reserved": 0, "available": 3}
+            assert advance(session, wave["id"], source="in_wave", target="picked", event="picked", by="wh") == []
+
+    def test_stock_short_books_nothing_and_says_so(self) -> None:
+        seed_stock(tee=1)
+        order_no = add_order(lines=[(TEE, 3)])
+        set_status(order_no, "shipped")
+        with session_scope() as session:
+            order = session.scalar(select(PlatformOrder).where(PlatformOrder.order_no == order_no))
+            event = session.scalar(
+                select(PlatformOrderEvent).where(
+                    PlatformOrderEvent.order_id == order.id, PlatformOrderEvent.type == "shipped_outside"
+                )
+            )
+            assert event.data["stock_booked_out"] == [] and event.data["stock_short"][0]["sku"] == TEE
+            assert balance(session, sku=TEE, location=ONLINE_WAREHOUSE) == {"on_hand": 1, "reserved": 0, "available": 1}
+
+    def test_an_order_shipped_by_the_wave_is_not_touched_by_the_later_report(self) -> None:
+        seed_stock(tee=5, cap=5)
+        order_no = add_order(lines=[(TEE, 1)])
+        (wave,) = waves()
+        with session_scope() as session:
+            review_wave(session, wave["id"], instance_id=None)
+            advance(session, wave["id"], source="in_wave", target="packed", event="packed", by="wh")
+            ship_wave(
+                session,
+                wave["id"],
+                [{"order_no": order_no, "carrier": "中通", "tracking_no": "Z1"}],
+                by="wh",
+                instance_id=None,
+            )
+        set_status(order_no, "shipped")
+        assert order_row(order_no)["fulfilment_state"] == "shipped"
+        with session_scope() as session:
+            assert balance(session, sku=TEE, location=ONLINE_WAREHOUSE)["on_hand"] == 4
+
+
+class TestBatchJoin:
+    def test_one_import_batch_fills_waves_in_order_and_closes_each_full_one(self, max_orders_3: None) -> None:
+        seed_stock()
+        records = [
+            OrderRecord(
+                platform="tmall",
+                order_no=f"BJ{uuid.uuid4().hex[:8]}{n}",
+                status="paid",
+                platform_status="买家已付款，等待卖家发货",
+                paid_amount=Decimal("99.00"),
+                ordered_at=utcnow(),
+                paid_at=utcnow(),
+                lines=(OrderLineRecord(sku=TEE, title="T恤", quantity=1, price=Decimal("99")),),
+            )
+            for n in range(7)
+        ]
+        with session_scope() as session:
+            run = ImportRun(kind="orders", platform="tmall", source="push:tests", actor="import:test")
+            apply(session, "orders", records, actor="import:test", run=run)
+        first, second, third = waves()
+        assert [(w["state"], w["orders"]) for w in (first, second, third)] == [
+            ("closed", 3),
+            ("closed", 3),
+            ("open", 1),
+        ]
+        assert [order_row(r.order_no)["wave_id"] for r in records] == [first["id"]] * 3 + [second["id"]] * 3 + [
+            third["id"]
+        ]
+        assert all(order_row(r.order_no)["history"] == ["order.imported", "joined_wave"] for r in records)
+        assert sorted(key for key, _, _ in _instances()) == sorted([f"wave-{first['id']}", f"wave-{second['id']}"])
