@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.harness.recording import Entry, Provenance, entries, record, render, replace_entry
+
+pytestmark = pytest.mark.db_independent
 
 RESULTS = """# Benchmark results
 
