@@ -45,7 +45,8 @@ test-sqlite: setup
 	ECOMFLOW_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q $(TESTS)
 
 # The whole suite again on PostgreSQL, except `ecomflow up` and the installed wheel's project, which always
-# use the embedded SQLite default.
+# use the embedded SQLite default, and the tests marked db_independent (parsers, rules, definitions, lint and
+# packaging checks: no database, so the SQLite lane runs them, and fails one that checks out a connection).
 # Prefect's own database is on PostgreSQL too in this lane (tests/e2e/conftest.py), as in the production layout.
 test-postgresql: setup
 	scripts/ensure-chromium

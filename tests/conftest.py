@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,60 @@ def _admin_execute(sql: str) -> None:
         conn.execute(sql)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL lane, leave out the tests marked db_independent: the SQLite lane runs them."""
+    if BACKEND != "postgresql":
+        return
+    kept = [item for item in items if item.get_closest_marker("db_independent") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
+# The listener watching a db_independent test, and the checkouts it saw.
+_CHECKOUT_GUARD = pytest.StashKey[tuple[Callable[..., None], list[str]]]()
+# Set while the session's database is made, in the setup of whichever test runs first: not that test's own use.
+_MAKING_DATABASE = threading.Event()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Watch a db_independent test for database checkouts from its setup (module fixtures too) to its teardown."""
+    if item.get_closest_marker("db_independent") is None:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    checkouts: list[str] = []
+
+    def note(*_: object) -> None:
+        if not _MAKING_DATABASE.is_set():
+            checkouts.append(item.nodeid)
+
+    event.listen(Pool, "checkout", note)
+    item.stash[_CHECKOUT_GUARD] = (note, checkouts)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail a db_independent test that checked out a database connection, so the marker cannot hide one."""
+    outcome = yield
+    if call.when != "teardown" or _CHECKOUT_GUARD not in item.stash:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    note, checkouts = item.stash[_CHECKOUT_GUARD]
+    event.remove(Pool, "checkout", note)
+    report = outcome.get_result()
+    if checkouts and report.passed:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} is marked db_independent but checked out a database connection "
+            f"{len(checkouts)} time(s): remove the marker, so that the PostgreSQL lane runs it"
+        )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def database_url() -> str:
     """Create the test database and migrate it to head once per session."""
@@ -53,7 +109,11 @@ def database_url() -> str:
     url = _database_url()
     if BACKEND == "postgresql":
         _admin_execute(f'CREATE DATABASE "{PG_DATABASE}"')
-    upgrade_to_head(url)
+    _MAKING_DATABASE.set()
+    try:
+        upgrade_to_head(url)
+    finally:
+        _MAKING_DATABASE.clear()
     yield url
     leftovers = _our_children_still_running()
     for pid in leftovers:

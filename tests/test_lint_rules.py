@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.db_independent
+
 REPO = Path(__file__).resolve().parents[1]
 LINTED = ("src", "tests", "bench", "migrations")
 # A noqa as ruff reads it in a comment: bare, with its codes, or file-wide after `ruff:`.

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.db_independent
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_ROOTS = (REPO / "src", REPO / "migrations")
 SETUPTOOLS = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]

@@ -74,6 +74,7 @@ class TestCheck:
         assert result.exit_code == 0, result.output
         assert "ok" in result.output and "processes" in result.output
 
+    @pytest.mark.db_independent
     def test_errors_name_process_step_and_field(self, tmp_path: Path) -> None:
         raw = yaml.safe_load((REPO_ROOT / "flows.yaml").read_text(encoding="utf-8"))
         steps = raw["processes"]["returns_exchange"]["steps"]
@@ -99,6 +100,7 @@ class TestCheckNotifications:
         assert "notifications.yaml: ok — 4 routes; channels configured: none" in result.output
         assert "routes name channel 'team', which is not configured" in result.output
 
+    @pytest.mark.db_independent
     def test_errors_name_the_route_and_the_field(self, tmp_path: Path) -> None:
         broken = tmp_path / "notifications.yaml"
         routes = [{"events": ["task.created"], "channels": ["team"], "roles": ["intern"]}]

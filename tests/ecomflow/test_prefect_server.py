@@ -11,6 +11,8 @@ from prefect.server.database.configurations import SQLITE_BEGIN_MODE, AioSqliteC
 
 from ecomflow.prefect_server import take_sqlite_write_lock_at_begin
 
+pytestmark = pytest.mark.db_independent
+
 
 class _Session:
     """Stands in for the AsyncSession: begin_transaction only enters session.begin()."""

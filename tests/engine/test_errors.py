@@ -18,6 +18,8 @@ from ecomflow.engine.errors import (
     UnknownStep,
 )
 
+pytestmark = pytest.mark.db_independent
+
 # "│   ├── IllegalTransition   the task ..." → indent "│   ├── ", name "IllegalTransition"
 _TREE_LINE = re.compile(r"^(?P<indent>[│├└─\s]*)(?P<name>[A-Z]\w+)\b")
 

@@ -12,6 +12,8 @@ from ecomflow.api.web.i18n import Translator
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.forms import FieldProblem, compile_form, validate_form
 
+pytestmark = pytest.mark.db_independent
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZH, EN = Translator("zh"), Translator("en")
 

@@ -13,6 +13,8 @@ from ecomflow.api.web.i18n import Translator, page_language, preferred_language
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import Definitions
 
+pytestmark = pytest.mark.db_independent
+
 WEB_SOURCE = Path(__file__).resolve().parents[2] / "src" / "api" / "web"
 # t("key"...) and t('key'...) in Python modules and templates, with a literal key.
 LITERAL_KEY = re.compile(r"""\bt\(\s*["']([a-z_]+(?:\.[A-Za-z_]+)+)["']""")

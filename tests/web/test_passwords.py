@@ -69,6 +69,7 @@ class TestPasswords:
         with session_scope() as session, pytest.raises(NotFound):
             set_password(session, name="nobody", password="a long secret")
 
+    @pytest.mark.db_independent
     @pytest.mark.parametrize(
         "stored", [None, "", "bcrypt$1$2$3$x$y", "scrypt$99999999$8$1$AAAA$AAAA", "scrypt$16384$8$5$%%%$AAAA"]
     )

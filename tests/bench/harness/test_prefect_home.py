@@ -6,7 +6,12 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bench.harness.prefect_home import TEMPLATE_ENV, seed_prefect_home
+
+# Prefect's SQLite template, the same file in both lanes (env {}): the lane's databases are never read.
+pytestmark = pytest.mark.db_independent
 
 
 def _alembic_version(path: Path) -> str:

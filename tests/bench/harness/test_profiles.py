@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.harness.profiles import summarise_profile
+
+pytestmark = pytest.mark.db_independent
 
 
 class TestSummariseProfile:

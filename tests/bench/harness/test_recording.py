@@ -8,6 +8,8 @@ import pytest
 
 from bench.harness.recording import RESULTS_PATH, Entry, Provenance, entries, record, render, replace_entry
 
+pytestmark = pytest.mark.db_independent
+
 RESULTS = """# Benchmark results
 
 A header paragraph that recording must keep.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.harness.timing import format_summary, percentile, rate, summarize
+
+pytestmark = pytest.mark.db_independent
 
 
 class TestSummarize:

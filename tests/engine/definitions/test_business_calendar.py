@@ -10,6 +10,8 @@ import pytest
 from ecomflow.engine.definitions.business_calendar import WALL_CLOCK, BusinessCalendar
 from ecomflow.engine.definitions.current import get_definitions
 
+pytestmark = pytest.mark.db_independent
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SAT, SUN = 6, 7
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.definitions.compatibility import SpecChanges, compare_specs, report_running_instances
@@ -52,6 +54,7 @@ def _report(definitions, runnable=RUNS_V1):
         return report_running_instances(session, definitions, runnable=runnable)
 
 
+@pytest.mark.db_independent
 class TestCompareSpecs:
     def test_a_renamed_step_is_told_from_a_removed_one(self) -> None:
         old = get_definitions().process("returns_exchange")

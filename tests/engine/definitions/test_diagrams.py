@@ -14,6 +14,8 @@ from ecomflow.engine.definitions.diagram_svg import DiagramText, StepMark, rende
 from ecomflow.engine.definitions.processes import ProcessSpec
 from tests.factories import edited_definitions, step_of
 
+pytestmark = pytest.mark.db_independent
+
 SVG_NS = "{http://www.w3.org/2000/svg}"
 DEFINITIONS = get_definitions()
 PROCESSES = sorted(DEFINITIONS.processes)

@@ -7,6 +7,8 @@ import pytest
 from ecomflow.engine.definitions.forms import compile_form, validate_form
 from ecomflow.engine.errors import FormDefinitionError
 
+pytestmark = pytest.mark.db_independent
+
 LABEL = {"zh": "图", "en": "Image"}
 ID = "3f2b8c1e-6d4a-4f7b-9a1c-2e5d8f0b7c6a"
 

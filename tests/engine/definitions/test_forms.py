@@ -10,6 +10,8 @@ from jsonschema import Draft202012Validator
 from ecomflow.engine.definitions.forms import FieldProblem, FormSpec, Label, compile_form, validate_form
 from ecomflow.engine.errors import FormDefinitionError
 
+pytestmark = pytest.mark.db_independent
+
 
 def label(zh: str = "名称", en: str = "Name") -> dict[str, str]:
     return {"zh": zh, "en": en}

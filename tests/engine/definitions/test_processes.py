@@ -23,6 +23,8 @@ from ecomflow.engine.definitions.processes import (
 )
 from ecomflow.engine.errors import DefinitionError, DefinitionMissing, UnknownProcess, UnknownStep
 
+pytestmark = pytest.mark.db_independent
+
 FLOWS_YAML = Path(__file__).resolve().parents[3] / "flows.yaml"
 
 # Step keys per process, in order, as PROCESSES.md names them (plus the child links it describes).

@@ -20,6 +20,8 @@ from jsonschema import Draft202012Validator
 from ecomflow.engine.definitions.processes import Definitions, load_definitions, parse_definitions
 from ecomflow.engine.errors import DefinitionError
 
+pytestmark = pytest.mark.db_independent
+
 FLOWS_YAML = Path(__file__).resolve().parents[3] / "flows.yaml"
 SEED = 1234
 MUTATIONS = 2000  # spread over documents carrying 1-3 mutations each: the loader reports every problem at once

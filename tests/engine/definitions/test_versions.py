@@ -46,6 +46,7 @@ def _instance(instance_id: str) -> ProcessInstance:
         return session.get(ProcessInstance, instance_id)
 
 
+@pytest.mark.db_independent
 class TestStoredText:
     def test_each_process_text_holds_its_section_and_the_shared_ones_and_reads_back_the_same(self) -> None:
         definitions = get_definitions()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from ecomflow.engine.files.image_inspection import inspect_image
 from ecomflow.engine.files.image_rules import FileFacts, check_file, white_share
 from tests.images import picture
+
+pytestmark = pytest.mark.db_independent
 
 MAIN = {
     "accept": ("image/jpeg", "image/png"),

@@ -13,6 +13,8 @@ from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.intake.mapping import load_mapping, parse_mapping
 from ecomflow.engine.intake.rows import RowReader, RowRejected, clean, order_of
 
+pytestmark = pytest.mark.db_independent
+
 
 def shipped(platform: str) -> dict:
     return yaml.safe_load((Path(__file__).parents[3] / "src/engine/intake/mappings" / f"{platform}.yaml").read_text())

@@ -7,10 +7,13 @@ from decimal import Decimal
 from io import BytesIO
 from zoneinfo import ZoneInfo
 
+import pytest
 from openpyxl import load_workbook
 
 from ecomflow.engine.reports import tabular
 from ecomflow.engine.reports.tabular import Column, csv_chunks, xlsx_chunks
+
+pytestmark = pytest.mark.db_independent
 
 ZONE = ZoneInfo("Asia/Shanghai")
 COLUMNS = (Column("名称 Name", 20), Column("金额 Amount", 12, "#,##0.00"), Column("时间 At", 18, "yyyy-mm-dd hh:mm"))

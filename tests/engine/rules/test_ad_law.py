@@ -8,6 +8,8 @@ import pytest
 
 from ecomflow.engine.rules.ad_law import TermHit, find_banned_terms, scan_form_text
 
+pytestmark = pytest.mark.db_independent
+
 BANNED = [
     "最",
     "第一",

@@ -8,6 +8,8 @@ import pytest
 
 from ecomflow.engine.rules.budget import approver_role
 
+pytestmark = pytest.mark.db_independent
+
 
 class TestApproverRole:
     @pytest.mark.parametrize("amount", [0, 1200, 49_999.99, 50_000, Decimal("50000.00")])

@@ -8,6 +8,8 @@ import pytest
 
 from ecomflow.engine.rules.listing import Finding, check_listing, title_bytes
 
+pytestmark = pytest.mark.db_independent
+
 BANNED = [
     "最",
     "第一",

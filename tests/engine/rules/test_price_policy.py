@@ -16,6 +16,8 @@ from ecomflow.engine.rules.price_policy import (
     to_decimal,
 )
 
+pytestmark = pytest.mark.db_independent
+
 UNIFIED = PriceRule()
 FLEXIBLE = PriceRule(policy="flexible", red_line=Decimal("0.20"), max_online_discount=Decimal("0.10"))
 

@@ -9,6 +9,8 @@ import pytest
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.rules.returns_policy import ReturnVerdict, check_return_policy
 
+pytestmark = pytest.mark.db_independent
+
 DELIVERED = date(2025, 5, 1)
 EXCLUDED = frozenset({"custom_made", "fresh", "opened_hygiene"})
 WHEN_OPENED = frozenset({"digital"})

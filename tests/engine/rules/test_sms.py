@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ecomflow.engine.rules.sms import check_sms
+
+pytestmark = pytest.mark.db_independent
 
 OPT_OUT = "回T退订"
 

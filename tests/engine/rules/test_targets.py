@@ -9,6 +9,8 @@ import pytest
 
 from ecomflow.engine.rules.targets import decompose_targets
 
+pytestmark = pytest.mark.db_independent
+
 MONTHS = [0.3, 0.3, 0.4]
 DEPARTMENTS = {"product": 0.25, "promotion": 0.30, "visual": 0.15, "customer_service": 0.20, "warehouse": 0.10}
 

@@ -61,6 +61,7 @@ def _writes_task_state(tree: ast.AST, text: str) -> list[int]:
     return lines
 
 
+@pytest.mark.db_independent
 class TestOnlyTheDoorWritesTaskState:
     def test_no_other_module_writes_the_state_column(self) -> None:
         writers = {}

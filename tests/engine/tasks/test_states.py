@@ -9,6 +9,8 @@ import pytest
 from ecomflow.engine.errors import IllegalTransition
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TERMINAL_STATES, TRANSITIONS, TaskAction, TaskState, next_state
 
+pytestmark = pytest.mark.db_independent
+
 S, A = TaskState, TaskAction
 # The machine as the design states it, written out independently of the module under test.
 EXPECTED = {
