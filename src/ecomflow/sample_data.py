@@ -52,6 +52,8 @@ FIELD_VALUES: dict[str, Any] = {
     "order_id": "ORD-DEMO-0001",
     "quarter": "2027-Q1",
     "click_through_rate": 0.04,
+    # The first plan's creative in the sample 直通车 report (sample_figures.creative_id(1)): its CTR is the visual KPI.
+    "ad_creative_id": "880001001",
     "commission_rate": 0.05,
     "quantity": 1,
     # A listing may not list more than the online warehouse has (the sample catalogue holds ~30 a variant there).

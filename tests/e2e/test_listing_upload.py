@@ -199,7 +199,8 @@ class TestGoLive:
         timer = wait_until(lambda: go_live_timer(iid), timeout=60, what="the go-live timer")
         slot = peak_slot()
         assert timer.fire_at == slot and timer.fired_at is None
-        assert sweep_once(now=slot - timedelta(minutes=1)).timers_fired == 0
+        # (Other tests' timers on this shared stack may be due before the slot: only this one's is watched.)
+        sweep_once(now=slot - timedelta(minutes=1))
         product.wait_for_state(iid, "waiting")  # the run suspends just after arming the timer
         assert go_live_timer(iid).fired_at is None and catalog_entries(iid) == []
 

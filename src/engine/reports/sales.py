@@ -263,6 +263,7 @@ def _ordered_rows(session: Session, by: SalesBy, figures: _Figures, first: date,
 
 def sales_report(session: Session, *, first: date, last: date, timezone: str, by: SalesBy) -> SalesReport:
     """Compute the sales facts of the local days first..last (inclusive), grouped by day, product, channel or store."""
+    by = SalesBy(by)  # callers may pass the plain word ("day") as the API's query does
     if last < first:
         raise ValueError(f"the last day {last} comes before the first {first}")
     if (last - first).days >= MAX_DAYS:

@@ -99,6 +99,9 @@ class TestEdgeCases:
         assert (total.refund_amount, total.refunds) == (Decimal("69.99"), 2)
         assert total.refund_rate == Decimal("0.1628")  # 69.99 / 430 = 0.16276…
 
+    def test_the_grouping_may_be_named_by_its_word(self, edge_cases: list[Order]) -> None:
+        assert report(D1, D2, "day") == report(D1, D2, SalesBy.DAY)  # type: ignore[arg-type]
+
     def test_a_day_without_sales_has_a_row_of_zeros(self, edge_cases: list[Order]) -> None:
         empty = row(report(D1, D3, SalesBy.DAY), "2026-11-12")
         assert (empty.gmv, empty.paid_orders, empty.aov, empty.refund_rate) == (Decimal("0.00"), 0, None, None)
