@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select, update
@@ -88,6 +89,26 @@ def _ensure_balance(session: Session, sku: str, location: str) -> None:
     )
 
 
+def change_balance(session: Session, sku: str, location: str, *, on_hand: int, reserved: int, at: datetime) -> bool:
+    """Add the deltas to the SKU's balance at the location; False (nothing changed) if that would break the guard.
+
+    The guard: the row changes only if neither figure goes below zero nor reserved above on-hand.
+    """
+    _ensure_balance(session, sku, location)
+    changed = session.execute(
+        update(StockBalance)
+        .where(
+            StockBalance.sku == sku,
+            StockBalance.location == location,
+            StockBalance.reserved + reserved >= 0,
+            StockBalance.on_hand + on_hand >= StockBalance.reserved + reserved,
+        )
+        .values(on_hand=StockBalance.on_hand + on_hand, reserved=StockBalance.reserved + reserved, updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return changed.rowcount == 1
+
+
 def find_movement(session: Session, *, kind: str, business_key: str) -> StockMovement | None:
     """Return the movement of this kind under this business key, if it was made."""
     return session.scalar(
@@ -137,24 +158,7 @@ def move(
             )
             session.add(movement)
             session.flush()
-            _ensure_balance(session, sku, location)
-            # The guard: the row changes only if neither figure goes below zero nor reserved above on-hand.
-            changed = session.execute(
-                update(StockBalance)
-                .where(
-                    StockBalance.sku == sku,
-                    StockBalance.location == location,
-                    StockBalance.reserved + d_reserved >= 0,
-                    StockBalance.on_hand + d_on_hand >= StockBalance.reserved + d_reserved,
-                )
-                .values(
-                    on_hand=StockBalance.on_hand + d_on_hand,
-                    reserved=StockBalance.reserved + d_reserved,
-                    updated_at=utcnow(),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if changed.rowcount != 1:
+            if not change_balance(session, sku, location, on_hand=d_on_hand, reserved=d_reserved, at=utcnow()):
                 raise _Short()
     except IntegrityError:
         # A concurrent replay made it first: that one counts.

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,8 +25,8 @@ from ecomflow.engine.events.audit import record_events
 from ecomflow.engine.shop.stock import (
     EFFECTS,
     _check_movement,
-    _ensure_balance,
     balance,
+    change_balance,
     line_key,
     merge_lines,
     move,
@@ -100,24 +100,8 @@ def move_many(session: Session, *, kind: str, lines: Sequence[Line], actor: str,
                 ],
             )
             for (sku, location), quantity in sorted(totals.items()):
-                _ensure_balance(session, sku, location)
                 d_on_hand, d_reserved = on_hand_sign * quantity, reserved_sign * quantity
-                changed = session.execute(
-                    update(StockBalance)
-                    .where(
-                        StockBalance.sku == sku,
-                        StockBalance.location == location,
-                        StockBalance.reserved + d_reserved >= 0,
-                        StockBalance.on_hand + d_on_hand >= StockBalance.reserved + d_reserved,
-                    )
-                    .values(
-                        on_hand=StockBalance.on_hand + d_on_hand,
-                        reserved=StockBalance.reserved + d_reserved,
-                        updated_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if changed.rowcount != 1:
+                if not change_balance(session, sku, location, on_hand=d_on_hand, reserved=d_reserved, at=now):
                     raise _Short(sku, location, quantity)
     except IntegrityError:
         # A concurrent replay made some of them first: line by line, its rows count.
