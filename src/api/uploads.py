@@ -201,3 +201,9 @@ def download_response(attachment_id: str, *, principal: Principal, variant: str 
     if plan.size is not None:
         headers["Content-Length"] = str(plan.size)
     return StreamingResponse(chunks, media_type=plan.content_type, headers=headers)
+
+
+def multipart_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """Return the OpenAPI requestBody (for openapi_extra) of a route that streams its multipart parts itself."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}

@@ -11,26 +11,15 @@ from pydantic import BaseModel
 
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
-from ecomflow.api.uploads import download_response, receive_upload
+from ecomflow.api.uploads import download_response, multipart_body, receive_upload
 from ecomflow.engine.db.models import Attachment
 from ecomflow.engine.files.attachments import THUMBNAIL
 
 router = APIRouter(prefix="/attachments", tags=["attachments"], responses=error_responses(401))
 
-_MULTIPART_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary", "description": "the file"}},
-                }
-            }
-        },
-    }
-}
+_MULTIPART_BODY = multipart_body(
+    {"file": {"type": "string", "format": "binary", "description": "the file"}}, required=["file"]
+)
 
 
 _FILE_BYTES = {

@@ -207,7 +207,7 @@ def role_kpis(
         customer_service=CustomerServiceKpisOut(
             inquiries=service.inquiries,
             ordered=service.ordered,
-            conversion=None if service.conversion is None else str(service.conversion),
+            conversion=_text(service.conversion),
             first_response_p50_seconds=service.first_response_seconds.p50,
             first_response_p90_seconds=service.first_response_seconds.p90,
         ),
@@ -215,7 +215,7 @@ def role_kpis(
             due=warehouse.due,
             within_promise=warehouse.within_promise,
             not_shipped=warehouse.not_shipped,
-            dispatch_rate=None if warehouse.dispatch_rate is None else str(warehouse.dispatch_rate),
+            dispatch_rate=_text(warehouse.dispatch_rate),
         ),
         promotion=PromotionKpisOut(
             ads=[_ad_roi_out(row) for row in promotion.ads],

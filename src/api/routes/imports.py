@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ecomflow.api.deps import CurrentUser
 from ecomflow.api.errors import error_responses
-from ecomflow.api.uploads import FILE_PART, stream_parts
+from ecomflow.api.uploads import FILE_PART, multipart_body, stream_parts
 from ecomflow.engine.access import check_may_import_platform_data
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.sessions import read_scope
@@ -27,38 +27,28 @@ from ecomflow.engine.people.principals import Principal
 router = APIRouter(prefix="/imports", tags=["imports"], responses=error_responses(401, 403, 422))
 LINES_PART = "lines_file"
 
-_MULTIPART_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["kind", "platform", "file"],
-                    "properties": {
-                        "kind": {"type": "string", "enum": list(KINDS)},
-                        "platform": {"type": "string", "enum": list(PLATFORMS)},
-                        "source": {
-                            "type": "string",
-                            "enum": list(AD_SOURCES),
-                            "description": "ads only: ztc (直通车) or zz (钻展); the report does not say which",
-                        },
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "the export: CSV (GBK/GB18030, UTF-8 with BOM) or XLSX",
-                        },
-                        LINES_PART: {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "Tmall orders: the 宝贝报表 (order lines) exported with the 订单报表",
-                        },
-                    },
-                }
-            }
+_MULTIPART_BODY = multipart_body(
+    {
+        "kind": {"type": "string", "enum": list(KINDS)},
+        "platform": {"type": "string", "enum": list(PLATFORMS)},
+        "source": {
+            "type": "string",
+            "enum": list(AD_SOURCES),
+            "description": "ads only: ztc (直通车) or zz (钻展); the report does not say which",
         },
-    }
-}
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "the export: CSV (GBK/GB18030, UTF-8 with BOM) or XLSX",
+        },
+        LINES_PART: {
+            "type": "string",
+            "format": "binary",
+            "description": "Tmall orders: the 宝贝报表 (order lines) exported with the 订单报表",
+        },
+    },
+    required=["kind", "platform", "file"],
+)
 
 
 class Rejection(BaseModel):

@@ -16,7 +16,7 @@ from ecomflow.api.errors import error_responses
 from ecomflow.api.order_schemas import FileLink, WaveOrderOut, WaveOut
 from ecomflow.api.presenters import present_task
 from ecomflow.api.schemas import TaskOut
-from ecomflow.api.uploads import FILE_PART, stream_parts
+from ecomflow.api.uploads import FILE_PART, multipart_body, stream_parts
 from ecomflow.engine.access import may_see_wave
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import ProcessInstance
@@ -109,27 +109,17 @@ def get_delivery_upload(
         return _download(content, media_type, name)
 
 
-_SHIPMENTS_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "the courier's tracking numbers: CSV (UTF-8 with BOM, GBK) or XLSX with "
-                            "the columns 订单编号 (or 订单号), 物流公司, 运单号",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+_SHIPMENTS_BODY = multipart_body(
+    {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "the courier's tracking numbers: CSV (UTF-8 with BOM, GBK) or XLSX with "
+            "the columns 订单编号 (or 订单号), 物流公司, 运单号",
+        }
+    },
+    required=["file"],
+)
 
 
 @router.post(
