@@ -81,7 +81,7 @@ def note_many(session: Session, entries: list[tuple[PlatformOrder, str, dict[str
 def order_changed(session: Session, order: PlatformOrder, *, before: str | None, actor: str) -> None:
     """React, in the import's transaction, to an order that is new (before None) or whose status changed."""
     if order.status == "paid" and order.wave_id is None and order.fulfilment_state is None:
-        join_wave(session, order, actor=actor)
+        join_waves(session, [order], actor=actor)
     elif order.status == "cancelled" and order.fulfilment_state in ACTIVE_ORDER_STATES:
         cancel_order(session, order, actor=actor, reason=f"cancelled on the platform ({order.platform_status})")
     elif order.status in GONE_STATUSES and order.fulfilment_state in ACTIVE_ORDER_STATES:
@@ -102,7 +102,7 @@ def orders_created(session: Session, orders: list[PlatformOrder], *, actor: str)
 
 
 def join_waves(session: Session, orders: list[PlatformOrder], *, actor: str, now: datetime | None = None) -> None:
-    """Put paid orders in their locations' open waves, in the order given, as join_wave would one by one.
+    """Put paid orders in their locations' open waves, in the order given (a status change joins one alone).
 
     Per location: its lock once (locations in code order), then per wave one guarded UPDATE of its count,
     one UPDATE of the orders it takes and one INSERT of their history; a full wave closes and starts at once.
@@ -165,38 +165,6 @@ def _put_in_wave(session: Session, orders: list[PlatformOrder], wave_id: int) ->
     for order in orders:
         set_committed_value(order, "wave_id", wave_id)
         set_committed_value(order, "fulfilment_state", IN_WAVE)
-
-
-def join_wave(session: Session, order: PlatformOrder, *, actor: str, now: datetime | None = None) -> Wave:
-    """Put a paid order in its location's open wave (opening one if none); a full wave closes and starts at once."""
-    now = now or utcnow()
-    settings = get_definitions().wave
-    location = order.location or ONLINE_WAREHOUSE
-    session.flush()  # the order needs its id for its history
-    # One joiner per location at a time: the lock is held until the import's transaction ends.
-    locked = session.scalar(select(Location.code).where(Location.code == location).with_for_update(key_share=True))
-    if locked is None:
-        location = ONLINE_WAREHOUSE
-        session.scalar(select(Location.code).where(Location.code == location).with_for_update(key_share=True))
-    wave = session.scalar(select(Wave).where(Wave.location == location, Wave.state == OPEN).order_by(Wave.id).limit(1))
-    if wave is None:
-        wave = Wave(location=location, state=OPEN, opened_at=now, closes_at=now + settings.window, order_count=0)
-        session.add(wave)
-        session.flush()
-    taken = session.execute(
-        update(Wave)
-        .where(Wave.id == wave.id, Wave.state == OPEN, Wave.order_count < settings.max_orders)
-        .values(order_count=Wave.order_count + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # cannot happen under the location lock; refuse rather than overfill
-        raise RuntimeError(f"wave {wave.id} at {location} took no more orders")
-    session.refresh(wave)
-    order.wave_id, order.fulfilment_state = wave.id, IN_WAVE
-    note(session, order, "joined_wave", actor=actor, wave_id=wave.id, location=location)
-    if wave.order_count >= settings.max_orders:
-        close_wave(session, wave, reason="max_orders", now=now)
-    return wave
 
 
 def close_wave(session: Session, wave: Wave, *, reason: str, now: datetime | None = None) -> bool:
@@ -339,7 +307,7 @@ def _leave(session: Session, order: PlatformOrder, *, actor: str, reason: str) -
 
 
 def _lock_if_open(session: Session, wave_id: int | None) -> None:
-    """Take the open wave's location lock, as join_wave does first, before anything else changes it."""
+    """Take the open wave's location lock, as join_waves does first, before anything else changes it."""
     if wave_id is None:
         return
     location = session.scalar(select(Wave.location).where(Wave.id == wave_id, Wave.state == OPEN))
