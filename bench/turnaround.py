@@ -76,8 +76,9 @@ def breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dict[str,
     """Split each complete → next task into its parts, from our DB and Prefect's state history.
 
     complete → resumed: the complete's outbox row was written → Prefect shows the run Scheduled/"Resuming"
-    resumed → picked up: → the worker moved it to Pending (its poll)
-    picked up → running: Pending → Running (read the run, enter the flow engine)
+    resumed → picked up: → the worker took it (its poll): to Running, or to Pending on a server without
+    ecomflow's take rule
+    picked up → running: Pending → Running (0 when the take went straight to Running)
     running → next task: Running → the next task row was written (replay up to the next wait)
     """
     from sqlalchemy import select
@@ -103,16 +104,14 @@ def breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dict[str,
                 later = [st for st in states if st[0] >= message.created_at]
                 try:
                     resuming = next(st[0] for st in later if st[1] == "SCHEDULED")
-                    pending = next(st[0] for st in later if st[1] == "PENDING" and st[0] >= resuming)
+                    pending = next(st[0] for st in later if st[1] in ("PENDING", "RUNNING") and st[0] >= resuming)
                     running = next(st[0] for st in later if st[1] == "RUNNING" and st[0] >= pending)
                 except StopIteration:
                     continue
                 parts.setdefault("complete → resumed in Prefect", []).append(
                     (resuming - message.created_at).total_seconds()
                 )
-                parts.setdefault("resumed → picked up by worker (Pending)", []).append(
-                    (pending - resuming).total_seconds()
-                )
+                parts.setdefault("resumed → taken by the worker", []).append((pending - resuming).total_seconds())
                 parts.setdefault("picked up → Running", []).append((running - pending).total_seconds())
                 if index + 1 < len(tasks):
                     parts.setdefault("Running → next task row written", []).append(

@@ -35,7 +35,8 @@ def start_breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dic
     """Split 201 → first task into its parts, from our DB (outbox, tasks) and Prefect's state history.
 
     start delivered: the start_run outbox row was written (in the POST) → delivered (the flow run exists)
-    created → picked up: the run's first Scheduled state → Pending (the worker took it)
+    created → picked up: the run's first Scheduled state → taken by the worker (Running, or Pending on a
+    server without ecomflow's take rule)
     picked up → Running, Running → cs_review task row written, task row → run suspended (Paused)
     """
     from sqlalchemy import select
@@ -60,13 +61,14 @@ def start_breakdown(stack: BenchStack, instance_ids: list[str]) -> dict[str, dic
                 message is None
                 or message.delivered_at is None
                 or task is None
-                or not {"SCHEDULED", "PENDING", "RUNNING", "PAUSED"} <= set(first)
+                or not {"SCHEDULED", "RUNNING", "PAUSED"} <= set(first)
             ):
                 continue
+            taken = first.get("PENDING", first["RUNNING"])
             for label, later, earlier in (
                 ("POST → start delivered (flow run created)", message.delivered_at, message.created_at),
-                ("flow run created → picked up (Pending)", first["PENDING"], first["SCHEDULED"]),
-                ("picked up → Running", first["RUNNING"], first["PENDING"]),
+                ("flow run created → taken by the worker", taken, first["SCHEDULED"]),
+                ("taken → Running", first["RUNNING"], taken),
                 ("Running → cs_review task row written", task.created_at, first["RUNNING"]),
                 ("task row written → run Suspended", first["PAUSED"], task.created_at),
             ):

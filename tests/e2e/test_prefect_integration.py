@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import prefect.flow_engine
@@ -14,10 +15,11 @@ import pytest
 from prefect import flow, get_client
 from prefect._flow_run_suspension import FlowRunSuspensionRequest
 from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus, StateAcceptDetails
 from prefect.exceptions import Pause
 from prefect.results import get_default_result_storage
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect.states import Completed
+from prefect.states import Completed, Running
 
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.orchestrator import runs
@@ -28,7 +30,8 @@ from ecomflow.engine.orchestrator.suspension_watch import (
     shared_suspension_watch,
     suspending_itself,
 )
-from tests.e2e.conftest import PREFECT_API, Stack, prefect_api, wait_until
+from ecomflow.engine.orchestrator.take_check import server_refuses_running_takes_of_cancelled_runs
+from tests.e2e.conftest import PREFECT_API, Stack, prefect_api, prefect_run_state, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -211,3 +214,97 @@ def test_deliveries_trust_a_healthy_answer_for_a_few_seconds(prefect_health: lis
     assert prefect_health == ["/api/health"] * 2
     assert runs.api_is_healthy()  # the health page always asks
     assert len(prefect_health) == 3
+
+
+def _deployment() -> str:
+    flow = prefect_api("POST", "/flows/", json={"name": f"take-rule-{uuid.uuid4().hex[:6]}"})
+    deployment = prefect_api("POST", "/deployments/", json={"name": "ecomflow", "flow_id": flow.json()["id"]})
+    assert deployment.status_code in (200, 201), deployment.text
+    return deployment.json()["id"]
+
+
+def _run_of(deployment_id: str, state: dict[str, Any]) -> str:
+    run = prefect_api("POST", f"/deployments/{deployment_id}/create_flow_run", json={"state": state})
+    assert run.status_code == 201, run.text
+    return run.json()["id"]
+
+
+def _propose(flow_run_id: str, state_type: str, *, force: bool = False) -> str:
+    response = prefect_api(
+        "POST", f"/flow_runs/{flow_run_id}/set_state", json={"state": {"type": state_type}, "force": force}
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()["status"]
+
+
+def test_the_embedded_server_lets_only_a_waiting_run_of_a_deployment_be_taken_to_running(stack: Stack) -> None:
+    deployment_id = _deployment()
+    taken = _run_of(deployment_id, {"type": "SCHEDULED"})
+    assert _propose(taken, "RUNNING") == "ACCEPT"  # the first taker
+    assert _propose(taken, "RUNNING") == "ABORT"  # a second worker polled it too
+    assert prefect_run_state(taken)["type"] == "RUNNING"
+    cancelled = _run_of(deployment_id, {"type": "SCHEDULED"})
+    # Cancelled in the UI between a poll and a take: a run with no infrastructure goes straight to Cancelled.
+    assert _propose(cancelled, "CANCELLING") == "REJECT"
+    assert prefect_run_state(cancelled)["type"] == "CANCELLED"
+    assert _propose(cancelled, "RUNNING") == "ABORT"
+    assert prefect_run_state(cancelled)["type"] == "CANCELLED"
+    for waiting in ("PENDING", "PAUSED"):
+        run = _run_of(deployment_id, {"type": "SCHEDULED"})
+        _propose(run, waiting, force=True)
+        assert _propose(run, "RUNNING") == "ACCEPT", waiting
+    # Runs of no deployment keep Prefect's own rules (an ad hoc re-run goes straight to Running).
+    ad_hoc = prefect_api(
+        "POST", "/flow_runs/", json={"flow_id": _running_flow_run_flow_id(), "state": {"type": "CANCELLED"}}
+    )
+    assert _propose(ad_hoc.json()["id"], "RUNNING") == "ACCEPT"
+
+
+def _running_flow_run_flow_id() -> str:
+    return prefect_api("POST", "/flows/", json={"name": f"ad-hoc-{uuid.uuid4().hex[:6]}"}).json()["id"]
+
+
+def test_a_worker_finds_the_embedded_server_guards_running_takes_and_leaves_no_run_behind(stack: Stack) -> None:
+    deployment_id = _deployment()
+    with temporary_settings(updates={PREFECT_API_URL: PREFECT_API}), get_client(sync_client=True) as client:
+        assert server_refuses_running_takes_of_cancelled_runs(client, uuid.UUID(deployment_id))
+    left = prefect_api("POST", "/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment_id]}}})
+    assert left.json() == []
+
+
+class _AcceptingClient:
+    """A server without the rule, as far as the check can tell: it accepts Running from Cancelled."""
+
+    def __init__(self) -> None:
+        self.deleted: list[uuid.UUID] = []
+        self.proposed: list[str] = []
+
+    def create_flow_run_from_deployment(self, deployment_id: uuid.UUID, **kwargs: Any) -> Any:
+        assert kwargs["state"].is_cancelled()
+        return type("Run", (), {"id": uuid.uuid4()})()
+
+    def set_flow_run_state(self, flow_run_id: uuid.UUID, state: Any) -> Any:
+        self.proposed.append(state.type.value)
+        return OrchestrationResult(state=state, status=SetStateStatus.ACCEPT, details=StateAcceptDetails())
+
+    def delete_flow_run(self, flow_run_id: uuid.UUID) -> None:
+        self.deleted.append(flow_run_id)
+
+
+def test_a_server_that_would_revive_a_cancelled_run_keeps_takes_through_pending() -> None:
+    client = _AcceptingClient()
+    assert not server_refuses_running_takes_of_cancelled_runs(client, uuid.uuid4())  # type: ignore[arg-type]
+    assert client.proposed == ["RUNNING"] and len(client.deleted) == 1
+
+
+def test_the_execution_client_answers_the_engines_running_after_a_take_to_running(stack: Stack) -> None:
+    run_id = uuid.UUID(_run_of(_deployment(), {"type": "RUNNING"}))  # as the worker's take left it
+    with temporary_settings(updates={PREFECT_API_URL: PREFECT_API}), new_execution_client() as client:
+        run = client.read_flow_run(run_id)
+        sent = _sent_requests(client)
+        with client.executing(run, taken_to_running=True):
+            answer = client.set_flow_run_state(run_id, Running())
+            assert answer.status == SetStateStatus.ACCEPT and answer.state.id == run.state_id
+            assert sent == []  # the server holds that Running already
+            assert client.set_flow_run_state(run_id, Running()).status == SetStateStatus.ABORT  # only the first
+            assert sent == [f"POST /api/flow_runs/{run_id}/set_state"]

@@ -7,7 +7,9 @@ client, so both repeat what is known: together 2.6 of the ~12 Prefect calls of a
 (bench/RESULTS.md). While `executing(run)` is open, this client
 - answers `read_flow_run` of that run with the run the engine holds (the engine sets each accepted
   state on it; this client does too, for the states proposed from inside the flow);
-- sends `update_flow_run` of that run only when it changes what the server had when polled.
+- sends `update_flow_run` of that run only when it changes what the server had when polled;
+- answers the engine's first Running proposal itself when the worker's take already moved the run to
+  Running (take_check.py): the server holds exactly that state.
 A suspension set from outside is not seen by the read any more: the shared suspension watch
 (suspension_watch.py) reports it from Prefect's events, as it does in the middle of a run.
 """
@@ -21,8 +23,8 @@ from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.objects import FlowRun, FlowRunPolicy
-from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.objects import FlowRun, FlowRunPolicy, StateType
+from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus, StateAcceptDetails
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
 
 
@@ -34,11 +36,13 @@ class ExecutionClient(SyncPrefectClient):
         self._run: FlowRun | None = None
         self._server_version: str | None = None
         self._server_policy: FlowRunPolicy | None = None
+        self._taken_to_running = False
 
     @contextmanager
-    def executing(self, run: FlowRun) -> Iterator[None]:
+    def executing(self, run: FlowRun, *, taken_to_running: bool = False) -> Iterator[None]:
         """Know this run (as just polled and taken) while the thread executes it."""
         self._run = run
+        self._taken_to_running = taken_to_running
         self._server_version = run.flow_version
         # A copy: the engine fills the run's policy in place before writing it back.
         self._server_policy = run.empirical_policy.model_copy(deep=True)
@@ -46,6 +50,7 @@ class ExecutionClient(SyncPrefectClient):
             yield
         finally:
             self._run = self._server_version = self._server_policy = None
+            self._taken_to_running = False
 
     def read_flow_run(self, flow_run_id: UUID) -> FlowRun:
         """Return the run in execution as known here; any other run from the server."""
@@ -71,8 +76,12 @@ class ExecutionClient(SyncPrefectClient):
 
     def set_flow_run_state(self, flow_run_id: UUID, state: Any, force: bool = False) -> Any:
         """Propose the state; an accepted state of the run in execution becomes its known state."""
-        result = super().set_flow_run_state(flow_run_id, state, force=force)
         run = self._run
+        if self._taken_to_running and run is not None and run.id == flow_run_id and state.type == StateType.RUNNING:
+            # Only the first: a Running after a retry's AwaitingRetry is the server's to decide.
+            self._taken_to_running = False
+            return OrchestrationResult(state=run.state, status=SetStateStatus.ACCEPT, details=StateAcceptDetails())
+        result = super().set_flow_run_state(flow_run_id, state, force=force)
         if run is not None and run.id == flow_run_id and result.status == SetStateStatus.ACCEPT and result.state:
             run.state, run.state_id = result.state, result.state.id
             run.state_type, run.state_name = result.state.type, result.state.name

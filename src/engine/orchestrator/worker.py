@@ -1,7 +1,8 @@
 """Run ecomflow's flow runs inside this one long-lived process instead of a process per run.
 
 The loop asks Prefect for scheduled (and resumed) runs of our deployments, takes each with a
-Scheduled → Pending transition (the server lets only one taker win), and runs it on a bounded
+Scheduled → Running transition where the server guards it (take_check.py), else Scheduled → Pending
+(either way the server lets only one taker win), and runs it on a bounded
 thread pool through Prefect's flow engine, so every run keeps its states and logs in the UI.
 Each run it executes is leased in our database and the leases are renewed while the worker
 lives; runs whose worker died are found by the lease scan and handed back (recovery.py).
@@ -22,11 +23,12 @@ from uuid import UUID
 
 from prefect import Flow, get_client
 from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import SyncClientContext
 from prefect.exceptions import Abort, Pause
 from prefect.flow_engine import run_flow
 from prefect.settings import temporary_settings
-from prefect.states import Pending, Scheduled
+from prefect.states import Pending, Running, Scheduled
 from prefect.utilities.engine import propose_state_sync
 
 from ecomflow.engine.clock import utcnow
@@ -36,6 +38,7 @@ from ecomflow.engine.orchestrator.execution_client import new_execution_client
 from ecomflow.engine.orchestrator.recovery import recover_abandoned_runs
 from ecomflow.engine.orchestrator.result_defaults import with_result_defaults
 from ecomflow.engine.orchestrator.suspension_watch import shared_suspension_watch
+from ecomflow.engine.orchestrator.take_check import server_refuses_running_takes_of_cancelled_runs
 
 logger = logging.getLogger("ecomflow.worker")
 
@@ -88,6 +91,8 @@ class FlowWorker:
             max_workers=concurrency, thread_name_prefix="flow-run", initializer=_prepare_run_thread
         )
         self._result_defaults_settled = False
+        # Through Pending until the server is found to guard Running (once, at start).
+        self._takes_to_running: bool | None = None
         self._in_flight: set[UUID] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -107,7 +112,14 @@ class FlowWorker:
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            for chore in (self._settle_result_defaults, self._renew_leases, self._poll_once, self._recover_abandoned):
+            chores = (
+                self._settle_result_defaults,
+                self._settle_take_transition,
+                self._renew_leases,
+                self._poll_once,
+                self._recover_abandoned,
+            )
+            for chore in chores:
                 try:
                     chore()
                 except Exception:
@@ -121,6 +133,13 @@ class FlowWorker:
             return
         self._deployments = with_result_defaults(self._deployments, self._client)
         self._result_defaults_settled = True
+
+    def _settle_take_transition(self) -> None:
+        """Once per worker (retried while Prefect is unreachable): may takes go straight to Running?"""
+        if self._takes_to_running is not None or not self._deployments:
+            return
+        any_deployment = next(iter(self._deployments))
+        self._takes_to_running = server_refuses_running_takes_of_cancelled_runs(self._client, any_deployment)
 
     def _renew_leases(self) -> None:
         """Keep this worker's leases alive, well before they would expire."""
@@ -180,14 +199,21 @@ class FlowWorker:
             self._pool.submit(self._execute, run, self._deployments[run.deployment_id])
 
     def _take(self, client, run: FlowRun) -> bool:
-        """Move the run to Pending and lease it; False if another worker took it or it went elsewhere."""
+        """Move the run out of Scheduled and lease it; False if another worker took it or it went elsewhere."""
         flow_run_id = run.id
-        try:
-            state = propose_state_sync(client, Pending(), flow_run_id=flow_run_id)
-        except Abort:
-            return False
-        if not state.is_pending():
-            return False
+        if self._takes_to_running:
+            # Refused (another worker won, or the run was cancelled) or told to wait: left for a later poll.
+            result = client.set_flow_run_state(flow_run_id, Running())
+            if result.status != SetStateStatus.ACCEPT or result.state is None:
+                return False
+            state = result.state
+        else:
+            try:
+                state = propose_state_sync(client, Pending(), flow_run_id=flow_run_id)
+            except Abort:
+                return False
+            if not state.is_pending():
+                return False
         # The polled run with its new state is the run as the server holds it: executing needs no read of it.
         run.state, run.state_id, run.state_type, run.state_name = state, state.id, state.type, state.name
         try:
@@ -208,7 +234,7 @@ class FlowWorker:
     def _execute(self, run: FlowRun, flow: Flow) -> None:
         flow_run_id = run.id
         try:
-            with SyncClientContext.get().client.executing(run):
+            with SyncClientContext.get().client.executing(run, taken_to_running=bool(self._takes_to_running)):
                 run_flow(flow, flow_run=run, return_type="state")
         except Pause:
             logger.debug("flow run %s suspended", flow_run_id)
