@@ -287,7 +287,7 @@ def system_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
             "Prefect API calls per done step (top endpoints)",
             f"{_per_step(sum(calls.values()), steps)}, of which staff and "
             f"feeder {_per_step(f['prefect_calls_by_harness'], steps)}: "
-            + ", ".join(f"{k} {_per_step(v, steps)}" for k, v in list(calls.items())[:5]),
+            + ", ".join(f"{k} {_per_step(v, steps)}" for k, v in list(calls.items())[:8]),
         ),
         (
             "harness requests per done step",

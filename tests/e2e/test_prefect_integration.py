@@ -308,3 +308,19 @@ def test_the_execution_client_answers_the_engines_running_after_a_take_to_runnin
             assert sent == []  # the server holds that Running already
             assert client.set_flow_run_state(run_id, Running()).status == SetStateStatus.ABORT  # only the first
             assert sent == [f"POST /api/flow_runs/{run_id}/set_state"]
+
+
+def test_a_run_is_created_once_per_instance_with_the_retry_policy_the_engine_would_write(stack: Stack) -> None:
+    deployment = prefect_api("GET", f"/deployments/{_deployment()}").json()
+    process_key = prefect_api("GET", f"/flows/{deployment['flow_id']}").json()["name"]  # its deployment: {key}/ecomflow
+    with temporary_settings(updates={PREFECT_API_URL: PREFECT_API}):
+        first, again = (
+            runs.start_flow_run(process_key=process_key, instance_id="i-1", run_name="r", tags=["x"]) for _ in range(2)
+        )
+    assert first == again
+    policy = prefect_api("GET", f"/flow_runs/{first}").json()["empirical_policy"]
+    settings = get_settings()
+    assert (policy["retries"], policy["retry_delay"]) == (
+        settings.flow_retries,
+        round(settings.flow_retry_delay_seconds),
+    )

@@ -13,14 +13,14 @@ from uuid import UUID
 import httpx
 from prefect import get_client
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.actions import ArtifactCreate
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.actions import ArtifactCreate, DeploymentFlowRunCreate
+from prefect.client.schemas.objects import FlowRunPolicy, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import suspend_flow_run
 from prefect.settings import PREFECT_API_URL
-from prefect.states import Cancelled
+from prefect.states import Cancelled, Scheduled, to_state_create
 
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.orchestrator.suspension_watch import suspending_itself
@@ -86,22 +86,34 @@ def link_run_to_instance_page(*, flow_run_id: str, instance_id: str, title: str)
 
 def start_flow_run(*, process_key: str, instance_id: str, run_name: str, tags: list[str]) -> str:
     """Create the flow run of an instance from its deployment; the same instance always gets the same run."""
-    client = _client()
-    arguments = {
-        "parameters": {"instance_id": instance_id},
-        "name": run_name,
-        "tags": tags,
-        "idempotency_key": f"ecomflow-instance-{instance_id}",
-    }
+    settings = get_settings()
+    run = DeploymentFlowRunCreate(
+        parameters={"instance_id": instance_id},
+        state=to_state_create(Scheduled()),
+        name=run_name,
+        tags=tags,
+        idempotency_key=f"ecomflow-instance-{instance_id}",
+        # The retry policy the worker's engine would otherwise write back with a PATCH on the first execution.
+        empirical_policy=FlowRunPolicy(
+            retries=settings.flow_retries, retry_delay=round(settings.flow_retry_delay_seconds)
+        ),
+    ).model_dump(mode="json", exclude_unset=True)
     try:
-        run = client.create_flow_run_from_deployment(_deployment_id(process_key), **arguments)
+        created = _create_from_deployment(process_key, run)
     except httpx.HTTPStatusError as exc:
         if exc.response.status_code != 404:
             raise
         # The deployment was deleted and made anew since it was looked up: look it up again.
         _deployment_ids.pop((PREFECT_API_URL.value(), process_key), None)
-        run = client.create_flow_run_from_deployment(_deployment_id(process_key), **arguments)
-    return str(run.id)
+        created = _create_from_deployment(process_key, run)
+    return str(created.json()["id"])
+
+
+def _create_from_deployment(process_key: str, run: dict) -> httpx.Response:
+    # Prefect's create_flow_run_from_deployment has no retry policy argument; its route takes one.
+    return _client().request(
+        "POST", "/deployments/{id}/create_flow_run", path_params={"id": _deployment_id(process_key)}, json=run
+    )
 
 
 _deployment_ids: dict[tuple[str, str], UUID] = {}

@@ -60,6 +60,16 @@ def _prepare_run_thread() -> None:
     _thread_state.kept = (settings, client)
 
 
+def _without_version(flow: Flow) -> Flow:
+    """The flow with no version, so Prefect's engine writes none back to each new run (a PATCH per start).
+
+    A flow's version is the hash of its source file; a run of ours shows its definition version as the
+    deployment version instead, and the code it runs is the installed ecomflow's.
+    """
+    flow.version = None
+    return flow
+
+
 class FlowWorker:
     """Pick up runs of the given deployments and execute them on a thread pool."""
 
@@ -131,7 +141,9 @@ class FlowWorker:
         """Once per worker (retried while Prefect is unreachable): spare each execution the storage lookup."""
         if self._result_defaults_settled:
             return
-        self._deployments = with_result_defaults(self._deployments, self._client)
+        settled = with_result_defaults(self._deployments, self._client)
+        # Last: every with_options makes the flow's version again.
+        self._deployments = {deployment_id: _without_version(flow) for deployment_id, flow in settled.items()}
         self._result_defaults_settled = True
 
     def _settle_take_transition(self) -> None:
