@@ -7,9 +7,11 @@ import signal
 import threading
 import time
 
+from prefect.client.schemas.objects import FlowRun
+
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.definitions.current import get_definitions
-from ecomflow.engine.events.dispatcher import run_dispatcher
+from ecomflow.engine.events.dispatcher import deliver_resumes_that_waited, run_dispatcher
 from ecomflow.engine.orchestrator.deployments import register_deployments
 from ecomflow.engine.orchestrator.wakeups import start_wakeups
 from ecomflow.engine.orchestrator.worker import FlowWorker
@@ -28,6 +30,13 @@ def _register_until_done(stop: threading.Event) -> dict:
             logger.warning("registering deployments failed (%s); retrying", exc)
             stop.wait(2)
     return {}
+
+
+def _deliver_resumes_that_waited(run: FlowRun) -> None:
+    """As a run suspends, deliver at once the resumes its instance's people sent before it did."""
+    instance_id = (run.parameters or {}).get("instance_id")
+    if instance_id:
+        deliver_resumes_that_waited(instance_id)
 
 
 def run_worker() -> None:
@@ -49,6 +58,7 @@ def run_worker() -> None:
         max_takes=settings.max_run_takes,
         retries=settings.flow_retries,
         retry_delay_seconds=settings.flow_retry_delay_seconds,
+        on_suspended=_deliver_resumes_that_waited,
     )
     helpers = [
         threading.Thread(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
 from ecomflow.engine.db.models import OutboxMessage, ProcessInstance
-from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.db.sessions import read_scope, session_scope
 from ecomflow.engine.definitions.versions import spec_of_instance
 from ecomflow.engine.events import outbox, webhooks
 from ecomflow.engine.events.audit import record_event
@@ -162,6 +163,32 @@ def deliver_one(message_id: int, *, now: datetime | None = None) -> bool:
     with session_scope() as session:
         outbox.mark_delivered(session, message_id=message.id, now=clock())
     return True
+
+
+# How long a run's suspension waits for a resume another deliverer holds (the API's own attempt lasts ~0.1 s).
+HELD_RESUME_WAIT_SECONDS = 0.5
+_HELD_RESUME_POLL_SECONDS = 0.05
+
+
+def deliver_resumes_that_waited(instance_id: str) -> int:
+    """Deliver the instance's resumes refused because its run had not suspended yet: it just has.
+
+    A person can complete a task between the flow opening it and the run suspending; the resume is then
+    refused (NOT_YET) and waits out a backoff of 0.5 s or more. Called by the worker as a run suspends.
+    A resume the API is still trying is waited for briefly: refused, it is taken here at once.
+    """
+    delivered, tried = 0, set()
+    deadline = time.monotonic() + HELD_RESUME_WAIT_SECONDS
+    while True:
+        with read_scope() as session:
+            waiting = outbox.undelivered_resumes(session, instance_id=instance_id, now=utcnow())
+        # Each free one once: refused now, it is a resume for another wait, not for this suspension.
+        for message_id in [m for m, held in waiting.items() if not held and m not in tried]:
+            tried.add(message_id)
+            delivered += deliver_one(message_id)
+        if not any(held for held in waiting.values()) or time.monotonic() >= deadline:
+            return delivered
+        time.sleep(_HELD_RESUME_POLL_SECONDS)
 
 
 def dispatch_pending(*, limit: int = 100, now: datetime | None = None) -> int:

@@ -67,6 +67,18 @@ def enqueue_resume(
     )
 
 
+def undelivered_resumes(session: Session, *, instance_id: str, now: datetime) -> dict[int, bool]:
+    """Return the instance's resumes not yet delivered, whatever their backoff: id → leased by someone now."""
+    query = select(OutboxMessage.id, OutboxMessage.locked_until).where(
+        OutboxMessage.delivered_at.is_(None),
+        OutboxMessage.failed_at.is_(None),
+        OutboxMessage.kind == RESUME_RUN,
+        OutboxMessage.instance_id == instance_id,
+    )
+    rows = session.execute(query.order_by(OutboxMessage.id))
+    return {message_id: locked_until is not None and locked_until >= now for message_id, locked_until in rows}
+
+
 def pending_ids(session: Session, *, now: datetime, limit: int = 100) -> list[int]:
     """Return ids of messages due for delivery and not leased by anyone."""
     query = (
