@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ecomflow.engine.events.dispatcher import deliver_one
+from ecomflow.engine.events.dispatcher import Delivery, attempt_delivery
 from ecomflow.engine.orchestrator.runs import api_was_recently_healthy, distrust_health
 
 logger = logging.getLogger("ecomflow.api")
@@ -17,10 +17,11 @@ def deliver_now(message_ids: list[int]) -> None:
         return
     for message_id in message_ids:
         try:
-            delivered = deliver_one(message_id)
+            outcome = attempt_delivery(message_id)
         except Exception:
-            delivered = False
+            outcome = Delivery.FAILED
             logger.debug("immediate delivery of outbox message %s failed", message_id, exc_info=True)
-        if not delivered:
-            # Perhaps Prefect went down since its last healthy answer: the next delivery asks it first.
+        if outcome is Delivery.FAILED:
+            # Perhaps Prefect went down since its last healthy answer: the next delivery asks it first. A resume
+            # refused because its run has not suspended yet says nothing of Prefect's health (it was one in five).
             distrust_health()

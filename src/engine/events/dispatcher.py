@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import Enum
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.config import get_settings
@@ -30,7 +31,7 @@ from ecomflow.engine.instances.lifecycle import (
     set_instance_state,
 )
 from ecomflow.engine.instances.waits import has_other_wait
-from ecomflow.engine.orchestrator import runs
+from ecomflow.engine.orchestrator import run_leases, runs
 from ecomflow.engine.people.principals import SYSTEM_ACTOR
 
 logger = logging.getLogger("ecomflow.dispatcher")
@@ -81,8 +82,13 @@ def _deliver_resume(message: OutboxMessage, *, now: datetime) -> None:
     with session_scope() as session:
         flow_run_id = get_instance(session, message.instance_id).flow_run_id
         sole_wait = not has_other_wait(session, instance_id=message.instance_id, task_id=message.task_id)
+        lease = run_leases.find(session, flow_run_id) if flow_run_id else None
     if flow_run_id is None:
         raise NotDeliverableYet(f"instance {message.instance_id} has no flow run yet")
+    if lease is not None and lease.leased_until > now:
+        # Prefect would refuse it (the run is not suspended) and a read would follow: its worker delivers it as
+        # the run suspends (deliver_resumes_that_waited), after dropping this lease.
+        raise NotDeliverableYet(f"flow run {flow_run_id} is executing in worker {lease.worker_id}")
     prefix = message.payload["pause_key_prefix"]
     outcome = runs.resume_run(flow_run_id=flow_run_id, pause_key_prefix=prefix, sole_wait=sole_wait)
     if outcome is runs.ResumeOutcome.NOT_YET:
@@ -127,13 +133,27 @@ DELIVERERS: dict[str, Callable[..., None]] = {
 MAX_BACKOFF_BY_KIND: dict[str, timedelta] = {outbox.WEBHOOK: webhooks.MAX_BACKOFF, outbox.CHANNEL: webhooks.MAX_BACKOFF}
 
 
+class Delivery(Enum):
+    """What one attempt at a message came to."""
+
+    DELIVERED = "delivered"
+    NOT_YET = "not_yet"  # the receiver is not ready for it (a run not suspended yet), or it waits its time
+    HELD = "held"  # another deliverer holds it, or it is delivered already
+    FAILED = "failed"  # the receiver failed or could not be reached
+
+
 def deliver_one(message_id: int, *, now: datetime | None = None) -> bool:
     """Try to deliver one message; return True if it is now delivered. Tests pass `now` to move time."""
+    return attempt_delivery(message_id, now=now) is Delivery.DELIVERED
+
+
+def attempt_delivery(message_id: int, *, now: datetime | None = None) -> Delivery:
+    """Try to deliver one message; return what came of it."""
     clock = utcnow if now is None else (lambda: now)
     with session_scope() as session:
         message = outbox.lease(session, message_id=message_id, now=clock(), seconds=get_settings().outbox_lease_seconds)
         if message is None:
-            return False
+            return Delivery.HELD
         session.expunge(message)
     try:
         DELIVERERS[message.kind](message, now=clock())
@@ -141,14 +161,15 @@ def deliver_one(message_id: int, *, now: datetime | None = None) -> bool:
         logger.debug("outbox message %s (%s) waits until %s: %s", message.id, message.kind, waiting.until, waiting)
         with session_scope() as session:
             outbox.mark_deferred(session, message_id=message.id, until=waiting.until)
-        return False
+        return Delivery.NOT_YET
     except outbox.Undeliverable as exc:
         logger.error("outbox message %s (%s) abandoned: %s", message.id, message.kind, exc)
         with session_scope() as session:
             outbox.mark_failed(session, message_id=message.id, now=clock(), error=str(exc))
-        return False
+        return Delivery.FAILED
     except Exception as exc:
-        level = logging.DEBUG if isinstance(exc, NotDeliverableYet) else logging.WARNING
+        refused = isinstance(exc, NotDeliverableYet)
+        level = logging.DEBUG if refused else logging.WARNING
         logger.log(level, "outbox message %s (%s) not delivered: %s", message.id, message.kind, exc)
         with session_scope() as session:
             outbox.mark_retry(
@@ -159,10 +180,10 @@ def deliver_one(message_id: int, *, now: datetime | None = None) -> bool:
                 error=repr(exc),
                 max_backoff=MAX_BACKOFF_BY_KIND.get(message.kind, outbox.MAX_BACKOFF),
             )
-        return False
+        return Delivery.NOT_YET if refused else Delivery.FAILED
     with session_scope() as session:
         outbox.mark_delivered(session, message_id=message.id, now=clock())
-    return True
+    return Delivery.DELIVERED
 
 
 # How long a run's suspension waits for a resume another deliverer holds (the API's own attempt lasts ~0.1 s).
@@ -174,8 +195,9 @@ def deliver_resumes_that_waited(instance_id: str) -> int:
     """Deliver the instance's resumes refused because its run had not suspended yet: it just has.
 
     A person can complete a task between the flow opening it and the run suspending; the resume is then
-    refused (NOT_YET) and waits out a backoff of 0.5 s or more. Called by the worker as a run suspends.
-    A resume the API is still trying is waited for briefly: refused, it is taken here at once.
+    refused (NOT_YET, or without asking Prefect while the run's worker holds its lease) and waits out a
+    backoff of 0.5 s or more. Called by the worker as a run suspends, after it dropped the run's lease. A
+    resume the API is still trying is waited for briefly: refused, it is taken here at once.
     """
     delivered, tried = 0, set()
     deadline = time.monotonic() + HELD_RESUME_WAIT_SECONDS

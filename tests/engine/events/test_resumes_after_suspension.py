@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 
+from ecomflow.api import delivery
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import OutboxMessage
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.events import dispatcher, outbox
+from ecomflow.engine.instances.lifecycle import record_flow_run
+from ecomflow.engine.orchestrator import run_leases, runs
 from tests.factories import make_instance
 
 
@@ -92,3 +96,44 @@ def test_a_resume_held_past_the_wait_is_left_to_its_holder(resumes_sent: list[in
     assert dispatcher.deliver_resumes_that_waited(instance_id) == 0
     assert time.monotonic() - started < dispatcher.HELD_RESUME_WAIT_SECONDS + 1  # bounded: a pool thread waits here
     assert resumes_sent == []
+
+
+def _run_of(instance_id: str) -> str:
+    flow_run_id = str(uuid.uuid4())
+    with session_scope() as session:
+        record_flow_run(session, instance_id=instance_id, flow_run_id=flow_run_id)
+    return flow_run_id
+
+
+def test_a_resume_for_a_run_its_worker_is_executing_is_not_sent_to_prefect(
+    clean_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    monkeypatch.setattr(
+        runs, "resume_run", lambda **kwargs: sent.append(kwargs["flow_run_id"]) or runs.ResumeOutcome.RESUMED
+    )
+    instance_id = make_instance()
+    flow_run_id = _run_of(instance_id)
+    message_id = _resume(instance_id, refused_once=False)
+    with session_scope() as session:
+        run_leases.hold(session, flow_run_id=flow_run_id, worker_id="w-1", now=utcnow(), seconds=30)
+    assert dispatcher.attempt_delivery(message_id) is dispatcher.Delivery.NOT_YET
+    assert sent == []  # Prefect would refuse it: the run is not suspended while it executes
+    with session_scope() as session:  # the run suspended: its worker dropped the lease, then delivers
+        run_leases.release(session, flow_run_id=flow_run_id, worker_id="w-1")
+    assert dispatcher.deliver_resumes_that_waited(instance_id) == 1
+    assert sent == [flow_run_id] and _delivered(message_id)
+
+
+def test_the_api_distrusts_prefects_health_only_when_a_delivery_failed(
+    clean_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distrusted: list[int] = []
+    outcomes = iter([dispatcher.Delivery.NOT_YET, dispatcher.Delivery.HELD, dispatcher.Delivery.FAILED])
+    monkeypatch.setattr(delivery, "api_was_recently_healthy", lambda: True)
+    monkeypatch.setattr(delivery, "distrust_health", lambda: distrusted.append(1))
+    monkeypatch.setattr(delivery, "attempt_delivery", lambda message_id: next(outcomes))
+    delivery.deliver_now([1, 2])
+    assert distrusted == []  # a resume refused for now, one held elsewhere: Prefect answered, or was not asked
+    delivery.deliver_now([3])
+    assert distrusted == [1]
