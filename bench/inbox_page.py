@@ -20,7 +20,7 @@ import httpx
 
 from bench.harness.databases import fresh_database, migrate
 from bench.harness.logs import finish_data_dir, log_figures, log_problems, make_data_dir
-from bench.harness.sampling import loadavg
+from bench.harness.sampling import cpu_seconds, loadavg
 from bench.harness.seeding import MANAGER, seed
 from bench.harness.timing import format_summary, summarize, time_calls
 
@@ -54,8 +54,14 @@ def _database(db: str, data_dir: Path, *, reuse: str | None, keep: bool, seeding
         yield url
 
 
-def time_page(api_url: str, db_url: str, token: str, *, sort: str, depth: int, requests: int) -> dict[str, Any]:
-    """Time the manager's page over HTTP, through list_inbox and GET /me, in ROUNDS alternating rounds."""
+def time_page(
+    api_url: str, api_pid: int, db_url: str, token: str, *, sort: str, depth: int, requests: int
+) -> dict[str, Any]:
+    """Time the manager's page over HTTP, through list_inbox and GET /me, in ROUNDS alternating rounds.
+
+    Beside each HTTP series, the API process's CPU per request: unlike latencies, it hardly moves with
+    the load of other work on the machine.
+    """
     from bench.inbox_latency import _get_page, _later_cursor
     from ecomflow.engine.db.sessions import read_scope
     from ecomflow.engine.people.principals import Principal
@@ -79,12 +85,20 @@ def time_page(api_url: str, db_url: str, token: str, *, sort: str, depth: int, r
         for call in calls.values():  # warm the pools and caches
             time_calls(call, 3, warmup=0)
         durations: dict[str, list[float]] = {name: [] for name in calls}
+        api_cpu = dict.fromkeys(calls, 0.0)
         per_round = max(1, requests // ROUNDS)
         for _ in range(ROUNDS):
             for name, call in calls.items():
+                before = cpu_seconds(api_pid)
                 durations[name] += time_calls(call, per_round, warmup=0)
+                api_cpu[name] += cpu_seconds(api_pid) - before
     label = f"manager · sort={sort} · page {depth + 1}" + (" (cursor)" if cursor else " (no cursor: fewer pages)")
-    return {"page": label, "series": {name: summarize(d, scale=1000) for name, d in durations.items()}}
+    return {
+        "page": label,
+        "series": {name: summarize(d, scale=1000) for name, d in durations.items()},
+        # list_inbox runs in this process: the API's CPU meanwhile is only its idle ticking.
+        "api_cpu_ms": {name: api_cpu[name] * 1000 / len(durations[name]) for name in calls if name.startswith("GET")},
+    }
 
 
 def run_page(
@@ -112,7 +126,7 @@ def run_page(
             token = manager_token(url)
             with api_service(url, data_dir, env or {}) as api:
                 api_url = api.health_url.removesuffix("/health")
-                figures |= time_page(api_url, url, token, sort=sort, depth=depth, requests=requests)
+                figures |= time_page(api_url, api.process.pid, url, token, sort=sort, depth=depth, requests=requests)
             if reuse:  # fresh_database disposes the pool of its own database
                 get_engine(url).dispose()
         failed = False
@@ -128,3 +142,5 @@ def print_page(figures: dict[str, Any]) -> None:
     print(f"{figures['page']} · load before {figures['load_before']} · after {figures['load_after']}")
     for name, summary in figures["series"].items():
         print(f"  {name}: {format_summary(summary, unit='ms')}")
+    for name, cpu_ms in figures["api_cpu_ms"].items():
+        print(f"  API process CPU per {name}: {cpu_ms:.2f} ms")

@@ -37,6 +37,8 @@ def test_times_the_page_over_http_beside_list_inbox_on_a_kept_then_reused_databa
         assert set(figures["series"]) == SERIES
         assert all(summary["n"] == REQUESTS for summary in figures["series"].values())
         assert figures["first_errors"] == {}
+        assert set(figures["api_cpu_ms"]) == {"GET /tasks", "GET /me"}
+        assert all(cpu_ms >= 0 for cpu_ms in figures["api_cpu_ms"].values())  # 10 ms ticks: a tiny run may read 0
     assert reused["reused"] == seeded["url"] and seeded["reused"] is None
 
 
