@@ -12,6 +12,11 @@ the connection settings of engine/db.py with their alternatives (bench.db_settin
 Goals: inbox p95 < 20 ms, claim+complete p99 < 20 ms, engine claims ≥ 50 % of raw.
 
     cd /work/main && .venv/bin/python -m bench.inbox_latency --db sqlite --open 100000 --closed 1000000 [--record]
+
+One page alone, before/after on the same rows (bench/inbox_page.py):
+
+    .venv/bin/python -m bench.inbox_latency --db postgresql --only-page at_risk --keep-db   # prints the URL
+    .venv/bin/python -m bench.inbox_latency --db postgresql --only-page at_risk --reuse-db URL
 """
 
 from __future__ import annotations
@@ -589,8 +594,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--requests", type=int, default=200, help="timed requests per series (and claims per loop)")
     parser.add_argument("--depth", type=int, default=10, help="the later page is this many pages in, via the cursor")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the data")
+    parser.add_argument(
+        "--only-page",
+        choices=SORTS,
+        help="time only the manager's page of this sort, --depth pages in: GET /tasks beside list_inbox (no record)",
+    )
+    parser.add_argument("--keep-db", action="store_true", help="with --only-page: keep the seeded PostgreSQL database")
+    parser.add_argument("--reuse-db", metavar="URL", help="with --only-page: time on this kept database, no seeding")
     args = parser.parse_args(argv)
     env = env_overrides(args)
+    if args.only_page:
+        if args.record:
+            parser.error("--only-page times one page for a comparison; it records nothing")
+        return _only_page(args, env)
+    if args.keep_db or args.reuse_db:
+        parser.error("--keep-db and --reuse-db go with --only-page")
     figures = run(
         args.db,
         open_tasks=args.open,
@@ -611,6 +629,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         made = (entry(figures, setting=setting_of(args)), db_settings.entry(figures["settings"], setting=args.db))
         for made_entry in made:
             record_run(made_entry, module="bench.inbox_latency", argv=argv, load_before=figures["load_before"])
+    return figures
+
+
+def _only_page(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    from bench.inbox_page import print_page, run_page
+
+    figures = run_page(
+        args.db,
+        sort=args.only_page,
+        depth=args.depth,
+        requests=args.requests,
+        seeding={"seed_value": args.seed, "counts": {"open_tasks": args.open, "closed_tasks": args.closed}},
+        reuse=args.reuse_db,
+        keep_db=args.keep_db,
+        env=env,
+        keep_data=args.keep,
+    )
+    print_page(figures)
     return figures
 
 

@@ -25,29 +25,41 @@ def pg_admin_url() -> str:
 
 
 @contextmanager
-def pg_database(prefix: str) -> Iterator[str]:
-    """Create an empty PostgreSQL database `<prefix>_<random>`, yield its URL, and drop it afterwards."""
+def pg_database(prefix: str, *, keep: bool = False) -> Iterator[str]:
+    """Create an empty PostgreSQL database `<prefix>_<random>`, yield its URL, and drop it afterwards (unless keep)."""
     import psycopg
 
     admin = pg_admin_url()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
     try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
+        yield url
     finally:
-        try:
-            with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        except Exception as exc:
-            print(f"[bench] dropping database {name} failed: {exc}", file=sys.stderr)
+        if keep:
+            print(f'[bench] database kept: {url} (drop it with DROP DATABASE "{name}")', file=sys.stderr)
+        else:
+            drop_pg_database(admin, name)
+
+
+def drop_pg_database(admin: str, name: str) -> None:
+    """Drop a database of the cluster (closing its connections); say so on stderr if that fails."""
+    import psycopg
+
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception as exc:
+        print(f"[bench] dropping database {name} failed: {exc}", file=sys.stderr)
 
 
 @contextmanager
-def fresh_database(db: str, data_dir: Path) -> Iterator[str]:
+def fresh_database(db: str, data_dir: Path, *, keep: bool = False) -> Iterator[str]:
     """Yield the URL of a new empty database of ours (a SQLite file in data_dir, or a PostgreSQL database).
 
-    Afterwards its shared engine is disposed and a PostgreSQL database dropped.
+    Afterwards its shared engine is disposed and a PostgreSQL database dropped, unless keep (a SQLite
+    file stays as long as its data dir).
     """
     if db not in DB_CHOICES:
         raise ValueError(f"db must be one of {DB_CHOICES}, not {db!r}")
@@ -58,7 +70,7 @@ def fresh_database(db: str, data_dir: Path) -> Iterator[str]:
         finally:
             _dispose(url)
         return
-    with pg_database("ecomflow_bench") as url:
+    with pg_database("ecomflow_bench", keep=keep) as url:
         try:
             yield url
         finally:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
-from ecomflow.engine.db.sessions import read_connection
+from ecomflow.engine.db.sessions import read_connection, read_scope
 from ecomflow.engine.definitions.current import get_definitions
 from ecomflow.engine.definitions.processes import Definitions
 from ecomflow.engine.errors import Unauthorized
@@ -35,6 +38,17 @@ def current_principal(token: Annotated[str, Depends(bearer_token)]) -> Principal
     """
     with read_connection() as connection:
         return authenticate(connection, token)
+
+
+@contextmanager
+def authenticated_read(token: str) -> Iterator[tuple[Session, Principal]]:
+    """A read_scope whose first query authenticates the caller, as current_principal does (no cache).
+
+    For a read route: one connection checkout (and its pool ping), BEGIN and ROLLBACK fewer than
+    current_principal's own connection followed by the route's, and no threadpool hop for the dependency.
+    """
+    with read_scope() as session:
+        yield session, authenticate(session, token)
 
 
 BearerToken = Annotated[str, Depends(bearer_token)]

@@ -16,6 +16,7 @@ from ecomflow.engine.db.models import UserRole
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.people.users import find_user, revoke_access
 from tests.api.conftest import ApiServer, Caller, client
+from tests.factories import make_task
 from tests.served_app import served_app
 
 
@@ -102,3 +103,35 @@ def test_a_user_without_roles_is_still_authenticated(on_both) -> None:
     me = other.get("/me")
     assert me.status_code == 200
     assert me.json() == {"name": caller.name, "roles": [], "is_manager": False}
+
+
+# GET /tasks authenticates inside its own read transaction (api/deps.py authenticated_read), not through
+# current_principal: it must refuse and narrow on the very next request all the same.
+def _inbox_ids(http: httpx.Client) -> list[str]:
+    answer = http.get("/tasks")
+    assert answer.status_code == 200, answer.text
+    return [task["id"] for task in answer.json()["items"]]
+
+
+def test_the_inbox_refuses_a_token_revoked_on_the_other_replica(on_both) -> None:
+    caller, other = on_both("warehouse")
+    assert other.get("/tasks").status_code == 200
+
+    assert caller.post("/me/tokens/revoke").status_code == 200
+
+    refused = other.get("/tasks")
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "Unauthorized"
+
+
+def test_the_inbox_loses_a_role_taken_away_on_the_next_request_to_the_other_replica(on_both) -> None:
+    task_id = make_task(step="inspect")  # a warehouse task
+    caller, other = on_both("warehouse", "customer_service")
+    assert task_id in _inbox_ids(other)
+
+    with session_scope() as session:
+        user = find_user(session, caller.name)
+        session.execute(delete(UserRole).where(UserRole.user_id == user.id, UserRole.role == "warehouse"))
+
+    assert task_id not in _inbox_ids(other)
+    assert task_id not in _inbox_ids(caller.http)

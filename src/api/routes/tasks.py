@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ecomflow.api.delivery import deliver_now
-from ecomflow.api.deps import CurrentUser
+from ecomflow.api.deps import BearerToken, CurrentUser, authenticated_read
 from ecomflow.api.errors import error_responses, status_of
 from ecomflow.api.presenters import present_task, present_task_detail
 from ecomflow.api.responses import ModelResponse
@@ -44,7 +44,7 @@ router = APIRouter(prefix="/tasks", tags=["tasks"], responses=error_responses(40
 
 @router.get("", response_model=TaskPage)
 def inbox(
-    user: CurrentUser,
+    token: BearerToken,
     state: str | None = None,
     mine: bool = False,
     role: str | None = None,
@@ -71,7 +71,8 @@ def inbox(
         cursor=cursor,
         limit=limit,
     )
-    with read_scope() as session:
+    # Authenticated in the page's own read transaction: the most requested page pays for one connection, not two.
+    with authenticated_read(token) as (session, user):
         rows, next_cursor = list_inbox(session, principal=user, filters=filters)
         return ModelResponse(TaskPage(items=[present_task(t) for t in rows], next_cursor=next_cursor))
 
