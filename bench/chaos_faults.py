@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from bench.chaos_staff import retry_db
-from bench.harness.stack import BenchStack
+from bench.harness.stack import WORKER_READY, BenchStack
 
 
 @dataclass
@@ -163,9 +163,6 @@ class Chaos(threading.Thread):
             file=sys.stderr,
         )
         return kill
-
-
-WORKER_READY = "worker ready:"
 
 
 def _count_lines(path: Any, text: str) -> int:

@@ -30,6 +30,9 @@ from bench.harness.services import QUIET_PREFECT_ENV, IsolatedService, ProcessGr
 from bench.harness.staff import Staff
 from ecomflow.services import Service
 
+# What the worker logs once every deployment is registered (ecomflow/worker_process.py).
+WORKER_READY = "worker ready:"
+
 
 def prefect_database_env(prefect_db_url: str | None) -> dict[str, str]:
     """Return the Prefect server's settings for a PostgreSQL database of its own: none for SQLite in its home."""
@@ -107,32 +110,32 @@ class BenchStack(ProcessGroup):
 
 
 def _wait_for_deployments(worker: Service, prefect_api: str, names: tuple[str, ...], timeout: float) -> None:
-    """Wait until the worker has registered its deployments (its loop starts right after).
+    """Wait until the worker has registered its deployments and logged "worker ready:" (its loop starts right after).
 
-    (The worker's own "worker ready" INFO line cannot be relied on: Prefect installs a WARNING
-    root handler on import, so the worker's logging.basicConfig(level=INFO) is a no-op.)
+    The line is logged once register_deployments has returned for every implemented flow, so it is the
+    condition itself: no window of a stable deployment count to sit out (that cost 2 s per stack start).
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         check_alive({worker.name: worker})
-        try:
-            if all(httpx.get(f"{prefect_api}/deployments/name/{name}", timeout=5).status_code == 200 for name in names):
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
-        raise TimeoutError(f"the worker did not register {names} within {timeout:.0f}s; see {worker.log_path}")
-    # The worker registers every implemented flow in turn: wait until the count stops growing.
-    last, stable_since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        count = int(httpx.post(f"{prefect_api}/deployments/count", json={}, timeout=5).json())
-        if count != last:
-            last, stable_since = count, time.monotonic()
-        elif time.monotonic() - stable_since >= 2:
-            return
-        time.sleep(0.2)
+        if _logged_ready(worker):
+            try:
+                if all(
+                    httpx.get(f"{prefect_api}/deployments/name/{name}", timeout=5).status_code == 200 for name in names
+                ):
+                    return
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.1)
     raise TimeoutError(f"the worker did not register {names} within {timeout:.0f}s; see {worker.log_path}")
+
+
+def _logged_ready(worker: Service) -> bool:
+    """Tell whether the worker's log has its "worker ready:" line (False while the log is not there yet)."""
+    try:
+        return WORKER_READY in worker.log_path.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _services(
