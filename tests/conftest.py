@@ -151,11 +151,32 @@ def empty_all_tables() -> None:
     names = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with session_scope() as session:
         if BACKEND == "postgresql":
-            session.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+            _truncate_what_was_used(session, names)
         else:
             for name in names:
                 session.execute(text(f"DELETE FROM {name}"))
         session.add(Location(code=ONLINE_WAREHOUSE, name="线上仓", kind="warehouse"))
+
+
+def _truncate_what_was_used(session, names: list[str]) -> None:
+    """TRUNCATE the tables holding rows and restart the sequences used: as TRUNCATE … RESTART IDENTITY of all.
+
+    Truncating all 40-odd tables gives each (and its indexes) new files: 0.15-0.37 s before every test of the
+    PostgreSQL lane, where a test touches a few tables.
+    """
+    from sqlalchemy import text
+
+    probes = " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM {name})" for name in names)
+    holding = list(session.scalars(text(probes)))
+    if holding:
+        session.execute(text(f"TRUNCATE {', '.join(holding)} CASCADE"))
+    # Every sequence here is a table's id (the migrations make no other); last_value is null for one not drawn
+    # from since it was made or restarted.
+    used = session.scalars(
+        text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL")
+    ).all()
+    for sequence in used:
+        session.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
 
 
 @pytest.fixture
