@@ -112,8 +112,6 @@ class FlowWorker:
         self._in_flight: set[UUID] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        # Whether the last poll left runs behind for want of a free slot: then a slot freeing up polls at once.
-        self._left_runs_behind = False
 
     def poke(self) -> None:
         """Poll now instead of waiting for the next interval (a resume was just delivered)."""
@@ -199,9 +197,7 @@ class FlowWorker:
             return self._concurrency - len(self._in_flight)
 
     def _poll_once(self) -> None:
-        free = self._free_slots()
-        self._left_runs_behind = free <= 0
-        if free <= 0:
+        if self._free_slots() <= 0:
             return
         client = self._client
         # At most one per slot (Prefect sends the earliest first; runs of ours awaiting a retry may be among
@@ -211,12 +207,9 @@ class FlowWorker:
             scheduled_before=datetime.now(UTC) + timedelta(seconds=1),
             limit=self._concurrency,
         )
-        # As many as asked for: more may be waiting.
-        self._left_runs_behind = len(runs) >= self._concurrency
         for run in runs:
             with self._lock:
                 if len(self._in_flight) >= self._concurrency:
-                    self._left_runs_behind = True
                     return
                 if run.id in self._in_flight:
                     continue
@@ -287,10 +280,7 @@ class FlowWorker:
             self._drop_lease(flow_run_id)
             with self._lock:
                 self._in_flight.discard(flow_run_id)
-            # Otherwise the next poll on its interval finds new runs: a poll after every execution was 1.1 of a
-            # human step's Prefect calls once takes ran on the pool.
-            if self._left_runs_behind:
-                self._wake.set()
+            self._wake.set()
         # After the lease is dropped: a resume refused while it was held is then in the outbox for this to find.
         if suspended:
             self._after_suspension(run)
