@@ -141,7 +141,7 @@ class FlowWorker:
                 except Exception:
                     logger.warning("%s failed; retrying", chore.__name__.strip("_"), exc_info=True)
             if self._wake.wait(self._poll_seconds):
-                # Woken (a run was scheduled or resumed): let the runs readied meanwhile join the same poll. One
+                # Woken (a run readied, an execution ended): let the runs readied meanwhile join one poll. One
                 # poll per wake was 1.1 of a human step's Prefect calls; the wait costs each run at most this.
                 stop.wait(WAKE_GATHER_SECONDS)
             self._wake.clear()
