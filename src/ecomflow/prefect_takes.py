@@ -7,8 +7,8 @@ Running: two state changes, each a transaction and an event on the server. Prefe
 Running from any state but Cancelling, so ecomflow's worker could not take a run straight to Running
 without reviving a run cancelled between its poll and its take. With this rule in the server's flow
 policy it can: Running is refused from Running (another worker won), Cancelling and the terminal states,
-for runs of a deployment. Runs enter Running only from Scheduled, Pending and Paused, as Prefect's
-engine, runners and workers move them anyway.
+for runs of a deployment, and from a suspension (it resumes through Scheduled). Runs enter Running only
+from Scheduled, Pending and an in-place pause, as Prefect's engine, runners and workers move them anyway.
 
 The worker checks the rule is there before it relies on it (orchestrator/take_check.py): on a server
 without it (stock `prefect server start`, Prefect Cloud), takes stay Scheduled → Pending → Running.
@@ -27,15 +27,22 @@ from prefect.server.schemas.states import TERMINAL_STATES, State, StateType
 
 
 class RunOnlyFromWaiting(FlowRunOrchestrationRule):
-    """Refuse Running to a deployment's run that is Running already, being cancelled, or ended."""
+    """Refuse Running to a deployment's run that is Running already, suspended, being cancelled, or ended.
 
-    FROM_STATES: ClassVar = {StateType.RUNNING, StateType.CANCELLING, *TERMINAL_STATES}
+    A suspended run (Paused with a reschedule) goes back to Running only through Scheduled ("Resuming"):
+    a take polled before the run was taken, executed and suspended must not revive it. A pause that
+    blocks in place (no reschedule) is still resumed straight to Running, as Prefect does.
+    """
+
+    FROM_STATES: ClassVar = {StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING, *TERMINAL_STATES}
     TO_STATES: ClassVar = {StateType.RUNNING}
 
     async def before_transition(
         self, initial_state: State | None, proposed_state: State | None, context: OrchestrationContext[Any, Any]
     ) -> None:
         if initial_state is None or proposed_state is None or context.run.deployment_id is None:
+            return
+        if initial_state.type == StateType.PAUSED and not initial_state.state_details.pause_reschedule:
             return
         await self.abort_transition(
             reason=f"This run is {initial_state.type.name}: only a waiting run can be taken to RUNNING."

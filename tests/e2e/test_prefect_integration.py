@@ -249,10 +249,15 @@ def test_the_embedded_server_lets_only_a_waiting_run_of_a_deployment_be_taken_to
     assert prefect_run_state(cancelled)["type"] == "CANCELLED"
     assert _propose(cancelled, "RUNNING") == "ABORT"
     assert prefect_run_state(cancelled)["type"] == "CANCELLED"
-    for waiting in ("PENDING", "PAUSED"):
+    for waiting in ("PENDING", "PAUSED"):  # PAUSED without a reschedule: a pause that blocks in place
         run = _run_of(deployment_id, {"type": "SCHEDULED"})
         _propose(run, waiting, force=True)
         assert _propose(run, "RUNNING") == "ACCEPT", waiting
+    # Taken, executed and suspended before a second worker's late take of the same poll arrives.
+    suspended = _run_of(deployment_id, {"type": "SCHEDULED"})
+    _suspend_from_outside(uuid.UUID(suspended))
+    assert _propose(suspended, "RUNNING") == "ABORT"
+    assert prefect_run_state(suspended)["name"] == "Suspended"
     # Runs of no deployment keep Prefect's own rules (an ad hoc re-run goes straight to Running).
     ad_hoc = prefect_api(
         "POST", "/flow_runs/", json={"flow_id": _running_flow_run_flow_id(), "state": {"type": "CANCELLED"}}

@@ -207,6 +207,8 @@ class FlowWorker:
             scheduled_before=datetime.now(UTC) + timedelta(seconds=1),
             limit=self._concurrency,
         )
+        # Read once per poll: the check at start may settle on another thread meanwhile.
+        to_running = bool(self._takes_to_running)
         for run in runs:
             with self._lock:
                 if len(self._in_flight) >= self._concurrency:
@@ -214,13 +216,22 @@ class FlowWorker:
                 if run.id in self._in_flight:
                     continue
                 self._in_flight.add(run.id)
-            # Taken on the pool thread: taken one after another here, each take (a state change and a lease)
-            # held the next poll back, and under load a resumed run waited 2.2 s (p50) to be taken.
-            self._pool.submit(self._take_and_execute, run, self._deployments[run.deployment_id])
+            flow = self._deployments[run.deployment_id]
+            if to_running:
+                # Taken on the pool thread: taken one after another here, each take (a state change and a lease)
+                # held the next poll back, and under load a resumed run waited 2.2 s (p50) to be taken. A late
+                # take is safe: the server refuses Running to a run that was taken and suspended meanwhile.
+                self._pool.submit(self._take_and_execute, run, flow, to_running=True)
+            elif self._take(client, run, to_running=False):
+                # Through Pending the take stays right after the poll: Prefect accepts Pending for a suspended run.
+                self._pool.submit(self._execute, run, flow)
+            else:
+                with self._lock:
+                    self._in_flight.discard(run.id)
 
-    def _take_and_execute(self, run: FlowRun, flow: Flow) -> None:
+    def _take_and_execute(self, run: FlowRun, flow: Flow, *, to_running: bool) -> None:
         try:
-            taken = self._take(SyncClientContext.get().client, run)
+            taken = self._take(SyncClientContext.get().client, run, to_running=to_running)
         except Exception:
             logger.warning("taking flow run %s failed; it stays for a later poll", run.id, exc_info=True)
             taken = False
@@ -230,10 +241,10 @@ class FlowWorker:
             return
         self._execute(run, flow)
 
-    def _take(self, client, run: FlowRun) -> bool:
+    def _take(self, client, run: FlowRun, *, to_running: bool) -> bool:
         """Move the run out of Scheduled and lease it; False if another worker took it or it went elsewhere."""
         flow_run_id = run.id
-        if self._takes_to_running:
+        if to_running:
             # Refused (another worker won, or the run was cancelled) or told to wait: left for a later poll.
             result = client.set_flow_run_state(flow_run_id, Running())
             if result.status != SetStateStatus.ACCEPT or result.state is None:
@@ -267,7 +278,9 @@ class FlowWorker:
         flow_run_id = run.id
         suspended = False
         try:
-            with SyncClientContext.get().client.executing(run, taken_to_running=bool(self._takes_to_running)):
+            # The take's own state says whether the engine's Running is already the server's.
+            taken_to_running = run.state is not None and run.state.is_running()
+            with SyncClientContext.get().client.executing(run, taken_to_running=taken_to_running):
                 run_flow(flow, flow_run=run, return_type="state")
         except Pause:
             logger.debug("flow run %s suspended", flow_run_id)
