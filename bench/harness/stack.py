@@ -125,7 +125,7 @@ def _wait_for_deployments(worker: Service, prefect_api: str, names: tuple[str, .
                 ):
                     return
             except httpx.HTTPError:
-                pass
+                pass  # the server is between answers: the loop asks again
         time.sleep(0.1)
     raise TimeoutError(f"the worker did not register {names} within {timeout:.0f}s; see {worker.log_path}")
 

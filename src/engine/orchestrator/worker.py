@@ -221,7 +221,7 @@ class FlowWorker:
                 # Taken on the pool thread: taken one after another here, each take (a state change and a lease)
                 # held the next poll back, and under load a resumed run waited 2.2 s (p50) to be taken. A late
                 # take is safe: the server refuses Running to a run that was taken and suspended meanwhile.
-                self._pool.submit(self._take_and_execute, run, flow, to_running=True)
+                self._pool.submit(self._take_and_execute, run, flow)
             elif self._take(client, run, to_running=False):
                 # Through Pending the take stays right after the poll: Prefect accepts Pending for a suspended run.
                 self._pool.submit(self._execute, run, flow)
@@ -229,9 +229,10 @@ class FlowWorker:
                 with self._lock:
                     self._in_flight.discard(run.id)
 
-    def _take_and_execute(self, run: FlowRun, flow: Flow, *, to_running: bool) -> None:
+    def _take_and_execute(self, run: FlowRun, flow: Flow) -> None:
+        """Take the run straight to Running on this pool thread, then execute it."""
         try:
-            taken = self._take(SyncClientContext.get().client, run, to_running=to_running)
+            taken = self._take(SyncClientContext.get().client, run, to_running=True)
         except Exception:
             logger.warning("taking flow run %s failed; it stays for a later poll", run.id, exc_info=True)
             taken = False
@@ -291,12 +292,13 @@ class FlowWorker:
             logger.exception("flow run %s raised", flow_run_id)
         finally:
             self._drop_lease(flow_run_id)
+            # After the lease is dropped (a resume held back meanwhile is then in the outbox to find), and before
+            # the slot is freed: the delivery may wait on this thread, which no new run should be queued behind.
+            if suspended:
+                self._after_suspension(run)
             with self._lock:
                 self._in_flight.discard(flow_run_id)
             self._wake.set()
-        # After the lease is dropped: a resume refused while it was held is then in the outbox for this to find.
-        if suspended:
-            self._after_suspension(run)
 
     def _after_suspension(self, run: FlowRun) -> None:
         try:
