@@ -116,7 +116,12 @@ def tasks_visible_to(principal: Principal) -> ColumnElement[bool]:
 
 def tasks_not_excluded(principal: Principal) -> ColumnElement[bool]:
     """Return the condition for tasks four-eyes lets the user hold: nobody is offered a task they may not take."""
-    return not_(json_array_has(HumanTask.excluded_users, principal.name))
+    return tasks_not_excluded_for(principal.name)
+
+
+def tasks_not_excluded_for(user: str | BindParameter) -> ColumnElement[bool]:
+    """Return tasks_not_excluded for a user name or a bind parameter of one (a statement built once)."""
+    return not_(json_array_has(HumanTask.excluded_users, user))
 
 
 def tasks_offered_to(principal: Principal) -> ColumnElement[bool]:

@@ -6,10 +6,11 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, String, and_, bindparam, case, func, literal, or_, select
+from sqlalchemy.orm import Session, defer
 
 from ecomflow.engine import access
 from ecomflow.engine.clock import utcnow
@@ -18,7 +19,17 @@ from ecomflow.engine.db.sqltypes import UTCDateTime
 from ecomflow.engine.definitions.forms import FieldProblem
 from ecomflow.engine.errors import ValidationFailed
 from ecomflow.engine.people.principals import Principal
-from ecomflow.engine.tasks.inbox_ordered import AT_RISK, PRIORITY, Cursor, OrderedSort, page_in_order
+from ecomflow.engine.tasks.inbox_ordered import (
+    AT_RISK,
+    PRIORITY,
+    VIEWER,
+    After,
+    Cursor,
+    OrderedSort,
+    Viewer,
+    after_params,
+    page_in_order,
+)
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
 MAX_LIMIT = 200
@@ -114,6 +125,10 @@ def _after(keys: tuple[tuple[Any, bool], ...], values: list[Any]) -> ColumnEleme
     return or_(*clauses)
 
 
+# A list shows no step's context or output: those JSON documents load only if a caller reads them.
+_AS_LISTED = (defer(HumanTask.context), defer(HumanTask.output))
+
+
 def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) -> tuple[list[HumanTask], str | None]:
     """Return one page of visible tasks and the cursor of the next page (None at the end)."""
     if filters.sort not in SORTS:
@@ -124,28 +139,22 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
         raise _problem("state", "enum", f"state must be one of {', '.join(s.value for s in TaskState)}")
     keys = SORTS[filters.sort]
     cursor = _decode_cursor(filters.cursor, keys) if filters.cursor else None
-    states = [filters.state] if filters.state else sorted(ACTIVE_STATES)
-    # Four-eyes is part of every path: nobody is offered a task they may not hold.
-    conditions = [access.tasks_not_excluded(principal), *_filter_conditions(principal, filters)]
+    states = (filters.state,) if filters.state else tuple(sorted(ACTIVE_STATES))
+    shape, params = _FilterShape.of(filters), _filter_params(principal, filters)
     rows = None
     if filters.sort in ORDERED_SORTS:
-        ordered = ORDERED_SORTS[filters.sort]
-        ids = page_in_order(
-            session,
-            principal=principal,
-            sort=ordered,
-            states=states,
-            conditions=conditions,
-            after=None if cursor is None else _ordered_cursor(ordered, cursor),
-            size=filters.limit + 1,
-        )
-        rows = None if ids is None else _in_order(session, ids)
+        after = None if cursor is None else _ordered_cursor(ORDERED_SORTS[filters.sort], cursor)
+        after_shape: After | None = None if after is None else (after[0], after[1] is not None)
+        query = _ordered_query(filters.sort, states, Viewer.of(principal), shape, after_shape, filters.limit + 1)
+        if query is not None:
+            rows = list(session.scalars(query, params | ({} if after is None else after_params(after))))
     if rows is None:
-        query = select(HumanTask).where(access.tasks_visible_to(principal), HumanTask.state.in_(states), *conditions)
+        query = select(HumanTask).options(*_AS_LISTED)
+        query = query.where(access.tasks_visible_to(principal), HumanTask.state.in_(states), *_conditions(shape))
         if cursor is not None:
             query = query.where(_after(keys, cursor))
         order = [column.desc() if desc else column.asc() for column, desc in keys] + [HumanTask.id.asc()]
-        rows = list(session.scalars(query.order_by(*order).limit(filters.limit + 1)))
+        rows = list(session.scalars(query.order_by(*order).limit(filters.limit + 1), params))
     page, more = rows[: filters.limit], len(rows) > filters.limit
     if not more:
         return page, None
@@ -154,20 +163,65 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
     return page, _encode_cursor(values)
 
 
-def _filter_conditions(principal: Principal, filters: InboxFilter) -> list[ColumnElement[bool]]:
-    """Return the conditions of the caller's filters (visibility and state are added by the query paths)."""
-    conditions = []
-    if filters.mine:
-        conditions.append(HumanTask.assignee == principal.name)
-    if filters.role:
-        conditions.append(HumanTask.role == filters.role)
-    if filters.process:
-        conditions.append(HumanTask.process_key == filters.process)
-    if filters.overdue:
-        conditions.append(and_(HumanTask.due_at < utcnow(), HumanTask.state.in_(sorted(ACTIVE_STATES))))
-    if filters.at_risk is not None:
-        conditions.append(_at_risk() if filters.at_risk else ~_at_risk())
+@dataclass(frozen=True)
+class _FilterShape:
+    """Which of the caller's filters apply: the statement's shape. Their values are bind parameters."""
+
+    mine: bool
+    role: bool
+    process: bool
+    overdue: bool
+    at_risk: bool | None
+
+    @classmethod
+    def of(cls, filters: InboxFilter) -> _FilterShape:
+        return cls(
+            mine=filters.mine,
+            role=bool(filters.role),
+            process=bool(filters.process),
+            overdue=filters.overdue,
+            at_risk=filters.at_risk,
+        )
+
+
+def _filter_params(principal: Principal, filters: InboxFilter) -> dict[str, Any]:
+    """Return the values of _conditions' bind parameters."""
+    return {VIEWER: principal.name, "role": filters.role, "process": filters.process, "now": utcnow()}
+
+
+def _conditions(shape: _FilterShape) -> list[ColumnElement[bool]]:
+    """Return the caller's filters as conditions (visibility and state are added by the query paths).
+
+    Four-eyes is part of every path: nobody is offered a task they may not hold.
+    """
+    conditions = [access.tasks_not_excluded_for(bindparam(VIEWER, type_=String()))]
+    if shape.mine:
+        conditions.append(HumanTask.assignee == bindparam(VIEWER))
+    if shape.role:
+        conditions.append(HumanTask.role == bindparam("role"))
+    if shape.process:
+        conditions.append(HumanTask.process_key == bindparam("process"))
+    if shape.overdue:
+        conditions.append(and_(HumanTask.due_at < bindparam("now"), HumanTask.state.in_(sorted(ACTIVE_STATES))))
+    if shape.at_risk is not None:
+        conditions.append(_at_risk() if shape.at_risk else ~_at_risk())
     return conditions
+
+
+# Built once per shape: composing the ordered page's statement cost as much as running it (profiled, issue 21 §7).
+@lru_cache(maxsize=512)
+def _ordered_query(
+    sort: str, states: tuple[str, ...], viewer: Viewer, shape: _FilterShape, after: After | None, size: int
+) -> Select[tuple[HumanTask]] | None:
+    query = page_in_order(
+        viewer=viewer,
+        sort=ORDERED_SORTS[sort],
+        states=states,
+        conditions=_conditions(shape),
+        after=after,
+        size=size,
+    )
+    return None if query is None else query.options(*_AS_LISTED)
 
 
 def _ordered_cursor(sort: OrderedSort, cursor: list[Any]) -> Cursor:
@@ -175,11 +229,6 @@ def _ordered_cursor(sort: OrderedSort, cursor: list[Any]) -> Cursor:
     lead, rest = (cursor[0], cursor[1:]) if sort.lead else (0, cursor)
     due, last_id = rest
     return lead, None if due == NO_DUE else due, last_id
-
-
-def _in_order(session: Session, ids: list[str]) -> list[HumanTask]:
-    by_id = {task.id: task for task in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))}
-    return [by_id[task_id] for task_id in ids if task_id in by_id]
 
 
 def _at_risk() -> ColumnElement[bool]:

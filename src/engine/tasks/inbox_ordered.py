@@ -4,10 +4,11 @@ One sorted query over "my roles OR escalated to my roles OR assigned to me" make
 read and sort every visible active task for each page (bench/RESULTS.md: p95 0.7 s by due and
 141 ms by priority at 100k open). Here each visibility branch, active state and due phase (dated or
 undated) is its own equality lookup on an index ending in (lead,) due_at, read in order with a
-LIMIT; the reads go as one UNION ALL statement and the few rows are merged in Python. A lead
+LIMIT; the reads go as one UNION statement that merges the few rows and loads the page. A lead
 column (priority, at_risk) sorts descending before the due time; tasks without a due time come
 after the dated ones of the same lead. That is the general query's order, and the cursors are
-the same.
+the same. The statement is built once per shape (sort, states, viewer's roles, filters, the cursor's
+lead and phase): the user, the cursor's due time and id and the filters' values are bind parameters.
 """
 
 from __future__ import annotations
@@ -17,18 +18,39 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, cast, false, literal, or_, select, true, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, cast, false, literal, or_, select, true, union
 
 from ecomflow.engine import access
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.people.principals import Principal
 from ecomflow.engine.tasks.states import ACTIVE_STATES
 
-# A row as read: (lead value, due time, id); the lead is 0 when the sort has none.
-Row = tuple[int, datetime | None, str]
 # A cursor: the last row's (lead value, due time or None, id).
 Cursor = tuple[int, datetime | None, str]
+# A cursor's shape: its lead value and whether it has a due time; its due time and id are the parameters
+# after_due and after_id.
+After = tuple[int, bool]
+# The bind parameter of the viewer's user name.
+VIEWER = "viewer"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads, as far as the statement's shape goes: a manager sees all, others their roles' branches."""
+
+    manager: bool
+    roles: tuple[str, ...]
+
+    @classmethod
+    def of(cls, principal: Principal) -> Viewer:
+        manager = access.is_manager(principal)
+        return cls(manager=manager, roles=() if manager else tuple(sorted(principal.roles)))
+
+
+def after_params(after: Cursor) -> dict[str, Any]:
+    """Return the bind parameters of a cursor for a statement built with its shape."""
+    _, due, last_id = after
+    return {"after_due": due, "after_id": last_id}
 
 
 @dataclass(frozen=True)
@@ -81,16 +103,18 @@ class OrderedSort:
 
 
 def page_in_order(
-    session: Session,
     *,
-    principal: Principal,
+    viewer: Viewer,
     sort: OrderedSort,
     states: Sequence[str],
     conditions: Sequence[ColumnElement[bool]],
-    after: Cursor | None,
+    after: After | None,
     size: int,
-) -> list[str] | None:
-    """Return the ids of the next `size` visible tasks in the sort's order, or None when this path does not apply."""
+) -> Select[tuple[HumanTask]] | None:
+    """Return the query of the next `size` visible tasks in the sort's order, or None when this path does not apply.
+
+    Its parameters: VIEWER, and after_params(cursor) with a cursor.
+    """
     if not set(states) <= ACTIVE_STATES:
         return None  # ended tasks are few per query but many in total: the general query serves them
     phases = [_Phase(dated=True, descending=sort.descending), _Phase(dated=False, descending=sort.descending)]
@@ -106,16 +130,26 @@ def page_in_order(
         )
         for phase in phases
         for state in states
-        for branch, lead_indexed in _visibility_branches(principal, phase)
+        for branch, lead_indexed in _visibility_branches(viewer, phase)
         for part in _parts(sort.lead, phase, after, lead_indexed=lead_indexed)
     ]
     if not reads:
-        return []
-    # One statement: every read keeps its own index order and LIMIT, in one round trip instead of a dozen.
-    reads_at_once = union_all(*(select(read.subquery()) for read in reads))
-    rows = {row_id: (int(lead), due, row_id) for lead, due, row_id in session.execute(reads_at_once)}
-    ranked = sorted(rows.values(), key=lambda row: (-row[0], *_phase_of(phases, row).sort_key(row)))
-    return [row_id for _, _, row_id in ranked[:size]]
+        return select(HumanTask).where(false())
+    # One statement: every read keeps its own index order and LIMIT; UNION drops a task seen by two branches,
+    # the few rows are merged in the sort's order and the page's tasks loaded in the same round trip.
+    candidates = union(*(select(read.subquery()) for read in reads)).subquery("candidates")
+    page = select(candidates).order_by(*_merged_order(candidates.c, sort)).limit(size).subquery("page")
+    return select(HumanTask).join(page, page.c.id == HumanTask.id).order_by(*_merged_order(page.c, sort))
+
+
+def _merged_order(rows: Any, sort: OrderedSort) -> list[Any]:
+    """Return the general query's order over (lead, due_at, id) rows: lead descending, then each phase in turn."""
+    lead = [rows.lead.desc()] if sort.lead else []
+    # Ascending, dated tasks come first; descending, the undated ones (they sort as "due never").
+    undated = rows.due_at.is_(None)
+    phase = undated.desc() if sort.descending else undated.asc()
+    due = rows.due_at.desc() if sort.descending else rows.due_at.asc()
+    return [*lead, phase, due, rows.id.asc()]
 
 
 def _ordered_read(
@@ -139,12 +173,8 @@ def _ordered_read(
     )
 
 
-def _phase_of(phases: list[_Phase], row: Row) -> _Phase:
-    return phases[0] if row[1] is not None else phases[1]
-
-
 def _parts(
-    lead: Lead | None, phase: _Phase, after: Cursor | None, *, lead_indexed: bool
+    lead: Lead | None, phase: _Phase, after: After | None, *, lead_indexed: bool
 ) -> list[list[ColumnElement[bool]]]:
     """Return the conditions of each ordered read of a phase that lie strictly after the cursor.
 
@@ -153,27 +183,26 @@ def _parts(
     """
     if after is None:
         return [[]]
-    lead_value, due, last_id = after
-    same_lead = [] if phase.before_cursor(due) else [[phase.keyset(due, last_id)]]
+    lead_value, dated = after
+    same_lead = [] if phase.before_cursor(dated=dated) else [[phase.keyset(dated=dated)]]
     if lead is None:
         return same_lead
     equal, below = lead.conditions(lead_value, indexed=lead_indexed)
     return [[equal, *part] for part in same_lead] + [[below]]
 
 
-def _visibility_branches(principal: Principal, phase: _Phase) -> list[tuple[ColumnElement[bool], bool]]:
+def _visibility_branches(viewer: Viewer, phase: _Phase) -> list[tuple[ColumnElement[bool], bool]]:
     """One equality condition per index, and whether a lead index serves it in this phase (models.py).
 
     Managers see all; others their roles, escalations and own tasks. Only dated tasks are read
     along a lead index; the undated ones come from a due index (due_at IS NULL).
     """
-    if access.is_manager(principal):
+    if viewer.manager:
         return [(true(), phase.dated)]
-    roles = sorted(principal.roles)
     return [
-        *((HumanTask.role == role, phase.dated) for role in roles),
-        *((HumanTask.escalated_to == role, False) for role in roles),
-        (HumanTask.assignee == principal.name, False),
+        *((HumanTask.role == role, phase.dated) for role in viewer.roles),
+        *((HumanTask.escalated_to == role, False) for role in viewer.roles),
+        (HumanTask.assignee == bindparam(VIEWER), False),
     ]
 
 
@@ -192,28 +221,22 @@ class _Phase:
             return [HumanTask.id.asc()]
         return [HumanTask.due_at.desc() if self.descending else HumanTask.due_at.asc(), HumanTask.id.asc()]
 
-    def sort_key(self, row: Row) -> tuple[Any, ...]:
-        """Return the key of a row within one lead value: the phase's rank, then its own order."""
-        _, due, row_id = row
-        # Ascending, dated tasks come first; descending, the undated ones (they sort as "due never").
-        rank = 0 if self.dated != self.descending else 1
-        if not self.dated:
-            return (rank, 0.0, row_id)
-        return (rank, -due.timestamp() if self.descending else due.timestamp(), row_id)
-
-    def before_cursor(self, due: datetime | None) -> bool:
-        """Return whether a cursor at this due time (None: undated) is already past this whole phase."""
-        cursor_dated = due is not None
-        if self.dated == cursor_dated:
+    def before_cursor(self, *, dated: bool) -> bool:
+        """Return whether a cursor with (or without) a due time is already past this whole phase."""
+        if self.dated == dated:
             return False
         # Ascending: dated come first, so an undated cursor is past them; descending the other way round.
         return self.dated != self.descending
 
-    def keyset(self, due: datetime | None, last_id: str) -> ColumnElement[bool]:
+    def keyset(self, *, dated: bool) -> ColumnElement[bool]:
         """Return "strictly after the cursor" within this phase (everything when the cursor is in the other one)."""
-        if (due is not None) != self.dated:
+        if dated != self.dated:
             return true()
+        last_id = bindparam("after_id")
         if not self.dated:
             return HumanTask.id > last_id
+        due = bindparam("after_due")
         beyond = HumanTask.due_at < due if self.descending else HumanTask.due_at > due
-        return or_(beyond, and_(HumanTask.due_at == due, HumanTask.id > last_id))
+        # The bound alone is what an index range can start from: behind the OR, PostgreSQL merged bitmaps and sorted.
+        bound = HumanTask.due_at <= due if self.descending else HumanTask.due_at >= due
+        return and_(bound, or_(beyond, and_(HumanTask.due_at == due, HumanTask.id > last_id)))

@@ -12,8 +12,8 @@ from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.models import HumanTask
 from ecomflow.engine.db.sessions import session_scope
 from ecomflow.engine.people.principals import Principal
+from ecomflow.engine.tasks import inbox
 from ecomflow.engine.tasks.inbox import InboxFilter, list_inbox
-from ecomflow.engine.tasks.inbox_ordered import page_in_order
 from tests.factories import make_instance, make_task, make_user
 
 ROLES = ("warehouse", "customer_service", "product")
@@ -61,12 +61,13 @@ def _walk(principal: Principal, **filters: object) -> list[str]:
 
 
 def _general(principal: Principal, monkeypatch: pytest.MonkeyPatch, **filters: object) -> list[str]:
-    """The same walk through the general sorted query (the fast path switched off)."""
-    monkeypatch.setattr("ecomflow.engine.tasks.inbox.page_in_order", lambda *args, **kwargs: None)
+    """The same walk through the general sorted query (the fast path switched off, its built statements too)."""
+    ordered_query = inbox._ordered_query
+    monkeypatch.setattr(inbox, "_ordered_query", lambda *args: None)
     try:
         return _walk(principal, **filters)
     finally:
-        monkeypatch.setattr("ecomflow.engine.tasks.inbox.page_in_order", page_in_order)
+        monkeypatch.setattr(inbox, "_ordered_query", ordered_query)
 
 
 CALLERS = {
@@ -84,13 +85,15 @@ def test_pages_equal_the_general_query(
 ) -> None:
     principal, _ = make_user(roles=CALLERS[caller])
     answered = []
+    ordered_query = inbox._ordered_query
 
-    def counted(*args: object, **kwargs: object) -> list[str] | None:
-        answered.append(ids := page_in_order(*args, **kwargs))
-        return ids
+    def counted(*args: object) -> object:
+        answered.append(query := ordered_query(*args))
+        return query
 
-    monkeypatch.setattr("ecomflow.engine.tasks.inbox.page_in_order", counted)
+    monkeypatch.setattr(inbox, "_ordered_query", counted)
     fast = _walk(principal, sort=sort)
+    monkeypatch.setattr(inbox, "_ordered_query", ordered_query)
     assert answered and None not in answered  # every page came from the index-ordered path
     assert fast == _general(principal, monkeypatch, sort=sort)
     assert len(fast) == len(set(fast)) and fast  # each task once, and the caller sees something
@@ -114,3 +117,27 @@ def test_own_tasks_of_another_role_are_listed(
     ana = Principal(name="ana", roles=frozenset({"visual"}))  # holds tasks of roles she lacks
     fast = _walk(ana, sort=sort)
     assert fast and fast == _general(ana, monkeypatch, sort=sort)
+
+
+@pytest.mark.parametrize("sort", ["due", "at_risk"])
+def test_a_statement_built_once_serves_each_user_and_cursor(
+    mixed_tasks: list[str], monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
+    """Same roles, same filters: the second walk reuses the first one's statements with its own user and cursors."""
+    ana, bo = (Principal(name=name, roles=frozenset({"warehouse"})) for name in ("ana", "bo"))
+    with session_scope() as session:  # four-eyes keeps ana, not bo, from a third of the tasks
+        session.execute(update(HumanTask).where(HumanTask.id.in_(mixed_tasks[::3])).values(excluded_users=["ana"]))
+    walks = {}
+    for principal in (ana, bo):
+        for mine in (False, True):
+            hits = inbox._ordered_query.cache_info().hits
+            walks[principal.name, mine] = _walk(principal, sort=sort, mine=mine)
+            if principal is bo:
+                assert inbox._ordered_query.cache_info().hits > hits  # ana's walk built them
+    for (name, mine), walked in walks.items():
+        principal = ana if name == "ana" else bo
+        assert walked == _general(principal, monkeypatch, sort=sort, mine=mine)
+        assert walked  # each walk finds tasks: the comparison is not of two empty lists
+    assert walks["ana", True] != walks["bo", True]
+    excluded = set(mixed_tasks[::3])
+    assert excluded & set(walks["bo", False]) and not excluded & set(walks["ana", False])
