@@ -30,6 +30,8 @@ from ecomflow.sample_exports import write_export
 
 SECOND_OF_EACH = "_2"  # a second user per role, for four-eyes approvals of that role's own work
 TERMINAL = {"completed", "cancelled", "failed"}
+# Pause after a round in which nobody had work: the next task is usually a flow step away (well under a second).
+IDLE_PAUSE_SECONDS = 0.25
 
 
 @dataclass
@@ -201,7 +203,7 @@ def drive(
             for task_id, takers in offered.items():
                 worked |= _do_task(task_id, takers)
         if not worked:
-            time.sleep(1)
+            time.sleep(IDLE_PAUSE_SECONDS)
     stuck = [
         f"{s['process']}/{s['business_key']} {s['state']} open: {_open_steps(s)}"
         for s in (manager.get(f"/instances/{i}").json() for i in tracked)
