@@ -39,7 +39,7 @@ from ecomflow.engine.orchestrator import run_leases, worker_presence
 from ecomflow.engine.orchestrator.execution_client import new_execution_client
 from ecomflow.engine.orchestrator.recovery import recover_abandoned_runs
 from ecomflow.engine.orchestrator.result_defaults import with_result_defaults
-from ecomflow.engine.orchestrator.run_shares import may_take
+from ecomflow.engine.orchestrator.run_shares import Claim, claim
 from ecomflow.engine.orchestrator.suspension_watch import shared_suspension_watch
 from ecomflow.engine.orchestrator.take_check import server_refuses_running_takes_of_cancelled_runs
 
@@ -70,6 +70,8 @@ WAKE_GATHER_SECONDS = 0.1
 PRESENCE_SECONDS = 2.0
 # The line a refused take logs (another worker won, or the run left its wait): tests and benchmarks count it.
 TAKE_REFUSED = "take refused"
+# The line a take of another worker's share logs, once that run waited past the grace (run_shares.py).
+TAKE_OVER = "taking over another worker's share past the grace"
 
 
 def _scheduled_time(run: FlowRun) -> datetime | None:
@@ -200,7 +202,10 @@ class FlowWorker:
         now = utcnow()
         with session_scope() as session:
             worker_presence.announce(session, worker_id=self.worker_id, now=now, seconds=self._lease_seconds)
-            self._live = worker_presence.live_workers(session, now=now)
+            live = worker_presence.live_workers(session, now=now)
+        if live != self._live:
+            logger.info("live workers: %s", ", ".join(live) or "none")
+        self._live = live
         self._last_presence = time.monotonic()
 
     def _withdraw_presence(self) -> None:
@@ -249,7 +254,8 @@ class FlowWorker:
         to_running = bool(self._takes_to_running)
         now = datetime.now(UTC)
         for run in runs:
-            if not may_take(run.id, _scheduled_time(run), worker_id=self.worker_id, live=live, now=now):
+            share = claim(run.id, _scheduled_time(run), worker_id=self.worker_id, live=live, now=now)
+            if share is Claim.LEAVE:
                 continue  # another worker's share, still within its grace: that worker takes it
             with self._lock:
                 if len(self._in_flight) >= self._concurrency:
@@ -257,6 +263,9 @@ class FlowWorker:
                 if run.id in self._in_flight:
                     continue
                 self._in_flight.add(run.id)
+            if share is Claim.OVERDUE:
+                # Seldom, unless a worker is saturated, stuck or dead: the line says which.
+                logger.info("%s: flow run %s", TAKE_OVER, run.id)
             flow = self._deployments[run.deployment_id]
             if to_running:
                 # Taken on the pool thread: taken one after another here, each take (a state change and a lease)
