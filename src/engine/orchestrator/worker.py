@@ -252,27 +252,25 @@ class FlowWorker:
         )
         # Read once per poll: the check at start may settle on another thread meanwhile.
         to_running = bool(self._takes_to_running)
-        now = datetime.now(UTC)
         for run in runs:
-            share = claim(run.id, _scheduled_time(run), worker_id=self.worker_id, live=live, now=now)
+            share = self._claim(run)
             if share is Claim.LEAVE:
-                continue  # another worker's share, still within its grace: that worker takes it
+                continue  # another worker's turn (its share, within the grace): that worker takes it
             with self._lock:
                 if len(self._in_flight) >= self._concurrency:
                     return
                 if run.id in self._in_flight:
                     continue
                 self._in_flight.add(run.id)
-            if share is Claim.OVERDUE:
-                # Seldom, unless a worker is saturated, stuck or dead: the line says which.
-                logger.info("%s: flow run %s", TAKE_OVER, run.id)
             flow = self._deployments[run.deployment_id]
             if to_running:
                 # Taken on the pool thread: taken one after another here, each take (a state change and a lease)
                 # held the next poll back, and under load a resumed run waited 2.2 s (p50) to be taken. A late
                 # take is safe: the server refuses Running to a run that was taken and suspended meanwhile.
                 self._pool.submit(self._take_and_execute, run, flow)
-            elif self._take(client, run, to_running=False):
+                continue
+            self._log_take_over(run, share)
+            if self._take(client, run, to_running=False):
                 # Through Pending the take stays right after the poll: Prefect accepts Pending for a suspended run.
                 self._pool.submit(self._execute, run, flow)
             else:
@@ -281,6 +279,14 @@ class FlowWorker:
 
     def _take_and_execute(self, run: FlowRun, flow: Flow) -> None:
         """Take the run straight to Running on this pool thread, then execute it."""
+        # Asked again: on a loaded machine the pool thread starts up to 1 s after the poll, and meanwhile the run's
+        # turn may have passed to another worker, which would then race this take (bench.throughput --workers 2).
+        share = self._claim(run)
+        if share is Claim.LEAVE:
+            with self._lock:
+                self._in_flight.discard(run.id)
+            return
+        self._log_take_over(run, share)
         try:
             taken = self._take(SyncClientContext.get().client, run, to_running=True)
         except Exception:
@@ -291,6 +297,14 @@ class FlowWorker:
                 self._in_flight.discard(run.id)
             return
         self._execute(run, flow)
+
+    def _claim(self, run: FlowRun) -> Claim:
+        return claim(run.id, _scheduled_time(run), worker_id=self.worker_id, live=self._live, now=datetime.now(UTC))
+
+    def _log_take_over(self, run: FlowRun, share: Claim) -> None:
+        if share is Claim.OVERDUE:
+            # Seldom, unless a worker is saturated, stuck or dead: the line says which runs it left.
+            logger.info("%s: flow run %s", TAKE_OVER, run.id)
 
     def _take(self, client, run: FlowRun, *, to_running: bool) -> bool:
         """Move the run out of Scheduled and lease it; False if another worker took it or it went elsewhere."""
