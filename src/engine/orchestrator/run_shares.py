@@ -2,9 +2,10 @@
 
 Every live worker polls the same scheduled runs. Each takes its share: the runs whose id, as a
 number, modulo the count of live workers, is its place among them (worker_presence.py orders them
-alike for all). A run of another's share that waited past a short grace is taken too, but only
-with the slots left after its own share, and youngest first, while its worker works through its
-share oldest first: the two meet on one run only when that worker is down to its last.
+alike for all). A run still waiting a grace after its scheduled time passes to the next worker in
+that order, for good: its preferred worker may be saturated, slow or dead, and no run should wait on
+it. At any moment one worker may take a run (but for a short handover, nobody's, so that a take
+decided just before the grace reaches the server first), so two workers do not race for it.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TypeVar
 from uuid import UUID
 
-# Past this after its scheduled time, another worker may take a run: what a dead worker's share waits at most (plus
-# a poll). The preferred worker, woken by Prefect's event, takes a run well within it on an idle machine; with 1 s,
-# 3 of the first 24 takes of two fresh workers under test load were taken over and raced.
+# Past this after its scheduled time, the next worker takes a run: what a dead worker's share waits at most (plus
+# the handover and a poll). The preferred worker, woken by Prefect's event, takes a run well within it on an idle
+# machine; with 1 s, 3 of the first 24 takes of two fresh workers under test load were taken over and raced.
 GRACE_SECONDS = 2.0
-
-Run = TypeVar("Run")
+# After the grace, nobody's for this long: a take decided just before it (a set_state answered in up to 1 s on a
+# 2-core machine at load 6-8) reaches the server before the next worker's. Without it, and with both workers taking
+# an overdue run, 78 of 266 takes were refused (bench.throughput --workers 2).
+HANDOVER_SECONDS = 1.0
 
 
 def preferred_worker(flow_run_id: UUID, live: Sequence[str]) -> str | None:
@@ -34,27 +36,25 @@ def preferred_worker(flow_run_id: UUID, live: Sequence[str]) -> str | None:
 class Claim(Enum):
     """What a worker does with a scheduled run it polled."""
 
-    OWN = "own"  # its share (or no share is known): take it
-    OVERDUE = "overdue"  # another's share that waited past the grace: take it with a slot its own share left
-    LEAVE = "leave"  # another's share within the grace: that worker takes it
+    OWN = "own"  # its share within the grace (or no share is known): take it
+    OVERDUE = "overdue"  # the previous worker's share, past the grace and the handover: take it over
+    LEAVE = "leave"  # another worker's to take, or nobody's during the handover
 
 
 def claim(
     flow_run_id: UUID, scheduled_at: datetime | None, *, worker_id: str, live: Sequence[str], now: datetime
 ) -> Claim:
-    """Return whether this worker should take the run: its own share, or another's that waited past the grace."""
+    """Return whether this worker should take the run: its own share within the grace, or the previous one's after."""
     # Not among the live ones (its presence not yet written, or the database unreachable), or no time to count the
-    # grace from (Prefect sets one on every Scheduled state): it competes for the run, as without shares.
-    if worker_id not in live or scheduled_at is None or preferred_worker(flow_run_id, live) == worker_id:
+    # grace from (Prefect sets one on every Scheduled state): it competes for the run, as without shares. Alone,
+    # every run is its own.
+    if worker_id not in live or scheduled_at is None or len(live) == 1:
         return Claim.OWN
-    if scheduled_at + timedelta(seconds=GRACE_SECONDS) <= now:
-        return Claim.OVERDUE
-    return Claim.LEAVE
-
-
-def take_order(claimed: Sequence[tuple[Run, Claim]]) -> list[tuple[Run, Claim]]:
-    """Order polled runs (oldest first, as Prefect sends them) for taking: own share oldest first, then overdue
-    ones of other shares youngest first, away from where their own worker takes; runs to leave are left out."""
-    own = [(run, share) for run, share in claimed if share is Claim.OWN]
-    overdue = [(run, share) for run, share in claimed if share is Claim.OVERDUE]
-    return [*own, *reversed(overdue)]
+    waited = now - scheduled_at
+    if waited < timedelta(seconds=GRACE_SECONDS):
+        return Claim.OWN if preferred_worker(flow_run_id, live) == worker_id else Claim.LEAVE
+    if waited < timedelta(seconds=GRACE_SECONDS + HANDOVER_SECONDS):
+        return Claim.LEAVE
+    # The next in order: the same for every worker, so only one of them takes the run over.
+    next_worker = live[(flow_run_id.int + 1) % len(live)]
+    return Claim.OVERDUE if next_worker == worker_id else Claim.LEAVE

@@ -39,7 +39,7 @@ from ecomflow.engine.orchestrator import run_leases, worker_presence
 from ecomflow.engine.orchestrator.execution_client import new_execution_client
 from ecomflow.engine.orchestrator.recovery import recover_abandoned_runs
 from ecomflow.engine.orchestrator.result_defaults import with_result_defaults
-from ecomflow.engine.orchestrator.run_shares import Claim, claim, take_order
+from ecomflow.engine.orchestrator.run_shares import Claim, claim
 from ecomflow.engine.orchestrator.suspension_watch import shared_suspension_watch
 from ecomflow.engine.orchestrator.take_check import server_refuses_running_takes_of_cancelled_runs
 
@@ -252,8 +252,10 @@ class FlowWorker:
         )
         # Read once per poll: the check at start may settle on another thread meanwhile.
         to_running = bool(self._takes_to_running)
-        # Runs of another worker's share within the grace are left to it; overdue ones come after this one's share.
-        for run, share in take_order([(run, self._claim(run)) for run in runs]):
+        for run in runs:
+            share = self._claim(run)
+            if share is Claim.LEAVE:
+                continue  # another worker's to take (its share, or past the grace the next one's)
             with self._lock:
                 if len(self._in_flight) >= self._concurrency:
                     return
@@ -277,7 +279,8 @@ class FlowWorker:
 
     def _take_and_execute(self, run: FlowRun, flow: Flow) -> None:
         """Take the run straight to Running on this pool thread, then execute it."""
-        # Asked again: the live workers may have changed since the poll (a worker started, and this is its share).
+        # Asked again: on a loaded machine the pool thread starts up to 1 s after the poll, and meanwhile the run
+        # may have passed its grace and become the next worker's, which would then race this take.
         share = self._claim(run)
         if share is Claim.LEAVE:
             with self._lock:
