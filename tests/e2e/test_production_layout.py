@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from ecomflow.engine.db.models import AuditEvent, FlowRunLease, HumanTask
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.orchestrator.worker import TAKE_OVER, TAKE_REFUSED
 from ecomflow.engine.people.users import set_password
 from ecomflow.services import Service
 from tests.conftest import BACKEND
@@ -40,6 +41,7 @@ pytestmark = [
 PASSWORD = "layout-horse-42"
 INSTANCES = 6
 RUN_URL = re.compile(r"/runs/flow-run/([0-9a-f-]{36})")
+RUN_ID = re.compile(r"flow run ([0-9a-f-]{36})")
 
 
 @dataclass
@@ -96,6 +98,13 @@ def layout(stack: Stack) -> Iterator[Layout]:
                 lambda worker=worker: "worker ready" in worker.log_path.read_text(errors="replace"),
                 timeout=90,
                 what=f"worker {name} to be ready",
+            )
+        for name, worker in workers.items():
+            # Each worker counts both as live (worker_presence.py), so each takes its own share of the runs.
+            wait_until(
+                lambda worker=worker: re.search(r"live workers: \S+, \S+$", worker.log_path.read_text(), re.M),
+                timeout=30,
+                what=f"worker {name} to see both workers live",
             )
         yield Layout(apis=apis, workers=workers, urls=urls)
     finally:
@@ -202,6 +211,12 @@ class TestProductionLayout:
             assert sum(executions[worker][flow_run_id] for worker in executions) == takes, executions
         # Both workers took part.
         assert all(sum(counts.values()) > 0 for counts in executions.values()), executions
+        # And did not race for the same runs: a take is refused only for a run one took over from the other's share
+        # once it had waited past the grace (a worker slow to take its first runs). Racing, every run is at stake.
+        lines = [line for log in layout.worker_logs().values() for line in log.splitlines()]
+        refused = {match for line in lines if TAKE_REFUSED in line for match in RUN_ID.findall(line)}
+        taken_over = {match for line in lines if TAKE_OVER in line for match in RUN_ID.findall(line)}
+        assert refused <= taken_over, (refused, taken_over)
 
     def test_a_sign_in_made_on_one_replica_works_on_the_other(
         self, layout: Layout, people: dict[str, dict[str, Staff]]

@@ -333,6 +333,15 @@ class FlowRunLease(Base):
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class WorkerPresence(Base):
+    """A worker process that is alive: it renews seen_until while it runs, so the others know how many share runs."""
+
+    __tablename__ = "worker_presence"
+
+    worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_until: Mapped[datetime] = mapped_column(index=True)
+
+
 class Timer(Base):
     """A business wait (a go-live slot, an event's end): the sweeper resumes the run at fire_at."""
 

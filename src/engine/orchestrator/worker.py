@@ -6,6 +6,8 @@ Scheduled → Running transition where the server guards it (take_check.py), els
 thread pool through Prefect's flow engine, so every run keeps its states and logs in the UI.
 Each run it executes is leased in our database and the leases are renewed while the worker
 lives; runs whose worker died are found by the lease scan and handed back (recovery.py).
+With several workers, each takes its own share of the runs first (run_shares.py), knowing the
+live workers from the presence each renews (worker_presence.py), so they do not race for a run.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from prefect.utilities.engine import propose_state_sync
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.sessions import session_scope
-from ecomflow.engine.orchestrator import run_leases
+from ecomflow.engine.orchestrator import run_leases, worker_presence
 from ecomflow.engine.orchestrator.execution_client import new_execution_client
 from ecomflow.engine.orchestrator.recovery import recover_abandoned_runs
 from ecomflow.engine.orchestrator.result_defaults import with_result_defaults
+from ecomflow.engine.orchestrator.run_shares import Claim, claim
 from ecomflow.engine.orchestrator.suspension_watch import shared_suspension_watch
 from ecomflow.engine.orchestrator.take_check import server_refuses_running_takes_of_cancelled_runs
 
@@ -62,6 +65,20 @@ def _prepare_run_thread() -> None:
 
 # After a wake, how long the loop gathers more ready runs before it polls.
 WAKE_GATHER_SECONDS = 0.1
+# How often a worker renews its presence and reads who else is alive: a worker starting or stopping changes
+# every worker's share within this (a run meanwhile in two shares costs one refused take, in none a grace).
+PRESENCE_SECONDS = 2.0
+# The line a refused take logs (another worker won, or the run left its wait): tests and benchmarks count it.
+TAKE_REFUSED = "take refused"
+# The line a take of another worker's share logs, once that run waited past the grace (run_shares.py).
+TAKE_OVER = "taking over another worker's share past the grace"
+
+
+def _scheduled_time(run: FlowRun) -> datetime | None:
+    """When the run became due to a worker: the time Prefect's poll of scheduled runs compares."""
+    if run.next_scheduled_start_time is not None:
+        return run.next_scheduled_start_time
+    return run.state.state_details.scheduled_time if run.state is not None else None
 
 
 def _without_version(flow: Flow) -> Flow:
@@ -102,7 +119,9 @@ class FlowWorker:
         self._lease_seconds = lease_seconds
         self._max_takes = max_takes
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._last_renewal = self._last_scan = float("-inf")
+        self._last_renewal = self._last_scan = self._last_presence = float("-inf")
+        # The live workers, this one among them once its presence is written; empty until then.
+        self._live: list[str] = []
         self._pool = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="flow-run", initializer=_prepare_run_thread
         )
@@ -125,6 +144,7 @@ class FlowWorker:
             self._loop(stop)
             # Inside: the runs still executing end with the suspension watch they were started under.
             self._pool.shutdown(wait=True, cancel_futures=True)
+        self._withdraw_presence()
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -132,6 +152,7 @@ class FlowWorker:
                 self._settle_result_defaults,
                 self._settle_take_transition,
                 self._renew_leases,
+                self._keep_presence,
                 self._poll_once,
                 self._recover_abandoned,
             )
@@ -174,6 +195,26 @@ class FlowWorker:
             )
         self._last_renewal = time.monotonic()
 
+    def _keep_presence(self) -> None:
+        """Renew this worker's presence (as long as its leases) and read which workers are alive now."""
+        if time.monotonic() - self._last_presence < min(PRESENCE_SECONDS, self._lease_seconds / 3):
+            return
+        now = utcnow()
+        with session_scope() as session:
+            worker_presence.announce(session, worker_id=self.worker_id, now=now, seconds=self._lease_seconds)
+            live = worker_presence.live_workers(session, now=now)
+        if live != self._live:
+            logger.info("live workers: %s", ", ".join(live) or "none")
+        self._live = live
+        self._last_presence = time.monotonic()
+
+    def _withdraw_presence(self) -> None:
+        try:
+            with session_scope() as session:
+                worker_presence.withdraw(session, worker_id=self.worker_id)
+        except Exception:  # the row expires with its lease time anyway
+            logger.warning("withdrawing the presence of worker %s failed", self.worker_id, exc_info=True)
+
     def _recover_abandoned(self) -> None:
         """Hand back runs whose worker died; a few times per lease period is enough."""
         if time.monotonic() - self._last_scan < self._lease_seconds / 2:
@@ -202,14 +243,19 @@ class FlowWorker:
         client = self._client
         # At most one per slot (Prefect sends the earliest first; runs of ours awaiting a retry may be among
         # them): with thousands scheduled, reading them all on every poll cut starts from ~10/s to ~1/s.
+        live = self._live
         runs = client.get_scheduled_flow_runs_for_deployments(
             deployment_ids=list(self._deployments),
             scheduled_before=datetime.now(UTC) + timedelta(seconds=1),
-            limit=self._concurrency,
+            # A slot's worth per live worker: about one in as many is this worker's share.
+            limit=self._concurrency * max(1, len(live)),
         )
         # Read once per poll: the check at start may settle on another thread meanwhile.
         to_running = bool(self._takes_to_running)
         for run in runs:
+            share = self._claim(run)
+            if share is Claim.LEAVE:
+                continue  # another worker's to take (its share, or past the grace the next one's)
             with self._lock:
                 if len(self._in_flight) >= self._concurrency:
                     return
@@ -222,7 +268,9 @@ class FlowWorker:
                 # held the next poll back, and under load a resumed run waited 2.2 s (p50) to be taken. A late
                 # take is safe: the server refuses Running to a run that was taken and suspended meanwhile.
                 self._pool.submit(self._take_and_execute, run, flow)
-            elif self._take(client, run, to_running=False):
+                continue
+            self._log_take_over(run, share)
+            if self._take(client, run, to_running=False):
                 # Through Pending the take stays right after the poll: Prefect accepts Pending for a suspended run.
                 self._pool.submit(self._execute, run, flow)
             else:
@@ -231,6 +279,14 @@ class FlowWorker:
 
     def _take_and_execute(self, run: FlowRun, flow: Flow) -> None:
         """Take the run straight to Running on this pool thread, then execute it."""
+        # Asked again: on a loaded machine the pool thread starts up to 1 s after the poll, and meanwhile the run
+        # may have passed its grace and become the next worker's, which would then race this take.
+        share = self._claim(run)
+        if share is Claim.LEAVE:
+            with self._lock:
+                self._in_flight.discard(run.id)
+            return
+        self._log_take_over(run, share)
         try:
             taken = self._take(SyncClientContext.get().client, run, to_running=True)
         except Exception:
@@ -242,6 +298,14 @@ class FlowWorker:
             return
         self._execute(run, flow)
 
+    def _claim(self, run: FlowRun) -> Claim:
+        return claim(run.id, _scheduled_time(run), worker_id=self.worker_id, live=self._live, now=datetime.now(UTC))
+
+    def _log_take_over(self, run: FlowRun, share: Claim) -> None:
+        if share is Claim.OVERDUE:
+            # Seldom, unless a worker is saturated, stuck or dead: the line says which runs it left.
+            logger.info("%s: flow run %s", TAKE_OVER, run.id)
+
     def _take(self, client, run: FlowRun, *, to_running: bool) -> bool:
         """Move the run out of Scheduled and lease it; False if another worker took it or it went elsewhere."""
         flow_run_id = run.id
@@ -249,12 +313,14 @@ class FlowWorker:
             # Refused (another worker won, or the run was cancelled) or told to wait: left for a later poll.
             result = client.set_flow_run_state(flow_run_id, Running())
             if result.status != SetStateStatus.ACCEPT or result.state is None:
+                logger.info("%s: flow run %s (%s)", TAKE_REFUSED, flow_run_id, result.details.reason or result.status)
                 return False
             state = result.state
         else:
             try:
                 state = propose_state_sync(client, Pending(), flow_run_id=flow_run_id)
-            except Abort:
+            except Abort as exc:
+                logger.info("%s: flow run %s (%s)", TAKE_REFUSED, flow_run_id, exc)
                 return False
             if not state.is_pending():
                 return False
