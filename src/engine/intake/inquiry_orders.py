@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.platform_models import PlatformOrder, PlatformOrderLine
+from ecomflow.engine.db.sessions import insert_unless_exists
 from ecomflow.engine.intake.waves import inquiry_reservation_keys, order_changed
 from ecomflow.engine.shop.catalog import priced_variants
 from ecomflow.engine.shop.stock import settle_order
@@ -39,16 +40,36 @@ def join_from_inquiry(
     If an import brought the order first (it is already being fulfilled with its own reservation), the
     inquiry's reservation is released, so the goods are held once.
     """
-    order = session.scalar(
+    order = _recorded(session, platform=platform, order_no=order_no)
+    if order is None:
+        order = _record(
+            session, instance_id=instance_id, platform=platform, order_no=order_no, customer=customer, lines=lines
+        )
+        if order is not None:
+            order_changed(session, order, before=None, actor=actor)
+            return order
+        # Another inquiry or an import recorded the same order since the read above: join that one.
+        order = _recorded(session, platform=platform, order_no=order_no)
+        if order is None:
+            raise LookupError(f"order {platform}/{order_no} was refused as a duplicate but cannot be read")
+    if order.inquiry_instance_id is None and order.fulfilment_state is not None:
+        for key in inquiry_reservation_keys(instance_id):
+            settle_order(session, key=key, kind="release", actor=actor, instance_id=instance_id)
+    if order.inquiry_instance_id is None:
+        order.inquiry_instance_id = instance_id
+    return order
+
+
+def _recorded(session: Session, *, platform: str, order_no: str) -> PlatformOrder | None:
+    return session.scalar(
         select(PlatformOrder).where(PlatformOrder.platform == platform, PlatformOrder.order_no == order_no)
     )
-    if order is not None:
-        if order.inquiry_instance_id is None and order.fulfilment_state is not None:
-            for key in inquiry_reservation_keys(instance_id):
-                settle_order(session, key=key, kind="release", actor=actor, instance_id=instance_id)
-        if order.inquiry_instance_id is None:
-            order.inquiry_instance_id = instance_id
-        return order
+
+
+def _record(
+    session: Session, *, instance_id: str, platform: str, order_no: str, customer: str, lines: list[dict[str, Any]]
+) -> PlatformOrder | None:
+    """Insert the inquiry's order and its lines; None if the platform's order number is already taken."""
     prices = priced_variants(session, [line["sku"] for line in lines])
     amount = sum(
         (prices[line["sku"]].list_price * int(line["quantity"]) for line in lines if line["sku"] in prices), Decimal(0)
@@ -67,8 +88,8 @@ def join_from_inquiry(
         inquiry_instance_id=instance_id,
         content_hash=digest,
     )
-    session.add(order)
-    session.flush()
+    if not insert_unless_exists(session, order):
+        return None
     for line_no, line in enumerate(lines, start=1):
         known = prices.get(line["sku"])
         session.add(
@@ -82,5 +103,4 @@ def join_from_inquiry(
             )
         )
     session.flush()
-    order_changed(session, order, before=None, actor=actor)
     return order

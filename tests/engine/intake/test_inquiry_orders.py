@@ -7,15 +7,18 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ecomflow.engine.clock import utcnow
 from ecomflow.engine.db.platform_models import PlatformOrder
 from ecomflow.engine.db.sessions import session_scope
+from ecomflow.engine.intake import inquiry_orders
 from ecomflow.engine.intake.fulfilment import advance, apply_scans, review_wave, ship_wave
 from ecomflow.engine.intake.inquiry_orders import join_from_inquiry
 from ecomflow.engine.intake.waves import IN_WAVE, PICKED, inquiry_reservation_key
 from ecomflow.engine.shop.stock import ONLINE_WAREHOUSE, balance, reserve_order
 from ecomflow.engine.sla.sweeper import sweep_once
+from tests.conftest import BACKEND
 from tests.platform_orders import TEE, add_order, order_row, seed_stock, set_status, waves
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -103,3 +106,25 @@ def test_a_cancelled_inquiry_order_releases_the_inquiry_reservation() -> None:
     _join(inquiry, "TB-INQ-4", 4)
     set_status("TB-INQ-4", "cancelled")
     assert _tee() == {"on_hand": 10, "reserved": 0, "available": 10}
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite's write lock lets one inquiry at a time read and insert")
+def test_two_inquiries_recording_the_same_order_at_once_make_one_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other inquiry commits the order between this one's read and insert: this one joins it, no error."""
+    seed_stock(tee=10)
+    first, second = _inquiry_reserves(1), _inquiry_reserves(1)
+    real_prices = inquiry_orders.priced_variants
+    raced: dict[str, int | None] = {}
+
+    def prices_after_the_other_inquiry_committed(session: Session, skus: list[str]) -> dict:
+        monkeypatch.setattr(inquiry_orders, "priced_variants", real_prices)  # the other inquiry runs unhindered
+        raced["wave_id"] = _join(second, "TB-INQ-RACE", 1)  # between this one's read (no order yet) and insert
+        return real_prices(session, skus)
+
+    monkeypatch.setattr(inquiry_orders, "priced_variants", prices_after_the_other_inquiry_committed)
+    wave_id = _join(first, "TB-INQ-RACE", 1)
+    assert wave_id is not None and wave_id == raced["wave_id"]  # the other inquiry's order's wave
+    with session_scope() as session:
+        orders = list(session.scalars(select(PlatformOrder)))
+    assert [(o.order_no, o.inquiry_instance_id) for o in orders] == [("TB-INQ-RACE", second)]
+    assert order_row("TB-INQ-RACE")["history"] == ["joined_wave"]
