@@ -215,6 +215,8 @@ Index("ix_task_inbox_priority", HumanTask.state, HumanTask.role, HumanTask.prior
 Index("ix_task_all_priority", HumanTask.state, HumanTask.priority.desc(), HumanTask.due_at)
 Index("ix_task_inbox_risk", HumanTask.state, HumanTask.role, HumanTask.at_risk.desc(), HumanTask.due_at)
 Index("ix_task_all_risk", HumanTask.state, HumanTask.at_risk.desc(), HumanTask.due_at)
+Index("ix_task_assignee_priority", HumanTask.assignee, HumanTask.state, HumanTask.priority.desc(), HumanTask.due_at)
+Index("ix_task_assignee_risk", HumanTask.assignee, HumanTask.state, HumanTask.at_risk.desc(), HumanTask.due_at)
 # PostgreSQL also keeps extended statistics st_task_state_risk (mcv on state, at_risk; migration 0013): only
 # active tasks are ever at risk, and without them the planner misread the at_risk pages. Not metadata: no model.
 

@@ -58,7 +58,7 @@ class Lead:
     """A column sorted descending before the due time, with its "equal to" and "below" conditions.
 
     `computed` sorts the same but matches no index. The reads that go through another index
-    order and compare with it: the assignee and escalated_to branches (their equality index) and
+    order and compare with it: the escalated_to branch (its equality index) and
     the undated phase (due_at IS NULL on a due index). Otherwise the planner walks the whole
     state's lead index, filtering: SQLite took 350 ms for a staff inbox with no escalated tasks,
     310 ms for a later page, and 14 ms for a manager's first page with few undated tasks.
@@ -202,7 +202,7 @@ def _visibility_branches(viewer: Viewer, phase: _Phase) -> list[tuple[ColumnElem
     return [
         *((HumanTask.role == role, phase.dated) for role in viewer.roles),
         *((HumanTask.escalated_to == role, False) for role in viewer.roles),
-        (HumanTask.assignee == bindparam(VIEWER), False),
+        (HumanTask.assignee == bindparam(VIEWER), phase.dated),
     ]
 
 
