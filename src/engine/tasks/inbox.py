@@ -27,8 +27,8 @@ from ecomflow.engine.tasks.inbox_ordered import (
     Cursor,
     OrderedSort,
     Viewer,
-    after_params,
     page_in_order,
+    split_cursor,
 )
 from ecomflow.engine.tasks.states import ACTIVE_STATES, TaskState
 
@@ -144,10 +144,10 @@ def list_inbox(session: Session, *, principal: Principal, filters: InboxFilter) 
     rows = None
     if filters.sort in ORDERED_SORTS:
         after = None if cursor is None else _ordered_cursor(ORDERED_SORTS[filters.sort], cursor)
-        after_shape: After | None = None if after is None else (after[0], after[1] is not None)
+        after_shape, after_values = split_cursor(after)
         query = _ordered_query(filters.sort, states, Viewer.of(principal), shape, after_shape, filters.limit + 1)
         if query is not None:
-            rows = list(session.scalars(query, params | ({} if after is None else after_params(after))))
+            rows = list(session.scalars(query, params | after_values))
     if rows is None:
         query = select(HumanTask).options(*_AS_LISTED)
         query = query.where(access.tasks_visible_to(principal), HumanTask.state.in_(states), *_conditions(shape))

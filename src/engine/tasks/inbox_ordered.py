@@ -47,10 +47,12 @@ class Viewer:
         return cls(manager=manager, roles=() if manager else tuple(sorted(principal.roles)))
 
 
-def after_params(after: Cursor) -> dict[str, Any]:
-    """Return the bind parameters of a cursor for a statement built with its shape."""
-    _, due, last_id = after
-    return {"after_due": due, "after_id": last_id}
+def split_cursor(after: Cursor | None) -> tuple[After | None, dict[str, Any]]:
+    """Return a cursor's shape (for building the statement) and its bind parameters (for running it)."""
+    if after is None:
+        return None, {}
+    lead, due, last_id = after
+    return (lead, due is not None), {"after_due": due, "after_id": last_id}
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def page_in_order(
 ) -> Select[tuple[HumanTask]] | None:
     """Return the query of the next `size` visible tasks in the sort's order, or None when this path does not apply.
 
-    Its parameters: VIEWER, and after_params(cursor) with a cursor.
+    Its parameters: VIEWER, and split_cursor's with a cursor.
     """
     if not set(states) <= ACTIVE_STATES:
         return None  # ended tasks are few per query but many in total: the general query serves them
