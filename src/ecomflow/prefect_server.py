@@ -1,4 +1,4 @@
-"""The embedded Prefect server: `prefect server start` with four changes, each measured in bench/RESULTS.md.
+"""The embedded Prefect server: `prefect server start` with five changes, each measured in bench/RESULTS.md.
 
 Prefect 3.9.1 begins most of its server transactions on SQLite as DEFERRED: they read, then ask
 for the write lock. If another connection committed in between, SQLite refuses at once ("database
@@ -22,6 +22,13 @@ Its pause-expirations service is off too (PREFECT_SERVER_SERVICES_PAUSE_EXPIRATI
 number of people's tasks open (2,300 waiting returns: the server's top cost, starts under 1/s).
 Our runs suspend with a ten-year timeout and our sweeper owns every deadline, so it never has
 work for us.
+
+On PostgreSQL its connection pool keeps 15 connections instead of Prefect's 5 (PREFECT_SERVER_DATABASE_
+SQLALCHEMY_POOL_SIZE still wins). The server's requests and services use 9 to 16 at once under load: with 5
+kept, every connection past them was opened for one checkout and closed again, about 6 new PostgreSQL
+sessions a second in bench/throughput.py (388 in a run against 19), each a backend to fork and a
+connection whose statement cache and type codecs asyncpg had to build again. PostgreSQL's CPU in the
+measured window fell from 14.3 to 9.1 s (bench/RESULTS.md). Up to 10 more may still open at a peak, as before.
 
 Its flow policy refuses Running to a run that is not waiting (prefect_takes.py), so our worker takes a
 run straight to Running instead of through Pending: one state change fewer per execution.
@@ -51,10 +58,23 @@ def take_sqlite_write_lock_at_begin() -> None:
     AioSqliteConfiguration.begin_transaction = begin_immediate
 
 
+# Prefect settings this server starts with unless the environment sets them (see above for each).
+SERVER_DEFAULTS = {
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED": "false",
+    "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "15",
+}
+
+
+def apply_server_defaults() -> None:
+    """Set each of SERVER_DEFAULTS in this process's environment unless it is set already."""
+    for name, value in SERVER_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
 def main(argv: list[str]) -> None:
-    """Run `prefect server start` in this process with the change above."""
-    for service in ("LATE_RUNS", "PAUSE_EXPIRATIONS"):
-        os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
+    """Run `prefect server start` in this process with the changes above."""
+    apply_server_defaults()
     if os.environ.get("ECOMFLOW_PREFECT_SQLITE_IMMEDIATE", "1") != "0":
         take_sqlite_write_lock_at_begin()
     if os.environ.get("ECOMFLOW_PREFECT_RUNNING_TAKES", "1") != "0":

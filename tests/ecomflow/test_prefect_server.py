@@ -1,4 +1,4 @@
-"""The embedded Prefect server's two changes: SQLite writers take the lock at BEGIN; no late-run rewrites."""
+"""The embedded Prefect server's changes: SQLite writers take the lock at BEGIN; its settings' defaults."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 from prefect.server.database import configurations
 from prefect.server.database.configurations import SQLITE_BEGIN_MODE, AioSqliteConfiguration
+from prefect.settings import Settings
 
-from ecomflow.prefect_server import take_sqlite_write_lock_at_begin
+from ecomflow.prefect_server import SERVER_DEFAULTS, apply_server_defaults, take_sqlite_write_lock_at_begin
 
 pytestmark = pytest.mark.db_independent
 
@@ -50,3 +51,28 @@ def test_prefect_begins_deferred_transactions_unless_told_otherwise() -> None:
 def test_every_transaction_begins_immediate(patched: None) -> None:
     assert asyncio.run(_mode_inside(with_for_update=False)) == "IMMEDIATE"
     assert asyncio.run(_mode_inside(with_for_update=True)) == "IMMEDIATE"
+
+
+def _prefect_settings_after_server_defaults(monkeypatch: pytest.MonkeyPatch, **own: str) -> Settings:
+    """Prefect's settings as the started server reads them: the environment's own values, then the defaults."""
+    for name in SERVER_DEFAULTS:
+        # Set, then removed: monkeypatch then restores each name's original state, whatever the defaults set.
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)
+    for name, value in own.items():
+        monkeypatch.setenv(name, value)
+    apply_server_defaults()
+    return Settings()
+
+
+def test_the_server_defaults_name_settings_prefect_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A misspelt name would be ignored without a word: each default must change what Prefect reads.
+    settings = _prefect_settings_after_server_defaults(monkeypatch)
+    assert settings.server.database.sqlalchemy.pool_size == 15
+    assert settings.server.services.late_runs.enabled is False
+    assert settings.server.services.pause_expirations.enabled is False
+
+
+def test_an_operators_setting_wins_over_the_server_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _prefect_settings_after_server_defaults(monkeypatch, PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE="40")
+    assert settings.server.database.sqlalchemy.pool_size == 40
