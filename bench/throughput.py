@@ -283,6 +283,16 @@ def system_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
             "CPU-s in the window: " + " / ".join(cpu) + " / harness / py-spy",
             " / ".join(f"{v:.1f}" for v in cpu.values()) + f" / {f['harness_cpu_s']:.1f} / {f['profiler_cpu_s']:.1f}",
         ),
+        *(
+            [
+                (
+                    "PostgreSQL CPU-s (whole cluster): in the window / per done step",
+                    f"{f['postgres_cpu_s']:.1f} / " + (f"{f['postgres_cpu_s'] / steps:.2f}" if steps else "—"),
+                )
+            ]
+            if f.get("postgres_cpu_s") is not None
+            else []
+        ),
         (
             "Prefect API calls per done step (top endpoints)",
             f"{_per_step(sum(calls.values()), steps)}, of which staff and "

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.harness.profiles import finish_profiles, prefect_calls, start_profiles
-from bench.harness.sampling import cpu_seconds_by_name
+from bench.harness.sampling import cpu_seconds_by_name, postgres_cpu_seconds
 from bench.harness.timing import summarize
 
 ROLE_CYCLE = ("customer_service", "warehouse", "operations")
@@ -117,6 +117,9 @@ class System(Protocol):
     def prefect_log(self) -> Path: ...
     def check_alive(self) -> None: ...
 
+    @property
+    def uses_postgres(self) -> bool: ...  # its CPU is then measured too
+
 
 class Desk(Protocol):
     """One person's view: an inbox, taking an item, completing it."""
@@ -137,6 +140,14 @@ class StackSystem:
     def services(self) -> dict[str, int]:
         """Return the pid of each process of the system."""
         return {name: service.process.pid for name, service in self.stack.services().items()}
+
+    @property
+    def uses_postgres(self) -> bool:
+        """Whether ecomflow's or the Prefect server's database is on PostgreSQL (its CPU is then measured too)."""
+        stack = self.stack
+        return "postgresql" in (getattr(stack, "db", None), getattr(stack, "prefect_db", None)) or bool(
+            getattr(stack, "prefect_pg_url", None)
+        )
 
     def prefect_log(self) -> Path:
         """Return the Prefect server's log (its access log counts the Prefect API calls)."""
@@ -214,6 +225,7 @@ def _snapshot(system: System, recorder: Recorder) -> dict[str, Any]:
         "at": time.monotonic(),
         "calls": calls,
         "cpu_s": cpu_seconds_by_name(system.services()),
+        "postgres_cpu_s": postgres_cpu_seconds() if system.uses_postgres else None,
         "harness_cpu_s": usage.ru_utime + usage.ru_stime,
         "log_offset": log.stat().st_size if log.exists() else 0,
         "pipeline": system.pipeline(),
@@ -293,6 +305,11 @@ def measure(
         {
             "cpu_s": {name: round(last["cpu_s"][name] - first["cpu_s"][name], 2) for name in last["cpu_s"]},
             "harness_cpu_s": round(last["harness_cpu_s"] - first["harness_cpu_s"], 2),
+            "postgres_cpu_s": (
+                round(last["postgres_cpu_s"] - first["postgres_cpu_s"], 2)
+                if None not in (first["postgres_cpu_s"], last["postgres_cpu_s"])
+                else None
+            ),
             "pipeline": {"start": first["pipeline"], "end": last["pipeline"]},
             "prefect_calls": prefect_calls(system.prefect_log(), first["log_offset"], last["log_offset"]),
             "harness_calls": dict(last["calls"] - first["calls"]),

@@ -71,6 +71,23 @@ def cpu_seconds(pid: int) -> float:
     return round(total / _TICKS_PER_SECOND, 2)
 
 
+def postgres_cpu_seconds() -> float | None:
+    """Return the CPU seconds of every PostgreSQL server on this machine (the whole cluster), None if none runs.
+
+    A postmaster's reaped children are its ended backends: the connections opened and closed count too.
+    """
+    postgres = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/comm") as handle:
+                if entry.isdigit() and handle.read().strip() == "postgres":
+                    postgres[int(entry)] = _stat_fields(int(entry))
+        except OSError:
+            continue
+    postmasters = [pid for pid, fields in postgres.items() if fields is not None and int(fields[1]) not in postgres]
+    return sum(cpu_seconds(pid) for pid in postmasters) if postmasters else None
+
+
 def cpu_seconds_by_name(pids: Mapping[str, int]) -> dict[str, float]:
     """Return cpu_seconds of each named process tree."""
     return {name: cpu_seconds(pid) for name, pid in pids.items()}

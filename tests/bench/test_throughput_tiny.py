@@ -77,6 +77,11 @@ class TestThroughputTiny:
         assert set(run[0]["ecomflow"]["cpu_s"]) == {"worker", "prefect", "api"}
         assert set(run[0]["bare"]["cpu_s"]) == {"runner", "prefect"}
         assert run[0]["ecomflow"]["pipeline"]["end"]["outbox undelivered"] >= 0
+        # PostgreSQL's CPU is read when the stack's database is on it (and it served the staff in the window).
+        postgres = run[0]["ecomflow"]["postgres_cpu_s"]
+        assert postgres > 0 if BACKEND == "postgresql" else postgres is None
+        rows = dict(run[1])
+        assert any(name.startswith("ecomflow: PostgreSQL CPU-s") for name in rows) == (BACKEND == "postgresql")
 
     def test_drives_with_valid_data(self, run) -> None:
         ours = run[0]["ecomflow"]
