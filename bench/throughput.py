@@ -353,6 +353,16 @@ def _headline(name: str, f: dict[str, Any]) -> list[tuple[str, str]]:
         (f"{name}: complete 200 → next task visible", _spread_text(f["turnaround"])),
         (f"{name}: start 201 → first task visible", _spread_text(f["start_to_first_point"])),
         (f"{name}: CPU-s per done step", cpu + (f" (total {_cpu_per_step(f):.2f})" if f["steps_done"] else "") or "—"),
+        *(
+            [
+                (
+                    f"{name}: PostgreSQL CPU-s per done step (whole cluster)",
+                    f"{f['postgres_cpu_s'] / f['steps_done']:.3f}",
+                )
+            ]
+            if f.get("postgres_cpu_s") is not None and f["steps_done"]
+            else []
+        ),
         (
             f"{name}: log ERROR lines / refused answers",
             f"{log_error_count(f['logs'])} / " + (", ".join(f"{k}: {v}" for k, v in f["refused"].items()) or "none"),

@@ -117,4 +117,5 @@ class TestThroughputTiny:
         assert entry.ratio.startswith("against bare Prefect (ecomflow / bare): human steps done/s ")
         names = [name for name, _ in entry.rows]
         assert "ecomflow: human steps done/s" in names and "bare: human steps done/s" in names
+        assert ("ecomflow: PostgreSQL CPU-s per done step (whole cluster)" in names) == (BACKEND == "postgresql")
         assert all(value for _, value in entry.rows)
