@@ -26,7 +26,7 @@ work for us.
 On PostgreSQL its connection pool keeps 15 connections instead of Prefect's 5 (PREFECT_SERVER_DATABASE_
 SQLALCHEMY_POOL_SIZE still wins). The server's requests and services use 9 to 16 at once under load: with 5
 kept, every connection past them was opened for one checkout and closed again, about 6 new PostgreSQL
-sessions a second in bench/throughput.py (388 in a run against 19), each a backend to fork and a
+sessions a second in bench/throughput.py (388 in a run; 19 with a pool of 20), each a backend to fork and a
 connection whose statement cache and type codecs asyncpg had to build again. PostgreSQL's CPU in the
 measured window fell from 14.3 to 9.1 s (bench/RESULTS.md). Up to 10 more may still open at a peak, as before.
 
