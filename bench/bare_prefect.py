@@ -82,6 +82,11 @@ class BareStack(ProcessGroup):
     timings: dict[str, float] = field(default_factory=dict)
     log_report: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def uses_postgres(self) -> bool:
+        """Whether the Prefect server's database is on PostgreSQL."""
+        return self.prefect_pg_url is not None
+
     def services(self) -> dict[str, IsolatedService]:
         """Return the stack's processes by name."""
         return {"runner": self.runner, "prefect": self.prefect}

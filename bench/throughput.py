@@ -252,6 +252,11 @@ def _cpu_per_step(f: dict[str, Any]) -> float | None:
     return sum(f["cpu_s"].values()) / f["steps_done"] if f["steps_done"] else None
 
 
+def _postgres_cpu_per_step(f: dict[str, Any]) -> float | None:
+    """Return PostgreSQL's CPU seconds (the whole cluster) per done step, None when not read or no step was done."""
+    return f["postgres_cpu_s"] / f["steps_done"] if f.get("postgres_cpu_s") is not None and f["steps_done"] else None
+
+
 def system_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
     """Return the figures of one system, one (name, value) row each."""
     steps, cpu = f["steps_done"], f["cpu_s"]
@@ -287,7 +292,8 @@ def system_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
             [
                 (
                     "PostgreSQL CPU-s (whole cluster): in the window / per done step",
-                    f"{f['postgres_cpu_s']:.1f} / " + (f"{f['postgres_cpu_s'] / steps:.2f}" if steps else "—"),
+                    f"{f['postgres_cpu_s']:.1f} / "
+                    + (f"{per_step:.2f}" if (per_step := _postgres_cpu_per_step(f)) is not None else "—"),
                 )
             ]
             if f.get("postgres_cpu_s") is not None
@@ -357,10 +363,10 @@ def _headline(name: str, f: dict[str, Any]) -> list[tuple[str, str]]:
             [
                 (
                     f"{name}: PostgreSQL CPU-s per done step (whole cluster)",
-                    f"{f['postgres_cpu_s'] / f['steps_done']:.3f}",
+                    f"{_postgres_cpu_per_step(f):.3f}",
                 )
             ]
-            if f.get("postgres_cpu_s") is not None and f["steps_done"]
+            if _postgres_cpu_per_step(f) is not None
             else []
         ),
         (

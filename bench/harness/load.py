@@ -143,11 +143,8 @@ class StackSystem:
 
     @property
     def uses_postgres(self) -> bool:
-        """Whether ecomflow's or the Prefect server's database is on PostgreSQL (its CPU is then measured too)."""
-        stack = self.stack
-        return "postgresql" in (getattr(stack, "db", None), getattr(stack, "prefect_db", None)) or bool(
-            getattr(stack, "prefect_pg_url", None)
-        )
+        """Whether a database of the system's stack is on PostgreSQL (its CPU is then measured too)."""
+        return self.stack.uses_postgres
 
     def prefect_log(self) -> Path:
         """Return the Prefect server's log (its access log counts the Prefect API calls)."""

@@ -77,10 +77,10 @@ def postgres_cpu_seconds() -> float | None:
     A postmaster's reaped children are its ended backends: the connections opened and closed count too.
     """
     postgres = {}
-    for entry in os.listdir("/proc"):
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/comm") as handle:
-                if entry.isdigit() and handle.read().strip() == "postgres":
+                if handle.read().strip() == "postgres":
                     postgres[int(entry)] = _stat_fields(int(entry))
         except OSError:
             continue

@@ -87,6 +87,11 @@ class BenchStack(ProcessGroup):
         path = sqlite_path(self.database_url)
         return path.stat().st_size if path.exists() else 0
 
+    @property
+    def uses_postgres(self) -> bool:
+        """Whether ecomflow's or the Prefect server's database is on PostgreSQL."""
+        return "postgresql" in (self.db, self.prefect_db)
+
     def prefect_db_size_bytes(self) -> int:
         """Return the size of the Prefect server's database: SQLite with its WAL, or pg_database_size."""
         return database_size_bytes(self.prefect_db_url)
