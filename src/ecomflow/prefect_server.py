@@ -1,4 +1,4 @@
-"""The embedded Prefect server: `prefect server start` with five changes, each measured in bench/RESULTS.md.
+"""The embedded Prefect server: `prefect server start` with six changes, each measured in bench/RESULTS.md.
 
 Prefect 3.9.1 begins most of its server transactions on SQLite as DEFERRED: they read, then ask
 for the write lock. If another connection committed in between, SQLite refuses at once ("database
@@ -30,6 +30,12 @@ sessions a second in bench/throughput.py (388 in a run; 19 with a pool of 20), e
 connection whose statement cache and type codecs asyncpg had to build again. PostgreSQL's CPU in the
 measured window fell from 14.3 to 9.1 s (bench/RESULTS.md). Up to 10 more may still open at a peak, as before.
 
+On PostgreSQL it hands asyncpg plain datetimes. On Python before 3.13 Prefect's timestamps are pendulum
+DateTimes, and asyncpg encodes one by subtracting its epoch: pendulum builds an Interval (years, months, a
+warning wrapper) for each, 50-110 µs against 0.5 µs, the largest single cost in profiles of the server
+(bench/RESULTS.md). The same instant goes to the database; on 3.13 Prefect's are plain already.
+ECOMFLOW_PREFECT_PLAIN_DATETIMES=0 keeps Prefect's binding.
+
 Its flow policy refuses Running to a run that is not waiting (prefect_takes.py), so our worker takes a
 run straight to Running instead of through Pending: one state change fewer per execution.
 ECOMFLOW_PREFECT_RUNNING_TAKES=0 keeps Prefect's policy (the worker then finds takes unguarded and
@@ -38,6 +44,7 @@ goes through Pending, as for the benchmarks' before/after).
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -56,6 +63,31 @@ def take_sqlite_write_lock_at_begin() -> None:
             yield transaction
 
     AioSqliteConfiguration.begin_transaction = begin_immediate
+
+
+def bind_plain_datetimes() -> None:
+    """Make Prefect's Timestamp columns bind plain datetimes on PostgreSQL, the same instant in the same zone."""
+    from prefect.server.utilities.database import Timestamp
+
+    bind_aware = Timestamp.process_bind_param
+
+    def bind_plain(self, value: datetime.datetime | None, dialect):
+        value = bind_aware(self, value, dialect)
+        if value is None or type(value).__sub__ is datetime.datetime.__sub__:
+            return value
+        return datetime.datetime(
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            tzinfo=value.tzinfo,
+            fold=value.fold,
+        )
+
+    Timestamp.process_bind_param = bind_plain
 
 
 # Prefect settings this server starts with unless the environment sets them (see above for each).
@@ -77,6 +109,8 @@ def main(argv: list[str]) -> None:
     apply_server_defaults()
     if os.environ.get("ECOMFLOW_PREFECT_SQLITE_IMMEDIATE", "1") != "0":
         take_sqlite_write_lock_at_begin()
+    if os.environ.get("ECOMFLOW_PREFECT_PLAIN_DATETIMES", "1") != "0":
+        bind_plain_datetimes()
     if os.environ.get("ECOMFLOW_PREFECT_RUNNING_TAKES", "1") != "0":
         from ecomflow import prefect_takes
 

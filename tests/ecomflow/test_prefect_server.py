@@ -1,16 +1,25 @@
-"""The embedded Prefect server's changes: SQLite writers take the lock at BEGIN; its settings' defaults."""
+"""The embedded Prefect server's changes: SQLite writers take the lock at BEGIN, plain datetimes bound, defaults."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import Iterator
 
 import pytest
 from prefect.server.database import configurations
 from prefect.server.database.configurations import SQLITE_BEGIN_MODE, AioSqliteConfiguration
+from prefect.server.utilities.database import Timestamp
 from prefect.settings import Settings
+from prefect.types._datetime import now
+from sqlalchemy.dialects import postgresql, sqlite
 
-from ecomflow.prefect_server import SERVER_DEFAULTS, apply_server_defaults, take_sqlite_write_lock_at_begin
+from ecomflow.prefect_server import (
+    SERVER_DEFAULTS,
+    apply_server_defaults,
+    bind_plain_datetimes,
+    take_sqlite_write_lock_at_begin,
+)
 
 pytestmark = pytest.mark.db_independent
 
@@ -51,6 +60,32 @@ def test_prefect_begins_deferred_transactions_unless_told_otherwise() -> None:
 def test_every_transaction_begins_immediate(patched: None) -> None:
     assert asyncio.run(_mode_inside(with_for_update=False)) == "IMMEDIATE"
     assert asyncio.run(_mode_inside(with_for_update=True)) == "IMMEDIATE"
+
+
+@pytest.fixture
+def plain_binding() -> Iterator[None]:
+    original = Timestamp.process_bind_param
+    bind_plain_datetimes()
+    yield
+    Timestamp.process_bind_param = original
+
+
+def test_prefect_timestamps_bind_as_plain_datetimes_of_the_same_instant(plain_binding: None) -> None:
+    shanghai_now = now("Asia/Shanghai")
+    on_postgresql = Timestamp().process_bind_param(shanghai_now, postgresql.dialect())
+    assert type(on_postgresql) is datetime.datetime
+    assert on_postgresql == shanghai_now and on_postgresql.utcoffset() == datetime.timedelta(hours=8)
+    on_sqlite = Timestamp().process_bind_param(shanghai_now, sqlite.dialect())  # Prefect stores UTC there
+    assert type(on_sqlite) is datetime.datetime
+    assert on_sqlite == shanghai_now and on_sqlite.utcoffset() == datetime.timedelta(0)
+
+
+def test_plain_and_missing_timestamps_bind_as_before(plain_binding: None) -> None:
+    plain = datetime.datetime(2026, 12, 6, 13, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+    assert Timestamp().process_bind_param(plain, postgresql.dialect()) is plain
+    assert Timestamp().process_bind_param(None, postgresql.dialect()) is None
+    with pytest.raises(ValueError, match="timezone"):
+        Timestamp().process_bind_param(datetime.datetime(2026, 12, 6), postgresql.dialect())
 
 
 def _prefect_settings_after_server_defaults(monkeypatch: pytest.MonkeyPatch, **own: str) -> Settings:
