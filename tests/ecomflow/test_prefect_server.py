@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Iterator
 
 import pytest
 from prefect.server.database import configurations
@@ -38,11 +37,10 @@ class _Session:
 
 
 @pytest.fixture
-def patched() -> Iterator[None]:
-    original = AioSqliteConfiguration.begin_transaction
+def patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set to itself, so that monkeypatch puts back Prefect's own after the test.
+    monkeypatch.setattr(AioSqliteConfiguration, "begin_transaction", AioSqliteConfiguration.begin_transaction)
     take_sqlite_write_lock_at_begin()
-    yield
-    AioSqliteConfiguration.begin_transaction = original
 
 
 async def _mode_inside(with_for_update: bool) -> str | None:
@@ -63,11 +61,9 @@ def test_every_transaction_begins_immediate(patched: None) -> None:
 
 
 @pytest.fixture
-def plain_binding() -> Iterator[None]:
-    original = Timestamp.process_bind_param
+def plain_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Timestamp, "process_bind_param", Timestamp.process_bind_param)
     bind_plain_datetimes()
-    yield
-    Timestamp.process_bind_param = original
 
 
 def test_prefect_timestamps_bind_as_plain_datetimes_of_the_same_instant(plain_binding: None) -> None:
