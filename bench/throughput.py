@@ -257,6 +257,19 @@ def _postgres_cpu_per_step(f: dict[str, Any]) -> float | None:
     return f["postgres_cpu_s"] / f["steps_done"] if f.get("postgres_cpu_s") is not None and f["steps_done"] else None
 
 
+def _postgres_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return PostgreSQL's CPU row when it was read (a stack on PostgreSQL), else none."""
+    if f.get("postgres_cpu_s") is None:
+        return []
+    per_step = _postgres_cpu_per_step(f)
+    return [
+        (
+            "PostgreSQL CPU-s (whole cluster): in the window / per done step",
+            f"{f['postgres_cpu_s']:.1f} / " + (f"{per_step:.2f}" if per_step is not None else "—"),
+        )
+    ]
+
+
 def system_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
     """Return the figures of one system, one (name, value) row each."""
     steps, cpu = f["steps_done"], f["cpu_s"]
@@ -288,17 +301,7 @@ def system_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
             "CPU-s in the window: " + " / ".join(cpu) + " / harness / py-spy",
             " / ".join(f"{v:.1f}" for v in cpu.values()) + f" / {f['harness_cpu_s']:.1f} / {f['profiler_cpu_s']:.1f}",
         ),
-        *(
-            [
-                (
-                    "PostgreSQL CPU-s (whole cluster): in the window / per done step",
-                    f"{f['postgres_cpu_s']:.1f} / "
-                    + (f"{per_step:.2f}" if (per_step := _postgres_cpu_per_step(f)) is not None else "—"),
-                )
-            ]
-            if f.get("postgres_cpu_s") is not None
-            else []
-        ),
+        *_postgres_rows(f),
         (
             "Prefect API calls per done step (top endpoints)",
             f"{_per_step(sum(calls.values()), steps)}, of which staff and "
@@ -354,21 +357,16 @@ def table(results: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
 def _headline(name: str, f: dict[str, Any]) -> list[tuple[str, str]]:
     """Return the few rows of one system that RESULTS.md keeps."""
     cpu = " / ".join(f"{k} {v:.2f}" for k, v in f["cpu_s_per_step"].items() if v is not None)
+    postgres = _postgres_cpu_per_step(f)
+    postgres_rows = (
+        [] if postgres is None else [(f"{name}: PostgreSQL CPU-s per done step (whole cluster)", f"{postgres:.3f}")]
+    )
     return [
         (f"{name}: human steps done/s", f"{f['steps_per_s']:.2f} ({f['steps_done']} in {f['window_s']} s)"),
         (f"{name}: complete 200 → next task visible", _spread_text(f["turnaround"])),
         (f"{name}: start 201 → first task visible", _spread_text(f["start_to_first_point"])),
         (f"{name}: CPU-s per done step", cpu + (f" (total {_cpu_per_step(f):.2f})" if f["steps_done"] else "") or "—"),
-        *(
-            [
-                (
-                    f"{name}: PostgreSQL CPU-s per done step (whole cluster)",
-                    f"{_postgres_cpu_per_step(f):.3f}",
-                )
-            ]
-            if _postgres_cpu_per_step(f) is not None
-            else []
-        ),
+        *postgres_rows,
         (
             f"{name}: log ERROR lines / refused answers",
             f"{log_error_count(f['logs'])} / " + (", ".join(f"{k}: {v}" for k, v in f["refused"].items()) or "none"),
